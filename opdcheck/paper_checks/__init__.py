@@ -1,0 +1,1 @@
+"""One module per claim id of SPEC.md §3; a registry; CheckResult; the report writer."""
