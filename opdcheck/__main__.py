@@ -1,0 +1,5 @@
+import sys
+
+from opdcheck.cli import main
+
+sys.exit(main())
