@@ -52,10 +52,12 @@ def random_instance(X: int, n: int, h: int, beta: float, seed: int, *, K: int = 
 
     Construction: raw hard rewards ``G_j`` and soft rewards uniform in ``[-s, s]``; ``pi_0`` is the
     unconstrained best response (``lam = 0``) and ``pi_s`` the deterministic policy maximising
-    ``sum_j G_j``. A constraint with ``c_j(pi_s) > c_j(pi_0)`` gets a threshold a fraction
+    ``sum_j G_j`` over the first ``h - inactive`` constraints. A constraint with
+    ``c_j(pi_s) > c_j(pi_0)`` gets a threshold a fraction
     ``f ~ U(active_quantile)`` of the way from ``c_j(pi_0)`` to ``c_j(pi_s)``: ``pi_0`` violates it
     (so at least one multiplier is positive) and ``pi_s`` satisfies it with margin. The last
-    ``inactive`` constraints (and any with ``c_j(pi_s) <= c_j(pi_0)``) get a threshold below both,
+    ``inactive`` constraints get a threshold below ``min_pi c_j(pi)`` (slack for every policy, so
+    ``lam*_j = 0``); any other with ``c_j(pi_s) <= c_j(pi_0)`` a threshold below both,
     so ``pi_s`` is strictly feasible for all: Slater's margin ``xi >= min_j (c_j(pi_s) - b_j) > 0``
     by construction (the checks still compute ``xi`` by LP rather than trusting this).
     """
@@ -80,7 +82,9 @@ def random_instance(X: int, n: int, h: int, beta: float, seed: int, *, K: int = 
         pi_0 = softmax_rows(np.log(pi_ref) + r / beta)
     else:
         pi_0 = np.eye(n)[np.argmax(r, axis=1)]
-    pi_s = np.eye(n)[np.argmax(G.sum(axis=0), axis=1)]
+    # pi_s favours the constraints that may be active (the slack ones hold for every policy), so that
+    # at least one of them has c_j(pi_s) >= c_j(pi_0) and gets an active threshold
+    pi_s = np.eye(n)[np.argmax(G[:h - inactive].sum(axis=0), axis=1)]
     c0 = np.einsum("x,xn,jxn->j", rho, pi_0, G)
     cs = np.einsum("x,xn,jxn->j", rho, pi_s, G)
     spread = np.abs(G).max()
@@ -88,7 +92,10 @@ def random_instance(X: int, n: int, h: int, beta: float, seed: int, *, K: int = 
     b = np.empty(h)
     for j in range(h):
         slack_j = j >= h - inactive
-        if cs[j] > c0[j] and not slack_j:
+        if slack_j:
+            # below c_j of *every* policy (not only pi_0, pi_s): never active at pi*, so lam*_j = 0 exactly
+            b[j] = float(rho @ G[j].min(axis=1)) - 0.2 * spread
+        elif cs[j] > c0[j]:
             b[j] = c0[j] + f[j] * (cs[j] - c0[j])
         else:
             b[j] = min(c0[j], cs[j]) - 0.2 * spread

@@ -19,9 +19,163 @@ DUAL_NEWTON_GTOL = 1e-12
 #: (issue 2): Clarabel's interior point reaches ~1e-9 relative gap at its tight settings.
 SADDLE_AGREEMENT_ATOL = 1e-7
 
+#: Dual Newton: a multiplier within this of 0 whose gradient pushes it out is held on the bound
+#: (Bertsekas' eps-active set); the actual eps is min(this, ||projected gradient||), so it only
+#: matters far from the solution and never moves lam*.
+DUAL_NEWTON_ACTIVE_EPS = 1e-3
+
+#: Dual Newton: Armijo sufficient-decrease fraction (the classical 1e-4: any value in (0, 1/2)
+#: keeps superlinear convergence of Newton's full step).
+DUAL_NEWTON_ARMIJO = 1e-4
+
+#: Dual Newton: iteration budget. Newton from lam = 0 needs ~10-40 steps at beta = 1e-3 (D is
+#: nearly piecewise linear there); 500 is generous and still cheap (h <= 8).
+DUAL_NEWTON_MAX_ITER = 500
+
+#: Dual Newton: when the line search stalls because D is flat to rounding (|Delta D| ~ 1e-16 |D|),
+#: the point is accepted only if its projected gradient is below this: c(pi_lam) is a sum of X*n
+#: products of O(R_max) numbers, so its rounding error is ~1e-13 for 1e7 terms; 1e-10 is 1000x that.
+DUAL_NEWTON_STALL_GTOL = 1e-10
+
+#: Slater: the LP margin xi = max_pi min_j c_j(pi) must exceed this to count as > 0. HiGHS solves
+#: the LP to primal/dual feasibility 1e-10 (set in lp.py), so a computed xi below 1e-9 cannot be told
+#: apart from 0 (and lam* would be ~1/xi, numerically meaningless).
+SLATER_XI_ATOL = 1e-9
+
+#: Clarabel settings for the exponential-cone primal (cvxpy route): duality-gap tolerance (abs and rel).
+#: Measured: at 1e-12 Clarabel still ends "optimal" on random instances with beta in [1e-3, 10]; at
+#: 1e-13 it often stops "almost solved" (the KKT solves hit double-precision noise). Its duals are then
+#: accurate to ~1e-9..1e-8 absolute, amplified to pi by 1/beta and to lam by 1/lambda_min(hess D).
+CLARABEL_TOL_GAP = 1e-12
+
+#: Clarabel primal/dual feasibility tolerance: its residuals floor at ~1e-12 in double precision,
+#: so 1e-12 often ends "almost solved"; 1e-10 is the tightest value that ends "optimal" reliably.
+CLARABEL_TOL_FEAS = 1e-10
+
+#: beta = 0 (LP): two responses tie in S_{lam*}[x] when their scores differ by less than this; HiGHS
+#: returns duals accurate to its 1e-10 optimality tolerance, times R_max = O(1) rewards, times h.
+LP_TIE_ATOL = 1e-8
+
 # ---------------------------------------------------------------- kernels (iterations)
+#: last_iterate_converges: the error over the last 20% of a run must fall below this fraction of its
+#: maximum. A linearly converging run drops by many orders of magnitude; a limit cycle stays at O(1)
+#: of its amplitude. 1e-6 separates the two with room for slow (rate ~0.99) but real convergence.
+LAST_ITERATE_CONVERGED_RTOL = 1e-6
+
+#: fit_tail_rate: errors at or below this absolute level are at the float64 floor (KL and ||.||^2
+#: of iterates equal to the saddle point up to ~1e-8 in each coordinate) and are not used in a fit.
+RATE_FIT_FLOOR_ABS = 1e-24
+
+#: fit_tail_rate: fewer points than this give no rate (a 2-point "fit" is meaningless).
+RATE_FIT_MIN_POINTS = 8
+
+#: Early stop of long runs: stop once error_t <= this * error_0; below that the relative error of
+#: the error itself (rounding in pi*, lam* ~1e-13..1e-15) dominates the measured value.
+RUN_STOP_RTOL = 1e-13
+
+#: Numba kernel vs numpy reference: the two compute the same floating-point operations in a
+#: different order (fused loops vs vectorised), so metrics agree to ~1e-15 relative per step and
+#: drift at most linearly in T; 1e-12 (relative, absolute for values near 0) is comfortably above.
+NUMBA_AGREEMENT_RTOL = 1e-12
 
 # ---------------------------------------------------------------- checks (verdicts)
 #: Slack for comparing a measured error with a stated bound that can be attained exactly: floating
 #: point rounding in KL and in the bound itself is ~1e-15 relative; we allow 1e-9 relative.
 BOUND_RTOL = 1e-9
+
+# ---------------------------------------------------------------- checks: thm-3.4 family
+#: thm-3.4-lyapunov: steps where Phi_t is below this fraction of Phi_1 are not judged: Phi_t is a
+#: sum of KLs and squared distances whose absolute rounding error is ~1e-16 * (size of the iterates'
+#: coordinates)^2; at 1e-12 * Phi_1 the rounding is still < 1e-3 of Phi_t.
+LYAPUNOV_PHI_FLOOR_RTOL = 1e-12
+
+#: thm-3.4-rate: the fitted tail rate may exceed rho of eq. (46) by max(this, the fit's spread)
+#: (absolute) before the check calls it a violation. The spread (rates fitted on the two halves of
+#: the window) is 1e-7..1e-3 on most instances tried, larger (up to ~7e-3) where a complex pair of
+#: modes makes the error oscillate; the per-instance spread covers those, 1e-3 the rest.
+THM34_RATE_ATOL = 1e-3
+
+# ---------------------------------------------------------------- checks: eq3-best-response, dual-function, lemma-B.5
+#: eq. (3) vs a cvxpy/Clarabel solve of max_pi L(pi, lam): max |pi difference|. Measured: Clarabel's
+#: exponential-cone solution is accurate to ~1e-9..1e-6 in pi (worst at small beta, where pi is
+#: nearly deterministic and the entropy's curvature flattens the objective); a wrong formula
+#: (exp(S) without 1/beta) is off by 1e-2..1, three orders above this.
+BEST_RESPONSE_CVXPY_ATOL = 1e-5
+
+#: eq. (3) must be the *maximiser*: L(pi_eq3, lam) >= L(pi_cvxpy, lam) - this. Both values are
+#: float64 sums of X*n terms of size ~R_max, rounding ~1e-14; Clarabel's gap tolerance is 1e-12.
+LAGRANGIAN_VALUE_ATOL = 1e-10
+
+#: First-order optimality of eq. (3) within a prompt: S_lam - beta log(pi/pi_ref) must be constant in
+#: y (it equals beta log Z_x). Computed from log pi in float64: rounding ~1e-15 |S_lam| << 1e-9.
+FOC_ATOL = 1e-9
+
+#: Central finite differences of D (gradient) and of grad D (Hessian), relative to max(1, |exact|):
+#: step s = 1e-5 max(1, |lam|) gives truncation ~s^2 |D'''| ~ 1e-10 / beta^2 and rounding
+#: ~1e-16 |D| / s ~ 1e-11; at beta >= 0.01 both stay below 1e-5.
+FD_RTOL = 1e-5
+
+#: Convexity of D on segments: D(t a + (1-t) b) <= t D(a) + (1-t) D(b) + this * (1 + |D|): the
+#: values are float64 logsumexps, rounding ~1e-15 relative.
+CONVEXITY_RTOL = 1e-12
+
+#: lam* from D (dual Newton) vs cvxpy's constraint duals: a difference above SADDLE_AGREEMENT_ATOL but
+#: below this is attributed to Clarabel's precision floor (measured 1e-9..2e-6 on random instances,
+#: amplified by 1/lambda_min(hess D)) and makes the verdict INCONCLUSIVE, not REFUTED; above this the
+#: two are different numbers (a sign error gives 2 lam*, i.e. O(0.1..10)).
+CVXPY_DUAL_FLOOR = 1e-4
+
+#: Strong duality: D(lam*) - P(pi*) = lam* . c(pi_lam*) exactly, so with ||pg|| <= DUAL_NEWTON_GTOL the
+#: gap is <= ||lam*||_1 * 1e-12 plus rounding of D and P (~1e-15 |D|); 1e-9 leaves 1000x room.
+DUALITY_GAP_ATOL = 1e-9
+
+#: Lemma B.5 "lam* > 0": a component counts as zero when it is below this. Dual Newton returns an
+#: inactive multiplier as exactly 0.0 (projection); an active one is >= ~1e-3 on our instances.
+LAMBDA_ZERO_ATOL = 1e-12
+
+# ---------------------------------------------------------------- checks: rate-certificate
+#: Width (absolute) of the certified spectral-radius enclosure [lo, hi] from exact Schur-Cohn
+#: bisection. Exact arithmetic, so any width is sound; 1e-6 is 1000x below RATE_CERT_MATCH_RTOL, so
+#: the enclosure's width never decides a verdict, and bisection stays at ~20 exact tests per factor.
+RATE_CERT_ENCLOSURE_WIDTH = 1e-6
+
+#: The measured tail rate must lie in [lo (1 - rtol), hi (1 + rtol)]. The measurement is a finite-T
+#: least-squares fit of a geometric rate: sub-dominant modes (ratio rho_2/rho) bias the start of the
+#: window, a complex dominant pair makes the error oscillate around the geometric trend (an O(1/L^2)
+#: slope error for a window of L steps), and non-normal transients shift the intercept. On the
+#: instances tried these give 1e-6..3e-4 relative; 1e-3 is the figure the issue fixed up front.
+RATE_CERT_MATCH_RTOL = 1e-3
+
+#: Tail-rate fit window for a converging run: start once the error (KL + ||lam - lam*||^2, a squared
+#: quantity) has dropped by this factor from its start (sub-dominant modes have decayed) ...
+RATE_CERT_BURN_IN = 1e-4
+
+#: ... and stop before it reaches this absolute level: the float64 floor of KL and ||.||^2 is ~1e-31
+#: (coordinates equal to the saddle point to ~3e-16), so 1e-27 keeps the floor below 1e-4 relative.
+RATE_CERT_FIT_FLOOR = 1e-27
+
+#: For a diverging run (started 1e-12 from the saddle point): stop the fit once the error exceeds
+#: this; the iterate is then ~1e-4 from the saddle point and the neglected second-order terms of the
+#: update change the per-step growth by ~1e-4 relative, an order below RATE_CERT_MATCH_RTOL.
+RATE_CERT_LINEAR_CEILING = 1e-8
+
+# ---------------------------------------------------------------- checks: symbolic audit (theory/)
+#: cvxpy/Clarabel solve of the KL-prox problem (4)/(6) vs a closed form, max |pi difference|.
+#: Clarabel's exponential-cone interior point at gap 1e-10 returns pi to ~1e-7..4e-6 (the entropy's
+#: curvature 1/pi flattens the objective near the optimum); the printed (wrong) form is off by
+#: 0.05..0.6 on the instances used, four orders of magnitude above this.
+PROX_CVXPY_PI_ATOL = 1e-5
+
+#: Pinsker on random draws: ||p-q||_1^2 <= 2 KL(p||q) + atol. KL is a sum of <= 50 float64 terms
+#: p log(p/q) of size <= ~30 each, so its absolute rounding error is <= ~1e-13; 1e-12 covers it.
+PINSKER_ATOL = 1e-12
+
+#: Bilinear game: the measured per-step rate over the last 200 of 600 steps vs the exact spectral
+#: radius. The finite window carries a bias from the next-slowest mode (singular values of a random
+#: 6x6 A differ by ~1e-2, so its weight decays only like (rho_2/rho)^t); 5e-3 absolute covers it.
+#: Informational: the verdict uses only growth > 1 vs contraction < 1.
+BILINEAR_RATE_ATOL = 5e-3
+
+#: Cross-check of the sympy eqs. (46)/(47), lambdified, against the numeric kernels implementation:
+#: both evaluate the same few rational operations in float64, so they agree to ~1e-15 relative.
+THM34_CROSSCHECK_RTOL = 1e-12

@@ -1,0 +1,76 @@
+"""Baselines as named configurations of the one driver :func:`opdcheck.kernels.opd.run_primal_dual`.
+
+Public API (stable; other subsystems call these)::
+
+    run_simultaneous_pd(problem, *, eta_th, eta_lam, T, dual_step="prox", lam_init=None, saddle=None,
+                        keep_every=0, stop_below=None) -> Trajectory
+    run_sequential_pd(problem, *, eta_th, eta_lam, T, dual_step="prox", lam_init=None, saddle=None,
+                      keep_every=0, stop_below=None) -> Trajectory
+    run_one_shot(problem, *, eta_lam, T, dual_step="gradient", ...) -> Trajectory
+    run_method(name, problem, **kwargs) -> Trajectory      # name in METHODS
+    METHODS = {"opd": ..., "simultaneous-pd": ..., "sequential-pd": ..., "one-shot": ...}
+
+* **simultaneous PD** (Jacobi gradient descent-ascent; the "PD" of Fig. 1): both players step from
+  the same state, ``pi_hat_{t+1} = P(pi_hat_t, lam_hat_t)``, ``lam_hat_{t+1} = D(lam_hat_t, c(pi_hat_t))``.
+  The first baseline and the negative control of last-iterate convergence.
+* **sequential PD** (Algorithm 1, alternating / Gauss-Seidel): primal first, then the dual step uses
+  the *new* policy, ``pi_hat_{t+1} = P(pi_hat_t, lam_hat_t)``, ``lam_hat_{t+1} = D(lam_hat_t, c(pi_hat_{t+1}))``.
+  Any ``eta_th >= 0`` (``eta_th + beta > 0``) and any dual step; ``beta`` may be tiny.
+* **one-shot** (Algorithm 1 with the closed-form oracle (3)): sequential PD with ``eta_th = 0``,
+  i.e. projected gradient descent on the dual function ``D``.
+
+``P`` is the KL-proximal step of eqs. (4)/(6) (step ``1/(eta_th + beta)``), ``D`` the projected dual
+step (``"prox"``: ``[lam - c/(2 eta_lam)]_+``; ``"gradient"``: ``[lam - c/eta_lam]_+``).
+Fig. 1's steps are ``1/(eta_th + beta) = 0.6`` and dual step 0.6 (``eta_lam^{-1} = 0.6`` in the
+``"gradient"`` convention of Algorithm 3).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from opdcheck.kernels.opd import run_opd, run_primal_dual
+from opdcheck.kernels.trajectory import Trajectory
+from opdcheck.problem import Problem
+
+__all__ = ["run_simultaneous_pd", "run_sequential_pd", "run_one_shot", "run_method", "METHODS"]
+
+
+def run_simultaneous_pd(problem: Problem, *, eta_th: float, eta_lam: float, T: int, dual_step: str = "prox",
+                        lam_init=None, saddle=None, keep_every: int = 0,
+                        stop_below: float | None = None) -> Trajectory:
+    """Simultaneous (Jacobi) primal-dual: OPD's steps without optimism (prediction = current state)."""
+    return run_primal_dual(problem, prediction="none", eta_th=eta_th, eta_lam=eta_lam, T=T, dual_step=dual_step,
+                           lam_init=lam_init, saddle=saddle, keep_every=keep_every, stop_below=stop_below,
+                           method="simultaneous-pd")
+
+
+def run_sequential_pd(problem: Problem, *, eta_th: float, eta_lam: float, T: int, dual_step: str = "prox",
+                      lam_init=None, saddle=None, keep_every: int = 0,
+                      stop_below: float | None = None) -> Trajectory:
+    """Sequential (alternating) primal-dual, Algorithm 1: primal step, then dual step on the new policy."""
+    return run_primal_dual(problem, prediction="alternating", eta_th=eta_th, eta_lam=eta_lam, T=T,
+                           dual_step=dual_step, lam_init=lam_init, saddle=saddle, keep_every=keep_every,
+                           stop_below=stop_below, method="sequential-pd")
+
+
+def run_one_shot(problem: Problem, *, eta_lam: float, T: int, dual_step: str = "gradient", lam_init=None,
+                 saddle=None, keep_every: int = 0, stop_below: float | None = None) -> Trajectory:
+    """One-shot (Algorithm 1 with the exact best response (3)): projected gradient descent on ``D``."""
+    return run_primal_dual(problem, prediction="alternating", eta_th=0.0, eta_lam=eta_lam, T=T,
+                           dual_step=dual_step, lam_init=lam_init, saddle=saddle, keep_every=keep_every,
+                           stop_below=stop_below, method="one-shot")
+
+
+METHODS: dict[str, Callable[..., Trajectory]] = {
+    "opd": run_opd,
+    "simultaneous-pd": run_simultaneous_pd,
+    "sequential-pd": run_sequential_pd,
+    "one-shot": run_one_shot,
+}
+
+
+def run_method(name: str, problem: Problem, **kwargs) -> Trajectory:
+    """Run the named configuration (a key of :data:`METHODS`) with its keyword arguments."""
+    if name not in METHODS:
+        raise ValueError(f"method: {name!r}; choose one of {sorted(METHODS)}.")
+    return METHODS[name](problem, **kwargs)

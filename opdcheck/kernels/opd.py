@@ -1,0 +1,251 @@
+"""Algorithm 2 (OPD in distribution space) and the one generic primal-dual driver it shares with the baselines.
+
+Public API (stable; other subsystems call these)::
+
+    run_opd(problem, *, eta_th, eta_lam, T, dual_step="prox", lam_init=None, saddle=None,
+            closed_form="derived", keep_every=0, stop_below=None) -> Trajectory
+    run_primal_dual(problem, *, prediction, eta_th, eta_lam, T, dual_step="prox", lam_init=None,
+                    saddle=None, closed_form="derived", keep_every=0, stop_below=None,
+                    method=None) -> Trajectory
+    thm34_step_sizes(problem) -> (eta_th, eta_lam) = (3 sqrt(h) R_max, 3 sqrt(h) R_max)
+    PREDICTIONS = ("optimistic", "none", "alternating")
+
+One step of the generic driver, from state ``(pi_hat_t, lam_hat_t)`` and the previous predictions
+``(pi_{t-1}, lam_{t-1})``::
+
+    prediction (pi_t, lam_t):
+      "optimistic"  (Alg. 2, OPD):     pi_t = P(pi_hat_t, lam_{t-1})   eq. (4)
+                                        lam_t = D(lam_hat_t, c(pi_{t-1})) eq. (5)
+      "none"        (Jacobi / simultaneous PD, Fig. 1's PD):  pi_t = pi_hat_t, lam_t = lam_hat_t
+      "alternating" (sequential PD, Alg. 1):  pi_t = P(pi_hat_t, lam_hat_t), lam_t = lam_hat_t
+    actual update:
+      pi_hat_{t+1} = P(pi_hat_t, lam_t)       eq. (6)
+      lam_hat_{t+1} = D(lam_hat_t, c(pi_t))   eq. (7)
+
+with ``P`` = :func:`~opdcheck.kernels.rules.primal_mirror_step` (the maximiser of
+``L(., lam) - eta_th E KL(. || pi_hat_t)``, step ``1/(eta_th + beta)``) and ``D`` =
+:func:`~opdcheck.kernels.rules.dual_step` (``[lam_hat - s c]_+`` with ``s = 1/(2 eta_lam)`` for
+``"prox"``, ``1/eta_lam`` for ``"gradient"``). Alternating: ``pi_hat_{t+1} = pi_t`` and the dual
+step uses the new policy (Algorithm 1). ``eta_th = 0`` with ``beta > 0`` makes ``P`` the exact best
+response (one-shot).
+
+**t = 0 convention** (the paper leaves ``pi_{-1}, lam_{-1}`` undefined): ``pi_hat_0 = pi_ref``,
+``lam_hat_0 = lam_init`` (default 0), ``pi_{-1} = pi_hat_0``, ``lam_{-1} = lam_hat_0``. Stated in
+``Trajectory.config["t0_convention"]``.
+
+Example
+-------
+>>> from opdcheck.instances import paper_toy
+>>> tr = run_opd(paper_toy(), eta_th=3.0, eta_lam=3.0, T=2000)
+>>> bool(tr.error[-1] < 1e-12 * tr.error[0])
+True
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from opdcheck.kernels.potential import potential as _potential
+from opdcheck.kernels.potential import thm34_constants
+from opdcheck.kernels.rules import dual_step as _dual_step
+from opdcheck.kernels.rules import primal_mirror_step, validate_steps
+from opdcheck.kernels.trajectory import Trajectory, kl_rows_log
+from opdcheck.problem import Problem
+
+__all__ = ["run_opd", "run_primal_dual", "thm34_step_sizes", "PREDICTIONS", "T0_CONVENTION",
+           "default_saddle"]
+
+PREDICTIONS = ("optimistic", "none", "alternating")
+
+T0_CONVENTION = ("t = 0: pi_hat_0 = pi_ref, lam_hat_0 = lam_init; the undefined previous predictions "
+                 "are set to pi_{-1} = pi_hat_0 and lam_{-1} = lam_hat_0")
+
+
+def thm34_step_sizes(problem: Problem) -> tuple[float, float]:
+    """Thm 3.4's example step sizes ``eta_th = eta_lam = 3 sqrt(|H|) R_max``."""
+    e = 3.0 * math.sqrt(problem.h) * problem.R_max
+    return e, e
+
+
+def default_saddle(problem: Problem):
+    """The saddle point from the dual Newton method (numpy only; kernels never import cvxpy).
+
+    For ``beta = 0`` pass ``saddle=`` explicitly (e.g. from ``opdcheck.numerics.saddle.solve_saddle``).
+    """
+    if problem.beta <= 0:
+        raise ValueError(f"saddle: problem {problem.name!r} has beta = 0; the closed-form dual route needs "
+                         "beta > 0. Pass saddle=solve_saddle(problem) (opdcheck.numerics.saddle).")
+    from opdcheck.numerics.dual import solve_dual_newton
+
+    return solve_dual_newton(problem)
+
+
+def _check_saddle(problem: Problem, saddle) -> tuple[np.ndarray, np.ndarray]:
+    if saddle is None:
+        saddle = default_saddle(problem)
+    try:
+        pi_s = np.asarray(saddle.pi, dtype=np.float64)
+        lam_s = np.asarray(saddle.lam, dtype=np.float64).reshape(-1)
+    except AttributeError:
+        raise ValueError("saddle: pass an object with .pi (X, n) and .lam (h,), e.g. a SaddlePoint.") from None
+    if pi_s.shape != (problem.X, problem.n) or lam_s.shape != (problem.h,):
+        raise ValueError(f"saddle: pi {pi_s.shape}, lam {lam_s.shape}; expected ({problem.X}, {problem.n}) "
+                         f"and ({problem.h},) for problem {problem.name!r}.")
+    return pi_s, lam_s
+
+
+def _check_lam_init(problem: Problem, lam_init) -> np.ndarray:
+    if lam_init is None:
+        return np.zeros(problem.h)
+    lam0 = np.asarray(lam_init, dtype=np.float64).reshape(-1)
+    if lam0.shape != (problem.h,) or not np.all(np.isfinite(lam0)) or np.any(lam0 < 0):
+        raise ValueError(f"lam_init: {lam0.tolist()}; pass {problem.h} finite non-negative multipliers "
+                         "(lam_hat_0 >= 0, Algorithm 2's input).")
+    return lam0
+
+
+def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam: float, T: int,
+                    dual_step: str = "prox", lam_init=None, saddle=None, closed_form: str = "derived",
+                    keep_every: int = 0, stop_below: float | None = None,
+                    method: str | None = None) -> Trajectory:
+    """The one primal-dual driver; the prediction rule names the method (see the module docstring).
+
+    Parameters
+    ----------
+    prediction : "optimistic" (OPD, Alg. 2), "none" (simultaneous/Jacobi PD), "alternating" (sequential PD).
+    eta_th : primal KL-proximal weight, >= 0 (step ``1/(eta_th + beta)``).
+    eta_lam : dual proximal weight, > 0 (step ``1/(2 eta_lam)`` "prox" or ``1/eta_lam`` "gradient").
+    T : number of steps (>= 1).
+    saddle : object with ``.pi`` and ``.lam`` (default: dual Newton, beta > 0 only).
+    keep_every : keep ``(t, pi_hat_t, lam_hat_t)`` every k steps (0: keep only the last).
+    stop_below : stop once ``error_t <= stop_below * error_0`` (None: run all T steps).
+    """
+    if prediction not in PREDICTIONS:
+        raise ValueError(f"prediction: {prediction!r}; choose one of {PREDICTIONS}.")
+    eta_th, eta_lam = validate_steps(eta_th, eta_lam, problem.beta, dual_convention=dual_step,
+                                     closed_form=closed_form, who=method or prediction)
+    if not isinstance(T, (int, np.integer)) or T < 1:
+        raise ValueError(f"T: {T!r}; pass an integer number of steps >= 1.")
+    if not isinstance(keep_every, (int, np.integer)) or keep_every < 0:
+        raise ValueError(f"keep_every: {keep_every!r}; pass an integer >= 0 (0 keeps only the last iterate).")
+    if stop_below is not None and not (stop_below >= 0):
+        raise ValueError(f"stop_below: {stop_below!r}; pass None or a float >= 0.")
+    pi_s, lam_s = _check_saddle(problem, saddle)
+    lam0 = _check_lam_init(problem, lam_init)
+    method = method or {"optimistic": "opd", "none": "simultaneous-pd", "alternating": "sequential-pd"}[prediction]
+
+    T = int(T)
+    rho = problem.rho
+    beta = problem.beta
+    with np.errstate(divide="ignore"):
+        log_pi_s = np.log(pi_s)
+    kl_s_ref = float(rho @ kl_rows_log(pi_s, log_pi_s, problem.log_pi_ref))
+    r_s = float(np.einsum("x,xn,xn->", rho, pi_s, problem.r))
+    c_s = problem.constraint_values(pi_s)
+
+    def P(log_hat, lam):
+        return primal_mirror_step(problem, log_hat, lam, eta_th, closed_form=closed_form)
+
+    def D(lam_hat, c):
+        return _dual_step(lam_hat, c, eta_lam, convention=dual_step)
+
+    n = T + 1
+    m = {k: np.zeros(n) for k in ("kl_star", "lam_err2", "kl_hat_pred", "lam_hat_pred2", "gap")}
+    m["constraint"] = np.zeros((n, problem.h))
+    iterates: list = []
+
+    def record(t, log_hat, pi_hat, lam_hat, c_hat, log_prev, lam_prev):
+        m["kl_star"][t] = rho @ kl_rows_log(pi_s, log_pi_s, log_hat)
+        m["lam_err2"][t] = float(np.sum((lam_s - lam_hat) ** 2))
+        m["kl_hat_pred"][t] = rho @ kl_rows_log(pi_hat, log_hat, log_prev)
+        m["lam_hat_pred2"][t] = float(np.sum((lam_hat - lam_prev) ** 2))
+        m["constraint"][t] = c_hat
+        # L(pi*, lam_hat) - L(pi_hat, lam*) >= 0 at a saddle point
+        kl_hat_ref = float(rho @ kl_rows_log(pi_hat, log_hat, problem.log_pi_ref))
+        r_hat = float(np.einsum("x,xn,xn->", rho, pi_hat, problem.r))
+        m["gap"][t] = (r_s + lam_hat @ c_s - beta * kl_s_ref) - (r_hat + lam_s @ c_hat - beta * kl_hat_ref)
+        if keep_every and t % keep_every == 0:
+            iterates.append((t, pi_hat.copy(), lam_hat.copy()))
+
+    log_hat = problem.log_pi_ref.copy()
+    lam_hat = lam0.copy()
+    pi_hat = np.exp(log_hat)
+    c_hat = problem.constraint_values(pi_hat)
+    # t = 0 convention: previous predictions equal the initial state
+    log_prev, lam_prev, pi_prev, c_prev = log_hat, lam_hat, pi_hat, c_hat
+    record(0, log_hat, pi_hat, lam_hat, c_hat, log_prev, lam_prev)
+    err0 = m["kl_star"][0] + m["lam_err2"][0]
+    threshold = None if stop_below is None else stop_below * err0
+
+    done = 0
+    diverged, first_bad, reason = False, None, "T reached"
+    for t in range(T):
+        if prediction == "optimistic":
+            log_pred = P(log_hat, lam_prev)
+            lam_pred = D(lam_hat, c_prev)
+            pi_pred = np.exp(log_pred)
+            c_pred = problem.constraint_values(pi_pred)
+            log_new = P(log_hat, lam_pred)
+        elif prediction == "none":
+            log_pred, lam_pred, pi_pred, c_pred = log_hat, lam_hat, pi_hat, c_hat
+            log_new = P(log_hat, lam_pred)
+        else:  # alternating: the primal step is the prediction; the dual step sees the new policy
+            log_pred = P(log_hat, lam_hat)
+            lam_pred = lam_hat
+            pi_pred = np.exp(log_pred)
+            c_pred = problem.constraint_values(pi_pred)
+            log_new = log_pred
+        lam_new = D(lam_hat, c_pred)
+        if not (np.all(np.isfinite(log_new)) and np.all(np.isfinite(lam_new))):
+            diverged, first_bad, reason = True, t + 1, "non-finite"
+            break
+        pi_new = pi_pred if log_new is log_pred else np.exp(log_new)
+        c_new = c_pred if log_new is log_pred else problem.constraint_values(pi_new)
+        with np.errstate(over="ignore", invalid="ignore"):
+            record(t + 1, log_new, pi_new, lam_new, c_new, log_pred, lam_pred)
+        e = m["kl_star"][t + 1] + m["lam_err2"][t + 1]
+        if not math.isfinite(e):  # e.g. lam overflows when squared: stop before committing the step
+            diverged, first_bad, reason = True, t + 1, "non-finite"
+            break
+        log_hat, lam_hat, pi_hat, c_hat = log_new, lam_new, pi_new, c_new
+        log_prev, lam_prev, pi_prev, c_prev = log_pred, lam_pred, pi_pred, c_pred
+        done = t + 1
+        if threshold is not None and e <= threshold:
+            reason = "error below stop threshold"
+            break
+
+    metrics = {k: v[: done + 1].copy() for k, v in m.items()}
+    metrics["error"] = metrics["kl_star"] + metrics["lam_err2"]
+    consts = thm34_constants(problem, eta_th, eta_lam) if problem.R_max > 0 else None
+    metrics["potential"] = _potential(metrics, consts) if consts else np.full(done + 1, np.nan)
+    iterates = [it for it in iterates if it[0] <= done]  # a non-committed (non-finite) step is dropped
+    if not iterates or iterates[-1][0] != done:
+        iterates.append((done, pi_hat.copy(), lam_hat.copy()))
+    s_conv = 1.0 / (2 * eta_lam) if dual_step == "prox" else 1.0 / eta_lam
+    config = {
+        "method": method, "prediction": prediction, "eta_th": eta_th, "eta_lam": eta_lam,
+        "primal_step": 1.0 / (eta_th + beta), "dual_step": dual_step, "dual_step_size": s_conv,
+        "closed_form": closed_form, "T": T, "lam_init": lam0.tolist(), "t0_convention": T0_CONVENTION,
+        "stop_below": stop_below, "beta": beta, "problem": problem.name,
+        "potential_constants": "Thm 3.4 proof, C1 = C2 = C = sqrt(h) R_max, delta = theta = 3/4",
+    }
+    return Trajectory(method=method, config=config, metrics=metrics, iterates=iterates, n_steps=done,
+                      diverged=diverged, first_nonfinite=first_bad, stop_reason=reason,
+                      final_log_pi_hat=log_hat.copy(), final_lam_hat=lam_hat.copy(),
+                      extra={"pi_star": pi_s, "lam_star": lam_s})
+
+
+def run_opd(problem: Problem, *, eta_th: float, eta_lam: float, T: int, dual_step: str = "prox",
+            lam_init=None, saddle=None, closed_form: str = "derived", keep_every: int = 0,
+            stop_below: float | None = None) -> Trajectory:
+    """Algorithm 2 (OPD in distribution space), eqs. (4)-(7), numpy reference implementation.
+
+    Problem: ``min_{lam >= 0} max_pi L(pi, lam)`` (paper §2). Update: eqs. (4)-(7) with the closed
+    forms of ``kernels/rules.py``; the t = 0 convention ``pi_{-1} = pi_hat_0 = pi_ref``,
+    ``lam_{-1} = lam_hat_0 = lam_init`` (default 0). Claim checked elsewhere: Thm 3.4 (linear
+    last-iterate convergence at ``eta_th = eta_lam = 3 sqrt(h) R_max``, see :func:`thm34_step_sizes`).
+    """
+    return run_primal_dual(problem, prediction="optimistic", eta_th=eta_th, eta_lam=eta_lam, T=T,
+                           dual_step=dual_step, lam_init=lam_init, saddle=saddle, closed_form=closed_form,
+                           keep_every=keep_every, stop_below=stop_below, method="opd")

@@ -1,0 +1,111 @@
+"""Small pure update rules (optax style) from which every iteration in ``kernels/`` is composed.
+
+Each rule is a pure function of explicit state; equations are in the docstrings.
+
+* :func:`primal_mirror_step` -- the KL-proximal primal step of Algorithm 2, eqs. (4)/(6).
+* :func:`dual_step` -- the projected dual step, eqs. (5)/(7) (``"prox"``) or eqs. (9)/(11) (``"gradient"``).
+* :func:`dual_step_size` -- the multiplier in front of ``c`` for a convention.
+* :func:`project_nonneg` -- ``[.]_+``, the projection onto ``lam >= 0``.
+* :func:`validate_steps` -- the ValueError-raising validation the drivers share.
+
+Paper: Li, Ju, Shroff, arXiv 2602.22146, Algorithm 2 and Algorithm 3.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from opdcheck.numerics.logspace import log_softmax_rows
+from opdcheck.problem import Problem
+
+__all__ = ["CLOSED_FORMS", "DUAL_CONVENTIONS", "primal_mirror_step", "dual_step", "dual_step_size",
+           "project_nonneg", "validate_steps"]
+
+#: "derived": our derivation of the maximiser of (4)/(6); "printed": the paper's closed form (C.?, the
+#: two displays after "From the closed-form solution of the KL-regularized maximization in eqs. 4 and 6"),
+#: which drops the 1/(eta+beta) scale of the score. "printed" is a negative control only.
+CLOSED_FORMS = ("derived", "printed")
+
+#: "prox": lam = [lam_hat - c/(2 eta_lam)]_+, the exact argmin of eqs. (5)/(7) and what Thm 3.4's proof uses.
+#: "gradient": lam = [lam_hat - c/eta_lam]_+, as printed in Algorithm 3, eqs. (9)/(11).
+DUAL_CONVENTIONS = ("prox", "gradient")
+
+
+def validate_steps(eta_th: float, eta_lam: float, beta: float, *, dual_convention: str = "prox",
+                   closed_form: str = "derived", who: str = "step") -> tuple[float, float]:
+    """Check step parameters; return them as floats. Errors name the field, the value and the fix.
+
+    ``eta_th >= 0`` with ``eta_th + beta > 0`` (``eta_th = 0`` is the exact best response, eq. (3),
+    meaningful only when ``beta > 0``); ``eta_lam > 0`` and finite.
+    """
+    try:
+        eta_th = float(eta_th)
+        eta_lam = float(eta_lam)
+    except (TypeError, ValueError):
+        raise ValueError(f"{who}: eta_th = {eta_th!r}, eta_lam = {eta_lam!r}; pass finite floats.") from None
+    if not math.isfinite(eta_th) or eta_th < 0:
+        raise ValueError(f"{who}: eta_th = {eta_th!r}; the primal KL-proximal weight must be a finite "
+                         "float >= 0 (the primal step size is 1/(eta_th + beta)).")
+    if eta_th + beta <= 0:
+        raise ValueError(f"{who}: eta_th = {eta_th!r} with beta = {beta!r}; eta_th + beta must be > 0 "
+                         "(with beta = 0 pass eta_th > 0, otherwise the primal step is undefined).")
+    if not math.isfinite(eta_lam) or eta_lam <= 0:
+        raise ValueError(f"{who}: eta_lam = {eta_lam!r}; the dual proximal weight must be a finite float > 0 "
+                         "(the dual step size is 1/(2 eta_lam) or 1/eta_lam).")
+    if dual_convention not in DUAL_CONVENTIONS:
+        raise ValueError(f"{who}: dual_step = {dual_convention!r}; choose one of {DUAL_CONVENTIONS}.")
+    if closed_form not in CLOSED_FORMS:
+        raise ValueError(f"{who}: closed_form = {closed_form!r}; choose one of {CLOSED_FORMS}.")
+    return eta_th, eta_lam
+
+
+def primal_mirror_step(problem: Problem, log_pi_hat: np.ndarray, lam: np.ndarray, eta_th: float, *,
+                       closed_form: str = "derived") -> np.ndarray:
+    """The maximiser of eqs. (4)/(6): ``argmax_pi L(pi, lam) - eta_th E_rho KL(pi || pi_hat)``.
+
+    Derived closed form (per prompt ``x``)::
+
+        pi(y) ∝ pi_hat(y)^(eta/(eta+beta)) * pi_ref(y)^(beta/(eta+beta)) * exp(S_lam(y) / (eta+beta))
+
+    i.e. ``log pi = log_softmax((eta log pi_hat + beta log pi_ref + S_lam) / (eta + beta))``. With
+    ``eta_th = 0`` this is the best response (3). ``closed_form="printed"`` uses the paper's printed
+    ``exp(S_lam)`` (no ``1/(eta+beta)``), which is *not* the maximiser (negative control).
+
+    Returns the normalised log-policy, shape (X, n).
+    """
+    eta_th, _ = validate_steps(eta_th, 1.0, problem.beta, closed_form=closed_form, who="primal_mirror_step")
+    lam = np.asarray(lam, dtype=np.float64)
+    if lam.shape != (problem.h,):
+        raise ValueError(f"primal_mirror_step: lam has shape {lam.shape}; pass one multiplier per constraint "
+                         f"({problem.h},).")
+    beta = problem.beta
+    denom = eta_th + beta
+    S = problem.scores(lam)
+    mix = (eta_th * log_pi_hat + beta * problem.log_pi_ref) / denom
+    z = mix + (S / denom if closed_form == "derived" else S)
+    return log_softmax_rows(z)
+
+
+def project_nonneg(lam: np.ndarray) -> np.ndarray:
+    """``[lam]_+``: the Euclidean projection onto ``lam >= 0``."""
+    return np.maximum(lam, 0.0)
+
+
+def dual_step_size(eta_lam: float, convention: str = "prox") -> float:
+    """The factor ``s`` in ``lam = [lam_hat - s c]_+``: ``1/(2 eta_lam)`` (prox) or ``1/eta_lam`` (gradient)."""
+    if convention not in DUAL_CONVENTIONS:
+        raise ValueError(f"dual_step_size: convention = {convention!r}; choose one of {DUAL_CONVENTIONS}.")
+    return 1.0 / (2.0 * eta_lam) if convention == "prox" else 1.0 / eta_lam
+
+
+def dual_step(lam_hat: np.ndarray, c: np.ndarray, eta_lam: float, *, convention: str = "prox") -> np.ndarray:
+    """Projected dual step on ``min_{lam>=0} max_pi L`` (``dL/dlam = c``).
+
+    * ``convention="prox"``: ``argmin_{lam>=0} <lam, c> + eta_lam ||lam - lam_hat||^2
+      = [lam_hat - c / (2 eta_lam)]_+`` -- eqs. (5)/(7) exactly, the update Thm 3.4's proof uses.
+    * ``convention="gradient"``: ``[lam_hat - c / eta_lam]_+`` -- eqs. (9)/(11) of Algorithm 3.
+    """
+    validate_steps(0.0, eta_lam, 1.0, dual_convention=convention, who="dual_step")
+    return project_nonneg(np.asarray(lam_hat, dtype=np.float64)
+                          - dual_step_size(eta_lam, convention) * np.asarray(c, dtype=np.float64))

@@ -1,0 +1,141 @@
+"""The cross-check route: the primal problem (1) as an exponential-cone program, cvxpy + Clarabel.
+
+::
+
+    max_pi  sum_x rho[x] ( <pi[x], r[x]> - beta sum_y rel_entr(pi[x, y], pi_ref[x, y]) )
+    s.t.    c_j(pi) = sum_x rho[x] <pi[x], R_hard[j, x]> >= 0   (j = 1..h),   sum_y pi[x, y] = 1
+
+One cvxpy Variable of shape (X, n) (vectorised: no Python loop over prompts). Only an "optimal"
+status is accepted ("optimal_inaccurate" raises SolverError). ``lam*`` is read from the duals of the
+``c_j >= 0`` constraints: for a maximisation with ``g(pi) >= 0`` constraints cvxpy returns the
+non-negative multipliers of ``L = f + lam . g``, the paper's sign (tested on the toy: lam* = 1).
+
+cvxpy is imported here only, so ``import opdcheck.numerics`` stays solver-free.
+"""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from opdcheck.numerics.types import SaddlePoint, SolverError
+from opdcheck.tolerances import CLARABEL_TOL_FEAS, CLARABEL_TOL_GAP
+
+if TYPE_CHECKING:
+    from opdcheck.problem import Problem
+
+__all__ = ["solve_primal_cvxpy", "solve_best_response_cvxpy", "CLARABEL_SETTINGS"]
+
+#: Tight Clarabel settings (see CLARABEL_TOL_GAP / CLARABEL_TOL_FEAS in tolerances.py).
+CLARABEL_SETTINGS = {
+    "tol_gap_abs": CLARABEL_TOL_GAP, "tol_gap_rel": CLARABEL_TOL_GAP, "tol_feas": CLARABEL_TOL_FEAS,
+    "tol_ktratio": CLARABEL_TOL_FEAS, "max_iter": 500,
+}
+
+
+def _solve(prob, problem: "Problem", what: str) -> dict:
+    """Solve with the tight settings; only status "optimal" is accepted.
+
+    If Clarabel stops "almost solved" at the tight gap (double-precision noise in its KKT solves), it is
+    re-run with the gap and feasibility tolerances 10x, then 100x looser (large instances: the
+    residuals of 1e4 variables floor above 1e-10); a third non-optimal status raises SolverError.
+    Returns the settings that produced the accepted solution.
+    """
+    import warnings
+
+    import cvxpy as cp
+
+    status = None
+    for relax in (1.0, 10.0, 100.0):
+        settings = dict(CLARABEL_SETTINGS, tol_gap_abs=CLARABEL_TOL_GAP * relax, tol_gap_rel=CLARABEL_TOL_GAP * relax,
+                        tol_feas=CLARABEL_TOL_FEAS * relax, tol_ktratio=CLARABEL_TOL_FEAS * relax)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "solution may be inaccurate": we check status
+                prob.solve(solver=cp.CLARABEL, **settings)
+        except cp.error.SolverError as exc:
+            raise SolverError(f"{what} on {problem.name!r}: Clarabel failed ({exc}).") from None
+        status = prob.status
+        if status == cp.OPTIMAL:
+            return settings
+        if status != cp.OPTIMAL_INACCURATE:
+            break  # infeasible / unbounded: no retry helps
+    raise SolverError(
+        f"{what} on {problem.name!r} ({problem.describe()}): cvxpy/Clarabel status {status!r}, "
+        "not 'optimal'; the solution is not accepted (an inaccurate or infeasible solve is not a reference)."
+    )
+
+
+def _objective_terms(problem: "Problem", pi, S: np.ndarray):
+    """``sum_x rho[x] (<pi[x], S[x]> - beta KL(pi[x] || pi_ref[x]))`` as a cvxpy expression."""
+    import cvxpy as cp
+
+    rho = problem.rho[:, None]
+    lin = cp.sum(cp.multiply(rho * S, pi))
+    if problem.beta == 0:
+        return lin
+    return lin - problem.beta * cp.sum(cp.multiply(np.broadcast_to(rho, pi.shape), cp.rel_entr(pi, problem.pi_ref)))
+
+
+def _clean_policy(pi: np.ndarray) -> np.ndarray:
+    """Interior-point iterates are feasible to ~1e-10: clip the tiny negatives, renormalise rows."""
+    pi = np.clip(np.asarray(pi, dtype=np.float64), 0.0, None)
+    return pi / pi.sum(axis=1, keepdims=True)
+
+
+def solve_primal_cvxpy(problem: "Problem", *, dual_sign: float = 1.0) -> SaddlePoint:
+    """The saddle point of problem (1) from its primal, with ``lam* = dual_sign * (constraint duals)``.
+
+    ``dual_sign = -1.0`` exists only to plant a sign error (negative control of ``dual-function``);
+    the correct convention is ``+1``.
+    """
+    import cvxpy as cp
+
+    from opdcheck.numerics.dual import dual_value, kkt_residuals, primal_objective
+
+    X, n, h = problem.X, problem.n, problem.h
+    t0 = time.perf_counter()
+    pi = cp.Variable((X, n), name="pi")
+    W = problem.R_hard * problem.rho[None, :, None]
+    cons_c = [cp.sum(cp.multiply(W[j], pi)) >= 0 for j in range(h)]
+    cons = cons_c + [cp.sum(pi, axis=1) == 1]
+    if problem.beta == 0:
+        cons.append(pi >= 0)  # rel_entr's domain supplies pi >= 0 when beta > 0
+    prob = cp.Problem(cp.Maximize(_objective_terms(problem, pi, problem.r)), cons)
+    settings = _solve(prob, problem, "solve_primal_cvxpy")
+    pi_v = _clean_policy(pi.value)
+    lam = dual_sign * np.array([float(np.asarray(c.dual_value).reshape(())) for c in cons_c])
+    # lam >= 0 holds to solver accuracy; round-off negatives are clipped only for the correct sign,
+    # so a planted sign error stays visible.
+    if dual_sign > 0:
+        lam = np.maximum(lam, 0.0)
+    primal = primal_objective(problem, pi_v)
+    dual = dual_value(problem, np.maximum(lam, 0.0))
+    return SaddlePoint(
+        pi=pi_v, lam=lam, primal_value=primal, dual_value=dual, duality_gap=dual - primal,
+        kkt=kkt_residuals(problem, pi_v, lam), method="cvxpy-clarabel",
+        info={"status": prob.status, "solver": "CLARABEL", "iterations": prob.solver_stats.num_iters,
+              "solve_time": prob.solver_stats.solve_time, "wall_time": time.perf_counter() - t0,
+              "cvxpy_objective": float(prob.value), "dual_sign": dual_sign, "settings": settings},
+    )
+
+
+def solve_best_response_cvxpy(problem: "Problem", lam) -> np.ndarray:
+    """``argmax_pi L(pi, lam)`` at a fixed ``lam`` (no constraints but the simplex), by cvxpy/Clarabel.
+
+    The independent reference for eq. (3): it knows nothing of the closed form.
+    """
+    import cvxpy as cp
+
+    lam = np.asarray(lam, dtype=np.float64).reshape(-1)
+    if lam.shape != (problem.h,):
+        raise ValueError(f"lam: shape {lam.shape}, expected ({problem.h},).")
+    if problem.beta <= 0:
+        raise ValueError(f"solve_best_response_cvxpy: beta = {problem.beta!r}; needs beta > 0 (at beta = 0 "
+                         "the maximiser is any policy on argmax S_lam, use the LP route).")
+    pi = cp.Variable((problem.X, problem.n), name="pi")
+    prob = cp.Problem(cp.Maximize(_objective_terms(problem, pi, problem.scores(lam))),
+                      [cp.sum(pi, axis=1) == 1])
+    _solve(prob, problem, "solve_best_response_cvxpy")
+    return _clean_policy(pi.value)

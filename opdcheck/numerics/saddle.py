@@ -1,0 +1,89 @@
+"""One entry point for the exact saddle point, cached per Problem, and the two-route cross-check.
+
+>>> from opdcheck.instances import paper_toy
+>>> sp = solve_saddle(paper_toy())
+>>> sp.method, round(float(sp.lam[0]), 10)
+('dual-newton', 1.0)
+"""
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from opdcheck.numerics.types import SaddlePoint
+from opdcheck.tolerances import SADDLE_AGREEMENT_ATOL
+
+if TYPE_CHECKING:
+    from opdcheck.problem import Problem
+
+__all__ = ["solve_saddle", "cross_check", "METHODS", "clear_cache"]
+
+METHODS = ("auto", "dual", "cvxpy", "lp")
+
+# Problem is a frozen dataclass with eq=False: hashed by identity, so a weak-key cache never mixes
+# two instances and frees the entry when the Problem is garbage-collected.
+_CACHE: "weakref.WeakKeyDictionary[Problem, dict[str, SaddlePoint]]" = weakref.WeakKeyDictionary()
+
+
+def clear_cache() -> None:
+    _CACHE.clear()
+
+
+def _resolve(problem: "Problem", method: str) -> str:
+    if method not in METHODS:
+        raise ValueError(f"method: {method!r}; choose one of {METHODS}.")
+    if method == "auto":
+        return "dual" if problem.beta > 0 else "lp"
+    if method in ("dual", "cvxpy") and problem.beta == 0:
+        raise ValueError(f"method={method!r} needs beta > 0 (instance {problem.name!r} has beta = 0); "
+                         "use method='lp' or 'auto' for the beta = 0 linear program.")
+    return method
+
+
+def solve_saddle(problem: "Problem", method: str = "auto") -> SaddlePoint:
+    """The saddle point ``(pi*, lam*)`` of ``min_{lam>=0} max_pi L``; cached per Problem object.
+
+    ``auto``: dual Newton (``solve_dual_newton``) for beta > 0, the LP (``solve_lp``) for beta = 0.
+    ``cvxpy``: the exponential-cone primal with Clarabel (the cross-check route).
+    Returned arrays are shared by every caller: treat them as read-only (they are flagged so).
+    """
+    m = _resolve(problem, method)
+    per = _CACHE.setdefault(problem, {})
+    if m not in per:
+        if m == "dual":
+            from opdcheck.numerics.dual import solve_dual_newton
+
+            sp = solve_dual_newton(problem)
+        elif m == "cvxpy":
+            from opdcheck.numerics.primal_cvxpy import solve_primal_cvxpy
+
+            sp = solve_primal_cvxpy(problem)
+        else:
+            from opdcheck.numerics.lp import solve_lp
+
+            sp = solve_lp(problem)
+        sp.pi.setflags(write=False)
+        sp.lam.setflags(write=False)
+        per[m] = sp
+    return per[m]
+
+
+def cross_check(problem: "Problem", atol: float = SADDLE_AGREEMENT_ATOL) -> dict:
+    """Solve by dual Newton and by cvxpy/Clarabel; return the max abs differences on pi* and lam*.
+
+    Needs beta > 0 (both routes). ``agree`` is True when both differences are <= atol.
+    """
+    if problem.beta <= 0:
+        raise ValueError(f"cross_check: beta = {problem.beta!r}; both routes need beta > 0.")
+    a = solve_saddle(problem, "dual")
+    b = solve_saddle(problem, "cvxpy")
+    dpi = float(np.max(np.abs(a.pi - b.pi)))
+    dlam = float(np.max(np.abs(a.lam - b.lam)))
+    return {
+        "pi_diff": dpi, "lam_diff": dlam, "atol": atol, "agree": bool(dpi <= atol and dlam <= atol),
+        "lam_dual": a.lam.tolist(), "lam_cvxpy": b.lam.tolist(),
+        "gap_dual": a.duality_gap, "gap_cvxpy": b.duality_gap,
+        "value_diff": abs(a.primal_value - b.primal_value),
+    }

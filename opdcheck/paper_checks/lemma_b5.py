@@ -1,0 +1,169 @@
+"""Check ``lemma-B.5``: Lemma B.5 / Remark B.6 — ``lam* > 0`` and ``||lam*||_1 <= (2/xi)(R_max + beta log(1/p_min))``.
+
+The paper (Lemma B.5, citing Ding et al. 2025, Lemma 3(b)) states: under Assumption 3.1,
+``lam* > 0`` and ``||lam*||_1 <= (1/xi) E_x[(E_{pi*} r - beta KL(pi*||pi_ref)) - (E_{pi_bar} r -
+beta KL(pi*||pi_ref))]`` (sic: KL(pi*) in both terms, so the KL terms cancel as printed; the
+standard bound has KL(pi_bar) in the second). Remark B.6 turns it into
+``||lam*||_1 <= (2/xi)(R_max + beta log(1/p_min))``.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+from opdcheck.instances import paper_toy, random_instance, save_problem
+from opdcheck.numerics.dual import primal_objective
+from opdcheck.numerics.lp import slater_point
+from opdcheck.numerics.logspace import kl_rows
+from opdcheck.numerics.saddle import solve_saddle
+from opdcheck.paper_checks.context import CheckContext
+from opdcheck.paper_checks.registry import register_check
+from opdcheck.paper_checks.result import CheckResult, Verdict
+from opdcheck.problem import Problem
+from opdcheck.tolerances import BOUND_RTOL, LAMBDA_ZERO_ATOL
+
+CLAIM = ("Lemma B.5 / Remark B.6: under Slater (xi > 0), lam* > 0 and "
+         "||lam*||_1 <= (2/xi)(R_max + beta log(1/p_min)).")
+
+
+def remark_b6_bound(problem: Problem, xi: float) -> float:
+    """The stated side of Remark B.6: ``(2/xi)(R_max + beta log(1/p_min))``."""
+    return 2.0 / xi * (problem.R_max + problem.beta * np.log(1.0 / problem.p_min))
+
+
+def false_bound(problem: Problem, xi: float) -> float:
+    """A deliberately false bound, 20x too small: ``(1/(10 xi))(R_max + beta log(1/p_min))``. Negative control."""
+    return 1.0 / (10.0 * xi) * (problem.R_max + problem.beta * np.log(1.0 / problem.p_min))
+
+
+def judge_lemma_b5(problem: Problem, bound: Callable[[Problem, float], float] = remark_b6_bound) -> dict:
+    """Measure ``||lam*||_1`` against ``bound(problem, xi)`` and test ``lam* > 0`` on one instance.
+
+    Also evaluates Lemma B.5's intermediate bound as printed (KL(pi*) in both terms) and as corrected
+    (KL(pi_bar) in the second term), with pi_bar the LP Slater point.
+    """
+    xi, pi_bar = slater_point(problem)
+    if xi <= 0:
+        return {"xi": xi, "valid": False}
+    sp = solve_saddle(problem)
+    lam = np.asarray(sp.lam)
+    l1 = float(np.sum(lam))
+    b = float(bound(problem, xi))
+    r_star = float(np.einsum("x,xn,xn->", problem.rho, sp.pi, problem.r))
+    r_bar = float(np.einsum("x,xn,xn->", problem.rho, pi_bar, problem.r))
+    b5_printed = (r_star - r_bar) / xi
+    b5_corrected = (primal_objective(problem, sp.pi) - primal_objective(problem, pi_bar)) / xi
+    slack = BOUND_RTOL * max(1.0, b)
+    zero = np.flatnonzero(lam <= LAMBDA_ZERO_ATOL)
+    return {
+        "xi": xi, "valid": True, "lam_l1": l1, "bound": b, "ratio": l1 / b, "bound_holds": bool(l1 <= b + slack),
+        "lam_min": float(lam.min()), "zero_components": zero.tolist(), "positive_holds": bool(zero.size == 0),
+        "b5_printed": b5_printed, "b5_printed_holds": bool(l1 <= b5_printed + BOUND_RTOL * max(1.0, abs(b5_printed))),
+        "b5_corrected": b5_corrected,
+        "b5_corrected_holds": bool(l1 <= b5_corrected + BOUND_RTOL * max(1.0, abs(b5_corrected))),
+        "kl_pi_bar": float(np.dot(problem.rho, kl_rows(pi_bar, problem.pi_ref))), "lam": lam.tolist(),
+    }
+
+
+def _instances(ctx: CheckContext) -> list[tuple[str, Problem]]:
+    if ctx.instance is not None:
+        return [("user", ctx.instance)]
+    out = [("toy", paper_toy())]
+    specs = [(3, 4, 2, 0.1), (10, 6, 3, 0.05), (5, 8, 4, 1.0), (20, 5, 8, 0.02), (2, 3, 1, 5.0)]
+    if ctx.full:
+        specs += [(50, 20, 8, 0.01), (100, 30, 4, 0.1), (1, 2, 1, 0.001), (30, 10, 6, 2.0), (8, 8, 8, 0.005)]
+    out += [("random", random_instance(X, n, h, b, seed=ctx.seed + i)) for i, (X, n, h, b) in enumerate(specs)]
+    # an instance with a constraint slack for every policy: lam*_h = 0 exactly (tests "lam* > 0")
+    out.append(("inactive", random_instance(4, 5, 3, 0.1, seed=ctx.seed, inactive=1)))
+    return out
+
+
+@register_check(id="lemma-B.5", paper_ref="Lemma B.5, Remark B.6", claim=CLAIM,
+                expected="the bound should hold; 'lam* > 0' fails with an inactive constraint", order=40,
+                accepts_instance=True)
+def run(ctx: CheckContext) -> CheckResult:
+    """Lemma B.5 / Remark B.6: positivity of lam* and the bound ||lam*||_1 <= (2/xi)(R_max + beta log 1/p_min).
+
+    xi is computed by LP (never assumed); lam* by the exact saddle-point route. The bound part and the
+    positivity part are judged separately; an instance with a constraint that no policy can violate
+    has lam*_j = 0 exactly, which contradicts "lam* > 0" as stated.
+    """
+    t0 = time.perf_counter()
+    evidence, instances = [], []
+    results = []
+    for kind, p in _instances(ctx):
+        r = judge_lemma_b5(p)
+        if not r["valid"]:
+            evidence.append({"instance": p.name, "kind": kind, "xi": r["xi"], "note": "Slater fails: lemma not applicable"})
+            continue
+        results.append((kind, p, r))
+        instances.append({"name": p.name, "seed": p.meta.get("seed"), "kind": kind, "X": p.X, "n": p.n, "h": p.h,
+                          "beta": p.beta})
+        evidence.append({"instance": p.name, "kind": kind, "xi": r["xi"], "||lam*||_1": r["lam_l1"],
+                         "bound (2/xi)(R_max+beta log 1/p_min)": r["bound"], "ratio": r["ratio"],
+                         "bound_holds": r["bound_holds"], "min lam*_j": r["lam_min"],
+                         "lam*>0 holds": r["positive_holds"], "B.5 printed": r["b5_printed"],
+                         "B.5 printed holds": r["b5_printed_holds"], "B.5 corrected": r["b5_corrected"],
+                         "B.5 corrected holds": r["b5_corrected_holds"]})
+    if not results:
+        return CheckResult(id="lemma-B.5", paper_ref="Lemma B.5, Remark B.6", claim=CLAIM,
+                           verdict=Verdict.INCONCLUSIVE, computed="no instance satisfies Slater",
+                           stated="(2/xi)(R_max + beta log(1/p_min))", comparison="<=", evidence=evidence,
+                           summary="Slater's condition fails on every instance; the lemma does not apply.",
+                           wall_time=time.perf_counter() - t0, profile=ctx.profile, seed=ctx.seed)
+    bound_ok = all(r["bound_holds"] for _, _, r in results)
+    pos_fail = [(k, p, r) for k, p, r in results if not r["positive_holds"]]
+    printed_fail = [(k, p, r) for k, p, r in results if not r["b5_printed_holds"]]
+    worst_k, worst_p, worst_r = max(results, key=lambda t: t[2]["ratio"])
+    counterexample = None
+    if not bound_ok:
+        verdict = Verdict.REFUTED
+        k, p, r = next(t for t in results if not t[2]["bound_holds"])
+        path, counterexample = ctx.counterexample_path("lemma-B.5-bound.npz")
+        save_problem(p, path)
+        summary = (f"The bound of Remark B.6 is violated on {p.name}: ||lam*||_1 = {r['lam_l1']:.4g} > "
+                   f"{r['bound']:.4g} (xi = {r['xi']:.3g}).")
+    elif pos_fail:
+        verdict = Verdict.REFUTED
+        k, p, r = next((t for t in pos_fail if t[0] == "inactive"), pos_fail[0])
+        path, counterexample = ctx.counterexample_path("lemma-B.5-positivity.npz")
+        save_problem(p, path)
+        summary = (f"The bound ||lam*||_1 <= (2/xi)(R_max + beta log 1/p_min) holds on all {len(results)} instances "
+                   f"(largest ratio {worst_r['ratio']:.3g}), but the claim 'lam* > 0' is false as stated: on "
+                   f"{p.name} (xi = {r['xi']:.3g}, Slater holds) lam*_j = 0 exactly for j in {r['zero_components']} "
+                   f"(slack at pi*, so complementary slackness forces lam*_j = 0; {len(pos_fail)} of {len(results)} "
+                   "instances have such a component). The correct statement is lam* >= 0.")
+    else:
+        verdict = Verdict.CONFIRMED
+        summary = (f"On {len(results)} instances ||lam*||_1 <= (2/xi)(R_max + beta log 1/p_min) holds (largest "
+                   f"ratio {worst_r['ratio']:.3g}) and every lam*_j > 0.")
+    if printed_fail:
+        summary += (f" Lemma B.5's intermediate bound as printed (KL(pi*) in both terms) fails on {len(printed_fail)} "
+                    "instance(s) with the LP Slater point; with KL(pi_bar) in the second term it holds.")
+    return CheckResult(
+        id="lemma-B.5", paper_ref="Lemma B.5, Remark B.6", claim=CLAIM, verdict=verdict,
+        computed={"max_ratio": worst_r["ratio"], "max_ratio_instance": worst_p.name,
+                  "bound_holds_everywhere": bound_ok,
+                  "instances_with_zero_multiplier": [p.name for _, p, _ in pos_fail],
+                  "printed_B5_failures": [p.name for _, p, _ in printed_fail]},
+        stated={"bound": "||lam*||_1 <= (2/xi)(R_max + beta log(1/p_min))", "positivity": "lam* > 0"},
+        comparison="<=", tolerance=BOUND_RTOL,
+        tolerance_reason=("the bound is compared with relative slack BOUND_RTOL (rounding); lam*_j counts as 0 "
+                          f"below {LAMBDA_ZERO_ATOL:g} (dual Newton returns exact 0.0 for inactive constraints)."),
+        summary=summary, evidence=evidence,
+        details=(r"Weak duality at the Slater point $\bar\pi$ (with $c_j(\bar\pi) \ge \xi$) gives "
+                 r"$P^\star = D(\lambda^\star) \ge L(\bar\pi,\lambda^\star) \ge P(\bar\pi) + \xi\|\lambda^\star\|_1$, i.e. "
+                 r"$\|\lambda^\star\|_1 \le (P^\star - P(\bar\pi))/\xi$ with $P(\pi) = E\langle\pi,r\rangle - "
+                 r"\beta E\,\mathrm{KL}(\pi\|\pi_{ref})$ ('B.5 corrected'). The paper prints $\mathrm{KL}(\pi^\star)$ in both "
+                 r"terms ('B.5 printed'), so its KL terms cancel. Remark B.6 follows from the corrected form since "
+                 r"$|r| \le R_{max}$ and $\mathrm{KL}(\bar\pi\|\pi_{ref}) \le \log(1/p_{min})$. Complementary slackness "
+                 r"forces $\lambda^\star_j = 0$ for a constraint slack at $\pi^\star$, so '$\lambda^\star > 0$' can hold "
+                 r"only when every constraint is active; the instance 'inactive' has a constraint slack for every "
+                 r"policy. $\xi$ is computed by LP (HiGHS), $R_{max}$ over soft and hard rewards."),
+        instances=instances,
+        conventions=["xi = max_pi min_j c_j(pi) by LP; pi_bar = the LP maximiser",
+                     "R_max = max |R| over soft and hard objectives (SPEC §1)"],
+        counterexample=counterexample, wall_time=time.perf_counter() - t0, profile=ctx.profile, seed=ctx.seed,
+    )

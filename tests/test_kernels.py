@@ -1,0 +1,235 @@
+"""Kernels: update rules, the t = 0 convention, OPD and baselines, numba == numpy, judges."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from opdcheck.instances import paper_toy, random_instance
+from opdcheck.kernels.baselines import METHODS, run_method, run_one_shot, run_sequential_pd, run_simultaneous_pd
+from opdcheck.kernels.opd import T0_CONVENTION, run_opd, run_primal_dual, thm34_step_sizes
+from opdcheck.kernels.rules import dual_step, dual_step_size, primal_mirror_step
+from opdcheck.kernels.trajectory import (fit_tail_rate, judge_bound, judge_lyapunov, kl_rows_log,
+                                         last_iterate_converges)
+from opdcheck.numerics.logspace import kl_rows, softmax_rows
+from opdcheck.numerics.saddle import solve_saddle
+from opdcheck.tolerances import NUMBA_AGREEMENT_RTOL
+
+# Fig. 1: 1/(eta_th + beta) = 0.6 and dual step 0.6 (eta_lam^{-1} = 0.6 in Algorithm 3's convention)
+FIG1 = dict(eta_th=1 / 0.6 - 0.05, eta_lam=1 / 0.6, dual_step="gradient")
+
+
+# ------------------------------------------------------------------------------------------ rules
+def test_dual_step_by_hand():
+    assert dual_step(np.array([1.0]), np.array([0.6]), 3.0, convention="prox")[0] == pytest.approx(0.9)
+    assert dual_step(np.array([1.0]), np.array([0.6]), 3.0, convention="gradient")[0] == pytest.approx(0.8)
+    # projection onto lam >= 0
+    assert dual_step(np.array([0.05]), np.array([0.6]), 3.0, convention="gradient")[0] == 0.0
+    assert dual_step_size(2.0, "prox") == 0.25 and dual_step_size(2.0, "gradient") == 0.5
+
+
+def test_primal_step_derived_is_the_maximiser_printed_is_not():
+    p = random_instance(3, 5, 2, 0.3, seed=4)
+    rng = np.random.default_rng(0)
+    log_hat = np.log(softmax_rows(rng.normal(size=(3, 5))))
+    lam = np.array([0.7, 0.2])
+    eta = 1.3
+
+    def objective(pi):
+        return p.lagrangian(pi, lam) - eta * float(p.rho @ kl_rows(pi, np.exp(log_hat)))
+
+    pi_d = np.exp(primal_mirror_step(p, log_hat, lam, eta))
+    pi_p = np.exp(primal_mirror_step(p, log_hat, lam, eta, closed_form="printed"))
+    f_d = objective(pi_d)
+    for _ in range(20):  # no feasible perturbation improves the derived maximiser
+        pert = softmax_rows(np.log(pi_d) + 1e-3 * rng.normal(size=pi_d.shape))
+        assert objective(pert) <= f_d + 1e-12
+    assert objective(pi_p) < f_d - 1e-6
+    # eta = 0 is the best response (3)
+    pi_br = np.exp(primal_mirror_step(p, log_hat, lam, 0.0))
+    np.testing.assert_allclose(pi_br, softmax_rows(p.log_pi_ref + p.scores(lam) / p.beta), atol=1e-14)
+
+
+@pytest.mark.parametrize("kwargs,field", [
+    (dict(eta_th=-1.0, eta_lam=1.0, T=5), "eta_th"),
+    (dict(eta_th=1.0, eta_lam=0.0, T=5), "eta_lam"),
+    (dict(eta_th=1.0, eta_lam=1.0, T=0), "T"),
+    (dict(eta_th=1.0, eta_lam=1.0, T=5, dual_step="half"), "dual_step"),
+    (dict(eta_th=1.0, eta_lam=1.0, T=5, closed_form="paper"), "closed_form"),
+    (dict(eta_th=1.0, eta_lam=1.0, T=5, lam_init=[-1.0]), "lam_init"),
+    (dict(eta_th=1.0, eta_lam=1.0, T=5, keep_every=-2), "keep_every"),
+])
+def test_bad_input_names_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        run_opd(paper_toy(), **kwargs)
+
+
+def test_eta_zero_needs_beta():
+    p0 = paper_toy().with_beta(0.0)
+    with pytest.raises(ValueError, match="eta_th"):
+        primal_mirror_step(p0, p0.log_pi_ref, np.zeros(1), 0.0)
+
+
+# --------------------------------------------------------------------------- t = 0 and first steps
+@pytest.mark.parametrize("conv,s", [("prox", 1 / 6), ("gradient", 1 / 3)])
+def test_first_two_steps_by_hand_on_toy(conv, s):
+    """pi_{-1} = pi_hat_0 = pi_ref, lam_{-1} = lam_hat_0 = 0; eta = 3, beta = 0.05 (toy)."""
+    p = paper_toy()
+    tr = run_opd(p, eta_th=3.0, eta_lam=3.0, T=2, dual_step=conv, keep_every=1)
+    assert tr.config["t0_convention"] == T0_CONVENTION and tr.config["lam_init"] == [0.0]
+    # t = 0: pi_0 = P(pi_ref, lam_{-1} = 0); lam_0 = [0 - s c(pi_{-1} = pi_ref)]_+ = 0 since c(pi_ref) = 0
+    a = 0.3 * math.exp(1 / 3.05)
+    p0 = a / (a + 0.7)                       # pi_0(y0): S_0 = r = (1, 0), scale 1/(eta+beta)
+    lam_hat1 = max(0.0, 0.0 - s * (0.3 - p0))  # c(pi_0) = -0.7 p0 + 0.3 (1 - p0) = 0.3 - p0
+    t1, pi1, lam1 = tr.iterates[1]
+    assert t1 == 1
+    assert pi1[0, 0] == pytest.approx(p0, abs=1e-15)    # pi_hat_1 = P(pi_hat_0, lam_0 = 0) = pi_0
+    assert lam1[0] == pytest.approx(lam_hat1, abs=1e-15)
+    # metrics at t = 0 use the convention: the previous predictions equal the state
+    assert tr.metrics["kl_hat_pred"][0] == 0.0 and tr.metrics["lam_hat_pred2"][0] == 0.0
+    # t = 1: pi_1 = P(pi_hat_1, lam_0 = 0); lam_1 = [lam_hat_1 - s c(pi_0)]_+
+    pi_pred1 = np.exp(primal_mirror_step(p, np.log(pi1), np.zeros(1), 3.0))
+    lam_pred1 = max(0.0, lam_hat1 - s * (0.3 - p0))
+    pi2_hand = np.exp(primal_mirror_step(p, np.log(pi1), np.array([lam_pred1]), 3.0))
+    c_pred1 = 0.3 - pi_pred1[0, 0]
+    lam2_hand = max(0.0, lam_hat1 - s * c_pred1)
+    _, pi2, lam2 = tr.iterates[2]
+    np.testing.assert_allclose(pi2, pi2_hand, atol=1e-15)
+    assert lam2[0] == pytest.approx(lam2_hand, abs=1e-15)
+    # KL(pi_hat_1 || pi_0) = 0 because both equal P(pi_ref, 0)
+    assert tr.metrics["kl_hat_pred"][1] == pytest.approx(0.0, abs=1e-18)
+
+
+# ------------------------------------------------------------------------------- convergence
+@pytest.mark.parametrize("conv", ["prox", "gradient"])
+def test_opd_converges_to_saddle_on_toy(conv):
+    p = paper_toy()
+    tr = run_opd(p, eta_th=3.0, eta_lam=3.0, T=4000, dual_step=conv, stop_below=1e-13)
+    assert tr.stop_reason == "error below stop threshold"
+    assert tr.final_lam_hat[0] == pytest.approx(1.0, abs=1e-6)
+    np.testing.assert_allclose(tr.final_pi_hat, [[0.3, 0.7]], atol=1e-6)
+    assert last_iterate_converges(tr)[0]
+    assert np.all(tr.metrics["gap"] >= -1e-12)  # L(pi*, lam_hat) - L(pi_hat, lam*) >= 0
+
+
+@pytest.mark.parametrize("X,n,h,beta,seed", [(4, 3, 2, 0.2, 1), (10, 6, 3, 0.5, 2), (2, 5, 1, 0.05, 3)])
+def test_opd_converges_on_random_instances(X, n, h, beta, seed):
+    p = random_instance(X, n, h, beta, seed)
+    sp = solve_saddle(p)
+    e = thm34_step_sizes(p)
+    tr = run_opd(p, eta_th=e[0], eta_lam=e[1], T=6000, saddle=sp, stop_below=1e-12)
+    assert not tr.diverged and tr.error[-1] <= 1e-12 * tr.error[0]
+    np.testing.assert_allclose(tr.final_lam_hat, sp.lam, atol=1e-5)
+
+
+def test_negative_control_simultaneous_pd_oscillates_at_fig1_steps():
+    """Fig. 1: plain (Jacobi) PD at 1/(eta_th+beta) = 0.6, dual step 0.6 does not converge in the
+    last iterate; OPD (and, at this step, sequential PD) does."""
+    p = paper_toy()
+    sim = run_simultaneous_pd(p, T=1500, **FIG1)
+    ok, info = last_iterate_converges(sim)
+    assert not ok and info["tail_min"] > 1e-2
+    assert last_iterate_converges(run_opd(p, T=1500, **FIG1))[0]
+    assert last_iterate_converges(run_sequential_pd(p, T=1500, **FIG1))[0]
+
+
+def test_baselines_are_configurations_of_one_driver():
+    p = random_instance(3, 4, 2, 0.3, seed=5)
+    sp = solve_saddle(p)
+    kw = dict(eta_th=2.0, eta_lam=2.0, T=30, saddle=sp)
+    a = run_simultaneous_pd(p, **kw)
+    b = run_primal_dual(p, prediction="none", **kw)
+    np.testing.assert_array_equal(a.error, b.error)
+    assert set(METHODS) == {"opd", "simultaneous-pd", "sequential-pd", "one-shot"}
+    one = run_one_shot(p, eta_lam=4.0, T=2000, saddle=sp, stop_below=1e-12)  # projected GD on D
+    assert one.error[-1] <= 1e-12 * one.error[0]
+    tiny = run_method("sequential-pd", p.with_beta(1e-4), eta_th=5.0, eta_lam=50.0, T=50)
+    assert not tiny.diverged and np.all(np.isfinite(tiny.error))
+    with pytest.raises(ValueError, match="method"):
+        run_method("gda", p, **kw)
+
+
+def test_nonfinite_run_is_flagged_not_propagated():
+    p = paper_toy()
+    # A huge dual step makes the multiplier explode; the run must stop and flag, never return NaN metrics.
+    tr = run_simultaneous_pd(p, eta_th=1e-300, eta_lam=1e-300, T=50, dual_step="gradient")
+    assert np.all(np.isfinite(tr.error))
+    if tr.diverged:
+        assert tr.first_nonfinite is not None and tr.stop_reason == "non-finite"
+
+
+# ------------------------------------------------------------------------------------- numba
+def _assert_same(a, b):
+    for k in a.metrics:
+        x, y = np.asarray(a.metrics[k]), np.asarray(b.metrics[k])
+        assert x.shape == y.shape, k
+        scale = max(float(np.max(np.abs(x))), 1e-300)
+        assert float(np.max(np.abs(x - y))) <= NUMBA_AGREEMENT_RTOL * scale, k
+    np.testing.assert_allclose(a.final_log_pi_hat, b.final_log_pi_hat, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(a.final_lam_hat, b.final_lam_hat, rtol=NUMBA_AGREEMENT_RTOL, atol=1e-14)
+
+
+@pytest.mark.parametrize("prediction", ["optimistic", "none", "alternating"])
+def test_numba_equals_numpy(prediction):
+    from opdcheck.kernels.numba_opd import run_opd_numba
+
+    for p in (paper_toy(), random_instance(6, 5, 3, 0.3, seed=2), random_instance(20, 12, 2, 1.0, seed=3)):
+        sp = solve_saddle(p)
+        for conv in ("prox", "gradient"):
+            e = thm34_step_sizes(p)
+            kw = dict(eta_th=e[0], eta_lam=e[1], T=200, dual_step=conv, saddle=sp)
+            _assert_same(run_primal_dual(p, prediction=prediction, **kw),
+                         run_opd_numba(p, prediction=prediction, **kw))
+    # closed_form="printed" and early stopping follow the same path
+    p = paper_toy()
+    kw = dict(eta_th=3.0, eta_lam=3.0, T=3000, stop_below=1e-10)
+    a, b = run_opd(p, **kw), run_opd_numba(p, **kw)
+    assert a.n_steps == b.n_steps
+    _assert_same(a, b)
+    _assert_same(run_opd(p, eta_th=3.0, eta_lam=3.0, T=50, closed_form="printed"),
+                 run_opd_numba(p, eta_th=3.0, eta_lam=3.0, T=50, closed_form="printed"))
+
+
+def test_numba_no_recompile():
+    from opdcheck.kernels.numba_opd import opd_kernel, run_opd_numba
+
+    p = random_instance(5, 4, 2, 0.2, seed=7)
+    sp = solve_saddle(p)
+    run_opd_numba(p, eta_th=3.0, eta_lam=3.0, T=10, saddle=sp)
+    n_sig = len(opd_kernel.signatures)
+    run_opd_numba(p, eta_th=2.0, eta_lam=5.0, T=20, saddle=sp, dual_step="gradient")
+    run_opd_numba(paper_toy(), eta_th=3.0, eta_lam=3.0, T=20, prediction="alternating")
+    assert len(opd_kernel.signatures) == n_sig
+
+
+# ------------------------------------------------------------------------------------- judges
+def test_kl_rows_log_accurate_and_safe():
+    rng = np.random.default_rng(1)
+    p = softmax_rows(rng.normal(size=(4, 6)))
+    q = softmax_rows(rng.normal(size=(4, 6)))
+    np.testing.assert_allclose(kl_rows_log(p, np.log(p), np.log(q)), kl_rows(p, q), rtol=1e-12)
+    # tiny KL is resolved (the naive sum p log(p/q) would give ~1e-16 noise)
+    q2 = softmax_rows(np.log(p) + 1e-9 * rng.normal(size=p.shape))
+    k = kl_rows_log(p, np.log(p), np.log(q2))
+    assert np.all(k >= 0) and np.all(k < 1e-17)
+    # zeros in p and extreme ratios
+    p0 = np.array([[0.0, 1.0]])
+    assert kl_rows_log(p0, np.log(np.maximum(p0, 1e-320)), np.log(np.array([[0.5, 0.5]])))[0] == pytest.approx(math.log(2))
+    assert np.isfinite(kl_rows_log(np.array([[1e-300, 1 - 1e-300]]), np.array([[-690.8, 0.0]]),
+                                   np.log(np.array([[0.5, 0.5]])))).all()
+
+
+def test_judges_on_synthetic_inputs():
+    t = np.arange(200)
+    e = 0.9 ** t
+    assert judge_bound(e, 0.95 ** t, 1e-9)[0]
+    ok, worst, k = judge_bound(e, 0.85 ** t, 1e-9)
+    assert not ok and k == 199 and worst > 1
+    assert not judge_bound(np.array([1.0, np.nan]), np.array([1.0, 1.0]), 1e-9)[0]
+    assert judge_lyapunov(e, 0.9, 1e-9)[0] and not judge_lyapunov(e, 0.89, 1e-9)[0]
+    fit = fit_tail_rate(3.0 * 0.97 ** t)
+    assert fit["rate"] == pytest.approx(0.97, abs=1e-12) and fit["spread"] < 1e-12
+    assert math.isnan(fit_tail_rate(np.array([1.0, 0.0, 0.0]))["rate"])
+    assert last_iterate_converges(e ** 10)[0]
+    assert not last_iterate_converges(1 + 0.5 * np.sin(t))[0]

@@ -1,0 +1,118 @@
+"""Thm 3.4 quantities and checks (thm-3.4, thm-3.4-lyapunov, thm-3.4-rate), with negative controls."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from opdcheck.instances import load_problem, paper_toy, random_instance
+from opdcheck.kernels.opd import run_opd, thm34_step_sizes
+from opdcheck.kernels.potential import (phi1_eq47, phi1_general, potential, rho_eq46, thm34_bound,
+                                        thm34_constants)
+from opdcheck.kernels.trajectory import judge_bound
+from opdcheck.numerics.saddle import solve_saddle
+from opdcheck.paper_checks.context import CheckContext
+from opdcheck.paper_checks.result import Verdict
+from opdcheck.paper_checks.thm_3_4 import thm34_case
+from opdcheck.paper_checks.thm_3_4_lyapunov import lyapunov_case
+from opdcheck.paper_checks.thm_3_4_rate import judge_rate, rate_case
+
+
+@pytest.mark.parametrize("h,beta", [(1, 0.05), (4, 0.3), (2, 2.0)])
+def test_constants_reduce_to_eqs_46_47(h, beta):
+    p = random_instance(3, 4, h, beta, seed=11)
+    e = thm34_step_sizes(p)
+    C = math.sqrt(p.h) * p.R_max
+    np.testing.assert_allclose(e, (3 * C, 3 * C), rtol=1e-15)
+    k = thm34_constants(p, *e)
+    np.testing.assert_allclose(k["a"], [3 * C + beta, 2 * C + beta, 3.5 * C, 11 / 6 * C], rtol=1e-14)
+    np.testing.assert_allclose(k["ratios"], [3 * C / (3 * C + beta), C / (2 * C + beta), 50 / 63, 6 / 11], rtol=1e-14)
+    assert k["rho"] == pytest.approx(rho_eq46(p), rel=1e-14) and k["all_positive"]
+    assert k["denom_theorem"] == pytest.approx(min(3 * C + beta, 4.5 * C))
+    assert k["denom_proof_min"] == pytest.approx(min(3 * C + beta, 3.5 * C))
+    assert k["denom_proof_max_printed"] == pytest.approx(max(3 * C + beta, 3.5 * C))
+    tr = run_opd(p, eta_th=e[0], eta_lam=e[1], T=5)
+    assert phi1_eq47(p, tr.metrics) == pytest.approx(phi1_general(tr.metrics, k), rel=1e-13)
+    np.testing.assert_allclose(potential(tr.metrics, k), tr.potential, rtol=1e-14)
+    b = thm34_bound(4, 0.5, 2.0, 4.0)
+    np.testing.assert_allclose(b, [1.0, 0.5, 0.25, 0.125])
+
+
+def test_potential_dominates_error_with_min_denominator():
+    """Phi_t >= min(a1, a3) * error_t (the valid final division) on a real trajectory."""
+    p = random_instance(5, 4, 2, 1.5, seed=3)
+    e = thm34_step_sizes(p)
+    tr = run_opd(p, eta_th=e[0], eta_lam=e[1], T=100)
+    k = thm34_constants(p, *e)
+    assert np.all(tr.potential >= k["denom_proof_min"] * tr.error * (1 - 1e-12))
+
+
+def test_thm34_holds_on_toy_and_judge_is_two_sided():
+    c = thm34_case(paper_toy(), dual_step="prox", T=1500)
+    ok, worst, _ = c["judge"]["denom_theorem"]
+    assert ok and worst < 1
+    # the same judge, fed a bound 10x too small, reports it broken
+    err = c["traj"].error[1:]
+    assert not judge_bound(err, c["bounds"]["denom_theorem"][1:] / 10, 1e-9)[0]
+
+
+def test_negative_control_printed_closed_form():
+    """closed_form="printed" (exp(S_lam) without 1/(eta+beta)) converges to the wrong point; the
+    thm-3.4 judging function reports the bound broken (also on the toy, where the limit happens to coincide)."""
+    p = random_instance(4, 3, 1, 0.2, seed=2)
+    sp = solve_saddle(p)
+    bad = thm34_case(p, T=1500, saddle=sp, closed_form="printed")
+    assert not bad["judge"]["denom_theorem"][0]
+    tr = bad["traj"]
+    assert tr.error[-1] > 1e-3 and abs(tr.error[-1] - tr.error[-2]) < 1e-12  # a wrong fixed point
+    assert not thm34_case(paper_toy(), T=1500, closed_form="printed")["judge"]["denom_theorem"][0]
+
+
+def test_lyapunov_negative_control_false_rho():
+    """On the toy, with rho = the largest measured one-step ratio Phi_{t+1}/Phi_t the judge passes;
+    with a smaller (false) rho it must fail."""
+    c = lyapunov_case(paper_toy(), T=600)
+    phi = c["phi"]
+    keep = phi[1:-1] > 1e-12 * phi[1]
+    q = float(np.max((phi[2:] / phi[1:-1])[keep]))
+    assert lyapunov_case(paper_toy(), T=600, rho=q)["ok"]
+    bad = lyapunov_case(paper_toy(), T=600, rho=0.99 * q)
+    assert not bad["ok"] and bad["worst_ratio"] > 1
+    # measured finding on the toy: the proof's rho is not a one-step contraction factor of Phi_t
+    assert c["worst_ratio"] > 1.0
+
+
+def test_rate_judge_and_toy_rate():
+    assert judge_rate(0.5, 0.8) and not judge_rate(0.99, 0.8)
+    assert judge_rate(0.8015, 0.8, spread=0.002) and not judge_rate(0.8015, 0.8, spread=0.0)
+    assert judge_rate(float("nan"), 0.8)
+    c = rate_case(paper_toy(), T=3000)
+    assert c["ok"] and c["rate"] < c["rho"]
+    big = rate_case(random_instance(3, 4, 1, 2.0, seed=1), T=1500)   # beta large: the dual is flat
+    assert not big["ok"] and big["rate"] > big["rho"] + 0.05
+
+
+def test_check_thm34_quick_and_counterexample_reproduces(tmp_path):
+    from opdcheck.paper_checks import thm_3_4
+
+    res = thm_3_4.run(CheckContext(profile="quick", seed=0, out_dir=tmp_path))
+    assert res.stated is not None and res.evidence and res.figures
+    assert res.verdict in (Verdict.CONFIRMED, Verdict.REFUTED)
+    for f in res.figures:
+        assert (tmp_path / f).exists()
+    if res.verdict == Verdict.REFUTED:
+        ce = load_problem(tmp_path / res.counterexample)
+        again = thm_3_4.run(CheckContext(profile="quick", seed=0, out_dir=tmp_path / "again", instance=ce))
+        assert again.verdict == Verdict.REFUTED
+
+
+@pytest.mark.parametrize("module", ["thm_3_4_lyapunov", "thm_3_4_rate"])
+def test_other_checks_quick(tmp_path, module):
+    import importlib
+
+    mod = importlib.import_module(f"opdcheck.paper_checks.{module}")
+    res = mod.run(CheckContext(profile="quick", seed=0, out_dir=tmp_path))
+    assert res.verdict in (Verdict.CONFIRMED, Verdict.REFUTED) and res.evidence and res.summary
+    if res.verdict == Verdict.REFUTED:
+        assert (tmp_path / res.counterexample).exists()
