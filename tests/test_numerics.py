@@ -220,9 +220,18 @@ def test_cache_per_problem_object():
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(40))
 def test_agreement_sweep_slow(seed):
+    # a wider random sweep: the exact dual route must have KKT residuals ~1e-10, and cvxpy must agree with
+    # it within its precision floor (CVXPY_DUAL_FLOOR); the strict 1e-7 is *measured* here, not assumed
+    # (see AGREEMENT_CASES: about 1 instance in 5 misses it by Clarabel's floor)
     rng = np.random.default_rng(seed)
     X, n = int(rng.integers(1, 40)), int(rng.integers(2, 20))
     h = min(int(rng.integers(1, 9)), X * (n - 1))
     beta = float(10 ** rng.uniform(-2, 1))
-    r = cross_check(random_instance(X, n, h, beta, seed=1000 + seed))
-    assert r["agree"], r
+    p = random_instance(X, n, h, beta, seed=1000 + seed)
+    sp = solve_dual_newton(p)
+    assert max(sp.kkt.values()) < 1e-10
+    try:
+        r = cross_check(p)
+    except SolverError as exc:
+        pytest.skip(f"cvxpy reference not optimal: {exc}")
+    assert max(r["pi_diff"], r["lam_diff"]) <= CVXPY_DUAL_FLOOR, r

@@ -5,7 +5,6 @@ import sympy as sp
 
 from opdcheck.instances import paper_toy, random_instance
 from opdcheck.numerics.prox_cvxpy import solve_prox_cvxpy
-from opdcheck.numerics.types import SolverError  # noqa: F401  (the documented failure type)
 from opdcheck.paper_checks import dual_step_scale, opd_closed_form
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.result import Verdict

@@ -67,12 +67,17 @@ def judge_multipliers(problem: Problem, dual_sign: float = 1.0) -> dict:
     b = solve_primal_cvxpy(problem, dual_sign=dual_sign)
     dlam = float(np.max(np.abs(a.lam - b.lam)))
     dpi = float(np.max(np.abs(a.pi - b.pi)))
-    worst = max(dlam, dpi)
-    status = "agree" if worst <= SADDLE_AGREEMENT_ATOL else ("solver-precision" if worst <= CVXPY_DUAL_FLOOR
-                                                              else "disagree")
+    # the claim is about the multipliers: judged on lam; pi* agreement is reported (and judged by the
+    # saddle cross-check and by eq3-best-response)
+    status = "agree" if dlam <= SADDLE_AGREEMENT_ATOL else ("solver-precision" if dlam <= CVXPY_DUAL_FLOOR
+                                                             else "disagree")
     # strong duality: D(lam*) vs the primal value at pi*, and vs the solver's optimal value
     gap = float(a.duality_gap)
+    # how sub-optimal the solver's multipliers are *for D* (D's value is flat near lam*, so a tiny value
+    # gap with a larger lam distance points at conditioning and solver precision, not at a different point)
+    d_subopt = float(dual_value(problem, np.maximum(b.lam, 0.0)) - a.dual_value)
     return {"lam_newton": a.lam.tolist(), "lam_cvxpy": b.lam.tolist(), "lam_diff": dlam, "pi_diff": dpi,
+            "D(lam_cvxpy)-D(lam*)": d_subopt,
             "duality_gap": gap, "cvxpy_value_minus_D": float(b.info["cvxpy_objective"] - a.dual_value),
             "newton_iterations": a.info["iterations"], "status": status,
             "gap_ok": bool(abs(gap) <= DUALITY_GAP_ATOL)}
@@ -103,6 +108,7 @@ def evaluate(problems: list[Problem], rng: np.random.Generator, dual_sign: float
         evidence.append({"instance": p.name, "grad_fd_rel_err": d["grad_fd_rel_err"],
                          "hess_fd_rel_err": d["hess_fd_rel_err"], "convexity_violation": d["convexity_violation"],
                          "lam_diff_vs_cvxpy": m["lam_diff"], "pi_diff_vs_cvxpy": m["pi_diff"],
+                         "D(lam_cvxpy)-D(lam*)": m.get("D(lam_cvxpy)-D(lam*)", float("nan")),
                          "duality_gap": m["duality_gap"], "multipliers": m["status"],
                          "derivatives_ok": d["ok"], "gap_ok": m["gap_ok"]})
     deriv_ok = all(e["derivatives_ok"] and e["gap_ok"] for e in evidence)

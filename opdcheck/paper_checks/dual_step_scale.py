@@ -101,7 +101,7 @@ def evaluate(ctx: CheckContext, printed: sp.Expr | None = None, derived: sp.Expr
     ])
     return CheckResult(
         id=ID, paper_ref=PAPER_REF, claim=CLAIM, verdict=verdict,
-        computed=sp.sstr(derived), stated=sp.sstr(printed), comparison="identity",
+        computed=cf.plain(derived), stated=cf.plain(printed), comparison="identity",
         tolerance=None, tolerance_reason="exact symbolic comparison of the step factors",
         summary=summary, evidence=rows, details=details,
         instances=[{"name": "paper-toy", "seed": None, "eta_th+beta": 1 / 0.6, "eta_lam": 1 / 0.6}],

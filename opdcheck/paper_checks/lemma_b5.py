@@ -60,6 +60,7 @@ def judge_lemma_b5(problem: Problem, bound: Callable[[Problem, float], float] = 
     return {
         "xi": xi, "valid": True, "lam_l1": l1, "bound": b, "ratio": l1 / b, "bound_holds": bool(l1 <= b + slack),
         "lam_min": float(lam.min()), "zero_components": zero.tolist(), "positive_holds": bool(zero.size == 0),
+        "nonzero_holds": bool(l1 > LAMBDA_ZERO_ATOL),
         "b5_printed": b5_printed, "b5_printed_holds": bool(l1 <= b5_printed + BOUND_RTOL * max(1.0, abs(b5_printed))),
         "b5_corrected": b5_corrected,
         "b5_corrected_holds": bool(l1 <= b5_corrected + BOUND_RTOL * max(1.0, abs(b5_corrected))),
@@ -77,6 +78,12 @@ def _instances(ctx: CheckContext) -> list[tuple[str, Problem]]:
     out += [("random", random_instance(X, n, h, b, seed=ctx.seed + i)) for i, (X, n, h, b) in enumerate(specs)]
     # an instance with a constraint slack for every policy: lam*_h = 0 exactly (tests "lam* > 0")
     out.append(("inactive", random_instance(4, 5, 3, 0.1, seed=ctx.seed, inactive=1)))
+    # the toy with its threshold lowered by 1: every policy is strictly feasible, pi* = pi_0, lam* = 0 (the
+    # weakest reading of "lam* > 0", lam* != 0, fails too)
+    toy = paper_toy()
+    out.append(("all-slack", Problem(rho=toy.rho, pi_ref=toy.pi_ref, R_soft=toy.R_soft, w=toy.w,
+                                     R_hard=toy.R_hard + 1.0, beta=toy.beta, name="paper-toy-all-slack",
+                                     meta={"source": "paper toy with the hard threshold lowered by 1"})))
     return out
 
 
@@ -104,7 +111,8 @@ def run(ctx: CheckContext) -> CheckResult:
         evidence.append({"instance": p.name, "kind": kind, "xi": r["xi"], "||lam*||_1": r["lam_l1"],
                          "bound (2/xi)(R_max+beta log 1/p_min)": r["bound"], "ratio": r["ratio"],
                          "bound_holds": r["bound_holds"], "min lam*_j": r["lam_min"],
-                         "lam*>0 holds": r["positive_holds"], "B.5 printed": r["b5_printed"],
+                         "lam*>0 holds": r["positive_holds"], "lam*!=0 holds": r["nonzero_holds"],
+                         "B.5 printed": r["b5_printed"],
                          "B.5 printed holds": r["b5_printed_holds"], "B.5 corrected": r["b5_corrected"],
                          "B.5 corrected holds": r["b5_corrected_holds"]})
     if not results:
@@ -135,6 +143,10 @@ def run(ctx: CheckContext) -> CheckResult:
                    f"{p.name} (xi = {r['xi']:.3g}, Slater holds) lam*_j = 0 exactly for j in {r['zero_components']} "
                    f"(slack at pi*, so complementary slackness forces lam*_j = 0; {len(pos_fail)} of {len(results)} "
                    "instances have such a component). The correct statement is lam* >= 0.")
+        allzero = [t for t in results if not t[2]["nonzero_holds"]]
+        if allzero:
+            summary += (f" Even the weak reading 'lam* != 0' fails on {allzero[0][1].name}, where every policy is "
+                        "feasible and lam* = 0.")
     else:
         verdict = Verdict.CONFIRMED
         summary = (f"On {len(results)} instances ||lam*||_1 <= (2/xi)(R_max + beta log 1/p_min) holds (largest "
@@ -147,6 +159,7 @@ def run(ctx: CheckContext) -> CheckResult:
         computed={"max_ratio": worst_r["ratio"], "max_ratio_instance": worst_p.name,
                   "bound_holds_everywhere": bound_ok,
                   "instances_with_zero_multiplier": [p.name for _, p, _ in pos_fail],
+                  "instances_with_lam_star_zero": [p.name for _, p, r in results if not r["nonzero_holds"]],
                   "printed_B5_failures": [p.name for _, p, _ in printed_fail]},
         stated={"bound": "||lam*||_1 <= (2/xi)(R_max + beta log(1/p_min))", "positivity": "lam* > 0"},
         comparison="<=", tolerance=BOUND_RTOL,

@@ -129,7 +129,7 @@ def evaluate(ctx: CheckContext, printed: sp.Expr | None = None, derived: sp.Expr
     ])
     return CheckResult(
         id=ID, paper_ref=PAPER_REF, claim=CLAIM, verdict=verdict,
-        computed=sp.sstr(derived), stated=sp.sstr(printed), comparison="identity",
+        computed=cf.plain(derived), stated=cf.plain(printed), comparison="identity",
         tolerance=PROX_CVXPY_PI_ATOL,
         tolerance_reason="Clarabel's exponential-cone solution is accurate to ~1e-6 in pi; the printed form is off by >= 0.05.",
         summary=summary, evidence=rows, details=details,

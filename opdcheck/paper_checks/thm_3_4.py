@@ -187,7 +187,9 @@ def run(ctx: CheckContext) -> CheckResult:
     else:
         n_rand = 120 if ctx.full else 50
         size = {"max_X": 100, "max_n": 50, "max_h": 4}
-        problems = [paper_toy()] + instance_family(ctx.rng("thm-3.4-instances"), n_rand, **size)
+        # the paper's toy at its beta = 0.05 and at two larger KL weights (same rewards, same pi_ref)
+        problems = ([paper_toy(), paper_toy(beta=0.2), paper_toy(beta=1.0)]
+                    + instance_family(ctx.rng("thm-3.4-instances"), n_rand, **size))
     update = ctx.for_subtask("thm-3.4")
     rows, results = [], []
     for i, p in enumerate(problems):
@@ -228,7 +230,9 @@ def run(ctx: CheckContext) -> CheckResult:
     counterexample = None
     ce_note = ""
     if verdict == Verdict.REFUTED:
-        k_small = min(viol_idx, key=lambda k: (results[k][0].X * results[k][0].n * results[k][0].h, k))
+        # smallest instance; among equal sizes the largest ratio
+        k_small = min(viol_idx, key=lambda k: (results[k][0].X * results[k][0].n * results[k][0].h,
+                                               -results[k][1]["prox"]["judge"]["denom_theorem"][1], k))
         p_ce, c_ce, _ = results[k_small]
         path, rel = ctx.counterexample_path("thm-3.4-counterexample.npz")
         save_problem(p_ce, path)
@@ -236,8 +240,9 @@ def run(ctx: CheckContext) -> CheckResult:
         fv = c_ce["prox"]["first_violation"]["denom_theorem"]
         e_fv = float(c_ce["prox"]["traj"].error[fv])
         b_fv = float(c_ce["prox"]["bounds"]["denom_theorem"][fv])
+        r_ce = c_ce["prox"]["judge"]["denom_theorem"]
         ce_note = (f"Saved counterexample (smallest violating instance) `{rel}`: {p_ce.name}; first violation "
-                   f"at t = {fv}: error {e_fv:.4g} > bound {b_fv:.4g}.")
+                   f"at t = {fv}: error {e_fv:.4g} > bound {b_fv:.4g}; max error/bound {r_ce[1]:.4g} at t = {r_ce[2]}.")
         if p_worst is not p_ce:
             path_w, rel_w = ctx.counterexample_path("thm-3.4-worst.npz")
             save_problem(p_worst, path_w)
@@ -265,6 +270,20 @@ def run(ctx: CheckContext) -> CheckResult:
         figures.append(rel_p)
 
     n_inst = len(results)
+
+    def at_t1(conv, d):  # violations already at t = 1, where Phi_1 >= min(a1, a3) e_1 holds by definition
+        return sum(float(c[conv]["traj"].error[1]) > float(c[conv]["bounds"][d][1]) * (1 + BOUND_RTOL)
+                   for _, c, _ in results if len(c[conv]["traj"].error) > 1)
+
+    t1_note = (f"At t = 1 the printed denominator is already violated on {at_t1('prox', 'denom_theorem')} (prox) / "
+               f"{at_t1('gradient', 'denom_theorem')} (gradient) instance(s) and the proof's min denominator on "
+               f"{at_t1('prox', 'denom_proof_min')} / {at_t1('gradient', 'denom_proof_min')} (it cannot be: "
+               "$\\Phi_1 \\ge \\min(a_1, a_3)\\, e_1$); the printed $\\tfrac74\\eta_\\lambda-\\tfrac34\\sqrt h R$ "
+               "exceeds the proof's $\\tfrac54\\eta_\\lambda-\\tfrac14\\sqrt h R$ and matters when "
+               "$\\beta > \\sqrt h R_{\\max}/2$.")
+    rescued = ("Neither the proof's min denominator nor the gradient dual step rescues the bound: "
+               if not (ok[("prox", "denom_proof_min")] or ok[("gradient", "denom_proof_min")]) else
+               "Some combination holds on every instance tried: ")
     combos = "; ".join(f"{conv} + {d.replace('denom_', '')} denominator: {n_viol[(conv, d)]} of {len(problems)} "
                        f"violate (worst ratio {worst_of(conv, d)[1]:.3g})"
                        for conv in CONVENTIONS for d in DENOMINATORS)
@@ -279,7 +298,7 @@ def run(ctx: CheckContext) -> CheckResult:
         "$\\min(\\eta_\\theta+\\beta, \\tfrac74\\eta_\\lambda-\\tfrac34\\sqrt{h}R_{\\max})$ and the proof's valid "
         "$\\min(\\eta_\\theta+\\beta, \\tfrac54\\eta_\\lambda-\\tfrac14\\sqrt{h}R_{\\max})$ ($\\delta=3/4$).",
         "",
-        f"**Per combination.** {combos}.",
+        f"**Per combination.** {combos}. {rescued}see the counts above. {t1_note}",
         "",
         "**Why it can fail.** $\\rho$ of eq. (46) does not depend on the curvature of the dual function "
         "$D(\\lambda)$ (Hessian $\\mathrm{Cov}_{\\pi_\\lambda}(R_H)/\\beta$). When $\\beta$ is large the dual is "

@@ -80,12 +80,12 @@ def run(ctx: CheckContext) -> CheckResult:
     from opdcheck.numerics.saddle import solve_saddle
 
     runner = default_runner()
-    T = 1500 if ctx.full else 600
+    T = 2000 if ctx.full else 1000
     if ctx.instance is not None:
         problems = [ctx.instance]
     else:
-        n_rand = 60 if ctx.full else 20
-        problems = [paper_toy()] + instance_family(ctx.rng("thm-3.4-lyapunov-instances"), n_rand,
+        n_rand = 80 if ctx.full else 30
+        problems = [paper_toy(), paper_toy(beta=1.0)] + instance_family(ctx.rng("thm-3.4-lyapunov-instances"), n_rand,
                                                    max_X=30, max_n=20, max_h=3)
     update = ctx.for_subtask("thm-3.4-lyapunov")
     results, rows = [], []

@@ -67,12 +67,12 @@ def run(ctx: CheckContext) -> CheckResult:
     from opdcheck.numerics.saddle import solve_saddle
 
     runner = default_runner()
-    T = 8000 if ctx.full else 3000
+    T = 10000 if ctx.full else 4000
     if ctx.instance is not None:
         problems = [ctx.instance]
     else:
-        n_rand = 60 if ctx.full else 25
-        problems = [paper_toy()] + instance_family(ctx.rng("thm-3.4-rate-instances"), n_rand,
+        n_rand = 80 if ctx.full else 40
+        problems = [paper_toy(), paper_toy(beta=1.0)] + instance_family(ctx.rng("thm-3.4-rate-instances"), n_rand,
                                                    max_X=50, max_n=30, max_h=4)
     update = ctx.for_subtask("thm-3.4-rate")
     results, rows = [], []

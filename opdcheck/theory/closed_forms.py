@@ -35,7 +35,7 @@ __all__ = [
     "log_weight", "stationarity_residual", "concrete_kkt_residuals", "compare", "judge_closed_form",
     "printed_agreement_condition",
     "derive_dual_prox", "printed_dual_step", "dual_step_coefficient", "compare_dual", "judge_dual_step",
-    "alg3_eta_matching_alg2",
+    "alg3_eta_matching_alg2", "plain",
 ]
 
 # ------------------------------------------------------------------------------------------ symbols
@@ -245,3 +245,10 @@ def alg3_eta_matching_alg2() -> sp.Expr:
     sol = sp.solve(sp.Eq(dual_step_coefficient(printed_dual_step(eta3)), dual_step_coefficient(derive_dual_prox()[0])),
                    eta3)
     return sol[0]
+
+
+def plain(expr: sp.Expr) -> str:
+    """A plain-text rendering (``sympy.sstr`` with ASCII symbol names) for CheckResult.stated/computed."""
+    names = {PIHAT_y: sp.Symbol("pi_hat"), PIREF_y: sp.Symbol("pi_ref"), S_y: sp.Symbol("S"), ETA: sp.Symbol("eta"),
+             LAM_HAT: sp.Symbol("lam_hat"), ETA_LAM: sp.Symbol("eta_lam")}
+    return sp.sstr(expr.xreplace(names))

@@ -54,6 +54,8 @@ where ``P(mu, c)`` is the per-mode polynomial of :func:`mode_polynomial`:
 simultaneous ``mu^2 - (2-a) mu + (1-a+c)``, alternating ``mu^2 - (2-a-c) mu + (1-a)``, OPD
 ``mu^4 + (a-2) mu^3 + (1-a+4c-2ac) mu^2 + (3ac-4c) mu + c(1-a)``; ``det P(mu, kappa b H)`` is
 ``prod_j P(mu, c_j)`` and has rational coefficients although the ``h_j`` need not be rational.
+(SPEC writes ``a = eta_pi beta``, ``c = eta_pi eta_lam h_j``: there ``eta_pi = b`` is the primal *step*
+``1/(eta_th+beta)`` and ``eta_lam = kappa`` the dual *step*, not the paper's proximal weights.)
 
 Approximations the linearization makes (stated in every report)
 ----------------------------------------------------------------
@@ -87,7 +89,7 @@ from typing import Any, Sequence
 import sympy as sp
 from sympy.polys.matrices import DomainMatrix
 
-from opdcheck.theory.schur_cohn import is_schur_stable, radius_below, radius_enclosure
+from opdcheck.theory.schur_cohn import is_schur_stable, radius_enclosure
 
 __all__ = ["METHODS", "RationalDesign", "inverse_design_rational", "reduced_blocks", "covariance_matrix",
            "step_constants", "jacobian", "charpoly_coeffs", "mode_polynomial", "predicted_charpoly",

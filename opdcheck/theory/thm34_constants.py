@@ -212,8 +212,9 @@ def reduce_to_eq46(candidate: sp.Expr | None = None) -> dict[str, Any]:
 
 
 def _max_exprs_equal(a: sp.Expr, b: sp.Expr) -> bool:
-    """Equality of two piecewise (Max) expressions in (h, R, beta): compare the argument sets after
-    dropping dominated rational constants; a mismatch in any argument is a difference."""
+    """Equality of two Max expressions in (h, R, beta) by their argument sets (sympy's Max already
+    drops dominated rational constants such as 6/11 < 50/63); a mismatch in any argument is a difference.
+    Conservative: two different argument sets with the same max would be reported as different."""
     def args(e: sp.Expr) -> set:
         return set(sp.simplify(x) for x in (e.args if isinstance(e, sp.Max) else (e,)))
     return args(a) == args(b)
