@@ -161,7 +161,10 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         if k in ("note", "ties", "status"):
             print(f"{k}: {v}")
     if args.cross_check and problem.beta > 0:
-        cc = cross_check(problem)
+        try:
+            cc = cross_check(problem)
+        except (SolverError, ValueError) as exc:
+            return _err(f"cross-check with cvxpy/Clarabel failed: {exc}")
         print("cross-check (dual Newton vs cvxpy/Clarabel): " + ", ".join(f"{k}={v}" for k, v in cc.items()))
     return EXIT_OK
 

@@ -227,6 +227,12 @@ def test_judges_on_synthetic_inputs():
     ok, worst, k = judge_bound(e, 0.85 ** t, 1e-9)
     assert not ok and k == 199 and worst > 1
     assert not judge_bound(np.array([1.0, np.nan]), np.array([1.0, 1.0]), 1e-9)[0]
+    # a bound that underflows float64 (rho^t, t large) is judged in log space
+    tt = np.arange(3000.0)
+    assert 0.78 ** 2999 == 0.0  # the plain bound underflows ...
+    ok, worst, k = judge_bound(0.8 ** tt, None, 1e-9, log_bounds=tt * math.log(0.78))
+    assert not ok and k == 2999 and worst == pytest.approx((0.8 / 0.78) ** 2999, rel=1e-9)  # ... the ratio does not
+    assert judge_bound(0.5 ** tt, None, 1e-9, log_bounds=tt * math.log(0.6))[0]
     assert judge_lyapunov(e, 0.9, 1e-9)[0] and not judge_lyapunov(e, 0.89, 1e-9)[0]
     fit = fit_tail_rate(3.0 * 0.97 ** t)
     assert fit["rate"] == pytest.approx(0.97, abs=1e-12) and fit["spread"] < 1e-12

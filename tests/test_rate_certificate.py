@@ -224,3 +224,19 @@ def test_check_quick_profile_confirmed(tmp_path):
     assert res.figures and (tmp_path / res.figures[0]).exists()
     assert wall < 20
     res.to_dict()  # JSON-able
+
+
+def test_inverse_designs_have_the_rational_saddle_point(cases):
+    # the float instances' saddle point (dual Newton, numerics/) is the chosen rational (pi*, lam*)
+    from opdcheck.numerics.dual import solve_dual_newton
+
+    for case in cases.values():
+        for scale in ((None,) if case.start == "reference" else (None, 1e-4, 1e-12)):
+            d = case.design(scale)
+            sp_ = solve_dual_newton(d.problem)
+            pi = np.array([[float(p) for p in row] for row in d.pi_star])
+            lam = np.array([float(v) for v in d.lam_star])
+            assert np.allclose(sp_.pi, pi, atol=1e-10) and np.allclose(sp_.lam, lam, atol=1e-9), case.name
+            if case.start == "near-saddle" and scale is not None:
+                # pi_ref is pi* tilted by `scale`: the kernels' start is that close to the saddle policy
+                assert 0 < np.abs(np.log(d.problem.pi_ref) - np.log(pi)).max() < 10 * scale

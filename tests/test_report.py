@@ -35,7 +35,7 @@ def test_report_files(tmp_path):
     text = md.read_text()
     # the verdict table comes before any per-check section
     assert text.index("## Verdicts") < text.index("## `demo`")
-    assert "**CRASHED**" in text and "opdcheck run other --instance counterexamples/x.npz" in text
+    assert "**CRASHED**" in text and "opdcheck run other --instance REPORT_DIR/counterexamples/x.npz" in text
     payload = json.loads(js.read_text())
     assert payload["schema_version"] == SCHEMA_VERSION
     assert [r["id"] for r in payload["results"]] == ["demo", "other"]

@@ -116,3 +116,17 @@ def test_other_checks_quick(tmp_path, module):
     assert res.verdict in (Verdict.CONFIRMED, Verdict.REFUTED) and res.evidence and res.summary
     if res.verdict == Verdict.REFUTED:
         assert (tmp_path / res.counterexample).exists()
+
+
+def test_degenerate_multiplier_is_detected():
+    """Two tight constraints on one prompt with two responses: the dual Hessian has rank 1, lam* is
+    not unique, and the instance must be set apart (negative control of the degeneracy filter)."""
+    from opdcheck.instances import inverse_design_instance
+    from opdcheck.paper_checks.thm_3_4 import multiplier_curvature
+
+    p = inverse_design_instance(np.array([[0.4, 0.6]]), np.array([0.5, 0.8]), np.array([[[1.0, 0.0]]]),
+                                np.array([[[-0.5, 0.3]], [[0.2, -0.4]]]), beta=0.3)
+    sp = solve_saddle(p)
+    kappa, degen = multiplier_curvature(p, sp)
+    assert degen and kappa < 1e-10
+    assert not multiplier_curvature(paper_toy(), solve_saddle(paper_toy()))[1]

@@ -8,7 +8,7 @@ Public API (stable; other subsystems call these)::
                     saddle=None, closed_form="derived", keep_every=0, stop_below=None,
                     method=None) -> Trajectory
     thm34_step_sizes(problem) -> (eta_th, eta_lam) = (3 sqrt(h) R_max, 3 sqrt(h) R_max)
-    PREDICTIONS = ("optimistic", "none", "alternating")
+    PREDICTIONS = tuple(PREDICTION_RULES)  # ("optimistic", "none", "alternating")
 
 One step of the generic driver, from state ``(pi_hat_t, lam_hat_t)`` and the previous predictions
 ``(pi_{t-1}, lam_{t-1})``::
@@ -49,14 +49,14 @@ import numpy as np
 from opdcheck.kernels.potential import potential as _potential
 from opdcheck.kernels.potential import thm34_constants
 from opdcheck.kernels.rules import dual_step as _dual_step
-from opdcheck.kernels.rules import primal_mirror_step, validate_steps
+from opdcheck.kernels.rules import PREDICTION_RULES, primal_mirror_step, validate_steps
 from opdcheck.kernels.trajectory import Trajectory, kl_rows_log
 from opdcheck.problem import Problem
 
 __all__ = ["run_opd", "run_primal_dual", "thm34_step_sizes", "PREDICTIONS", "T0_CONVENTION",
            "default_saddle"]
 
-PREDICTIONS = ("optimistic", "none", "alternating")
+PREDICTIONS = tuple(PREDICTION_RULES)  # ("optimistic", "none", "alternating")
 
 T0_CONVENTION = ("t = 0: pi_hat_0 = pi_ref, lam_hat_0 = lam_init; the undefined previous predictions "
                  "are set to pi_{-1} = pi_hat_0 and lam_{-1} = lam_hat_0")
@@ -136,6 +136,7 @@ def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam
     method = method or {"optimistic": "opd", "none": "simultaneous-pd", "alternating": "sequential-pd"}[prediction]
 
     T = int(T)
+    rule = PREDICTION_RULES[prediction]
     rho = problem.rho
     beta = problem.beta
     with np.errstate(divide="ignore"):
@@ -181,21 +182,14 @@ def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam
     done = 0
     diverged, first_bad, reason = False, None, "T reached"
     for t in range(T):
-        if prediction == "optimistic":
-            log_pred = P(log_hat, lam_prev)
-            lam_pred = D(lam_hat, c_prev)
+        log_pred, lam_pred = rule(P, D, log_hat, lam_hat, log_prev, lam_prev, c_prev)
+        if log_pred is log_hat:
+            pi_pred, c_pred = pi_hat, c_hat
+        else:
             pi_pred = np.exp(log_pred)
             c_pred = problem.constraint_values(pi_pred)
-            log_new = P(log_hat, lam_pred)
-        elif prediction == "none":
-            log_pred, lam_pred, pi_pred, c_pred = log_hat, lam_hat, pi_hat, c_hat
-            log_new = P(log_hat, lam_pred)
-        else:  # alternating: the primal step is the prediction; the dual step sees the new policy
-            log_pred = P(log_hat, lam_hat)
-            lam_pred = lam_hat
-            pi_pred = np.exp(log_pred)
-            c_pred = problem.constraint_values(pi_pred)
-            log_new = log_pred
+        # alternating: the prediction already is P(pi_hat_t, lam_t) (lam_t = lam_hat_t); do not recompute
+        log_new = log_pred if prediction == "alternating" else P(log_hat, lam_pred)
         lam_new = D(lam_hat, c_pred)
         if not (np.all(np.isfinite(log_new)) and np.all(np.isfinite(lam_new))):
             diverged, first_bad, reason = True, t + 1, "non-finite"

@@ -43,7 +43,8 @@ import numpy as np
 
 from opdcheck.problem import Problem
 
-__all__ = ["thm34_constants", "potential", "phi1_general", "phi1_eq47", "rho_eq46", "thm34_bound"]
+__all__ = ["thm34_constants", "potential", "phi1_general", "phi1_eq47", "rho_eq46", "thm34_bound",
+           "thm34_log_bound"]
 
 
 def rho_eq46(problem: Problem) -> float:
@@ -55,7 +56,7 @@ def rho_eq46(problem: Problem) -> float:
 
 def thm34_constants(problem: Problem, eta_th: float, eta_lam: float, delta: float = 0.75,
                     theta: float = 0.75, *, C1: float | None = None, C2: float | None = None,
-                    C: float | None = None) -> dict:
+                    C: float | None = None, metrics: Mapping[str, np.ndarray] | None = None) -> dict:
     """Every constant of the proof of Thm 3.4 at the given steps (see the module docstring).
 
     ``C1 = C2 = C = sqrt(h) R_max`` unless given. Returns a dict with ``C, C1, C2, K`` (= h R^2/C),
@@ -63,6 +64,8 @@ def thm34_constants(problem: Problem, eta_th: float, eta_lam: float, delta: floa
     ``rho`` (general form), ``rho_eq46``, ``positivity`` (name -> (value, ok)), ``all_positive``,
     ``denom_theorem``, ``denom_proof_min``, ``denom_proof_max_printed``, and the inputs.
     A ratio with a non-positive denominator is reported as ``inf`` (rho then is not < 1).
+    With ``metrics`` (a trajectory's, see ``kernels/trajectory.py``) also ``phi1_general`` and
+    ``phi1_eq47`` (the latter meaningful at the theorem's steps only).
     """
     h, R, beta = problem.h, problem.R_max, problem.beta
     Cs = math.sqrt(h) * R
@@ -92,7 +95,7 @@ def thm34_constants(problem: Problem, eta_th: float, eta_lam: float, delta: floa
         "a4 (lam_hat-lam coefficient, LHS)": (a4, a4 > 0), "eta_th": (b1, b1 > 0), "C2": (b2, b2 > 0),
         "b3 (lam* coefficient, RHS)": (b3, b3 > 0), "h R^2 / C": (b4, b4 > 0), "eta_th-C1": (eta_th - C1, eta_th - C1 > 0),
     }
-    return {
+    out = {
         "eta_th": float(eta_th), "eta_lam": float(eta_lam), "beta": beta, "delta": delta, "theta": theta,
         "h": h, "R_max": R, "C": C, "C1": C1, "C2": C2, "K": K,
         "a": a, "b": b, "ratios": ratios, "rho": max(ratios), "rho_eq46": rho_eq46(problem),
@@ -101,6 +104,10 @@ def thm34_constants(problem: Problem, eta_th: float, eta_lam: float, delta: floa
         "denom_proof_min": min(a1, a3),
         "denom_proof_max_printed": max(a1, a3),
     }
+    if metrics is not None:
+        out["phi1_general"] = phi1_general(metrics, out)
+        out["phi1_eq47"] = phi1_eq47(problem, metrics)
+    return out
 
 
 def potential(metrics: Mapping[str, np.ndarray], consts: Mapping) -> np.ndarray:
@@ -129,3 +136,11 @@ def thm34_bound(n: int, rho: float, phi1: float, denom: float) -> np.ndarray:
     for plotting; the theorem's recursion starts at t = 1)."""
     t = np.arange(n, dtype=np.float64)
     return np.exp((t - 1.0) * math.log(rho)) * phi1 / denom
+
+
+def thm34_log_bound(n: int, rho: float, phi1: float, denom: float) -> np.ndarray:
+    """``log`` of :func:`thm34_bound` (no underflow for large t): ``(t-1) log rho + log Phi_1 - log denom``."""
+    t = np.arange(n, dtype=np.float64)
+    if phi1 <= 0 or denom <= 0:
+        return np.full(n, -np.inf if phi1 == 0 and denom > 0 else np.nan)
+    return (t - 1.0) * math.log(rho) + math.log(phi1) - math.log(denom)

@@ -7,6 +7,10 @@ Each rule is a pure function of explicit state; equations are in the docstrings.
 * :func:`dual_step_size` -- the multiplier in front of ``c`` for a convention.
 * :func:`project_nonneg` -- ``[.]_+``, the projection onto ``lam >= 0``.
 * :func:`validate_steps` -- the ValueError-raising validation the drivers share.
+* :data:`PREDICTION_RULES` -- how a method forms its prediction ``(pi_t, lam_t)`` from the state
+  ``(pi_hat_t, lam_hat_t)`` and the previous prediction: optimism (Alg. 2, eqs. (4)-(5)), none
+  (simultaneous PD), alternating (sequential PD). The driver (``kernels/opd.py``) then always takes
+  ``pi_hat_{t+1} = P(pi_hat_t, lam_t)``, ``lam_hat_{t+1} = D(lam_hat_t, c(pi_t))``.
 
 Paper: Li, Ju, Shroff, arXiv 2602.22146, Algorithm 2 and Algorithm 3.
 """
@@ -16,11 +20,14 @@ import math
 
 import numpy as np
 
+from typing import Callable
+
 from opdcheck.numerics.logspace import log_softmax_rows
 from opdcheck.problem import Problem
 
 __all__ = ["CLOSED_FORMS", "DUAL_CONVENTIONS", "primal_mirror_step", "dual_step", "dual_step_size",
-           "project_nonneg", "validate_steps"]
+           "project_nonneg", "validate_steps", "optimistic_prediction", "no_prediction",
+           "alternating_prediction", "PREDICTION_RULES"]
 
 #: "derived": our derivation of the maximiser of (4)/(6); "printed": the paper's closed form (C.?, the
 #: two displays after "From the closed-form solution of the KL-regularized maximization in eqs. 4 and 6"),
@@ -109,3 +116,31 @@ def dual_step(lam_hat: np.ndarray, c: np.ndarray, eta_lam: float, *, convention:
     validate_steps(0.0, eta_lam, 1.0, dual_convention=convention, who="dual_step")
     return project_nonneg(np.asarray(lam_hat, dtype=np.float64)
                           - dual_step_size(eta_lam, convention) * np.asarray(c, dtype=np.float64))
+
+
+# ------------------------------------------------------------------------------ prediction rules
+# Signature: rule(P, D, log_hat, lam_hat, log_prev, lam_prev, c_prev) -> (log_pred, lam_pred), with
+# P(log_pi_hat, lam) the primal step, D(lam_hat, c) the dual step, (log_prev, lam_prev) the previous
+# prediction and c_prev = c(pi_prev). A rule returns its inputs unchanged (same objects) when it does
+# not move, so the driver can skip recomputing c.
+Step = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def optimistic_prediction(P: Step, D: Step, log_hat, lam_hat, log_prev, lam_prev, c_prev):
+    """Optimism (Alg. 2): ``pi_t = P(pi_hat_t, lam_{t-1})`` (4), ``lam_t = D(lam_hat_t, c(pi_{t-1}))`` (5)."""
+    return P(log_hat, lam_prev), D(lam_hat, c_prev)
+
+
+def no_prediction(P: Step, D: Step, log_hat, lam_hat, log_prev, lam_prev, c_prev):
+    """Simultaneous (Jacobi) PD: the prediction is the state, ``(pi_t, lam_t) = (pi_hat_t, lam_hat_t)``."""
+    return log_hat, lam_hat
+
+
+def alternating_prediction(P: Step, D: Step, log_hat, lam_hat, log_prev, lam_prev, c_prev):
+    """Sequential PD (Alg. 1): ``pi_t = P(pi_hat_t, lam_hat_t)`` (= pi_hat_{t+1}), ``lam_t = lam_hat_t``,
+    so the dual step ``D(lam_hat_t, c(pi_t))`` sees the new policy."""
+    return P(log_hat, lam_hat), lam_hat
+
+
+PREDICTION_RULES = {"optimistic": optimistic_prediction, "none": no_prediction,
+                    "alternating": alternating_prediction}

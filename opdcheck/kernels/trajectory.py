@@ -22,6 +22,7 @@ Judges (pure functions, so tests can feed them broken inputs): :func:`judge_boun
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,23 +117,38 @@ class Trajectory:
 
 
 # ------------------------------------------------------------------------------------------ judges
-def judge_bound(errors: np.ndarray, bounds: np.ndarray, rtol: float) -> tuple[bool, float, int]:
+def judge_bound(errors: np.ndarray, bounds: np.ndarray | None, rtol: float, *,
+                log_bounds: np.ndarray | None = None) -> tuple[bool, float, int]:
     """Is ``errors[t] <= bounds[t] (1 + rtol)`` for every t? Returns ``(ok, worst_ratio, worst_t)``.
 
-    ``worst_ratio = max_t errors[t] / bounds[t]``. A non-finite error or bound is a failure
-    (ratio inf), never skipped. Inputs must have one shape.
+    ``worst_ratio = max_t errors[t] / bounds[t]``. Pass ``log_bounds`` (natural log) instead of
+    ``bounds`` when the bound underflows float64 (``rho^t`` for large t): the comparison is then made
+    in log space and ``worst_ratio`` may be ``inf`` only if the true ratio exceeds ~1e308. A
+    non-finite error or bound is a failure (ratio inf), never skipped. Inputs must have one shape.
     """
     errors = np.asarray(errors, dtype=np.float64)
-    bounds = np.asarray(bounds, dtype=np.float64)
-    if errors.shape != bounds.shape or errors.ndim != 1 or errors.size == 0:
-        raise ValueError(f"judge_bound: errors {errors.shape} and bounds {bounds.shape}; pass two non-empty "
+    if log_bounds is None:
+        if bounds is None:
+            raise ValueError("judge_bound: pass bounds or log_bounds.")
+        bounds = np.asarray(bounds, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            log_bounds = np.where(bounds > 0, np.log(np.where(bounds > 0, bounds, 1.0)), -np.inf)
+        finite_b = np.isfinite(bounds)
+    else:
+        log_bounds = np.asarray(log_bounds, dtype=np.float64)
+        finite_b = ~np.isnan(log_bounds) & (log_bounds < np.inf)
+    if errors.shape != log_bounds.shape or errors.ndim != 1 or errors.size == 0:
+        raise ValueError(f"judge_bound: errors {errors.shape} and bounds {log_bounds.shape}; pass two non-empty "
                          "1-d arrays of one shape.")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(bounds > 0, errors / bounds, np.where(errors <= 0, 0.0, np.inf))
-    ratio = np.where(np.isfinite(errors) & np.isfinite(bounds), ratio, np.inf)
-    k = int(np.argmax(ratio))
-    worst = float(ratio[k])
-    return bool(worst <= 1.0 + rtol), worst, k
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        log_e = np.where(errors > 0, np.log(np.where(errors > 0, errors, 1.0)), -np.inf)
+        log_ratio = np.where(errors > 0, log_e - log_bounds, -np.inf)
+    log_ratio = np.where(np.isfinite(errors) & finite_b, log_ratio, np.inf)
+    log_ratio = np.where(np.isnan(log_ratio), np.inf, log_ratio)
+    k = int(np.argmax(log_ratio))
+    with np.errstate(over="ignore"):
+        worst = float(np.exp(log_ratio[k]))
+    return bool(log_ratio[k] <= math.log1p(rtol)), worst, k
 
 
 def judge_lyapunov(potential: np.ndarray, rho: float, rtol: float, atol: float = 0.0,

@@ -17,12 +17,13 @@ from opdcheck.numerics.dual import (
 )
 from opdcheck.numerics.logspace import expected_kl, kl_rows, log_softmax_rows, logsumexp_rows, softmax_rows
 from opdcheck.numerics.saddle import cross_check, solve_saddle
-from opdcheck.numerics.types import SaddlePoint, SolverError
+from opdcheck.numerics.types import PolishError, SaddlePoint, SolverError
 
 # names served lazily (their modules import scipy.optimize or cvxpy)
 _LAZY = {
     "solve_primal_cvxpy": "opdcheck.numerics.primal_cvxpy",
     "solve_best_response_cvxpy": "opdcheck.numerics.primal_cvxpy",
+    "polish_kkt": "opdcheck.numerics.kkt_polish",
     "solve_lp": "opdcheck.numerics.lp",
     "slater_margin": "opdcheck.numerics.lp",
     "slater_point": "opdcheck.numerics.lp",
@@ -30,7 +31,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "SaddlePoint", "SolverError", "expected_kl", "kl_rows", "log_softmax_rows", "logsumexp_rows", "softmax_rows",
+    "SaddlePoint", "SolverError", "PolishError", "expected_kl", "kl_rows", "log_softmax_rows", "logsumexp_rows", "softmax_rows",
     "best_response", "log_best_response", "dual_value", "dual_gradient", "dual_hessian", "dual_oracle",
     "kkt_residuals", "primal_objective", "solve_dual_newton", "solve_saddle", "cross_check", *_LAZY,
 ]

@@ -10,6 +10,10 @@ status is accepted ("optimal_inaccurate" raises SolverError). ``lam*`` is read f
 ``c_j >= 0`` constraints: for a maximisation with ``g(pi) >= 0`` constraints cvxpy returns the
 non-negative multipliers of ``L = f + lam . g``, the paper's sign (tested on the toy: lam* = 1).
 
+Clarabel's exponential-cone point is accurate to ~1e-7..2e-5 only (CLARABEL_RAW_ATOL); by default it
+is then polished (numerics/kkt_polish.py: Newton on the primal KKT system of the active set Clarabel
+identified), and the raw point is kept in ``info`` so its accuracy stays visible.
+
 cvxpy is imported here only, so ``import opdcheck.numerics`` stays solver-free.
 """
 from __future__ import annotations
@@ -19,8 +23,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from opdcheck.numerics.types import SaddlePoint, SolverError
-from opdcheck.tolerances import CLARABEL_TOL_FEAS, CLARABEL_TOL_GAP
+from opdcheck.numerics.types import PolishError, SaddlePoint, SolverError
+from opdcheck.tolerances import CLARABEL_TOL_FEAS, CLARABEL_TOL_GAP, CLARABEL_TOL_POLISH_START
 
 if TYPE_CHECKING:
     from opdcheck.problem import Problem
@@ -34,12 +38,14 @@ CLARABEL_SETTINGS = {
 }
 
 
-def _solve(prob, problem: "Problem", what: str) -> dict:
+def _solve(prob, problem: "Problem", what: str, polish_start: bool = False) -> dict:
     """Solve with the tight settings; only status "optimal" is accepted.
 
-    If Clarabel stops "almost solved" (or fails numerically) at the tight gap (double-precision noise in its KKT solves), it is
-    re-run with the gap and feasibility tolerances 10x, then 100x looser (large instances: the
-    residuals of 1e4 variables floor above 1e-10); a third non-optimal status raises SolverError.
+    If Clarabel stops "almost solved" (or fails numerically) at the tight gap (double-precision noise in
+    its KKT solves), it is re-run with the gap and feasibility tolerances 10x, then 100x looser (large
+    instances: the residuals of 1e4 variables floor above 1e-10). With ``polish_start`` (the point only
+    seeds the KKT polish, whose own residuals and move guard certify the result) a last run uses
+    CLARABEL_TOL_POLISH_START. A non-optimal status on the last run raises SolverError.
     Returns the settings that produced the accepted solution.
     """
     import warnings
@@ -47,9 +53,11 @@ def _solve(prob, problem: "Problem", what: str) -> dict:
     import cvxpy as cp
 
     status = None
-    for relax in (1.0, 10.0, 100.0):
-        settings = dict(CLARABEL_SETTINGS, tol_gap_abs=CLARABEL_TOL_GAP * relax, tol_gap_rel=CLARABEL_TOL_GAP * relax,
-                        tol_feas=CLARABEL_TOL_FEAS * relax, tol_ktratio=CLARABEL_TOL_FEAS * relax)
+    ladder = [(CLARABEL_TOL_GAP * relax, CLARABEL_TOL_FEAS * relax) for relax in (1.0, 10.0, 100.0)]
+    if polish_start:
+        ladder.append((CLARABEL_TOL_POLISH_START, CLARABEL_TOL_POLISH_START))
+    for gap, feas in ladder:
+        settings = dict(CLARABEL_SETTINGS, tol_gap_abs=gap, tol_gap_rel=gap, tol_feas=feas, tol_ktratio=feas)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # "solution may be inaccurate": we check status
@@ -86,15 +94,22 @@ def _clean_policy(pi: np.ndarray) -> np.ndarray:
     return pi / pi.sum(axis=1, keepdims=True)
 
 
-def solve_primal_cvxpy(problem: "Problem", *, dual_sign: float = 1.0) -> SaddlePoint:
+def solve_primal_cvxpy(problem: "Problem", *, dual_sign: float = 1.0, polish: bool = True) -> SaddlePoint:
     """The saddle point of problem (1) from its primal, with ``lam* = dual_sign * (constraint duals)``.
 
+    ``polish=True`` (default): Clarabel's primal-dual point is refined by :func:`polish_kkt` (Newton on
+    the primal KKT system of the active set Clarabel identified, see numerics/kkt_polish.py); the
+    returned point is the polished one (``method = "cvxpy-clarabel+kkt-polish"``) and ``info`` keeps
+    the raw solver output: ``raw_pi``, ``raw_lam``, ``raw_kkt``, ``raw_pi_change``/``raw_lam_change``
+    (max abs change raw -> polished), plus ``active_set``, ``polish_iterations``, ``polish_status``,
+    ``polish_residuals``. ``polish=False``: the raw Clarabel solution (``method = "cvxpy-clarabel"``).
+
     ``dual_sign = -1.0`` exists only to plant a sign error (negative control of ``dual-function``);
-    the correct convention is ``+1``.
+    the correct convention is ``+1``. The sign is applied when the duals are read, before the polish;
+    the polish refuses a start whose multipliers are negative beyond Clarabel's precision (it never
+    "repairs" them): PolishError (a SolverError) is raised with the raw point attached as ``exc.raw``.
     """
     import cvxpy as cp
-
-    from opdcheck.numerics.dual import dual_value, kkt_residuals, primal_objective
 
     X, n, h = problem.X, problem.n, problem.h
     t0 = time.perf_counter()
@@ -105,22 +120,41 @@ def solve_primal_cvxpy(problem: "Problem", *, dual_sign: float = 1.0) -> SaddleP
     if problem.beta == 0:
         cons.append(pi >= 0)  # rel_entr's domain supplies pi >= 0 when beta > 0
     prob = cp.Problem(cp.Maximize(_objective_terms(problem, pi, problem.r)), cons)
-    settings = _solve(prob, problem, "solve_primal_cvxpy")
+    settings = _solve(prob, problem, "solve_primal_cvxpy", polish_start=polish and problem.beta > 0)
     pi_v = _clean_policy(pi.value)
     lam = dual_sign * np.array([float(np.asarray(c.dual_value).reshape(())) for c in cons_c])
     # lam >= 0 holds to solver accuracy; round-off negatives are clipped only for the correct sign,
     # so a planted sign error stays visible.
     if dual_sign > 0:
         lam = np.maximum(lam, 0.0)
-    primal = primal_objective(problem, pi_v)
+    info = {"status": prob.status, "solver": "CLARABEL", "iterations": prob.solver_stats.num_iters,
+            "solve_time": prob.solver_stats.solve_time, "cvxpy_objective": float(prob.value),
+            "dual_sign": dual_sign, "settings": settings, "polished": False}
+    raw = _saddle(problem, pi_v, lam, "cvxpy-clarabel", dict(info, wall_time=time.perf_counter() - t0))
+    if not polish or problem.beta == 0:  # beta = 0: no log-space KKT system; the LP route is exact there
+        return raw
+    from opdcheck.numerics.kkt_polish import polish_kkt
+
+    try:
+        pi_p, lam_p, pinfo = polish_kkt(problem, pi_v, lam)
+    except PolishError as exc:
+        raise PolishError(f"solve_primal_cvxpy: {exc}", raw=raw) from None
+    info.update(polished=True, raw_pi=pi_v, raw_lam=lam.tolist(), raw_kkt=raw.kkt,
+                raw_pi_change=pinfo["pi_move"], raw_lam_change=pinfo["lam_move"],
+                active_set=pinfo["active_set"], initial_active_set=pinfo["initial_active_set"],
+                active_set_changes=pinfo["active_set_changes"], polish_iterations=pinfo["iterations"],
+                polish_status=pinfo["status"], polish_residuals=pinfo["residuals"],
+                polish_residual_history=pinfo["residual_history"], wall_time=time.perf_counter() - t0)
+    return _saddle(problem, pi_p, lam_p, "cvxpy-clarabel+kkt-polish", info)
+
+
+def _saddle(problem: "Problem", pi: np.ndarray, lam: np.ndarray, method: str, info: dict) -> SaddlePoint:
+    from opdcheck.numerics.dual import dual_value, kkt_residuals, primal_objective
+
+    primal = primal_objective(problem, pi)
     dual = dual_value(problem, np.maximum(lam, 0.0))
-    return SaddlePoint(
-        pi=pi_v, lam=lam, primal_value=primal, dual_value=dual, duality_gap=dual - primal,
-        kkt=kkt_residuals(problem, pi_v, lam), method="cvxpy-clarabel",
-        info={"status": prob.status, "solver": "CLARABEL", "iterations": prob.solver_stats.num_iters,
-              "solve_time": prob.solver_stats.solve_time, "wall_time": time.perf_counter() - t0,
-              "cvxpy_objective": float(prob.value), "dual_sign": dual_sign, "settings": settings},
-    )
+    return SaddlePoint(pi=pi, lam=lam, primal_value=primal, dual_value=dual, duality_gap=dual - primal,
+                       kkt=kkt_residuals(problem, pi, lam), method=method, info=info)
 
 
 def solve_best_response_cvxpy(problem: "Problem", lam) -> np.ndarray:

@@ -5,11 +5,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["SaddlePoint", "SolverError"]
+__all__ = ["SaddlePoint", "SolverError", "PolishError"]
 
 
 class SolverError(RuntimeError):
     """A solver did not return an optimal solution; the message names the status and the instance."""
+
+
+class PolishError(SolverError):
+    """The KKT polish of a solver's point refused or failed (see numerics/kkt_polish.py).
+
+    ``raw`` is the unpolished SaddlePoint when the caller had one (set by solve_primal_cvxpy), so that a
+    check can still report how far the raw solver output is from a reference; None otherwise.
+    """
+
+    def __init__(self, message: str, raw: "SaddlePoint | None" = None):
+        super().__init__(message)
+        self.raw = raw
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from opdcheck.tolerances import (RATE_CERT_BURN_IN, RATE_CERT_ENCLOSURE_WIDTH, R
 __all__ = ["Case", "RUNNERS", "measure_tail_rate", "judge_rate", "run_case", "quick_cases", "random_cases",
            "flat_design", "make_case", "ill_posed_fit", "classify", "run"]
 
+PAPER_REF = "opdcheck's own (Alg. 2 eqs. (4)-(7), Alg. 1, §3 example)"
 CLAIM = ("The asymptotic last-iterate rate of OPD (Alg. 2, both dual conventions), simultaneous GDA and "
          "alternating GDA equals the spectral radius of the update linearized at the saddle point; an exact "
          "Schur-Cohn test over the rationals certifies that radius in [lo, hi].")
@@ -53,9 +54,9 @@ RUNNERS: dict[str, Callable] = {
 }
 DUAL_STEPS = ("prox", "gradient")
 
-#: perturbation of lam* for a near-saddle start: a converging run starts at error ~1e-8 (already in
-#: the linear regime); a growing run is restarted at ~1e-24 so the fit sees 12 decades before the
-#: nonlinear regime (RATE_CERT_LINEAR_CEILING).
+#: size of the near-saddle start (tilt of pi_ref away from pi*, and lam_hat_0 - lam*): a converging
+#: run starts at error ~1e-8 (already in the linear regime); a growing run is restarted at ~1e-24 so
+#: the fit sees 12 decades before the nonlinear regime (RATE_CERT_LINEAR_CEILING).
 DELTA_DECAY = 1e-4
 DELTA_GROWTH = 1e-12
 
@@ -124,6 +125,7 @@ def flat_design(pi_star, lam_star, G, beta, *, rho=None, name: str, tilt: Fracti
 
 def make_case(name, pi_star, lam_star, G, beta, eta_th, eta_lam, *, rho=None, R_soft=None,
               start="near-saddle") -> Case:
+    """A :class:`Case` from nested lists of rationals (ints, Fractions or strings like ``"3/10"``)."""
     return Case(name=name, pi_star=_tup(pi_star), lam_star=_tup(lam_star), G=_tup(G), beta=str(beta),
                 eta_th=Fraction(eta_th), eta_lam=Fraction(eta_lam), rho=None if rho is None else _tup(rho),
                 R_soft=None if R_soft is None else _tup(R_soft), start=start)
@@ -429,9 +431,11 @@ to rounding of $\pi_{ref}$ ($\sim 10^{-16}$).
 
 **Measurement.** The error is $E\,\mathrm{KL}(\pi^\star\|\hat\pi_t)+\|\lambda^\star-\hat\lambda_t\|^2$, a squared distance,
 so the measured rate is $\exp(\mathrm{slope}/2)$ of a least-squares fit of $\log e_t$ on the window.
-Near-saddle starts use flat designs ($R_{soft} = -\sum_j\lambda^\star_j G_j$, so $\pi_{ref} = \pi^\star$ and the
-kernels' start $\hat\pi_0 = \pi_{ref}$ is the saddle policy) with $\hat\lambda_0 = \lambda^\star + \delta v$;
-one instance starts at the paper's $(\pi_{ref}, 0)$ far from the saddle point.
+Near-saddle starts use nearly flat designs ($R_{soft} = -\sum_j\lambda^\star_j G_j - \beta\delta w$, so
+$\pi_{ref} \propto \pi^\star e^{\delta w}$ is $\pi^\star$ tilted by $\delta$ in a fixed generic direction $w$, and the
+kernels' start $\hat\pi_0 = \pi_{ref}$ is $\delta$-close to the saddle policy) with
+$\hat\lambda_0 = \lambda^\star + \delta v$, so that every mode is excited ($\delta = 10^{-4}$; a run that grows is
+repeated with $\delta = 10^{-12}$); one instance starts at the paper's $(\pi_{ref}, 0)$ far from the saddle point.
 A disagreement is *ill-posed* (verdict INCONCLUSIVE, not REFUTED) when the window has too few points, when the
 sub-dominant modulus nearly ties the dominant one ($(\rho_2/\rho)^L > 0.1$ over the $L$ points of the window, so the
 fit sees a mixture of two rates), when it is within 3 standard errors of the fitted slope (the oscillation of a
@@ -443,13 +447,25 @@ still emerging); any other disagreement is REFUTED.
 
 @register_check(
     id="rate-certificate",
-    paper_ref="opdcheck's own (Alg. 2 eqs. (4)-(7), Alg. 1, §3 example)",
+    paper_ref=PAPER_REF,
     claim=CLAIM,
     expected="measured and certified rates agree to ~1e-3; GDA can be certified unstable where OPD is stable",
     order=60,
 )
 def run(ctx: CheckContext) -> CheckResult:
-    """Certify spectral-radius enclosures exactly and compare with the measured tail rates."""
+    """Certify spectral-radius enclosures exactly and compare them with measured tail rates.
+
+    Problem: inverse-design instances with a rational saddle point ``(pi*, lam*)`` (``beta > 0``,
+    strict complementarity), quick profile: 4 fixed instances (1-2 prompts, 2-3 responses, 1-2
+    constraints, one inactive; three started 1e-4 from the saddle point, one at the paper's start);
+    full profile: plus 6 seeded random rational designs.
+    Update: OPD (Alg. 2, eqs. (4)-(7)), simultaneous GDA, alternating GDA (Alg. 1), each with the
+    ``prox`` (eqs. (5)/(7)) and ``gradient`` (eqs. (9)/(11)) dual step; the kernels' numpy iterations.
+    Claim (opdcheck's own): the tail rate of the error equals the spectral radius of the update
+    linearized at the saddle point, which the exact Schur–Cohn test encloses in ``[lo, hi]``.
+    Verdict: CONFIRMED if every measured rate is in ``[lo, hi]`` within ``RATE_CERT_MATCH_RTOL``;
+    INCONCLUSIVE if every miss is an ill-posed fit; REFUTED otherwise (instance saved).
+    """
     t_wall = time.perf_counter()
     cases = quick_cases()
     T_max = 6000
@@ -480,7 +496,10 @@ def run(ctx: CheckContext) -> CheckResult:
     worst = max((r["rel_err"] for r in rows), default=0.0)
     keys = ("instance", "method", "dual_step", "start", "certified", "lo", "hi", "measured", "rel_err", "agree",
             "behaviour", "window", "rho2/rho", "spec_modes")
-    evidence = [{k: (_fmt(r[k]) if isinstance(r[k], float) else r[k]) for k in keys} for r in rows]
+    # lo, hi and the measured rate as 7-decimal strings: the report's default 4 digits would hide
+    # the comparison
+    evidence = [{k: (f"{r[k]:.7f}" if k in ("lo", "hi", "measured") and np.isfinite(r[k])
+                     else _fmt(r[k]) if isinstance(r[k], float) else r[k]) for k in keys} for r in rows]
     n_unstable = sum(r["certified"] == "unstable" for r in rows)
     summary = (f"{len(rows)} (instance, method, dual step) cases on {len(cases)} inverse-design instances: "
                f"{len(rows) - len(bad)} measured tail rates fall inside the exactly certified spectral-radius "
@@ -510,7 +529,7 @@ def run(ctx: CheckContext) -> CheckResult:
                           | {"ill_posed": r in ill_posed} for r in bad],
     }
     return CheckResult(
-        id="rate-certificate", paper_ref="opdcheck's own (Alg. 2 eqs. (4)-(7), Alg. 1)", claim=CLAIM,
+        id="rate-certificate", paper_ref=PAPER_REF, claim=CLAIM,
         verdict=verdict, computed=computed,
         stated="measured tail rate in the certified enclosure [lo, hi] of the linearized spectral radius, "
                f"within {RATE_CERT_MATCH_RTOL:g} relative, on every case", comparison="==",

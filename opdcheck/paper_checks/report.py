@@ -114,8 +114,12 @@ def _section(r: CheckResult) -> str:
     for fig in r.figures:
         parts += [f"![{r.id}]({fig})", ""]
     if r.counterexample:
-        parts += [f"**Counterexample:** `{r.counterexample}` — reproduce with "
-                  f"`opdcheck run {r.id} --instance {r.counterexample}`", ""]
+        if r.counterexample.endswith(".npz"):
+            parts += [f"**Counterexample:** `{r.counterexample}` (relative to this report) — reproduce with "
+                      f"`opdcheck run {r.id} --instance REPORT_DIR/{r.counterexample}`", ""]
+        else:  # a witness (e.g. exact vectors), not an instance: the check recomputes it deterministically
+            parts += [f"**Counterexample (witness):** `{r.counterexample}` (relative to this report); "
+                      f"`opdcheck run {r.id}` recomputes it exactly.", ""]
     if r.conventions:
         parts += ["**Conventions:**", ""] + [f"- {c}" for c in r.conventions] + [""]
     if r.instances:

@@ -24,7 +24,7 @@ from opdcheck.kernels.trajectory import Trajectory, judge_lyapunov
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Verdict
-from opdcheck.paper_checks.thm_3_4 import CONVENTIONS, default_runner, instance_family
+from opdcheck.paper_checks.thm_3_4 import CONVENTIONS, default_runner, instance_family, multiplier_curvature
 from opdcheck.problem import Problem
 from opdcheck.tolerances import BOUND_RTOL, LYAPUNOV_PHI_FLOOR_RTOL, RUN_STOP_RTOL
 
@@ -93,6 +93,10 @@ def run(ctx: CheckContext) -> CheckResult:
         sp = solve_saddle(p)
         cases = {conv: lyapunov_case(p, dual_step=conv, T=T, saddle=sp, runner=runner) for conv in CONVENTIONS}
         results.append((p, cases))
+        kappa, degen = multiplier_curvature(p, sp)
+        for c in cases.values():  # degenerate (lam* possibly not unique): reported, not judged
+            c["degenerate"] = degen
+            c["ok"] = c["ok"] or degen
         row = {"instance": p.name if len(p.name) < 48 else p.name[:45] + "...", "beta": p.beta,
                "rho": round(cases["prox"]["rho"], 4)}
         for conv, c in cases.items():
@@ -100,12 +104,15 @@ def run(ctx: CheckContext) -> CheckResult:
             row[f"{conv}: at t"] = c["worst_t"]
             row[f"{conv}: violating steps"] = f"{c['n_violations']}/{c['n_judged']}"
         row["prox: t=0 step ratio"] = round(cases["prox"]["step0_ratio"], 4)
+        if degen:
+            row["instance"] += " (degenerate, not judged)"
         rows.append(row)
         update(i + 1, len(problems), p.name[:40])
     ctx.progress.done()
 
     n_bad = {conv: sum(not c[conv]["ok"] for _, c in results) for conv in CONVENTIONS}
-    worst = {conv: max(results, key=lambda pc: pc[1][conv]["worst_ratio"]) for conv in CONVENTIONS}
+    worst = {conv: max(results, key=lambda pc: -np.inf if pc[1][conv]["degenerate"] else pc[1][conv]["worst_ratio"])
+             for conv in CONVENTIONS}
     w_prox = worst["prox"][1]["prox"]
     verdict = Verdict.CONFIRMED if n_bad["prox"] == 0 else Verdict.REFUTED
     counterexample = None

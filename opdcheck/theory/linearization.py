@@ -399,7 +399,8 @@ def certify_rate(design: RationalDesign, method: str, eta_th: Any, eta_lam: Any,
     unstable = lo > 1  # certified: some eigenvalue has modulus >= lo > 1
     k = step_constants(design, eta_th, eta_lam, dual_step)
     H = covariance_matrix(design)
-    h_eigs = sorted(float(sp.re(v)) for v in H.eigenvals(multiple=True)) if H.shape[0] <= 4 else []
+    # H is symmetric positive semi-definite: its eigenvalues are real (numerical values, for reports only)
+    h_eigs = sorted(float(sp.re(v)) for v in sp.Poly(H.charpoly(MU).as_expr(), MU).nroots()) if H.shape[0] else []
     return RateCertificate(method=method, dual_step=dual_step, eta_th=_to_fraction(_q(eta_th, "eta_th")),
                            eta_lam=_to_fraction(_q(eta_lam, "eta_lam")), dim=M.shape[0], charpoly=cp,
                            factors=factors, lo=lo, hi=hi, stable=stable, unstable=bool(unstable),

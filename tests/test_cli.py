@@ -1,0 +1,97 @@
+"""The command line end to end: list, show, run (report, exit codes, --strict, --instance), solve."""
+import json
+
+import pytest
+
+from opdcheck.cli import EXIT_CRASH, EXIT_INPUT, EXIT_OK, EXIT_STRICT, main
+from opdcheck.instances import paper_toy, save_problem
+from opdcheck.paper_checks.registry import all_checks
+
+FAST = ["dual-step-scale", "lemma-B.5"]  # two quick checks, one theory and one numerics
+
+
+def test_list_and_show(capsys):
+    assert main(["list"]) == EXIT_OK
+    out = capsys.readouterr().out
+    ids = [c.id for c in all_checks()]
+    assert all(i in out for i in ids)
+    assert main(["show", "thm-3.4"]) == EXIT_OK
+    assert "Thm 3.4" in capsys.readouterr().out
+    assert main(["show", "no-such-check"]) == EXIT_INPUT
+    assert "unknown check id" in capsys.readouterr().err
+
+
+def test_every_registered_check_states_its_claim():
+    for c in all_checks():
+        assert c.paper_ref and c.claim and c.doc, c.id
+
+
+def test_run_writes_report_and_is_deterministic(tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["run", *FAST, "--out", str(a), "--seed", "5", "--quiet"]) == EXIT_OK
+    table = capsys.readouterr().out
+    assert "| `dual-step-scale` |" in table and "INCONSISTENT" in table
+    assert main(["run", *FAST, "--out", str(b), "--seed", "5", "--quiet"]) == EXIT_OK
+
+    def strip(p):
+        d = json.loads((p / "results.json").read_text())
+        d.pop("timing")
+        for r in d["results"]:
+            r.pop("wall_time")
+        return d
+
+    assert strip(a) == strip(b)
+    assert (a / "report.md").read_text().startswith("# opdcheck report")
+
+
+def test_run_rejects_bad_input(tmp_path, capsys):
+    assert main(["run", "no-such-check", "--out", str(tmp_path)]) == EXIT_INPUT
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"rho": [1.0], "pi_ref": [[0.5, 0.6]], "R_soft": [[[1, 0]]], "w": [1],
+                               "R_hard": [[[-1, 1]]], "beta": 0.1}))
+    assert main(["run", "lemma-B.5", "--instance", str(bad), "--out", str(tmp_path)]) == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert "pi_ref" in err and "row 0" in err
+
+
+def test_run_with_instance_file(tmp_path, capsys):
+    f = save_problem(paper_toy(), tmp_path / "toy.npz")
+    assert main(["run", "lemma-B.5", "--instance", str(f), "--out", str(tmp_path / "r"), "--quiet"]) == EXIT_OK
+    payload = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert payload["instance"] == str(f)
+
+
+def test_strict_flags_a_verdict_that_differs_from_the_baseline(tmp_path, monkeypatch, capsys):
+    import opdcheck.cli as cli
+
+    # the recorded baseline holds today's verdicts: --strict passes
+    assert main(["run", *FAST, "--out", str(tmp_path), "--strict", "--quiet"]) == EXIT_OK
+    # negative control: a baseline recording another verdict must make --strict fail
+    monkeypatch.setattr(cli, "_load_baseline", lambda: {"quick": {"dual-step-scale": "CONFIRMED",
+                                                                  "lemma-B.5": "REFUTED"}})
+    assert main(["run", *FAST, "--out", str(tmp_path), "--strict", "--quiet"]) == EXIT_STRICT
+    assert "recorded CONFIRMED, got INCONSISTENT" in capsys.readouterr().err
+
+
+def test_a_crashing_check_is_reported_not_raised(tmp_path, monkeypatch, capsys):
+    from opdcheck.paper_checks import registry
+
+    check = registry.get_check("dual-step-scale")
+
+    def boom(ctx):
+        raise RuntimeError("planted crash")
+
+    monkeypatch.setitem(registry._REGISTRY, check.id, registry.Check(
+        check.id, check.paper_ref, check.claim, check.expected, boom, check.order))
+    assert main(["run", "dual-step-scale", "lemma-B.5", "--out", str(tmp_path), "--quiet"]) == EXIT_CRASH
+    out = capsys.readouterr().out
+    assert "CRASHED" in out and "lemma-B.5" in out  # the other check still ran
+    assert "planted crash" in (tmp_path / "report.md").read_text()
+
+
+def test_solve(tmp_path, capsys):
+    f = save_problem(paper_toy(), tmp_path / "toy.json")
+    assert main(["solve", str(f)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "lam* = [1." in out and "Slater margin" in out
+    assert main(["solve", str(tmp_path / "missing.npz")]) == EXIT_INPUT
