@@ -80,6 +80,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
             instance = load_problem(args.instance)
         except ValueError as exc:
             return _err(f"--instance {args.instance}: {exc}")
+        from opdcheck.numerics.lp import require_slater
+
+        try:  # every saddle-point check needs bounded multipliers (Assumption 3.1)
+            require_slater(instance)
+        except ValueError as exc:
+            return _err(f"--instance {args.instance}: {exc}")
         ignoring = [c.id for c in selected if not c.accepts_instance]
         if ignoring:
             notes.append(f"--instance {args.instance} is used by the checks that accept an instance; "

@@ -95,3 +95,19 @@ def test_solve(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "lam* = [1." in out and "Slater margin" in out
     assert main(["solve", str(tmp_path / "missing.npz")]) == EXIT_INPUT
+
+
+def test_instance_outside_the_hypotheses_is_reported_not_crashed(tmp_path, capsys):
+    toy = paper_toy()
+    beta0 = save_problem(toy.with_beta(0.0), tmp_path / "beta0.npz")
+    assert main(["run", "thm-3.4", "thm-3.4-lyapunov", "thm-3.4-rate", "--instance", str(beta0),
+                 "--out", str(tmp_path / "r"), "--quiet"]) == EXIT_OK
+    verdicts = {r["id"]: r["verdict"] for r in json.loads((tmp_path / "r" / "results.json").read_text())["results"]}
+    assert verdicts == {"thm-3.4": "INCONCLUSIVE", "thm-3.4-lyapunov": "INCONCLUSIVE", "thm-3.4-rate": "INCONCLUSIVE"}
+    # Slater fails (every threshold raised by 1): a clear input error naming xi, before any check runs
+    from opdcheck.problem import Problem
+
+    infeasible = Problem(toy.rho, toy.pi_ref, toy.R_soft, toy.w, toy.R_hard - 1.0, toy.beta, name="infeasible")
+    f = save_problem(infeasible, tmp_path / "infeasible.npz")
+    assert main(["run", "thm-3.4", "--instance", str(f), "--out", str(tmp_path / "r2")]) == EXIT_INPUT
+    assert "Slater" in capsys.readouterr().err

@@ -116,6 +116,12 @@ def test_other_checks_quick(tmp_path, module):
     assert res.verdict in (Verdict.CONFIRMED, Verdict.REFUTED) and res.evidence and res.summary
     if res.verdict == Verdict.REFUTED:
         assert (tmp_path / res.counterexample).exists()
+    if module == "thm_3_4_rate":  # the exact part: certificates on the rational family, with measurements
+        cert = [r for r in res.evidence if r.get("kind") == "certified (exact)"]
+        assert len(cert) == 14 and all(r["measured agrees"] for r in cert)
+        toy1 = next(r for r in cert if r["instance"] == "paper-toy(beta=1)" and r["dual step"] == "prox")
+        assert toy1["verdict"] == "certified-above" and toy1["rho (46)"].startswith("50/63")
+        assert res.verdict == Verdict.REFUTED and res.computed["certified above rho(46) (prox, measured agrees)"] >= 1
 
 
 def test_degenerate_multiplier_is_detected():

@@ -56,6 +56,23 @@ def default_runner() -> Callable[..., Trajectory]:
         return run_opd
 
 
+def beta_zero_instance_result(ctx: CheckContext, check_id: str, paper_ref: str, claim: str) -> CheckResult | None:
+    """INCONCLUSIVE for a user instance with beta = 0, which is outside Thm 3.4's hypotheses.
+
+    At beta = 0 the saddle point solves a linear program (possibly non-unique, no closed form (3)),
+    and the constants of eqs. (46)/(47) are not defined for it; the check says so instead of crashing.
+    """
+    if ctx.instance is None or ctx.instance.beta > 0:
+        return None
+    return CheckResult(
+        id=check_id, paper_ref=paper_ref, claim=claim, verdict=Verdict.INCONCLUSIVE,
+        computed="not run: beta = 0", stated="Thm 3.4 assumes beta > 0 (KL-regularized problem)",
+        comparison="<=",
+        summary=(f"Instance '{ctx.instance.name}' has beta = 0: Thm 3.4 (and this check) needs beta > 0. "
+                 "At beta = 0 the problem is a linear program (`opdcheck solve FILE` gives its saddle point)."),
+        instances=[{"name": ctx.instance.name, "beta": 0.0}], profile=ctx.profile, seed=ctx.seed)
+
+
 def multiplier_curvature(problem: Problem, saddle) -> tuple[float, bool]:
     """``(kappa, degenerate)``: ``kappa`` = smallest eigenvalue of ``hess D(lam*)`` restricted to the tight
     constraints (``|c_j(pi*)| <= TIGHT_CONSTRAINT_ATOL``), relative to ``max(1, largest)``; inf if none
@@ -200,12 +217,15 @@ def _search_worst(ctx: CheckContext, runner, budget_s: float, T: int) -> tuple[P
     return best[1], best[0], log
 
 
+_CLAIM = ("At eta_th = eta_lam = 3 sqrt(h) R_max, OPD (Alg. 2) satisfies E KL(pi*||pi_hat_t) + "
+          "||lam* - lam_hat_t||^2 <= rho^(t-1) Phi_1 / min(eta_th+beta, 7/4 eta_lam - 3/4 sqrt(h) R_max) "
+          "for all t >= 1, rho of eq. (46), Phi_1 of eq. (47).")
+
+
 @register_check(
     id="thm-3.4",
     paper_ref="Thm 3.4, eqs. (46), (47)",
-    claim=("At eta_th = eta_lam = 3 sqrt(h) R_max, OPD (Alg. 2) satisfies E KL(pi*||pi_hat_t) + "
-           "||lam* - lam_hat_t||^2 <= rho^(t-1) Phi_1 / min(eta_th+beta, 7/4 eta_lam - 3/4 sqrt(h) R_max) "
-           "for all t >= 1, rho of eq. (46), Phi_1 of eq. (47)."),
+    claim=_CLAIM,
     expected="to be measured on many instances, both dual conventions",
     order=20,
     accepts_instance=True,
@@ -217,6 +237,9 @@ def run(ctx: CheckContext) -> CheckResult:
     from opdcheck.numerics.lp import slater_margin
     from opdcheck.numerics.saddle import solve_saddle
 
+    outside = beta_zero_instance_result(ctx, "thm-3.4", "Thm 3.4, eqs. (46), (47)", _CLAIM)
+    if outside is not None:
+        return outside
     runner = default_runner()
     T = 4000 if ctx.full else 1500
     if ctx.instance is not None:

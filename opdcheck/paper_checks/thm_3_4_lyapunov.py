@@ -24,7 +24,8 @@ from opdcheck.kernels.trajectory import Trajectory, judge_lyapunov
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Verdict
-from opdcheck.paper_checks.thm_3_4 import CONVENTIONS, default_runner, instance_family, multiplier_curvature
+from opdcheck.paper_checks.thm_3_4 import (CONVENTIONS, beta_zero_instance_result, default_runner, instance_family,
+                                          multiplier_curvature)
 from opdcheck.problem import Problem
 from opdcheck.tolerances import BOUND_RTOL, LYAPUNOV_PHI_FLOOR_RTOL, RUN_STOP_RTOL
 
@@ -79,6 +80,10 @@ def run(ctx: CheckContext) -> CheckResult:
     t_start = time.perf_counter()
     from opdcheck.numerics.saddle import solve_saddle
 
+    outside = beta_zero_instance_result(ctx, "thm-3.4-lyapunov", "proof of Thm 3.4 (App. C)",
+                                        "Phi_{t+1} <= rho Phi_t along OPD")
+    if outside is not None:
+        return outside
     runner = default_runner()
     T = 2000 if ctx.full else 1000
     if ctx.instance is not None:
