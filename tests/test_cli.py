@@ -1,7 +1,6 @@
 """The command line end to end: list, show, run (report, exit codes, --strict, --instance), solve."""
 import json
 
-import pytest
 
 from opdcheck.cli import EXIT_CRASH, EXIT_INPUT, EXIT_OK, EXIT_STRICT, main
 from opdcheck.instances import paper_toy, save_problem

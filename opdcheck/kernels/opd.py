@@ -174,7 +174,7 @@ def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam
     pi_hat = np.exp(log_hat)
     c_hat = problem.constraint_values(pi_hat)
     # t = 0 convention: previous predictions equal the initial state
-    log_prev, lam_prev, pi_prev, c_prev = log_hat, lam_hat, pi_hat, c_hat
+    log_prev, lam_prev, c_prev = log_hat, lam_hat, c_hat
     record(0, log_hat, pi_hat, lam_hat, c_hat, log_prev, lam_prev)
     err0 = m["kl_star"][0] + m["lam_err2"][0]
     threshold = None if stop_below is None else stop_below * err0
@@ -203,7 +203,7 @@ def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam
             diverged, first_bad, reason = True, t + 1, "non-finite"
             break
         log_hat, lam_hat, pi_hat, c_hat = log_new, lam_new, pi_new, c_new
-        log_prev, lam_prev, pi_prev, c_prev = log_pred, lam_pred, pi_pred, c_pred
+        log_prev, lam_prev, c_prev = log_pred, lam_pred, c_pred
         done = t + 1
         if threshold is not None and e <= threshold:
             reason = "error below stop threshold"

@@ -71,7 +71,7 @@ def evaluate(ctx: CheckContext, block: sp.Matrix | None = None, claimed: list | 
     fig_abs, fig_rel = ctx.figure_path("bilinear-gda.png")
     t = np.arange(sim["T"] + 1)
     save_semilogy(fig_abs, {"simultaneous GDA ||z_t||": (t, sim["gda"]), "optimistic (Popov) ||z_hat_t||": (t, sim["opt"]),
-                            f"sqrt(1+s_max^2)^t (GDA radius)": (t, sim["gda"][0] * sim["pred_gda"] ** t),
+                            "sqrt(1+s_max^2)^t (GDA radius)": (t, sim["gda"][0] * sim["pred_gda"] ** t),
                             "exact optimistic radius^t": (t, sim["opt"][0] * sim["pred_opt"] ** t)},
                   title=f"x^T A y, random full-rank A (m={len(sim['A_singular_values'])}), alpha sigma_max = 0.3",
                   ylabel="distance to the saddle point",

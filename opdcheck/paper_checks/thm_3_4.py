@@ -156,6 +156,30 @@ def thm34_case(problem: Problem, *, dual_step: str = "prox", T: int = 1500, sadd
     return out
 
 
+def sweep_instances(ctx: CheckContext, label: str, problems: list[Problem],
+                    case: Callable[[Problem, str, object], dict]) -> list[tuple[Problem, dict[str, dict]]]:
+    """Run ``case(problem, dual_step, saddle)`` for both dual conventions on every problem.
+
+    Shared by the three Thm 3.4 checks: one exact saddle point per instance, the curvature of the dual
+    on the tight constraints recorded in every case (``kappa``), and instances whose lam* may not be
+    unique flagged ``degenerate`` (reported, not judged). Progress is shown under ``label``.
+    """
+    from opdcheck.numerics.saddle import solve_saddle
+
+    update = ctx.for_subtask(label)
+    out = []
+    for i, p in enumerate(problems):
+        saddle = solve_saddle(p)
+        cases = {conv: case(p, conv, saddle) for conv in CONVENTIONS}
+        kappa, degenerate = multiplier_curvature(p, saddle)
+        for c in cases.values():
+            c["kappa"], c["degenerate"] = kappa, degenerate
+        out.append((p, cases))
+        update(i + 1, len(problems), p.name[:40])
+    ctx.progress.done()
+    return out
+
+
 def _fmt_ratio(case: dict, d: str) -> float | str:
     """The max ratio as a number, or as ``1e+N`` text when it is beyond 1e6 (or beyond float64)."""
     r = case["judge"][d][1]
@@ -251,22 +275,10 @@ def run(ctx: CheckContext) -> CheckResult:
         # the paper's toy at its beta = 0.05 and at two larger KL weights (same rewards, same pi_ref)
         problems = ([paper_toy(), paper_toy(beta=0.2), paper_toy(beta=1.0)]
                     + instance_family(ctx.rng("thm-3.4-instances"), n_rand, **size))
-    update = ctx.for_subtask("thm-3.4")
-    rows, results = [], []
-    for i, p in enumerate(problems):
-        saddle = solve_saddle(p)
-        try:
-            xi = slater_margin(p)
-        except Exception:
-            xi = None
-        cases = {conv: thm34_case(p, dual_step=conv, T=T, saddle=saddle, runner=runner) for conv in CONVENTIONS}
-        kappa, degen = multiplier_curvature(p, saddle)
-        for c in cases.values():
-            c["kappa"], c["degenerate"] = kappa, degen
-        results.append((p, cases, xi))
-        rows.append(_row(p, cases, xi))
-        update(i + 1, len(problems), p.name[:40])
-    ctx.progress.done()
+    swept = sweep_instances(ctx, "thm-3.4", problems,
+                            lambda p, conv, sp: thm34_case(p, dual_step=conv, T=T, saddle=sp, runner=runner))
+    results = [(p, cases, slater_margin(p)) for p, cases in swept]
+    rows = [_row(p, cases, xi) for p, cases, xi in results]
 
     # degenerate instances (lam* possibly not unique) are reported but do not decide the verdict
     counted = [k for k, (_, c, _) in enumerate(results) if not c["prox"]["degenerate"]]

@@ -73,7 +73,6 @@ def evaluate(ctx: CheckContext, rho46: sp.Expr | None = None, phi47: sp.Expr | N
          "holds": not r3c["nonnegative"]},
     ]
 
-    s = sp.sqrt(tc.H) * tc.R
     req_lines = []
     for name, v in det["requirements"].items():
         req_lines.append(f"${name.split(' ')[0]}$: ${sp.latex(v['at_choice'])}$; with "

@@ -25,7 +25,7 @@ from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Verdict
 from opdcheck.paper_checks.thm_3_4 import (CONVENTIONS, beta_zero_instance_result, default_runner, instance_family,
-                                          multiplier_curvature)
+                                          sweep_instances)
 from opdcheck.problem import Problem
 from opdcheck.tolerances import BOUND_RTOL, LYAPUNOV_PHI_FLOOR_RTOL, RUN_STOP_RTOL
 
@@ -78,7 +78,6 @@ def lyapunov_case(problem: Problem, *, dual_step: str = "prox", T: int = 600, sa
 def run(ctx: CheckContext) -> CheckResult:
     """Audit the one-step contraction of the proof's potential along measured OPD trajectories."""
     t_start = time.perf_counter()
-    from opdcheck.numerics.saddle import solve_saddle
 
     outside = beta_zero_instance_result(ctx, "thm-3.4-lyapunov", "proof of Thm 3.4 (App. C)",
                                         "Phi_{t+1} <= rho Phi_t along OPD")
@@ -92,15 +91,12 @@ def run(ctx: CheckContext) -> CheckResult:
         n_rand = 80 if ctx.full else 30
         problems = [paper_toy(), paper_toy(beta=1.0)] + instance_family(ctx.rng("thm-3.4-lyapunov-instances"), n_rand,
                                                    max_X=30, max_n=20, max_h=3)
-    update = ctx.for_subtask("thm-3.4-lyapunov")
-    results, rows = [], []
-    for i, p in enumerate(problems):
-        sp = solve_saddle(p)
-        cases = {conv: lyapunov_case(p, dual_step=conv, T=T, saddle=sp, runner=runner) for conv in CONVENTIONS}
-        results.append((p, cases))
-        kappa, degen = multiplier_curvature(p, sp)
+    results = sweep_instances(ctx, "thm-3.4-lyapunov", problems,
+                              lambda p, conv, sp: lyapunov_case(p, dual_step=conv, T=T, saddle=sp, runner=runner))
+    rows = []
+    for p, cases in results:
+        degen = cases["prox"]["degenerate"]
         for c in cases.values():  # degenerate (lam* possibly not unique): reported, not judged
-            c["degenerate"] = degen
             c["ok"] = c["ok"] or degen
         row = {"instance": p.name if len(p.name) < 48 else p.name[:45] + "...", "beta": p.beta,
                "rho": round(cases["prox"]["rho"], 4)}
@@ -112,8 +108,6 @@ def run(ctx: CheckContext) -> CheckResult:
         if degen:
             row["instance"] += " (degenerate, not judged)"
         rows.append(row)
-        update(i + 1, len(problems), p.name[:40])
-    ctx.progress.done()
 
     n_bad = {conv: sum(not c[conv]["ok"] for _, c in results) for conv in CONVENTIONS}
     worst = {conv: max(results, key=lambda pc: -np.inf if pc[1][conv]["degenerate"] else pc[1][conv]["worst_ratio"])

@@ -35,7 +35,7 @@ from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Verdict
 from opdcheck.numerics.types import SaddlePoint
 from opdcheck.paper_checks.thm_3_4 import (CONVENTIONS, beta_zero_instance_result, default_runner, instance_family,
-                                          multiplier_curvature)
+                                          sweep_instances)
 from opdcheck.problem import Problem
 from opdcheck.theory.linearization import (MU, RationalDesign, certify_rate, inverse_design_rational,
                                            mode_polynomial)
@@ -316,7 +316,6 @@ def _cert_evidence(r: dict) -> dict:
 def run(ctx: CheckContext) -> CheckResult:
     """Fit the tail rate of OPD's error on the toy and random instances and compare it with eq. (46)."""
     t_start = time.perf_counter()
-    from opdcheck.numerics.saddle import solve_saddle
 
     outside = beta_zero_instance_result(ctx, "thm-3.4-rate", "Thm 3.4, eq. (46)",
                                         "OPD's error decays at rate <= rho of eq. (46)")
@@ -330,15 +329,12 @@ def run(ctx: CheckContext) -> CheckResult:
         n_rand = 80 if ctx.full else 40
         problems = [paper_toy(), paper_toy(beta=1.0)] + instance_family(ctx.rng("thm-3.4-rate-instances"), n_rand,
                                                    max_X=50, max_n=30, max_h=4)
-    update = ctx.for_subtask("thm-3.4-rate")
-    results, rows = [], []
-    for i, p in enumerate(problems):
-        sp = solve_saddle(p)
-        cases = {conv: rate_case(p, dual_step=conv, T=T, saddle=sp, runner=runner) for conv in CONVENTIONS}
-        results.append((p, cases))
-        kappa, degen = multiplier_curvature(p, sp)
+    results = sweep_instances(ctx, "thm-3.4-rate", problems,
+                              lambda p, conv, sp: rate_case(p, dual_step=conv, T=T, saddle=sp, runner=runner))
+    rows = []
+    for p, cases in results:
+        degen = cases["prox"]["degenerate"]
         for c in cases.values():  # degenerate (lam* possibly not unique): reported, not judged
-            c["degenerate"] = degen
             c["ok"] = c["ok"] or degen
         row = {"kind": "measured", "instance": p.name if len(p.name) < 48 else p.name[:45] + "...", "beta": p.beta,
                "rho (46)": round(cases["prox"]["rho"], 5)}
@@ -350,8 +346,6 @@ def run(ctx: CheckContext) -> CheckResult:
         if degen:
             row["instance"] += " (degenerate, not judged)"
         rows.append(row)
-        update(i + 1, len(problems), p.name[:40])
-    ctx.progress.done()
 
     # exact part: certificates on the rational family (skipped when a single instance is given)
     cert_rows: list[dict] = []
