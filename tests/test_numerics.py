@@ -1,5 +1,4 @@
 """Exact saddle-point routes: dual Newton, cvxpy/Clarabel (+ KKT polish), LP (beta = 0); Slater; signs; errors."""
-import re
 import sys
 
 import numpy as np
@@ -160,32 +159,33 @@ def test_polish_fails_loudly_from_nonsense():
         polish_kkt(p.with_beta(0.0), uniform, np.ones(p.h))
 
 
-def test_large_instance_almost_solved_is_refused_raw_but_polished():
-    # measured: on this 1e4-variable instance Clarabel's gap stalls at ~7.6e-8 at every tight setting, so the
-    # raw route refuses its "optimal_inaccurate" answer. As a *polish start* a last run at
-    # CLARABEL_TOL_POLISH_START = 1e-9 ends "optimal" (raw pi within 1.6e-6), and the polish certifies the point
+def test_large_instance_solves_in_the_joint_formulation():
+    # regression for the joint-distribution formulation (q = rho pi): with per-row weights rho[x] in front
+    # of each row's entropy, Clarabel's gap stalled at ~7.6e-8 on this 1e4-variable instance at every
+    # tight setting; in q it ends "optimal" at the tightest settings (raw pi within ~4e-7)
     p = random_instance(100, 100, 4, 0.1, 19)
-    with pytest.raises(SolverError, match=f"{re.escape(p.name)}.*optimal_inaccurate"):
-        solve_primal_cvxpy(p, polish=False)
+    raw = solve_primal_cvxpy(p, polish=False)
+    assert raw.info["status"] == "optimal" and raw.info["settings"]["tol_gap_abs"] < CLARABEL_TOL_POLISH_START
     sp = solve_primal_cvxpy(p)
     ref = solve_dual_newton(p)
-    assert sp.info["settings"]["tol_gap_abs"] == CLARABEL_TOL_POLISH_START and sp.info["status"] == "optimal"
     assert sp.info["raw_pi_change"] <= CLARABEL_RAW_ATOL
     assert np.max(np.abs(sp.lam - ref.lam)) <= SADDLE_AGREEMENT_ATOL
     assert np.max(np.abs(sp.pi - ref.pi)) <= SADDLE_AGREEMENT_ATOL
 
 
-def test_clarabel_optimal_but_wrong_row_is_refused_by_polish():
-    # a real (not planted) bad solver point: Clarabel reports "optimal" at gap 1e-9, but one prompt has weight
-    # rho = 2.2e-9, so its row of pi is not determined by the gap and is off by 0.70. The polish would move it
-    # that far, beyond the solver floor, so it refuses instead of silently replacing Clarabel's answer.
+def test_row_of_a_negligible_prompt_is_undetermined_raw_and_fixed_by_the_polish():
+    # a real solver behaviour: Clarabel reports "optimal", but one prompt has weight rho ~ 2e-9, so its row of
+    # pi is not determined by the solver's tolerances (raw error > 0.01 in pi, ~1e-10 in q = rho pi). The
+    # polish's move guard is measured in the solver's own variables (q, lam), so it accepts the start and
+    # the polished point agrees with dual Newton to 1e-7 everywhere, that row included.
     p = random_instance(1000, 10, 4, 0.05, seed=1)
-    with pytest.raises(PolishError, match="more than the solver's precision floor") as exc_info:
-        solve_primal_cvxpy(p)
-    raw, ref = exc_info.value.raw, solve_dual_newton(p)
+    ref = solve_dual_newton(p)
+    raw = solve_primal_cvxpy(p, polish=False)
     row = int(np.argmax(np.max(np.abs(raw.pi - ref.pi), axis=1)))
-    assert np.max(np.abs(raw.pi - ref.pi)) > 0.1 and p.rho[row] < 1e-8
-    assert np.max(np.abs(raw.lam - ref.lam)) < 1e-6  # the multipliers were fine: only that row is wrong
+    assert np.max(np.abs(raw.pi - ref.pi)) > 0.01 and p.rho[row] < 1e-8
+    sp = solve_primal_cvxpy(p)
+    assert np.max(np.abs(sp.pi - ref.pi)) <= SADDLE_AGREEMENT_ATOL
+    assert np.max(np.abs(sp.lam - ref.lam)) <= SADDLE_AGREEMENT_ATOL
 
 
 def test_dual_sign_error_is_caught():
@@ -325,3 +325,23 @@ def test_agreement_sweep_slow(seed):
     except SolverError as exc:
         pytest.skip(f"cvxpy reference not optimal: {exc}")
     assert r["raw_ok"] and r["agree"], r
+
+
+@pytest.mark.slow
+def test_cross_check_on_instances_with_1e4_variables():
+    # 18 instances with 1e4 variables (100x100, 1000x10, 10x1000; beta 0.05 and 0.5; seeds 0-2).
+    # Measured on the 2-core CI machine: Clarabel returns a usable point on 17 of 18 (one 100x100 instance
+    # stops with a numerical error at every setting and is refused, never accepted); every returned point
+    # polishes to agreement <= 1e-7 with dual Newton. The bound of 16 leaves room for one solver-version change.
+    solved = 0
+    for X, n in [(100, 100), (1000, 10), (10, 1000)]:
+        for beta in (0.05, 0.5):
+            for seed in range(3):
+                p = random_instance(X, n, 4, beta, seed=seed)
+                try:
+                    cc = cross_check(p)
+                except SolverError:
+                    continue
+                solved += 1
+                assert cc["agree"], (p.name, cc["pi_diff"], cc["lam_diff"], cc["q_diff_raw"])
+    assert solved >= 16

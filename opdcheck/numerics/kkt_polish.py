@@ -31,7 +31,7 @@ equality-constrained KKT system of the guessed active set, accept only if it is 
 *local refinement* and refuses to be anything else: it raises :class:`PolishError` when the start
 is not dual-feasible to the solver's precision (``lam0_j < -CLARABEL_RAW_ATOL``, e.g. a sign error in
 reading the duals), when Newton fails, when the active set cycles, or when the polished point is
-farther than ``CLARABEL_RAW_ATOL`` from the start (then the start was not the solver's approximation
+farther than ``CLARABEL_RAW_ATOL`` from the start in the solver's own variables (``q = rho pi`` and ``lam``) (then the start was not the solver's approximation
 of this KKT point, and a polish must not silently replace it by another one).
 """
 from __future__ import annotations
@@ -237,14 +237,18 @@ def polish_kkt(problem: "Problem", pi0, lam0, *, active_tol: float = POLISH_ACTI
     lam = np.where(A, np.maximum(lam, 0.0), 0.0)
     pi = pi / pi.sum(axis=1, keepdims=True)
     pi_move = float(np.max(np.abs(pi - pi0)))
+    # The cvxpy route solves for the joint q = rho[x] pi[x, y], so its precision is a precision on q:
+    # a prompt with weight rho[x] ~ 1e-9 has a row of pi the solver does not determine. The guard
+    # therefore measures the move in q (pi_move, unweighted, is still reported).
+    q_move = float(np.max(problem.rho[:, None] * np.abs(pi - pi0)))
     lam_move = float(np.max(np.abs(lam - lam0)))
     info = {"active_set": np.flatnonzero(A).tolist(), "initial_active_set": np.flatnonzero(A0).tolist(),
             "active_set_changes": changes, "iterations": iters, "status": st["status"], "residual": st["residual"],
             "residual_history": st["history"], "residuals": kkt_system_residuals(problem, pi, lam),
-            "pi_move": pi_move, "lam_move": lam_move}
-    if max(pi_move, lam_move) > max_move:
+            "pi_move": pi_move, "q_move": q_move, "lam_move": lam_move}
+    if max(q_move, lam_move) > max_move:
         raise PolishError(
-            f"KKT polish on {problem.name!r}: the polished point is {pi_move:.2e} (pi) / {lam_move:.2e} (lam) from "
+            f"KKT polish on {problem.name!r}: the polished point is {q_move:.2e} (q = rho pi) / {lam_move:.2e} (lam) from "
             f"the start, more than the solver's precision floor {max_move:g}: the start was not an approximation "
             f"of this KKT point (lam0 = {lam0.tolist()}, polished lam = {lam.tolist()}); refusing to replace it.")
     return pi, lam, info

@@ -113,15 +113,23 @@ def solve_primal_cvxpy(problem: "Problem", *, dual_sign: float = 1.0, polish: bo
 
     X, n, h = problem.X, problem.n, problem.h
     t0 = time.perf_counter()
-    pi = cp.Variable((X, n), name="pi")
-    W = problem.R_hard * problem.rho[None, :, None]
-    cons_c = [cp.sum(cp.multiply(W[j], pi)) >= 0 for j in range(h)]
-    cons = cons_c + [cp.sum(pi, axis=1) == 1]
+    # Joint-distribution variables q[x, y] = rho[x] pi[x, y]: the same problem, but the cone data are
+    # uniformly scaled (no rho[x] factor in front of each row's entropy), which Clarabel handles much
+    # better on large X (measured: 5 of 6 instances with 1e4 variables "optimal" at the tight
+    # settings, against 0 of 6 with per-row weights). The constraint duals are unchanged:
+    # c_j(pi) = sum_xy R_j[x, y] q[x, y].
+    q = cp.Variable((X, n), name="q")
+    base = problem.rho[:, None] * problem.pi_ref
+    cons_c = [cp.sum(cp.multiply(problem.R_hard[j], q)) >= 0 for j in range(h)]
+    cons = cons_c + [cp.sum(q, axis=1) == problem.rho]
+    objective = cp.sum(cp.multiply(problem.r, q))
     if problem.beta == 0:
-        cons.append(pi >= 0)  # rel_entr's domain supplies pi >= 0 when beta > 0
-    prob = cp.Problem(cp.Maximize(_objective_terms(problem, pi, problem.r)), cons)
+        cons.append(q >= 0)  # rel_entr's domain supplies q >= 0 when beta > 0
+    else:
+        objective = objective - problem.beta * cp.sum(cp.rel_entr(q, base))
+    prob = cp.Problem(cp.Maximize(objective), cons)
     settings = _solve(prob, problem, "solve_primal_cvxpy", polish_start=polish and problem.beta > 0)
-    pi_v = _clean_policy(pi.value)
+    pi_v = _clean_policy(q.value / problem.rho[:, None])
     lam = dual_sign * np.array([float(np.asarray(c.dual_value).reshape(())) for c in cons_c])
     # lam >= 0 holds to solver accuracy; round-off negatives are clipped only for the correct sign,
     # so a planted sign error stays visible.
