@@ -7,7 +7,9 @@ infrastructure ones, so a new check is one new file.
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -31,7 +33,10 @@ class Check:
 
     @property
     def doc(self) -> str:
-        return (self.func.__doc__ or "").strip()
+        """The check module's docstring (problem, update, claim, reference) and the run function's."""
+        module = sys.modules.get(self.func.__module__)
+        parts = [inspect.cleandoc(d) for d in (getattr(module, "__doc__", None), self.func.__doc__) if d]
+        return "\n\n".join(parts)
 
     def run(self, ctx: CheckContext) -> CheckResult:
         return self.func(ctx)

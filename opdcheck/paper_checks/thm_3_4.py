@@ -392,8 +392,12 @@ def run(ctx: CheckContext) -> CheckResult:
     stops = sum(c[conv]["traj"].stop_reason == "error below stop threshold" for _, c, _ in results for conv in CONVENTIONS)
     summary = (f"On {n_inst} instance(s) × 2 dual conventions, OPD at eta = 3 sqrt(h) R_max was run up to T = {T}; "
                f"the printed Thm 3.4 bound (prox convention) is violated on {n_viol[('prox', 'denom_theorem')]} "
-               f"instance(s), worst max_t error/bound = 10^{worst_log10:.4g} on {p_worst.name}"
-               + (f" ({n_degenerate} degenerate instance(s) set apart)." if n_degenerate else "."))
+               f"instance(s) (with the proof's own min denominator: {n_viol[('prox', 'denom_proof_min')]}; "
+               f"gradient dual step: {n_viol[('gradient', 'denom_theorem')]}), worst max_t error/bound = "
+               f"10^{worst_log10:.4g} on {p_worst.name}"
+               + (f" ({n_degenerate} degenerate instance(s) set apart)." if n_degenerate else ".")
+               + (f" Smallest counterexample: {p_ce.name} (beta = {p_ce.beta:g}), error {e_fv:.4g} > bound {b_fv:.4g} "
+                  f"already at t = {fv}." if verdict == Verdict.REFUTED else ""))
     details = "\n".join([
         "**What is compared.** Left: $e_t = \\mathbb E_x \\mathrm{KL}(\\pi^\\star\\|\\hat\\pi_t) + \\|\\lambda^\\star-\\hat\\lambda_t\\|^2$ "
         "measured along OPD (Alg. 2). Right: $\\rho^{t-1}\\Phi_1/\\mathrm{denom}$ with $\\rho$ of eq. (46), "
