@@ -29,7 +29,7 @@ __all__ = ["CLOSED_FORMS", "DUAL_CONVENTIONS", "primal_mirror_step", "dual_step"
            "project_nonneg", "validate_steps", "optimistic_prediction", "no_prediction",
            "alternating_prediction", "PREDICTION_RULES"]
 
-#: "derived": our derivation of the maximiser of (4)/(6); "printed": the paper's closed form (C.?, the
+#: "derived": our derivation of the maximiser of (4)/(6); "printed": the paper's closed form (proof of Thm 3.4, App. C: the
 #: two displays after "From the closed-form solution of the KL-regularized maximization in eqs. 4 and 6"),
 #: which drops the 1/(eta+beta) scale of the score. "printed" is a negative control only.
 CLOSED_FORMS = ("derived", "printed")
