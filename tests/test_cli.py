@@ -1,6 +1,8 @@
 """The command line end to end: list, show, run (report, exit codes, --strict, --instance), solve."""
 import json
 
+import pytest
+
 
 from opdcheck.cli import EXIT_CRASH, EXIT_INPUT, EXIT_OK, EXIT_STRICT, main
 from opdcheck.instances import paper_toy, save_problem
@@ -110,3 +112,18 @@ def test_instance_outside_the_hypotheses_is_reported_not_crashed(tmp_path, capsy
     f = save_problem(infeasible, tmp_path / "infeasible.npz")
     assert main(["run", "thm-3.4", "--instance", str(f), "--out", str(tmp_path / "r2")]) == EXIT_INPUT
     assert "Slater" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_run_all_is_deterministic_and_matches_the_baseline(tmp_path):
+    # the same seed gives the same report (wall times aside), for every check; --strict holds today's verdicts
+    def run_and_strip(out):
+        assert main(["run", "all", "--out", str(out), "--seed", "3", "--quiet"]) == EXIT_OK
+        d = json.loads((out / "results.json").read_text())
+        d.pop("timing")
+        for r in d["results"]:
+            r.pop("wall_time")
+        return d
+
+    assert run_and_strip(tmp_path / "a") == run_and_strip(tmp_path / "b")
+    assert main(["run", "all", "--out", str(tmp_path / "c"), "--strict", "--quiet"]) == EXIT_OK

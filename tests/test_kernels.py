@@ -192,7 +192,7 @@ def test_numba_equals_numpy(prediction):
 
 
 def test_numba_no_recompile():
-    from opdcheck.kernels.numba_opd import opd_kernel, run_opd_numba
+    from opdcheck.kernels.numba_opd import _row, _rows_parallel, opd_kernel, run_opd_numba
 
     p = random_instance(5, 4, 2, 0.2, seed=7)
     sp = solve_saddle(p)
@@ -200,7 +200,77 @@ def test_numba_no_recompile():
     n_sig = len(opd_kernel.signatures)
     run_opd_numba(p, eta_th=2.0, eta_lam=5.0, T=20, saddle=sp, dual_step="gradient")
     run_opd_numba(paper_toy(), eta_th=3.0, eta_lam=3.0, T=20, prediction="alternating")
-    assert len(opd_kernel.signatures) == n_sig
+    # a saddle given as plain writable lists/arrays must not create a new signature either
+    run_opd_numba(p, eta_th=3.0, eta_lam=3.0, T=5, prediction="none",
+                  saddle=type("S", (), {"pi": sp.pi.tolist(), "lam": list(sp.lam)})())
+    assert len(opd_kernel.signatures) == n_sig == 1
+    # one row-pass signature: the mode is a run-time value, the prange index is cast to int64
+    assert len(_rows_parallel.signatures) == 1 and len(_row.signatures) == 1
+
+
+def _bits(tr):
+    return [tr.final_log_pi_hat.tobytes(), tr.final_lam_hat.tobytes()] + \
+        [np.asarray(tr.metrics[k]).tobytes() for k in sorted(tr.metrics)]
+
+
+@pytest.mark.parametrize("prediction", ["optimistic", "none", "alternating"])
+def test_numba_deterministic_bits_any_thread_count(prediction):
+    """Same input, same bits: run to run, and with 1 vs 2 threads (per-row outputs, serial sums over x)."""
+    import numba
+
+    from opdcheck.kernels.numba_opd import run_opd_numba
+
+    p = random_instance(37, 23, 3, 0.2, seed=11)  # X odd: the threads get unequal row blocks
+    sp = solve_saddle(p)
+    e = thm34_step_sizes(p)
+    kw = dict(eta_th=e[0], eta_lam=e[1], T=60, saddle=sp, prediction=prediction)
+    before = numba.get_num_threads()
+    try:
+        ref = _bits(run_opd_numba(p, **kw))
+        assert _bits(run_opd_numba(p, **kw)) == ref
+        numba.set_num_threads(1)
+        assert _bits(run_opd_numba(p, **kw)) == ref
+        if numba.config.NUMBA_NUM_THREADS >= 2:
+            numba.set_num_threads(2)
+            assert _bits(run_opd_numba(p, **kw)) == ref
+    finally:
+        numba.set_num_threads(before)
+
+
+def test_numba_kl_row_matches_reference_kl():
+    """The kernel's KL (Taylor series of d + expm1(-d) for |d| <= 1, expm1 form otherwise) equals
+    kl_rows_log, including KLs of ~1e-20, p = 0 entries and d < -30."""
+    from opdcheck.kernels.numba_opd import _kl_row
+
+    rng = np.random.default_rng(5)
+    p = softmax_rows(rng.normal(size=(6, 40)))
+    # the reference's d + expm1(-d) carries an absolute error ~ulp(d), i.e. ~1e-16/d relative: 1e-12 at d ~ 1e-4
+    for scale in (1e-4, 0.3, 0.99, 1.5, 4.0):
+        q = softmax_rows(np.log(p) + scale * rng.normal(size=p.shape))
+        ref = kl_rows_log(p, np.log(p), np.log(q))
+        got = np.array([_kl_row(p[i], np.log(p[i]), np.log(q[i])) for i in range(p.shape[0])])
+        np.testing.assert_allclose(got, ref, rtol=1e-10)
+    # tiny KL: the series resolves it (both are ~1e-19, not ~1e-16 rounding noise)
+    q2 = softmax_rows(np.log(p) + 1e-9 * rng.normal(size=p.shape))
+    got = _kl_row(p[0], np.log(p[0]), np.log(q2[0]))
+    assert 0 < got < 1e-17 and got == pytest.approx(kl_rows_log(p[:1], np.log(p[:1]), np.log(q2[:1]))[0], rel=1e-6)
+    # p = 0 contributes q; d < -30 takes the p d + q - p branch
+    p0 = np.array([0.0, 1e-20, 1.0 - 1e-20])
+    lq = np.log(np.array([0.25, 0.25, 0.5]))
+    with np.errstate(divide="ignore"):
+        lp0 = np.log(p0)
+    ref = kl_rows_log(p0[None], lp0[None], lq[None])[0]
+    assert _kl_row(p0, lp0, lq) == pytest.approx(ref, rel=1e-14)
+
+
+def test_numba_nonfinite_run_matches_reference():
+    from opdcheck.kernels.numba_opd import run_opd_numba
+
+    p = paper_toy()
+    kw = dict(eta_th=1e-300, eta_lam=1e-300, T=50, dual_step="gradient", prediction="none")
+    a, b = run_primal_dual(p, **kw), run_opd_numba(p, **kw)
+    assert (a.diverged, a.n_steps, a.first_nonfinite) == (b.diverged, b.n_steps, b.first_nonfinite)
+    assert np.all(np.isfinite(b.error))
 
 
 # ------------------------------------------------------------------------------------- judges
