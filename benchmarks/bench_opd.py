@@ -22,7 +22,7 @@ import numba
 import numpy as np
 
 from opdcheck.instances import random_instance
-from opdcheck.kernels.numba_opd import _run, opd_kernel_serial, run_opd_numba
+from opdcheck.kernels.numba_opd import _run
 from opdcheck.kernels.opd import run_opd, thm34_step_sizes
 
 
@@ -62,18 +62,16 @@ def main() -> None:
     saddle = SimpleNamespace(pi=p.pi_ref, lam=np.ones(p.h))
     e = thm34_step_sizes(p)
     kw = dict(eta_th=e[0], eta_lam=e[1], saddle=saddle)
-    serial = opd_kernel_serial()
 
     def run_serial(problem, **k):
-        return _run(serial, problem, dual_step="prox", lam_init=None, closed_form="derived", stop_below=None,
-                    prediction="optimistic", **k)
+        return _run(problem, parallel=False, **k)
+
+    def run_parallel(problem, **k):
+        return _run(problem, parallel=True, **k)
 
     t0 = time.perf_counter()
-    run_opd_numba(p, T=1, **kw)  # compile (or load from cache with OPDCHECK_NUMBA_CACHE=1)
+    run_parallel(p, T=1, **kw)  # compile (or load from cache with OPDCHECK_NUMBA_CACHE=1)
     t_compile = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    run_serial(p, T=1, **kw)  # shares the compiled row function with the parallel kernel
-    t_compile_ser = time.perf_counter() - t0
 
     def best(fn):
         times, tr = [], None
@@ -85,14 +83,14 @@ def main() -> None:
 
     t_np, tr_np = best(run_opd)
     t_ser, tr_ser = best(run_serial)
-    t_par, tr_par = best(run_opd_numba)
+    t_par, tr_par = best(run_parallel)
     t_floor = floor_ms(p, args.repeats)
     diff = float(np.max(np.abs(tr_np.error - tr_par.error)) / np.max(np.abs(tr_np.error)))
     same_bits = all(np.array_equal(tr_ser.metrics[k], tr_par.metrics[k]) for k in tr_par.metrics) and \
         np.array_equal(tr_ser.final_log_pi_hat, tr_par.final_log_pi_hat)
     print(f"instance X={p.X} n={p.n} h={p.h} beta={p.beta} (generated in {t_gen:.2f} s); T={args.T}, "
-          f"best of {args.repeats}; numba threads {numba.get_num_threads()}; compile: parallel kernel "
-          f"{t_compile:.2f} s (first in process), serial kernel +{t_compile_ser:.2f} s")
+          f"best of {args.repeats}; numba threads {numba.get_num_threads()}; numba compile {t_compile:.2f} s "
+          f"(one kernel, both row passes)")
     print(f"{'backend':<16} {'ms/step':>9} {'numpy/this':>11} {'this/floor':>11}")
     for name, t in (("numpy reference", t_np), ("numba serial", t_ser), ("numba parallel", t_par),
                     ("memory floor", t_floor)):

@@ -121,6 +121,16 @@ RUN_STOP_RTOL = 1e-13
 #: Test: |a_t - b_t| <= 1e-12 * max_t |a_t| per metric, and final iterates to 1e-12.
 NUMBA_AGREEMENT_RTOL = 1e-12
 
+#: Numba KL term (Taylor series of d + expm1(-d) for |d| <= 1) vs kl_rows_log's expm1 form: the
+#: reference's d + expm1(-d) cancels to ~ulp(d) absolute, i.e. ~1e-16/|d| relative; at the smallest
+#: d tested (1e-4) that is ~1e-12, so 1e-10 leaves margin and still catches any wrong coefficient.
+NUMBA_KL_SERIES_RTOL = 1e-10
+
+#: Numba log-softmax row vs log_softmax_rows, per unit of logit size L = max|z|: both round z to
+#: ~1.1e-16 L absolute (the kernel multiplies by 1/(eta+beta), the reference divides), which is a
+#: relative error of pi; measured <= 2.8 ulp x L, so 5e-16 x L (4.5 ulp) for pi, 1e-15 x L for log pi.
+NUMBA_SOFTMAX_RTOL_PER_LOGIT = 5e-16
+
 # ---------------------------------------------------------------- checks (verdicts)
 #: Slack for comparing a measured error with a stated bound that can be attained exactly: floating
 #: point rounding in KL and in the bound itself is ~1e-15 relative; we allow 1e-9 relative.

@@ -14,7 +14,7 @@ from opdcheck.kernels.trajectory import (fit_tail_rate, judge_bound, judge_lyapu
                                          last_iterate_converges)
 from opdcheck.numerics.logspace import kl_rows, softmax_rows
 from opdcheck.numerics.saddle import solve_saddle
-from opdcheck.tolerances import NUMBA_AGREEMENT_RTOL
+from opdcheck.tolerances import NUMBA_AGREEMENT_RTOL, NUMBA_KL_SERIES_RTOL, NUMBA_SOFTMAX_RTOL_PER_LOGIT
 
 # Fig. 1: 1/(eta_th + beta) = 0.6 and dual step 0.6 (eta_lam^{-1} = 0.6 in Algorithm 3's convention)
 FIG1 = dict(eta_th=1 / 0.6 - 0.05, eta_lam=1 / 0.6, dual_step="gradient")
@@ -192,7 +192,7 @@ def test_numba_equals_numpy(prediction):
 
 
 def test_numba_no_recompile():
-    from opdcheck.kernels.numba_opd import _row, _rows_parallel, opd_kernel, run_opd_numba
+    from opdcheck.kernels.numba_opd import _row, _rows_parallel, _rows_serial, _run, opd_kernel, run_opd_numba
 
     p = random_instance(5, 4, 2, 0.2, seed=7)
     sp = solve_saddle(p)
@@ -203,9 +203,10 @@ def test_numba_no_recompile():
     # a saddle given as plain writable lists/arrays must not create a new signature either
     run_opd_numba(p, eta_th=3.0, eta_lam=3.0, T=5, prediction="none",
                   saddle=type("S", (), {"pi": sp.pi.tolist(), "lam": list(sp.lam)})())
+    _run(p, eta_th=3.0, eta_lam=3.0, T=5, saddle=sp, parallel=True)
     assert len(opd_kernel.signatures) == n_sig == 1
-    # one row-pass signature: the mode is a run-time value, the prange index is cast to int64
-    assert len(_rows_parallel.signatures) == 1 and len(_row.signatures) == 1
+    # one signature per row pass: the mode is a run-time value, the prange index is cast to int64
+    assert len(_rows_parallel.signatures) == len(_rows_serial.signatures) == len(_row.signatures) == 1
 
 
 def _bits(tr):
@@ -215,10 +216,11 @@ def _bits(tr):
 
 @pytest.mark.parametrize("prediction", ["optimistic", "none", "alternating"])
 def test_numba_deterministic_bits_any_thread_count(prediction):
-    """Same input, same bits: run to run, and with 1 vs 2 threads (per-row outputs, serial sums over x)."""
+    """Same input, same bits: run to run, serial vs parallel row pass, and parallel with 1 vs 2 threads
+    (per-row outputs, serial sums over x)."""
     import numba
 
-    from opdcheck.kernels.numba_opd import run_opd_numba
+    from opdcheck.kernels.numba_opd import _run, run_opd_numba
 
     p = random_instance(37, 23, 3, 0.2, seed=11)  # X odd: the threads get unequal row blocks
     sp = solve_saddle(p)
@@ -226,13 +228,15 @@ def test_numba_deterministic_bits_any_thread_count(prediction):
     kw = dict(eta_th=e[0], eta_lam=e[1], T=60, saddle=sp, prediction=prediction)
     before = numba.get_num_threads()
     try:
-        ref = _bits(run_opd_numba(p, **kw))
+        ref = _bits(run_opd_numba(p, **kw))  # small: the serial row pass
         assert _bits(run_opd_numba(p, **kw)) == ref
+        assert _bits(_run(p, parallel=True, **kw)) == ref
         numba.set_num_threads(1)
-        assert _bits(run_opd_numba(p, **kw)) == ref
+        assert _bits(_run(p, parallel=True, **kw)) == ref
         if numba.config.NUMBA_NUM_THREADS >= 2:
             numba.set_num_threads(2)
-            assert _bits(run_opd_numba(p, **kw)) == ref
+            assert _bits(_run(p, parallel=True, **kw)) == ref
+            assert _bits(_run(p, parallel=True, **kw)) == ref
     finally:
         numba.set_num_threads(before)
 
@@ -249,11 +253,13 @@ def test_numba_kl_row_matches_reference_kl():
         q = softmax_rows(np.log(p) + scale * rng.normal(size=p.shape))
         ref = kl_rows_log(p, np.log(p), np.log(q))
         got = np.array([_kl_row(p[i], np.log(p[i]), np.log(q[i])) for i in range(p.shape[0])])
-        np.testing.assert_allclose(got, ref, rtol=1e-10)
+        np.testing.assert_allclose(got, ref, rtol=NUMBA_KL_SERIES_RTOL)
     # tiny KL: the series resolves it (both are ~1e-19, not ~1e-16 rounding noise)
     q2 = softmax_rows(np.log(p) + 1e-9 * rng.normal(size=p.shape))
     got = _kl_row(p[0], np.log(p[0]), np.log(q2[0]))
-    assert 0 < got < 1e-17 and got == pytest.approx(kl_rows_log(p[:1], np.log(p[:1]), np.log(q2[:1]))[0], rel=1e-6)
+    # (at d ~ 1e-9 the reference keeps ~7 digits: ulp(d) / d^2 ~ 2e-7)
+    want = kl_rows_log(p[:1], np.log(p[:1]), np.log(q2[:1]))[0]
+    assert 0 < got < 1e-17 and got == pytest.approx(want, rel=1e-6)
     # p = 0 contributes q; d < -30 takes the p d + q - p branch
     p0 = np.array([0.0, 1e-20, 1.0 - 1e-20])
     lq = np.log(np.array([0.25, 0.25, 0.5]))
@@ -261,6 +267,29 @@ def test_numba_kl_row_matches_reference_kl():
         lp0 = np.log(p0)
     ref = kl_rows_log(p0[None], lp0[None], lq[None])[0]
     assert _kl_row(p0, lp0, lq) == pytest.approx(ref, rel=1e-14)
+
+
+def test_numba_softmax_row_matches_reference():
+    """The kernel's log-softmax row (vectorised exp of z - max) vs log_softmax_rows: log pi and pi to a
+    few ulp of the logits' size; exp(z - m) < exp(-708) (subnormal) is flushed to 0 while log pi is kept."""
+    from opdcheck.kernels.numba_opd import _softmax_row
+    from opdcheck.numerics.logspace import log_softmax_rows
+
+    rng = np.random.default_rng(3)
+    for spread in (1.0, 30.0, 400.0):
+        s = spread * rng.normal(size=64)
+        mix = rng.normal(size=64)
+        z, pi = s.copy(), np.empty(64)
+        assert _softmax_row(z, mix, 1 / 3, True, pi, np.empty(64)) == 0
+        ref = log_softmax_rows(mix + s / 3)
+        # both sides round the logits (size L = max |z|) to ~1e-16 L absolute, which is relative in pi
+        L = max(1.0, float(np.max(np.abs(mix + s / 3))))
+        np.testing.assert_allclose(z, ref, rtol=0, atol=2 * NUMBA_SOFTMAX_RTOL_PER_LOGIT * L)
+        normal = ref > -708.0 + 1.0
+        np.testing.assert_allclose(pi[normal], np.exp(ref[normal]), rtol=NUMBA_SOFTMAX_RTOL_PER_LOGIT * L, atol=0)
+        assert np.all(pi[ref < -709.0] == 0.0) and abs(pi.sum() - 1.0) < 1e-15
+    z = np.array([0.0, np.nan, 1.0])
+    assert _softmax_row(z, np.zeros(3), 1.0, True, np.empty(3), np.empty(3)) == 1  # non-finite is flagged
 
 
 def test_numba_nonfinite_run_matches_reference():
