@@ -156,6 +156,15 @@ def thm34_case(problem: Problem, *, dual_step: str = "prox", T: int = 1500, sadd
     return out
 
 
+def check_instances(ctx: CheckContext, stream: str, toy_betas: tuple[float, ...], n_random: int,
+                    **size: int) -> list[Problem]:
+    """The user's instance if one was given; else the paper's toy at ``toy_betas`` and ``n_random``
+    seeded instances of :func:`instance_family` (sizes bounded by ``size``) from the stream ``stream``."""
+    if ctx.instance is not None:
+        return [ctx.instance]
+    return [paper_toy(beta=b) for b in toy_betas] + instance_family(ctx.rng(stream), n_random, **size)
+
+
 def sweep_instances(ctx: CheckContext, label: str, problems: list[Problem],
                     case: Callable[[Problem, str, object], dict]) -> list[tuple[Problem, dict[str, dict]]]:
     """Run ``case(problem, dual_step, saddle)`` for both dual conventions on every problem.
@@ -276,14 +285,10 @@ def run(ctx: CheckContext) -> CheckResult:
     runner = default_runner()
     T = 4000 if ctx.full else 1500
     if ctx.instance is not None:
-        problems = [ctx.instance]
         T = 6000 if ctx.full else 3000
-    else:
-        n_rand = 120 if ctx.full else 50
-        size = {"max_X": 100, "max_n": 50, "max_h": 4}
-        # the paper's toy at its beta = 0.05 and at two larger KL weights (same rewards, same pi_ref)
-        problems = ([paper_toy(), paper_toy(beta=0.2), paper_toy(beta=1.0)]
-                    + instance_family(ctx.rng("thm-3.4-instances"), n_rand, **size))
+    # the paper's toy at its beta = 0.05 and at two larger KL weights (same rewards, same pi_ref)
+    problems = check_instances(ctx, "thm-3.4-instances", (0.05, 0.2, 1.0), 120 if ctx.full else 50,
+                               max_X=100, max_n=50, max_h=4)
     swept = sweep_instances(ctx, "thm-3.4", problems,
                             lambda p, conv, sp: thm34_case(p, dual_step=conv, T=T, saddle=sp, runner=runner))
     results = [(p, cases, slater_margin(p)) for p, cases in swept]

@@ -17,14 +17,14 @@ import time
 
 import numpy as np
 
-from opdcheck.instances import paper_toy, save_problem
+from opdcheck.instances import save_problem
 from opdcheck.kernels.opd import T0_CONVENTION, thm34_step_sizes
 from opdcheck.kernels.potential import thm34_constants
 from opdcheck.kernels.trajectory import Trajectory, judge_lyapunov
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Verdict
-from opdcheck.paper_checks.thm_3_4 import (CONVENTIONS, beta_zero_instance_result, default_runner, instance_family,
+from opdcheck.paper_checks.thm_3_4 import (CONVENTIONS, beta_zero_instance_result, check_instances, default_runner,
                                           sweep_instances)
 from opdcheck.problem import Problem
 from opdcheck.tolerances import BOUND_RTOL, LYAPUNOV_PHI_FLOOR_RTOL, RUN_STOP_RTOL
@@ -85,12 +85,8 @@ def run(ctx: CheckContext) -> CheckResult:
         return outside
     runner = default_runner()
     T = 2000 if ctx.full else 1000
-    if ctx.instance is not None:
-        problems = [ctx.instance]
-    else:
-        n_rand = 80 if ctx.full else 30
-        problems = [paper_toy(), paper_toy(beta=1.0)] + instance_family(ctx.rng("thm-3.4-lyapunov-instances"), n_rand,
-                                                   max_X=30, max_n=20, max_h=3)
+    problems = check_instances(ctx, "thm-3.4-lyapunov-instances", (0.05, 1.0), 80 if ctx.full else 30,
+                               max_X=30, max_n=20, max_h=3)
     results = sweep_instances(ctx, "thm-3.4-lyapunov", problems,
                               lambda p, conv, sp: lyapunov_case(p, dual_step=conv, T=T, saddle=sp, runner=runner))
     rows = []

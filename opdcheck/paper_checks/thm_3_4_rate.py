@@ -26,7 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 import sympy as sp
 
-from opdcheck.instances import paper_toy, save_problem
+from opdcheck.instances import save_problem
 from opdcheck.kernels.opd import T0_CONVENTION, thm34_step_sizes
 from opdcheck.kernels.potential import rho_eq46
 from opdcheck.kernels.trajectory import fit_tail_rate
@@ -34,7 +34,7 @@ from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Verdict
 from opdcheck.numerics.types import SaddlePoint
-from opdcheck.paper_checks.thm_3_4 import (CONVENTIONS, beta_zero_instance_result, default_runner, instance_family,
+from opdcheck.paper_checks.thm_3_4 import (CONVENTIONS, beta_zero_instance_result, check_instances, default_runner,
                                           sweep_instances)
 from opdcheck.problem import Problem
 from opdcheck.theory.linearization import (MU, RationalDesign, certify_rate, inverse_design_rational,
@@ -323,12 +323,8 @@ def run(ctx: CheckContext) -> CheckResult:
         return outside
     runner = default_runner()
     T = 10000 if ctx.full else 4000
-    if ctx.instance is not None:
-        problems = [ctx.instance]
-    else:
-        n_rand = 80 if ctx.full else 40
-        problems = [paper_toy(), paper_toy(beta=1.0)] + instance_family(ctx.rng("thm-3.4-rate-instances"), n_rand,
-                                                   max_X=50, max_n=30, max_h=4)
+    problems = check_instances(ctx, "thm-3.4-rate-instances", (0.05, 1.0), 80 if ctx.full else 40,
+                               max_X=50, max_n=30, max_h=4)
     results = sweep_instances(ctx, "thm-3.4-rate", problems,
                               lambda p, conv, sp: rate_case(p, dual_step=conv, T=T, saddle=sp, runner=runner))
     rows = []

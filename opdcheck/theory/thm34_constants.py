@@ -280,6 +280,18 @@ def max_vs_min_witness() -> dict[str, Any]:
                                                    - sp.Max(vals["a1"], vals["a3"]) * (kl + lam)) >= 0)}
 
 
+def _nonnegative_by_coefficients(expr: sp.Expr) -> bool:
+    """Sufficient test that ``expr >= 0`` for positive symbols: numerator and denominator are polynomials
+    (after ``h = w^2``, so that ``sqrt(h) = w``) whose coefficients are all >= 0."""
+    w = sp.Symbol("w", positive=True)
+    ok = True
+    for part in sp.fraction(expr):
+        part = sp.expand(part.subs(H, w ** 2))
+        gens = sorted(part.free_symbols, key=str)
+        ok &= bool(part.is_number and part >= 0) or all(c >= 0 for c in sp.Poly(part, *gens).coeffs())
+    return bool(ok)
+
+
 def rate_term3_when_lemma_b4_valid() -> dict[str, Any]:
     """Lemma B.4 is valid only for delta >= 1; there ``b3 >= a3`` at the choice, so rho_3 = b3/a3 >= 1
     (or a3 <= 0), i.e. the proof's route cannot give rho < 1 with a valid Lemma B.4.
@@ -291,13 +303,7 @@ def rate_term3_when_lemma_b4_valid() -> dict[str, Any]:
     a3 = lhs_multipliers()[2].subs(paper_choice())
     b3 = rhs_multipliers()[2].subs(paper_choice())
     diff = sp.factor(sp.cancel(sp.together((b3 - a3).subs(DELTA, 1 + u))))
-    num, den = sp.fraction(diff)
-    w = sp.Symbol("w", positive=True)
-    ok = True
-    for part in (num, den):
-        part = sp.expand(part.subs(H, w ** 2))
-        gens = sorted(part.free_symbols, key=str)
-        ok &= bool(part.is_number and part >= 0) or all(c >= 0 for c in sp.Poly(part, *gens).coeffs())
+    ok = _nonnegative_by_coefficients(diff)
     return {"b3_minus_a3_delta_1_plus_u": diff, "nonnegative": bool(ok),
             "a3_at_delta_1_plus_u": sp.factor(a3.subs(DELTA, 1 + u))}
 
@@ -314,13 +320,7 @@ def rate_term3_with_corrected_b4() -> dict[str, Any]:
     a3 = lhs_multipliers()[2].subs(paper_choice())
     b3c = (ETA_LAM - K * (1 - 1 / DELTA) * (1 + 1 / THETA)).subs(paper_choice())
     diff = sp.factor(sp.cancel(sp.together((b3c - a3).subs(DELTA, 1 / (1 + p)))))
-    num, den = sp.fraction(diff)
-    w = sp.Symbol("w", positive=True)
-    ok = True
-    for part in (num, den):
-        part = sp.expand(part.subs(H, w ** 2))
-        gens = sorted(part.free_symbols, key=str)
-        ok &= bool(part.is_number and part >= 0) or all(c >= 0 for c in sp.Poly(part, *gens).coeffs())
+    ok = _nonnegative_by_coefficients(diff)
     return {"b3c_minus_a3_delta_1_over_1_plus_p": diff, "nonnegative": bool(ok)}
 
 
