@@ -46,13 +46,23 @@ __all__ = [
 ]
 
 
-def _check_lam(problem: "Problem", lam) -> np.ndarray:
+def _check_lam(problem: "Problem", lam, name: str = "lam") -> np.ndarray:
     lam = np.asarray(lam, dtype=np.float64).reshape(-1) if np.ndim(lam) <= 1 else np.asarray(lam, float)
     if lam.shape != (problem.h,):
-        raise ValueError(f"lam: shape {lam.shape}, expected ({problem.h},) (one multiplier per hard objective).")
+        raise ValueError(f"{name}: shape {lam.shape}, expected ({problem.h},) (one multiplier per hard objective).")
     if not np.all(np.isfinite(lam)):
-        raise ValueError(f"lam: non-finite entries {lam.tolist()}; pass finite multipliers.")
+        raise ValueError(f"{name}: non-finite entries {lam.tolist()}; pass finite multipliers.")
     return lam
+
+
+def check_point(problem: "Problem", pi, lam, names: tuple[str, str] = ("pi", "lam")) -> tuple[np.ndarray, np.ndarray]:
+    """``(pi, lam)`` as float64 arrays of shapes (X, n) and (h,), finite; errors name the argument."""
+    pi = np.asarray(pi, dtype=np.float64)
+    if pi.shape != (problem.X, problem.n):
+        raise ValueError(f"{names[0]}: shape {pi.shape}, expected ({problem.X}, {problem.n}).")
+    if not np.all(np.isfinite(pi)):
+        raise ValueError(f"{names[0]}: non-finite entries; pass a finite policy table.")
+    return pi, _check_lam(problem, lam, names[1])
 
 
 def _require_beta(problem: "Problem", what: str) -> float:
@@ -146,12 +156,7 @@ def kkt_residuals(problem: "Problem", pi: np.ndarray, lam) -> dict:
     - ``complementarity``: ``max_j |lam_j c_j(pi)|``.
     - ``simplex``: ``max(|sum_y pi[x, y] - 1|, max(0, -pi[x, y]))`` (is pi a policy at all).
     """
-    pi = np.asarray(pi, dtype=np.float64)
-    lam = np.asarray(lam, dtype=np.float64).reshape(-1)
-    if pi.shape != (problem.X, problem.n):
-        raise ValueError(f"pi: shape {pi.shape}, expected ({problem.X}, {problem.n}).")
-    if lam.shape != (problem.h,):
-        raise ValueError(f"lam: shape {lam.shape}, expected ({problem.h},).")
+    pi, lam = check_point(problem, pi, lam)
     c = problem.constraint_values(pi)
     if problem.beta > 0:
         stat = float(np.max(np.abs(pi - best_response(problem, np.maximum(lam, 0.0)))))

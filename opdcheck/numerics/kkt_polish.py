@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from opdcheck.numerics.dual import check_point
 from opdcheck.numerics.types import PolishError
 from opdcheck.tolerances import (
     CLARABEL_RAW_ATOL,
@@ -191,14 +192,7 @@ def polish_kkt(problem: "Problem", pi0, lam0, *, active_tol: float = POLISH_ACTI
     if problem.beta <= 0:
         raise ValueError(f"polish_kkt: beta = {problem.beta!r}; the KKT system in z = log pi needs beta > 0 "
                          "(at beta = 0 the problem is an LP: use solve_lp).")
-    pi0 = np.asarray(pi0, dtype=np.float64)
-    lam0 = np.asarray(lam0, dtype=np.float64).reshape(-1)
-    if pi0.shape != (problem.X, problem.n):
-        raise ValueError(f"pi0: shape {pi0.shape}, expected ({problem.X}, {problem.n}).")
-    if lam0.shape != (problem.h,):
-        raise ValueError(f"lam0: shape {lam0.shape}, expected ({problem.h},).")
-    if not (np.all(np.isfinite(pi0)) and np.all(np.isfinite(lam0))):
-        raise ValueError("pi0/lam0: non-finite entries; pass the solver's finite primal-dual point.")
+    pi0, lam0 = check_point(problem, pi0, lam0, names=("pi0", "lam0"))
     if np.any(pi0 < 0) or np.any(np.abs(pi0.sum(axis=1) - 1.0) > max_move):
         raise ValueError(f"pi0: not a policy (min entry {pi0.min():.3g}, worst row sum "
                          f"{pi0.sum(axis=1)[np.argmax(np.abs(pi0.sum(axis=1) - 1))]:.6g}); pass rows on the simplex.")
