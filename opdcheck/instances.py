@@ -64,6 +64,14 @@ def random_instance(X: int, n: int, h: int, beta: float, seed: int, *, K: int = 
     for name, val, lo in (("X", X, 1), ("n", n, 2), ("h", h, 1), ("K", K, 1)):
         if not isinstance(val, (int, np.integer)) or val < lo:
             raise ValueError(f"random_instance: {name} = {val!r}; pass an integer >= {lo}.")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"random_instance: seed = {seed!r}; pass a non-negative integer.")
+    try:
+        beta = float(beta)
+    except (TypeError, ValueError):
+        raise ValueError(f"random_instance: beta = {beta!r}; pass a float >= 0.") from None
+    if not np.isfinite(beta) or beta < 0:
+        raise ValueError(f"random_instance: beta = {beta!r}; the KL weight must be a finite float >= 0.")
     if not (0 <= inactive < h) and not (inactive == 0):
         raise ValueError(f"random_instance: inactive = {inactive!r}; pass 0 <= inactive < h = {h} "
                          "(at least one constraint must be active).")

@@ -102,3 +102,13 @@ def test_random_instance_argument_errors():
         random_instance(2, 1, 1, 0.1, 0)
     with pytest.raises(ValueError, match="inactive"):
         random_instance(2, 3, 2, 0.1, 0, inactive=2)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(X=0), "X"), (dict(n=1), "n"), (dict(h=0), "h"), (dict(seed=-1), "seed"), (dict(beta=-1.0), "beta"),
+    (dict(beta=float("nan")), "beta"), (dict(h=1, inactive=1), "inactive"),
+])
+def test_random_instance_rejects_bad_arguments_by_name(kwargs, field):
+    args = dict(X=2, n=3, h=2, beta=0.1, seed=0) | kwargs
+    with pytest.raises(ValueError, match=field):
+        random_instance(**args)
