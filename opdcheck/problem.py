@@ -218,19 +218,28 @@ class Problem:
         return float(self.pi_ref.min())
 
     # -------------------------------------------------------------- functions
+    def _policy(self, pi: np.ndarray) -> np.ndarray:
+        pi = np.asarray(pi, dtype=np.float64)
+        if pi.shape != (self.X, self.n):  # einsum would silently broadcast a size-1 axis
+            raise ValueError(f"pi: shape {pi.shape}, expected ({self.X}, {self.n}) for problem {self.name!r}.")
+        return pi
+
     def scores(self, lam: np.ndarray) -> np.ndarray:
         """``S_lam = r + sum_j lam_j R_hard[j]``, shape (X, n)."""
         lam = np.asarray(lam, dtype=np.float64)
+        if lam.shape != (self.h,):
+            raise ValueError(f"lam: shape {lam.shape}, expected ({self.h},): one multiplier per constraint.")
         return self.r + np.tensordot(lam, self.R_hard, axes=(0, 0))
 
     def constraint_values(self, pi: np.ndarray) -> np.ndarray:
         """``c_j(pi) = E_{rho, pi}[R_hard[j]]``, shape (h,). Feasible iff all >= 0."""
-        return np.einsum("x,xn,jxn->j", self.rho, pi, self.R_hard)
+        return np.einsum("x,xn,jxn->j", self.rho, self._policy(pi), self.R_hard)
 
     def lagrangian(self, pi: np.ndarray, lam: np.ndarray) -> float:
         """``L(pi, lam)`` of §1 (KL with 0 log 0 = 0)."""
         from opdcheck.numerics.logspace import kl_rows
 
+        pi = self._policy(pi)
         lin = np.einsum("x,xn,xn->", self.rho, pi, self.scores(lam))
         return float(lin - self.beta * np.dot(self.rho, kl_rows(pi, self.pi_ref)))
 

@@ -124,3 +124,13 @@ def test_functions_and_hash_by_identity():
     assert q.beta == 0.5 and q is not p
     assert hash(p) != hash(Problem(**_base())) or p is not Problem(**_base())
     assert p != Problem(**_base())  # eq=False: identity semantics
+
+
+def test_policy_and_multiplier_shapes_are_checked_not_broadcast():
+    from opdcheck.instances import paper_toy
+
+    p = paper_toy()
+    with pytest.raises(ValueError, match=r"pi: shape \(2, 2\)"):
+        p.constraint_values(np.full((2, 2), 0.5))
+    with pytest.raises(ValueError, match=r"lam: shape \(2,\)"):
+        p.scores([1.0, 2.0])
