@@ -97,6 +97,15 @@ CLARABEL_TOL_POLISH_START = 1e-9
 #: returns duals accurate to its 1e-10 optimality tolerance, times R_max = O(1) rewards, times h.
 LP_TIE_ATOL = 1e-8
 
+#: HiGHS primal/dual feasibility for the beta = 0 LP and the Slater LP: tighter than HiGHS's default 1e-7
+#: so that lam* and xi are accurate to ~1e-10 (the LP data are O(R_max) = O(1)).
+HIGHS_FEAS_TOL = 1e-10
+
+#: Clarabel gap/feasibility for the prox-problem solve of opd-closed-form (numerics/prox_cvxpy.py): the
+#: check separates the derived from the printed closed form, which differ by >= 4e-2; 1e-10 gives pi to
+#: ~1e-6 (PROX_CVXPY_PI_ATOL = 1e-5), four orders inside that separation.
+PROX_CLARABEL_TOL = 1e-10
+
 # ---------------------------------------------------------------- kernels (iterations)
 #: last_iterate_converges: the error over the last 20% of a run must fall below this fraction of its
 #: maximum. A linearly converging run drops by many orders of magnitude; a limit cycle stays at O(1)

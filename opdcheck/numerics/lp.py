@@ -19,15 +19,15 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from opdcheck.numerics.types import SaddlePoint, SolverError
-from opdcheck.tolerances import LP_TIE_ATOL, SLATER_XI_ATOL
+from opdcheck.tolerances import HIGHS_FEAS_TOL, LP_TIE_ATOL, SLATER_XI_ATOL
 
 if TYPE_CHECKING:
     from opdcheck.problem import Problem
 
 __all__ = ["solve_lp", "slater_margin", "slater_point", "require_slater", "HIGHS_OPTIONS"]
 
-#: HiGHS options: tighter than the default 1e-7 so that duals and xi are accurate to ~1e-10.
-HIGHS_OPTIONS = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
+#: HiGHS options (HIGHS_FEAS_TOL in tolerances.py).
+HIGHS_OPTIONS = {"primal_feasibility_tolerance": HIGHS_FEAS_TOL, "dual_feasibility_tolerance": HIGHS_FEAS_TOL}
 
 
 def _simplex_rows(X: int, n: int) -> sp.csr_matrix:

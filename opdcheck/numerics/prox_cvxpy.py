@@ -17,6 +17,7 @@ import numpy as np
 
 from opdcheck.numerics.types import SolverError
 from opdcheck.problem import Problem
+from opdcheck.tolerances import PROX_CLARABEL_TOL
 
 __all__ = ["solve_prox_cvxpy"]
 
@@ -58,7 +59,8 @@ def solve_prox_cvxpy(problem: Problem, log_pi_hat: np.ndarray, lam: np.ndarray, 
     obj = cp.sum(cp.multiply(w * (lin / tau), pi)) + cp.sum(cp.multiply(w * np.ones((X, n)), cp.entr(pi)))
     prob = cp.Problem(cp.Maximize(obj), [cp.sum(pi, axis=1) == 1])
     try:
-        prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10, max_iter=300)
+        prob.solve(solver=cp.CLARABEL, tol_gap_abs=PROX_CLARABEL_TOL, tol_gap_rel=PROX_CLARABEL_TOL,
+                       tol_feas=PROX_CLARABEL_TOL, max_iter=300)
     except cp.error.SolverError as exc:
         raise SolverError(f"solve_prox_cvxpy: Clarabel failed on {problem.name!r} ({exc}).") from None
     if prob.status != cp.OPTIMAL or pi.value is None:

@@ -56,7 +56,7 @@ def pinsker_draws(rng: np.random.Generator, n_draws: int, const: float = 2.0) ->
         l1 = np.abs(P - Q).sum(axis=1)
         gap = l1 ** 2 - const * kl
         worst = max(worst, float(gap.max()))
-        pos = kl > 1e-12
+        pos = kl > PINSKER_ATOL  # the ratio is meaningful only where KL exceeds its rounding error
         if pos.any():
             worst_ratio = max(worst_ratio, float((l1[pos] ** 2 / (2.0 * kl[pos])).max()))
         count += per

@@ -401,7 +401,7 @@ def run(ctx: CheckContext) -> CheckResult:
                        f"violate (worst ratio 10^{worst_of(conv, d)[2]:.3g})"
                        for conv in CONVENTIONS for d in DENOMINATORS)
     degen_note = (f" {n_degenerate} instance(s) are degenerate (dual Hessian on the tight constraints singular, "
-                  "relative smallest eigenvalue <= 1e-10: lam* need not be unique, so the error to the returned lam* "
+                  f"relative smallest eigenvalue <= {LAMBDA_UNIQUE_EIG_RTOL:g}: lam* need not be unique, so the error to the returned lam* "
                   "need not vanish); they are listed with kappa in the evidence and excluded from the verdict and counts."
                   if n_degenerate else "")
     stops = sum(c[conv]["traj"].stop_reason == "error below stop threshold" for _, c, _ in results for conv in CONVENTIONS)
