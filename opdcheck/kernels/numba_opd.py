@@ -47,15 +47,10 @@ import os
 import numpy as np
 from numba import njit, prange
 
-from opdcheck.kernels.opd import (
-    PREDICTIONS,
-    T0_CONVENTION,
-    _check_lam_init,
-    _check_saddle,
-)
+from opdcheck.kernels.opd import T0_CONVENTION, validate_run
 from opdcheck.kernels.potential import potential as _potential
 from opdcheck.kernels.potential import thm34_constants
-from opdcheck.kernels.rules import dual_step_size, validate_steps
+from opdcheck.kernels.rules import dual_step_size
 from opdcheck.kernels.trajectory import Trajectory, kl_rows_log
 from opdcheck.problem import Problem
 
@@ -450,17 +445,9 @@ def _readonly(a) -> np.ndarray:
 def _run(problem: Problem, *, eta_th, eta_lam, T, dual_step="prox", lam_init=None, saddle=None,
          closed_form="derived", stop_below=None, prediction="optimistic", parallel=None) -> Trajectory:
     """run_opd_numba with the row pass chosen: parallel=None by size (PARALLEL_MIN_ENTRIES), True, False."""
-    if prediction not in PREDICTIONS:
-        raise ValueError(f"prediction: {prediction!r}; choose one of {PREDICTIONS}.")
-    eta_th, eta_lam = validate_steps(eta_th, eta_lam, problem.beta, dual_convention=dual_step,
-                                     closed_form=closed_form, who="run_opd_numba")
-    if not isinstance(T, (int, np.integer)) or T < 1:
-        raise ValueError(f"T: {T!r}; pass an integer number of steps >= 1.")
-    if stop_below is not None and not (stop_below >= 0):
-        raise ValueError(f"stop_below: {stop_below!r}; pass None or a float >= 0.")
-    pi_s, lam_s = _check_saddle(problem, saddle)
-    lam0 = _check_lam_init(problem, lam_init)
-    T = int(T)
+    eta_th, eta_lam, T, pi_s, lam_s, lam0 = validate_run(
+        problem, eta_th=eta_th, eta_lam=eta_lam, T=T, dual_step=dual_step, lam_init=lam_init, saddle=saddle,
+        closed_form=closed_form, stop_below=stop_below, prediction=prediction, who="run_opd_numba")
     with np.errstate(divide="ignore"):
         log_pi_s = np.log(pi_s)
     # read-only C-contiguous float64 inputs whatever the caller passes: one kernel signature, no recompile

@@ -81,6 +81,24 @@ def default_saddle(problem: Problem):
     return solve_dual_newton(problem)
 
 
+def validate_run(problem: Problem, *, eta_th, eta_lam, T, dual_step, lam_init, saddle, closed_form,
+                 stop_below, prediction, who: str):
+    """The inputs every OPD/PD driver (numpy reference and Numba kernel) shares, validated once.
+
+    Returns ``(eta_th, eta_lam, T, pi*, lam*, lam_hat_0)``; errors name the field, the value and the fix.
+    """
+    if prediction not in PREDICTIONS:
+        raise ValueError(f"prediction: {prediction!r}; choose one of {PREDICTIONS}.")
+    eta_th, eta_lam = validate_steps(eta_th, eta_lam, problem.beta, dual_convention=dual_step,
+                                     closed_form=closed_form, who=who)
+    if not isinstance(T, (int, np.integer)) or T < 1:
+        raise ValueError(f"T: {T!r}; pass an integer number of steps >= 1.")
+    if stop_below is not None and not (stop_below >= 0):
+        raise ValueError(f"stop_below: {stop_below!r}; pass None or a float >= 0.")
+    pi_s, lam_s = _check_saddle(problem, saddle)
+    return eta_th, eta_lam, int(T), pi_s, lam_s, _check_lam_init(problem, lam_init)
+
+
 def _check_saddle(problem: Problem, saddle) -> tuple[np.ndarray, np.ndarray]:
     if saddle is None:
         saddle = default_saddle(problem)
@@ -121,21 +139,13 @@ def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam
     keep_every : keep ``(t, pi_hat_t, lam_hat_t)`` every k steps (0: keep only the last).
     stop_below : stop once ``error_t <= stop_below * error_0`` (None: run all T steps).
     """
-    if prediction not in PREDICTIONS:
-        raise ValueError(f"prediction: {prediction!r}; choose one of {PREDICTIONS}.")
-    eta_th, eta_lam = validate_steps(eta_th, eta_lam, problem.beta, dual_convention=dual_step,
-                                     closed_form=closed_form, who=method or prediction)
-    if not isinstance(T, (int, np.integer)) or T < 1:
-        raise ValueError(f"T: {T!r}; pass an integer number of steps >= 1.")
+    eta_th, eta_lam, T, pi_s, lam_s, lam0 = validate_run(
+        problem, eta_th=eta_th, eta_lam=eta_lam, T=T, dual_step=dual_step, lam_init=lam_init, saddle=saddle,
+        closed_form=closed_form, stop_below=stop_below, prediction=prediction, who=method or prediction)
     if not isinstance(keep_every, (int, np.integer)) or keep_every < 0:
         raise ValueError(f"keep_every: {keep_every!r}; pass an integer >= 0 (0 keeps only the last iterate).")
-    if stop_below is not None and not (stop_below >= 0):
-        raise ValueError(f"stop_below: {stop_below!r}; pass None or a float >= 0.")
-    pi_s, lam_s = _check_saddle(problem, saddle)
-    lam0 = _check_lam_init(problem, lam_init)
     method = method or {"optimistic": "opd", "none": "simultaneous-pd", "alternating": "sequential-pd"}[prediction]
 
-    T = int(T)
     rule = PREDICTION_RULES[prediction]
     rho = problem.rho
     beta = problem.beta
