@@ -49,7 +49,7 @@ import numpy as np
 from opdcheck.kernels.potential import potential as _potential
 from opdcheck.kernels.potential import thm34_constants
 from opdcheck.kernels.rules import dual_step as _dual_step
-from opdcheck.kernels.rules import PREDICTION_RULES, primal_mirror_step, validate_steps
+from opdcheck.kernels.rules import PREDICTION_RULES, MirrorStep, PrimalStep, validate_steps
 from opdcheck.kernels.trajectory import Trajectory, kl_rows_log
 from opdcheck.problem import Problem
 
@@ -126,7 +126,7 @@ def _check_lam_init(problem: Problem, lam_init) -> np.ndarray:
 def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam: float, T: int,
                     dual_step: str = "prox", lam_init=None, saddle=None, closed_form: str = "derived",
                     keep_every: int = 0, stop_below: float | None = None,
-                    method: str | None = None) -> Trajectory:
+                    method: str | None = None, primal: PrimalStep | None = None) -> Trajectory:
     """The one primal-dual driver; the prediction rule names the method (see the module docstring).
 
     Parameters
@@ -138,6 +138,9 @@ def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam
     saddle : object with ``.pi`` and ``.lam`` (default: dual Newton, beta > 0 only).
     keep_every : keep ``(t, pi_hat_t, lam_hat_t)`` every k steps (0: keep only the last).
     stop_below : stop once ``error_t <= stop_below * error_0`` (None: run all T steps).
+    primal : the primal step (:class:`~opdcheck.kernels.rules.PrimalStep`); default the distributional
+        KL-proximal step :class:`~opdcheck.kernels.rules.MirrorStep` at ``eta_th`` (Alg. 2). Algorithm 3
+        passes a parameterized step whose state is theta; the driver is the same.
     """
     eta_th, eta_lam, T, pi_s, lam_s, lam0 = validate_run(
         problem, eta_th=eta_th, eta_lam=eta_lam, T=T, dual_step=dual_step, lam_init=lam_init, saddle=saddle,
@@ -155,8 +158,12 @@ def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam
     r_s = float(np.einsum("x,xn,xn->", rho, pi_s, problem.r))
     c_s = problem.constraint_values(pi_s)
 
-    def P(log_hat, lam):
-        return primal_mirror_step(problem, log_hat, lam, eta_th, closed_form=closed_form)
+    if primal is None:
+        primal = MirrorStep(problem, eta_th, closed_form)
+    elif not isinstance(primal, PrimalStep):
+        raise ValueError(f"primal: {type(primal).__name__}; pass a PrimalStep (opdcheck.kernels.rules) or None.")
+    P = primal.step
+    logpi = primal.log_policy
 
     def D(lam_hat, c):
         return _dual_step(lam_hat, c, eta_lam, convention=dual_step)
@@ -179,12 +186,13 @@ def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam
         if keep_every and t % keep_every == 0:
             iterates.append((t, pi_hat.copy(), lam_hat.copy()))
 
-    log_hat = problem.log_pi_ref.copy()
+    s_hat = primal.init_state(problem)
+    log_hat = logpi(s_hat)
     lam_hat = lam0.copy()
     pi_hat = np.exp(log_hat)
     c_hat = problem.constraint_values(pi_hat)
     # t = 0 convention: previous predictions equal the initial state
-    log_prev, lam_prev, c_prev = log_hat, lam_hat, c_hat
+    s_prev, log_prev, lam_prev, c_prev = s_hat, log_hat, lam_hat, c_hat
     record(0, log_hat, pi_hat, lam_hat, c_hat, log_prev, lam_prev)
     err0 = m["kl_star"][0] + m["lam_err2"][0]
     threshold = None if stop_below is None else stop_below * err0
@@ -192,28 +200,30 @@ def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam
     done = 0
     diverged, first_bad, reason = False, None, "T reached"
     for t in range(T):
-        log_pred, lam_pred = rule(P, D, log_hat, lam_hat, log_prev, lam_prev, c_prev)
-        if log_pred is log_hat:
-            pi_pred, c_pred = pi_hat, c_hat
+        s_pred, lam_pred = rule(P, D, s_hat, lam_hat, s_prev, lam_prev, c_prev)
+        if s_pred is s_hat:
+            log_pred, pi_pred, c_pred = log_hat, pi_hat, c_hat
         else:
+            log_pred = logpi(s_pred)
             pi_pred = np.exp(log_pred)
             c_pred = problem.constraint_values(pi_pred)
         # alternating: the prediction already is P(pi_hat_t, lam_t) (lam_t = lam_hat_t); do not recompute
-        log_new = log_pred if prediction == "alternating" else P(log_hat, lam_pred)
+        s_new = s_pred if prediction == "alternating" else P(s_hat, lam_pred)
         lam_new = D(lam_hat, c_pred)
+        log_new = log_pred if s_new is s_pred else logpi(s_new)
         if not (np.all(np.isfinite(log_new)) and np.all(np.isfinite(lam_new))):
             diverged, first_bad, reason = True, t + 1, "non-finite"
             break
-        pi_new = pi_pred if log_new is log_pred else np.exp(log_new)
-        c_new = c_pred if log_new is log_pred else problem.constraint_values(pi_new)
+        pi_new = pi_pred if s_new is s_pred else np.exp(log_new)
+        c_new = c_pred if s_new is s_pred else problem.constraint_values(pi_new)
         with np.errstate(over="ignore", invalid="ignore"):
             record(t + 1, log_new, pi_new, lam_new, c_new, log_pred, lam_pred)
         e = m["kl_star"][t + 1] + m["lam_err2"][t + 1]
         if not math.isfinite(e):  # e.g. lam overflows when squared: stop before committing the step
             diverged, first_bad, reason = True, t + 1, "non-finite"
             break
-        log_hat, lam_hat, pi_hat, c_hat = log_new, lam_new, pi_new, c_new
-        log_prev, lam_prev, c_prev = log_pred, lam_pred, c_pred
+        s_hat, log_hat, lam_hat, pi_hat, c_hat = s_new, log_new, lam_new, pi_new, c_new
+        s_prev, log_prev, lam_prev, c_prev = s_pred, log_pred, lam_pred, c_pred
         done = t + 1
         if threshold is not None and e <= threshold:
             reason = "error below stop threshold"
@@ -233,11 +243,12 @@ def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam
         "closed_form": closed_form, "T": T, "lam_init": lam0.tolist(), "t0_convention": T0_CONVENTION,
         "stop_below": stop_below, "beta": beta, "problem": problem.name,
         "potential_constants": "Thm 3.4 proof, C1 = C2 = C = sqrt(h) R_max, delta = theta = 3/4",
+        **primal.describe(),
     }
     return Trajectory(method=method, config=config, metrics=metrics, iterates=iterates, n_steps=done,
                       diverged=diverged, first_nonfinite=first_bad, stop_reason=reason,
                       final_log_pi_hat=log_hat.copy(), final_lam_hat=lam_hat.copy(),
-                      extra={"pi_star": pi_s, "lam_star": lam_s})
+                      extra={"pi_star": pi_s, "lam_star": lam_s, "final_primal_state": s_hat})
 
 
 def run_opd(problem: Problem, *, eta_th: float, eta_lam: float, T: int, dual_step: str = "prox",

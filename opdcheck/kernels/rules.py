@@ -27,7 +27,7 @@ from opdcheck.problem import Problem
 
 __all__ = ["CLOSED_FORMS", "DUAL_CONVENTIONS", "primal_mirror_step", "dual_step", "dual_step_size",
            "project_nonneg", "validate_steps", "optimistic_prediction", "no_prediction",
-           "alternating_prediction", "PREDICTION_RULES"]
+           "alternating_prediction", "PREDICTION_RULES", "PrimalStep", "MirrorStep"]
 
 #: "derived": our derivation of the maximiser of (4)/(6); "printed": the paper's closed form (proof of Thm 3.4, App. C: the
 #: two displays after "From the closed-form solution of the KL-regularized maximization in eqs. 4 and 6"),
@@ -92,6 +92,55 @@ def primal_mirror_step(problem: Problem, log_pi_hat: np.ndarray, lam: np.ndarray
     mix = (eta_th * log_pi_hat + beta * problem.log_pi_ref) / denom
     z = mix + (S / denom if closed_form == "derived" else S)
     return log_softmax_rows(z)
+
+
+class PrimalStep:
+    """The primal half of a primal-dual method, as the driver (``kernels/opd.py``) sees it.
+
+    The primal *state* may be a log-policy (distributional methods, :class:`MirrorStep`) or a parameter
+    vector (Algorithm 3); the driver only calls:
+
+    * ``init_state(problem) -> state``: the state at t = 0 (``pi_hat_0``);
+    * ``step(state, lam) -> state``: ``P(state, lam)``, the update of eqs. (4)/(6) or (8)/(10);
+    * ``log_policy(state) -> (X, n)`` normalised log-policy of a state (metrics, constraint values).
+
+    Subclasses keep no mutable state: ``step`` is a pure function of its arguments.
+    """
+
+    name = "primal"
+
+    def init_state(self, problem: Problem):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def step(self, state, lam: np.ndarray):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def log_policy(self, state) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        return {"primal": self.name}
+
+
+class MirrorStep(PrimalStep):
+    """Distributional KL-proximal step (eqs. (4)/(6)); the state is the log-policy itself."""
+
+    name = "mirror"
+
+    def __init__(self, problem: Problem, eta_th: float, closed_form: str = "derived") -> None:
+        self.problem, self.eta_th, self.closed_form = problem, float(eta_th), closed_form
+
+    def init_state(self, problem: Problem) -> np.ndarray:
+        return problem.log_pi_ref.copy()
+
+    def step(self, state: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        return primal_mirror_step(self.problem, state, lam, self.eta_th, closed_form=self.closed_form)
+
+    def log_policy(self, state: np.ndarray) -> np.ndarray:
+        return state
+
+    def describe(self) -> dict:
+        return {"primal": self.name, "closed_form": self.closed_form}
 
 
 def project_nonneg(lam: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from opdcheck.problem import Problem
+    from opdcheck.sweeps import Executor
 
 __all__ = ["CheckContext", "Progress"]
 
@@ -69,6 +70,8 @@ class CheckContext:
     out_dir: Path = field(default_factory=lambda: Path("opdcheck-report"))
     instance: "Problem | None" = None
     progress: Progress = field(default_factory=lambda: Progress(enabled=False))
+    #: the sweep executor (opdcheck.sweeps); None -> in-process
+    executor: "Executor | None" = None
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -101,6 +104,23 @@ class CheckContext:
         d.mkdir(parents=True, exist_ok=True)
         p = d / name
         return p, str(p.relative_to(self.out_dir))
+
+    def map(self, fn, specs, *, stream: str, label: str | None = None) -> list:
+        """Run ``fn(spec, seed)`` over ``specs`` with the run's executor; results in task order.
+
+        ``fn`` must be a module-level function (picklable) and ``specs`` picklable; the seed of task i is
+        ``opdcheck.sweeps.task_seed(self.seed, stream, i)``, whichever executor runs it.
+        """
+        from opdcheck.sweeps import InProcess, task_seeds
+
+        specs = list(specs)
+        seeds = task_seeds(self.seed, stream, len(specs))
+        ex = self.executor or InProcess()
+        update = self.for_subtask(label or stream)
+        try:
+            return ex.map(fn, specs, seeds=seeds, progress=lambda d, t: update(d, t, ""))
+        finally:
+            self.progress.done()
 
     def for_subtask(self, label: str) -> Callable[[int, int, str], None]:
         self.progress.start(label)

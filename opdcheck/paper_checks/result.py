@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Verdict", "Comparison", "CheckResult", "to_jsonable"]
+__all__ = ["Verdict", "Comparison", "Finding", "Control", "CheckResult", "combine_verdicts",
+           "summary_from_findings", "to_jsonable"]
 
 
 class Verdict(str, Enum):
@@ -20,6 +21,89 @@ class Verdict(str, Enum):
 
 
 Comparison = str  # one of "<=", ">=", "==", "rate<=", "identity", "converges", "diverges"
+
+
+@dataclass
+class Finding:
+    """One finding of a check that judges several (a sub-verdict with its own evidence).
+
+    ``sentence`` is built by the check from the computed values (never a fixed conclusion);
+    ``judged`` counts the cases that decided it (0 -> the finding is INCONCLUSIVE, enforced below);
+    ``witness`` (for REFUTED) describes the independent replay (see ``CheckResult.witness``).
+    """
+
+    name: str
+    claim: str
+    verdict: Verdict
+    computed: Any
+    stated: Any
+    comparison: Comparison = "identity"
+    sentence: str = ""
+    judged: int = 1
+    witness: dict | None = None
+
+    def __post_init__(self) -> None:
+        self.verdict = Verdict(self.verdict)
+        if self.verdict in (Verdict.CONFIRMED, Verdict.REFUTED) and self.judged <= 0:
+            self.sentence = f"nothing was judged (0 cases decided), so INCONCLUSIVE instead of {self.verdict.value}. " + self.sentence
+            self.verdict = Verdict.INCONCLUSIVE
+        if self.verdict == Verdict.REFUTED and not _witness_confirms(self.witness):
+            self.sentence = ("the refutation was not confirmed by an independent replay "
+                             f"({_witness_reason(self.witness)}), so INCONCLUSIVE. " + self.sentence)
+            self.verdict = Verdict.INCONCLUSIVE
+
+
+@dataclass
+class Control:
+    """A positive control (an instance where the claim holds: the check must pass it) or a negative
+    control (a broken method / false claim: the check must catch it), run inside the check."""
+
+    name: str
+    kind: str  # "positive" or "negative"
+    passed: bool
+    detail: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("positive", "negative"):
+            raise ValueError(f"Control.kind: {self.kind!r}; choose 'positive' or 'negative'.")
+        self.passed = bool(self.passed)
+
+
+def _witness_confirms(w: dict | None) -> bool:
+    return bool(w) and bool(w.get("replayed")) and bool(w.get("confirms")) and bool(w.get("agrees", True))
+
+
+def _witness_reason(w: dict | None) -> str:
+    if not w:
+        return "no witness attached"
+    if not w.get("replayed"):
+        return "witness not replayed"
+    if not w.get("agrees", True):
+        return f"the replay disagrees with the code under suspicion: {w.get('disagreement', 'values differ')}"
+    if not w.get("confirms"):
+        return "the replay does not reproduce the violation"
+    return "ok"
+
+
+#: how findings combine: a confirmed counterexample refutes; a textual disagreement is next; an
+#: undecided finding leaves the whole claim undecided; only all-confirmed is CONFIRMED.
+_PRECEDENCE = (Verdict.REFUTED, Verdict.INCONSISTENT, Verdict.INCONCLUSIVE, Verdict.CONFIRMED)
+
+
+def combine_verdicts(verdicts) -> Verdict:
+    """The verdict of a check from its findings' verdicts (see ``_PRECEDENCE``); none -> INCONCLUSIVE."""
+    vs = [Verdict(v) for v in verdicts]
+    if not vs:
+        return Verdict.INCONCLUSIVE
+    for v in _PRECEDENCE:
+        if v in vs:
+            return v
+    return Verdict.INCONCLUSIVE  # pragma: no cover
+
+
+def summary_from_findings(findings: "list[Finding]") -> str:
+    """One sentence per finding, generated from what each computed: ``name: VERDICT — sentence``."""
+    return " ".join(f"[{f.name}: {f.verdict.value}] {f.sentence}".strip() for f in findings)
 
 
 @dataclass
@@ -51,11 +135,53 @@ class CheckResult:
     wall_time: float = 0.0
     profile: str = "quick"
     seed: int = 0
+    #: sub-verdicts; when given and ``verdict`` is None, the verdict is combined from them
+    findings: list[Finding] = field(default_factory=list)
+    #: positive/negative controls run inside the check; a failed one makes the verdict INCONCLUSIVE
+    controls: list[Control] = field(default_factory=list)
+    #: number of cases (instances x conventions, test points) that decided the verdict; 0 -> INCONCLUSIVE
+    judged: int | None = None
+    #: for REFUTED: the independent replay of the counterexample. Keys: ``replayed`` (bool),
+    #: ``confirms`` (the replay reproduces the violation), ``agrees`` (the replay matches the values the
+    #: code under suspicion reported, to ``tolerance``), ``method`` (e.g. "mpmath, 50 digits"), and
+    #: whatever numbers the report should show (both sides, the step, the tolerance).
+    witness: dict | None = None
+    #: reasons the machinery changed the check's own verdict (filled by ``__post_init__``)
+    downgrades: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.stated is None:
             raise ValueError(f"CheckResult({self.id}).stated is None; state the claim's side explicitly.")
+        if self.verdict is None:
+            self.verdict = combine_verdicts(f.verdict for f in self.findings)
+            if not self.summary:
+                self.summary = summary_from_findings(self.findings)
         self.verdict = Verdict(self.verdict)
+        self._enforce()
+
+    def _enforce(self) -> None:
+        """How a verdict is earned, once for every check (DESIGN.md): nothing judged, a failed
+        control, or a REFUTED whose witness was not independently replayed -> INCONCLUSIVE."""
+        v = self.verdict
+        reasons = []
+        decisive = v in (Verdict.CONFIRMED, Verdict.REFUTED)
+        if decisive and self.judged is not None and self.judged <= 0:
+            reasons.append("nothing was judged (0 cases decided)")
+        failed = [c for c in self.controls if not c.passed]
+        if decisive and failed:
+            reasons.append("control(s) failed: " + "; ".join(f"{c.kind} control {c.name}: {c.detail}" for c in failed))
+        if v == Verdict.REFUTED:
+            own = self.witness
+            if own is None and self.findings:  # a REFUTED finding carries its own replayed witness
+                refuting = [f for f in self.findings if f.verdict == Verdict.REFUTED]
+                own = refuting[0].witness if refuting else None
+            if not _witness_confirms(own):
+                reasons.append("the refutation was not confirmed by an independent replay (" + _witness_reason(own) + ")")
+        if reasons:
+            self.downgrades.extend(reasons)
+            self.summary = (f"INCONCLUSIVE (the check alone said {v.value}; " + "; ".join(reasons) + "). "
+                            + self.summary)
+            self.verdict = Verdict.INCONCLUSIVE
 
     def to_dict(self) -> dict:
         d = asdict(self)
