@@ -11,6 +11,10 @@ Executors:
 * ``LocalProcesses(jobs)``: ``concurrent.futures.ProcessPoolExecutor`` with ``jobs`` workers.
 * ``DaskCluster(address)``: a ``dask.distributed`` cluster (the optional ``dask`` extra).
 
+An executor is a context manager: ``LocalProcesses`` keeps its worker pool and ``DaskCluster`` its
+client for every sweep of a run, and ``close()`` releases them. ``DaskCluster.connect()`` is called
+by the CLI before any work, so a wrong address fails at once with one line, not after a long check.
+
 Checks do not build executors: they call ``ctx.map(fn, specs, stream=..., label=...)``
 (``paper_checks/context.py``), which uses the executor the CLI chose (``--jobs``, ``--scheduler``).
 
@@ -28,7 +32,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["task_seed", "task_seeds", "Executor", "InProcess", "LocalProcesses", "DaskCluster", "make_executor"]
+__all__ = ["task_seed", "task_seeds", "Executor", "InProcess", "LocalProcesses", "DaskCluster", "make_executor",
+           "demo_task"]
 
 TaskFn = Callable[[Any, int], Any]
 ProgressFn = Callable[[int, int], None]
@@ -61,6 +66,20 @@ class Executor:
     def describe(self) -> str:
         return self.name
 
+    def close(self) -> None:
+        """Release workers or connections (idempotent)."""
+
+    def __enter__(self) -> "Executor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _check_lengths(specs: Sequence[Any], seeds: Sequence[int]) -> None:
+    if len(specs) != len(seeds):
+        raise ValueError(f"map: {len(specs)} specs but {len(seeds)} seeds; pass one seed per task (task_seeds).")
+
 
 class InProcess(Executor):
     """A plain loop in this process (the default)."""
@@ -68,6 +87,8 @@ class InProcess(Executor):
     name = "in-process"
 
     def map(self, fn, specs, *, seeds, progress=None):
+        specs, seeds = list(specs), list(seeds)
+        _check_lengths(specs, seeds)
         out = []
         for i, (spec, seed) in enumerate(zip(specs, seeds)):
             out.append(fn(spec, seed))
@@ -77,69 +98,137 @@ class InProcess(Executor):
 
 
 class LocalProcesses(Executor):
-    """``jobs`` local worker processes (``concurrent.futures``)."""
+    """``jobs`` local worker processes (``concurrent.futures``, started with ``spawn``: no fork of a
+    process holding threads or a Numba/BLAS state; the pool is kept for every sweep of the run)."""
 
     name = "local-processes"
 
     def __init__(self, jobs: int) -> None:
-        if not isinstance(jobs, (int, np.integer)) or jobs < 1:
-            raise ValueError(f"--jobs: {jobs!r}; pass an integer >= 1.")
+        if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1:
+            raise ValueError(f"--jobs: {jobs!r}; pass an integer >= 1 (the number of local worker processes).")
         self.jobs = int(jobs)
+        self._pool = None
 
     def describe(self) -> str:
         return f"{self.name} ({self.jobs} workers)"
 
-    def map(self, fn, specs, *, seeds, progress=None):
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+    def _get_pool(self):
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
 
+            self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+    def map(self, fn, specs, *, seeds, progress=None):
+        from concurrent.futures import as_completed
+
+        specs, seeds = list(specs), list(seeds)
+        _check_lengths(specs, seeds)
         if self.jobs == 1 or len(specs) <= 1:
             return InProcess().map(fn, specs, seeds=seeds, progress=progress)
+        pool = self._get_pool()
         results: list[Any] = [None] * len(specs)
-        with ProcessPoolExecutor(max_workers=self.jobs) as pool:
-            futs = {pool.submit(fn, spec, seed): i for i, (spec, seed) in enumerate(zip(specs, seeds))}
+        futs = {pool.submit(fn, spec, seed): i for i, (spec, seed) in enumerate(zip(specs, seeds))}
+        try:
             for k, fut in enumerate(as_completed(futs)):
                 results[futs[fut]] = fut.result()
                 if progress:
                     progress(k + 1, len(specs))
+        except BaseException:  # a failed task or Ctrl-C: do not leave the other tasks running
+            for f in futs:
+                f.cancel()
+            raise
         return results
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 class DaskCluster(Executor):
-    """A ``dask.distributed`` cluster at ``address`` (``pip install 'opdcheck[dask]'``)."""
+    """A ``dask.distributed`` cluster at ``address`` (``pip install 'opdcheck[dask]'``).
+
+    The workers must be able to import opdcheck (the same version: the task functions are sent by
+    reference); each task's seed travels with it, so where it runs changes nothing.
+    """
 
     name = "dask"
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, timeout: float = 10.0) -> None:
         if not isinstance(address, str) or not address.strip():
             raise ValueError(f"--scheduler: {address!r}; pass a Dask scheduler address such as tcp://127.0.0.1:8786.")
-        self.address = address
+        self.address = address.strip()
+        self.timeout = float(timeout)
+        self._client = None
 
     def describe(self) -> str:
         return f"{self.name} ({self.address})"
 
+    def connect(self):
+        """The client, connecting on first use; a clear ValueError if dask is absent or nobody answers."""
+        if self._client is None:
+            try:
+                from distributed import Client
+            except ImportError:
+                raise ValueError(f"--scheduler {self.address}: needs dask.distributed; install it with "
+                                 "pip install 'opdcheck[dask]'.") from None
+            try:
+                self._client = Client(self.address, timeout=self.timeout, set_as_default=False)
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise ValueError(f"--scheduler {self.address}: no Dask scheduler answered within {self.timeout:g} s "
+                                 f"({type(exc).__name__}: {exc}); start one (dask scheduler) or fix the address.") from None
+        return self._client
+
     def map(self, fn, specs, *, seeds, progress=None):
+        from distributed import as_completed
+
+        specs, seeds = list(specs), list(seeds)
+        _check_lengths(specs, seeds)
+        if not specs:
+            return []
+        client = self.connect()
+        futs = client.map(fn, specs, seeds, pure=False)
+        index = {f.key: i for i, f in enumerate(futs)}
+        results: list[Any] = [None] * len(specs)
         try:
-            from distributed import Client, as_completed
-        except ImportError:  # pragma: no cover - depends on the environment
-            raise ValueError("--scheduler needs dask.distributed; install it with pip install 'opdcheck[dask]'.") from None
-        client = Client(self.address, set_as_default=False)
-        try:
-            futs = client.map(fn, list(specs), list(seeds), pure=False)
-            index = {f.key: i for i, f in enumerate(futs)}
-            results: list[Any] = [None] * len(specs)
             for k, fut in enumerate(as_completed(futs)):
                 results[index[fut.key]] = fut.result()
                 if progress:
                     progress(k + 1, len(specs))
-            return results
-        finally:
-            client.close()
+        except BaseException:
+            client.cancel(futs)
+            raise
+        return results
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
 
 def make_executor(jobs: int | None = None, scheduler: str | None = None) -> Executor:
     """The executor the CLI asked for: Dask if ``scheduler``, local processes if ``jobs > 1``, else in-process."""
-    if scheduler:
+    if scheduler is not None and jobs not in (None, 1):
+        raise ValueError(f"--jobs {jobs} with --scheduler {scheduler}: choose one (the cluster's workers set the "
+                         "parallelism).")
+    if scheduler is not None:
         return DaskCluster(scheduler)
-    if jobs is not None and jobs != 1:
-        return LocalProcesses(jobs)
+    if jobs is not None:
+        ex = LocalProcesses(jobs)  # validates jobs
+        if ex.jobs > 1:
+            return ex
     return InProcess()
+
+
+def demo_task(spec: tuple[int, float], seed: int) -> dict:
+    """A small deterministic task for examples and executor tests: a seeded random walk.
+
+    ``spec = (steps, scale)``; returns the walk's end point and its maximum, which depend only on
+    ``spec`` and ``seed`` (not on the process that ran it).
+    """
+    steps, scale = spec
+    walk = np.cumsum(np.random.default_rng(seed).normal(0.0, scale, size=int(steps)))
+    return {"steps": int(steps), "scale": float(scale), "seed": int(seed),
+            "end": float(walk[-1]), "max": float(walk.max())}

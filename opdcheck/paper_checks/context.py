@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -19,42 +18,42 @@ PROFILES = ("quick", "full")
 
 
 class Progress:
-    """A minimal progress line on stderr for long runs (silent when ``enabled`` is False)."""
+    """Progress of a long sweep on the terminal, drawn by tqdm (silent when ``enabled`` is False).
+
+    The interface checks use: ``start(label)``, ``update(done, total, note)``, ``done()`` (also
+    reached through ``CheckContext.for_subtask`` / ``CheckContext.progress``). tqdm limits redraws to
+    a few a second and clears the bar when a sweep ends (``leave=False``).
+    """
 
     def __init__(self, enabled: bool = True, stream=None) -> None:
         self.enabled = enabled
         self.stream = stream if stream is not None else sys.stderr
         self.label = ""
-        self._t0 = time.perf_counter()
-        self._last = 0.0
+        self._bar = None
 
     def start(self, label: str) -> None:
+        self.done()
         self.label = label
-        self._t0 = time.perf_counter()
-        self._last = 0.0
 
     def update(self, done: int, total: int, note: str = "") -> None:
         if not self.enabled:
             return
-        now = time.perf_counter()
-        if done < total and now - self._last < 0.5:  # at most two redraws a second
-            return
-        self._last = now
-        el = now - self._t0
-        frac = done / max(total, 1)
-        eta = el / frac - el if frac > 0 else float("nan")
-        msg = f"\r  {self.label}: {done}/{total} ({100 * frac:4.0f}%) {el:6.1f}s elapsed"
-        if done < total and np.isfinite(eta):
-            msg += f", ~{eta:.0f}s left"
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc=f"  {self.label}", file=self.stream, leave=False,
+                             dynamic_ncols=True, mininterval=0.5)
+        bar = self._bar
+        if bar.total != total:
+            bar.total = total
         if note:
-            msg += f"  {note}"
-        self.stream.write(msg[:120].ljust(100))
-        self.stream.flush()
+            bar.set_postfix_str(note[:60], refresh=False)
+        bar.update(max(0, done - bar.n))  # tqdm redraws at most every mininterval
 
     def done(self) -> None:
-        if self.enabled:
-            self.stream.write("\r" + " " * 120 + "\r")
-            self.stream.flush()
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
 
 @dataclass

@@ -11,10 +11,13 @@ import inspect
 import pkgutil
 import sys
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.result import CheckResult
+
+if TYPE_CHECKING:
+    from opdcheck.problem import Problem
 
 __all__ = ["Check", "register_check", "all_checks", "get_check", "INFRASTRUCTURE_MODULES"]
 
@@ -30,6 +33,14 @@ class Check:
     func: Callable[[CheckContext], CheckResult]
     order: int = 100
     accepts_instance: bool = False  # whether --instance FILE is meaningful for it
+    #: ``memory(problem) -> bytes`` the check needs on an instance (opdcheck.resources); None -> generic
+    memory: "Callable[[Problem], int] | None" = None
+
+    def memory_estimate(self, problem: "Problem") -> int:
+        """Bytes this check needs on ``problem`` (its declared estimator, else ``resources.generic_bytes``)."""
+        from opdcheck.resources import generic_bytes
+
+        return int((self.memory or generic_bytes)(problem))
 
     @property
     def doc(self) -> str:
@@ -46,13 +57,20 @@ _REGISTRY: dict[str, Check] = {}
 
 
 def register_check(id: str, paper_ref: str, claim: str, expected: str = "", order: int = 100,
-                   accepts_instance: bool = False) -> Callable:
-    """Decorator registering ``func(ctx) -> CheckResult`` under ``id``."""
+                   accepts_instance: bool = False, memory: "Callable[[Problem], int] | None" = None) -> Callable:
+    """Decorator registering ``func(ctx) -> CheckResult`` under ``id``.
+
+    ``memory``: an estimator ``memory(problem) -> bytes`` of what the check needs on a user instance,
+    asked before the run starts (``opdcheck.resources``: ``dense_bytes`` for numpy-only checks,
+    ``cvxpy_bytes`` for checks that solve the instance with cvxpy); default ``generic_bytes``.
+    """
+    if memory is not None and not callable(memory):
+        raise TypeError(f"register_check({id!r}): memory = {memory!r}; pass a callable problem -> bytes or None.")
 
     def deco(func: Callable[[CheckContext], CheckResult]) -> Callable[[CheckContext], CheckResult]:
         if id in _REGISTRY and _REGISTRY[id].func.__module__ != func.__module__:
             raise RuntimeError(f"check id {id!r} registered twice ({_REGISTRY[id].func.__module__}, {func.__module__})")
-        _REGISTRY[id] = Check(id, paper_ref, claim, expected, func, order, accepts_instance)
+        _REGISTRY[id] = Check(id, paper_ref, claim, expected, func, order, accepts_instance, memory)
         return func
 
     return deco
