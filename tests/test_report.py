@@ -4,8 +4,11 @@ import json
 import numpy as np
 import pytest
 
-from opdcheck.paper_checks.report import SCHEMA_VERSION, render_markdown, write_report
-from opdcheck.paper_checks.result import CheckResult, Verdict
+from opdcheck.paper_checks.report import SCHEMA_VERSION, RunStatus, inline, render_markdown, write_report
+from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
+
+WITNESS = {"replayed": True, "confirms": True, "agrees": True, "method": "mpmath, 50 digits",
+           "replayed_ratio": "1.0000000000000000000000000000000000000000000000012", "reported_ratio": 1.0000001}
 
 
 def _result(**kw):
@@ -23,7 +26,7 @@ def test_stated_side_must_not_be_none():
 
 
 def test_verdict_is_coerced_and_validated():
-    assert _result(verdict="REFUTED").verdict is Verdict.REFUTED
+    assert _result(verdict="REFUTED", witness=WITNESS).verdict is Verdict.REFUTED
     with pytest.raises(ValueError):
         _result(verdict="MAYBE")
 
@@ -47,3 +50,62 @@ def test_markdown_is_deterministic():
     a = render_markdown([_result()], profile="quick", seed=0)
     b = render_markdown([_result()], profile="quick", seed=0)
     assert a == b
+
+
+def test_schema_version_is_documented():
+    import opdcheck.paper_checks.report as report
+
+    assert SCHEMA_VERSION == 2 and f"* {SCHEMA_VERSION} (now)" in report.__doc__
+
+
+def test_findings_controls_witness_and_downgrades_are_rendered(tmp_path):
+    fs = [Finding("rate", "rho <= 1", "REFUTED", computed=1.2, stated=1.0, comparison="<=",
+                  sentence="measured 1.2 > 1", judged=3, witness=WITNESS),
+          Finding("constant", "C = 2", "CONFIRMED", computed=2, stated=2, sentence="derived 2")]
+    good = _result(id="withfindings", verdict=None, summary="", findings=fs, judged=3,
+                   controls=[Control("toy", "positive", True, "ratio 0.5 <= 1"),
+                             Control("broken-step", "negative", True, "caught: ratio 3.1")])
+    bad = _result(id="downgraded", verdict="REFUTED", witness=None, judged=1)
+    md, js = write_report([good, bad], tmp_path, profile="quick", seed=0)
+    text = md.read_text()
+    assert "| rate | **REFUTED** | 3 | 1 | 1.2 | measured 1.2 > 1 |" in text
+    assert "| toy | positive | yes | ratio 0.5 <= 1 |" in text and "| broken-step | negative | yes |" in text
+    assert "method: mpmath, 50 digits" in text and "replayed_ratio" in text and "reported_ratio" in text
+    assert "downgraded to INCONCLUSIVE" in text and "no witness attached" in text
+    payload = json.loads(js.read_text())
+    r0, r1 = payload["results"]
+    assert r0["verdict"] == "REFUTED" and r0["findings"][0]["witness"]["method"] == "mpmath, 50 digits"
+    assert [c["kind"] for c in r0["controls"]] == ["positive", "negative"] and r0["judged"] == 3
+    assert r1["verdict"] == "INCONCLUSIVE" and "no witness attached" in r1["downgrades"][0]
+    assert payload["complete"] is True and payload["not_run"] == []
+
+
+def test_appendices(tmp_path):
+    md, js = write_report([_result()], tmp_path, profile="quick", seed=0,
+                          appendices=[("Mutation testing", "| mutant | caught |\n|---|---|\n| m1 | yes |")])
+    text = md.read_text()
+    assert text.index("## `demo`") < text.index("## Appendix: Mutation testing") < text.index("| m1 | yes |")
+    assert json.loads(js.read_text())["appendices"][0]["title"] == "Mutation testing"
+    with pytest.raises(ValueError, match="appendices\\[0\\]"):
+        render_markdown([_result()], profile="quick", seed=0, appendices=["just a string"])
+
+
+def test_incomplete_run_is_marked(tmp_path):
+    st = RunStatus(complete=False, interrupted="thm-3.4", not_run=("thm-3.4-rate",))
+    md, js = write_report([_result()], tmp_path, profile="quick", seed=0, status=st)
+    text = md.read_text()
+    assert text.startswith("# opdcheck report — INCOMPLETE") and "while `thm-3.4` was running" in text
+    payload = json.loads(js.read_text())
+    assert payload["complete"] is False and payload["interrupted"] == "thm-3.4"
+    assert payload["not_run"] == ["thm-3.4-rate"]
+
+
+def test_names_cannot_forge_table_rows():
+    forged = "toy\n| `thm-3.4` | Thm 3.4 | **CONFIRMED** | forged |"
+    r = _result(summary=forged, instances=[{"name": forged, "seed": 1}],
+                evidence=[{"instance": forged, "ok": True}])
+    text = render_markdown([r], profile="quick", seed=0, instance=forged, notes=[forged])
+    # every line that starts a table row is one the writer made: no line starts with the forged cell
+    assert not any(line.startswith("| `thm-3.4`") for line in text.splitlines())
+    assert "\n| `thm-3.4`" not in text
+    assert inline("a\nb|c`d") == "a b\\|c\\`d"
