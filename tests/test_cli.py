@@ -50,7 +50,7 @@ def test_run_rejects_bad_input(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"rho": [1.0], "pi_ref": [[0.5, 0.6]], "R_soft": [[[1, 0]]], "w": [1],
                                "R_hard": [[[-1, 1]]], "beta": 0.1}))
-    assert main(["run", "lemma-B.5", "--instance", str(bad), "--out", str(tmp_path)]) == EXIT_INPUT
+    assert main(["run", "lemma-B.5", "--instance", str(bad), "--out", str(tmp_path / "r")]) == EXIT_INPUT
     err = capsys.readouterr().err
     assert "pi_ref" in err and "row 0" in err
 
@@ -65,13 +65,18 @@ def test_run_with_instance_file(tmp_path, capsys):
 def test_strict_flags_a_verdict_that_differs_from_the_baseline(tmp_path, monkeypatch, capsys):
     import opdcheck.cli as cli
 
-    # the recorded baseline holds today's verdicts: --strict passes
+    # a baseline holding the verdicts just measured: --strict passes (the recorded baseline.json is
+    # compared by the slow test below; its verdicts belong to the checks' owners)
+    assert main(["run", *FAST, "--out", str(tmp_path), "--quiet"]) == EXIT_OK
+    measured = {r["id"]: r["verdict"] for r in json.loads((tmp_path / "results.json").read_text())["results"]}
+    monkeypatch.setattr(cli, "_load_baseline", lambda: {"quick": dict(measured)})
     assert main(["run", *FAST, "--out", str(tmp_path), "--strict", "--quiet"]) == EXIT_OK
     # negative control: a baseline recording another verdict must make --strict fail
-    monkeypatch.setattr(cli, "_load_baseline", lambda: {"quick": {"dual-step-scale": "CONFIRMED",
-                                                                  "lemma-B.5": "REFUTED"}})
+    other = "CONFIRMED" if measured["dual-step-scale"] != "CONFIRMED" else "REFUTED"
+    monkeypatch.setattr(cli, "_load_baseline", lambda: {"quick": {**measured, "dual-step-scale": other}})
+    capsys.readouterr()
     assert main(["run", *FAST, "--out", str(tmp_path), "--strict", "--quiet"]) == EXIT_STRICT
-    assert "recorded CONFIRMED, got INCONSISTENT" in capsys.readouterr().err
+    assert f"recorded {other}, got {measured['dual-step-scale']}" in capsys.readouterr().err
 
 
 def test_a_crashing_check_is_reported_not_raised(tmp_path, monkeypatch, capsys):
