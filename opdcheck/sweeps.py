@@ -35,6 +35,9 @@ import numpy as np
 __all__ = ["task_seed", "task_seeds", "Executor", "InProcess", "LocalProcesses", "DaskCluster", "make_executor",
            "demo_task"]
 
+#: seconds to wait for a Dask scheduler to answer before ``--scheduler`` is reported as unreachable
+SCHEDULER_CONNECT_TIMEOUT = 10.0
+
 TaskFn = Callable[[Any, int], Any]
 ProgressFn = Callable[[int, int], None]
 
@@ -156,11 +159,11 @@ class DaskCluster(Executor):
 
     name = "dask"
 
-    def __init__(self, address: str, timeout: float = 10.0) -> None:
+    def __init__(self, address: str, timeout: float | None = None) -> None:
         if not isinstance(address, str) or not address.strip():
             raise ValueError(f"--scheduler: {address!r}; pass a Dask scheduler address such as tcp://127.0.0.1:8786.")
         self.address = address.strip()
-        self.timeout = float(timeout)
+        self.timeout = float(SCHEDULER_CONNECT_TIMEOUT if timeout is None else timeout)
         self._client = None
 
     def describe(self) -> str:
@@ -193,7 +196,7 @@ class DaskCluster(Executor):
         index = {f.key: i for i, f in enumerate(futs)}
         results: list[Any] = [None] * len(specs)
         try:
-            for k, fut in enumerate(as_completed(futs)):
+            for k, fut in enumerate(as_completed(futs, loop=client.loop)):
                 results[index[fut.key]] = fut.result()
                 if progress:
                     progress(k + 1, len(specs))

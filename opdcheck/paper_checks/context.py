@@ -49,6 +49,8 @@ class Progress:
         if note:
             bar.set_postfix_str(note[:60], refresh=False)
         bar.update(max(0, done - bar.n))  # tqdm redraws at most every mininterval
+        if done >= total:
+            bar.refresh()  # the last state is always drawn
 
     def done(self) -> None:
         if self._bar is not None:
