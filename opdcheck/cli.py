@@ -233,17 +233,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
             instance = _sanitised_name(load_problem(args.instance))
         except ValueError as exc:
             return _err(f"--instance {args.instance}: {exc}")
+        too_big = _memory_refusals(selected, instance, limit, limit_source)  # before the Slater LP, too
+        if too_big:
+            for line in too_big[:-1]:
+                print(f"opdcheck: error: {line}", file=sys.stderr)
+            return _err(too_big[-1])
         from opdcheck.numerics.lp import require_slater
 
         try:  # every saddle-point check needs bounded multipliers (Assumption 3.1)
             require_slater(instance)
         except ValueError as exc:
             return _err(f"--instance {args.instance}: {exc}")
-        too_big = _memory_refusals(selected, instance, limit, limit_source)
-        if too_big:
-            for line in too_big[:-1]:
-                print(f"opdcheck: error: {line}", file=sys.stderr)
-            return _err(too_big[-1])
         ignoring = [c.id for c in selected if not c.accepts_instance]
         if ignoring:
             notes.append(f"--instance {inline_name(args.instance)} is used by the checks that accept an instance; "
@@ -431,7 +431,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a bad argument (3): a code, not an exception, for callers
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_INPUT
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:  # outside a check (loading, writing): nothing was published, the old report stands
+        print("opdcheck: interrupted; no report written (the previous one, if any, is unchanged).", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -132,3 +132,27 @@ def test_run_all_is_deterministic_and_matches_the_baseline(tmp_path):
 
     assert run_and_strip(tmp_path / "a") == run_and_strip(tmp_path / "b")
     assert main(["run", "all", "--out", str(tmp_path / "c"), "--strict", "--quiet"]) == EXIT_OK
+
+
+def test_appendix_from_opdcheck_mutants(tmp_path, monkeypatch):
+    import importlib.machinery
+    import sys
+    import types
+
+    fake = types.ModuleType("opdcheck.mutants")
+    fake.__spec__ = importlib.machinery.ModuleSpec("opdcheck.mutants", None)
+    fake.appendix_markdown = lambda: "| mutant | caught |\n|---|---|\n| flip-sign | yes |"
+    monkeypatch.setitem(sys.modules, "opdcheck.mutants", fake)
+    assert main(["run", "dual-step-scale", "--out", str(tmp_path / "r"), "--quiet"]) == EXIT_OK
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert "## Appendix: Mutation testing" in text and "| flip-sign | yes |" in text
+    # a failing appendix costs a note, not the report
+    fake.appendix_markdown = lambda: 1 / 0
+    assert main(["run", "dual-step-scale", "--out", str(tmp_path / "r"), "--quiet"]) == EXIT_OK
+    assert "appendix of opdcheck.mutants failed: ZeroDivisionError" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_help_and_parser_errors_are_exit_codes(capsys):
+    assert main(["--help"]) == EXIT_OK
+    assert main(["run", "--no-such-option"]) == EXIT_INPUT
+    assert "opdcheck: error:" in capsys.readouterr().err
