@@ -123,6 +123,11 @@ def test_run_is_byte_identical_on_a_two_worker_dask_cluster(tmp_path, sweep_chec
     assert json.loads((d / "results.json").read_text())["timing"]["executor"].startswith("dask (tcp://")
 
 
+def test_ctx_map_refuses_a_function_workers_cannot_receive():
+    with pytest.raises(ValueError, match="module-level function"):
+        CheckContext().map(lambda spec, seed: spec, [1, 2], stream="s")
+
+
 # ---------------------------------------------------------------- progress (tqdm)
 def test_progress_draws_on_a_stream_and_is_silent_when_disabled():
     buf = io.StringIO()

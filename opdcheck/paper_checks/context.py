@@ -112,8 +112,15 @@ class CheckContext:
         ``fn`` must be a module-level function (picklable) and ``specs`` picklable; the seed of task i is
         ``opdcheck.sweeps.task_seed(self.seed, stream, i)``, whichever executor runs it.
         """
+        import pickle
+
         from opdcheck.sweeps import InProcess, task_seeds
 
+        try:  # checked in-process too, so a check that runs here also runs with --jobs / --scheduler
+            pickle.dumps(fn)
+        except (pickle.PicklingError, AttributeError, TypeError) as exc:
+            raise ValueError(f"ctx.map(stream={stream!r}): fn = {fn!r} cannot be sent to a worker ({exc}); "
+                             "pass a module-level function.") from None
         specs = list(specs)
         seeds = task_seeds(self.seed, stream, len(specs))
         ex = self.executor or InProcess()
