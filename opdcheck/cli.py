@@ -186,21 +186,33 @@ def inline_name(name: str) -> str:
 
 def _memory_refusals(selected, instance, limit: int | None, source: str) -> list[str]:
     """One line per check that would not fit in ``limit`` bytes on ``instance`` (estimated up front)."""
-    from opdcheck.resources import format_bytes
-
     if instance is None or limit is None:
         return []
     lines = []
     for c in selected:
         if not c.accepts_instance:
             continue
-        need = c.memory_estimate(instance)
-        if need > limit:
-            lines.append(f"{c.id} needs about {format_bytes(need)} on instance {instance.name} "
-                         f"(X={instance.X}, n={instance.n}, h={instance.h}), over the memory limit "
-                         f"{format_bytes(limit)} ({source}); raise it with --memory-limit SIZE or "
-                         "OPDCHECK_MEMORY_LIMIT, or pass a smaller instance.")
+        try:
+            need = c.memory_estimate(instance)
+        except Exception:  # a broken estimator falls back on the generic one rather than stopping the run
+            from opdcheck.resources import generic_bytes
+
+            need = generic_bytes(instance)
+        line = _memory_refusal(c.id, need, instance, limit, source)
+        if line:
+            lines.append(line)
     return lines
+
+
+def _memory_refusal(what: str, need: int, instance, limit: int | None, source: str) -> str | None:
+    from opdcheck.resources import format_bytes
+
+    if limit is None or need <= limit:
+        return None
+    return (f"{what} needs about {format_bytes(need)} on instance {instance.name} "
+            f"(X={instance.X}, n={instance.n}, h={instance.h}), over the memory limit "
+            f"{format_bytes(limit)} ({source}); raise it with --memory-limit SIZE or "
+            "OPDCHECK_MEMORY_LIMIT, or pass a smaller instance.")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -340,6 +352,17 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _err(str(exc))
     problem = _sanitised_name(problem)
+    from opdcheck.resources import cvxpy_bytes, dense_bytes, memory_limit
+
+    try:
+        limit, source = memory_limit(args.memory_limit)
+    except ValueError as exc:
+        return _err(str(exc))
+    uses_cvxpy = args.cross_check or args.method == "cvxpy"
+    refusal = _memory_refusal(f"solve --method {args.method}" + (" --cross-check" if args.cross_check else ""),
+                              (cvxpy_bytes if uses_cvxpy else dense_bytes)(problem), problem, limit, source)
+    if refusal:
+        return _err(refusal)
     if args.cross_check and problem.beta <= 0:  # said before any work, not skipped silently
         return _err(f"--cross-check with {args.file}: the instance has beta = {problem.beta:g}, where the cvxpy "
                     "cross-check does not apply (the dual Newton and the exponential-cone routes need beta > 0; "
@@ -422,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("file")
     v.add_argument("--method", choices=("auto", "dual", "cvxpy", "lp"), default="auto")
     v.add_argument("--cross-check", action="store_true", help="also run cvxpy and report agreement (beta > 0)")
+    v.add_argument("--memory-limit", default=None, metavar="SIZE", help="as for run")
     v.set_defaults(func=_cmd_solve)
     return p
 

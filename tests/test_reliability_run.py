@@ -238,6 +238,12 @@ def test_an_instance_over_the_memory_limit_is_refused_up_front(tmp_path, capsys,
     assert spy == ["spy-a"]
 
 
+def test_solve_refuses_what_would_not_fit(tmp_path, capsys):
+    f = save_problem(paper_toy(), tmp_path / "toy.npz")
+    assert main(["solve", str(f), "--method", "cvxpy", "--memory-limit", "1K"]) == EXIT_INPUT
+    assert "solve --method cvxpy needs about" in capsys.readouterr().err
+
+
 def test_a_declared_estimator_is_used(monkeypatch, tmp_path, capsys):
     _register(monkeypatch, "spy-small", _ok_check("spy-small"), accepts_instance=True, memory=lambda p: 10)
     f = save_problem(paper_toy(), tmp_path / "toy.npz")
