@@ -184,8 +184,9 @@ def inline_name(name: str) -> str:
     return " ".join(re.sub(r"[\x00-\x1f\x7f\u2028\u2029]", " ", str(name)).split())[:200] or "unnamed"
 
 
-def _memory_refusals(selected, instance, limit: int | None, source: str) -> list[str]:
-    """One line per check that would not fit in ``limit`` bytes on ``instance`` (estimated up front)."""
+def _memory_refusals(selected, instance, limit: int | None, source: str, jobs: int = 1) -> list[str]:
+    """One line per check that would not fit in ``limit`` bytes on ``instance`` (estimated up front).
+    With ``--jobs N`` every local worker may hold a task's working set at once: N times the estimate."""
     if instance is None or limit is None:
         return []
     lines = []
@@ -198,7 +199,7 @@ def _memory_refusals(selected, instance, limit: int | None, source: str) -> list
             from opdcheck.resources import generic_bytes
 
             need = generic_bytes(instance)
-        line = _memory_refusal(c.id, need, instance, limit, source)
+        line = _memory_refusal(c.id + (f" with --jobs {jobs}" if jobs > 1 else ""), need * jobs, instance, limit, source)
         if line:
             lines.append(line)
     return lines
@@ -245,7 +246,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             instance = _sanitised_name(load_problem(args.instance))
         except ValueError as exc:
             return _err(f"--instance {args.instance}: {exc}")
-        too_big = _memory_refusals(selected, instance, limit, limit_source)  # before the Slater LP, too
+        too_big = _memory_refusals(selected, instance, limit, limit_source, jobs=getattr(executor, "jobs", 1))  # before the Slater LP, too
         if too_big:
             for line in too_big[:-1]:
                 print(f"opdcheck: error: {line}", file=sys.stderr)

@@ -129,6 +129,10 @@ def test_ctrl_c_keeps_the_finished_checks_as_an_incomplete_report(tmp_path, monk
     out = tmp_path / "r"
     assert main(["run", "spy-a", "spy-ctrl-c", "spy-b", "--out", str(out), "--quiet"]) == EXIT_INTERRUPTED
     assert spy == ["spy-a"]
+    # with --jobs 2 each local worker may hold the working set: twice the estimate
+    assert main(["run", "spy-a", "--instance", str(f), "--out", str(tmp_path / "o"), "--quiet", "--jobs", "2",
+                 "--memory-limit", str(need)]) == EXIT_INPUT
+    assert "spy-a with --jobs 2 needs about" in capsys.readouterr().err
     text = (out / "report.md").read_text()
     assert text.startswith("# opdcheck report — INCOMPLETE") and "while `spy-ctrl-c` was running" in text
     payload = json.loads((out / "results.json").read_text())
@@ -236,6 +240,10 @@ def test_an_instance_over_the_memory_limit_is_refused_up_front(tmp_path, capsys,
     assert main(["run", "spy-a", "--instance", str(f), "--out", str(tmp_path / "o"), "--quiet",
                  "--memory-limit", str(need)]) == EXIT_OK
     assert spy == ["spy-a"]
+    # with --jobs 2 each local worker may hold the working set: twice the estimate
+    assert main(["run", "spy-a", "--instance", str(f), "--out", str(tmp_path / "o"), "--quiet", "--jobs", "2",
+                 "--memory-limit", str(need)]) == EXIT_INPUT
+    assert "spy-a with --jobs 2 needs about" in capsys.readouterr().err
 
 
 def test_solve_refuses_what_would_not_fit(tmp_path, capsys):
