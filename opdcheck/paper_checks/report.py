@@ -232,7 +232,7 @@ def render_markdown(results: Sequence[CheckResult], *, profile: str, seed: int,
     title = "# opdcheck report" + ("" if status.complete else " — INCOMPLETE (interrupted)")
     lines = [title, ""]
     if not status.complete:
-        lines += [f"**INCOMPLETE:** the run was interrupted" +
+        lines += ["**INCOMPLETE:** the run was interrupted" +
                   (f" while `{_code(status.interrupted)}` was running" if status.interrupted else "") +
                   f". This report holds the {len(results)} check(s) that finished; "
                   f"not run: {', '.join(f'`{_code(i)}`' for i in status.not_run) or 'none'}.", ""]
