@@ -257,12 +257,18 @@ def test_a_declared_estimator_is_used(monkeypatch, tmp_path, capsys):
         registry.register_check("x", "p", "c", memory=5)
 
 
-def test_sizes_and_limits():
+def test_sizes_and_limits(monkeypatch):
     assert parse_size("1.5G", field="f") == 3 * 1024 ** 3 // 2
     assert parse_size("500MiB", field="f") == 500 * 1024 ** 2 and parse_size("none", field="f") is None
     for bad in ("", "12Q", "-1G", "0.1"):
         with pytest.raises(ValueError, match="f: "):
             parse_size(bad, field="f")
-    assert memory_limit("2G")[0] == 2 * 1024 ** 3
-    limit, source = memory_limit(None) if ENV_VAR not in os.environ else (1, "env")
-    assert limit is None or limit > 0
+    assert memory_limit("2G") == (2 * 1024 ** 3, "--memory-limit")
+    monkeypatch.setenv(ENV_VAR, "3G")
+    assert memory_limit(None) == (3 * 1024 ** 3, ENV_VAR) and memory_limit("1G")[0] == 1024 ** 3
+    monkeypatch.delenv(ENV_VAR)
+    limit, source = memory_limit(None)  # the default: a fraction of physical memory
+    assert (limit is None) or (limit > 0 and "physical memory" in source)
+    monkeypatch.setenv(ENV_VAR, "lots")
+    with pytest.raises(ValueError, match=ENV_VAR):
+        memory_limit(None)
