@@ -265,6 +265,11 @@ THM34_CROSSCHECK_RTOL = 1e-12
 # ---------------------------------------------------------------- verification power: sub-verdict checks (issue 6)
 # (names for the findings of thm-3.4-constants, lemmas, bilinear-gda, dual-step-scale, lemma-B.5 go here)
 
+#: Positive control of the Pinsker draws (lemmas-B.2-B.4-B.8): the test has power only if some draw is
+#: near-tight, i.e. max ||p-q||_1^2 / (2 KL) close to 1 (the symmetric pairs around 1/2 give
+#: 1 - O(1e-5)); 0.99 leaves room for the seed and is far above what loose draws give (~0.5).
+PINSKER_TIGHT_RATIO = 0.99
+
 # ---------------------------------------------------------------- Algorithm 3, parameterized policies (issue 8)
 # (names for policy classes, natural-gradient steps, in-class saddle points, Cor 3.10 go here)
 
