@@ -108,24 +108,11 @@ def _b8_witness(bregman: Callable[[sp.Expr, sp.Expr], sp.Expr], simplified: sp.E
                 "sympy residual": mpmath.nstr(ref, 15)}
 
 
-def region_text_of(region: sp.Set) -> str:
-    """``delta >= 1``-style text for a set of delta > 0 (generated from the computed set)."""
-    if region == sp.Interval.open(0, sp.oo):
-        return "delta > 0 (every delta)"
-    if region == sp.S.EmptySet:
-        return "no delta > 0"
-    if isinstance(region, sp.Interval) and region.sup == sp.oo:
-        return f"delta {'>' if region.left_open else '>='} {sp.sstr(region.inf)}"
-    if isinstance(region, sp.Interval) and region.inf == 0:
-        return f"0 < delta {'<' if region.right_open else '<='} {sp.sstr(region.sup)}"
-    return sp.sstr(region.as_relational(lm.DELTA))
-
-
 def finding_b4(coeffs_fn: CoeffFn, injected: bool) -> tuple[Finding, dict]:
     """Lemma B.4 at the proof's delta = theta = 3/4 and on a rational grid, with the derived region of validity."""
     grid = lm.judge_three_vector_inequality(coeffs_fn)
     region = lm.b4_validity_region(coeffs_fn)
-    cond = region_text_of(region["necessary"])
+    cond = lm.region_text(region["necessary"])
     if region["region"] is not None:
         region_text = (f"derived: it holds for every theta > 0 iff {cond} (necessity from the principal minors "
                        f"{', '.join(region['deciding_minors']) or 'none'}, sufficiency by substitution into all seven)")

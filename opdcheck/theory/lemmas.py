@@ -23,7 +23,7 @@ import sympy as sp
 __all__ = [
     "DELTA", "THETA", "bregman_negentropy", "three_point_identity_residual", "kl_three_point_residual_simplex",
     "b4_coefficients", "b4_corrected_coefficients", "b4_matrix", "b4_principal_minors", "b4_young_identity_residual",
-    "b4_validity_condition", "b4_validity_region", "b4_witness", "b4_holds_at", "judge_three_vector_inequality",
+    "b4_validity_condition", "b4_validity_region", "region_text", "b4_witness", "b4_holds_at", "judge_three_vector_inequality",
     "pinsker_gap_n2", "pinsker_derivative_n2", "pinsker_n2_factorisation_residual", "judge_identity",
 ]
 
@@ -224,6 +224,19 @@ def b4_validity_region(coeffs_fn: Callable[[sp.Expr, sp.Expr], Sequence[sp.Expr]
     proved = bool(sufficient) and all(sufficient.values())
     return {"minors": minors, "necessary": necessary, "deciding_minors": deciding, "sufficient": sufficient,
             "region": necessary if proved else None, "condition": necessary.as_relational(DELTA)}
+
+
+def region_text(region: sp.Set) -> str:
+    """``delta >= 1``-style text for a set of delta > 0 (generated from the computed set, for reports)."""
+    if region == sp.Interval.open(0, sp.oo):
+        return "delta > 0 (every delta)"
+    if region == sp.S.EmptySet:
+        return "no delta > 0"
+    if isinstance(region, sp.Interval) and region.sup == sp.oo:
+        return f"delta {'>' if region.left_open else '>='} {sp.sstr(region.inf)}"
+    if isinstance(region, sp.Interval) and region.inf == 0:
+        return f"0 < delta {'<' if region.right_open else '<='} {sp.sstr(region.sup)}"
+    return sp.sstr(region.as_relational(DELTA))
 
 
 def b4_witness(delta: sp.Expr, theta: sp.Expr,
