@@ -270,6 +270,13 @@ THM34_CROSSCHECK_RTOL = 1e-12
 #: 1 - O(1e-5)); 0.99 leaves room for the seed and is far above what loose draws give (~0.5).
 PINSKER_TIGHT_RATIO = 0.99
 
+#: opd-closed-form control: the kernel's derived primal step (log-softmax of a log-space mix) vs the
+#: lambdified sympy closed form (a product of powers and an exp, normalised), max |pi difference|.
+#: Both are a handful of float64 operations on O(1) numbers (scores |S| <= ~10 on the instances used,
+#: so exp(S/(eta+beta)) stays far from overflow): ~1e-15 in pi; 1e-12 leaves margin, and any real
+#: formula difference (a missing 1/(eta+beta)) is >= 1e-2.
+CLOSED_FORM_KERNEL_ATOL = 1e-12
+
 # ---------------------------------------------------------------- Algorithm 3, parameterized policies (issue 8)
 # (names for policy classes, natural-gradient steps, in-class saddle points, Cor 3.10 go here)
 
