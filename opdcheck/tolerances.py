@@ -277,6 +277,12 @@ PINSKER_TIGHT_RATIO = 0.99
 #: formula difference (a missing 1/(eta+beta)) is >= 1e-2.
 CLOSED_FORM_KERNEL_ATOL = 1e-12
 
+#: dual-step-scale: two OPD runs on the toy whose dual steps are equal give policies equal to float64
+#: rounding (~1e-16; the step factors 1/(2 eta) and the lambdified 1/(2 eta) round alike); the
+#: factor-2 mismatch gives differences ~1e-2. Also the slack of the minimiser test of (5)/(7):
+#: q(lam) - q(lam +- 1e-3) is exactly -eta 1e-6 <= 0 at the minimiser, up to ~1e-16 rounding.
+DUAL_STEP_POLICY_ATOL = 1e-12
+
 # ---------------------------------------------------------------- Algorithm 3, parameterized policies (issue 8)
 # (names for policy classes, natural-gradient steps, in-class saddle points, Cor 3.10 go here)
 
