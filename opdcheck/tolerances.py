@@ -283,6 +283,11 @@ CLOSED_FORM_KERNEL_ATOL = 1e-12
 #: q(lam) - q(lam +- 1e-3) is exactly -eta 1e-6 <= 0 at the minimiser, up to ~1e-16 rounding.
 DUAL_STEP_POLICY_ATOL = 1e-12
 
+#: bilinear-gda: the step (alpha sigma_max) of the run that must diverge under optimism, beyond the
+#: exact threshold 1/sqrt(3) ~ 0.577 with margin (exact radius there ~1.06 per step, so 600 steps grow
+#: by ~1e15, far from overflow, and the window rate is sharp). Not a tolerance: a test point.
+BILINEAR_UNSTABLE_S = 0.7
+
 # ---------------------------------------------------------------- Algorithm 3, parameterized policies (issue 8)
 # (names for policy classes, natural-gradient steps, in-class saddle points, Cor 3.10 go here)
 
