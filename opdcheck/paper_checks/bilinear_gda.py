@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import time
-from functools import lru_cache
 
 import numpy as np
 import sympy as sp
@@ -33,13 +32,7 @@ def _tail_rate(norms: np.ndarray, window: int) -> float:
     return float((norms[-1] / norms[-1 - window]) ** (1.0 / window))
 
 
-@lru_cache(maxsize=8)
-def _popov_radius_fn():
-    # "math": the Piecewise becomes an if/else, so only the valid branch's square root is evaluated
-    return sp.lambdify(bl.S, sp.sqrt(bl.popov_radius_squared()), "math")
-
-
-def exact_radius_functions(mods: list[sp.Expr]):
+def exact_radius_functions(mods: list[sp.Expr], radius_sq: sp.Expr | None = None):
     """Numeric spectral radii from their sympy sources: GDA ``max_i sqrt(|mu(alpha, sigma_i)|^2)`` from the
     block's squared moduli ``mods`` (None if they have symbols other than alpha, sigma) and the optimistic
     ``sqrt(rho^2(s))``."""
@@ -47,13 +40,14 @@ def exact_radius_functions(mods: list[sp.Expr]):
     if all(m.free_symbols <= {bl.ALPHA, bl.SIGMA} for m in mods):
         fs = [sp.lambdify((bl.ALPHA, bl.SIGMA), sp.sqrt(m), "numpy") for m in mods]
         gda = lambda alpha, sig: float(max(np.max(np.asarray(f(alpha, sig) * np.ones_like(sig))) for f in fs))  # noqa: E731
-    fo = _popov_radius_fn()
+    # "math": the Piecewise becomes an if/else, so only the valid branch's square root is evaluated
+    fo = sp.lambdify(bl.S, sp.sqrt(bl.popov_radius_squared() if radius_sq is None else radius_sq), "math")
     opt = lambda s_vals: float(np.max([float(fo(float(x))) for x in s_vals]))  # noqa: E731
     return gda, opt
 
 
 def simulate(ctx: CheckContext, m: int = 6, T: int = 600, s_max: float = 0.3, mods: list[sp.Expr] | None = None,
-             stream: str = "bilinear") -> dict:
+             radius_sq: sp.Expr | None = None, stream: str = "bilinear") -> dict:
     """Both methods on a seeded random full-rank A with step alpha = s_max / sigma_max; exact radii from sympy."""
     rng = ctx.rng(stream)
     A = random_full_rank(m, rng)
@@ -62,7 +56,7 @@ def simulate(ctx: CheckContext, m: int = 6, T: int = 600, s_max: float = 0.3, mo
     x0, y0 = rng.normal(size=m), rng.normal(size=m)
     g = run_gda(A, x0, y0, alpha, T)
     o = run_optimistic(A, x0, y0, alpha, T)
-    gda_exact, opt_exact = exact_radius_functions(bl.judge_gda_claim()["moduli_squared"] if mods is None else mods)
+    gda_exact, opt_exact = exact_radius_functions(bl.judge_gda_claim()["moduli_squared"] if mods is None else mods, radius_sq)
     window = T // 3
     return {"A_singular_values": sig, "alpha": alpha, "s_max": s_max, "T": T, "gda": g, "opt": o,
             "rate_gda": _tail_rate(g, window), "rate_opt": _tail_rate(o, window),
@@ -103,8 +97,8 @@ def evaluate(ctx: CheckContext, block: sp.Matrix | None = None, claimed: list | 
     rad2 = bl.popov_radius_squared()
     stab = bl.popov_stability_condition()
     m_dim, T = (12, 1200) if ctx.full else (6, 600)
-    sim = simulate(ctx, m=m_dim, T=T, mods=judged["moduli_squared"])
-    sim_out = simulate(ctx, m=m_dim, T=T, s_max=BILINEAR_UNSTABLE_S, mods=judged["moduli_squared"])  # beyond 1/sqrt(3): must grow
+    sim = simulate(ctx, m=m_dim, T=T, mods=judged["moduli_squared"], radius_sq=rad2)
+    sim_out = simulate(ctx, m=m_dim, T=T, s_max=BILINEAR_UNSTABLE_S, mods=judged["moduli_squared"], radius_sq=rad2)  # beyond 1/sqrt(3): must grow
 
     f_ev = Finding(name="GDA eigenvalues (symbolic)", claim="I - alpha J has eigenvalues 1 ± i alpha sigma_i",
                    verdict=Verdict.CONFIRMED if match else Verdict.INCONSISTENT,

@@ -51,10 +51,15 @@ def _instances(ctx: CheckContext) -> list[Problem]:
     return probs
 
 
-@lru_cache(maxsize=32)
 def _concrete_kkt(weight: sp.Expr, n: int) -> tuple:
-    """:func:`closed_forms.concrete_kkt_residuals`, cached per (expression, n): seconds of sympy each."""
-    return tuple(cf.concrete_kkt_residuals(weight, n))
+    """:func:`closed_forms.concrete_kkt_residuals` (looked up at call time), cached per (function, expression, n)."""
+    return _concrete_kkt_cached(cf.concrete_kkt_residuals, weight, n)
+
+
+@lru_cache(maxsize=32)
+def _concrete_kkt_cached(fn: Callable, weight: sp.Expr, n: int) -> tuple:
+    # seconds of sympy per call; the function is part of the key so that a monkeypatched one is not shadowed
+    return tuple(fn(weight, n))
 
 
 def sympy_policy(weight: sp.Expr) -> PolicyFn:

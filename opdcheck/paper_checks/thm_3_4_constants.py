@@ -147,10 +147,16 @@ def finding_b4_use(coeffs_fn: Callable, injected: bool) -> tuple[Finding, dict]:
     return f, {"b4": b4, "r3": r3, "r3c": r3c, "region": region}
 
 
-def controls_for(audit_min: dict) -> list[Control]:
+def controls_for(audit_min: dict, injected_b4: bool) -> list[Control]:
     """The judging machinery can come out the other way (positive) and catches planted errors (negative)."""
     s = sp.sqrt(tc.H) * tc.R
     out = []
+    if not injected_b4:
+        pts = [(sp.Rational(3, 4), sp.Rational(3, 4)), (sp.Integer(1), sp.Rational(1, 2)), (sp.Rational(5, 8), sp.Integer(2))]
+        agree, bad = ew.b4_transcription_agrees(lm.b4_coefficients, pts)
+        out.append(Control("Lemma B.4 transcription", "positive", agree,
+                           "theory.lemmas.b4_coefficients equals the independent Fraction transcription" if agree else
+                           f"theory.lemmas.b4_coefficients differs from the paper's text, e.g. {bad[0]}"))
     ok_pos = tc.positive_by_substitution(1 - tc.DELTA)[0]
     out.append(Control("positivity prover proves 1 - delta > 0", "positive", ok_pos, f"proved: {ok_pos}"))
     caught = not tc.positive_by_substitution(tc.DELTA - sp.Rational(3, 4))[0]
@@ -191,7 +197,7 @@ def evaluate(ctx: CheckContext, rho46: sp.Expr | None = None, phi47: sp.Expr | N
     f_div, i_div = finding_final_division(audit)
     f_b4, i_b4 = finding_b4_use(coeffs_fn, injected)
     findings = [f_req, f46, f47, f_den, f_div, f_b4]
-    controls = controls_for(tc.audit_thm34(rho46, phi47, stated_denominator, sp.Min))
+    controls = controls_for(tc.audit_thm34(rho46, phi47, stated_denominator, sp.Min), injected)
     dd, wit, b4, r3, r3c = i_den["diff"], i_div["wit"], i_b4["b4"], i_b4["r3"], i_b4["r3c"]
 
     evidence = []

@@ -20,7 +20,6 @@ factors into ``mu^2 - (1 - 2 i s) mu - i s`` and its conjugate, ``s = alpha sigm
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 import sympy as sp
@@ -88,7 +87,6 @@ def popov_roots() -> list[sp.Expr]:
     return [sp.simplify(r) for r in roots]
 
 
-@lru_cache(maxsize=None)
 def popov_radius_squared() -> sp.Piecewise:
     """Squared spectral radius as a function of ``s = alpha sigma`` (exact, piecewise).
 
@@ -113,7 +111,6 @@ def popov_radius_squared() -> sp.Piecewise:
     return sp.Piecewise((low, S <= sp.Rational(1, 2)), (high, True))
 
 
-@lru_cache(maxsize=None)
 def popov_stability_condition() -> dict[str, Any]:
     """Exact set of ``s = alpha sigma > 0`` with spectral radius < 1: ``(0, 1/sqrt(3))``."""
     r = sp.sqrt(1 - 4 * S ** 2)
@@ -135,13 +132,7 @@ def judge_gda_claim(M: sp.Matrix | None = None, claimed: list[sp.Expr] | None = 
     """
     M = gda_block() if M is None else M
     claimed = paper_gda_eigenvalues() if claimed is None else claimed
-    return dict(_judge_gda_claim(sp.ImmutableMatrix(M), tuple(claimed)))
-
-
-@lru_cache(maxsize=32)
-def _judge_gda_claim(M: sp.ImmutableMatrix, claimed: tuple) -> dict[str, Any]:
-    """Cached body of :func:`judge_gda_claim` (solveset costs seconds; the inputs are immutable)."""
-    ev = gda_eigenvalues(sp.Matrix(M))
+    ev = gda_eigenvalues(M)
     match = sorted(map(sp.srepr, map(sp.expand, ev))) == sorted(map(sp.srepr, map(sp.expand, claimed)))
     if not match:
         match = all(any(sp.simplify(e - c) == 0 for c in claimed) for e in ev) and len(ev) == len(claimed)
