@@ -5,6 +5,13 @@ the positivity requirements, the general rho, Phi_1, the final division; choice
 ``eta_th = eta_lam = 3 sqrt(h) R``, ``C1 = C2 = C = sqrt(h) R``. Checked symbolically:
 requirements on the whole range ``delta, theta in (1/2, 1)``; reduction to eqs. (46), (47) at
 ``delta = theta = 3/4``; the theorem's denominator; the max in the final division.
+
+Findings: positivity requirements on (1/2,1)^2; eq. (46) reproduces; eq. (47) reproduces; the
+theorem's denominator (the delta it needs, computed); max vs min in the final division (witness
+replayed in Fractions); Lemma B.4's use at delta = theta = 3/4 in eq. (44) (witness replayed in
+Fractions, and whether the rate can be repaired with a valid Lemma B.4). Controls: the positivity
+prover, the eq. (46) reduction, the denominator and the division tests each pass a true statement
+and reject a false one; the Lemma B.4 transcription equals an independent one.
 """
 from __future__ import annotations
 
