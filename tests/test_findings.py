@@ -148,6 +148,14 @@ def test_thm34_constants_b4_transcription_mutant(ctx, monkeypatch):
     assert _finding(after, "Lemma B.4's use at delta = theta = 3/4").verdict is Verdict.CONFIRMED
 
 
+def test_thm34_constants_numeric_rho_made_smaller(ctx, monkeypatch):
+    from opdcheck.kernels import potential
+    orig = potential.rho_eq46
+    monkeypatch.setattr(potential, "rho_eq46", lambda p: 0.9 * orig(p))   # issue 6: rho of eq. (46) 10 % smaller
+    r = thm_3_4_constants.run(ctx)
+    assert r.verdict is Verdict.INCONCLUSIVE and "rho eq. (46) on paper-toy" in r.summary
+
+
 @pytest.mark.slow
 def test_thm34_constants_broken_judges_are_caught(ctx, monkeypatch):
     from opdcheck.theory import thm34_constants as tc
@@ -157,6 +165,7 @@ def test_thm34_constants_broken_judges_are_caught(ctx, monkeypatch):
     s = sp.sqrt(tc.H) * tc.R
     monkeypatch.setattr(tc, "paper_rho_eq46", lambda: sp.Max(3 * s / (3 * s + tc.BETA), s / (2 * s + tc.BETA), sp.Rational(49, 63)))
     r = thm_3_4_constants.run(ctx)
+    assert r.verdict is Verdict.INCONCLUSIVE       # the sympy and kernel versions of eq. (46) now differ: a control
     f46 = _finding(r, "eq. (46) reproduces")
     assert f46.verdict is Verdict.INCONSISTENT and "7/9" in f46.sentence and "50/63" in f46.sentence  # both versions named (49/63 = 7/9)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
+import numpy as np
 import sympy as sp
 
 from opdcheck.paper_checks.context import CheckContext
@@ -27,6 +28,7 @@ from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.theory import lemmas as lm
 from opdcheck.theory import thm34_constants as tc
 from opdcheck.theory.render import findings_markdown, latex_block, side_by_side
+from opdcheck.tolerances import THM34_CROSSCHECK_RTOL
 
 ID = "thm-3.4-constants"
 PAPER_REF = "Thm 3.4, eqs. (45)-(47), App. C (requirements, general rho, Phi_1, final division)"
@@ -154,6 +156,51 @@ def finding_b4_use(coeffs_fn: Callable, injected: bool) -> tuple[Finding, dict]:
     return f, {"b4": b4, "r3": r3, "r3c": r3c, "region": region}
 
 
+def numeric_constants_control(seed: int) -> Control:
+    """One source per constant: the numeric constants that the thm-3.4 checks use (kernels/potential.py)
+    must equal the sympy ones here, lambdified, on the toy and two seeded random instances (eq. (46),
+    the general rho, a1..a4, b1..b4, both denominators, Phi_1 of eq. (47) and in general form)."""
+    from opdcheck.instances import paper_toy, random_instance
+    from opdcheck.kernels import potential
+
+    args = (tc.H, tc.R, tc.BETA)
+    s = sp.sqrt(tc.H) * tc.R
+    choice_34 = {**tc.paper_choice(), tc.DELTA: sp.Rational(3, 4), tc.THETA: sp.Rational(3, 4)}
+    f46 = sp.lambdify(args, tc.paper_rho_eq46(), "math")
+    f_rho = sp.lambdify(args, tc.general_rho().subs(choice_34), "math")
+    f_a = [sp.lambdify(args, e.subs(choice_34), "math") for e in tc.lhs_multipliers()]
+    f_b = [sp.lambdify(args, e.subs(choice_34), "math") for e in tc.rhs_multipliers()[:4]]
+    f_dt = sp.lambdify(args, tc.theorem_denominator().subs(tc.paper_choice()), "math")
+    f_dp = sp.lambdify(args, tc.proof_denominator(sp.Rational(3, 4)).subs(tc.paper_choice()), "math")
+    f47 = sp.lambdify(args + (tc.KL1, tc.KL2, tc.LAM1, tc.LAMDIFF1), tc.paper_phi1_eq47(), "math")
+    dist = (0.3, 0.02, 0.7, 0.05)
+    metrics = {k: np.array([0.0, v]) for k, v in zip(("kl_star", "kl_hat_pred", "lam_err2", "lam_hat_pred2"), dist)}
+    worst, where, n_pairs = 0.0, "", 0
+    probs = [paper_toy(), random_instance(3, 4, 2, 0.1, seed=seed + 2), random_instance(2, 3, 3, 2.0, seed=seed + 3)]
+    try:
+        for prob in probs:
+            h, R, beta = prob.h, prob.R_max, prob.beta
+            eta = 3 * float(np.sqrt(h)) * R
+            num = potential.thm34_constants(prob, eta, eta)
+            pairs = [("rho eq. (46)", f46(h, R, beta), potential.rho_eq46(prob)), ("rho", f_rho(h, R, beta), num["rho"]),
+                     ("denominator (theorem)", f_dt(h, R, beta), num["denom_theorem"]),
+                     ("denominator (proof)", f_dp(h, R, beta), num["denom_proof_min"]),
+                     ("Phi_1 eq. (47)", f47(h, R, beta, *dist), potential.phi1_eq47(prob, metrics)),
+                     ("Phi_1 general", f47(h, R, beta, *dist), potential.phi1_general(metrics, num))]
+            pairs += [(f"a{i + 1}", f(h, R, beta), num["a"][i]) for i, f in enumerate(f_a)]
+            pairs += [(f"b{i + 1}", f(h, R, beta), num["b"][i]) for i, f in enumerate(f_b)]
+            n_pairs = len(pairs)
+            for name, sym, numeric in pairs:
+                rel = abs(float(sym) - float(numeric)) / max(abs(float(sym)), 1e-300)
+                if rel > worst:
+                    worst, where = rel, f"{name} on {prob.name}: sympy {float(sym):.12g}, kernels {float(numeric):.12g}"
+    except (AttributeError, KeyError, TypeError) as exc:   # the numeric API moved: say so, do not crash
+        return Control("numeric constants equal the sympy ones", "positive", False, f"kernels.potential not comparable: {exc!r}")
+    return Control("numeric constants equal the sympy ones", "positive", worst <= THM34_CROSSCHECK_RTOL,
+                   f"{len(probs)} instances, {n_pairs} constants each: max relative difference {worst:.1e} (<= {THM34_CROSSCHECK_RTOL:g})"
+                   + (f"; worst: {where}" if worst > THM34_CROSSCHECK_RTOL else ""))
+
+
 def controls_for(audit_min: dict, injected_b4: bool) -> list[Control]:
     """The judging machinery can come out the other way (positive) and catches planted errors (negative)."""
     s = sp.sqrt(tc.H) * tc.R
@@ -205,6 +252,7 @@ def evaluate(ctx: CheckContext, rho46: sp.Expr | None = None, phi47: sp.Expr | N
     f_b4, i_b4 = finding_b4_use(coeffs_fn, injected)
     findings = [f_req, f46, f47, f_den, f_div, f_b4]
     controls = controls_for(tc.audit_thm34(rho46, phi47, stated_denominator, sp.Min), injected)
+    controls.append(numeric_constants_control(ctx.seed))
     dd, wit, b4, r3, r3c = i_den["diff"], i_div["wit"], i_b4["b4"], i_b4["r3"], i_b4["r3c"]
 
     evidence = []
