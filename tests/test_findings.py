@@ -124,6 +124,15 @@ def test_lemmas_tampered_witness_is_not_a_refutation(ctx, monkeypatch):
 
 
 @pytest.mark.slow
+def test_lemmas_b4_replaced_by_its_valid_variant(ctx, monkeypatch):
+    # a transcription that is true at 3/4 but false for delta > 1: the Fraction replay of the printed lemma disagrees
+    monkeypatch.setattr(lm, "b4_coefficients", lm.b4_corrected_coefficients)
+    r = lemmas_b2_b4_b8.run(ctx)
+    assert r.verdict is Verdict.INCONCLUSIVE
+    assert not _finding(r, "B.4 at the proof's delta").witness["agrees"]
+
+
+@pytest.mark.slow
 def test_lemmas_finding_level_mutants(ctx, monkeypatch):
     # a KL off by a factor: the draws "refute" Pinsker, the mpmath replay does not confirm it
     monkeypatch.setattr(lemmas_b2_b4_b8, "kl_rows", lambda p, q: 0.4 * np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1) / q), 0), axis=1))
@@ -161,6 +170,11 @@ def test_thm34_constants_broken_judges_are_caught(ctx, monkeypatch):
     from opdcheck.theory import thm34_constants as tc
     monkeypatch.setattr(tc, "positive_by_substitution", lambda e: (True, e, sp.Integer(1)))
     assert thm_3_4_constants.run(ctx).verdict is Verdict.INCONCLUSIVE
+    monkeypatch.undo()
+    from opdcheck.kernels import potential
+    orig47 = potential.phi1_eq47
+    monkeypatch.setattr(potential, "phi1_eq47", lambda p, m: orig47(p, m) + (2 - 11 / 6) * np.sqrt(p.h) * p.R_max * float(m["lam_hat_pred2"][1]))
+    assert thm_3_4_constants.run(ctx).verdict is Verdict.INCONCLUSIVE   # a coefficient of Phi_1 changed (11/6 -> 2)
     monkeypatch.undo()
     s = sp.sqrt(tc.H) * tc.R
     monkeypatch.setattr(tc, "paper_rho_eq46", lambda: sp.Max(3 * s / (3 * s + tc.BETA), s / (2 * s + tc.BETA), sp.Rational(49, 63)))
