@@ -157,7 +157,7 @@ def evaluate(ctx: CheckContext, printed: sp.Expr | None = None, derived: sp.Expr
         "maximiser of (4)/(6)), but the dual steps differ by the factor "
         f"${sp.latex(info['ratio'])}$. The remark's $\\pi_{{\\theta_t}}=\\pi_t$, $\\pi_{{\\hat\\theta_{{t+1}}}}=\\hat\\pi_{{t+1}}$ "
         f"for all $t$ then holds only if Algorithm 3 uses $\\eta_\\lambda^{{(3)}} = {sp.latex(eta3)}$. "
-        "App. D never treats the dual step. The proof of Cor. 3.10 (App. E) restates eq. (11) as "
+        "Reading of the paper (not computed): App. D never treats the dual step. The proof of Cor. 3.10 (App. E) restates eq. (11) as "
         "$\\arg\\min_{\\lambda\\ge0}\\lambda\\,\\mathbb{E}[R]+\\eta_\\lambda(\\lambda-\\hat\\lambda_t)^2$, i.e. the prox "
         "form; Algorithm 1 (line 6) uses $1/\\eta_\\lambda$. The proof of Thm 3.4 (Lemma B.9 with $D_h=\\|\\cdot\\|^2$) "
         f"analyses the prox step. (Kernels' 'gradient' convention: step {coef_grad:.6g} at eta_lam = 1.7; the printed "

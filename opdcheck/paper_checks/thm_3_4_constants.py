@@ -306,7 +306,7 @@ def evaluate(ctx: CheckContext, rho46: sp.Expr | None = None, phi47: sp.Expr | N
         "",
         f"**Lemma B.4 at eq. (44).** {f_b4.sentence}",
         "",
-        "**Transcription slips in the proof (no effect on eqs. (46)/(47)):** the verification of $\\rho<1$ writes "
+        "**Transcription slips in the proof (reading of the paper, not computed; no effect on eqs. (46)/(47)):** the verification of $\\rho<1$ writes "
         "$C_2/(\\eta_\\theta+\\beta-C)=\\sqrt hR/(3\\sqrt hR-\\beta-\\sqrt{hR})<1/2$ 'because $\\beta>0$' - with $-\\beta$ the "
         "inequality would be reversed; the correct term is $\\sqrt hR/(2\\sqrt hR+\\beta)<1/2$, as in eq. (46). Several places "
         "write $\\sqrt{hR}$ for $\\sqrt h R$, and eqs. (46)/(47) write $\\sqrt{\\mathcal H}$ for $\\sqrt{|\\mathcal H|}$.",
