@@ -172,7 +172,6 @@ class CheckResult:
         control, or a REFUTED whose witness was not independently replayed -> INCONCLUSIVE."""
         v = self.verdict
         reasons = []
-        decisive = v in (Verdict.CONFIRMED, Verdict.REFUTED)
         # INCONSISTENT is also a judgement (paper vs derivation): it needs something judged and
         # passing controls as much as CONFIRMED/REFUTED do (a broken derivation must not read as a
         # finding about the paper)

@@ -164,7 +164,6 @@ def numeric_constants_control(seed: int) -> Control:
     from opdcheck.kernels import potential
 
     args = (tc.H, tc.R, tc.BETA)
-    s = sp.sqrt(tc.H) * tc.R
     choice_34 = {**tc.paper_choice(), tc.DELTA: sp.Rational(3, 4), tc.THETA: sp.Rational(3, 4)}
     f46 = sp.lambdify(args, tc.paper_rho_eq46(), "math")
     f_rho = sp.lambdify(args, tc.general_rho().subs(choice_34), "math")
@@ -253,7 +252,7 @@ def evaluate(ctx: CheckContext, rho46: sp.Expr | None = None, phi47: sp.Expr | N
     findings = [f_req, f46, f47, f_den, f_div, f_b4]
     controls = controls_for(tc.audit_thm34(rho46, phi47, stated_denominator, sp.Min), injected)
     controls.append(numeric_constants_control(ctx.seed))
-    dd, wit, b4, r3, r3c = i_den["diff"], i_div["wit"], i_b4["b4"], i_b4["r3"], i_b4["r3c"]
+    dd, wit = i_den["diff"], i_div["wit"]
 
     evidence = []
     for name, v in det["requirements"].items():
