@@ -24,7 +24,7 @@ import mpmath
 
 __all__ = ["as_fraction", "b4_printed_coefficients", "b4_sides", "psd_by_minors", "replay_b4_witness",
            "b4_transcription_agrees", "potential_a1_a3", "replay_max_vs_min", "block2_max_modulus_sq",
-           "replay_block_witness", "replay_pinsker_pair"]
+           "replay_block_witness", "replay_pinsker_pair", "replay_denominators"]
 
 _MP_DIGITS = 50
 
@@ -139,6 +139,28 @@ def replay_max_vs_min(beta_over_s: Fraction = Fraction(1, 4), reported: dict | N
         out["agrees"] = (ra1, ra3) == (a1, a3)
         if not out["agrees"]:
             out["disagreement"] = f"replayed (a1, a3) = ({a1}, {a3}), sympy reported ({ra1}, {ra3})"
+    return out
+
+
+def replay_denominators(beta_over_s: Any, reported: dict | None = None) -> dict:
+    """Thm 3.4's denominator ``min(eta_th + beta, 7/4 eta_lam - 3/4 sqrt(h) R)`` vs the proof's
+    ``min(a1, a3)`` at delta = 3/4, at the choice with ``sqrt(h) R = 1`` and ``beta = beta_over_s``.
+
+    ``confirms``: they differ; ``agrees``: both equal ``reported`` (sympy's ``{"theorem", "proof"}``) if given.
+    """
+    b = as_fraction(beta_over_s)
+    eta = Fraction(3)
+    a1, a3 = potential_a1_a3(eta, eta, b, Fraction(1), Fraction(3, 4))
+    theorem = min(eta + b, Fraction(7, 4) * eta - Fraction(3, 4))
+    proof = min(a1, a3)
+    out = {"replayed": True, "method": "exact fractions.Fraction (no sympy), sqrt(h) R = 1",
+           "point": {"beta / (sqrt(h) R)": str(b)}, "theorem": str(theorem), "proof": str(proof),
+           "confirms": theorem != proof, "agrees": True}
+    if reported is not None:
+        rt, rp = as_fraction(reported["theorem"]), as_fraction(reported["proof"])
+        out["agrees"] = (rt, rp) == (theorem, proof)
+        if not out["agrees"]:
+            out["disagreement"] = f"replayed (theorem, proof) = ({theorem}, {proof}), sympy ({rt}, {rp})"
     return out
 
 

@@ -93,10 +93,19 @@ def finding_denominator(audit: dict, stated_den: sp.Expr) -> tuple[Finding, dict
                     f"outside (1/2, 1); at the proof's delta = 3/4, a3 = {sp.sstr(dd['a3_at_delta_3_4'])}. At the choice "
                     f"(units of sqrt(h) R, beta = b sqrt(h) R) the theorem divides by {sp.sstr(diff['stated_over_s'])} (paper) and "
                     f"the proof supports {sp.sstr(diff['proof_over_s'])} (derived); they differ for b in {sp.sstr(where)}.")
+    witness = None
+    if isinstance(where, sp.Interval) and where.inf.is_finite:
+        b_pt = sp.nsimplify(where.inf + (sp.Rational(1, 2) if where.sup == sp.oo else (where.sup - where.inf) / 2))
+        bsym = sp.Symbol("b", positive=True)
+        rep = {"theorem": sp.nsimplify(diff["stated_over_s"].subs(bsym, b_pt)), "proof": sp.nsimplify(diff["proof_over_s"].subs(bsym, b_pt))}
+        if all(v.is_Rational for v in rep.values()):
+            witness = ew.replay_denominators(b_pt, rep)
+            sentence += (f" At b = {b_pt}: theorem {witness['theorem']} vs proof {witness['proof']} (Fraction replay, "
+                         f"{'agrees' if witness['agrees'] else 'DISAGREES'} with sympy).")
     f = Finding(name="theorem's denominator", claim=f"Thm 3.4 divides by {sp.sstr(stated_den)}, an allowed delta of the proof",
                 verdict=Verdict.CONFIRMED if ok and where == sp.S.EmptySet else Verdict.INCONSISTENT,
                 computed={"delta": sp.sstr(sols), "proof": sp.sstr(tc.proof_denominator(sp.Rational(3, 4)))},
-                stated=sp.sstr(stated_den), comparison="==", sentence=sentence, judged=1)
+                stated=sp.sstr(stated_den), comparison="==", sentence=sentence, judged=1, witness=witness)
     return f, {"dd": dd, "diff": diff}
 
 
