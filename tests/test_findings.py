@@ -63,6 +63,9 @@ def test_fraction_replays_are_exact_and_independent():
     mm = ew.replay_max_vs_min(Fraction(1, 4), {"a1": "13/4", "a3": "7/2"})
     assert mm["confirms"] and mm["agrees"]
     assert not ew.replay_max_vs_min(Fraction(1), None)["confirms"]       # beta > sqrt(h)R/2: a1 > a3, max is a1
+    den = ew.replay_denominators(1, {"theorem": "4", "proof": "7/2"})
+    assert den["confirms"] and den["agrees"]
+    assert not ew.replay_denominators(Fraction(1, 4))["confirms"]      # beta <= sqrt(h)R/2: both are eta_th + beta
     kind, val = ew.block2_max_modulus_sq([[1, Fraction(-1, 10)], [Fraction(1, 10), 1]])
     assert kind == "exact" and val == Fraction(101, 100)
     with pytest.raises(ValueError, match="delta"):
