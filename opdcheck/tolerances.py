@@ -265,6 +265,29 @@ THM34_CROSSCHECK_RTOL = 1e-12
 # ---------------------------------------------------------------- verification power: sub-verdict checks (issue 6)
 # (names for the findings of thm-3.4-constants, lemmas, bilinear-gda, dual-step-scale, lemma-B.5 go here)
 
+#: Positive control of the Pinsker draws (lemmas-B.2-B.4-B.8): the test has power only if some draw is
+#: near-tight, i.e. max ||p-q||_1^2 / (2 KL) close to 1 (the symmetric pairs around 1/2 give
+#: 1 - O(1e-5)); 0.99 leaves room for the seed and is far above what loose draws give (~0.5).
+PINSKER_TIGHT_RATIO = 0.99
+
+#: opd-closed-form control: the kernel's derived primal step (log-softmax of a log-space mix) vs the
+#: lambdified sympy closed form (a product of powers and an exp, normalised), max |pi difference|.
+#: Both are a handful of float64 operations on O(1) numbers (scores |S| <= ~10 on the instances used,
+#: so exp(S/(eta+beta)) stays far from overflow): ~1e-15 in pi; 1e-12 leaves margin, and any real
+#: formula difference (a missing 1/(eta+beta)) is >= 1e-2.
+CLOSED_FORM_KERNEL_ATOL = 1e-12
+
+#: dual-step-scale: two OPD runs on the toy whose dual steps are equal give policies equal to float64
+#: rounding (~1e-16; the step factors 1/(2 eta) and the lambdified 1/(2 eta) round alike); the
+#: factor-2 mismatch gives differences ~1e-2. Also the slack of the minimiser test of (5)/(7):
+#: q(lam) - q(lam +- 1e-3) is exactly -eta 1e-6 <= 0 at the minimiser, up to ~1e-16 rounding.
+DUAL_STEP_POLICY_ATOL = 1e-12
+
+#: bilinear-gda: the step (alpha sigma_max) of the run that must diverge under optimism, beyond the
+#: exact threshold 1/sqrt(3) ~ 0.577 with margin (exact radius there ~1.06 per step, so 600 steps grow
+#: by ~1e15, far from overflow, and the window rate is sharp). Not a tolerance: a test point.
+BILINEAR_UNSTABLE_S = 0.7
+
 # ---------------------------------------------------------------- Algorithm 3, parameterized policies (issue 8)
 # (names for policy classes, natural-gradient steps, in-class saddle points, Cor 3.10 go here)
 

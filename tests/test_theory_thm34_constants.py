@@ -9,6 +9,7 @@ from opdcheck.instances import paper_toy, random_instance
 from opdcheck.paper_checks import thm_3_4_constants as chk
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.result import Verdict
+from opdcheck.theory import lemmas as lm
 from opdcheck.theory import thm34_constants as tc
 from opdcheck.tolerances import THM34_CROSSCHECK_RTOL
 
@@ -88,10 +89,21 @@ def test_check_runs_and_flips(tmp_path):
     r = chk.run(ctx)
     assert r.verdict is Verdict.INCONSISTENT
     assert "Corrected statement" in r.details and "$$" in r.details
+    by_name = {f.name: f.verdict for f in r.findings}
+    assert by_name == {"positivity requirements on (1/2,1)^2": Verdict.CONFIRMED, "eq. (46) reproduces": Verdict.CONFIRMED,
+                       "eq. (47) reproduces": Verdict.CONFIRMED, "theorem's denominator": Verdict.INCONSISTENT,
+                       "max vs min in the final division": Verdict.INCONSISTENT,
+                       "Lemma B.4's use at delta = theta = 3/4": Verdict.INCONSISTENT}
+    assert all(c.passed for c in r.controls)
     fixed = sp.Min(tc.ETA_TH + tc.BETA, sp.Rational(5, 4) * tc.ETA_LAM - s / 4)
-    assert chk.evaluate(ctx, stated_denominator=fixed, final_division=sp.Min).verdict is Verdict.CONFIRMED
+    valid_b4 = lambda d, t: lm.b4_coefficients(d + 1, t)  # noqa: E731  (a Lemma B.4 true at 3/4)
+    # fixing the denominator and the division leaves the Lemma B.4 finding: still INCONSISTENT
+    part = chk.evaluate(ctx, stated_denominator=fixed, final_division=sp.Min)
+    assert part.verdict is Verdict.INCONSISTENT
+    assert [f.name for f in part.findings if f.verdict is not Verdict.CONFIRMED] == ["Lemma B.4's use at delta = theta = 3/4"]
+    assert chk.evaluate(ctx, stated_denominator=fixed, final_division=sp.Min, b4_coeffs=valid_b4).verdict is Verdict.CONFIRMED
     assert chk.evaluate(ctx, rho46=sp.Max(3 * s / (3 * s + tc.BETA), s / (2 * s + tc.BETA), sp.Rational(49, 63)),
-                        stated_denominator=fixed, final_division=sp.Min).verdict is Verdict.INCONSISTENT
+                        stated_denominator=fixed, final_division=sp.Min, b4_coeffs=valid_b4).verdict is Verdict.INCONSISTENT
 
 
 # ---------------------------------------------------------------------- cross-check with kernels

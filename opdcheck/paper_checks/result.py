@@ -44,7 +44,8 @@ class Finding:
 
     def __post_init__(self) -> None:
         self.verdict = Verdict(self.verdict)
-        if self.verdict in (Verdict.CONFIRMED, Verdict.REFUTED) and self.judged <= 0:
+        # an INCONSISTENT finding is a judgement too: with nothing judged it is undecided as well
+        if self.verdict != Verdict.INCONCLUSIVE and self.judged <= 0:
             self.sentence = f"nothing was judged (0 cases decided), so INCONCLUSIVE instead of {self.verdict.value}. " + self.sentence
             self.verdict = Verdict.INCONCLUSIVE
         if self.verdict == Verdict.REFUTED and not _witness_confirms(self.witness):
@@ -101,9 +102,16 @@ def combine_verdicts(verdicts) -> Verdict:
     return Verdict.INCONCLUSIVE  # pragma: no cover
 
 
-def summary_from_findings(findings: "list[Finding]") -> str:
-    """One sentence per finding, generated from what each computed: ``name: VERDICT — sentence``."""
-    return " ".join(f"[{f.name}: {f.verdict.value}] {f.sentence}".strip() for f in findings)
+def summary_from_findings(findings: "list[Finding]", controls: "list[Control] | None" = None) -> str:
+    """One sentence per finding, generated from what each computed: ``[name: VERDICT] sentence``;
+    then, if controls are given, how many passed (and the detail of any that failed)."""
+    text = " ".join(f"[{f.name}: {f.verdict.value}] {f.sentence}".strip() for f in findings)
+    if controls:
+        failed = [c for c in controls if not c.passed]
+        text += f" Controls: {len(controls) - len(failed)} of {len(controls)} passed"
+        text += ("." if not failed else
+                 " (failed: " + "; ".join(f"{c.kind} {c.name}: {c.detail}" for c in failed) + ").")
+    return text.strip()
 
 
 @dataclass
@@ -155,7 +163,7 @@ class CheckResult:
         if self.verdict is None:
             self.verdict = combine_verdicts(f.verdict for f in self.findings)
             if not self.summary:
-                self.summary = summary_from_findings(self.findings)
+                self.summary = summary_from_findings(self.findings, self.controls)
         self.verdict = Verdict(self.verdict)
         self._enforce()
 
@@ -164,11 +172,14 @@ class CheckResult:
         control, or a REFUTED whose witness was not independently replayed -> INCONCLUSIVE."""
         v = self.verdict
         reasons = []
-        decisive = v in (Verdict.CONFIRMED, Verdict.REFUTED)
-        if decisive and self.judged is not None and self.judged <= 0:
+        # INCONSISTENT is also a judgement (paper vs derivation): it needs something judged and
+        # passing controls as much as CONFIRMED/REFUTED do (a broken derivation must not read as a
+        # finding about the paper)
+        judging = v != Verdict.INCONCLUSIVE
+        if judging and self.judged is not None and self.judged <= 0:
             reasons.append("nothing was judged (0 cases decided)")
         failed = [c for c in self.controls if not c.passed]
-        if decisive and failed:
+        if judging and failed:
             reasons.append("control(s) failed: " + "; ".join(f"{c.kind} control {c.name}: {c.detail}" for c in failed))
         if v == Verdict.REFUTED:
             own = self.witness

@@ -23,7 +23,7 @@ import sympy as sp
 __all__ = [
     "DELTA", "THETA", "bregman_negentropy", "three_point_identity_residual", "kl_three_point_residual_simplex",
     "b4_coefficients", "b4_corrected_coefficients", "b4_matrix", "b4_principal_minors", "b4_young_identity_residual",
-    "b4_validity_condition", "b4_witness", "b4_holds_at", "judge_three_vector_inequality",
+    "b4_validity_condition", "b4_validity_region", "region_text", "b4_witness", "b4_holds_at", "judge_three_vector_inequality",
     "pinsker_gap_n2", "pinsker_derivative_n2", "pinsker_n2_factorisation_residual", "judge_identity",
 ]
 
@@ -153,6 +153,90 @@ def b4_validity_condition() -> dict[str, Any]:
         suff[name] = ok
     return {"minors": minors, "necessary_region_delta": necessary, "sufficient_for_delta_ge_1": suff,
             "holds_iff": sp.Ge(DELTA, 1)}
+
+
+def _nonneg_poly_or_square(part: sp.Expr) -> bool:
+    """Sufficient test that a polynomial in positive symbols is >= 0: every odd-multiplicity factor
+    has nonnegative coefficients (even powers are squares)."""
+    part = sp.expand(part)
+    if part.is_number:
+        return bool(part >= 0)
+    const, factors = sp.factor_list(part)
+    return bool(const >= 0) and all(
+        (mult % 2 == 0) or all(c >= 0 for c in sp.Poly(base, *sorted(base.free_symbols, key=str)).coeffs())
+        for base, mult in factors)
+
+
+def b4_validity_region(coeffs_fn: Callable[[sp.Expr, sp.Expr], Sequence[sp.Expr]] | None = None) -> dict[str, Any]:
+    """Derive the set of delta > 0 where the inequality with coefficients ``coeffs_fn(delta, theta)``
+    holds for every theta > 0 (and every a, b, c), from the principal minors of ``M``.
+
+    Necessity: a minor whose sign, after dropping factors positive for positive symbols and squares,
+    depends on delta alone must be >= 0; each such minor gives a set of delta (``solveset``), and the
+    region is contained in their intersection ``N``. Sufficiency: map ``N`` onto ``u >= 0``
+    (``delta = inf N + u`` if ``N`` is unbounded above, ``delta = sup N / (1 + u)`` if ``inf N = 0``) and show
+    every minor's numerator and denominator is nonnegative there (coefficient signs, squares allowed).
+    Returns ``{"minors", "necessary", "deciding_minors", "sufficient", "region", "condition"}``;
+    ``region`` is ``N`` when sufficiency is proved, else None (the condition is then only necessary).
+    """
+    coeffs_fn = b4_coefficients if coeffs_fn is None else coeffs_fn
+    minors = b4_principal_minors(coeffs_fn(DELTA, THETA))
+    positive = sp.Interval.open(0, sp.oo)
+    necessary: sp.Set = positive
+    deciding = []
+    for name, m in minors.items():
+        m = sp.factor(sp.together(m))
+        if m == 0:
+            continue
+        num, den = sp.fraction(m)
+        sign_factors, const = [], sp.Integer(1)
+        for part in (num, den):
+            c, fl = sp.factor_list(part)
+            const *= c
+            for base, mult in fl:
+                if mult % 2 == 0 or base.is_positive:
+                    continue
+                sign_factors.append(base)
+        if not sign_factors:
+            if const < 0:           # negative for every delta: the inequality fails everywhere
+                necessary = sp.S.EmptySet
+                deciding.append(name)
+            continue
+        if any(f.free_symbols - {DELTA} for f in sign_factors):
+            continue
+        cond = sp.Mul(const, *sign_factors)
+        region = sp.solveset(cond >= 0, DELTA, positive)
+        necessary = sp.Intersection(necessary, region)
+        deciding.append(name)
+    u = sp.Symbol("u", nonnegative=True)
+    sub = None
+    if necessary == positive:
+        sub = sp.Symbol("u", positive=True)
+    elif isinstance(necessary, sp.Interval) and necessary.sup == sp.oo and necessary.inf > 0:
+        sub = necessary.inf + u
+    elif isinstance(necessary, sp.Interval) and necessary.inf == 0 and necessary.sup.is_finite:
+        sub = necessary.sup / (1 + u)
+    sufficient = {}
+    if sub is not None:
+        for name, m in minors.items():
+            num, den = sp.fraction(sp.cancel(sp.together(m.subs(DELTA, sub))))
+            sufficient[name] = _nonneg_poly_or_square(num) and _nonneg_poly_or_square(den)
+    proved = bool(sufficient) and all(sufficient.values())
+    return {"minors": minors, "necessary": necessary, "deciding_minors": deciding, "sufficient": sufficient,
+            "region": necessary if proved else None, "condition": necessary.as_relational(DELTA)}
+
+
+def region_text(region: sp.Set) -> str:
+    """``delta >= 1``-style text for a set of delta > 0 (generated from the computed set, for reports)."""
+    if region == sp.Interval.open(0, sp.oo):
+        return "delta > 0 (every delta)"
+    if region == sp.S.EmptySet:
+        return "no delta > 0"
+    if isinstance(region, sp.Interval) and region.sup == sp.oo:
+        return f"delta {'>' if region.left_open else '>='} {sp.sstr(region.inf)}"
+    if isinstance(region, sp.Interval) and region.inf == 0:
+        return f"0 < delta {'<' if region.right_open else '<='} {sp.sstr(region.sup)}"
+    return sp.sstr(region.as_relational(DELTA))
 
 
 def b4_witness(delta: sp.Expr, theta: sp.Expr,

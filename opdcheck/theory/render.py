@@ -10,7 +10,7 @@ from typing import Any, Iterable
 
 import sympy as sp
 
-__all__ = ["tex", "latex_block", "side_by_side", "bullet_list"]
+__all__ = ["tex", "latex_block", "side_by_side", "bullet_list", "findings_markdown"]
 
 
 def tex(expr: Any) -> str:
@@ -44,3 +44,26 @@ def side_by_side(title: str, derived: Any, printed: Any, *, lhs: str | None = No
 
 def bullet_list(items: Iterable[str]) -> str:
     return "\n".join(f"- {it}" for it in items) + "\n"
+
+
+def _cell(x: Any, limit: int = 160) -> str:
+    s = str(x).replace("|", "\\|").replace("\n", " ")
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+def findings_markdown(findings: Iterable[Any], controls: Iterable[Any] = ()) -> str:
+    """Markdown tables of a check's findings (name, verdict, computed, stated, cases judged, the independent
+    replay of a witness) and of its controls. Duck-typed on the attributes of ``Finding``/``Control`` so
+    that theory/ does not import paper_checks/."""
+    lines = ["#### Findings", "", "| finding | verdict | computed | stated | judged | independent replay |",
+             "|---|---|---|---|---|---|"]
+    for f in findings:
+        w = getattr(f, "witness", None)
+        rep = ("-" if not w else
+               f"{w.get('method', '?')}: replayed={w.get('replayed')}, confirms={w.get('confirms')}, agrees={w.get('agrees')}")
+        lines.append(f"| {_cell(f.name)} | {f.verdict.value} | {_cell(f.computed)} | {_cell(f.stated)} | {f.judged} | {_cell(rep)} |")
+    controls = list(controls)
+    if controls:
+        lines += ["", "#### Controls", "", "| control | kind | passed | detail |", "|---|---|---|---|"]
+        lines += [f"| {_cell(c.name)} | {c.kind} | {c.passed} | {_cell(c.detail, 240)} |" for c in controls]
+    return "\n".join(lines) + "\n"
