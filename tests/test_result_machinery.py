@@ -32,11 +32,15 @@ def test_nothing_judged_is_inconclusive(verdict):
     assert r.summary.startswith(f"INCONCLUSIVE (the check alone said {verdict}")
 
 
-def test_undecided_verdicts_are_left_alone():
-    # INCONSISTENT (a textual disagreement) and INCONCLUSIVE do not need cases judged
-    for v in ("INCONSISTENT", "INCONCLUSIVE"):
-        r = _result(verdict=v, judged=0)
-        assert r.verdict.value == v and r.downgrades == []
+def test_inconclusive_is_left_alone_and_inconsistent_needs_cases():
+    # INCONCLUSIVE decides nothing, so nothing is enforced; INCONSISTENT (paper vs derivation) is a
+    # judgement too: with nothing judged it is undecided
+    r = _result(verdict="INCONCLUSIVE", judged=0)
+    assert r.verdict is Verdict.INCONCLUSIVE and r.downgrades == []
+    r = _result(verdict="INCONSISTENT", judged=0)
+    assert r.verdict is Verdict.INCONCLUSIVE and any("nothing was judged" in d for d in r.downgrades)
+    r = _result(verdict="INCONSISTENT", judged=3)
+    assert r.verdict is Verdict.INCONSISTENT and r.downgrades == []
 
 
 @pytest.mark.parametrize("kind", ["positive", "negative"])
