@@ -25,7 +25,7 @@ from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks import exact_witness as ew
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.theory import bilinear as bl
-from opdcheck.theory.render import findings_markdown, latex_block, side_by_side
+from opdcheck.theory.render import latex_block, side_by_side
 from opdcheck.tolerances import BILINEAR_RATE_ATOL, BILINEAR_UNSTABLE_S
 
 ID = "bilinear-gda"
@@ -193,7 +193,6 @@ def evaluate(ctx: CheckContext, block: sp.Matrix | None = None, claimed: list | 
          "||z_T||": sim_out["opt"][-1]},
     ]
     details = "\n".join([
-        findings_markdown(findings, controls),
         side_by_side("Eigenvalues of one 2x2 block of I - alpha J", sp.Matrix(judged["eigenvalues"]).T,
                      sp.Matrix(claimed).T, derived_label="computed (sympy)", printed_label="paper (§3)",
                      note=f"Squared moduli ${sp.latex(judged['moduli_squared'])}$; all $>1$ for every $\\alpha\\sigma>0$: "

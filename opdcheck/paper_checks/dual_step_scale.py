@@ -24,7 +24,7 @@ from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.problem import Problem
 from opdcheck.theory import closed_forms as cf
-from opdcheck.theory.render import findings_markdown, latex_block, side_by_side
+from opdcheck.theory.render import latex_block, side_by_side
 from opdcheck.tolerances import DUAL_STEP_POLICY_ATOL
 
 ID = "dual-step-scale"
@@ -164,7 +164,6 @@ def evaluate(ctx: CheckContext, printed: sp.Expr | None = None, derived: sp.Expr
         f"expression gives {coef_printed:.6g}.)"
     )
     details = "\n".join([
-        findings_markdown(findings, controls),
         "One coordinate of eqs. (5)/(7) (the problem separates over constraints):",
         latex_block("objective", facts["q"], lhs="q(\\lambda)"),
         f"$q''={sp.latex(facts['q_second_derivative'])}>0$; stationary point "

@@ -28,7 +28,7 @@ from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.problem import Problem
 from opdcheck.theory import closed_forms as cf
-from opdcheck.theory.render import findings_markdown, latex_block, side_by_side
+from opdcheck.theory.render import latex_block, side_by_side
 from opdcheck.tolerances import CLOSED_FORM_KERNEL_ATOL, PROX_CVXPY_PI_ATOL
 
 ID = "opd-closed-form"
@@ -201,7 +201,6 @@ def evaluate(ctx: CheckContext, printed: sp.Expr | None = None, derived: sp.Expr
     ]
 
     details = "\n".join([
-        findings_markdown(findings, controls),
         "Stationarity of the per-prompt Lagrangian of eqs. (4)/(6) (multiplier $\\nu$ for $\\sum_y\\pi_y=1$):",
         latex_block("stationarity", sp.Eq(cf.prox_stationarity() + sp.Symbol("nu"), 0)),
         "Solved for $\\log\\pi_y$ (sympy.solve), dropping the $y$-independent part fixed by normalisation:",

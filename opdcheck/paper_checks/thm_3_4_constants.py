@@ -27,7 +27,7 @@ from opdcheck.paper_checks import exact_witness as ew
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.theory import lemmas as lm
 from opdcheck.theory import thm34_constants as tc
-from opdcheck.theory.render import findings_markdown, latex_block, side_by_side
+from opdcheck.theory.render import latex_block, side_by_side
 from opdcheck.tolerances import THM34_CROSSCHECK_RTOL
 
 ID = "thm-3.4-constants"
@@ -281,7 +281,6 @@ def evaluate(ctx: CheckContext, rho46: sp.Expr | None = None, phi47: sp.Expr | N
     a = tc.lhs_multipliers()
     b = tc.rhs_multipliers()
     details = "\n".join([
-        findings_markdown(findings, controls),
         "**Transcription** (App. C, potential after eq. (45); $K=\\eta_\\lambda-|\\mathcal H|R^2/C$):",
         latex_block("LHS multipliers (potential)", sp.Matrix(a).T, lhs="(a_1,a_2,a_3,a_4)"),
         latex_block("RHS multipliers", sp.Matrix(b).T, lhs="(b_1,\\dots,b_5)"),
