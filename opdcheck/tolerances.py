@@ -288,9 +288,10 @@ REPLAY_AGREE_ATOL = 1e-13
 REPLAY_MAX_WORK = 200_000
 
 #: thm-3.4-rate: the replayed tail rate (least squares on the same window, 50 digits) vs the float
-#: fit. Both fit the same geometric slope; the float errors carry ~1e-15 relative noise per point over
-#: a window of >= 50 points, so their slopes agree to ~1e-12; 1e-7 is 3 orders below THM34_RATE_ATOL.
-REPLAY_RATE_ATOL = 1e-7
+#: fit. Both fit the same geometric slope, but the window ends near the float floor (error ~1e-27),
+#: where the float errors carry ~1e-8..1e-6 relative noise; measured on the toy at beta = 1 (prox,
+#: window 192-383): |code - replay| = 7e-9. 1e-6 leaves 100x room and is 1000x below THM34_RATE_ATOL.
+REPLAY_RATE_ATOL = 1e-6
 
 #: Steps of the positive controls' bound/potential check (paper toy at beta = 0.05 and the all-slack
 #: toy): enough for the error to reach the float floor (rate <= 0.8 per step: 1e-27 after ~300 steps).

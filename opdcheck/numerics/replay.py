@@ -8,7 +8,7 @@ or ``opdcheck.numerics.dual``), everything a counterexample rests on:
 * the dual function ``D(lam) = sum_x rho_x beta logsumexp_y(log pi_ref + S_lam / beta)``, its gradient
   ``c(pi_lam)`` and Hessian ``(1/beta) sum_x rho_x Cov_{pi_lam[x]}(R_H)`` (SPEC.md §1);
 * the saddle point by projected Newton on ``D`` from a float start, with its certificate: the
-  projected gradient ``lam - [lam - grad D(lam)]_+`` at 50 digits;
+  projected gradient (KKT residual of ``min_{lam >= 0} D``) at 50 digits;
 * Algorithm 2 (eqs. (4)-(7)) with both dual conventions and SPEC.md's t = 0 convention
   ``pi_{-1} = pi_hat_0 = pi_ref``, ``lam_{-1} = lam_hat_0``;
 * the error metric ``E_x KL(pi*[x] || pi_hat_t[x]) + ||lam* - lam_hat_t||^2`` (the KL direction of Thm 3.4)
@@ -136,7 +136,7 @@ def mp_dual_hessian(P: MPProblem, lam: Sequence) -> list:
 
 @dataclass
 class MPSaddle:
-    """``(pi*, lam*)`` at 50 digits and the certificate: ``pg_norm = ||lam - [lam - grad D]_+||_inf``."""
+    """``(pi*, lam*)`` at 50 digits and the certificate ``pg_norm`` (see :func:`_projected_gradient_norm`)."""
 
     log_pi: list
     lam: list
@@ -144,6 +144,13 @@ class MPSaddle:
     pg_norm: mpmath.mpf
     newton_steps: int
     certified: bool
+
+
+def _projected_gradient_norm(lam: list, g: list) -> mpmath.mpf:
+    """``max_j |pg_j|`` with ``pg_j = g_j`` where ``lam_j > 0`` and ``min(g_j, 0)`` at ``lam_j = 0`` (the KKT
+    residual of ``min_{lam >= 0} D``; written this way, not as ``lam - [lam - g]_+``, so that a gradient
+    far below ``ulp(lam)`` is not rounded to 0)."""
+    return max((abs(g[j]) if lam[j] > 0 else abs(min(g[j], 0)) for j in range(len(lam))), default=mpmath.mpf(0))
 
 
 def mp_saddle(P: MPProblem, lam_start: Sequence[float], *, max_steps: int = 60) -> MPSaddle:
@@ -159,7 +166,7 @@ def mp_saddle(P: MPProblem, lam_start: Sequence[float], *, max_steps: int = 60) 
         steps = 0
         for steps in range(max_steps + 1):
             g = mp_dual_gradient(P, lam)
-            pg = max((abs(lam[j] - max(lam[j] - g[j], 0)) for j in range(P.h)), default=mpmath.mpf(0))
+            pg = _projected_gradient_norm(lam, g)
             if pg <= REPLAY_NEWTON_PG_TOL or steps == max_steps:
                 break
             free = [j for j in range(P.h) if lam[j] > 0 or g[j] < 0]
@@ -378,7 +385,7 @@ def replay_bound_violation(problem, lam_start: Sequence[float], *, dual_step: st
     w = {"replayed": True, "confirms": confirms and S.certified, "agrees": agree_e and agree_b,
          "method": f"mpmath, {REPLAY_DPS} digits: projected Newton saddle point, Algorithm 2 ({dual_step}), "
                    "bound from the sympy constants of theory/thm34_constants.py",
-         "instance": problem.name, "t": int(t), "dual_step": dual_step, "denominator": denominator,
+         "instance": f"{problem.name} (beta = {problem.beta:g})", "t": int(t), "dual_step": dual_step, "denominator": denominator,
          "error (code)": float(code_error), "error (replay)": float(err),
          "bound (code)": float(code_bound), "bound (replay)": float(bound),
          "ratio (code)": float(code_error / code_bound) if code_bound else float("inf"), "ratio (replay)": float(ratio),
@@ -416,7 +423,7 @@ def replay_lyapunov_violation(problem, lam_start: Sequence[float], *, dual_step:
     w = {"replayed": True, "confirms": confirms and S.certified, "agrees": agrees,
          "method": f"mpmath, {REPLAY_DPS} digits: projected Newton saddle point, Algorithm 2 ({dual_step}), "
                    "Phi_t and rho from the sympy constants of theory/thm34_constants.py",
-         "instance": problem.name, "t": int(t), "dual_step": dual_step,
+         "instance": f"{problem.name} (beta = {problem.beta:g})", "t": int(t), "dual_step": dual_step,
          "Phi_(t+1)/(rho Phi_t) (code)": float(code_ratio), "Phi_(t+1)/(rho Phi_t) (replay)": float(ratio),
          "rho (code)": float(code_rho), "rho (sympy)": float(rho), "Phi_t (replay)": float(phi[t]),
          "Phi_(t+1) (replay)": float(phi[t + 1]), "lam* (replay)": [float(v) for v in S.lam],
@@ -461,7 +468,7 @@ def replay_rate_violation(problem, lam_start: Sequence[float], *, dual_step: str
     w = {"replayed": True, "confirms": confirms and S.certified, "agrees": agrees,
          "method": f"mpmath, {REPLAY_DPS} digits: projected Newton saddle point, Algorithm 2 ({dual_step}), "
                    "least-squares tail rate on the code's window, rho from sympy eq. (46)",
-         "instance": problem.name, "dual_step": dual_step, "window": [int(t0), int(t1)],
+         "instance": f"{problem.name} (beta = {problem.beta:g})", "dual_step": dual_step, "window": [int(t0), int(t1)],
          "rate (code)": float(code_rate), "rate (replay)": float(rate), "rho46 (code)": float(code_rho),
          "rho46 (sympy)": float(k["rho_eq46"]), "slack": float(slack), "lam* (replay)": [float(v) for v in S.lam],
          "saddle projected gradient": float(S.pg_norm), "saddle certified": S.certified}
@@ -487,7 +494,7 @@ def replay_zero_multiplier(problem, lam_start: Sequence[float], j: int, code_lam
         confirms = bool(S.certified and S.lam[j] == 0 and slack > REPLAY_NEWTON_PG_TOL)
     w = {"replayed": True, "confirms": confirms, "agrees": agrees,
          "method": f"mpmath, {REPLAY_DPS} digits: projected Newton on the dual D, certified by the projected gradient",
-         "instance": problem.name, "j": int(j), "lam* (code)": [float(v) for v in code_lam],
+         "instance": f"{problem.name} (beta = {problem.beta:g})", "j": int(j), "lam* (code)": [float(v) for v in code_lam],
          "lam* (replay)": [float(v) for v in S.lam], "lam*_j (replay)": float(S.lam[j]),
          "c_j(pi*) (replay, slack)": float(slack), "saddle projected gradient": float(S.pg_norm),
          "saddle certified": S.certified, "max |lam* code - replay|": float(diff)}
@@ -518,3 +525,26 @@ def crosscheck_constants(problem, *, rho_numeric: float, a_numeric: Sequence[flo
     detail = (f"{len(pairs)} constants on {problem.name} agree with sympy to {rtol:g}" if not bad else
               "numeric vs sympy differ: " + "; ".join(f"{n}: {a:.12g} vs {b:.12g}" for n, a, b in bad))
     return not bad, detail
+
+
+def replay_l1_bound(problem, code_lam: Sequence[float], bound: float) -> dict:
+    """Witness for a violation of Remark B.6's bound: the 50-digit certified saddle point's
+    ``||lam*||_1`` exceeds ``bound`` (xi from the LP, reported as given) and the code's lam* agrees."""
+    from opdcheck.tolerances import REPLAY_AGREE_RTOL
+
+    P = mp_problem(problem)
+    S = mp_saddle(P, code_lam)
+    with mpmath.workdps(REPLAY_DPS):
+        l1 = mpmath.fsum(S.lam)
+        scale = max([mpmath.mpf(1)] + [abs(v) for v in S.lam])
+        diff = max(abs(mpmath.mpf(float(a)) - b) for a, b in zip(code_lam, S.lam))
+        agrees = bool(diff <= REPLAY_AGREE_RTOL * scale)
+        confirms = bool(S.certified and l1 > mpmath.mpf(bound))
+    w = {"replayed": True, "confirms": confirms, "agrees": agrees,
+         "method": f"mpmath, {REPLAY_DPS} digits: projected Newton on the dual D (xi from the LP as given)",
+         "instance": f"{problem.name} (beta = {problem.beta:g})", "||lam*||_1 (code)": float(sum(code_lam)),
+         "||lam*||_1 (replay)": float(l1), "bound": float(bound), "saddle projected gradient": float(S.pg_norm),
+         "saddle certified": S.certified}
+    if not agrees:
+        w["disagreement"] = f"lam* code vs replay differ by {float(diff):.3g}"
+    return w
