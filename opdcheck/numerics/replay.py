@@ -437,7 +437,12 @@ def replay_lyapunov_violation(problem, lam_start: Sequence[float], *, dual_step:
 def mp_tail_rate(errors: Sequence, t0: int, t1: int) -> mpmath.mpf:
     """``exp`` of the least-squares slope of ``log e_t`` over ``t0 <= t <= t1`` (50 digits)."""
     with mpmath.workdps(REPLAY_DPS):
-        ts = list(range(int(t0), int(t1) + 1))
+        # points at the replay's own floor (10 digits above its precision; a KL can round to <= 0 there)
+        # are dropped; fewer than two points left -> nan (no rate, nothing confirmed)
+        floor = mpmath.mpf(10) ** (-(REPLAY_DPS - 10))
+        ts = [t for t in range(int(t0), int(t1) + 1) if errors[t] > floor]
+        if len(ts) < 2:
+            return mpmath.mpf("nan")
         ys = [mpmath.log(errors[t]) for t in ts]
         tm = mpmath.fsum(ts) / len(ts)
         ym = mpmath.fsum(ys) / len(ys)
