@@ -272,6 +272,11 @@ REPLAY_DPS = 50
 #: steps reach ~1e-45; 1e-40 is 24 orders below float64, so the float start alone cannot pass it.
 REPLAY_NEWTON_PG_TOL = 1e-40
 
+#: Below this projected gradient the 50-digit Newton takes full steps (no line search on D): a step
+#: changes D by ~pg^2 / lambda_min(H), which at pg = 1e-20 is ~1e-40 relative and then falls below D's
+#: own 50-digit resolution, so a decrease test would stall. The float start is already ~1e-12 away.
+REPLAY_NEWTON_LOCAL = 1e-20
+
 #: Replay vs the code under suspicion (error, bound, potential at the violating step): they agree when
 #: |code - replay| <= REPLAY_AGREE_RTOL |replay| + REPLAY_AGREE_ATOL * scale (scale = error_0 or Phi_1).
 #: The float64 run is a contraction, so rounding does not grow: its iterates match the replay to

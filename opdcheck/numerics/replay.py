@@ -29,7 +29,7 @@ from typing import Sequence
 import mpmath
 import numpy as np
 
-from opdcheck.tolerances import REPLAY_DPS, REPLAY_NEWTON_PG_TOL
+from opdcheck.tolerances import REPLAY_DPS, REPLAY_NEWTON_LOCAL, REPLAY_NEWTON_PG_TOL
 
 __all__ = ["MPProblem", "mp_problem", "mp_log_best_response", "mp_dual_value", "mp_dual_gradient",
            "mp_dual_hessian", "mp_saddle", "MPSaddle", "mp_run_opd", "MPRun", "mp_kl_rows", "mp_error",
@@ -185,13 +185,17 @@ def mp_saddle(P: MPProblem, lam_start: Sequence[float], *, max_steps: int = 60) 
             for j in range(P.h):
                 if j not in free:
                     d[j] = g[j]
-            D0 = mp_dual_value(P, lam)
             s = mpmath.mpf(1)
-            for _ in range(80):
-                trial = [max(lam[j] - s * d[j], mpmath.mpf(0)) for j in range(P.h)]
-                if mp_dual_value(P, trial) <= D0:
-                    break
-                s /= 2
+            trial = [max(lam[j] - d[j], mpmath.mpf(0)) for j in range(P.h)]
+            if pg > REPLAY_NEWTON_LOCAL:
+                # far from the optimum: backtrack on D. Near it (pg <= REPLAY_NEWTON_LOCAL) the decrease of D,
+                # ~pg^2, is below D's own 50-digit resolution, so the full (quadratically convergent) step is taken
+                D0 = mp_dual_value(P, lam)
+                for _ in range(80):
+                    if mp_dual_value(P, trial) <= D0:
+                        break
+                    s /= 2
+                    trial = [max(lam[j] - s * d[j], mpmath.mpf(0)) for j in range(P.h)]
             lam = trial
         log_pi = mp_log_best_response(P, lam)
         return MPSaddle(log_pi=log_pi, lam=lam, grad=g, pg_norm=pg, newton_steps=steps,
