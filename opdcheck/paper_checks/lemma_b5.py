@@ -5,6 +5,13 @@ The paper (Lemma B.5, citing Ding et al. 2025, Lemma 3(b)) states: under Assumpt
 beta KL(pi*||pi_ref))]`` (sic: KL(pi*) in both terms, so the KL terms cancel as printed; the
 standard bound has KL(pi_bar) in the second). Remark B.6 turns it into
 ``||lam*||_1 <= (2/xi)(R_max + beta log(1/p_min))``.
+
+Findings (each with its own verdict; the summary is generated from them): the bound of Remark B.6;
+"lam* > 0"; Lemma B.5's intermediate bound as printed. A REFUTED finding carries an independent witness:
+the saddle point recomputed at 50 digits by projected Newton on the dual (``opdcheck.numerics.replay``),
+certified by its KKT residual, with ``lam*_j = 0`` and the constraint slack (``c_j(pi*) > 0``), compared
+with the float lam* (``REPLAY_AGREE_RTOL``). Positive control: the paper's toy (every constraint active),
+where lam* > 0 and the bound hold.
 """
 from __future__ import annotations
 

@@ -11,9 +11,18 @@ Claim (Thm 3.4): for all t >= 1,
 with rho of eq. (46) and Phi_1 of eq. (47). opdcheck also evaluates the proof's own (valid)
 denominator ``min(eta_th + beta, 5/4 eta_lam - 1/4 sqrt(h) R_max)`` (delta = 3/4).
 
-Verdict: REFUTED if the printed bound fails on any instance with the prox convention (the algorithm
-as stated), with the worst instance saved; CONFIRMED otherwise. The gradient convention and the
-proof's denominator are reported alongside.
+Verdict: REFUTED if the printed bound fails on a non-degenerate instance with the prox convention (the
+algorithm as stated), and only with an independent witness: the violating instance cheapest to replay
+is re-run at 50 digits (``opdcheck.numerics.replay``: its own saddle point by projected Newton, its own
+Algorithm 2, the bound from the sympy constants of ``theory/thm34_constants.py``) up to the first
+violating step; the replay must confirm the violation and agree with the code's error and bound
+(``REPLAY_AGREE_RTOL``), else INCONCLUSIVE. CONFIRMED otherwise; ``judged`` = the number of
+non-degenerate instances (instances whose lam* may not be unique are reported apart and never judged;
+none left -> INCONCLUSIVE). Controls (a failed one -> INCONCLUSIVE): the Numba kernel vs the numpy
+reference on the first instance, the numeric constants vs sympy (first instance and counterexample),
+the paper's toy at beta = 0.05 (rate certified below rho(46), bound holds) and the all-slack toy
+(:func:`all_slack_toy`, bound holds by convexity). The gradient convention and the proof's denominator
+are reported alongside. Sweeps run through ``ctx.map`` (:func:`sweep_task`).
 
 Shared with ``thm-3.4-lyapunov`` and ``thm-3.4-rate``: :func:`instance_family`, :func:`default_runner`.
 """

@@ -15,6 +15,15 @@ saddle point is enclosed exactly (Schur–Cohn over QQ, :func:`opdcheck.theory.l
 and ``r^2`` (the error is a *squared* distance) is compared with rho of eq. (46) computed in exact
 rationals. ``lo^2 > rho`` certifies that the asymptotic rate of the error exceeds the theorem's rate;
 the check is also REFUTED when such a certificate is confirmed by the measured rate.
+
+How the verdict is earned: a REFUTED carries a witness. For a measured violation, the violating instance
+cheapest to replay is re-run at 50 digits (``opdcheck.numerics.replay``) for the fit window, the tail rate
+is refitted there and compared with rho of eq. (46) from sympy; it must confirm and agree with the float
+fit (``REPLAY_RATE_ATOL``). For a refutation by certificate alone the exact Schur–Cohn enclosure is the
+witness. Measured and certified rates that disagree anywhere in the rational family fail a control, so
+the verdict is INCONCLUSIVE, never REFUTED. Positive controls: the paper's toy at beta = 0.05 (certified
+below rho(46), measured below) and the all-slack toy (rate (eta/(eta+beta))^2 < rho). Degenerate
+instances (lam* possibly not unique) are reported, never judged.
 """
 from __future__ import annotations
 
