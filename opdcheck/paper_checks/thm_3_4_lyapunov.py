@@ -32,7 +32,7 @@ from opdcheck.numerics.replay import replay_lyapunov_violation, replay_work
 from opdcheck.paper_checks.result import CheckResult, Control, Verdict
 from opdcheck.paper_checks.thm_3_4 import (CONVENTIONS, all_slack_toy, beta_zero_instance_result, check_instance_specs,
                                           constants_control, controls_paragraph, default_runner, numba_numpy_control,
-                                          sweep_instances, witness_sentence, witness_summary)
+                                          scale_case, sweep_instances, witness_sentence, witness_summary)
 from opdcheck.problem import Problem
 from opdcheck.tolerances import BOUND_RTOL, CONTROL_STEPS, LYAPUNOV_PHI_FLOOR_RTOL, RUN_STOP_RTOL
 
@@ -138,6 +138,11 @@ def run(ctx: CheckContext) -> CheckResult:
             witness_note = f" Replayed counterexample saved as `{rel_w}`. " + witness_sentence(witness)
         else:  # a failure without a judged violating step (e.g. a diverged run): nothing to replay
             witness = {"replayed": False, "reason": "no violating step to replay (diverged run?)"}
+    scale, scale_note = scale_case(ctx, "opdcheck.paper_checks.thm_3_4_lyapunov:lyapunov_case")
+    if scale is not None:  # full profile only; reported, not judged
+        rows.append({"instance": "scale: (1e4, 1e3, 4), run_opd_fused (not judged)",
+                     "prox: max Phi_(t+1)/(rho Phi_t)": scale["worst_ratio"],
+                     "prox: violating steps": f"{scale['n_violations']}/{scale['n_judged']}"})
     controls = [numba_numpy_control(results[0][0], results[0][1]["prox"], T=T, stop_below=RUN_STOP_RTOL),
                 constants_control(results[0][0], results[0][1]["prox"])]
     c_pos = lyapunov_case(all_slack_toy(1.0), dual_step="prox", T=CONTROL_STEPS)
@@ -168,7 +173,7 @@ def run(ctx: CheckContext) -> CheckResult:
         "A value above 1 means the potential shrinks by less than the proof's factor at that step. "
         "Steps where $\\Phi_t < 10^{-12}\\Phi_1$ are not judged (float floor). The t = 0 step depends on "
         "opdcheck's t = 0 convention and is reported (last column), not judged."
-    ) + witness_note + "\n\n" + controls_paragraph(controls)
+    ) + witness_note + "\n\n" + controls_paragraph(controls) + ("\n\n" + scale_note if scale_note else "")
     return CheckResult(
         id="thm-3.4-lyapunov",
         paper_ref="proof of Thm 3.4 (App. C): Phi_{t+1}, rho, Phi_{t+1} <= rho Phi_t",

@@ -46,7 +46,7 @@ from opdcheck.paper_checks.result import CheckResult, Control, Verdict
 from opdcheck.numerics.types import SaddlePoint
 from opdcheck.paper_checks.thm_3_4 import (CONVENTIONS, all_slack_toy, beta_zero_instance_result, check_instance_specs,
                                           constants_control, controls_paragraph, default_runner, numba_numpy_control,
-                                          sweep_instances, witness_sentence, witness_summary)
+                                          scale_case, sweep_instances, witness_sentence, witness_summary)
 from opdcheck.problem import Problem
 from opdcheck.theory.linearization import (MU, RationalDesign, certify_rate, inverse_design_rational,
                                            mode_polynomial)
@@ -395,6 +395,11 @@ def run(ctx: CheckContext) -> CheckResult:
                    "rho46 (sympy)": float(r0["rho46"])}
         witness_note = " " + witness_sentence(witness)
 
+    scale, scale_note = scale_case(ctx, "opdcheck.paper_checks.thm_3_4_rate:rate_case")
+    if scale is not None:  # full profile only; reported, not judged
+        rows.append({"kind": "measured (scale, not judged)", "instance": "(1e4, 1e3, 4), run_opd_fused",
+                     "rho (46)": round(scale["rho"], 5), "prox: rate": round(scale["rate"], 5)
+                     if np.isfinite(scale["rate"]) else "n/a"})
     # controls: the kernels, the constants, the measured vs certified agreement, and instances where
     # the claimed rate holds (toy at beta = 0.05: certified below rho(46); the all-slack toy)
     controls = [numba_numpy_control(results[0][0], results[0][1]["prox"], T=T, stop_below=RUN_STOP_RTOL),
@@ -467,7 +472,8 @@ def run(ctx: CheckContext) -> CheckResult:
     )
     cert_summary, cert_details, cert_computed = _cert_texts(cert_rows, cert_refuting, cert_disagree)
     summary += cert_summary
-    details += cert_details + "\n\n" + witness_note + "\n\n" + controls_paragraph(controls)
+    details += (cert_details + "\n\n" + witness_note + "\n\n" + controls_paragraph(controls)
+                + ("\n\n" + scale_note if scale_note else ""))
     return CheckResult(
         id="thm-3.4-rate", paper_ref="Thm 3.4, eq. (46)",
         claim="fitted last-iterate rate of E KL(pi*||pi_hat_t) + ||lam*-lam_hat_t||^2 <= rho of eq. (46)",
