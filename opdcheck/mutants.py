@@ -25,7 +25,7 @@ from typing import Callable, ContextManager, Iterator
 import numpy as np
 
 __all__ = ["Mutant", "MUTANTS", "patch_everywhere", "mutation_profile", "run_checks", "run_mutant", "run_table",
-           "write_table", "load_table", "appendix_markdown", "TABLE_PATH", "MUTATION_SWEEPS"]
+           "run_checks_detailed", "write_table", "load_table", "appendix_markdown", "TABLE_PATH", "MUTATION_SWEEPS"]
 
 TABLE_PATH = Path(__file__).parent / "paper_checks" / "mutation_table.json"
 
@@ -272,20 +272,36 @@ def run_checks(check_ids, *, seed: int = 0, out_dir: Path | None = None, stop_wh
 
     A crash is recorded as the verdict ``CRASHED: <exception>``. ``stop_when(check_id, verdict)``
     ends the loop early (the tests stop at the first changed verdict)."""
+    return {c: d["verdict"] for c, d in run_checks_detailed(check_ids, seed=seed, out_dir=out_dir,
+                                                            stop_when=stop_when).items()}
+
+
+def _why(res) -> str:
+    """What decided an INCONCLUSIVE: the machinery's downgrade reasons, else the failed controls."""
+    if res.downgrades:
+        return "; ".join(res.downgrades)[:400]
+    failed = [f"{c.name}: {c.detail}" for c in res.controls if not c.passed]
+    return "; ".join(failed)[:400]
+
+
+def run_checks_detailed(check_ids, *, seed: int = 0, out_dir: Path | None = None,
+                        stop_when: Callable[[str, str], bool] | None = None) -> dict[str, dict]:
+    """Like :func:`run_checks`, with ``{"verdict", "why"}`` per check (``why``: the downgrade reasons)."""
     import tempfile
 
     from opdcheck.paper_checks.context import CheckContext
     from opdcheck.paper_checks.registry import get_check
 
-    out: dict[str, str] = {}
+    out: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp, mutation_profile():
         for cid in check_ids:
             ctx = CheckContext(profile="quick", seed=seed, out_dir=Path(out_dir or tmp) / cid)
             try:
-                out[cid] = get_check(cid).run(ctx).verdict.value
+                res = get_check(cid).run(ctx)
+                out[cid] = {"verdict": res.verdict.value, "why": _why(res)}
             except Exception as exc:  # a planted bug may crash a check: that changes its verdict too
-                out[cid] = f"CRASHED: {type(exc).__name__}"
-            if stop_when is not None and stop_when(cid, out[cid]):
+                out[cid] = {"verdict": f"CRASHED: {type(exc).__name__}", "why": str(exc)[:400]}
+            if stop_when is not None and stop_when(cid, out[cid]["verdict"]):
                 break
     return out
 
@@ -295,8 +311,10 @@ def run_mutant(mutant: Mutant, baseline: dict[str, str], *, seed: int = 0, stop_
     t0 = time.perf_counter()
     stop = (lambda cid, v: v != baseline.get(cid)) if stop_at_first else None
     with mutant.patch():
-        verdicts = run_checks(mutant.checks, seed=seed, stop_when=stop)
-    changed = [{"check": c, "from": baseline.get(c), "to": v} for c, v in verdicts.items() if v != baseline.get(c)]
+        detailed = run_checks_detailed(mutant.checks, seed=seed, stop_when=stop)
+    verdicts = {c: d["verdict"] for c, d in detailed.items()}
+    changed = [{"check": c, "from": baseline.get(c), "to": v, "why": detailed[c]["why"]}
+               for c, v in verdicts.items() if v != baseline.get(c)]
     return {"name": mutant.name, "description": mutant.description, "checks": list(mutant.checks),
             "verdicts": verdicts, "changed": changed, "caught": bool(changed), "xfail": mutant.xfail,
             "seconds": round(time.perf_counter() - t0, 1)}
@@ -330,15 +348,20 @@ def appendix_markdown(path: Path = TABLE_PATH) -> str:
     if t is None:
         return ("## Appendix: verification power\n\nNo mutation table recorded; run "
                 "`python -m opdcheck.mutants --write`.\n")
+    def cell(text: str) -> str:  # a Markdown table cell: pipes escaped
+        return text.replace("|", "\\|")
+
     lines = [f"## Appendix: verification power: {t['caught']} of {t['total']} planted bugs change a verdict", "",
              f"Each bug is planted by monkeypatching and the checks it can affect are re-run ({t['profile']}, "
              f"seed {t['seed']}). Unmutated verdicts: "
              + ", ".join(f"`{c}` {v}" for c, v in t["baseline"].items()) + ".", "",
-             "| planted bug | checks run | verdicts changed | caught |", "|---|---|---|---|"]
+             "| planted bug | checks run | verdicts changed | caught | what caught it (first changed check) |",
+             "|---|---|---|---|---|"]
     for r in t["mutants"]:
         ch = "; ".join(f"`{c['check']}` {c['from']} -> {c['to']}" for c in r["changed"]) or "none"
         caught = "yes" if r["caught"] else ("no (" + r["xfail"] + ")" if r["xfail"] else "**no**")
-        lines.append(f"| {r['description']} | {', '.join(r['checks'])} | {ch} | {caught} |")
+        why = r["changed"][0].get("why", "") if r["changed"] else ""
+        lines.append(f"| {cell(r['description'])} | {', '.join(r['checks'])} | {ch} | {caught} | {cell(why[:220])} |")
     return "\n".join(lines) + "\n"
 
 
