@@ -174,3 +174,15 @@ def test_degenerate_multiplier_is_detected():
     kappa, degen = multiplier_curvature(p, sp)
     assert degen and kappa < 1e-10
     assert not multiplier_curvature(paper_toy(), solve_saddle(paper_toy()))[1]
+
+
+def test_adversarial_search_is_deterministic_and_finds_a_violation(monkeypatch):
+    """The full profile's search runs through ctx.map in rounds: the same seed gives the same worst instance."""
+    from opdcheck.paper_checks import thm_3_4
+
+    monkeypatch.setattr(thm_3_4, "SEARCH_ROUND", 5)
+    monkeypatch.setattr(thm_3_4, "SEARCH_T", 200)
+    a = thm_3_4._search_worst(CheckContext(profile="full", seed=1), 10)
+    b = thm_3_4._search_worst(CheckContext(profile="full", seed=1), 10)
+    assert a[0].name == b[0].name and a[1] == b[1] and a[2] == b[2]
+    assert a[1] > 0  # log10 max error/bound > 0: a violation of the printed bound

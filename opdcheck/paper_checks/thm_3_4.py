@@ -379,7 +379,7 @@ def witness_sentence(w: dict) -> str:
 def _g(v) -> str:
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_g(u) for u in v) + "]"
-    return f"{float(v):.12g}"
+    return f"{float(v):.16g}"
 
 
 def controls_paragraph(controls: list[Control]) -> str:
