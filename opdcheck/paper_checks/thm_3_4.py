@@ -575,8 +575,9 @@ def run(ctx: CheckContext) -> CheckResult:
 
     controls = [numba_numpy_control(results[0][0], results[0][1]["prox"], T=T, stop_below=RUN_STOP_RTOL),
                 constants_control(results[0][0], results[0][1]["prox"])]
-    if verdict == Verdict.REFUTED:
-        controls.append(constants_control(p_ce, c_ce["prox"]))
+    if verdict == Verdict.REFUTED and p_ce is not results[0][0]:  # the replayed instance, too
+        controls += [numba_numpy_control(p_ce, c_ce["prox"], T=T, stop_below=RUN_STOP_RTOL),
+                     constants_control(p_ce, c_ce["prox"])]
     controls += thm34_positive_controls()
 
     # figure: toy (or the user's instance) and the worst instance
