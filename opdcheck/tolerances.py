@@ -262,6 +262,46 @@ THM34_CROSSCHECK_RTOL = 1e-12
 # ---------------------------------------------------------------- verification power: independent replay (issue 6, thm-3.4 family)
 # (names for the high-precision replay of counterexamples and the positive controls go here)
 
+#: Working precision of the independent replay (opdcheck.numerics.replay): 50 significant digits,
+#: 34 more than float64, so the replay's own rounding (~1e-50 per operation, a few thousand
+#: operations per step) is invisible at every tolerance below.
+REPLAY_DPS = 50
+
+#: The 50-digit saddle point is certified when the projected gradient ||lam - [lam - grad D]_+||_inf
+#: is below this. Newton converges quadratically from the float start (1e-12 away), so one or two
+#: steps reach ~1e-45; 1e-40 is 24 orders below float64, so the float start alone cannot pass it.
+REPLAY_NEWTON_PG_TOL = 1e-40
+
+#: Below this projected gradient the 50-digit Newton takes full steps (no line search on D): a step
+#: changes D by ~pg^2 / lambda_min(H), which at pg = 1e-20 is ~1e-40 relative and then falls below D's
+#: own 50-digit resolution, so a decrease test would stall. The float start is already ~1e-12 away.
+REPLAY_NEWTON_LOCAL = 1e-20
+
+#: Replay vs the code under suspicion (error, bound, potential at the violating step): they agree when
+#: |code - replay| <= REPLAY_AGREE_RTOL |replay| + REPLAY_AGREE_ATOL * scale (scale = error_0 or Phi_1).
+#: The float64 run is a contraction, so rounding does not grow: its iterates match the replay to
+#: ~1e-15, its KL values to ~1e-15 relative where KL >> 1e-15 and to ~1e-16 absolute where KL is
+#: near zero (cancellation in sum p log(p/q)). 1e-8 relative is 7 orders above that and 5 orders
+#: below the smallest planted bug (lambda* off by 0.1 % moves ||lam*-lam_hat_1||^2 by ~1e-3 relative).
+REPLAY_AGREE_RTOL = 1e-8
+
+#: ... and the absolute part, per unit of the scale: the float floor of KL (1e-16) with 1000x room.
+REPLAY_AGREE_ATOL = 1e-13
+
+#: Largest replay, in X * n * h * steps mp-operations (about 20 us each at 50 digits): 2e5 is a few
+#: seconds. A counterexample larger than this is not replayed (witness replayed=False -> INCONCLUSIVE).
+REPLAY_MAX_WORK = 200_000
+
+#: thm-3.4-rate: the replayed tail rate (least squares on the same window, 50 digits) vs the float
+#: fit. Both fit the same geometric slope, but the window ends near the float floor (error ~1e-27),
+#: where the float errors carry ~1e-8..1e-6 relative noise; measured on the toy at beta = 1 (prox,
+#: window 192-383): |code - replay| = 7e-9. 1e-6 leaves 100x room and is 1000x below THM34_RATE_ATOL.
+REPLAY_RATE_ATOL = 1e-6
+
+#: Steps of the positive controls' bound/potential check (paper toy at beta = 0.05 and the all-slack
+#: toy): enough for the error to reach the float floor (rate <= 0.8 per step: 1e-27 after ~300 steps).
+CONTROL_STEPS = 400
+
 # ---------------------------------------------------------------- verification power: sub-verdict checks (issue 6)
 # (names for the findings of thm-3.4-constants, lemmas, bilinear-gda, dual-step-scale, lemma-B.5 go here)
 

@@ -93,35 +93,73 @@ def test_rate_judge_and_toy_rate():
     assert not big["ok"] and big["rate"] > big["rho"] + 0.05
 
 
-def test_check_thm34_quick_and_counterexample_reproduces(tmp_path):
+def _quick(check_id):
+    from quick_profile_run import quick_results
+
+    out, results = quick_results()
+    res = results[check_id]
+    if isinstance(res, Exception):
+        raise res
+    return out, res
+
+
+def _assert_witnessed_refutation(res):
+    """REFUTED, earned: an independent replay that confirms and agrees, every control passed, cases judged."""
+    assert res.verdict == Verdict.REFUTED, res.summary
+    w = res.witness
+    assert w["replayed"] and w["confirms"] and w["agrees"], w
+    assert res.controls and all(c.passed for c in res.controls), [c for c in res.controls if not c.passed]
+    assert any(c.kind == "positive" for c in res.controls)
+    assert res.judged and res.judged > 0 and not res.downgrades
+
+
+def test_check_thm34_quick_and_counterexample_reproduces():
     from opdcheck.paper_checks import thm_3_4
 
-    res = thm_3_4.run(CheckContext(profile="quick", seed=0, out_dir=tmp_path))
+    out, res = _quick("thm-3.4")
     assert res.stated is not None and res.evidence and res.figures
-    assert res.verdict in (Verdict.CONFIRMED, Verdict.REFUTED)
+    _assert_witnessed_refutation(res)
     for f in res.figures:
-        assert (tmp_path / f).exists()
-    if res.verdict == Verdict.REFUTED:
-        ce = load_problem(tmp_path / res.counterexample)
-        again = thm_3_4.run(CheckContext(profile="quick", seed=0, out_dir=tmp_path / "again", instance=ce))
-        assert again.verdict == Verdict.REFUTED
+        assert (out / f).exists()
+    # the smallest counterexample is the paper's toy at beta = 1, violated at t = 1: code and replay agree
+    w = res.witness
+    assert w["instance"] == "paper-toy (beta = 1)" and w["t"] == 1
+    assert w["error (code)"] == pytest.approx(w["error (replay)"], rel=1e-12)
+    assert w["bound (code)"] == pytest.approx(w["bound (replay)"], rel=1e-12)
+    assert "Independent replay" in res.details
+    ce = load_problem(out / res.counterexample)
+    again = thm_3_4.run(CheckContext(profile="quick", seed=0, out_dir=out / "again", instance=ce))
+    assert again.verdict == Verdict.REFUTED and again.witness["agrees"]
 
 
-@pytest.mark.parametrize("module", ["thm_3_4_lyapunov", "thm_3_4_rate"])
-def test_other_checks_quick(tmp_path, module):
-    import importlib
-
-    mod = importlib.import_module(f"opdcheck.paper_checks.{module}")
-    res = mod.run(CheckContext(profile="quick", seed=0, out_dir=tmp_path))
-    assert res.verdict in (Verdict.CONFIRMED, Verdict.REFUTED) and res.evidence and res.summary
-    if res.verdict == Verdict.REFUTED:
-        assert (tmp_path / res.counterexample).exists()
-    if module == "thm_3_4_rate":  # the exact part: certificates on the rational family, with measurements
+@pytest.mark.parametrize("check_id", ["thm-3.4-lyapunov", "thm-3.4-rate"])
+def test_other_checks_quick(check_id):
+    out, res = _quick(check_id)
+    assert res.evidence and res.summary
+    _assert_witnessed_refutation(res)
+    assert (out / res.counterexample).exists()
+    if check_id == "thm-3.4-rate":  # the exact part: certificates on the rational family, with measurements
         cert = [r for r in res.evidence if r.get("kind") == "certified (exact)"]
         assert len(cert) == 14 and all(r["measured agrees"] for r in cert)
         toy1 = next(r for r in cert if r["instance"] == "paper-toy(beta=1)" and r["dual step"] == "prox")
         assert toy1["verdict"] == "certified-above" and toy1["rho (46)"].startswith("50/63")
-        assert res.verdict == Verdict.REFUTED and res.computed["certified above rho(46) (prox, measured agrees)"] >= 1
+        assert res.computed["certified above rho(46) (prox, measured agrees)"] >= 1
+        assert abs(res.witness["rate (code)"] - res.witness["rate (replay)"]) < 1e-6
+
+
+def test_duplicated_constraint_is_never_judged(tmp_path):
+    """The toy with its constraint duplicated: lam* is not unique (any split of 1 between the copies),
+    the instance is degenerate, nothing is judged, so thm-3.4 must say INCONCLUSIVE (not CONFIRMED)."""
+    from opdcheck.paper_checks import thm_3_4
+    from opdcheck.problem import Problem
+
+    toy = paper_toy()
+    dup = Problem(rho=toy.rho, pi_ref=toy.pi_ref, R_soft=toy.R_soft, w=toy.w,
+                  R_hard=np.concatenate([toy.R_hard, toy.R_hard]), beta=toy.beta, name="paper-toy-duplicated")
+    res = thm_3_4.run(CheckContext(profile="quick", seed=0, out_dir=tmp_path, instance=dup))
+    assert res.judged == 0
+    assert res.verdict == Verdict.INCONCLUSIVE
+    assert "degenerate" in res.summary
 
 
 def test_degenerate_multiplier_is_detected():
@@ -136,3 +174,15 @@ def test_degenerate_multiplier_is_detected():
     kappa, degen = multiplier_curvature(p, sp)
     assert degen and kappa < 1e-10
     assert not multiplier_curvature(paper_toy(), solve_saddle(paper_toy()))[1]
+
+
+def test_adversarial_search_is_deterministic_and_finds_a_violation(monkeypatch):
+    """The full profile's search runs through ctx.map in rounds: the same seed gives the same worst instance."""
+    from opdcheck.paper_checks import thm_3_4
+
+    monkeypatch.setattr(thm_3_4, "SEARCH_ROUND", 5)
+    monkeypatch.setattr(thm_3_4, "SEARCH_T", 200)
+    a = thm_3_4._search_worst(CheckContext(profile="full", seed=1), 10)
+    b = thm_3_4._search_worst(CheckContext(profile="full", seed=1), 10)
+    assert a[0].name == b[0].name and a[1] == b[1] and a[2] == b[2]
+    assert a[1] > 0  # log10 max error/bound > 0: a violation of the printed bound

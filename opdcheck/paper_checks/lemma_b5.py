@@ -5,6 +5,13 @@ The paper (Lemma B.5, citing Ding et al. 2025, Lemma 3(b)) states: under Assumpt
 beta KL(pi*||pi_ref))]`` (sic: KL(pi*) in both terms, so the KL terms cancel as printed; the
 standard bound has KL(pi_bar) in the second). Remark B.6 turns it into
 ``||lam*||_1 <= (2/xi)(R_max + beta log(1/p_min))``.
+
+Findings (each with its own verdict; the summary is generated from them): the bound of Remark B.6;
+"lam* > 0"; Lemma B.5's intermediate bound as printed. A REFUTED finding carries an independent witness:
+the saddle point recomputed at 50 digits by projected Newton on the dual (``opdcheck.numerics.replay``),
+certified by its KKT residual, with ``lam*_j = 0`` and the constraint slack (``c_j(pi*) > 0``), compared
+with the float lam* (``REPLAY_AGREE_RTOL``). Positive control: the paper's toy (every constraint active),
+where lam* > 0 and the bound hold.
 """
 from __future__ import annotations
 
@@ -20,7 +27,8 @@ from opdcheck.numerics.logspace import kl_rows
 from opdcheck.numerics.saddle import solve_saddle
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
-from opdcheck.paper_checks.result import CheckResult, Verdict
+from opdcheck.numerics.replay import replay_l1_bound, replay_zero_multiplier
+from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict, summary_from_findings
 from opdcheck.problem import Problem
 from opdcheck.tolerances import BOUND_RTOL, LAMBDA_ZERO_ATOL
 
@@ -122,40 +130,69 @@ def run(ctx: CheckContext) -> CheckResult:
                            summary="Slater's condition fails on every instance; the lemma does not apply.",
                            wall_time=time.perf_counter() - t0, profile=ctx.profile, seed=ctx.seed)
     bound_ok = all(r["bound_holds"] for _, _, r in results)
+    bound_fail = [(k, p, r) for k, p, r in results if not r["bound_holds"]]
     pos_fail = [(k, p, r) for k, p, r in results if not r["positive_holds"]]
     printed_fail = [(k, p, r) for k, p, r in results if not r["b5_printed_holds"]]
     worst_k, worst_p, worst_r = max(results, key=lambda t: t[2]["ratio"])
     counterexample = None
-    if not bound_ok:
-        verdict = Verdict.REFUTED
-        k, p, r = next(t for t in results if not t[2]["bound_holds"])
+    n = len(results)
+
+    # finding 1: the bound of Remark B.6
+    if bound_fail:
+        k, p, r = bound_fail[0]
         path, counterexample = ctx.counterexample_path("lemma-B.5-bound.npz")
         save_problem(p, path)
-        summary = (f"The bound of Remark B.6 is violated on {p.name}: ||lam*||_1 = {r['lam_l1']:.4g} > "
-                   f"{r['bound']:.4g} (xi = {r['xi']:.3g}).")
-    elif pos_fail:
-        verdict = Verdict.REFUTED
-        k, p, r = next((t for t in pos_fail if t[0] == "inactive"), pos_fail[0])
-        path, counterexample = ctx.counterexample_path("lemma-B.5-positivity.npz")
-        save_problem(p, path)
-        summary = (f"The bound ||lam*||_1 <= (2/xi)(R_max + beta log 1/p_min) holds on all {len(results)} instances "
-                   f"(largest ratio {worst_r['ratio']:.3g}), but the claim 'lam* > 0' is false as stated: on "
-                   f"{p.name} (xi = {r['xi']:.3g}, Slater holds) lam*_j = 0 exactly for j in {r['zero_components']} "
-                   f"(slack at pi*, so complementary slackness forces lam*_j = 0; {len(pos_fail)} of {len(results)} "
-                   "instances have such a component). The correct statement is lam* >= 0.")
-        allzero = [t for t in results if not t[2]["nonzero_holds"]]
-        if allzero:
-            summary += (f" Even the weak reading 'lam* != 0' fails on {allzero[0][1].name}, where every policy is "
-                        "feasible and lam* = 0.")
+        w = replay_l1_bound(p, r["lam"], r["bound"])
+        f_bound = Finding(name="bound (Remark B.6)", claim="||lam*||_1 <= (2/xi)(R_max + beta log(1/p_min))",
+                          verdict=Verdict.REFUTED, computed=r["lam_l1"], stated=r["bound"], comparison="<=", judged=n,
+                          witness=w,
+                          sentence=(f"violated on {p.name}: ||lam*||_1 = {r['lam_l1']:.6g} > {r['bound']:.6g} "
+                                    f"(xi = {r['xi']:.3g}); replay: ||lam*||_1 = {w['||lam*||_1 (replay)']:.6g}."))
     else:
-        verdict = Verdict.CONFIRMED
-        summary = (f"On {len(results)} instances ||lam*||_1 <= (2/xi)(R_max + beta log 1/p_min) holds (largest "
-                   f"ratio {worst_r['ratio']:.3g}) and every lam*_j > 0.")
-    if printed_fail:
-        summary += (f" Lemma B.5's intermediate bound as printed (KL(pi*) in both terms) fails on {len(printed_fail)} "
-                    "instance(s) with the LP Slater point; with KL(pi_bar) in the second term it holds.")
+        f_bound = Finding(name="bound (Remark B.6)", claim="||lam*||_1 <= (2/xi)(R_max + beta log(1/p_min))",
+                          verdict=Verdict.CONFIRMED, computed=worst_r["ratio"], stated=1.0, comparison="<=", judged=n,
+                          sentence=f"holds on all {n} instances (largest ||lam*||_1 / bound = {worst_r['ratio']:.3g} on {worst_p.name}).")
+    # finding 2: lam* > 0
+    witness = None
+    if pos_fail:
+        k, p, r = next((t for t in pos_fail if t[0] == "inactive"), pos_fail[0])
+        path, rel = ctx.counterexample_path("lemma-B.5-positivity.npz")
+        save_problem(p, path)
+        counterexample = counterexample or rel
+        j = r["zero_components"][0]
+        witness = replay_zero_multiplier(p, r["lam"], j, r["lam"])
+        allzero = [t for t in results if not t[2]["nonzero_holds"]]
+        f_pos = Finding(name="lam* > 0 (Lemma B.5)", claim="every component of lam* is > 0", verdict=Verdict.REFUTED,
+                        computed={"instance": p.name, "zero components": r["zero_components"], "lam*": r["lam"]},
+                        stated="lam*_j > 0 for all j", comparison=">", judged=n, witness=witness,
+                        sentence=(f"false on {len(pos_fail)} of {n} instances; on {p.name} (xi = {r['xi']:.3g}, Slater holds) "
+                                  f"lam*_j = 0 for j in {r['zero_components']}; the 50-digit replay has lam*_{j} = "
+                                  f"{witness['lam*_j (replay)']:g} with c_{j}(pi*) = {witness['c_j(pi*) (replay, slack)']:.6g} > 0 "
+                                  f"(slack, so complementary slackness forces lam*_{j} = 0), projected gradient "
+                                  f"{witness['saddle projected gradient']:.2g}. lam* >= 0 is what holds."
+                                  + (f" Even 'lam* != 0' fails on {allzero[0][1].name} (lam* = 0)." if allzero else "")))
+    else:
+        f_pos = Finding(name="lam* > 0 (Lemma B.5)", claim="every component of lam* is > 0", verdict=Verdict.CONFIRMED,
+                        computed=min(r["lam_min"] for _, _, r in results), stated="> 0", comparison=">", judged=n,
+                        sentence=f"every lam*_j > 0 on all {n} instances (smallest {min(r['lam_min'] for _, _, r in results):.3g}).")
+    # finding 3: the intermediate bound as printed (reported; the corrected one is what Remark B.6 uses)
+    f_b5 = Finding(name="intermediate bound of Lemma B.5 as printed", claim="||lam*||_1 <= (E r(pi*) - E r(pi_bar))/xi",
+                   verdict=Verdict.INCONSISTENT if printed_fail else Verdict.CONFIRMED,
+                   computed=[p.name for _, p, _ in printed_fail], stated="holds with the LP Slater point", judged=n,
+                   sentence=(f"as printed (KL(pi*) in both terms) it fails on {len(printed_fail)} of {n} instance(s); with "
+                             f"KL(pi_bar) in the second term it holds on {sum(r['b5_corrected_holds'] for _, _, r in results)} of {n}."
+                             if printed_fail else f"holds on all {n} instances."))
+    findings = [f_bound, f_pos, f_b5]
+    # positive control: an instance with every constraint active (the toy: lam* = 1)
+    r_toy = judge_lemma_b5(paper_toy())
+    controls = [Control(name="paper toy (every constraint active): lam* > 0 and the bound hold", kind="positive",
+                        passed=bool(r_toy.get("valid") and r_toy["positive_holds"] and r_toy["bound_holds"]),
+                        detail=(f"lam* = {r_toy.get('lam')}, ||lam*||_1 / bound = {r_toy.get('ratio', float('nan')):.3g}"))]
+    verdict = None
+    summary = summary_from_findings(findings)
     return CheckResult(
-        id="lemma-B.5", paper_ref="Lemma B.5, Remark B.6", claim=CLAIM, verdict=verdict,
+        id="lemma-B.5", paper_ref="Lemma B.5, Remark B.6", claim=CLAIM, verdict=verdict, findings=findings,
+        controls=controls, judged=n, witness=witness,
         computed={"max_ratio": worst_r["ratio"], "max_ratio_instance": worst_p.name,
                   "bound_holds_everywhere": bound_ok,
                   "instances_with_zero_multiplier": [p.name for _, p, _ in pos_fail],

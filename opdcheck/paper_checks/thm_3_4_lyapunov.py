@@ -9,7 +9,12 @@ Phi_{t+1} <= rho Phi_t"): with ``C1 = C2 = C = sqrt(h) R_max``, ``delta = theta 
           + a3 ||lam* - lam_hat_t||^2 + a4 ||lam_hat_t - lam_{t-1}||^2  satisfies  Phi_{t+1} <= rho Phi_t, t >= 1
 
 (``a3, a4, rho`` in ``kernels/potential.py``). Judged by :func:`opdcheck.kernels.trajectory.judge_lyapunov`
-along measured trajectories; REFUTED (with the worst instance saved) if any step violates it.
+along measured trajectories; REFUTED (with the worst instance saved) if any step violates it on a non-degenerate instance, and only
+with an independent witness: the violating instance cheapest to replay is re-run at 50 digits
+(``opdcheck.numerics.replay``) up to its first violating step, with Phi's multipliers and rho from the sympy
+constants; the replay must confirm ``Phi_(t+1) > rho Phi_t`` and agree with the code's ratio.
+Controls: Numba vs numpy on the first instance, numeric vs sympy constants, and the all-slack toy
+(``thm_3_4.all_slack_toy``) where the contraction holds by convexity.
 """
 from __future__ import annotations
 
@@ -23,11 +28,13 @@ from opdcheck.kernels.potential import thm34_constants
 from opdcheck.kernels.trajectory import Trajectory, judge_lyapunov
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
-from opdcheck.paper_checks.result import CheckResult, Verdict
-from opdcheck.paper_checks.thm_3_4 import (CONVENTIONS, beta_zero_instance_result, check_instances, default_runner,
-                                          sweep_instances)
+from opdcheck.numerics.replay import replay_lyapunov_violation, replay_work
+from opdcheck.paper_checks.result import CheckResult, Control, Verdict
+from opdcheck.paper_checks.thm_3_4 import (CONVENTIONS, all_slack_toy, beta_zero_instance_result, check_instance_specs,
+                                          constants_control, controls_paragraph, default_runner, numba_numpy_control,
+                                          scale_case, sweep_instances, witness_sentence, witness_summary)
 from opdcheck.problem import Problem
-from opdcheck.tolerances import BOUND_RTOL, LYAPUNOV_PHI_FLOOR_RTOL, RUN_STOP_RTOL
+from opdcheck.tolerances import BOUND_RTOL, CONTROL_STEPS, LYAPUNOV_PHI_FLOOR_RTOL, RUN_STOP_RTOL
 
 __all__ = ["lyapunov_case", "run"]
 
@@ -56,15 +63,19 @@ def lyapunov_case(problem: Problem, *, dual_step: str = "prox", T: int = 600, sa
     floor = LYAPUNOV_PHI_FLOOR_RTOL * float(phi[1]) if len(phi) > 1 else 0.0
     if len(phi) < 3:
         return {"traj": traj, "consts": consts, "rho": rho, "phi": phi, "ok": True, "worst_ratio": 0.0,
-                "worst_t": 0, "n_violations": 0, "n_judged": 0, "step0_ratio": float("nan")}
+                "worst_t": 0, "n_violations": 0, "n_judged": 0, "step0_ratio": float("nan"), "first_t": None,
+                "first_ratio": None}
     ok, worst, k = judge_lyapunov(phi, rho, BOUND_RTOL, atol=floor, start=1)
     cur, nxt = phi[1:-1], phi[2:]
     judged = cur > floor
     n_viol = int(np.sum(judged & (nxt > rho * cur * (1 + BOUND_RTOL) + floor)))
     step0 = float(phi[1] / (rho * phi[0])) if phi[0] > 0 else float("nan")
+    viol = np.flatnonzero(judged & (nxt > rho * cur * (1 + BOUND_RTOL) + floor))
+    first_t = int(viol[0]) + 1 if viol.size else None  # index into phi: the step t -> t + 1 that fails
     return {"traj": traj, "consts": consts, "rho": rho, "phi": phi, "ok": ok and not traj.diverged,
             "worst_ratio": worst, "worst_t": k, "n_violations": n_viol, "n_judged": int(judged.sum()),
-            "step0_ratio": step0}
+            "step0_ratio": step0, "first_t": first_t,
+            "first_ratio": float(phi[first_t + 1] / (rho * phi[first_t])) if first_t is not None else None}
 
 
 @register_check(
@@ -83,17 +94,12 @@ def run(ctx: CheckContext) -> CheckResult:
                                         "Phi_{t+1} <= rho Phi_t along OPD")
     if outside is not None:
         return outside
-    runner = default_runner()
     T = 2000 if ctx.full else 1000
-    problems = check_instances(ctx, "thm-3.4-lyapunov-instances", (0.05, 1.0), 80 if ctx.full else 30,
-                               max_X=30, max_n=20, max_h=3)
-    results = sweep_instances(ctx, "thm-3.4-lyapunov", problems,
-                              lambda p, conv, sp: lyapunov_case(p, dual_step=conv, T=T, saddle=sp, runner=runner))
+    specs = check_instance_specs(ctx, "thm-3.4-lyapunov")
+    results = sweep_instances(ctx, "thm-3.4-lyapunov", specs, "opdcheck.paper_checks.thm_3_4_lyapunov:lyapunov_case", T=T)
     rows = []
     for p, cases in results:
         degen = cases["prox"]["degenerate"]
-        for c in cases.values():  # degenerate (lam* possibly not unique): reported, not judged
-            c["ok"] = c["ok"] or degen
         row = {"instance": p.name if len(p.name) < 48 else p.name[:45] + "...", "beta": p.beta,
                "rho": round(cases["prox"]["rho"], 4)}
         for conv, c in cases.items():
@@ -105,15 +111,44 @@ def run(ctx: CheckContext) -> CheckResult:
             row["instance"] += " (degenerate, not judged)"
         rows.append(row)
 
-    n_bad = {conv: sum(not c[conv]["ok"] for _, c in results) for conv in CONVENTIONS}
-    worst = {conv: max(results, key=lambda pc: -np.inf if pc[1][conv]["degenerate"] else pc[1][conv]["worst_ratio"])
-             for conv in CONVENTIONS}
+    # degenerate instances (lam* possibly not unique) are reported, never judged
+    counted = [(p, c) for p, c in results if not c["prox"]["degenerate"]]
+    n_bad = {conv: sum(not c[conv]["ok"] for _, c in counted) for conv in CONVENTIONS}
+    pool = counted or results  # for the worst-case columns only
+    worst = {conv: max(pool, key=lambda pc: pc[1][conv]["worst_ratio"]) for conv in CONVENTIONS}
     w_prox = worst["prox"][1]["prox"]
     verdict = Verdict.CONFIRMED if n_bad["prox"] == 0 else Verdict.REFUTED
     counterexample = None
+    witness = None
+    witness_note = ""
     if verdict == Verdict.REFUTED:
         path, counterexample = ctx.counterexample_path("thm-3.4-lyapunov-worst.npz")
         save_problem(worst["prox"][0], path)
+        # the witness: the violating instance cheapest to replay up to its first violating step
+        bad = [(p, c) for p, c in counted if not c["prox"]["ok"] and c["prox"]["first_t"] is not None]
+        if bad:
+            p_ce, c_ce = min(bad, key=lambda pc: (replay_work(pc[0], pc[1]["prox"]["first_t"] + 1), -pc[1]["prox"]["worst_ratio"]))
+            e_th, e_lam = thm34_step_sizes(p_ce)
+            cp = c_ce["prox"]
+            witness = replay_lyapunov_violation(p_ce, cp["lam_star"], dual_step="prox", t=cp["first_t"], eta_th=e_th,
+                                                eta_lam=e_lam, code_ratio=cp["first_ratio"], code_rho=cp["rho"],
+                                                rtol=BOUND_RTOL)
+            path_w, rel_w = ctx.counterexample_path("thm-3.4-lyapunov-replayed.npz")
+            save_problem(p_ce, path_w)
+            witness_note = f" Replayed counterexample saved as `{rel_w}`. " + witness_sentence(witness)
+        else:  # a failure without a judged violating step (e.g. a diverged run): nothing to replay
+            witness = {"replayed": False, "reason": "no violating step to replay (diverged run?)"}
+    scale, scale_note = scale_case(ctx, "opdcheck.paper_checks.thm_3_4_lyapunov:lyapunov_case")
+    if scale is not None:  # full profile only; reported, not judged
+        rows.append({"instance": "scale: (1e4, 1e3, 4), run_opd_fused (not judged)",
+                     "prox: max Phi_(t+1)/(rho Phi_t)": scale["worst_ratio"],
+                     "prox: violating steps": f"{scale['n_violations']}/{scale['n_judged']}"})
+    controls = [numba_numpy_control(results[0][0], results[0][1]["prox"], T=T, stop_below=RUN_STOP_RTOL),
+                constants_control(results[0][0], results[0][1]["prox"])]
+    c_pos = lyapunov_case(all_slack_toy(1.0), dual_step="prox", T=CONTROL_STEPS)
+    controls.append(Control(name="all-slack toy, beta = 1 (lam* = 0: Phi_t = a1 KL_t contracts by convexity)",
+                            kind="positive", passed=c_pos["ok"] and c_pos["n_judged"] > 0,
+                            detail=(f"max Phi_(t+1)/(rho Phi_t) = {c_pos['worst_ratio']:.6g} over {c_pos['n_judged']} judged steps")))
 
     figures = []
     from opdcheck.paper_checks.figures import save_semilogy
@@ -127,7 +162,7 @@ def run(ctx: CheckContext) -> CheckResult:
                   styles={"rho^(t-1) Phi_1": "--"})
     figures.append(rel_p)
 
-    summary = (f"Along OPD on {len(problems)} instance(s) (T <= {T}), Phi_(t+1) <= rho Phi_t fails on "
+    summary = (f"Along OPD on {len(results)} instance(s) ({len(results) - len(counted)} degenerate, not judged) (T <= {T}), Phi_(t+1) <= rho Phi_t fails on "
                f"{n_bad['prox']} instance(s) with the prox dual step and {n_bad['gradient']} with the gradient step; "
                f"worst Phi_(t+1)/(rho Phi_t) = {w_prox['worst_ratio']:.4g} at t = {w_prox['worst_t']} on {p_w.name}.")
     details = (
@@ -138,7 +173,7 @@ def run(ctx: CheckContext) -> CheckResult:
         "A value above 1 means the potential shrinks by less than the proof's factor at that step. "
         "Steps where $\\Phi_t < 10^{-12}\\Phi_1$ are not judged (float floor). The t = 0 step depends on "
         "opdcheck's t = 0 convention and is reported (last column), not judged."
-    )
+    ) + witness_note + "\n\n" + controls_paragraph(controls) + ("\n\n" + scale_note if scale_note else "")
     return CheckResult(
         id="thm-3.4-lyapunov",
         paper_ref="proof of Thm 3.4 (App. C): Phi_{t+1}, rho, Phi_{t+1} <= rho Phi_t",
@@ -147,7 +182,8 @@ def run(ctx: CheckContext) -> CheckResult:
         computed={"worst Phi_(t+1)/(rho Phi_t), prox": w_prox["worst_ratio"],
                   "worst Phi_(t+1)/(rho Phi_t), gradient": worst["gradient"][1]["gradient"]["worst_ratio"],
                   "instances violating (prox)": n_bad["prox"], "instances violating (gradient)": n_bad["gradient"],
-                  "instances": len(problems)},
+                  "instances": len(results), "judged (non-degenerate)": len(counted),
+                  **({"independent replay (counterexample)": witness_summary(witness)} if witness else {})},
         stated="Phi_(t+1) / (rho Phi_t) <= 1 at every step t >= 1",
         comparison="<=", tolerance=BOUND_RTOL,
         tolerance_reason="relative rounding slack; plus steps below 1e-12 Phi_1 not judged (LYAPUNOV_PHI_FLOOR_RTOL)",
@@ -157,5 +193,5 @@ def run(ctx: CheckContext) -> CheckResult:
         conventions=[T0_CONVENTION, "lam_init = 0", "both dual conventions; verdict on prox (eqs. (5)/(7))",
                      "rho = the proof's general max of four ratios (equal to eq. (46) at these steps)"],
         figures=figures, counterexample=counterexample, wall_time=time.perf_counter() - t_start,
-        profile=ctx.profile, seed=ctx.seed,
+        profile=ctx.profile, seed=ctx.seed, judged=len(counted), witness=witness, controls=controls,
     )
