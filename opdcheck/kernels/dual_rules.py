@@ -119,10 +119,11 @@ def safe_rlhf_log_lambda(lr: float = 0.1, lam_max: float | None = 5.0) -> DualRu
 
     def update(state, lam, g):
         lam = _vec(lam)
-        log_new = np.log(lam) - lr * lam * _vec(g)
-        if cap is not None:
-            log_new = np.minimum(log_new, cap)
-        return np.exp(log_new), state
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # the driver stops on non-finite
+            log_new = np.log(lam) - lr * lam * _vec(g)
+            if cap is not None:
+                log_new = np.minimum(log_new, cap)
+            return np.exp(log_new), state
 
     return DualRule("safe-rlhf", init, update,
                     source="Safe-RLHF (Dai et al. 2024), ppo_lag trainer: SGD on log_lambda, clamp at log(lambda_max)",
@@ -237,10 +238,12 @@ def optimistic_log_lambda(step: float = 0.5, *, optimistic: bool = True, chain: 
             direction = 2.0 * g_t - prev
         else:
             direction = g_t
-        log_new = np.log(lam) - step * direction
-        if cap is not None:
-            log_new = np.minimum(log_new, cap)
-        return np.exp(log_new), g_t
+        # an exploding or collapsing multiplier gives inf/0 here; the driver stops on the non-finite state
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            log_new = np.log(lam) - step * direction
+            if cap is not None:
+                log_new = np.minimum(log_new, cap)
+            return np.exp(log_new), g_t
 
     name = "sec4-optimistic-log-lambda" if optimistic else "sec4-plain-log-lambda"
     return DualRule(name, init, update,

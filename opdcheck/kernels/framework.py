@@ -86,7 +86,7 @@ class InnerLoopToTolerance(PrimalStep):
 
     name = "inner-loop-to-tolerance"
 
-    def __init__(self, problem: Problem, eta_th: float, tol: float = 1e-13, max_inner: int = 100000) -> None:
+    def __init__(self, problem: Problem, eta_th: float, tol: float = 1e-12, max_inner: int = 100000) -> None:
         if not (tol > 0):
             raise ValueError(f"tol: {tol!r}; pass a float > 0 (the inner loop's stopping threshold).")
         if problem.beta <= 0:
@@ -148,7 +148,7 @@ FRAMEWORK_METHODS: dict[str, MethodConfig] = {m.name: m for m in (
                  summary="K = 10 inner mirror steps on L(., lam_t), then the dual step"),
     MethodConfig("exact-multi-shot", "sequential", "inner-loop",
                  source="paper §2.3, Algorithm 1 ('multi-shot', inner loop run to convergence)",
-                 summary="inner mirror loop until the iterate stops moving (1e-13), then the dual step"),
+                 summary="inner mirror loop until the iterate stops moving (1e-12), then the dual step"),
     MethodConfig("one-shot", "sequential", "best-response", source="paper §2.3, eq. (3); Huang et al. 2024",
                  summary="closed-form best response (3): projected gradient descent on the dual function"),
     MethodConfig("safe-rlhf", "simultaneous", "mirror", dual_rule="safe-rlhf", lam_init=1.0,
