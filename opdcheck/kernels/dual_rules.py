@@ -34,10 +34,11 @@ Rules:
   policy loss by ``1 + lam``; that is a primal-side scaling we do not apply: the primal here maximises
   the unnormalised Lagrangian.)
 * :func:`optimistic_log_lambda` -- the paper's §4 heuristic: a step on ``log lam`` with the extrapolated
-  gradient ``g_OPD = 2 g_t - g_{t-1}`` (§4, "OPD implementation"), dual step 0.5. The paper does not say
-  whether ``g_t`` is the gradient in ``lam`` or in ``log lam``; ``chain=True`` (default) takes the
-  gradient of ``L`` in ``log lam`` (``lam_t c_t``, what autograd gives Safe-RLHF's parameterisation),
-  ``chain=False`` uses ``c_t``. **t = 0:** ``g_{-1}`` is undefined; we set ``g_{-1} = g_0`` (the first
+  gradient ``g_OPD = 2 g_t - g_{t-1}`` (§4, "OPD implementation"), dual step 0.5. The paper calls ``g_t``
+  "the gradient of the dual objective" and says it "is applied directly to the log-dual variable": we read
+  that as ``g_t = c_t`` (the gradient in ``lam``) applied to ``log lam`` (``chain=False``, default);
+  ``chain=True`` takes the gradient in ``log lam`` instead (``lam_t c_t``, what autograd gives Safe-RLHF's
+  parameterisation), whose step grows with ``lam`` and which blows up at step 0.5 on our bandit. **t = 0:** ``g_{-1}`` is undefined; we set ``g_{-1} = g_0`` (the first
   step is plain). ``optimistic=False`` is the same rule without the correction (plain PD on ``log lam``).
 
 Example
@@ -215,9 +216,9 @@ def pid_lagrangian(kp: float = 0.1, ki: float = 0.01, kd: float = 0.01, d_delay:
 
 
 # ---------------------------------------------------------------------------------- the paper's §4 rule
-def optimistic_log_lambda(step: float = 0.5, *, optimistic: bool = True, chain: bool = True,
+def optimistic_log_lambda(step: float = 0.5, *, optimistic: bool = True, chain: bool = False,
                           lam_max: float | None = None) -> DualRule:
-    """§4: ``log lam_new = log lam - step * (2 g_t - g_{t-1})`` with ``g_t = lam_t c_t`` (``chain``) or ``c_t``.
+    """§4: ``log lam_new = log lam - step * (2 g_t - g_{t-1})`` with ``g_t = c_t`` (default) or ``lam_t c_t`` (``chain``).
 
     State: ``g_{t-1}`` (None before the first update: ``g_{-1} = g_0``). ``optimistic=False`` drops the
     correction (plain PD on ``log lam`` at the same step), the §4 baseline.
