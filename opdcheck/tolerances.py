@@ -308,6 +308,12 @@ ALG1_CERT_MARGIN = 1e-3
 #: feasibility is judged to one standard error.
 SEC4_FEASIBLE_ATOL = 3e-2
 
+#: sec-4-stability: the multiplier "oscillates" when its range over the last quarter of the run exceeds this
+#: fraction of lam*. Sampling noise alone moves lam by ~step * SE(c_hat) ~ 0.5 * 3e-2 per step (a few % of
+#: lam* ~ 0.75) around its mean; a limit cycle of the exact dynamics at dual step 0.5 spans ~8% of lam*
+#: (measured, exact expectations). 5e-2 separates a converged exact run (range < 1e-2) from a cycling one.
+SEC4_OSCILLATION_MIN = 5e-2
+
 # ---------------------------------------------------------------- fused Numba kernels (issue 10)
 # (names for the coefficient-space kernel, the vectorised exp and their agreement tests go here)
 

@@ -19,6 +19,9 @@ Updates (``lr`` the primal learning rate):
   whose gradient per sample is ``r_i A_i (e_{y_i} - pi_theta[x])`` where the unclipped branch is active
   and 0 where the clip binds (``A_i > 0, r_i > 1+eps`` or ``A_i < 0, r_i < 1-eps``).
 
+* ``"exact-pg"`` (the control: exact expectations, no sampling): ``theta[x] += lr rho_x pi[x] * (a[x] - <pi[x], a[x]>)``
+  with ``a = S_lam - beta (log pi - log pi_ref)``; the dual then sees the exact ``c(pi)``.
+
 Randomness: the state is ``(theta, batch, k)``; the batch of step ``k`` is drawn from
 ``np.random.default_rng(SeedSequence([seed, k]))``, so a run is a pure function of ``seed`` (no global RNG).
 """
@@ -32,7 +35,7 @@ from opdcheck.problem import Problem
 
 __all__ = ["SampledPrimal", "sample_responses"]
 
-UPDATES = ("pg", "ppo")
+UPDATES = ("pg", "ppo", "exact-pg")
 
 
 def sample_responses(log_pi: np.ndarray, N: int, rng: np.random.Generator) -> np.ndarray:
@@ -65,7 +68,9 @@ class SampledPrimal(PrimalStep):
         self.problem, self.lr, self.N, self.seed = problem, float(lr), int(N), int(seed)
         self.update, self.clip, self.epochs = update, float(clip), int(epochs)
 
-    def _batch(self, log_pi: np.ndarray, k: int) -> np.ndarray:
+    def _batch(self, log_pi: np.ndarray, k: int) -> np.ndarray | None:
+        if self.update == "exact-pg":
+            return None
         return sample_responses(log_pi, self.N, np.random.default_rng(np.random.SeedSequence([self.seed, k])))
 
     def init_state(self, problem: Problem):
@@ -75,8 +80,10 @@ class SampledPrimal(PrimalStep):
     def log_policy(self, state) -> np.ndarray:
         return log_softmax_rows(state[0])
 
-    def constraint_estimate(self, state) -> np.ndarray:
-        """``c_hat_j = sum_x rho_x mean_i R_j(x, y_i)`` over the state's batch."""
+    def constraint_estimate(self, state) -> np.ndarray | None:
+        """``c_hat_j = sum_x rho_x mean_i R_j(x, y_i)`` over the state's batch (None for ``exact-pg``: exact c)."""
+        if self.update == "exact-pg":
+            return None
         _, batch, _ = state
         X = batch.shape[0]
         vals = self.problem.R_hard[:, np.arange(X)[:, None], batch]  # (h, X, N)
@@ -102,6 +109,13 @@ class SampledPrimal(PrimalStep):
     def step(self, state, lam):
         theta, batch, k = state
         log_old = log_softmax_rows(theta)
+        if self.update == "exact-pg":
+            p = self.problem
+            pi = np.exp(log_old)
+            a = p.scores(np.asarray(lam, dtype=np.float64)) - p.beta * (log_old - p.log_pi_ref)
+            g = p.rho[:, None] * pi * (a - np.sum(pi * a, axis=1, keepdims=True))
+            theta = theta + self.lr * g
+            return (theta - theta.max(axis=1, keepdims=True), None, k + 1)
         A = self._advantages(log_old, batch, lam)
         rows = np.arange(batch.shape[0])[:, None]
         if self.update == "pg":
