@@ -19,7 +19,7 @@ the extrapolated multiplier back into the integrator.)
 
 Rules:
 
-* :func:`projected_gradient` -- ``[lam - s g]_+`` (Algorithm 1, ``[40]``; eqs. (5)/(7) with ``s = 1/(2 eta_lam)``).
+* :func:`projected_gradient` -- ``[lam - s g]_+`` (Algorithm 1, line 6; eqs. (5)/(7) with ``s = 1/(2 eta_lam)``).
 * :func:`safe_rlhf_log_lambda` -- Safe-RLHF (Dai et al. 2024, ``safe_rlhf/algorithms/ppo_lag/trainer.py``):
   SGD on ``log lam`` of the loss ``-lam (J_c - d)``: ``log lam += lr lam (J_c - d)``, then
   ``log lam <= log lam_max``. Defaults ``lambda_lr = 0.1``, ``lambda_init = 1``, ``lambda_max = 5``.
@@ -99,7 +99,7 @@ def projected_gradient(step: float) -> DualRule:
         return np.maximum(_vec(lam) - s * _vec(g), 0.0), state
 
     return DualRule("projected-gradient", lambda lam0: None, update,
-                    source="Algorithm 1 ([40]); eqs. (5)/(7) with step 1/(2 eta_lam)", params={"step": s})
+                    source="Algorithm 1 (line 6); eqs. (5)/(7) with step 1/(2 eta_lam)", params={"step": s})
 
 
 # ------------------------------------------------------------------------------------------ Safe-RLHF

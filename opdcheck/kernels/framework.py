@@ -1,6 +1,6 @@
 """Algorithm 1 (the universal primal-dual framework, §2.3) as parts of the one driver.
 
-Algorithm 1 (``[38]``-``[43]``): each round ``pi_{t+1} = PrimalOracle(pi_t, lam_t)``, ``g_t = c(pi_{t+1})``,
+Algorithm 1 (§2.3): each round ``pi_{t+1} = PrimalOracle(pi_t, lam_t)``, ``g_t = c(pi_{t+1})``,
 ``lam_{t+1} = [lam_t - g_t / eta_lam]_+``. A *method* here is a named configuration of three parts of
 :func:`opdcheck.kernels.opd.run_primal_dual`:
 

@@ -1,10 +1,10 @@
-"""Check ``alg-1-unification``: §2.3 (Algorithm 1), ``[41]``, ``[45]``, ``[50]`` -- one framework, and what converges.
+"""Check ``alg-1-unification``: §2.3 (Algorithm 1) and §3 -- one framework, and what converges.
 
 Claims (paper): (a) finite-step primal-dual (Safe-RLHF, constrained DPO), multi-shot and one-shot are
 instances of Algorithm 1 (§2.3); (b) one-shot "reduces to a pure dual update step" on the closed form (3);
-(c) finite-step PD methods "lack last-iterate convergence guarantees" ([41]) and standard primal-dual
-methods "admit only average convergence guarantees and may fail to converge in the last iterate" ([50]),
-in contrast to OPD ([67]).
+(c) finite-step PD methods "lack last-iterate convergence guarantees" (§2.3, finite-step primal-dual updates) and standard primal-dual
+methods "admit only average convergence guarantees and may fail to converge in the last iterate" (§3, after the bilinear example),
+in contrast to OPD (§3.1, the remark after Thm 3.4).
 
 What is computed: every named configuration of :mod:`opdcheck.kernels.framework` (finite-step PD,
 multi-shot with K = 10, exact multi-shot, one-shot, simultaneous PD, Safe-RLHF's log-lambda rule,
@@ -41,7 +41,7 @@ from opdcheck.theory.linearization import certify_rate
 from opdcheck.tolerances import ALG1_CONVERGED_RATIO, ALG1_RATE_ATOL, ALG1_SADDLE_ATOL
 
 ID = "alg-1-unification"
-PAPER_REF = "§2.3 (Algorithm 1), [41], [45], [50], [67]"
+PAPER_REF = "§2.3 (Algorithm 1); §3 (bilinear example and after); remark after Thm 3.4"
 CLAIM = ("Finite-step PD, multi-shot and one-shot are instances of Algorithm 1; one-shot is a pure dual step on the "
          "closed form (3); prior (standard) primal-dual methods lack last-iterate convergence and converge only on "
          "average, unlike OPD.")
@@ -151,7 +151,7 @@ def evaluate(ctx: CheckContext, lam_star_shift: float = 0.0) -> CheckResult:
     fail_names = sorted({f"{c['method']} ({c['step']})" for c in failing})
     findings.append(Finding(
         name="standard PD may fail in the last iterate",
-        claim="[50]: standard primal-dual methods may fail to converge in the last iterate",
+        claim="§3: standard primal-dual methods may fail to converge in the last iterate",
         verdict=Verdict.CONFIRMED if fail_cert else (Verdict.INCONCLUSIVE if failing else Verdict.INCONCLUSIVE),
         computed={"failing": fail_names, "certified_unstable": len(fail_cert)}, stated="may fail", comparison="diverges",
         judged=len(fail_cert),
@@ -178,7 +178,7 @@ def evaluate(ctx: CheckContext, lam_star_shift: float = 0.0) -> CheckResult:
     rates = ", ".join(f"{c['step']}: {c['rate']:.4f} (radius^2 {c['cert'].mid ** 2:.4f})" for c in fs_ok)
     findings.append(Finding(
         name="last-iterate convergence without optimism",
-        claim="[41], [50], [67] read as behaviour: finite-step PD's last iterate does not converge (only on average), unlike OPD's",
+        claim="§2.3, §3 and the remark after Thm 3.4, read as behaviour: finite-step PD's last iterate does not converge (only on average), unlike OPD's",
         verdict=v, computed={"finite_step_pd_converged": f"{len(fs_ok)}/{len(fs)}", "opd_fails_at": opd_fail},
         stated="no last-iterate convergence for standard PD", comparison="diverges", judged=len(fs), witness=witness,
         sentence=(f"finite-step (Gauss-Seidel) PD's last iterate converges linearly on {len(fs_ok)}/{len(fs)} runs "
