@@ -293,7 +293,8 @@ def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam
     return Trajectory(method=method, config=config, metrics=metrics, iterates=iterates, n_steps=done,
                       diverged=diverged, first_nonfinite=first_bad, stop_reason=reason,
                       final_log_pi_hat=log_hat.copy(), final_lam_hat=lam_hat.copy(),
-                      extra={"pi_star": pi_s, "lam_star": lam_s, "final_primal_state": s_hat})
+                      extra={"pi_star": pi_s, "lam_star": lam_s, "final_primal_state": s_hat,
+                             "final_dual_state": dstate})
 
 
 def run_opd(problem: Problem, *, eta_th: float, eta_lam: float, T: int, dual_step: str = "prox",

@@ -154,13 +154,14 @@ def _tail_range(x: np.ndarray) -> tuple[float, float]:
 
 
 # ---------------------------------------------------------------------------------------- the check
-def evaluate(ctx: CheckContext, run_as: dict | None = None) -> CheckResult:
+def evaluate(ctx: CheckContext, run_as: dict | None = None, T: int | None = None) -> CheckResult:
     """``run_as`` maps a variant name to the configuration actually run (negative controls: e.g.
     ``{"finite-step-pd": "simultaneous-pd"}`` swaps the sequential order, ``{"opd": "simultaneous-pd"}``
-    removes optimism); the certificate and the replay stay those of the named variant."""
+    removes optimism); the certificate and the replay stay those of the named variant. ``T`` overrides the
+    profile's horizon (tests)."""
     t_start = time.perf_counter()
     run_as = dict(run_as or {})
-    T = 2000 if ctx.full else 800
+    T = T or (2000 if ctx.full else 800)
     design = toy_design()
     eta, el = steps_for(STEP)
     eta2, el2 = steps_for(BIG_STEP)

@@ -77,11 +77,13 @@ def run_seed(spec: dict, seed: int) -> dict:
             "lam_star": float(sad.lam[0])}
 
 
-def evaluate(ctx: CheckContext, opd_optimistic: bool = True) -> CheckResult:
-    """``opd_optimistic=False`` switches the correction off in the OPD arm (negative control)."""
+def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None = None,
+             T: int | None = None) -> CheckResult:
+    """``opd_optimistic=False`` switches the correction off in the OPD arm, sampled and exact (negative control);
+    ``n_seeds``, ``T`` override the profile (tests)."""
     t0 = time.perf_counter()
-    n_seeds = 40 if ctx.full else 20
-    T = 800 if ctx.full else 300
+    n_seeds = n_seeds or (40 if ctx.full else 20)
+    T = T or (800 if ctx.full else 300)
     sampler_seeds = [int(s) for s in ctx.rng("sec-4-stability").integers(0, 2**31 - 1, size=n_seeds)]
     specs = []
     for rule in RULES:
@@ -90,7 +92,8 @@ def evaluate(ctx: CheckContext, opd_optimistic: bool = True) -> CheckResult:
             specs.append({"rule": rule, "params": params, "sampler_seed": s, "lr": PRIMAL_LR, "N": N_RESPONSES,
                           "T": T, "update": "ppo"})
     # the premise, with exact expectations: plain PD at step 0.5 oscillates; the OPD rule is shown for contrast
-    specs_exact = [{"rule": r, "params": {}, "sampler_seed": 0, "lr": PRIMAL_LR, "N": 1, "T": 2 * T, "update": "exact-pg"}
+    specs_exact = [{"rule": r, "params": {"optimistic": False} if (r == "sec4-opd" and not opd_optimistic) else {},
+                    "sampler_seed": 0, "lr": PRIMAL_LR, "N": 1, "T": 2 * T, "update": "exact-pg"}
                    for r in ("sec4-pd", "sec4-opd")]
     runs = ctx.map(run_seed, specs + specs_exact, stream="sec-4-stability", label="sec-4-stability seeds")
     exact = {r["rule"]: r for r in runs[len(specs):]}
