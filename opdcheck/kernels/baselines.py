@@ -70,10 +70,15 @@ METHODS: dict[str, Callable[..., Trajectory]] = {
 
 
 def run_method(name: str, problem: Problem, **kwargs) -> Trajectory:
-    """Run the named configuration (a key of :data:`METHODS`) with its keyword arguments."""
-    if name not in METHODS:
-        raise ValueError(f"method: {name!r}; choose one of {sorted(METHODS)}.")
-    return METHODS[name](problem, **kwargs)
+    """Run the named configuration with its keyword arguments: a key of :data:`METHODS`, or of
+    :data:`opdcheck.kernels.framework.FRAMEWORK_METHODS` (then through ``framework.run_config``)."""
+    from opdcheck.kernels.framework import FRAMEWORK_METHODS, run_config
+
+    if name in METHODS:
+        return METHODS[name](problem, **kwargs)
+    if name in FRAMEWORK_METHODS:
+        return run_config(name, problem, **kwargs)
+    raise ValueError(f"method: {name!r}; choose one of {sorted(set(METHODS) | set(FRAMEWORK_METHODS))}.")
 
 
 def describe_methods() -> str:
