@@ -71,10 +71,13 @@ def run_seed(spec: dict, seed: int) -> dict:
     pi_T = tr.final_pi_hat
     c = tr.metrics["constraint"][:, 0]
     q = max(len(lam) // 4, 2)
+    # descriptive (not a verdict): the first t after which lam stays within 20% of lam* to the end of the run
+    outside = np.flatnonzero(np.abs(lam - float(sad.lam[0])) > 0.2 * float(sad.lam[0]))
+    settle = 0 if outside.size == 0 else (int(outside[-1]) + 1 if outside[-1] < len(lam) - 1 else None)
     return {**spec, "lam": lam, "c": c, "c_T": float(c[-1]), "diverged": tr.diverged,
             "reward_T": float(np.einsum("x,xn,xn->", p.rho, pi_T, p.r)),
             "lam_amp": float((lam[-q:].max() - lam[-q:].min()) / max(float(sad.lam[0]), 1e-12)),
-            "lam_star": float(sad.lam[0])}
+            "lam_star": float(sad.lam[0]), "settle": settle}
 
 
 def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None = None,
@@ -107,6 +110,8 @@ def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None
                        "viol_median": float(np.median(viol)), "viol_q90": float(np.quantile(viol, 0.9)),
                        "reward_median": float(np.median([r["reward_T"] for r in rs])),
                        "amp_median": float(np.median([r["lam_amp"] for r in rs])),
+                       # a seed that never settles counts as +inf (the median stays finite while most settle)
+                       "settle_median": float(np.median([np.inf if r["settle"] is None else r["settle"] for r in rs])),
                        "diverged": int(sum(r["diverged"] for r in rs))}
 
     def compare(other: str) -> Finding:
@@ -135,7 +140,10 @@ def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None
         judged=n_seeds,
         sentence=(f"median range of lam over the last quarter, relative to lam* = {runs[0]['lam_star']:.4f}: "
                   + ", ".join(f"{LABEL[k]} {v['amp_median']:.3f}" for k, v in stats.items())
-                  + f" (exact expectations: plain PD {exact['sec4-pd']['lam_amp']:.3f}, OPD rule {exact['sec4-opd']['lam_amp']:.3f}).")))
+                  + f" (exact expectations: plain PD {exact['sec4-pd']['lam_amp']:.3f}, OPD rule {exact['sec4-opd']['lam_amp']:.3f})"
+                  + "; descriptive, median step after which lam stays within 20% of lam*: "
+                  + ", ".join(f"{LABEL[k]} {v['settle_median']:g}" for k, v in stats.items())
+                  + f" (of {T}; inf: not settled).")))
 
     # the same rules with exact expectations (no sampling noise): what the correction does to the deterministic cycle
     ea, eb = exact["sec4-opd"]["lam_amp"], exact["sec4-pd"]["lam_amp"]
