@@ -310,11 +310,17 @@ ALG1_CERT_MARGIN = 1e-3
 SEC4_FEASIBLE_ATOL = 3e-2
 
 #: sec-4-stability: with exact expectations, the multiplier "oscillates" when its range over the last quarter
-#: of the run exceeds this fraction of lam*: the exact plain-PD cycle at dual step 0.5 spans 8.3% of lam*,
-#: the exact OPD-rule run 0.26% (measured), so 5e-2 separates them with margin on both sides. In the sampled
+#: of the run exceeds this fraction of lam*: a transient at dual step 0.5 spans ~8% of lam* over steps
+#: 450-600 and the late drift of the slow primal ~3% (measured over 1600 steps), so 5e-2 calls the former
+#: oscillating and the latter not. In the sampled
 #: runs noise alone spreads lam by ~13% of lam* (measured), so this threshold cannot tell noise from a cycle
 #: there: the sampled comparison is reported, and the premise and the damping finding use exact expectations.
 SEC4_OSCILLATION_MIN = 5e-2
+
+#: sec-4-stability, exact expectations: "settled" = within this fraction of lam* to the end of the run. The
+#: slow primal (tabular PG on rare responses) keeps moving the multiplier by ~2-3% of lam* late in the run
+#: (measured between t = 1200 and 1600), so a band tighter than that would never call a run settled.
+SEC4_SETTLE_BAND_EXACT = 5e-2
 
 # ---------------------------------------------------------------- fused Numba kernels (issue 10)
 # (names for the coefficient-space kernel, the vectorised exp and their agreement tests go here)

@@ -69,11 +69,17 @@ def test_alg1_saddle_point_finding_and_wrong_lam_star(tmp_path):
 
 # -------------------------------------------------------------------------------------- sec-4-stability
 def test_sec4_optimism_off_loses_the_exact_damping(tmp_path):
-    on = sec_4_stability.evaluate(_ctx(tmp_path), n_seeds=2, T=300)
-    off = sec_4_stability.evaluate(_ctx(tmp_path), opd_optimistic=False, n_seeds=2, T=300)
-    assert _finding(on, "multiplier stability, exact")[0].verdict == Verdict.CONFIRMED
-    assert _finding(off, "multiplier stability, exact")[0].verdict != Verdict.CONFIRMED
+    on = sec_4_stability.evaluate(_ctx(tmp_path), n_seeds=2, T=100)
+    off = sec_4_stability.evaluate(_ctx(tmp_path), opd_optimistic=False, n_seeds=2, T=100)
+    assert _finding(on, "multiplier settles faster, exact")[0].verdict == Verdict.CONFIRMED
+    assert _finding(off, "multiplier settles faster, exact")[0].verdict != Verdict.CONFIRMED
     assert all(c.passed for c in on.controls)
+    assert on.verdict != Verdict.REFUTED  # a synthetic analogue never refutes the LLM experiment
+
+
+def test_settle_time_judge():
+    assert sec_4_stability.settle_time(np.array([2.0, 1.5, 1.01, 1.0, 1.0]), 1.0, 0.05) == 2.0
+    assert sec_4_stability.settle_time(np.array([1.0, 1.0, 1.5]), 1.0, 0.05) == float("inf")
 
 
 # -------------------------------------------------------------------------------------- step-size-map
