@@ -399,6 +399,14 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_list_methods(args: argparse.Namespace) -> int:
+    """The named configurations of Algorithm 1 / Algorithm 2 (issue 9), with their sources and defaults."""
+    from opdcheck.kernels.baselines import describe_methods
+
+    print(describe_methods())
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one error line and exit code 3 (EXIT_INPUT), like every other bad input."""
 
@@ -421,6 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Check, claim by claim, the theory of arXiv 2602.22146 (optimistic primal-dual for safe RLHF)."))
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the checks").set_defaults(func=_cmd_list)
+    sub.add_parser("list-methods", help="list the named primal-dual configurations (Algorithm 1) and their sources"
+                   ).set_defaults(func=_cmd_list_methods)
     s = sub.add_parser("show", help="what a check does")
     s.add_argument("id")
     s.set_defaults(func=_cmd_show)

@@ -32,7 +32,7 @@ from opdcheck.kernels.opd import run_opd, run_primal_dual
 from opdcheck.kernels.trajectory import Trajectory
 from opdcheck.problem import Problem
 
-__all__ = ["run_simultaneous_pd", "run_sequential_pd", "run_one_shot", "run_method", "METHODS"]
+__all__ = ["run_simultaneous_pd", "run_sequential_pd", "run_one_shot", "run_method", "METHODS", "describe_methods"]
 
 
 def run_simultaneous_pd(problem: Problem, *, eta_th: float, eta_lam: float, T: int, dual_step: str = "prox",
@@ -70,7 +70,40 @@ METHODS: dict[str, Callable[..., Trajectory]] = {
 
 
 def run_method(name: str, problem: Problem, **kwargs) -> Trajectory:
-    """Run the named configuration (a key of :data:`METHODS`) with its keyword arguments."""
-    if name not in METHODS:
-        raise ValueError(f"method: {name!r}; choose one of {sorted(METHODS)}.")
-    return METHODS[name](problem, **kwargs)
+    """Run the named configuration with its keyword arguments: a key of :data:`METHODS`, or of
+    :data:`opdcheck.kernels.framework.FRAMEWORK_METHODS` (then through ``framework.run_config``)."""
+    from opdcheck.kernels.framework import FRAMEWORK_METHODS, run_config
+
+    if name in METHODS:
+        return METHODS[name](problem, **kwargs)
+    if name in FRAMEWORK_METHODS:
+        return run_config(name, problem, **kwargs)
+    raise ValueError(f"method: {name!r}; choose one of {sorted(set(METHODS) | set(FRAMEWORK_METHODS))}.")
+
+
+def describe_methods() -> str:
+    """A plain-text table of the framework's named configurations (``opdcheck list-methods``).
+
+    One row per :data:`opdcheck.kernels.framework.FRAMEWORK_METHODS` entry: ordering, primal oracle,
+    dual rule with its source's defaults, initial multiplier, and the source.
+    """
+    from opdcheck.kernels.dual_rules import make_dual_rule
+    from opdcheck.kernels.framework import FRAMEWORK_METHODS
+
+    lines = ["Named configurations of Algorithm 1 (run with opdcheck.kernels.framework.run_config(name, problem, ...)):", ""]
+    for name, cfg in FRAMEWORK_METHODS.items():
+        oracle = {"mirror": f"{cfg.K} KL-mirror step(s) at eta_th", "best-response": "exact best response (3)",
+                  "inner-loop": "inner mirror loop to tolerance"}[cfg.oracle]
+        if cfg.dual_rule == "projected-gradient":
+            dual = "projected step [lam - c/eta_lam]_+ (or 1/(2 eta_lam), 'prox')"
+        else:
+            params = make_dual_rule(cfg.dual_rule).params
+            dual = f"{cfg.dual_rule} " + ", ".join(f"{k}={v}" for k, v in params.items())
+        lines.append(f"{name}")
+        lines.append(f"    ordering : {cfg.ordering}")
+        lines.append(f"    primal   : {oracle}")
+        lines.append(f"    dual     : {dual}")
+        lines.append(f"    lam_init : {cfg.lam_init if cfg.lam_init is not None else 0}")
+        lines.append(f"    source   : {cfg.source}")
+        lines.append(f"    what     : {cfg.summary}")
+    return "\n".join(lines)

@@ -53,6 +53,11 @@ from opdcheck.kernels.rules import PREDICTION_RULES, MirrorStep, PrimalStep, val
 from opdcheck.kernels.trajectory import Trajectory, kl_rows_log
 from opdcheck.problem import Problem
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from opdcheck.kernels.dual_rules import DualRule
+
 __all__ = ["run_opd", "run_primal_dual", "thm34_step_sizes", "PREDICTIONS", "T0_CONVENTION",
            "default_saddle"]
 
@@ -126,7 +131,8 @@ def _check_lam_init(problem: Problem, lam_init) -> np.ndarray:
 def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam: float, T: int,
                     dual_step: str = "prox", lam_init=None, saddle=None, closed_form: str = "derived",
                     keep_every: int = 0, stop_below: float | None = None,
-                    method: str | None = None, primal: PrimalStep | None = None) -> Trajectory:
+                    method: str | None = None, primal: PrimalStep | None = None,
+                    dual: "DualRule | None" = None) -> Trajectory:
     """The one primal-dual driver; the prediction rule names the method (see the module docstring).
 
     Parameters
@@ -140,7 +146,13 @@ def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam
     stop_below : stop once ``error_t <= stop_below * error_0`` (None: run all T steps).
     primal : the primal step (:class:`~opdcheck.kernels.rules.PrimalStep`); default the distributional
         KL-proximal step :class:`~opdcheck.kernels.rules.MirrorStep` at ``eta_th`` (Alg. 2). Algorithm 3
-        passes a parameterized step whose state is theta; the driver is the same.
+        passes a parameterized step whose state is theta; the driver is the same. A step whose
+        ``constraint_estimate(state)`` returns an array (e.g. a sampled estimate, ``kernels/stochastic.py``)
+        feeds that estimate to the dual step; the recorded metrics always use the exact ``c(pi)``.
+    dual : a stateful multiplier rule (:class:`~opdcheck.kernels.dual_rules.DualRule`); default (None) the
+        projected step ``D`` above at ``eta_lam``. The rule's state advances only on the actual update
+        ``lam_hat_{t+1}``; OPD's prediction (5) evaluates the rule on the current state and discards the
+        new state (see ``kernels/dual_rules.py`` for why). ``eta_lam`` is then only recorded.
     """
     eta_th, eta_lam, T, pi_s, lam_s, lam0 = validate_run(
         problem, eta_th=eta_th, eta_lam=eta_lam, T=T, dual_step=dual_step, lam_init=lam_init, saddle=saddle,
@@ -165,8 +177,31 @@ def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam
     P = primal.step
     logpi = primal.log_policy
 
-    def D(lam_hat, c):
-        return _dual_step(lam_hat, c, eta_lam, convention=dual_step)
+    if dual is None:
+        def D(lam_hat, c):
+            return _dual_step(lam_hat, c, eta_lam, convention=dual_step)
+
+        def D_commit(dstate, lam_hat, c):
+            return D(lam_hat, c), dstate
+        dstate = None
+    else:
+        if not (hasattr(dual, "init") and hasattr(dual, "update")):
+            raise ValueError(f"dual: {type(dual).__name__}; pass a DualRule (opdcheck.kernels.dual_rules) or None.")
+        dstate = dual.init(lam0.copy())
+        dual_box = [dstate]
+
+        def D(lam_hat, c):  # prediction: evaluate on the committed state, discard the new state
+            return dual.update(dual_box[0], lam_hat, c)[0]
+
+        def D_commit(dstate, lam_hat, c):
+            return dual.update(dstate, lam_hat, c)
+
+    estimate = getattr(primal, "constraint_estimate", None)
+
+    def c_dual(s, c_exact):
+        """The constraint value the dual step sees: the primal's estimate if it has one, else exact."""
+        est = None if estimate is None else estimate(s)
+        return c_exact if est is None else np.asarray(est, dtype=np.float64)
 
     n = T + 1
     m = {k: np.zeros(n) for k in ("kl_star", "lam_err2", "kl_hat_pred", "lam_hat_pred2", "gap")}
@@ -190,10 +225,11 @@ def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam
     log_hat = logpi(s_hat)
     lam_hat = lam0.copy()
     pi_hat = np.exp(log_hat)
-    c_hat = problem.constraint_values(pi_hat)
+    cx_hat = problem.constraint_values(pi_hat)
+    c_hat = c_dual(s_hat, cx_hat)
     # t = 0 convention: previous predictions equal the initial state
     s_prev, log_prev, lam_prev, c_prev = s_hat, log_hat, lam_hat, c_hat
-    record(0, log_hat, pi_hat, lam_hat, c_hat, log_prev, lam_prev)
+    record(0, log_hat, pi_hat, lam_hat, cx_hat, log_prev, lam_prev)
     err0 = m["kl_star"][0] + m["lam_err2"][0]
     threshold = None if stop_below is None else stop_below * err0
 
@@ -202,28 +238,36 @@ def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam
     for t in range(T):
         s_pred, lam_pred = rule(P, D, s_hat, lam_hat, s_prev, lam_prev, c_prev)
         if s_pred is s_hat:
-            log_pred, pi_pred, c_pred = log_hat, pi_hat, c_hat
+            log_pred, pi_pred, c_pred, cx_pred = log_hat, pi_hat, c_hat, cx_hat
         else:
             log_pred = logpi(s_pred)
             pi_pred = np.exp(log_pred)
-            c_pred = problem.constraint_values(pi_pred)
+            cx_pred = problem.constraint_values(pi_pred)
+            c_pred = c_dual(s_pred, cx_pred)
         # alternating: the prediction already is P(pi_hat_t, lam_t) (lam_t = lam_hat_t); do not recompute
         s_new = s_pred if prediction == "alternating" else P(s_hat, lam_pred)
-        lam_new = D(lam_hat, c_pred)
+        lam_new, dstate_new = D_commit(dstate, lam_hat, c_pred)
         log_new = log_pred if s_new is s_pred else logpi(s_new)
         if not (np.all(np.isfinite(log_new)) and np.all(np.isfinite(lam_new))):
             diverged, first_bad, reason = True, t + 1, "non-finite"
             break
         pi_new = pi_pred if s_new is s_pred else np.exp(log_new)
-        c_new = c_pred if s_new is s_pred else problem.constraint_values(pi_new)
+        if s_new is s_pred:
+            cx_new, c_new = cx_pred, c_pred
+        else:
+            cx_new = problem.constraint_values(pi_new)
+            c_new = c_dual(s_new, cx_new)
         with np.errstate(over="ignore", invalid="ignore"):
-            record(t + 1, log_new, pi_new, lam_new, c_new, log_pred, lam_pred)
+            record(t + 1, log_new, pi_new, lam_new, cx_new, log_pred, lam_pred)
         e = m["kl_star"][t + 1] + m["lam_err2"][t + 1]
         if not math.isfinite(e):  # e.g. lam overflows when squared: stop before committing the step
             diverged, first_bad, reason = True, t + 1, "non-finite"
             break
-        s_hat, log_hat, lam_hat, pi_hat, c_hat = s_new, log_new, lam_new, pi_new, c_new
+        s_hat, log_hat, lam_hat, pi_hat, c_hat, cx_hat = s_new, log_new, lam_new, pi_new, c_new, cx_new
         s_prev, log_prev, lam_prev, c_prev = s_pred, log_pred, lam_pred, c_pred
+        dstate = dstate_new
+        if dual is not None:
+            dual_box[0] = dstate
         done = t + 1
         if threshold is not None and e <= threshold:
             reason = "error below stop threshold"
@@ -244,11 +288,13 @@ def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam
         "stop_below": stop_below, "beta": beta, "problem": problem.name,
         "potential_constants": "Thm 3.4 proof, C1 = C2 = C = sqrt(h) R_max, delta = theta = 3/4",
         **primal.describe(),
+        **(dual.describe() if dual is not None else {"dual_rule": "projected-gradient (eta_lam, " + dual_step + ")"}),
     }
     return Trajectory(method=method, config=config, metrics=metrics, iterates=iterates, n_steps=done,
                       diverged=diverged, first_nonfinite=first_bad, stop_reason=reason,
                       final_log_pi_hat=log_hat.copy(), final_lam_hat=lam_hat.copy(),
-                      extra={"pi_star": pi_s, "lam_star": lam_s, "final_primal_state": s_hat})
+                      extra={"pi_star": pi_s, "lam_star": lam_s, "final_primal_state": s_hat,
+                             "final_dual_state": dstate})
 
 
 def run_opd(problem: Problem, *, eta_th: float, eta_lam: float, T: int, dual_step: str = "prox",

@@ -118,6 +118,13 @@ class PrimalStep:
     def log_policy(self, state) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def constraint_estimate(self, state) -> np.ndarray | None:
+        """The constraint value the dual step should see at ``state``; None: the exact ``c(pi)``.
+
+        A sampled primal (``kernels/stochastic.py``) returns its Monte-Carlo estimate here.
+        """
+        return None
+
     def describe(self) -> dict:
         return {"primal": self.name}
 
@@ -127,11 +134,14 @@ class MirrorStep(PrimalStep):
 
     name = "mirror"
 
-    def __init__(self, problem: Problem, eta_th: float, closed_form: str = "derived") -> None:
+    def __init__(self, problem: Problem, eta_th: float, closed_form: str = "derived",
+                 init_log_pi: np.ndarray | None = None) -> None:
         self.problem, self.eta_th, self.closed_form = problem, float(eta_th), closed_form
+        self.init_log_pi = None if init_log_pi is None else _check_init_log_pi(problem, init_log_pi)
 
     def init_state(self, problem: Problem) -> np.ndarray:
-        return problem.log_pi_ref.copy()
+        """``pi_hat_0``: ``pi_ref`` (Algorithm 2's start) unless ``init_log_pi`` was given."""
+        return problem.log_pi_ref.copy() if self.init_log_pi is None else self.init_log_pi.copy()
 
     def step(self, state: np.ndarray, lam: np.ndarray) -> np.ndarray:
         return primal_mirror_step(self.problem, state, lam, self.eta_th, closed_form=self.closed_form)
@@ -141,6 +151,14 @@ class MirrorStep(PrimalStep):
 
     def describe(self) -> dict:
         return {"primal": self.name, "closed_form": self.closed_form}
+
+
+def _check_init_log_pi(problem: Problem, init_log_pi) -> np.ndarray:
+    z = np.asarray(init_log_pi, dtype=np.float64)
+    if z.shape != (problem.X, problem.n) or not np.all(np.isfinite(z)):
+        raise ValueError(f"init_log_pi: shape {z.shape}, finite {bool(np.all(np.isfinite(z)))}; pass finite "
+                         f"logits of shape ({problem.X}, {problem.n}) (they are normalised row-wise).")
+    return log_softmax_rows(z)
 
 
 def project_nonneg(lam: np.ndarray) -> np.ndarray:
