@@ -49,7 +49,7 @@ from opdcheck.tolerances import (BOUND_RTOL, CONTROL_STEPS, LAMBDA_UNIQUE_EIG_RT
 __all__ = ["thm34_case", "instance_family", "instance_family_specs", "build_instance", "all_slack_toy",
            "check_instance_specs", "sweep_task", "sweep_instances", "default_runner", "multiplier_curvature",
            "numba_numpy_control", "constants_control", "thm34_positive_controls", "witness_sentence",
-           "witness_summary", "controls_paragraph", "run", "DENOMINATORS", "CONVENTIONS", "SWEEPS"]
+           "witness_summary", "run", "DENOMINATORS", "CONVENTIONS", "SWEEPS"]
 
 DENOMINATORS = {
     "denom_theorem": "Thm 3.4 as printed: min(eta_th+beta, 7/4 eta_lam - 3/4 sqrt(h) R_max)",
@@ -382,14 +382,6 @@ def _g(v) -> str:
     return f"{float(v):.16g}"
 
 
-def controls_paragraph(controls: list[Control]) -> str:
-    """One line per control: name, kind, passed/failed, detail."""
-    if not controls:
-        return ""
-    return "**Controls.** " + " ".join(f"({c.kind}) {c.name}: {'passed' if c.passed else 'FAILED'} ({c.detail})."
-                                      for c in controls)
-
-
 def _fmt_ratio(case: dict, d: str) -> float | str:
     """The max ratio as a number, or as ``1e+N`` text when it is beyond 1e6 (or beyond float64)."""
     r = case["judge"][d][1]
@@ -490,7 +482,6 @@ def run(ctx: CheckContext) -> CheckResult:
     instances (or the user's instance), both dual conventions and both denominators."""
     t_start = time.perf_counter()
     from opdcheck.numerics.lp import slater_margin
-    from opdcheck.numerics.saddle import solve_saddle
 
     outside = beta_zero_instance_result(ctx, "thm-3.4", "Thm 3.4, eqs. (46), (47)", _CLAIM)
     if outside is not None:
@@ -663,7 +654,6 @@ def run(ctx: CheckContext) -> CheckResult:
         "",
         ce_note,
         "",
-        controls_paragraph(controls),
         scale_note,
     ])
     if search_log:

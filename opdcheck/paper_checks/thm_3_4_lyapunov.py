@@ -31,7 +31,7 @@ from opdcheck.paper_checks.registry import register_check
 from opdcheck.numerics.replay import replay_lyapunov_violation, replay_work
 from opdcheck.paper_checks.result import CheckResult, Control, Verdict
 from opdcheck.paper_checks.thm_3_4 import (CONVENTIONS, all_slack_toy, beta_zero_instance_result, check_instance_specs,
-                                          constants_control, controls_paragraph, default_runner, numba_numpy_control,
+                                          constants_control, default_runner, numba_numpy_control,
                                           scale_case, sweep_instances, witness_sentence, witness_summary)
 from opdcheck.problem import Problem
 from opdcheck.tolerances import BOUND_RTOL, CONTROL_STEPS, LYAPUNOV_PHI_FLOOR_RTOL, RUN_STOP_RTOL
@@ -173,7 +173,7 @@ def run(ctx: CheckContext) -> CheckResult:
         "A value above 1 means the potential shrinks by less than the proof's factor at that step. "
         "Steps where $\\Phi_t < 10^{-12}\\Phi_1$ are not judged (float floor). The t = 0 step depends on "
         "opdcheck's t = 0 convention and is reported (last column), not judged."
-    ) + witness_note + "\n\n" + controls_paragraph(controls) + ("\n\n" + scale_note if scale_note else "")
+    ) + witness_note + ("\n\n" + scale_note if scale_note else "")
     return CheckResult(
         id="thm-3.4-lyapunov",
         paper_ref="proof of Thm 3.4 (App. C): Phi_{t+1}, rho, Phi_{t+1} <= rho Phi_t",

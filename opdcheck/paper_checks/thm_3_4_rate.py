@@ -45,7 +45,7 @@ from opdcheck.numerics.replay import replay_rate_violation, replay_work
 from opdcheck.paper_checks.result import CheckResult, Control, Verdict
 from opdcheck.numerics.types import SaddlePoint
 from opdcheck.paper_checks.thm_3_4 import (CONVENTIONS, all_slack_toy, beta_zero_instance_result, check_instance_specs,
-                                          constants_control, controls_paragraph, default_runner, numba_numpy_control,
+                                          constants_control, default_runner, numba_numpy_control,
                                           scale_case, sweep_instances, witness_sentence, witness_summary)
 from opdcheck.problem import Problem
 from opdcheck.theory.linearization import (MU, RationalDesign, certify_rate, inverse_design_rational,
@@ -472,7 +472,7 @@ def run(ctx: CheckContext) -> CheckResult:
     )
     cert_summary, cert_details, cert_computed = _cert_texts(cert_rows, cert_refuting, cert_disagree)
     summary += cert_summary
-    details += (cert_details + "\n\n" + witness_note + "\n\n" + controls_paragraph(controls)
+    details += (cert_details + "\n\n" + witness_note
                 + ("\n\n" + scale_note if scale_note else ""))
     return CheckResult(
         id="thm-3.4-rate", paper_ref="Thm 3.4, eq. (46)",
