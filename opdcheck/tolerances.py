@@ -258,6 +258,32 @@ THM34_CROSSCHECK_RTOL = 1e-12
 
 # ---------------------------------------------------------------- reliability: certificates, scaling, limits (issue 7)
 # (names for the certificate-based judging, the scale-invariant saddle point and resource limits go here)
+#: Dual Newton (dimensionless units, numerics/dual.py): "converged" needs the remaining Newton step
+#: ||H_FF^+ g_F||_inf below this times max(1, ||lam'||_inf). The gradient rounds at ~1e-15 and the
+#: curvature of D' is Cov/beta' >= ~1e-6 on the instances we solve, so lam' is resolved to ~1e-9;
+#: 1e-8 relative keeps lam* 10x inside SADDLE_AGREEMENT_ATOL and rejects a flat-D false stop
+#: (toy at beta = 1e12: |grad D(0)| = 1e-13 passes any gradient gate, the step is 1).
+DUAL_NEWTON_XTOL = 1e-8
+
+#: Dual Newton certificate: eigenvalues of H_FF below this fraction of the largest are directions in
+#: which D is flat to rounding (a duplicated constraint makes lam* non-unique): the pseudo-inverse
+#: drops them, so a non-unique lam* is certified by its projected gradient alone in those directions.
+DUAL_NEWTON_PINV_RCOND = 1e-10
+
+#: Dual Newton: safety factor on the float64 rounding level of c(pi_lam), eps * (max|logit| + log2(X n) + 1)
+#: (numerics/dual.py: gradient_rounding). 16 covers the few roundings per term (exp, product, sum).
+DUAL_NEWTON_ROUNDING_FACTOR = 16.0
+
+#: Dual Newton: a dimensionless multiplier above this means D is unbounded below (Slater fails):
+#: lam' is bounded by (2/xi')(1 + beta' log(1/p_min)) (Lemma B.5), so 1e15 needs xi' < 1e-14.
+DUAL_NEWTON_LAM_MAX = 1e15
+
+#: Dual Newton certificate: ||H_FF^+||_inf x (rounding bound of the gradient) is how far lam* can be from
+#: any computed lam because c(pi_lam) is only known to float64 rounding; "converged" needs it below
+#: this times max(1, ||lam'||_inf). The rounding bound is conservative (measured: 10x-1000x above the
+#: actual error on the toy), so this gate is looser than DUAL_NEWTON_XTOL.
+DUAL_NEWTON_RESOLUTION_RTOL = 1e-6
+
 
 # ---------------------------------------------------------------- verification power: independent replay (issue 6, thm-3.4 family)
 # (names for the high-precision replay of counterexamples and the positive controls go here)

@@ -33,8 +33,12 @@ from opdcheck.tolerances import (
     DUAL_NEWTON_ACTIVE_EPS,
     DUAL_NEWTON_ARMIJO,
     DUAL_NEWTON_GTOL,
+    DUAL_NEWTON_LAM_MAX,
     DUAL_NEWTON_MAX_ITER,
-    DUAL_NEWTON_STALL_GTOL,
+    DUAL_NEWTON_PINV_RCOND,
+    DUAL_NEWTON_RESOLUTION_RTOL,
+    DUAL_NEWTON_ROUNDING_FACTOR,
+    DUAL_NEWTON_XTOL,
 )
 
 if TYPE_CHECKING:
@@ -42,7 +46,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "log_best_response", "best_response", "dual_value", "dual_gradient", "dual_hessian",
-    "dual_oracle", "solve_dual_newton", "kkt_residuals", "primal_objective",
+    "dual_oracle", "solve_dual_newton", "kkt_residuals", "primal_objective", "problem_units",
+    "nondimensional_problem", "require_problem", "gradient_rounding",
 ]
 
 
@@ -177,11 +182,110 @@ def _projected_gradient(lam: np.ndarray, g: np.ndarray) -> np.ndarray:
     return lam - np.maximum(lam - g, 0.0)
 
 
+def require_problem(problem, what: str) -> "Problem":
+    """``problem`` itself if it is a Problem; else a ValueError naming the argument and the fix."""
+    from opdcheck.problem import Problem
+
+    if not isinstance(problem, Problem):
+        raise ValueError(f"{what}: problem = {problem!r:.80} is a {type(problem).__name__}, not an "
+                         "opdcheck.problem.Problem; build one with Problem(...), paper_toy(), "
+                         "random_instance(...) or load_problem(path).")
+    return problem
+
+
+def problem_units(problem: "Problem") -> tuple[float, np.ndarray]:
+    """``(s, a)``: the reward unit ``s = R_max`` and one unit per constraint ``a_j = max |R_hard[j]|``.
+
+    In these units the problem is dimensionless (``solve_dual_newton`` works there)::
+
+        r' = r / s,  R'_j = R_hard[j] / a_j,  beta' = beta / s,  lam'_j = lam_j a_j / s,
+        D'(lam') = D(lam) / s,  c'_j = c_j / a_j
+
+    (``S_lam / beta = S'_{lam'} / beta'``, so ``pi_lam`` is unchanged). A constraint with ``a_j = 0``
+    is identically 0, so Slater's condition fails for it: ValueError naming j.
+    """
+    a = np.abs(problem.R_hard).reshape(problem.h, -1).max(axis=1)
+    zero = np.flatnonzero(a == 0)
+    if zero.size:
+        raise ValueError(
+            f"Problem.R_hard[{int(zero[0])}] is identically 0 on {problem.name!r}: c_j(pi) = 0 for every "
+            "policy, so Slater's condition (xi > 0, Assumption 3.1) fails and lam*_j is not defined. "
+            "Fix: drop this constraint or give it a threshold below its reward (R_hard[j] + margin)."
+        )
+    return float(problem.R_max), a
+
+
+def nondimensional_problem(problem: "Problem") -> tuple["Problem", float, np.ndarray]:
+    """The instance in the units of ``problem_units``: ``(problem', s, a)``."""
+    from opdcheck.problem import Problem
+
+    s, a = problem_units(problem)
+    scaled = Problem(problem.rho, problem.pi_ref, problem.R_soft / s, problem.w,
+                     problem.R_hard / a[:, None, None], problem.beta / s, name=problem.name,
+                     meta={"nondimensional": True})
+    return scaled, s, a
+
+
+def gradient_rounding(problem: "Problem", lam: np.ndarray) -> float:
+    """A bound on the float64 rounding error of ``c(pi_lam)`` (dimensionless problems, ``|R| <= 1``).
+
+    ``pi_lam = exp(z - lse(z))`` with logits ``z = log pi_ref + S_lam / beta``: each ``pi`` carries a
+    relative error ~ eps * max|z| (exp of a rounded argument), and the sum over ``X n`` terms
+    adds ~ eps * log2(X n) (pairwise summation), each term bounded by ``rho pi |R| <= rho pi``.
+    """
+    zmax = float(np.max(np.abs(problem.scores(lam)))) / float(problem.beta) + float(np.max(-problem.log_pi_ref))
+    return DUAL_NEWTON_ROUNDING_FACTOR * np.finfo(float).eps * (zmax + np.log2(problem.X * problem.n) + 1.0)
+
+
+def _newton_certificate(problem: "Problem", lam: np.ndarray, g: np.ndarray, H: np.ndarray,
+                        gtol: float) -> dict:
+    """The optimality certificate of ``lam`` for ``min_{lam >= 0} D`` (dimensionless problem).
+
+    - ``projected_gradient``: ``||lam - [lam - g]_+||_inf`` (first-order KKT residual), judged against
+      ``max(gtol, gradient_rounding)``;
+    - ``newton_step``: ``||H_FF^+ g_F||_inf`` on the free set ``F = {lam_j > 0 or g_j <= 0}`` (how far lam can still
+      be from lam* given the curvature; the pseudo-inverse drops directions where D is flat to rounding,
+      so a non-unique lam* (duplicated constraint) still certifies), judged against
+      ``DUAL_NEWTON_XTOL * max(1, ||lam||_inf)``.
+    A small gradient alone is not a certificate: at beta / R_max = 1e12, D is so flat that
+    ``|grad D(0)| ~ 1e-13`` while lam* = 1 (the step test catches it).
+    """
+    pg = _projected_gradient(lam, g)
+    pgn = float(np.max(np.abs(pg)))
+    g_round = gradient_rounding(problem, lam)
+    # free: off the bound, or on it with the gradient pushing it off (lam_j = 0 with g_j <= 0 is only
+    # optimal if the curvature says the minimiser is within the gate of 0)
+    free = (lam > 0) | (g <= 0)
+    step = 0.0
+    lam_min = float("nan")
+    if free.any():
+        Hf = H[np.ix_(free, free)]
+        ev = np.linalg.eigvalsh(Hf)
+        lam_min = float(ev[0])
+        Hp = np.linalg.pinv(Hf, rcond=DUAL_NEWTON_PINV_RCOND, hermitian=True)
+        step = float(np.max(np.abs(Hp @ g[free])))
+        # how far lam* may be from lam because g itself is only known to g_round: ||H^+|| g_round
+        resolution = float(np.abs(Hp).sum(axis=1).max()) * g_round
+    else:
+        resolution = 0.0
+    gate_g = max(gtol, g_round)
+    lam_scale = max(1.0, float(np.max(lam)))
+    gate_x = DUAL_NEWTON_XTOL * lam_scale
+    gate_r = DUAL_NEWTON_RESOLUTION_RTOL * lam_scale
+    return {"projected_gradient": pgn, "gradient_rounding": g_round, "gradient_gate": gate_g,
+            "newton_step": step, "step_gate": gate_x, "hessian_min_eig_free": lam_min,
+            "lam_resolution": resolution, "resolution_gate": gate_r,
+            "ok": bool(pgn <= gate_g and step <= gate_x and resolution <= gate_r)}
+
+
 def solve_dual_newton(problem: "Problem", lam0=None, *, gtol: float = DUAL_NEWTON_GTOL,
                       max_iter: int = DUAL_NEWTON_MAX_ITER) -> SaddlePoint:
     """``lam* = argmin_{lam >= 0} D(lam)`` by projected Newton; ``pi* = pi_{lam*}`` (eq. (3)).
 
-    Problem: the dual of the paper's constrained problem (1), ``min_{lam >= 0} D(lam)``.
+    Problem: the dual of the paper's constrained problem (1), ``min_{lam >= 0} D(lam)``, solved in the
+    dimensionless units of :func:`problem_units` (rewards in R_max, each constraint in its own
+    max |R_hard[j]|, beta in R_max), so that scaling the rewards, one constraint, or beta together
+    with the rewards changes nothing but the units of the answer (issue 7, class 3).
     Update (Bertsekas' projected Newton with an eps-active set):
 
     - active set ``A = {j : lam_j <= eps, g_j > 0}`` with ``eps = min(DUAL_NEWTON_ACTIVE_EPS, ||pg||)``
@@ -190,25 +294,65 @@ def solve_dual_newton(problem: "Problem", lam0=None, *, gtol: float = DUAL_NEWTO
       vanishing Levenberg term in case the covariance is singular;
     - projected Armijo backtracking on ``lam(a) = [lam + a d]_+``.
 
+    "converged" only when the certificate of :func:`_newton_certificate` holds (projected gradient
+    at ``gtol`` or at the gradient's rounding level, and a remaining Newton step below
+    DUAL_NEWTON_XTOL relative); ``info["certificate"]`` has its numbers (dimensionless).
     A multiplier whose constraint is slack ends at exactly 0.0 (projection), not at 1e-12.
-    Stops when ``||pg||_inf <= gtol``. A failure (iteration budget, line search) raises SolverError,
-    or ValueError naming the Slater margin when ``xi <= 0`` (the dual is then unbounded below).
+    Failures: ValueError naming the Slater margin when ``xi <= 0`` (the dual is then unbounded
+    below), SolverError naming the certificate otherwise (iteration budget, a lam* that float64
+    cannot resolve at this beta / R_max).
     """
+    problem = require_problem(problem, "solve_dual_newton")
     beta = _require_beta(problem, "solve_dual_newton")
+    unit_problem, s, a = nondimensional_problem(problem)
+    lam0_u = None if lam0 is None else np.maximum(_check_lam(problem, lam0), 0.0) * a / s
+    lam_u, D_u, pi, info = _projected_newton(unit_problem, lam0_u, gtol, max_iter)
+    cert = info["certificate"]
+    if not cert["ok"]:
+        from opdcheck.numerics.lp import require_slater
+
+        require_slater(problem)  # raises ValueError naming xi when Slater fails
+        lam_show = (lam_u * s / a).tolist()
+        why = ("D is too flat at beta / R_max = "
+               f"{beta / s:.3g} for float64 to resolve lam*: its gradient rounds at {cert['gradient_rounding']:.1e} "
+               f"and its curvature is {cert['hessian_min_eig_free']:.1e}, so lam* is known only to "
+               f"{cert['lam_resolution']:.1e} (gate {cert['resolution_gate']:.1e})"
+               if cert["projected_gradient"] <= cert["gradient_gate"] else "the projected gradient is above the gate")
+        raise SolverError(
+            f"dual Newton on {problem.name!r}: not certified optimal (status {info['status']!r} after "
+            f"{info['iterations']} iterations): {why}; projected gradient {cert['projected_gradient']:.3e} "
+            f"(gate {cert['gradient_gate']:.1e}), Newton step {cert['newton_step']:.3e} (gate "
+            f"{cert['step_gate']:.1e}), in units of R_max = {s:.3g} and max|R_hard[j]| = {a.tolist()}; "
+            f"lam = {lam_show}. Fix: rescale beta / R_max into [1e-8, 1e6], or use solve_saddle(problem, 'cvxpy')."
+        )
+    lam = lam_u * s / a
+    D = D_u * s
+    primal = primal_objective(problem, pi)
+    info.update(units={"R_max": s, "constraint_scale": a.tolist(), "beta_over_R_max": beta / s},
+                projected_gradient=cert["projected_gradient"] * float(np.max(a)), gtol=gtol)
+    return SaddlePoint(
+        pi=pi, lam=lam, primal_value=primal, dual_value=D, duality_gap=D - primal,
+        kkt=kkt_residuals(problem, pi, lam), method="dual-newton", info=info,
+    )
+
+
+def _projected_newton(problem: "Problem", lam0, gtol: float, max_iter: int):
+    """The iteration of :func:`solve_dual_newton` on a dimensionless problem: ``(lam, D, pi, info)``."""
     h = problem.h
-    lam = np.zeros(h) if lam0 is None else np.maximum(_check_lam(problem, lam0), 0.0)
+    lam = np.zeros(h) if lam0 is None else np.asarray(lam0, dtype=float)
     D, g, H, pi = dual_oracle(problem, lam)
     radius = 10.0 * max(1.0, float(np.max(lam)))
     status = "max_iter"
     it = 0
     n_backtracks = 0
+    cert = _newton_certificate(problem, lam, g, H, gtol)
     for it in range(1, max_iter + 1):
-        pg = _projected_gradient(lam, g)
-        pgn = float(np.max(np.abs(pg)))
-        if pgn <= gtol:
+        if cert["ok"]:
             status = "converged"
             it -= 1
             break
+        pg = _projected_gradient(lam, g)
+        pgn = float(np.max(np.abs(pg)))
         eps = min(DUAL_NEWTON_ACTIVE_EPS, pgn)
         act = (lam <= eps) & (g > 0)
         free = ~act
@@ -246,35 +390,26 @@ def solve_dual_newton(problem: "Problem", lam0=None, *, gtol: float = DUAL_NEWTO
             radius = max(4.0 * a * dn, 1e-8)
             D_new, g_new, H_new, pi_new = dual_oracle(problem, lam_new)
         else:
-            # D is flat to rounding here: accept the full step if it reduces the projected gradient
-            # (the Newton step is then within rounding of the minimiser), else stop.
-            lam_new = np.maximum(lam + d, 0.0)
+            # D is flat to rounding here: take the full (radius-capped) step if it reduces the
+            # projected gradient (the Newton step is then within rounding of the minimiser), else stop.
+            lam_new = np.maximum(lam + min(1.0, radius / dn if dn > 0 else 1.0) * d, 0.0)
             D_new, g_new, H_new, pi_new = dual_oracle(problem, lam_new)
             if np.max(np.abs(_projected_gradient(lam_new, g_new))) < pgn:
+                radius = max(4.0 * radius, 1e-8)
                 lam, D, g, H, pi = lam_new, D_new, g_new, H_new, pi_new
+                cert = _newton_certificate(problem, lam, g, H, gtol)
                 continue
             status = "line-search-stalled"
             break
         lam, D, g, H, pi = lam_new, D_new, g_new, H_new, pi_new
-        if not np.all(np.isfinite(lam)) or float(np.max(lam)) > 1e15:  # D unbounded below: Slater fails
+        cert = _newton_certificate(problem, lam, g, H, gtol)
+        if not np.all(np.isfinite(lam)) or float(np.max(lam)) > DUAL_NEWTON_LAM_MAX:  # Slater fails
             status = "diverged"
             break
-    pgn = float(np.max(np.abs(_projected_gradient(lam, g))))
-    if status != "converged":
-        if status == "line-search-stalled" and pgn <= DUAL_NEWTON_STALL_GTOL:
-            status = "converged-at-rounding"
-        else:
-            from opdcheck.numerics.lp import require_slater
-
-            require_slater(problem)  # raises ValueError naming xi when Slater fails
-            raise SolverError(
-                f"dual Newton on {problem.name!r}: status {status!r} after {it} iterations, projected "
-                f"gradient {pgn:.3e} > gtol {gtol:.1e} (beta = {beta:g}, lam = {lam.tolist()})."
-            )
-    primal = primal_objective(problem, pi)
-    return SaddlePoint(
-        pi=pi, lam=lam, primal_value=primal, dual_value=D, duality_gap=D - primal,
-        kkt=kkt_residuals(problem, pi, lam), method="dual-newton",
-        info={"iterations": it, "status": status, "projected_gradient": pgn, "backtracks": n_backtracks,
-              "gtol": gtol},
-    )
+    else:
+        if cert["ok"]:
+            status = "converged"
+    if status != "converged" and cert["ok"]:  # stalled or capped exactly at a certified point
+        status = "converged"
+    info = {"iterations": it, "status": status, "backtracks": n_backtracks, "certificate": cert}
+    return lam, D, pi, info

@@ -24,7 +24,7 @@ METHODS = ("auto", "dual", "cvxpy", "lp")
 
 # Problem is a frozen dataclass with eq=False: hashed by identity, so a weak-key cache never mixes
 # two instances and frees the entry when the Problem is garbage-collected.
-_CACHE: "weakref.WeakKeyDictionary[Problem, dict[str, SaddlePoint]]" = weakref.WeakKeyDictionary()
+_CACHE: "weakref.WeakKeyDictionary[Problem, dict]" = weakref.WeakKeyDictionary()
 
 
 def clear_cache() -> None:
@@ -49,9 +49,21 @@ def solve_saddle(problem: "Problem", method: str = "auto") -> SaddlePoint:
     ``cvxpy``: the exponential-cone primal with Clarabel, KKT-polished (the cross-check route; the raw
     Clarabel point is in ``info["raw_pi"]``, ``info["raw_lam"]``).
     Returned arrays are shared by every caller: treat them as read-only (they are flagged so).
+
+    Refuses (ValueError) anything that is not a Problem, and an instance whose Slater margin
+    ``xi = max_pi min_j c_j(pi)`` is <= 0 (relative to max|R_hard|), naming the computed xi: lam* does not
+    exist there (Assumption 3.1), and a solver would return a meaningless large multiplier.
+    Every solver failure is a SolverError naming the route and its certificate.
     """
+    from opdcheck.numerics.dual import require_problem
+
+    problem = require_problem(problem, "solve_saddle")
     m = _resolve(problem, method)
     per = _CACHE.setdefault(problem, {})
+    if "slater_xi" not in per:
+        from opdcheck.numerics.lp import require_slater
+
+        per["slater_xi"] = require_slater(problem)  # ValueError naming xi when Slater fails
     if m not in per:
         if m == "dual":
             from opdcheck.numerics.dual import solve_dual_newton
@@ -81,6 +93,9 @@ def cross_check(problem: "Problem", atol: float = SADDLE_AGREEMENT_ATOL, raw_ato
     ``agree`` is True when the polished differences are <= atol and the raw ones <= raw_atol
     (``raw_ok`` alone reports the latter). A polish failure propagates as PolishError (a SolverError).
     """
+    from opdcheck.numerics.dual import require_problem
+
+    problem = require_problem(problem, "cross_check")
     if problem.beta <= 0:
         raise ValueError(f"cross_check: beta = {problem.beta!r}; both routes need beta > 0.")
     a = solve_saddle(problem, "dual")
