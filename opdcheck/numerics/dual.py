@@ -326,7 +326,8 @@ def solve_dual_newton(problem: "Problem", lam0=None, *, gtol: float = DUAL_NEWTO
             f"lam = {lam_show}. Fix: rescale beta / R_max into [1e-8, 1e6], or use solve_saddle(problem, 'cvxpy')."
         )
     lam = lam_u * s / a
-    D = D_u * s
+    # pi*, D in the problem's own units (pi_lam is unit-free only up to rounding): pi is exactly pi_{lam}
+    D, _, _, pi = dual_oracle(problem, lam, hessian=False)
     primal = primal_objective(problem, pi)
     info.update(units={"R_max": s, "constraint_scale": a.tolist(), "beta_over_R_max": beta / s},
                 projected_gradient=cert["projected_gradient"] * float(np.max(a)), gtol=gtol)
