@@ -284,6 +284,20 @@ DUAL_NEWTON_LAM_MAX = 1e15
 #: actual error on the toy), so this gate is looser than DUAL_NEWTON_XTOL.
 DUAL_NEWTON_RESOLUTION_RTOL = 1e-6
 
+#: Certificates of "pi maximises L(., lam)" (numerics/certificates.py). First-order residual
+#: max_y g - min_y g, g = S - beta log(pi/pi_ref): each g_y is a difference of numbers of size
+#: max|S| + beta max|log pi| + beta max|log pi_ref|, rounded once each in log, product and
+#: subtraction; 64 eps times that size allows for the few roundings (measured on eq. (3): <= ~4 eps x size)
+#: and is still 1e10 below the residual of the printed formula exp(S) without 1/beta.
+CERT_FOC_ROUNDING_FACTOR = 64.0
+
+#: Rounding of a float64 Lagrangian value: 64 eps x (term size) x (1 + log2(X n)) for a pairwise sum of
+#: X n terms; a value gap below minus this is a real decrease (the other point is feasible).
+CERT_VALUE_ROUNDING_FACTOR = 64.0
+
+#: Digits of the mpmath replay that witnesses a REFUTED (the float64 evidence has ~16).
+CERT_REPLAY_DIGITS = 50
+
 
 # ---------------------------------------------------------------- verification power: independent replay (issue 6, thm-3.4 family)
 # (names for the high-precision replay of counterexamples and the positive controls go here)

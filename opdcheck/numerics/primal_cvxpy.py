@@ -169,10 +169,14 @@ def _saddle(problem: "Problem", pi: np.ndarray, lam: np.ndarray, method: str, in
                        kkt=kkt_residuals(problem, pi, lam), method=method, info=info)
 
 
-def solve_best_response_cvxpy(problem: "Problem", lam) -> np.ndarray:
+def solve_best_response_cvxpy(problem: "Problem", lam, *, return_info: bool = False):
     """``argmax_pi L(pi, lam)`` at a fixed ``lam`` (no constraints but the simplex), by cvxpy/Clarabel.
 
-    The independent reference for eq. (3): it knows nothing of the closed form.
+    The independent reference for eq. (3): it knows nothing of the closed form. With
+    ``return_info=True`` returns ``(pi, info)``, ``info`` holding what the solver certifies about its
+    own accuracy: ``value`` (its objective), ``settings`` (the gap/feasibility tolerances it met at
+    status "optimal"), ``status``, ``iterations``, ``row_multipliers`` (the duals nu_x of
+    ``sum_y q[x, y] = rho[x]``, from which numerics/certificates.py builds a weak-duality bound).
     """
     import cvxpy as cp
 
@@ -183,7 +187,12 @@ def solve_best_response_cvxpy(problem: "Problem", lam) -> np.ndarray:
         raise ValueError(f"solve_best_response_cvxpy: beta = {problem.beta!r}; needs beta > 0 (at beta = 0 "
                          "the maximiser is any policy on argmax S_lam, use the LP route).")
     q = cp.Variable((problem.X, problem.n), name="q")
-    prob = cp.Problem(cp.Maximize(_joint_objective(problem, q, problem.scores(lam))),
-                      [cp.sum(q, axis=1) == problem.rho])
-    _solve(prob, problem, "solve_best_response_cvxpy")
-    return _clean_policy(q.value / problem.rho[:, None])
+    rows = cp.sum(q, axis=1) == problem.rho
+    prob = cp.Problem(cp.Maximize(_joint_objective(problem, q, problem.scores(lam))), [rows])
+    settings = _solve(prob, problem, "solve_best_response_cvxpy")
+    pi = _clean_policy(q.value / problem.rho[:, None])
+    if not return_info:
+        return pi
+    return pi, {"value": float(prob.value), "settings": settings, "status": prob.status,
+                "iterations": prob.solver_stats.num_iters,
+                "row_multipliers": np.asarray(rows.dual_value, dtype=np.float64).reshape(-1)}
