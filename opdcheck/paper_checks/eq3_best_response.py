@@ -111,8 +111,13 @@ def _instances(ctx: CheckContext) -> list[Problem]:
 
 
 def judge_instance(spec: tuple, seed: int) -> dict:
-    """One sweep task: the cases (lam = 0, lam*, random ones) of one instance. ``spec = (problem, n_lams)``."""
-    problem, n_lams = spec
+    """One sweep task: the cases (lam = 0, lam*, random ones) of one instance.
+
+    ``spec = (problem, n_lams)`` or ``(problem, n_lams, formula)`` (a module-level function judged in place
+    of eq. (3): the negative-control tests pass ``broken_formula_no_beta``).
+    """
+    problem, n_lams = spec[:2]
+    formula = spec[2] if len(spec) > 2 else best_response
     rng = np.random.default_rng(seed)
     try:
         lam_star = np.asarray(solve_saddle(problem).lam)
@@ -128,9 +133,9 @@ def judge_instance(spec: tuple, seed: int) -> dict:
     for label, lam in lams:
         case = {"instance": problem.name, "lam": label, "lam_value": lam.tolist()}
         try:
-            r = judge_best_response(problem, lam)
+            r = judge_best_response(problem, lam, formula=formula)
         except SolverError as exc:  # no reference point: only the exact first-order certificate decides
-            foc = first_order_certificate(problem, lam, best_response(problem, lam))
+            foc = first_order_certificate(problem, lam, formula(problem, lam))
             case.update(foc_residual=foc["residual"], foc_gate=foc["gate"], foc_ok=foc["ok"], value_ok=None,
                         distance_ok=None, distance_judged=False, reference=f"failed: {str(exc)[:160]}")
             cases.append(case)
@@ -193,8 +198,12 @@ def run(ctx: CheckContext) -> CheckResult:
     finding is then INCONCLUSIVE. A REFUTED carries an mpmath (50-digit) replay of the failed certificate.
     Controls: the toy at beta = 0.5 (positive), the printed formula without 1/beta (negative).
     """
+    return judge(ctx, _instances(ctx))
+
+
+def judge(ctx: CheckContext, problems: list[Problem], formula: Callable = best_response) -> CheckResult:
+    """The check on the given instances, judging ``formula`` (eq. (3) unless a test plants another)."""
     t0 = time.perf_counter()
-    problems = _instances(ctx)
     stated = "pi_lam = pi_ref exp(S_lam/beta) / Z maximises L(., lam): FOC residual 0, value gap >= 0, Δpi = 0"
     if any(p.beta <= 0 for p in problems):
         p = next(p for p in problems if p.beta <= 0)
@@ -205,7 +214,7 @@ def run(ctx: CheckContext) -> CheckResult:
             "(the maximiser is a vertex; see the LP route).", wall_time=time.perf_counter() - t0,
             profile=ctx.profile, seed=ctx.seed, instances=[{"name": p.name, "seed": p.meta.get("seed")}])
     n_lams = 4 if not ctx.full else 6
-    out = ctx.map(judge_instance, [(p, n_lams) for p in problems], stream="eq3-best-response",
+    out = ctx.map(judge_instance, [(p, n_lams, formula) for p in problems], stream="eq3-best-response",
                   label="eq3-best-response")
     cases = [c for o in out for c in o["cases"]]
     notes = [o["note"] for o in out if o["note"]]
