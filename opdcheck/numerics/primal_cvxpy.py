@@ -106,6 +106,39 @@ def _clean_policy(pi: np.ndarray) -> np.ndarray:
 
 
 def solve_primal_cvxpy(problem: "Problem", *, dual_sign: float = 1.0, polish: bool = True) -> SaddlePoint:
+    """The saddle point of problem (1) from its primal, solved in the units of ``problem_units``.
+
+    Clarabel and the KKT polish see the dimensionless instance (rewards / R_max, constraint j /
+    max|R_hard[j]|, beta / R_max), so their absolute tolerances and the polish's move guard mean the same
+    thing at every scale (R_hard x 1e-8 makes lam* = 1e8: unscaled, Clarabel's 6e-8 relative error in lam
+    is an absolute 6 and the polish refused). The answer is mapped back (``lam_j = lam'_j R_max / a_j``);
+    see :func:`_solve_primal_units` for the route itself.
+    """
+    from opdcheck.numerics.dual import kkt_residuals, nondimensional_problem, require_problem
+
+    problem = require_problem(problem, "solve_primal_cvxpy")
+    if problem.meta.get("nondimensional"):
+        return _solve_primal_units(problem, dual_sign=dual_sign, polish=polish)
+    unit, s, a = nondimensional_problem(problem)
+
+    def back(sp: SaddlePoint) -> SaddlePoint:
+        info = dict(sp.info, units={"R_max": s, "constraint_scale": a.tolist()})
+        if "raw_lam" in info:
+            info["raw_lam"] = (np.asarray(info["raw_lam"]) * s / a).tolist()
+            info["raw_kkt"] = kkt_residuals(problem, info["raw_pi"], np.asarray(info["raw_lam"]))
+            if "raw_lam_change" in info:
+                info["raw_lam_change"] = float(np.max(np.abs(np.asarray(info["raw_lam"]) - sp.lam * s / a)))
+        if "cvxpy_objective" in info:
+            info["cvxpy_objective"] = info["cvxpy_objective"] * s
+        return _saddle(problem, sp.pi, sp.lam * s / a, sp.method, info)
+
+    try:
+        return back(_solve_primal_units(unit, dual_sign=dual_sign, polish=polish))
+    except PolishError as exc:
+        raise PolishError(str(exc), raw=None if exc.raw is None else back(exc.raw)) from None
+
+
+def _solve_primal_units(problem: "Problem", *, dual_sign: float = 1.0, polish: bool = True) -> SaddlePoint:
     """The saddle point of problem (1) from its primal, with ``lam* = dual_sign * (constraint duals)``.
 
     ``polish=True`` (default): Clarabel's primal-dual point is refined by :func:`polish_kkt` (Newton on
