@@ -298,6 +298,15 @@ CERT_VALUE_ROUNDING_FACTOR = 64.0
 #: Digits of the mpmath replay that witnesses a REFUTED (the float64 evidence has ~16).
 CERT_REPLAY_DIGITS = 50
 
+#: load_problem: the largest uncompressed instance data it reads (sum of the needed .npz members from their
+#: zip headers, or the .json file's size), checked before decompressing. 4 GB holds the largest instances
+#: of SPEC §4 (1e4 x 1e3 x 8 hard + 2 soft objectives in float64 = 0.8 GB) with room; an .npz whose members
+#: would decompress to more is refused by name. Raise it with $OPDCHECK_MAX_INSTANCE_BYTES.
+INSTANCE_MAX_BYTES = 4 * 10**9
+
+#: Problem names (report labels): at most this many characters after sanitising (a name is a label, not data).
+NAME_MAX_CHARS = 200
+
 
 # ---------------------------------------------------------------- verification power: independent replay (issue 6, thm-3.4 family)
 # (names for the high-precision replay of counterexamples and the positive controls go here)
