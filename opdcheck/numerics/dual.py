@@ -12,7 +12,11 @@ and the dual function (standard, not printed in the paper) is::
     hess D(lam) = (1/beta) sum_x rho[x] Cov_{y ~ pi_lam[x]}(R_hard[:, x, y])
 
 ``lam* = argmin_{lam >= 0} D(lam)`` is found by a projected Newton method (Bertsekas 1982) and
-``pi* = pi_{lam*}``. Everything is computed in log space so ``beta`` from 1e-3 to 10 is safe.
+``pi* = pi_{lam*}``, in dimensionless units (rewards in R_max, constraint j in max|R_hard[j]|, beta in
+R_max: ``problem_units``), so that the iteration and its stopping test do not depend on the units of
+the data. It says "converged" only with an optimality certificate (projected gradient, remaining Newton
+step, and the float64 resolution of lam*, see ``_newton_certificate``); otherwise it raises SolverError
+naming the certificate, or ValueError naming the Slater margin. Everything is computed in log space.
 
 Example
 -------
@@ -262,10 +266,15 @@ def _newton_certificate(problem: "Problem", lam: np.ndarray, g: np.ndarray, H: n
         Hf = H[np.ix_(free, free)]
         ev = np.linalg.eigvalsh(Hf)
         lam_min = float(ev[0])
-        Hp = np.linalg.pinv(Hf, rcond=DUAL_NEWTON_PINV_RCOND, hermitian=True)
-        step = float(np.max(np.abs(Hp @ g[free])))
-        # how far lam* may be from lam because g itself is only known to g_round: ||H^+|| g_round
-        resolution = float(np.abs(Hp).sum(axis=1).max()) * g_round
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            # far from lam*, pi_lam can be deterministic and H ~ 1e-300: its pseudo-inverse overflows,
+            # which only means "not certified" here
+            Hp = np.linalg.pinv(Hf, rcond=DUAL_NEWTON_PINV_RCOND, hermitian=True)
+            step = float(np.max(np.abs(Hp @ g[free])))
+            # how far lam* may be from lam because g itself is only known to g_round: ||H^+|| g_round
+            resolution = float(np.abs(Hp).sum(axis=1).max()) * g_round
+        if not (np.isfinite(step) and np.isfinite(resolution)):
+            step = resolution = float("inf")
     else:
         resolution = 0.0
     gate_g = max(gtol, g_round)
