@@ -11,8 +11,9 @@ Sections are owned by subsystems; add new names to the matching section.
 SIMPLEX_SUM_ATOL = 1e-9
 
 # ---------------------------------------------------------------- numerics (saddle points)
-#: Dual Newton stops when the projected-gradient norm is below this. D is smooth with Hessian of
-#: size ~R_max^2/beta, so 1e-12 on the gradient gives lam* to ~1e-10 in well-conditioned cases.
+#: Dual Newton stops when the projected-gradient norm is below this (dimensionless since issue 7: the
+#: gradient c_j is measured in units of max|R_hard[j]|; see DUAL_NEWTON_XTOL for the step test that
+#: must hold too). D is smooth with Hessian of size ~1/beta', so 1e-12 gives lam* to ~1e-10 when well conditioned.
 DUAL_NEWTON_GTOL = 1e-12
 
 #: The two saddle-point routes (dual Newton, cvxpy/Clarabel) must agree this closely on pi* and lam*
