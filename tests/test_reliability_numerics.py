@@ -35,6 +35,7 @@ HARD_FOR_THE_REFERENCE = {  # each gave REFUTED before: a distance to Clarabel's
     "toy rewards x1e3": lambda: _toy(soft=1e3, hard=1e3, name="toy-x1e3"),
     "p_min=1e-12": lambda: Problem([1.0], [[1e-12, 1 - 1e-12]], [[[1.0, 0.0]]], [1.0], [[[0.7, -0.3]]], 0.05,
                                    name="pmin-1e-12"),
+    "random x1e3 at beta=1e-3": lambda: random_instance(20, 10, 2, beta=1e-3, seed=5, reward_scale=1e3),
 }
 
 

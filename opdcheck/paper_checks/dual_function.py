@@ -85,12 +85,25 @@ def _dual_value_rounding(problem: Problem, lam) -> float:
     return CERT_VALUE_ROUNDING_FACTOR * _EPS * float(problem.beta) * (float(np.max(np.abs(z))) + np.log(problem.n))
 
 
+def _fd_of_gradient(problem: Problem, lam: np.ndarray, s: float, derivatives: Callable) -> np.ndarray:
+    """Central differences of the gradient formula (used once the gradient itself is verified)."""
+    h = problem.h
+    H = np.empty((h, h))
+    for j in range(h):
+        e = np.zeros(h)
+        e[j] = s
+        H[:, j] = (derivatives(problem, lam + e)[0] - derivatives(problem, lam - e)[0]) / (2 * s)
+    return H
+
+
 def judge_derivatives(problem: Problem, lams: list[np.ndarray], rng: np.random.Generator,
                       derivatives: Callable = dual_derivatives) -> dict:
     """Finite-difference and convexity audit of D at the given points, in dimensionless units.
 
     Steps ``s`` and ``2 s`` with ``s = FD step`` scaled to beta' (truncation ~ s^2 / beta'^2); the FD error
-    is estimated by ``|FD(s) - FD(2 s)|`` (Richardson: the error at s is ~1/3 of it). A point is judged when
+    is estimated by ``|FD(s) - FD(2 s)|`` (Richardson: the error at s is ~1/3 of it). The Hessian is
+    compared with second differences of D, or, where those round too coarsely (small beta') and the
+    gradient is verified, with first differences of the gradient. A point is judged when
     that estimate is below FD_RTOL (relative to max(1, |value|)); it fails when the formula is farther
     than FD_RTOL + 2 x the estimate. Convexity: D(t a + (1-t) b) <= t D(a) + (1-t) D(b) + rounding of D + CONVEXITY_RTOL (1 + |D|).
     """
@@ -108,6 +121,11 @@ def judge_derivatives(problem: Problem, lams: list[np.ndarray], rng: np.random.G
         g2, H2 = _fd(unit, lam_u, 2 * s)
         est_g = float(np.max(np.abs(g1 - g2) / np.maximum(1.0, np.abs(g1))))
         est_h = float(np.max(np.abs(H1 - H2) / np.maximum(1.0, np.abs(H1))))
+        if est_h > FD_RTOL and est_g <= FD_RTOL:
+            # second differences of D round like eps |D| / s^2 (too coarse at small beta'); the gradient
+            # formula is then verified at this point, so the Hessian is judged on its first differences
+            H1, H2 = _fd_of_gradient(unit, lam_u, s, derivatives), _fd_of_gradient(unit, lam_u, 2 * s, derivatives)
+            est_h = float(np.max(np.abs(H1 - H2) / np.maximum(1.0, np.abs(H1))))
         eg = float(np.max(np.abs(g - g1) / np.maximum(1.0, np.abs(g1))))
         eh = float(np.max(np.abs(H - H1) / np.maximum(1.0, np.abs(H1))))
         g_err, h_err = max(g_err, eg), max(h_err, eh)
