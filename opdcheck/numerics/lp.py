@@ -65,6 +65,8 @@ def slater_point(problem: "Problem") -> tuple[float, np.ndarray]:
     Solved in units of ``max |R_hard|`` (``_hard_scale``) and returned in the problem's units.
     """
     X, n, h = problem.X, problem.n, problem.h
+    if not np.any(problem.R_hard):  # every c_j(pi) = 0: xi = 0 exactly, no LP needed
+        return 0.0, np.array(problem.pi_ref)
     scale = _hard_scale(problem)
     W = _constraint_matrix(problem) / scale
     N = X * n
@@ -96,7 +98,7 @@ def require_slater(problem: "Problem") -> float:
     the same instance with R_hard x 1e-8 are both strictly feasible or both not.
     """
     xi = slater_margin(problem)
-    scale = _hard_scale(problem)
+    scale = float(np.max(np.abs(problem.R_hard)))
     if xi <= SLATER_XI_ATOL * scale:
         raise ValueError(
             f"Slater's condition fails: xi = max_pi min_j c_j(pi) = {xi:.6g} <= 0 (tolerance "
