@@ -294,9 +294,12 @@ DUAL_NEWTON_RESOLUTION_RTOL = 1e-6
 #: exp(S) without 1/beta on the toy at beta = 0.05.
 CERT_FOC_ROUNDING_FACTOR = 64.0
 
-#: Rounding of a float64 Lagrangian value: 64 eps x (term size) x (1 + log2(X n)) for a pairwise sum of
-#: X n terms; a value gap below minus this is a real decrease (the other point is feasible).
-CERT_VALUE_ROUNDING_FACTOR = 64.0
+#: Rounding of a float64 Lagrangian (or dual) value: factor x eps x (term size) x (1 + log2(X n)). numpy's
+#: pairwise sum of X n terms errs by at most ~eps log2(X n) sum|terms| and each term adds ~3 eps |term|
+#: (log, products), with sum|terms| <= term size; a difference of two values doubles it: 8 covers that
+#: worst case. A value gap below minus this is a real decrease (the other point is feasible), and any
+#: REFUTED from it is replayed at 50 digits; it also enters the reference's certified error eps.
+CERT_VALUE_ROUNDING_FACTOR = 8.0
 
 #: Digits of the mpmath replay that witnesses a REFUTED (the float64 evidence has ~16).
 CERT_REPLAY_DIGITS = 50

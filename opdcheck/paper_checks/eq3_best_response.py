@@ -253,7 +253,7 @@ def judge(ctx: CheckContext, problems: list[Problem], formula: Callable = best_r
         id="eq3-best-response", paper_ref="eq. (3), Lemma B.7", claim=CLAIM, verdict=None,
         computed=worst, stated=stated, comparison="identity", tolerance=BEST_RESPONSE_CVXPY_ATOL,
         tolerance_reason=("first-order residual judged at 64 eps x (max|S_lam| + beta max|log pi| + beta log(1/p_min)); "
-                          "value gap at the rounding of L (64 eps x term size x (1 + log2(X n))); distance "
+                          "value gap at the rounding of L (CERT_VALUE_ROUNDING_FACTOR eps x term size x (1 + log2(X n))); distance "
                           f"{BEST_RESPONSE_CVXPY_ATOL:g} on rows where Clarabel's gap certificate bounds its own "
                           "error, sqrt(2 eps / (beta rho_x)), below that."),
         evidence=evidence, findings=findings, controls=_controls(), judged=judged,
