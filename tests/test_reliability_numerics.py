@@ -264,3 +264,33 @@ def test_load_roundtrips_still_work(tmp_path):
 def test_random_instance_reward_scale_zero():
     with pytest.raises(ValueError, match="reward_scale = 0; pass a finite float > 0"):
         random_instance(3, 4, 2, 0.1, seed=1, reward_scale=0)
+
+
+def _unnormalised_formula(problem, lam):
+    from opdcheck.numerics.dual import best_response
+
+    return best_response(problem, lam) * 1.01
+
+
+def test_eq3_formula_that_is_not_a_policy_is_refuted(tmp_path):
+    # the first-order residual cannot see a missing normaliser; the row-sum part of the certificate does
+    from opdcheck.paper_checks.eq3_best_response import judge
+
+    r = judge(CheckContext(out_dir=tmp_path), [paper_toy()], formula=_unnormalised_formula)
+    assert r.verdict == Verdict.REFUTED
+    w = r.findings[0].witness
+    assert w["certificate"].startswith("row sums") and w["confirms"] and w["agrees"]
+
+
+def test_eq3_value_certificate_allows_for_float64_normalisation():
+    # at |S_lam| / beta ~ 6e5, eq. (3) in float64 has rows summing to 1 +- 2.7e-11: its Lagrangian value is
+    # 2.8e-11 below Clarabel's (normalised) point; that is the simplex slack, not a refutation
+    from opdcheck.numerics.certificates import simplex_slack
+    from opdcheck.numerics.dual import best_response
+    from opdcheck.paper_checks.eq3_best_response import judge_best_response
+
+    p = random_instance(20, 10, 2, beta=1e-3, seed=5, reward_scale=1e3)
+    lam = np.asarray(solve_saddle(p).lam)
+    r = judge_best_response(p, lam)
+    assert r["foc_ok"] and r["value_ok"], r
+    assert simplex_slack(p, lam, best_response(p, lam)) > 1e-11

@@ -8,7 +8,7 @@ So the claim is judged by three certificates, each with a tolerance built from t
    ``<pi, S> - beta KL(pi || pi_ref)`` is strictly concave, so ``pi`` with full support is *the*
    maximiser iff ``g = S - beta log(pi / pi_ref)`` is constant in ``y``. An entry that underflows to 0
    must have ``S_y - beta log(tiny / pi_ref_y) <= max g``. The residual ``max g - min g`` is judged
-   against the float64 rounding level of ``g``.
+   against the float64 rounding level of ``g``, and the rows' sums against that of ``exp(z - lse z)``.
 2. ``value_certificate``: ``L(pi, lam) - L(pi_ref_solve, lam)``. The solver's point (cleaned onto the
    simplex) is a *feasible* policy, so ``L(pi_solve) <= max L`` however inaccurate the solve: a value
    below it by more than the rounding of L refutes, whatever the solver's accuracy.
@@ -35,7 +35,8 @@ from opdcheck.tolerances import (
 )
 
 __all__ = ["first_order_certificate", "value_certificate", "reference_accuracy", "distance_judgement",
-           "mp_replay_first_order", "mp_replay_value_gap", "lagrangian_rounding", "weak_duality_bound"]
+           "mp_replay_first_order", "mp_replay_value_gap", "lagrangian_rounding", "weak_duality_bound",
+           "simplex_slack"]
 
 _EPS = float(np.finfo(np.float64).eps)
 _TINY = float(np.finfo(np.float64).tiny)
@@ -69,8 +70,13 @@ def first_order_certificate(problem: Problem, lam, pi) -> dict:
     gate = CERT_FOC_ROUNDING_FACTOR * _EPS * max(size, np.finfo(float).tiny)
     worst = int(np.argmax(row_res))
     res = float(row_res[worst])
+    # pi must be a policy: rows on the simplex to the rounding of exp(z - lse(z)), ~eps (max|z| + log n)
+    z_size = float(np.max(np.abs(S))) / beta + float(np.max(-problem.log_pi_ref)) + np.log(problem.n)
+    sum_err = float(np.max(np.abs(pi.sum(axis=1) - 1.0)))
+    sum_gate = CERT_FOC_ROUNDING_FACTOR * _EPS * z_size
     return {"residual": res, "gate": float(gate), "worst_row": worst, "log_ratio_bound": 2.0 * res / beta,
-            "full_support": bool(pos.all()), "ok": bool(res <= gate)}
+            "row_sum_error": sum_err, "row_sum_gate": float(sum_gate),
+            "full_support": bool(pos.all()), "ok": bool(res <= gate and sum_err <= sum_gate and np.all(pi >= 0))}
 
 
 def lagrangian_rounding(problem: Problem, lam) -> float:
@@ -80,10 +86,24 @@ def lagrangian_rounding(problem: Problem, lam) -> float:
     return CERT_VALUE_ROUNDING_FACTOR * _EPS * size * (1.0 + np.log2(problem.X * problem.n))
 
 
+def simplex_slack(problem: Problem, lam, pi) -> float:
+    """How much L can change by putting ``pi``'s rows back on the simplex: ``sum_x rho_x |sum_y pi - 1| m_x``
+    with ``m_x = max_y |S_lam[x]| + beta (log(1/p_min) + 1)`` (a bound on a row's value and on its
+    normaliser). eq. (3) in float64 is a policy only to ~eps max|logit| (row sums off by 2.7e-11 at
+    |S_lam| / beta = 6e5, measured), so values are compared up to this slack."""
+    S = problem.scores(np.asarray(lam, dtype=np.float64))
+    m = np.max(np.abs(S), axis=1) + float(problem.beta) * (float(np.max(-problem.log_pi_ref)) + 1.0)
+    return float(np.dot(problem.rho, np.abs(np.asarray(pi).sum(axis=1) - 1.0) * m))
+
+
 def value_certificate(problem: Problem, lam, pi, pi_solver) -> dict:
     """``gap = L(pi) - L(pi_solver)``; ``ok`` unless ``gap < -gate`` (then ``pi`` is not the maximiser:
-    ``pi_solver`` is a feasible policy with a larger value, whatever the solver's accuracy)."""
-    gate = lagrangian_rounding(problem, lam)
+    ``pi_solver`` is a feasible policy with a larger value, whatever the solver's accuracy).
+
+    ``gate`` = rounding of L + the simplex slack of both points (``simplex_slack``): neither point is
+    exactly on the simplex in float64.
+    """
+    gate = lagrangian_rounding(problem, lam) + simplex_slack(problem, lam, pi) + simplex_slack(problem, lam, pi_solver)
     gap = problem.lagrangian(pi, lam) - problem.lagrangian(pi_solver, lam)
     return {"value_gap": float(gap), "gate": float(gate), "ok": bool(gap >= -gate)}
 

@@ -241,7 +241,34 @@ def gradient_rounding(problem: "Problem", lam: np.ndarray) -> float:
     return DUAL_NEWTON_ROUNDING_FACTOR * np.finfo(float).eps * (zmax + np.log2(problem.X * problem.n) + 1.0)
 
 
-def _newton_certificate(problem: "Problem", lam: np.ndarray, g: np.ndarray, H: np.ndarray,
+class _UnitOracle:
+    """``D'``, its gradient and Hessian in the units of ``problem_units``, computed from the problem's own
+    arrays (no rescaled copy of the rewards: for a 1e4 x 1e3 x 8 instance that copy alone is 0.6 GB)::
+
+        D'(lam') = D(lam) / s,  grad' = c / a,  hess'_{jk} = hess_{jk} s / (a_j a_k),  lam = lam' s / a
+    """
+
+    def __init__(self, problem: "Problem") -> None:
+        self.problem = problem
+        self.s, self.a = problem_units(problem)
+        self.h = problem.h
+
+    def lam(self, lam_u: np.ndarray) -> np.ndarray:
+        return lam_u * self.s / self.a
+
+    def oracle(self, lam_u: np.ndarray):
+        D, g, H, pi = dual_oracle(self.problem, self.lam(lam_u))
+        return D / self.s, g / self.a, H * self.s / np.outer(self.a, self.a), pi
+
+    def value(self, lam_u: np.ndarray) -> float:
+        return dual_value(self.problem, self.lam(lam_u)) / self.s
+
+    def rounding(self, lam_u: np.ndarray) -> float:
+        # logits S/beta are unit-free, and |R'_j| <= 1: gradient_rounding applies to c' as it stands
+        return gradient_rounding(self.problem, self.lam(lam_u))
+
+
+def _newton_certificate(units: "_UnitOracle", lam: np.ndarray, g: np.ndarray, H: np.ndarray,
                         gtol: float) -> dict:
     """The optimality certificate of ``lam`` for ``min_{lam >= 0} D`` (dimensionless problem).
 
@@ -256,7 +283,7 @@ def _newton_certificate(problem: "Problem", lam: np.ndarray, g: np.ndarray, H: n
     """
     pg = _projected_gradient(lam, g)
     pgn = float(np.max(np.abs(pg)))
-    g_round = gradient_rounding(problem, lam)
+    g_round = units.rounding(lam)
     # free: off the bound, or on it with the gradient pushing it off (lam_j = 0 with g_j <= 0 is only
     # optimal if the curvature says the minimiser is within the gate of 0)
     free = (lam > 0) | (g <= 0)
@@ -313,9 +340,10 @@ def solve_dual_newton(problem: "Problem", lam0=None, *, gtol: float = DUAL_NEWTO
     """
     problem = require_problem(problem, "solve_dual_newton")
     beta = _require_beta(problem, "solve_dual_newton")
-    unit_problem, s, a = nondimensional_problem(problem)
+    units = _UnitOracle(problem)
+    s, a = units.s, units.a
     lam0_u = None if lam0 is None else np.maximum(_check_lam(problem, lam0), 0.0) * a / s
-    lam_u, D_u, pi, info = _projected_newton(unit_problem, lam0_u, gtol, max_iter)
+    lam_u, D_u, pi, info = _projected_newton(units, lam0_u, gtol, max_iter)
     cert = info["certificate"]
     if not cert["ok"]:
         from opdcheck.numerics.lp import require_slater
@@ -346,16 +374,16 @@ def solve_dual_newton(problem: "Problem", lam0=None, *, gtol: float = DUAL_NEWTO
     )
 
 
-def _projected_newton(problem: "Problem", lam0, gtol: float, max_iter: int):
-    """The iteration of :func:`solve_dual_newton` on a dimensionless problem: ``(lam, D, pi, info)``."""
-    h = problem.h
+def _projected_newton(units: "_UnitOracle", lam0, gtol: float, max_iter: int):
+    """The iteration of :func:`solve_dual_newton` in dimensionless units: ``(lam', D', pi, info)``."""
+    h = units.h
     lam = np.zeros(h) if lam0 is None else np.asarray(lam0, dtype=float)
-    D, g, H, pi = dual_oracle(problem, lam)
+    D, g, H, pi = units.oracle(lam)
     radius = 10.0 * max(1.0, float(np.max(lam)))
     status = "max_iter"
     it = 0
     n_backtracks = 0
-    cert = _newton_certificate(problem, lam, g, H, gtol)
+    cert = _newton_certificate(units, lam, g, H, gtol)
     for it in range(1, max_iter + 1):
         if cert["ok"]:
             status = "converged"
@@ -389,7 +417,7 @@ def _projected_newton(problem: "Problem", lam0, gtol: float, max_iter: int):
         flat = pred_full <= 64 * np.finfo(float).eps * max(1.0, abs(D))
         for _ in range(0 if flat else 60):
             lam_new = np.maximum(lam + a * d, 0.0)
-            D_new = dual_value(problem, lam_new)  # value only: the line search needs no derivatives
+            D_new = units.value(lam_new)  # value only: the line search needs no derivatives
             pred = a * float(-(g[free] @ d[free])) + float(g[act] @ (lam[act] - lam_new[act]))
             if D - D_new >= DUAL_NEWTON_ARMIJO * pred:
                 accepted = True
@@ -398,21 +426,21 @@ def _projected_newton(problem: "Problem", lam0, gtol: float, max_iter: int):
             n_backtracks += 1
         if accepted:
             radius = max(4.0 * a * dn, 1e-8)
-            D_new, g_new, H_new, pi_new = dual_oracle(problem, lam_new)
+            D_new, g_new, H_new, pi_new = units.oracle(lam_new)
         else:
             # D is flat to rounding here: take the full (radius-capped) step if it reduces the
             # projected gradient (the Newton step is then within rounding of the minimiser), else stop.
             lam_new = np.maximum(lam + min(1.0, radius / dn if dn > 0 else 1.0) * d, 0.0)
-            D_new, g_new, H_new, pi_new = dual_oracle(problem, lam_new)
+            D_new, g_new, H_new, pi_new = units.oracle(lam_new)
             if np.max(np.abs(_projected_gradient(lam_new, g_new))) < pgn:
                 radius = max(4.0 * radius, 1e-8)
                 lam, D, g, H, pi = lam_new, D_new, g_new, H_new, pi_new
-                cert = _newton_certificate(problem, lam, g, H, gtol)
+                cert = _newton_certificate(units, lam, g, H, gtol)
                 continue
             status = "line-search-stalled"
             break
         lam, D, g, H, pi = lam_new, D_new, g_new, H_new, pi_new
-        cert = _newton_certificate(problem, lam, g, H, gtol)
+        cert = _newton_certificate(units, lam, g, H, gtol)
         if not np.all(np.isfinite(lam)) or float(np.max(lam)) > DUAL_NEWTON_LAM_MAX:  # Slater fails
             status = "diverged"
             break

@@ -47,7 +47,7 @@ def judge_best_response(problem: Problem, lam, formula: Callable = best_response
     Claim (eq. (3), Lemma B.7): the maximiser is ``pi_ref exp(S_lam / beta) / Z``.
     Certificates (numerics/certificates.py), each with a tolerance at the problem's scale:
 
-    - ``foc``: first-order residual of the formula's policy (exact, no solver) -> ``foc_ok``;
+    - ``foc``: first-order residual of the formula's policy and its row sums (exact, no solver) -> ``foc_ok``;
     - ``value``: ``L(formula) - L(solver)``; the solver's point is feasible, so a value below it refutes
       whatever the solver's accuracy -> ``value_ok``;
     - ``distance``: ``|formula - solver|`` on the rows where the solver's own gap certificate bounds its
@@ -72,6 +72,7 @@ def judge_best_response(problem: Problem, lam, formula: Callable = best_response
             "distance_judged": dist["judged"], "distance_ok": dist["ok"],
             "value_gap": val["value_gap"], "value_gate": val["gate"], "value_ok": val["ok"],
             "foc_residual": foc["residual"], "foc_gate": foc["gate"], "foc_ok": foc["ok"],
+            "row_sum_error": foc["row_sum_error"], "row_sum_gate": foc["row_sum_gate"],
             "foc_worst_row": foc["worst_row"], "full_support": foc["full_support"], "ok": bool(ok),
             "_pi_formula": pi_f, "_pi_solver": pi_c}
 
@@ -83,7 +84,16 @@ def _witness(problem: Problem, lam, r: dict) -> dict:
     the float64 certificate reported (to the gate plus 1e-6 relative).
     """
     w = {"replayed": True, "method": f"mpmath, {CERT_REPLAY_DIGITS} digits, from R_soft, w, R_hard, lam, pi_ref, pi"}
-    if not r["foc_ok"]:
+    if not r["foc_ok"] and r["row_sum_error"] > r["row_sum_gate"]:  # not a policy at all
+        import mpmath
+
+        mpmath.mp.dps = CERT_REPLAY_DIGITS
+        pi = r["_pi_formula"]
+        mp_err = max(abs(mpmath.fsum(mpmath.mpf(float(v)) for v in row) - 1) for row in pi)
+        w.update(certificate="row sums of the formula's policy", replayed_value=float(mp_err),
+                 float64_value=r["row_sum_error"], gate=r["row_sum_gate"], confirms=bool(mp_err > r["row_sum_gate"]),
+                 agrees=bool(abs(float(mp_err) - r["row_sum_error"]) <= r["row_sum_gate"] + 1e-6 * float(mp_err)))
+    elif not r["foc_ok"]:
         mp_res = mp_replay_first_order(problem, lam, r["_pi_formula"], r["foc_worst_row"])
         w.update(certificate="first-order residual", row=r["foc_worst_row"], replayed_value=mp_res,
                  float64_value=r["foc_residual"], gate=r["foc_gate"], confirms=bool(mp_res > r["foc_gate"]),
