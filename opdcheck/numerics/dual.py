@@ -360,7 +360,8 @@ def solve_dual_newton(problem: "Problem", lam0=None, *, gtol: float = DUAL_NEWTO
             f"{info['iterations']} iterations): {why}; projected gradient {cert['projected_gradient']:.3e} "
             f"(gate {cert['gradient_gate']:.1e}), Newton step {cert['newton_step']:.3e} (gate "
             f"{cert['step_gate']:.1e}), in units of R_max = {s:.3g} and max|R_hard[j]| = {a.tolist()}; "
-            f"lam = {lam_show}. Fix: rescale beta / R_max into [1e-8, 1e6], or use solve_saddle(problem, 'cvxpy')."
+            f"lam = {lam_show}. Fix: lam* is resolved for beta / R_max up to ~1e7 (measured on the paper's toy); above, "
+            "the KL term swamps the constraints and lam* is ill-determined in float64: lower beta or raise the rewards."
         )
     lam = lam_u * s / a
     # pi*, D in the problem's own units (pi_lam is unit-free only up to rounding): pi is exactly pi_{lam}
