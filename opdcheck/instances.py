@@ -6,15 +6,17 @@ Files are ``.npz`` (``allow_pickle=False``) or ``.json`` with the keys
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from opdcheck.numerics.logspace import softmax_rows
 from opdcheck.problem import Problem
+from opdcheck.tolerances import INSTANCE_MAX_BYTES, NAME_MAX_CHARS
 
 __all__ = ["paper_toy", "cor310_counterexample", "random_instance", "inverse_design_instance",
-           "load_problem", "save_problem", "FILE_KEYS"]
+           "load_problem", "save_problem", "sanitize_name", "FILE_KEYS"]
 
 FILE_KEYS = ("rho", "pi_ref", "R_soft", "w", "R_hard", "beta")
 
@@ -75,6 +77,15 @@ def random_instance(X: int, n: int, h: int, beta: float, seed: int, *, K: int = 
     if not (0 <= inactive < h) and not (inactive == 0):
         raise ValueError(f"random_instance: inactive = {inactive!r}; pass 0 <= inactive < h = {h} "
                          "(at least one constraint must be active).")
+    for name, val in (("reward_scale", reward_scale), ("ref_temperature", ref_temperature)):
+        try:
+            ok = np.isfinite(float(val)) and float(val) > 0 if name == "reward_scale" else np.isfinite(float(val)) and float(val) >= 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            need = "a finite float > 0 (rewards are drawn from [-s, s]; s = 0 makes every constraint 0 = 0, so no " \
+                   "policy is strictly feasible)" if name == "reward_scale" else "a finite float >= 0"
+            raise ValueError(f"random_instance: {name} = {val!r}; pass {need}.")
     if not 0 < active_quantile[0] < active_quantile[1] < 1:
         raise ValueError(f"random_instance: active_quantile = {active_quantile!r}; pass 0 < lo < hi < 1.")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), X, n, h, K]))
@@ -108,6 +119,13 @@ def random_instance(X: int, n: int, h: int, beta: float, seed: int, *, K: int = 
         else:
             b[j] = min(c0[j], cs[j]) - 0.2 * spread
     R_hard = G - b[:, None, None]
+    # the promise, checked on the built-in witness pi_s (the checks still compute xi by LP)
+    margin = float(np.min(np.einsum("x,xn,jxn->j", rho, pi_s, R_hard)))
+    if not margin > 0:
+        raise ValueError(
+            f"random_instance(X={X}, n={n}, h={h}, seed={seed}, reward_scale={reward_scale!r}): the built-in strictly "
+            f"feasible policy has margin {margin:.3g} <= 0, so Slater's condition is not guaranteed; try another seed."
+        )
     return Problem(rho=rho, pi_ref=pi_ref, R_soft=R_soft, w=w, R_hard=R_hard, beta=beta,
                    name=f"random(X={X},n={n},h={h},beta={beta:g},seed={seed})",
                    meta={"seed": int(seed), "generator": "random_instance", "inactive": int(inactive)})
@@ -157,26 +175,149 @@ def save_problem(problem: Problem, path: str | Path) -> Path:
     return path
 
 
+def _limit_bytes() -> int:
+    """The largest instance data load_problem reads: INSTANCE_MAX_BYTES, or $OPDCHECK_MAX_INSTANCE_BYTES."""
+    import os
+
+    raw = os.environ.get("OPDCHECK_MAX_INSTANCE_BYTES")
+    if raw is None:
+        return INSTANCE_MAX_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"OPDCHECK_MAX_INSTANCE_BYTES = {raw!r} is not an integer; set a byte count, "
+                         "e.g. 8000000000.") from None
+    if value <= 0:
+        raise ValueError(f"OPDCHECK_MAX_INSTANCE_BYTES = {value}; set a positive byte count.")
+    return value
+
+
+def _read_npz(path: Path) -> dict:
+    """The members of an .npz that an instance needs, read safely.
+
+    Only the FILE_KEYS and ``name`` members are opened; each member's uncompressed size (zip header) and
+    its .npy header (dtype, shape) are checked against the byte limit *before* any data is decompressed;
+    object dtypes (pickle) are refused; other members are never read.
+    """
+    limit = _limit_bytes()
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ValueError(f"{path}: not a valid .npz file ({exc}); write it with numpy.savez.") from None
+    out: dict = {}
+    with zf:
+        members = {Path(i.filename).stem: i for i in zf.infolist() if i.filename.endswith(".npy")}
+        wanted = [k for k in (*FILE_KEYS, "name") if k in members]
+        total = sum(members[k].file_size for k in wanted)
+        if total > limit:
+            sizes = {k: members[k].file_size for k in wanted}
+            raise ValueError(f"{path}: the instance's arrays need {total} bytes uncompressed ({sizes}), more than "
+                             f"the limit {limit}; raise it with OPDCHECK_MAX_INSTANCE_BYTES if this is intended.")
+        for k in wanted:
+            info = members[k]
+            try:
+                with zf.open(info) as fp:
+                    version = np.lib.format.read_magic(fp)
+                    if version == (1, 0):
+                        shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
+                    else:
+                        shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
+                    if dtype.hasobject:
+                        raise ValueError(f"{path}: field {k} has dtype {dtype} (Python objects, read only via "
+                                         "pickle, which opdcheck never uses); save plain numeric arrays.")
+                    if dtype.kind not in "biuf" and not (k == "name" and dtype.kind in "US"):
+                        raise ValueError(f"{path}: field {k} has dtype {dtype} ({'complex' if dtype.kind == 'c' else dtype.kind}); "
+                                         "an instance needs real numbers: save the real part explicitly if that "
+                                         "is what you mean.")
+                    need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+                    if need > info.file_size or need > limit:
+                        raise ValueError(f"{path}: field {k} declares shape {shape} ({need} bytes) but the member "
+                                         f"holds {info.file_size} bytes (limit {limit}); the file is corrupt.")
+                    data = fp.read(need)
+                    if len(data) != need:
+                        raise ValueError(f"{path}: field {k} is truncated ({len(data)} of {need} bytes).")
+                    arr = np.frombuffer(data, dtype=dtype)
+                    arr = arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
+                    out[k] = np.array(arr)
+            except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                raise ValueError(f"{path}: member {info.filename} cannot be read ({exc}).") from None
+            except ValueError as exc:
+                if str(exc).startswith(str(path)):
+                    raise
+                raise ValueError(f"{path}: member {info.filename} is not a valid .npy array ({exc}).") from None
+    return out
+
+
+def _json_int(literal: str) -> int:
+    """JSON integers beyond float64's range are refused by name (float() of 10^400 overflows)."""
+    value = int(literal)
+    if abs(value) > 1.7976931348623157e308:
+        raise ValueError(f"integer literal with {len(literal.lstrip('-'))} digits ({literal[:12]}...) is beyond the "
+                         "float64 range (~1.8e308); write the value as a float within range.")
+    return value
+
+
+def _json_constant(name: str):
+    raise ValueError(f"the JSON constant {name} is not a finite number; every entry must be finite.")
+
+
+def _read_json(path: Path) -> dict:
+    limit = _limit_bytes()
+    size = path.stat().st_size
+    if size > limit:
+        raise ValueError(f"{path}: {size} bytes, more than the limit {limit}; raise it with "
+                         "OPDCHECK_MAX_INSTANCE_BYTES if this is intended.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc}); a .json instance is a UTF-8 JSON object.") from None
+    try:
+        raw = json.loads(text, parse_int=_json_int, parse_constant=_json_constant)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: invalid JSON ({exc}).") from None
+    except RecursionError:
+        raise ValueError(f"{path}: JSON nested too deeply to be an instance (arrays have at most 3 dimensions: "
+                         "R_soft and R_hard are (K or h, X, n)).") from None
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: top level must be an object with keys {FILE_KEYS}.")
+    return raw
+
+
+def _depth(value, limit: int = 4) -> int:
+    """Nesting depth of lists, stopping at ``limit`` (no recursion: a list nested 1e5 deep is safe)."""
+    depth, level = 0, [value]
+    while level and depth <= limit:
+        level = [v for item in level if isinstance(item, list) for v in item[:1]]
+        if level:
+            depth += 1
+    return depth
+
+
 def load_problem(path: str | Path) -> Problem:
-    """Read and validate a problem from ``.npz`` or ``.json``; errors name the file and the field."""
+    """Read and validate a problem from ``.npz`` or ``.json``; errors name the file and the field.
+
+    Never executes anything from the file (no pickle), never reads an .npz member it does not need, checks
+    sizes from the zip and .npy headers before decompressing (limit INSTANCE_MAX_BYTES, or the environment
+    variable OPDCHECK_MAX_INSTANCE_BYTES), refuses complex or object arrays, numbers beyond float64 and
+    nesting deeper than an instance has, and sanitises the name (``sanitize_name``) so that it can never
+    forge lines of a report.
+    """
     path = Path(path)
     if not path.exists():
         raise ValueError(f"instance file {str(path)!r} does not exist; pass the path of a .npz or .json file.")
+    if not path.is_file():
+        raise ValueError(f"instance file {str(path)!r} is a {'directory' if path.is_dir() else 'special file'}, "
+                         "not a file; pass the path of a .npz or .json file.")
     if path.suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                raw = {k: f[k] for k in f.files}
-        except ValueError as exc:
-            raise ValueError(f"{path}: cannot be read without pickle ({exc}); save plain numeric arrays.") from None
-        except Exception as exc:  # zipfile.BadZipFile, OSError
-            raise ValueError(f"{path}: not a valid .npz file ({exc}).") from None
+        raw = _read_npz(path)
     elif path.suffix == ".json":
-        try:
-            raw = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: invalid JSON ({exc}).") from None
-        if not isinstance(raw, dict):
-            raise ValueError(f"{path}: top level must be an object with keys {FILE_KEYS}.")
+        raw = _read_json(path)
+        for k in FILE_KEYS:
+            if k in raw and _depth(raw[k]) > 3:
+                raise ValueError(f"{path}: field {k} is nested more than 3 levels deep; R_soft and R_hard are "
+                                 "(K or h, X, n) arrays, pi_ref (X, n), rho and w vectors, beta a number.")
     else:
         raise ValueError(f"instance file {str(path)!r}: suffix {path.suffix!r}; use .npz or .json.")
     missing = [k for k in FILE_KEYS if k not in raw]
@@ -184,10 +325,41 @@ def load_problem(path: str | Path) -> Problem:
         raise ValueError(f"{path}: missing field(s) {missing}; an instance needs {list(FILE_KEYS)} "
                          "(R_hard with thresholds already subtracted).")
     name = raw.get("name", path.stem)
-    name = str(np.asarray(name)) if not isinstance(name, str) else name
+    if not isinstance(name, str):
+        arr = np.asarray(name)
+        if arr.ndim != 0 or arr.dtype.kind not in "US":
+            raise ValueError(f"{path}: field name must be a string, got {type(name).__name__} "
+                             f"{str(name)[:40]!r}; write the instance's label as a string.")
+        name = str(arr)
+    clean = sanitize_name(name)
     try:
         beta = float(np.asarray(raw["beta"]))
-    except (TypeError, ValueError):
-        raise ValueError(f"{path}: field beta = {raw['beta']!r} is not a number; pass a float >= 0.") from None
-    return Problem(rho=raw["rho"], pi_ref=raw["pi_ref"], R_soft=raw["R_soft"], w=raw["w"],
-                   R_hard=raw["R_hard"], beta=beta, name=name, meta={"file": str(path)})
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{path}: field beta = {str(raw['beta'])[:40]!r} is not a number; pass a float >= 0.") from None
+    meta = {"file": str(path)}
+    if clean != name:
+        meta["name_sanitized_from"] = repr(name[:200])
+    try:
+        return Problem(rho=raw["rho"], pi_ref=raw["pi_ref"], R_soft=raw["R_soft"], w=raw["w"],
+                       R_hard=raw["R_hard"], beta=beta, name=clean, meta=meta)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
+def sanitize_name(name: str) -> str:
+    """A one-line, printable label: control and format characters (newlines, escapes, bidi overrides,
+    U+2028/2029) become ``\\uXXXX`` escapes and ``|`` becomes ``/`` (it would split a Markdown table cell);
+    at most NAME_MAX_CHARS characters."""
+    import unicodedata
+
+    out = []
+    for ch in name:
+        cat = unicodedata.category(ch)
+        if cat in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
+            out.append(f"\\u{ord(ch):04x}")
+        elif ch == "|":
+            out.append("/")
+        else:
+            out.append(ch)
+    clean = "".join(out)
+    return clean if len(clean) <= NAME_MAX_CHARS else clean[:NAME_MAX_CHARS - 3] + "..."

@@ -24,8 +24,17 @@ __all__ = ["Problem"]
 
 
 def _as_float_array(name: str, value: Any, ndim: int, shape_doc: str) -> np.ndarray:
+    if np.iscomplexobj(value):  # np.array(..., dtype=float64) would drop the imaginary part silently
+        raise ValueError(
+            f"Problem.{name}: complex values; rewards and probabilities are real. Pass the real part "
+            f"explicitly (np.real(...)) if that is what you mean, as an array of shape {shape_doc}."
+        )
     try:
         arr = np.array(value, dtype=np.float64, copy=True)
+    except OverflowError:
+        raise ValueError(
+            f"Problem.{name}: a value is beyond the float64 range (~1.8e308); every entry must be a finite float."
+        ) from None
     except (TypeError, ValueError) as exc:
         raise ValueError(
             f"Problem.{name}: cannot be read as a float64 array ({exc}); "
@@ -167,7 +176,16 @@ class Problem:
                 "(> 0 for the paper's theorems, 0 for the linear-program extension)."
             )
         if not isinstance(self.name, str):
-            raise ValueError(f"Problem.name: {self.name!r} is not a string.")
+            raise ValueError(f"Problem.name: {self.name!r:.80} is not a string; pass a one-line label.")
+        import unicodedata
+
+        bad_ch = next((ch for ch in self.name if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs")), None)
+        if bad_ch is not None:
+            raise ValueError(
+                f"Problem.name: {self.name[:60]!r} contains the control character U+{ord(bad_ch):04X}; a name is a "
+                "one-line label printed in reports (a newline could forge report lines). Fix: "
+                "opdcheck.instances.sanitize_name(name)."
+            )
 
         set_(self, "rho", rho)
         set_(self, "pi_ref", pi_ref)

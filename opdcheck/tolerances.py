@@ -11,8 +11,9 @@ Sections are owned by subsystems; add new names to the matching section.
 SIMPLEX_SUM_ATOL = 1e-9
 
 # ---------------------------------------------------------------- numerics (saddle points)
-#: Dual Newton stops when the projected-gradient norm is below this. D is smooth with Hessian of
-#: size ~R_max^2/beta, so 1e-12 on the gradient gives lam* to ~1e-10 in well-conditioned cases.
+#: Dual Newton stops when the projected-gradient norm is below this (dimensionless since issue 7: the
+#: gradient c_j is measured in units of max|R_hard[j]|; see DUAL_NEWTON_XTOL for the step test that
+#: must hold too). D is smooth with Hessian of size ~1/beta', so 1e-12 gives lam* to ~1e-10 when well conditioned.
 DUAL_NEWTON_GTOL = 1e-12
 
 #: The two saddle-point routes (dual Newton, cvxpy/Clarabel) must agree this closely on pi* and lam*
@@ -258,6 +259,60 @@ THM34_CROSSCHECK_RTOL = 1e-12
 
 # ---------------------------------------------------------------- reliability: certificates, scaling, limits (issue 7)
 # (names for the certificate-based judging, the scale-invariant saddle point and resource limits go here)
+#: Dual Newton (dimensionless units, numerics/dual.py): "converged" needs the remaining Newton step
+#: ||H_FF^+ g_F||_inf below this times max(1, ||lam'||_inf). The gradient rounds at ~1e-15 and the
+#: curvature of D' is Cov/beta' >= ~1e-6 on the instances we solve, so lam' is resolved to ~1e-9;
+#: 1e-8 relative keeps lam* 10x inside SADDLE_AGREEMENT_ATOL and rejects a flat-D false stop
+#: (toy at beta = 1e12: |grad D(0)| = 1e-13 passes any gradient gate, the step is 1).
+DUAL_NEWTON_XTOL = 1e-8
+
+#: Dual Newton certificate: eigenvalues of H_FF below this fraction of the largest are directions in
+#: which D is flat to rounding (a duplicated constraint makes lam* non-unique): the pseudo-inverse
+#: drops them, so a non-unique lam* is certified by its projected gradient alone in those directions.
+DUAL_NEWTON_PINV_RCOND = 1e-10
+
+#: Dual Newton: safety factor on the float64 rounding level of c(pi_lam), eps * (max|logit| + log2(X n) + 1)
+#: (numerics/dual.py: gradient_rounding). 16 covers the few roundings per term (exp, product, sum).
+DUAL_NEWTON_ROUNDING_FACTOR = 16.0
+
+#: Dual Newton: a dimensionless multiplier above this means D is unbounded below (Slater fails):
+#: lam' is bounded by (2/xi')(1 + beta' log(1/p_min)) (Lemma B.5), so 1e15 needs xi' < 1e-14.
+DUAL_NEWTON_LAM_MAX = 1e15
+
+#: Dual Newton certificate: ||H_FF^+||_inf x (rounding bound of the gradient) is how far lam* can be from
+#: any computed lam because c(pi_lam) is only known to float64 rounding; "converged" needs it below
+#: this times max(1, ||lam'||_inf). Measured on the toy (lam* = 1 exactly) for beta in 1e-6..1e7 (half
+#: decades): |lam - lam*| <= 1.36 (newton_step + lam_resolution), and lam_resolution alone is 0.7x-180x the
+#: error, so this is an estimate, not a bound; the gate is looser than DUAL_NEWTON_XTOL for that reason.
+DUAL_NEWTON_RESOLUTION_RTOL = 1e-6
+
+#: Certificates of "pi maximises L(., lam)" (numerics/certificates.py). First-order residual
+#: max_y g - min_y g, g = S - beta log(pi/pi_ref): each g_y is a difference of numbers of size
+#: max|S| + beta max|log pi| + beta max|log pi_ref|, rounded once each in log, product and
+#: subtraction; 64 eps times that size allows for the few roundings (measured on eq. (3), quick and full
+#: profiles: residual <= 0.015 x this gate) and is 6e13 below the residual of the printed formula
+#: exp(S) without 1/beta on the toy at beta = 0.05.
+CERT_FOC_ROUNDING_FACTOR = 64.0
+
+#: Rounding of a float64 Lagrangian (or dual) value: factor x eps x (term size) x (1 + log2(X n)). numpy's
+#: pairwise sum of X n terms errs by at most ~eps log2(X n) sum|terms| and each term adds ~3 eps |term|
+#: (log, products), with sum|terms| <= term size; a difference of two values doubles it: 8 covers that
+#: worst case. A value gap below minus this is a real decrease (the other point is feasible), and any
+#: REFUTED from it is replayed at 50 digits; it also enters the reference's certified error eps.
+CERT_VALUE_ROUNDING_FACTOR = 8.0
+
+#: Digits of the mpmath replay that witnesses a REFUTED (the float64 evidence has ~16).
+CERT_REPLAY_DIGITS = 50
+
+#: load_problem: the largest uncompressed instance data it reads (sum of the needed .npz members from their
+#: zip headers, or the .json file's size), checked before decompressing. 4 GB holds the largest instances
+#: of SPEC §4 (1e4 x 1e3 x 8 hard + 2 soft objectives in float64 = 0.8 GB) with room; an .npz whose members
+#: would decompress to more is refused by name. Raise it with $OPDCHECK_MAX_INSTANCE_BYTES.
+INSTANCE_MAX_BYTES = 4 * 10**9
+
+#: Problem names (report labels): at most this many characters after sanitising (a name is a label, not data).
+NAME_MAX_CHARS = 200
+
 
 # ---------------------------------------------------------------- verification power: independent replay (issue 6, thm-3.4 family)
 # (names for the high-precision replay of counterexamples and the positive controls go here)

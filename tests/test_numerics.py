@@ -175,14 +175,15 @@ def test_large_instance_solves_in_the_joint_formulation():
 
 def test_row_of_a_negligible_prompt_is_undetermined_raw_and_fixed_by_the_polish():
     # a real solver behaviour: Clarabel reports "optimal", but one prompt has weight rho ~ 2e-9, so its row of
-    # pi is not determined by the solver's tolerances (raw error > 0.01 in pi, ~1e-10 in q = rho pi). The
+    # pi is not determined by the solver's tolerances (raw error ~0.01 in pi, ~1e-10 in q = rho pi). The
     # polish's move guard is measured in the solver's own variables (q, lam), so it accepts the start and
     # the polished point agrees with dual Newton to 1e-7 everywhere, that row included.
     p = random_instance(1000, 10, 4, 0.05, seed=1)
     ref = solve_dual_newton(p)
     raw = solve_primal_cvxpy(p, polish=False)
     row = int(np.argmax(np.max(np.abs(raw.pi - ref.pi), axis=1)))
-    assert np.max(np.abs(raw.pi - ref.pi)) > 0.01 and p.rho[row] < 1e-8
+    # (measured 0.0093 with the entr formulation in units of R_max, 0.01+ before: still far above q's precision)
+    assert np.max(np.abs(raw.pi - ref.pi)) > 1e-3 and p.rho[row] < 1e-8
     sp = solve_primal_cvxpy(p)
     assert np.max(np.abs(sp.pi - ref.pi)) <= SADDLE_AGREEMENT_ATOL
     assert np.max(np.abs(sp.lam - ref.lam)) <= SADDLE_AGREEMENT_ATOL

@@ -49,10 +49,26 @@ def _linprog(c, A_ub, b_ub, A_eq, b_eq, bounds, what: str, problem: "Problem"):
     return res
 
 
+def _hard_scale(problem: "Problem") -> float:
+    """``max |R_hard|``: the LP is solved in this unit (HiGHS reads |a| >= 1e15 as infinite and its
+    tolerances are absolute, so both R_hard = 1e16 and R_hard = 1e-8 would be mis-solved raw)."""
+    scale = float(np.max(np.abs(problem.R_hard)))
+    if scale == 0.0:
+        raise ValueError(f"Problem.R_hard is identically 0 on {problem.name!r}: every c_j(pi) = 0, so Slater's "
+                         "condition (xi > 0) fails. Fix: subtract a threshold below the rewards from R_hard.")
+    return scale
+
+
 def slater_point(problem: "Problem") -> tuple[float, np.ndarray]:
-    """``(xi, pi_bar)``: Slater's margin ``max_pi min_j c_j(pi)`` and a maximiser (a policy), by LP."""
+    """``(xi, pi_bar)``: Slater's margin ``max_pi min_j c_j(pi)`` and a maximiser (a policy), by LP.
+
+    Solved in units of ``max |R_hard|`` (``_hard_scale``) and returned in the problem's units.
+    """
     X, n, h = problem.X, problem.n, problem.h
-    W = _constraint_matrix(problem)
+    if not np.any(problem.R_hard):  # every c_j(pi) = 0: xi = 0 exactly, no LP needed
+        return 0.0, np.array(problem.pi_ref)
+    scale = _hard_scale(problem)
+    W = _constraint_matrix(problem) / scale
     N = X * n
     # variables (pi, t); minimise -t subject to t - W pi <= 0
     c = np.zeros(N + 1)
@@ -62,7 +78,7 @@ def slater_point(problem: "Problem") -> tuple[float, np.ndarray]:
     bounds = [(0, None)] * N + [(None, None)]
     res = _linprog(c, A_ub, np.zeros(h), A_eq, np.ones(X), bounds, "slater_margin", problem)
     pi_bar = np.clip(res.x[:-1].reshape(X, n), 0.0, None)
-    return float(res.x[-1]), pi_bar / pi_bar.sum(axis=1, keepdims=True)
+    return float(res.x[-1]) * scale, pi_bar / pi_bar.sum(axis=1, keepdims=True)
 
 
 def slater_margin(problem: "Problem") -> float:
@@ -76,11 +92,17 @@ def slater_margin(problem: "Problem") -> float:
 
 
 def require_slater(problem: "Problem") -> float:
-    """Return ``xi`` if ``xi > SLATER_XI_ATOL``; else raise ValueError naming xi and the fix."""
+    """Return ``xi`` if ``xi > SLATER_XI_ATOL * max|R_hard|``; else raise ValueError naming xi and the fix.
+
+    The test is relative to the constraints' scale (the LP is solved in that unit): an instance and
+    the same instance with R_hard x 1e-8 are both strictly feasible or both not.
+    """
     xi = slater_margin(problem)
-    if xi <= SLATER_XI_ATOL:
+    scale = float(np.max(np.abs(problem.R_hard)))
+    if xi <= SLATER_XI_ATOL * scale:
         raise ValueError(
-            f"Slater's condition fails: xi = max_pi min_j c_j(pi) = {xi:.6g} <= 0 (tolerance {SLATER_XI_ATOL:g}) "
+            f"Slater's condition fails: xi = max_pi min_j c_j(pi) = {xi:.6g} <= 0 (tolerance "
+            f"{SLATER_XI_ATOL:g} x max|R_hard| = {SLATER_XI_ATOL * scale:.3g}) "
             f"for instance {problem.name!r}: no policy satisfies every hard constraint strictly, so lam* "
             "does not exist or is unbounded (Assumption 3.1). Fix: loosen the thresholds in R_hard (add a "
             "constant to R_hard[j] for the constraints that cannot be met)."
@@ -104,16 +126,23 @@ def solve_lp(problem: "Problem") -> SaddlePoint:
         note = f"beta = {problem.beta:g} ignored: solve_lp solves the beta = 0 linear program."
     else:
         note = ""
-    W = _constraint_matrix(problem)
-    c = -(problem.r * problem.rho[:, None]).ravel()
+    # solved in units: rewards in R_max, constraint j in max|R_hard[j]| (lam_j = lam'_j R_max / a_j)
+    s_unit = float(problem.R_max)
+    a_unit = np.abs(problem.R_hard).reshape(h, -1).max(axis=1)
+    if s_unit == 0.0 or np.any(a_unit == 0.0):
+        raise ValueError(f"Problem.R_hard: constraint {int(np.flatnonzero(a_unit == 0)[0]) if np.any(a_unit == 0) else 0} "
+                         f"is identically 0 on {problem.name!r}, so Slater's condition fails; drop it or "
+                         "subtract a threshold below its rewards.")
+    W = _constraint_matrix(problem) / a_unit[:, None]
+    c = -(problem.r * problem.rho[:, None]).ravel() / s_unit
     res = _linprog(c, -W, np.zeros(h), _simplex_rows(X, n), np.ones(X), [(0, None)] * (X * n),
                    "solve_lp", problem)
     pi = np.clip(res.x.reshape(X, n), 0.0, None)  # HiGHS may return -1e-17 on a bound
     pi /= pi.sum(axis=1, keepdims=True)
-    lam = np.maximum(-np.asarray(res.ineqlin.marginals, dtype=float), 0.0)
+    lam = np.maximum(-np.asarray(res.ineqlin.marginals, dtype=float), 0.0) * s_unit / a_unit
     S = problem.scores(lam)
     top = S.max(axis=1, keepdims=True)
-    tie_counts = (S >= top - LP_TIE_ATOL).sum(axis=1)
+    tie_counts = (S >= top - LP_TIE_ATOL * s_unit).sum(axis=1)  # relative to the rewards' unit
     ties = np.flatnonzero(tie_counts > 1)
     primal = float(np.einsum("x,xn,xn->", problem.rho, pi, problem.r))
     dual = float(np.dot(problem.rho, top[:, 0]))

@@ -84,13 +84,19 @@ def _joint_objective(problem: "Problem", q, S: np.ndarray):
     exponential-cone data uniformly scaled (no ``rho[x]`` factor in front of each row's entropy), which
     Clarabel handles much better on large X (measured: 5 of 6 instances with 1e4 variables "optimal" at
     the tight settings, against 0 of 6 with per-row weights).
+
+    Written as ``beta * entr(q) + <S + beta log(rho pi_ref), q>``: the reference measure goes into the
+    linear term, so the exponential cones carry no data at all. ``rel_entr(q, m)`` puts ``m`` inside
+    each cone, and with ``pi_ref`` entries ~1e-9 Clarabel ends "solver_error" at every tolerance
+    (issue 7: random_instance(10, 100, 2, 0.5, seed=6, ref_temperature=3), 4 of 80 such instances);
+    with ``entr`` all of them end "optimal" at the tight settings.
     """
     import cvxpy as cp
 
-    objective = cp.sum(cp.multiply(S, q))
     if problem.beta == 0:
-        return objective
-    return objective - problem.beta * cp.sum(cp.rel_entr(q, problem.rho[:, None] * problem.pi_ref))
+        return cp.sum(cp.multiply(S, q))
+    log_m = np.log(problem.rho)[:, None] + problem.log_pi_ref
+    return cp.sum(cp.multiply(S + problem.beta * log_m, q)) + problem.beta * cp.sum(cp.entr(q))
 
 
 def _clean_policy(pi: np.ndarray) -> np.ndarray:
@@ -100,6 +106,39 @@ def _clean_policy(pi: np.ndarray) -> np.ndarray:
 
 
 def solve_primal_cvxpy(problem: "Problem", *, dual_sign: float = 1.0, polish: bool = True) -> SaddlePoint:
+    """The saddle point of problem (1) from its primal, solved in the units of ``problem_units``.
+
+    Clarabel and the KKT polish see the dimensionless instance (rewards / R_max, constraint j /
+    max|R_hard[j]|, beta / R_max), so their absolute tolerances and the polish's move guard mean the same
+    thing at every scale (R_hard x 1e-8 makes lam* = 1e8: unscaled, Clarabel's 6e-8 relative error in lam
+    is an absolute 6 and the polish refused). The answer is mapped back (``lam_j = lam'_j R_max / a_j``);
+    see :func:`_solve_primal_units` for the route itself.
+    """
+    from opdcheck.numerics.dual import kkt_residuals, nondimensional_problem, require_problem
+
+    problem = require_problem(problem, "solve_primal_cvxpy")
+    if problem.meta.get("nondimensional"):
+        return _solve_primal_units(problem, dual_sign=dual_sign, polish=polish)
+    unit, s, a = nondimensional_problem(problem)
+
+    def back(sp: SaddlePoint) -> SaddlePoint:
+        info = dict(sp.info, units={"R_max": s, "constraint_scale": a.tolist()})
+        if "raw_lam" in info:
+            info["raw_lam"] = (np.asarray(info["raw_lam"]) * s / a).tolist()
+            info["raw_kkt"] = kkt_residuals(problem, info["raw_pi"], np.asarray(info["raw_lam"]))
+            if "raw_lam_change" in info:
+                info["raw_lam_change"] = float(np.max(np.abs(np.asarray(info["raw_lam"]) - sp.lam * s / a)))
+        if "cvxpy_objective" in info:
+            info["cvxpy_objective"] = info["cvxpy_objective"] * s
+        return _saddle(problem, sp.pi, sp.lam * s / a, sp.method, info)
+
+    try:
+        return back(_solve_primal_units(unit, dual_sign=dual_sign, polish=polish))
+    except PolishError as exc:
+        raise PolishError(str(exc), raw=None if exc.raw is None else back(exc.raw)) from None
+
+
+def _solve_primal_units(problem: "Problem", *, dual_sign: float = 1.0, polish: bool = True) -> SaddlePoint:
     """The saddle point of problem (1) from its primal, with ``lam* = dual_sign * (constraint duals)``.
 
     ``polish=True`` (default): Clarabel's primal-dual point is refined by :func:`polish_kkt` (Newton on
@@ -163,10 +202,14 @@ def _saddle(problem: "Problem", pi: np.ndarray, lam: np.ndarray, method: str, in
                        kkt=kkt_residuals(problem, pi, lam), method=method, info=info)
 
 
-def solve_best_response_cvxpy(problem: "Problem", lam) -> np.ndarray:
+def solve_best_response_cvxpy(problem: "Problem", lam, *, return_info: bool = False):
     """``argmax_pi L(pi, lam)`` at a fixed ``lam`` (no constraints but the simplex), by cvxpy/Clarabel.
 
-    The independent reference for eq. (3): it knows nothing of the closed form.
+    The independent reference for eq. (3): it knows nothing of the closed form. With
+    ``return_info=True`` returns ``(pi, info)``, ``info`` holding what the solver certifies about its
+    own accuracy: ``value`` (its objective), ``settings`` (the gap/feasibility tolerances it met at
+    status "optimal"), ``status``, ``iterations``, ``row_multipliers`` (the duals nu_x of
+    ``sum_y q[x, y] = rho[x]``, from which numerics/certificates.py builds a weak-duality bound).
     """
     import cvxpy as cp
 
@@ -177,7 +220,12 @@ def solve_best_response_cvxpy(problem: "Problem", lam) -> np.ndarray:
         raise ValueError(f"solve_best_response_cvxpy: beta = {problem.beta!r}; needs beta > 0 (at beta = 0 "
                          "the maximiser is any policy on argmax S_lam, use the LP route).")
     q = cp.Variable((problem.X, problem.n), name="q")
-    prob = cp.Problem(cp.Maximize(_joint_objective(problem, q, problem.scores(lam))),
-                      [cp.sum(q, axis=1) == problem.rho])
-    _solve(prob, problem, "solve_best_response_cvxpy")
-    return _clean_policy(q.value / problem.rho[:, None])
+    rows = cp.sum(q, axis=1) == problem.rho
+    prob = cp.Problem(cp.Maximize(_joint_objective(problem, q, problem.scores(lam))), [rows])
+    settings = _solve(prob, problem, "solve_best_response_cvxpy")
+    pi = _clean_policy(q.value / problem.rho[:, None])
+    if not return_info:
+        return pi
+    return pi, {"value": float(prob.value), "settings": settings, "status": prob.status,
+                "iterations": prob.solver_stats.num_iters,
+                "row_multipliers": np.asarray(rows.dual_value, dtype=np.float64).reshape(-1)}
