@@ -17,6 +17,7 @@ from opdcheck.paper_checks.result import Verdict
 from opdcheck.paper_checks.thm_3_4 import thm34_case
 from opdcheck.paper_checks.thm_3_4_lyapunov import lyapunov_case
 from opdcheck.paper_checks.thm_3_4_rate import judge_rate, rate_case
+from opdcheck.problem import Problem
 
 
 @pytest.mark.parametrize("h,beta", [(1, 0.05), (4, 0.3), (2, 2.0)])
@@ -163,13 +164,14 @@ def test_duplicated_constraint_is_never_judged(tmp_path):
 
 
 def test_degenerate_multiplier_is_detected():
-    """Two tight constraints on one prompt with two responses: the dual Hessian has rank 1, lam* is
-    not unique, and the instance must be set apart (negative control of the degeneracy filter)."""
-    from opdcheck.instances import inverse_design_instance
+    """Two tight constraints on one prompt with two responses (the toy's constraint duplicated; xi = 0.3):
+    the dual Hessian has rank 1, lam* is not unique, and the instance must be set apart (negative
+    control of the degeneracy filter)."""
     from opdcheck.paper_checks.thm_3_4 import multiplier_curvature
 
-    p = inverse_design_instance(np.array([[0.4, 0.6]]), np.array([0.5, 0.8]), np.array([[[1.0, 0.0]]]),
-                                np.array([[[-0.5, 0.3]], [[0.2, -0.4]]]), beta=0.3)
+    toy = paper_toy()
+    p = Problem(rho=toy.rho, pi_ref=toy.pi_ref, R_soft=toy.R_soft, w=toy.w,
+                R_hard=np.concatenate([toy.R_hard, toy.R_hard]), beta=toy.beta, name="paper-toy-duplicated")
     sp = solve_saddle(p)
     kappa, degen = multiplier_curvature(p, sp)
     assert degen and kappa < 1e-10
