@@ -13,6 +13,8 @@ counterexample's closed forms.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import sympy as sp
 
 __all__ = ["softmax_symbols", "tabular_fisher_residual", "natural_direction_residual", "eq72_hessian_residual",
@@ -29,6 +31,7 @@ def softmax_symbols(n: int):
     return th, pi
 
 
+@lru_cache(maxsize=None)
 def tabular_fisher_residual(n: int = 3) -> sp.Matrix:
     """``sum_y pi_y s_y s_y^T - (diag(pi) - pi pi^T)`` with ``s_y = grad_theta log pi_y`` (differentiated)."""
     th, pi = softmax_symbols(n)
@@ -41,6 +44,7 @@ def tabular_fisher_residual(n: int = 3) -> sp.Matrix:
     return R.applyfunc(lambda e: sp.simplify(e))
 
 
+@lru_cache(maxsize=None)
 def natural_direction_residual(n: int = 3) -> sp.Matrix:
     """``F (A + c 1) - grad`` for symbolic ``pi`` on the simplex, ``A`` with ``E_pi A = 0``, any ``c``."""
     p = sp.symbols(f"p0:{n}", positive=True)
@@ -55,6 +59,7 @@ def natural_direction_residual(n: int = 3) -> sp.Matrix:
     return (F * w - grad).applyfunc(lambda e: sp.simplify(e))
 
 
+@lru_cache(maxsize=None)
 def eq72_hessian_residual(n: int = 3) -> sp.Matrix:
     """Eq. (72): ``KL(pi_theta || pi_{theta+delta}) = 1/2 delta^T F delta + O(|delta|^3)``: the Hessian in
     ``delta`` at 0 minus ``F`` (zero matrix), with ``F = diag(pi) - pi pi^T``."""
@@ -74,6 +79,7 @@ def gap_eq28() -> sp.Expr:
             + (ETA + BETA) * (1 + 1 / PMIN) * CLIP * EPS / PMIN)
 
 
+@lru_cache(maxsize=None)
 def gap_leading_exponent() -> sp.Rational:
     """The exponent ``k`` of ``gap ~ eps^k`` as ``eps -> 0`` (1/2, from the Pinsker term)."""
     g = gap_eq28()
@@ -87,6 +93,7 @@ def gap_numeric():
     return sp.lambdify((EPS, PMIN, GMAX, ETA, BETA, CLIP), gap_eq28(), modules="math")
 
 
+@lru_cache(maxsize=None)
 def counterexample_closed_forms() -> dict:
     """``p(theta) = 1/5 + theta^2/10`` on ``[-1, 1]`` with ``pi_ref = p_0``, ``r = (1, 0)``,
     ``R_h = (-3/5, 2/5)``, ``beta = 1/20``: score/Fisher at 0, constraint, in-class optimum and its KL."""
