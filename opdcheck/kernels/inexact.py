@@ -8,7 +8,7 @@ the requested level. Models:
 * :class:`L1Perturbation` ``(eps)``: ``theta = Proj(theta* + eps u)``, ``u`` a seeded random direction
   with ``||u||_1 = 1`` (the projection can only shorten the deviation; the achieved value is recorded);
 * :class:`SampledEstimates` ``(N)``: gradient and Fisher matrix from ``N`` samples
-  ``x ~ rho, y ~ pi_theta(.|x)`` per step (REINFORCE with the exact baseline ``V``), drawn as
+  ``x ~ rho, y ~ pi_theta(.|x)`` per step (REINFORCE with the per-prompt sample-mean baseline), drawn as
   multinomial counts (exactly the law of N i.i.d. samples, at a cost independent of N);
 * :class:`FeatureMisspecification` ``(sigma)``: the direction is fitted on features perturbed by a fixed
   seeded ``sigma``-sized noise (a misspecified compatible-function approximation), the policy keeps
@@ -26,7 +26,7 @@ import zlib
 
 import numpy as np
 
-from opdcheck.kernels.alg3 import NaturalGradientStep, _pinv_solve, advantage
+from opdcheck.kernels.alg3 import NaturalGradientStep, _pinv_solve, advantage  # noqa: F401
 from opdcheck.kernels.policies import LogLinear
 from opdcheck.kernels.rules import PrimalStep
 from opdcheck.problem import Problem
@@ -81,7 +81,12 @@ class SampledEstimates(InexactModel):
         joint = (p.rho[:, None] * np.exp(log_pi)).reshape(-1)
         counts = rng.multinomial(self.N, joint / joint.sum()).reshape(p.X, p.n) / self.N
         G = pol.score(theta)
-        A = advantage(p, log_pi, lam)
+        # baseline = the sample mean of Q at each prompt (what an implementation can compute); with the
+        # exact baseline V the tabular estimate would be exact for any counts covering every (x, y)
+        Q = p.scores(lam) - p.beta * (log_pi - p.log_pi_ref)
+        nx = counts.sum(axis=1, keepdims=True)
+        V_hat = np.divide((counts * Q).sum(axis=1, keepdims=True), nx, out=np.zeros_like(nx), where=nx > 0)
+        A = Q - V_hat
         g_hat = np.einsum("xy,xy,xyd->d", counts, A, G)
         F_hat = np.einsum("xy,xyd,xye->de", counts, G, G)
         w = _pinv_solve(F_hat, g_hat, npg.rcond)

@@ -137,6 +137,7 @@ def convergence_case(ctx, label, ps, T):
     kkt_limit = max(v_best - restricted_lagrangian(p, cls, th_T, lam_T), float(np.max(np.maximum(-c_T, 0))),
                     float(np.max(np.abs(lam_T * c_T))))
     out["limit_kkt"] = kkt_limit
+    out["theta_best_at_lam_T"] = th_best
     out["limit_is_saddle"] = kkt_limit <= IN_CLASS_KKT_ATOL and float(tr.metrics["kl_star"][-1]) <= ALG3_CONVERGED_RTOL * err0
     return out
 
@@ -201,7 +202,7 @@ def evaluate(ctx: CheckContext, step_cls=NaturalGradientStep) -> CheckResult:
             convergence_case(ctx, "active l2 ball r = 2", L2Ball(2.0), T)]
     series = {}
     for c in conv:
-        evidence.append({k: v for k, v in c.items() if k not in ("traj", "p", "cls", "ic", "theta_T", "lam_T", "eta")})
+        evidence.append({k: v for k, v in c.items() if k not in ("traj", "p", "cls", "ic", "theta_T", "lam_T", "eta", "theta_best_at_lam_T")})
         series[c["label"]] = (np.arange(len(c["traj"].error)), c["traj"].error)
         if c["converged"]:
             findings.append(Finding(name=f"converges: {c['label']}", claim="Alg. 3 -> (pi*_Theta, lam*_Theta)", verdict=Verdict.CONFIRMED,
@@ -222,9 +223,9 @@ def evaluate(ctx: CheckContext, step_cls=NaturalGradientStep) -> CheckResult:
                                     computed=c["error_T"], stated="-> 0", comparison="converges",
                                     sentence=f"in-class reference not certified (KKT {c['in_class_kkt']:.2g}) or xi_Theta = {c['xi_Theta']:.3g} <= 0."))
             continue
-        w = mp_fixed_point_witness(c["p"], c["cls"], c["theta_T"], c["lam_T"], c["ic"].theta, c["eta"], None)
+        w = mp_fixed_point_witness(c["p"], c["cls"], c["theta_T"], c["lam_T"], c["theta_best_at_lam_T"], c["eta"], None)
         L_T_kernel = restricted_lagrangian(c["p"], c["cls"], c["theta_T"], c["lam_T"])
-        L_b_kernel = restricted_lagrangian(c["p"], c["cls"], c["ic"].theta, c["lam_T"])
+        L_b_kernel = restricted_lagrangian(c["p"], c["cls"], c["theta_best_at_lam_T"], c["lam_T"])
         agrees = (abs(float(w["L(theta_T, lam_T)"]) - L_T_kernel) <= COUNTEREX_AGREE_RTOL * max(1.0, abs(L_T_kernel))
                   and abs(float(w["L(theta_better, lam_T)"]) - L_b_kernel) <= COUNTEREX_AGREE_RTOL * max(1.0, abs(L_b_kernel)))
         confirms = bool(w["improvement"] > 0) and w["map_residual"] <= 1e-9 and c["tail_spread"] <= 1e-12
@@ -234,7 +235,7 @@ def evaluate(ctx: CheckContext, step_cls=NaturalGradientStep) -> CheckResult:
             sentence=(f"the last iterate settles (tail spread {c['tail_spread']:.1e}) at error {c['error_T']:.3g} (from {c['error_0']:.3g}), "
                       f"lam_T = {np.round(c['lam_T'], 5).tolist()} vs lam*_Theta = {np.round(c['in_class_lam'], 5).tolist()} "
                       f"(xi_Theta = {c['xi_Theta']:.3g} > 0, KKT {c['in_class_kkt']:.1e}); mpmath: the map (8)/(10) moves theta_T by "
-                      f"{w['map_residual']:.1e} (a fixed point) yet theta*_Theta improves L(., lam_T) by {mp.nstr(w['improvement'], 6)}: "
+                      f"{w['map_residual']:.1e} (a fixed point) yet theta = {np.round(c['theta_best_at_lam_T'], 4).tolist()} in Theta improves L(., lam_T) by {mp.nstr(w['improvement'], 6)}: "
                       "a fixed point that is not a saddle point. Euclidean projection of a natural-gradient step keeps "
                       "F^+ grad L, not grad L, in the normal cone of Theta."),
             witness={"replayed": True, "confirms": confirms, "agrees": agrees, "method": "mpmath, 50 digits, log-linear closed forms",
