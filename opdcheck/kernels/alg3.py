@@ -89,10 +89,11 @@ def natural_direction(problem: Problem, policy: PolicyClass, theta: np.ndarray, 
         w, *_ = np.linalg.lstsq(G, A, rcond=float(np.sqrt(rcond)) if top > 0 else None)
         return w
     g = lagrangian_gradient(problem, policy, theta, lam, log_pi=log_pi)
-    if fisher == "unweighted":
-        F = policy.fisher(theta, np.ones_like(rho))
+    w_rho = np.ones_like(rho) if fisher == "unweighted" else rho
+    if isinstance(policy, LogLinear):  # reuse pi: one gemv less on large classes
+        F = policy.fisher(theta, w_rho, centred=(fisher != "uncentred"), pi=np.exp(log_pi))
     else:
-        F = policy.fisher(theta, rho, centred=(fisher == "centred"))
+        F = policy.fisher(theta, w_rho, centred=(fisher != "uncentred"))
     return _pinv_solve(F, g, rcond)
 
 
