@@ -286,7 +286,7 @@ REMARK35_POLICY_ATOL = 1e-10
 #: cond(F_range) * 1e-16; on the instances used cond <= 1e6, so 1e-8 relative.
 ALG3_DIRECTION_RTOL = 1e-8
 
-#: eq. (72) by finite differences: |KL(pi_theta || pi_theta+s*v) - s^2/2 v^T F v| / (s^2/2 v^T F v) is
+#: Sec. 3.2.1's display (the issue's "eq. (72)", a block number) by finite differences: |KL(pi_theta || pi_theta+s*v) - s^2/2 v^T F v| / (s^2/2 v^T F v) is
 #: O(s) (third-order Taylor term); at s = 1e-3 the measured ratios are <= ~5e-3, so 2e-2 relative, and
 #: the ratio must shrink by >= 5x when s shrinks 10x (the O(s) signature, not a coincidence).
 EQ72_FD_STEP = 1e-3
