@@ -384,7 +384,59 @@ DUAL_STEP_POLICY_ATOL = 1e-12
 BILINEAR_UNSTABLE_S = 0.7
 
 # ---------------------------------------------------------------- Algorithm 3, parameterized policies (issue 8)
-# (names for policy classes, natural-gradient steps, in-class saddle points, Cor 3.10 go here)
+#: Pseudo-inverse of the Fisher matrix: eigenvalues below this fraction of the largest are treated as
+#: zero. Exact null directions (per-prompt constant shifts of a tabular softmax, duplicated features)
+#: come out of eigh at ~1e-16 * ||F|| * d; genuine small curvature on the instances used is >= 1e-8
+#: relative (policies bounded away from 1e-8), so 1e-10 separates the two with margin on both sides.
+ALG3_PINV_RCOND = 1e-10
+
+#: theta_hat_0 must lie in Theta: allowed distance to its projection (float64 rounding of a clip / a
+#: radial scaling is ~1e-16 relative; 1e-12 leaves room for user-supplied points on the boundary).
+ALG3_THETA0_ATOL = 1e-12
+
+#: Remark 3.5: max |pi_hat^Alg3 - pi_hat^Alg2| over >= 200 steps (the issue's figure). Both runs apply the
+#: same closed form in different coordinates (logits + pinv vs the log-space mirror step); their
+#: difference accumulates ~1e-15 per step, so 200-2000 steps stay ~1e-13, three orders below.
+REMARK35_POLICY_ATOL = 1e-10
+
+#: pinv vs least-squares natural-gradient directions, max |w_pinv - w_lstsq| / max(1, |w|): two
+#: backward-stable solvers of the same (possibly rank-deficient) normal equations agree to
+#: cond(F_range) * 1e-16; on the instances used cond <= 1e6, so 1e-8 relative.
+ALG3_DIRECTION_RTOL = 1e-8
+
+#: Sec. 3.2.1's display (the issue's "eq. (72)", a block number) by finite differences: |KL(pi_theta || pi_theta+s*v) - s^2/2 v^T F v| / (s^2/2 v^T F v) is
+#: O(s) (third-order Taylor term); at s = 1e-3 the measured ratios are <= ~5e-3, so 2e-2 relative, and
+#: the ratio must shrink by >= 5x when s shrinks 10x (the O(s) signature, not a coincidence).
+EQ72_FD_STEP = 1e-3
+EQ72_FD_RTOL = 2e-2
+
+#: Gradients only at theta_hat_t: the recorded linearisation points must equal the driver's state
+#: exactly (same float64 array passed through), so the tolerance is 0 up to copying: 1e-15 absolute.
+ALG3_ANCHOR_ATOL = 1e-15
+
+#: In-class saddle point: KKT residuals (stationarity of the inner max by the projected-gradient norm,
+#: feasibility, complementarity) from L-BFGS-B/SLSQP at gtol 1e-12; the residuals reached are ~1e-9;
+#: 1e-6 accepts them and rejects a wrong multiplier (off by >= 1e-4 on the instances used).
+IN_CLASS_KKT_ATOL = 1e-6
+
+#: In-class vs distributional saddle point when the class is tabular (Theta = R^{Xn}): both are
+#: certified to ~1e-7 (dual Newton to 1e-10, in-class to IN_CLASS_KKT_ATOL), so max |pi difference| <= 1e-5.
+IN_CLASS_TABULAR_ATOL = 1e-5
+
+#: Convergence of Algorithm 3 to the in-class saddle point: error (KL + ||lam - lam*||^2) at the end
+#: relative to the start. The in-class reference is accurate to ~1e-9 in pi (KKT ~1e-9, KL quadratic
+#: so ~1e-16 in error), so a final error below 1e-8 x error_0 is a decision the reference can make.
+ALG3_CONVERGED_RTOL = 1e-8
+
+#: Counterexample replay (mpmath, 50 digits) vs the kernel's float64 numbers: the kernel computes the
+#: KL of two-point distributions and the bound with a few dozen roundings, 1e-12 relative covers it.
+COUNTEREX_AGREE_RTOL = 1e-12
+
+#: Lemma B.11's step "E|<log(pi_new/pi_theta), pi_theta - pi'>| <= (1 + 1/p_min) KL(pi_theta||pi_new)":
+#: a step is judged failing when the left side exceeds the right by more than this absolute margin
+#: (the sides are sums of <= 50 float64 terms of size <= 10: rounding <= 1e-13). Witnesses are then
+#: replayed with exact Fractions/mpmath.
+LEMMA_B11_ATOL = 1e-12
 
 # ---------------------------------------------------------------- Algorithm 1, baselines and experiments (issue 9)
 # (names for fig-1-toy, alg-1-unification, sec-4-stability, step-size-map go here)

@@ -1,0 +1,81 @@
+"""The five Algorithm 3 checks: verdicts, witnesses, controls (negative controls as tests)."""
+import pytest
+
+from opdcheck.paper_checks import alg_3_npg, cor_3_10, cor_3_10_counterexample, lemmas_b9_b12, remark_3_5
+from opdcheck.paper_checks.context import CheckContext
+from opdcheck.paper_checks.result import Verdict
+from opdcheck.kernels.alg3 import NaturalGradientStep, StaleAnchorStep
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    return CheckContext(out_dir=tmp_path)
+
+
+def test_counterexample_refuted_with_replayed_witness(ctx):
+    r = cor_3_10_counterexample.evaluate(ctx)
+    assert r.verdict == Verdict.REFUTED and not r.downgrades
+    bound = [f for f in r.findings if f.name == "bound along the run"][0]
+    w = bound.witness
+    assert w["replayed"] and w["confirms"] and w["agrees"]
+    assert abs(r.computed["error_T"] - 0.0281675575952835) <= 1e-12 and r.computed["theta_T"] == 0.0
+    assert r.computed["eps_approx"] == 0.0
+    assert all(f.verdict == Verdict.CONFIRMED for f in r.findings if f.name.startswith("hypothesis"))
+    assert all(c.passed for c in r.controls)
+
+
+def test_negative_control_counterexample_from_theta_one_not_refuted(ctx):
+    r = cor_3_10_counterexample.evaluate(ctx, theta0=1.0, T=50)
+    assert r.verdict != Verdict.REFUTED
+    assert r.computed["error_T"] <= 1e-20
+
+
+def test_remark_35_inconsistent_as_printed_confirmed_aligned(ctx):
+    r = remark_3_5.evaluate(ctx)
+    assert r.verdict == Verdict.INCONSISTENT
+    assert r.findings[0].verdict == Verdict.CONFIRMED and r.computed["aligned"] <= 1e-10
+    assert all(c.passed for c in r.controls)
+
+
+def test_negative_control_unweighted_fisher_breaks_remark_35(ctx):
+    r = remark_3_5.evaluate(ctx, fisher="unweighted")
+    assert r.findings[0].verdict in (Verdict.REFUTED, Verdict.INCONCLUSIVE)
+    assert r.computed["aligned"] > 1e-3
+
+
+def test_negative_control_stale_anchor_caught_by_alg3_npg():
+    assert alg_3_npg.anchoring_test(NaturalGradientStep, T=30)["ok"]
+    assert not alg_3_npg.anchoring_test(StaleAnchorStep, T=30)["ok"]
+
+
+def test_lemmas_b9_b12(ctx):
+    r = lemmas_b9_b12.evaluate(ctx)
+    assert r.verdict == Verdict.REFUTED and not r.downgrades
+    names = {f.name: f.verdict for f in r.findings}
+    assert names["Lemma B.9 (Euclidean prox three-point)"] == Verdict.CONFIRMED
+    assert names["Lemma B.10 (KL three-point)"] == Verdict.CONFIRMED
+    assert sum(v == Verdict.REFUTED for v in names.values()) == 5
+
+
+def test_negative_control_b9_false_slack_caught(ctx):
+    r = lemmas_b9_b12.evaluate(ctx, b9_slack=-1.0)
+    assert r.findings[0].verdict != Verdict.CONFIRMED
+
+
+@pytest.mark.slow
+def test_alg3_npg_full_check(ctx):
+    r = alg_3_npg.evaluate(ctx)
+    v = {f.name: f.verdict for f in r.findings}
+    assert v["converges: inactive projection (l2 ball r = 40)"] == Verdict.CONFIRMED
+    assert v["converges: active l2 ball r = 2"] == Verdict.REFUTED
+    assert r.verdict == Verdict.REFUTED and not r.downgrades
+
+
+@pytest.mark.slow
+def test_cor_310_sweep(ctx):
+    r = cor_3_10.evaluate(ctx)
+    assert r.verdict == Verdict.CONFIRMED
+    assert 1.8 <= r.computed["exponents"]["l1-perturbation"] <= 2.2
+    assert r.computed["eps_vs_N"] < 0
+    # negative control: a far too small gap is violated
+    assert all(c.passed for c in r.controls)
