@@ -37,12 +37,12 @@ reference's form, which resolves KLs far below 1e-16 in the tail of linear conve
 Taylor series of ``d + expm1(-d)`` for ``|d| <= 1`` (as accurate, vectorised) and ``expm1`` only
 beyond. Row sums use ``fastmath={"reassoc"}`` (vector order, fixed at compile time; no nnan/ninf).
 
-On-disk caching of the compiled kernel is opt-in: set ``OPDCHECK_NUMBA_CACHE=1``.
+On-disk caching of the compiled kernels is on by default in a per-user folder; ``OPDCHECK_NUMBA_CACHE=0``
+turns it off, a path moves it (see ``opdcheck/__init__.py``).
 """
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 from numba import njit, prange
@@ -56,7 +56,8 @@ from opdcheck.problem import Problem
 
 __all__ = ["PARALLEL_MIN_ENTRIES", "opd_kernel", "run_opd_numba"]
 
-_CACHE = os.environ.get("OPDCHECK_NUMBA_CACHE", "0") == "1"
+from opdcheck import NUMBA_CACHE as _CACHE  # on-disk cache: see opdcheck/__init__.py
+
 _PRED_CODE = {"optimistic": 0, "none": 1, "alternating": 2}
 _INIT = 3  # row-pass mode for the t = 0 metrics: no primal step, pi = exp(log_hat)
 
