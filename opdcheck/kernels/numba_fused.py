@@ -174,21 +174,51 @@ def _kl_row(p, log_p, log_q, d, v, g, e, s1, s2):
 
 @njit(cache=_CACHE)
 def _scores(w, Lx, rx, R, x, u):
-    """u = a log pi_ref[x] + b r[x] + sum_j c_j R_j[x] (one row)."""
+    """u = a log pi_ref[x] + b r[x] + sum_j c_j R_j[x] (one row; the R_j two at a time: half the
+    loads and stores of u, same rounding order as one at a time)."""
     a = w[0]
     b = w[1]
-    for y in range(u.shape[0]):
+    h = R.shape[0]
+    n = u.shape[0]
+    for y in range(n):
         u[y] = a * Lx[y] + b * rx[y]
-    for j in range(R.shape[0]):
-        cj = w[2 + j]
-        Rj = R[j, x]
-        for y in range(u.shape[0]):
-            u[y] += cj * Rj[y]
+    j = 0
+    while j + 1 < h:
+        c0 = w[2 + j]
+        c1 = w[3 + j]
+        R0 = R[j, x]
+        R1 = R[j + 1, x]
+        for y in range(n):
+            u[y] = u[y] + c0 * R0[y] + c1 * R1[y]
+        j += 2
+    if j < h:
+        c0 = w[2 + j]
+        R0 = R[j, x]
+        for y in range(n):
+            u[y] += c0 * R0[y]
+
+
+#: the shift m of exp(u - m) may be any value with the row sum S = sum exp(u - m) in [e^-LOG_S_MAX,
+#: e^LOG_S_MAX]: then no term overflows (exp(u - m) <= S) and the largest, >= S/n, is far above the
+#: subnormal range. The kernel first tries the row's normaliser from the previous pass (the policies
+#: move little per step), which saves the max pass over the row, and falls back to the row max.
+LOG_S_MAX = 575.0
+
+
+@njit(cache=_CACHE)
+def _normalise(u, shift, e, s1, s2):
+    """e <- exp(u - m), returns (m, S) with S = sum e; m = shift if that keeps S in range, else max(u)."""
+    if math.isfinite(shift):
+        S = exp_shift_sum(u, shift, e, s1, s2)
+        if S > 0.0 and abs(math.log(S)) <= LOG_S_MAX:
+            return shift, S
+    m = _max(u)
+    return m, exp_shift_sum(u, m, e, s1, s2)
 
 
 @njit(cache=_CACHE)
 def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, out):
-    """Rows x0..x1-1 of one pass. ``out[x]`` = (logZ_P, logZ_N, c_P row (h), c_N row (h), KL(pi*||N),
+    """Rows x0..x1-1 of one pass. ``out[x]`` (read: the previous normalisers, as exp shifts) = (logZ_P, logZ_N, c_P row (h), c_N row (h), KL(pi*||N),
     KL(N||target), KL(N||pi_ref), <N, r>); c rows unweighted by rho (the serial reduction weights them).
     zN_zero: N is pi_hat_0 = pi_ref, kept unrenormalised (logZ = 0) as Algorithm 2's input."""
     n = L.shape[1]
@@ -210,8 +240,7 @@ def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, z
         o = out[x]
         if needP:
             _scores(wP, Lx, rx, R, x, uP)
-            m = _max(uP)
-            S = exp_shift_sum(uP, m, eP, s1, s2)
+            m, S = _normalise(uP, o[0], eP, s1, s2)
             zP = m + math.log(S)
             o[0] = zP
             inv = 1.0 / S
@@ -219,8 +248,7 @@ def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, z
                 o[2 + j] = _dot(eP, R[j, x]) * inv
         if needN:
             _scores(wN, Lx, rx, R, x, uN)
-            m = _max(uN)
-            S = exp_shift_sum(uN, m, eN, s1, s2)
+            m, S = _normalise(uN, o[1], eN, s1, s2)
             zN = 0.0 if zN_zero else m + math.log(S)
             o[1] = zN
             scale = math.exp(m - zN)  # 1/S, or exp(m) for the unrenormalised pi_ref
