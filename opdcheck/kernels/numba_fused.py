@@ -28,10 +28,12 @@ step the same pass also evaluates ``pi_hat_{t+1}`` and the four metric sums (it 
 ``8 (h + 2) n`` bytes), so the several short loops over a row cost no memory traffic.
 
 exp and the KL metrics without a scalar libm call per entry: ``exp`` is ``kernels.fastexp``
-(vectorised, <= 1 ulp); each KL term ``p (d + expm1(-d))`` (the reference's accurate form,
-``kernels.trajectory.kl_rows_log``) uses the Taylor series for ``|d| <= 1`` and, only on rows that
-have entries beyond, ``d + (exp(-d) - 1)`` with the vectorised exp (no cancellation there:
-``|expm1(-d)| >= 0.63``), and ``p d + q - p`` for ``d <= -30`` as the reference does.
+(vectorised, <= 1 ulp), evaluated once per entry per policy the step needs (one policy at a step
+without metrics: OPD's prediction, whose constraint values the dual step (7) needs). Each KL term
+``p (d + expm1(-d))`` (the reference's accurate form, ``kernels.trajectory.kl_rows_log``) is its
+Taylor series for ``|d| <= 1`` and ``p d + q - p`` beyond (equal, since ``expm1(-d) = q/p - 1``, and
+free of cancellation there), with ``p`` and ``q`` both already known (computed rows, ``pi*``,
+``pi_ref``): no exp at all for the KL metrics (simultaneous PD evaluates ``pi_hat_t`` once more).
 
 Determinism and threads: rows are processed in blocks of ``ROW_BLOCK`` by ``prange`` (when
 ``X n >= PARALLEL_MIN_ENTRIES``); each row writes its own results (no accumulation across rows in
@@ -115,7 +117,6 @@ _TAYLOR = tuple((-1.0) ** k / math.factorial(k + 2) for k in range(18))
 (_C0, _C1, _C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11, _C12, _C13, _C14, _C15, _C16,
  _C17) = _TAYLOR
 _SERIES_MAX = 1.0
-_FAR = -30.0  # kl_rows_log's switch to p d + q - p
 
 
 @njit(cache=_CACHE, fastmath={"reassoc"})
@@ -135,40 +136,28 @@ def _max(a):
 
 
 @njit(cache=_CACHE)
-def _kl_series_part(p, log_p, log_q, d, v):
-    """First pass of one KL row: d = log p - log q, the series terms p d^2 sum_k C_k d^k (|d| <= 1,
-    p > 0) into v, 0 elsewhere; returns the number of entries outside the series' range."""
-    n_far = 0
+def _kl_terms(p, log_p, q, log_q, v):
+    """v <- the terms of KL(p || q) of one row, as ``kernels.trajectory.kl_rows_log``, without exp:
+    ``p d^2 sum_k C_k d^k`` (the Taylor series of ``p (d + expm1(-d))``) for ``|d| <= 1``;
+    ``p d + q - p`` (= ``p (d + expm1(-d))`` since ``expm1(-d) = q/p - 1``) beyond, where it has
+    no cancellation (``|expm1(-d)| >= 0.63``); ``q`` where ``p = 0``. Both p and q are known here
+    (each is a computed or a given probability row), so no entry needs an exp. One branch-free loop."""
     for y in range(p.shape[0]):
         dy = log_p[y] - log_q[y]
         f = ((((((((_C17 * dy + _C16) * dy + _C15) * dy + _C14) * dy + _C13) * dy + _C12) * dy + _C11) * dy
                + _C10) * dy + _C9)
         f = (((((((((f * dy + _C8) * dy + _C7) * dy + _C6) * dy + _C5) * dy + _C4) * dy + _C3) * dy + _C2) * dy
               + _C1) * dy + _C0)
-        near = (p[y] > 0.0) & (abs(dy) <= _SERIES_MAX)
-        v[y] = (p[y] * (dy * dy * f)) if near else 0.0
-        d[y] = dy
-        n_far += 0 if near else 1
-    return n_far
+        pos = p[y] > 0.0
+        near = p[y] * (dy * dy * f)
+        far = p[y] * dy + q[y] - p[y]
+        v[y] = (near if abs(dy) <= _SERIES_MAX else far) if pos else q[y]
 
 
 @njit(cache=_CACHE)
-def _kl_row(p, log_p, log_q, d, v, g, e, s1, s2):
-    """KL(p || q) of one row, the terms of ``kl_rows_log`` (p (d + expm1(-d)); p d + q - p for
-    d <= -30; q where p = 0) with the vectorised exp; scratch d, v, g, e, s1, s2 of length n."""
-    n_far = _kl_series_part(p, log_p, log_q, d, v)
-    if n_far > 0:
-        for y in range(p.shape[0]):
-            dy = d[y]
-            g[y] = -dy if ((p[y] > 0.0) & (dy > _FAR)) else log_q[y]  # exp(-d) or q = exp(log q)
-        exp_shift(g, 0.0, e, s1, s2)
-        for y in range(p.shape[0]):
-            dy = d[y]
-            pos = p[y] > 0.0
-            if pos & (abs(dy) > _SERIES_MAX):
-                v[y] = p[y] * (dy + (e[y] - 1.0)) if dy > _FAR else p[y] * dy + e[y] - p[y]
-            elif not pos:
-                v[y] = e[y]
+def _kl_row(p, log_p, q, log_q, v):
+    """KL(p || q) of one row (:func:`_kl_terms`, then the vectorised sum; all terms >= 0)."""
+    _kl_terms(p, log_p, q, log_q, v)
     return sum_vec(v)
 
 
@@ -217,7 +206,7 @@ def _normalise(u, shift, e, s1, s2):
 
 
 @njit(cache=_CACHE)
-def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, out):
+def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, out):
     """Rows x0..x1-1 of one pass. ``out[x]`` (read: the previous normalisers, as exp shifts) = (logZ_P, logZ_N, c_P row (h), c_N row (h), KL(pi*||N),
     KL(N||target), KL(N||pi_ref), <N, r>); c rows unweighted by rho (the serial reduction weights them).
     zN_zero: N is pi_hat_0 = pi_ref, kept unrenormalised (logZ = 0) as Algorithm 2's input."""
@@ -231,9 +220,9 @@ def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, z
     s1 = np.empty(n)
     s2 = np.empty(n)
     k1 = np.empty(n)
-    k2 = np.empty(n)
-    k3 = np.empty(n)
-    k4 = np.empty(n)
+    eQ = np.empty(n)
+    zP_row = 0.0
+    invP_row = 1.0
     for x in range(x0, x1):
         Lx = L[x]
         rx = r[x]
@@ -244,6 +233,8 @@ def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, z
             zP = m + math.log(S)
             o[0] = zP
             inv = 1.0 / S
+            zP_row = zP  # kept for the metrics: log pi_P = uP - zP, pi_P = eP / S
+            invP_row = inv
             for j in range(h):
                 o[2 + j] = _dot(eP, R[j, x]) * inv
         if needN:
@@ -258,37 +249,39 @@ def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, z
             for j in range(h):
                 o[2 + h + j] = _dot(eN, R[j, x])
             if metrics:
-                o[2 + 2 * h] = _kl_row(pi_s[x], log_pi_s[x], uN, k1, k2, k3, k4, s1, s2)
+                o[2 + 2 * h] = _kl_row(pi_s[x], log_pi_s[x], eN, uN, k1)
                 kp = 0.0
                 if target == _TARGET_P:
                     for y in range(n):
-                        uP[y] = uP[y] - o[0]
-                    kp = _kl_row(eN, uN, uP, k1, k2, k3, k4, s1, s2)
+                        uP[y] = uP[y] - zP_row
+                        eP[y] = eP[y] * invP_row
+                    kp = _kl_row(eN, uN, eP, uP, k1)
                 elif target == _TARGET_Q:
                     _scores(wQ, Lx, rx, R, x, uQ)
                     zq = zQ[x]
                     for y in range(n):
                         uQ[y] = uQ[y] - zq
-                    kp = _kl_row(eN, uN, uQ, k1, k2, k3, k4, s1, s2)
+                    exp_shift(uQ, 0.0, eQ, s1, s2)
+                    kp = _kl_row(eN, uN, eQ, uQ, k1)
                 o[3 + 2 * h] = kp
-                o[4 + 2 * h] = _kl_row(eN, uN, Lx, k1, k2, k3, k4, s1, s2)
+                o[4 + 2 * h] = _kl_row(eN, uN, pi_ref[x], Lx, k1)
                 o[5 + 2 * h] = _dot(eN, rx)
 
 
 @njit(parallel=True, cache=_CACHE)
-def _pass_parallel(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, out):
+def _pass_parallel(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, out):
     X = L.shape[0]
     nb = (X + ROW_BLOCK - 1) // ROW_BLOCK
     for b in prange(nb):
         x0 = np.int64(b) * ROW_BLOCK
         _rows(x0, min(x0 + ROW_BLOCK, X), L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ,
-              pi_s, log_pi_s, out)
+              pi_s, log_pi_s, pi_ref, out)
 
 
 @njit(cache=_CACHE)
-def _pass_serial(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, out):
+def _pass_serial(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, out):
     _rows(np.int64(0), np.int64(L.shape[0]), L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ,
-          pi_s, log_pi_s, out)
+          pi_s, log_pi_s, pi_ref, out)
 
 
 @njit(cache=_CACHE)
@@ -335,8 +328,8 @@ def run_opd_fused(problem: Problem, *, eta_th: float, eta_lam: float, T: int, du
     beta = float(problem.beta)
     with np.errstate(divide="ignore"):
         log_pi_s = np.log(pi_s)
-    pi_s, log_pi_s, rho, L, r, R = (_readonly(a) for a in (pi_s, log_pi_s, problem.rho, problem.log_pi_ref,
-                                                             problem.r, problem.R_hard))
+    pi_s, log_pi_s, rho, L, r, R, pi_ref = (_readonly(a) for a in (pi_s, log_pi_s, problem.rho, problem.log_pi_ref,
+                                                                     problem.r, problem.R_hard, problem.pi_ref))
     kl_s_ref = float(rho @ kl_rows_log(pi_s, log_pi_s, L))
     r_s = float(np.einsum("x,xn,xn->", rho, pi_s, r))
     c_s = problem.constraint_values(pi_s)
@@ -352,7 +345,7 @@ def run_opd_fused(problem: Problem, *, eta_th: float, eta_lam: float, T: int, du
         return primal_coefficients(w, lam, eta_th, beta, closed_form)
 
     def do_pass(wP, needP, wN, needN, zN_zero, metrics, target, wQ):
-        run_pass(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, out)
+        run_pass(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, out)
         _reduce(rho, out, red)
         bad = (needP and not np.all(np.isfinite(out[:, 0]))) or (needN and not np.all(np.isfinite(out[:, 1])))
         return red, bad
