@@ -119,7 +119,7 @@ _TAYLOR = tuple((-1.0) ** k / math.factorial(k + 2) for k in range(18))
 _SERIES_MAX = 1.0
 
 
-@njit(cache=_CACHE, fastmath={"reassoc"})
+@njit(cache=_CACHE, fastmath={"reassoc", "contract"})
 def _dot(a, b):
     acc = 0.0
     for y in range(a.shape[0]):
@@ -135,7 +135,7 @@ def _max(a):
     return m
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, fastmath={"contract"})
 def _kl_terms(p, log_p, q, log_q, v):
     """v <- the terms of KL(p || q) of one row, as ``kernels.trajectory.kl_rows_log``, without exp:
     ``p d^2 sum_k C_k d^k`` (the Taylor series of ``p (d + expm1(-d))``) for ``|d| <= 1``;
@@ -161,7 +161,7 @@ def _kl_row(p, log_p, q, log_q, v):
     return sum_vec(v)
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, fastmath={"contract"})
 def _scores(w, Lx, rx, R, x, u):
     """u = a log pi_ref[x] + b r[x] + sum_j c_j R_j[x] (one row; the R_j two at a time: half the
     loads and stores of u, same rounding order as one at a time)."""
