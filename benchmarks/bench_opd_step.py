@@ -8,7 +8,8 @@ to read). All rows of a size are measured in the same run on the same seeded ins
 
 * ``ms_per_step``: (time of a run of ``2 + T`` steps - time of a run of 2 steps) / T, best of
   ``--repeats``: the fixed costs of a run (validation, the saddle point's KL, materialising the last
-  iterate) cancel. numpy and the materialising kernel compute the metrics at every step (they cannot
+  iterate) cancel. For the fused kernel the times are its own step-loop times
+  (``extra["loop_seconds"]``): its steps are so short that the noise of the fixed costs swamps them. numpy and the materialising kernel compute the metrics at every step (they cannot
   skip them); the fused kernel is timed without metrics (``numba-fused``: the iteration itself,
   metrics only at the last step) and with metrics at every step (``numba-fused-metrics``).
 * streaming read bandwidth: a Numba ``prange`` sum over a 512 MiB array, 1 and 2 threads, best of 5,
@@ -123,17 +124,19 @@ def exp_throughput() -> tuple[float, float]:
     return res[0], res[1]
 
 
-def per_step(fn, T: int, repeats: int) -> float:
-    """Seconds per step: (t(2 + T) - t(2)) / T, each the best of ``repeats``."""
+def per_step(fn, T: int, repeats: int, loop_time: bool = False) -> float:
+    """Seconds per step: (t(2 + T) - t(2)) / T, each the best of ``repeats``; ``loop_time``: t is the
+    run's own step-loop time (``Trajectory.extra["loop_seconds"]``, the fused kernel), which leaves
+    out the run's fixed costs and their noise."""
     def best(steps):
-        return min(_timed(fn, steps) for _ in range(repeats))
+        return min(_timed(fn, steps, loop_time) for _ in range(repeats))
     return max(best(2 + T) - best(2), 1e-9) / T  # noise can make the difference <= 0 at tiny sizes
 
 
-def _timed(fn, steps):
+def _timed(fn, steps, loop_time):
     t0 = time.perf_counter()
-    fn(steps)
-    return time.perf_counter() - t0
+    tr = fn(steps)
+    return tr.extra["loop_seconds"] if loop_time else time.perf_counter() - t0
 
 
 def parse_sizes(s: str) -> list[tuple[int, int, int]]:
@@ -180,9 +183,11 @@ def bench_size(X: int, n: int, h: int, T: int, repeats: int, bw: dict, rows: lis
         numba.set_num_threads(threads)
         t_mat = per_step(lambda s: run_materialising(p, T=s, parallel=True, **kw), T, repeats)
         row("numba-materialising", threads, t_mat, bytes_mat)
-        t_f = per_step(lambda s: run_opd_fused(p, T=s, parallel=True, metrics_every=10 ** 9, **kw), T, repeats)
+        t_f = per_step(lambda s: run_opd_fused(p, T=s, parallel=True, metrics_every=10 ** 9, **kw), 5 * T, repeats,
+                       loop_time=True)
         row("numba-fused", threads, t_f, bytes_fused)
-        t_fm = per_step(lambda s: run_opd_fused(p, T=s, parallel=True, metrics_every=1, **kw), T, repeats)
+        t_fm = per_step(lambda s: run_opd_fused(p, T=s, parallel=True, metrics_every=1, **kw), 2 * T, repeats,
+                        loop_time=True)
         row("numba-fused-metrics", threads, t_fm, bytes_fused_m)
     numba.set_num_threads(2)
 

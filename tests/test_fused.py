@@ -239,3 +239,17 @@ def test_fused_bad_input_names_the_field(kwargs, field):
     kw.update(kwargs)
     with pytest.raises(ValueError, match=field):
         run_opd_fused(paper_toy(), **kw)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("X,n,h,T", [(1000, 1000, 4, 30), (10_000, 1000, 4, 10)])
+def test_fused_agrees_with_the_materialising_kernel_at_scale(X, n, h, T):
+    """The materialising Numba kernel is the reference at sizes where numpy is too slow to run in a test."""
+    from opdcheck.kernels.numba_opd import run_opd_numba
+
+    p = random_instance(X, n, h, 0.1, seed=0)
+    e = thm34_step_sizes(p)
+    kw = dict(eta_th=e[0], eta_lam=e[1], T=T, saddle=some_saddle(p))
+    a = run_opd_numba(p, **kw)
+    b = run_opd_fused(p, **kw)
+    assert worst_disagreement(a, b) <= FUSED_AGREEMENT_RTOL
