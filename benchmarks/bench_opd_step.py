@@ -8,8 +8,8 @@ to read). All rows of a size are measured in the same run on the same seeded ins
 
 * ``ms_per_step``: (time of a run of ``2 + T`` steps - time of a run of 2 steps) / T, best of
   ``--repeats``: the fixed costs of a run (validation, the saddle point's KL, materialising the last
-  iterate) cancel. For the fused kernel the times are its own step-loop times
-  (``extra["loop_seconds"]``): its steps are so short that the noise of the fixed costs swamps them. numpy and the materialising kernel compute the metrics at every step (they cannot
+  iterate) cancel. For the Numba kernels the times are their own step-loop times
+  (``extra["loop_seconds"]``): their steps are so short that the noise of the fixed costs swamps them. numpy and the materialising kernel compute the metrics at every step (they cannot
   skip them); the fused kernel is timed without metrics (``numba-fused``: the iteration itself,
   metrics only at the last step) and with metrics at every step (``numba-fused-metrics``).
 * streaming read bandwidth: a Numba ``prange`` sum over a 512 MiB array, 1 and 2 threads, best of 5,
@@ -181,7 +181,7 @@ def bench_size(X: int, n: int, h: int, T: int, repeats: int, bw: dict, rows: lis
     row("numpy", 1, t_np, bytes_mat)
     for threads in (1, 2):
         numba.set_num_threads(threads)
-        t_mat = per_step(lambda s: run_materialising(p, T=s, parallel=True, **kw), T, repeats)
+        t_mat = per_step(lambda s: run_materialising(p, T=s, parallel=True, **kw), T, repeats, loop_time=True)
         row("numba-materialising", threads, t_mat, bytes_mat)
         t_f = per_step(lambda s: run_opd_fused(p, T=s, parallel=True, metrics_every=10 ** 9, **kw), 5 * T, repeats,
                        loop_time=True)

@@ -43,6 +43,7 @@ turns it off, a path moves it (see ``opdcheck/__init__.py``).
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 from numba import njit, prange
@@ -468,9 +469,11 @@ def _run(problem: Problem, *, eta_th, eta_lam, T, dual_step="prox", lam_init=Non
     s_dual = dual_step_size(eta_lam, dual_step)
     if parallel is None:
         parallel = problem.X >= 2 and problem.X * problem.n >= PARALLEL_MIN_ENTRIES
+    t_loop = time.perf_counter()
     done, status = opd_kernel(log_ref, r, R, rho, beta, eta_th, s_dual, closed_form == "derived",
                           _PRED_CODE[prediction], lam0_in, pi_s, log_pi_s, lam_s, r_s,
                           c_s, kl_s_ref, T, threshold, m_scalar, m_con, log_hat, lam_hat, bool(parallel))
+    t_loop = time.perf_counter() - t_loop
     done = int(done)
     metrics = {"kl_star": m_scalar[: done + 1, 0].copy(), "lam_err2": m_scalar[: done + 1, 1].copy(),
                "kl_hat_pred": m_scalar[: done + 1, 2].copy(), "lam_hat_pred2": m_scalar[: done + 1, 3].copy(),
@@ -490,4 +493,5 @@ def _run(problem: Problem, *, eta_th, eta_lam, T, dual_step="prox", lam_init=Non
     return Trajectory(method=method, config=config, metrics=metrics,
                       iterates=[(done, np.exp(log_hat), lam_hat.copy())], n_steps=done, diverged=diverged,
                       first_nonfinite=done + 1 if diverged else None, stop_reason=reason,
-                      final_log_pi_hat=log_hat, final_lam_hat=lam_hat, extra={"pi_star": pi_s, "lam_star": lam_s})
+                      final_log_pi_hat=log_hat, final_lam_hat=lam_hat, extra={"pi_star": pi_s, "lam_star": lam_s,
+                             "loop_seconds": t_loop})  # wall time of the kernel (benchmarks only)
