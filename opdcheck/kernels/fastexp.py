@@ -22,8 +22,9 @@ plus random points): ``<= FASTEXP_MAX_ULP`` ulp for normal results, and for subn
 subnormal spacing (``2^-1074``); ``exp(x) = 0`` for ``x < EXP_X_MIN`` as in libm.
 Finite inputs only (NaN is not propagated: the kernels never pass it, they check their coefficients).
 
-Speed (``benchmarks/bench_opd_step.py`` prints it): about 3x the throughput of scalar ``math.exp``
-per thread on this machine's AVX2 cores.
+Speed (``benchmarks/bench_opd_step.py`` prints it): 3.7x the throughput of scalar ``math.exp`` per
+thread on the 2-core AMD EPYC (znver4) box, 2026-12-01 (3.74 vs 13.98 ns an element, loaded machine;
+1.75 vs 6.67 ns in a quieter moment). Mul + add are contracted to FMAs (fast-math flag "contract" only).
 """
 from __future__ import annotations
 
