@@ -253,3 +253,25 @@ def test_fused_agrees_with_the_materialising_kernel_at_scale(X, n, h, T):
     a = run_opd_numba(p, **kw)
     b = run_opd_fused(p, **kw)
     assert worst_disagreement(a, b) <= FUSED_AGREEMENT_RTOL
+
+
+@pytest.mark.parametrize("prediction", ["optimistic", "none", "alternating"])
+def test_fused_divergence_is_flagged_like_the_reference(prediction):
+    """beta = 0 with eta_th = 1e-307: the step 1/(eta + beta) overflows the coefficients within ~17 steps.
+    With metrics at every step the fused run stops where the reference does; with metrics every 7 steps
+    it is flagged too, and no non-finite metric is recorded."""
+    p = random_instance(3, 4, 2, 0.0, seed=1)
+    s = SimpleNamespace(pi=p.pi_ref, lam=np.ones(2))
+    kw = dict(eta_th=1e-307, eta_lam=1.0, T=400, saddle=s, prediction=prediction)
+    with np.errstate(all="ignore"):
+        ref = run_primal_dual(p, **kw)
+    a = run_opd_fused(p, **kw)
+    b = run_opd_fused(p, metrics_every=7, **kw)
+    assert ref.diverged and a.diverged and b.diverged
+    assert (a.n_steps, a.first_nonfinite) == (ref.n_steps, ref.first_nonfinite)
+    assert b.n_steps >= a.n_steps
+    for tr in (a, b):
+        assert all(np.all(np.isfinite(v)) for v in tr.metrics.values())
+    steps = b.extra["metric_t"]
+    for k in ("kl_star", "kl_hat_pred", "constraint"):
+        np.testing.assert_array_equal(a.metrics[k][steps], b.metrics[k])

@@ -50,7 +50,9 @@ Metrics: only at ``t = 0, metrics_every, 2 metrics_every, ...`` and at the last 
 metric arrays then hold those steps only and ``extra["metric_t"]`` says which (with
 ``metrics_every=1`` they are indexed by t like the numpy reference's). ``stop_below`` is tested at
 metric steps. Non-finite state (a coefficient, a multiplier or a normaliser) stops the run before the
-step is committed, like the reference.
+step is committed, like the reference; non-finite metrics of a finite state are seen at metric steps
+only (with ``metrics_every > 1`` the run may therefore go on a few steps longer than the reference's
+before it is flagged ``diverged``; the non-finite metric row is never recorded).
 """
 from __future__ import annotations
 
@@ -114,8 +116,9 @@ def initial_coefficients(h: int) -> np.ndarray:
 
 def policy_from_coefficients(problem: Problem, w: np.ndarray, normalise: bool = True) -> np.ndarray:
     """``log pi`` (X, n) of coefficients ``w`` (numpy; for iterates and the final state only)."""
-    u = w[0] * problem.log_pi_ref + w[1] * problem.r + np.tensordot(w[2:], problem.R_hard, axes=(0, 0))
-    return log_softmax_rows(u) if normalise else u
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging run's coefficients may overflow here
+        u = w[0] * problem.log_pi_ref + w[1] * problem.r + np.tensordot(w[2:], problem.R_hard, axes=(0, 0))
+        return log_softmax_rows(u) if normalise else u
 
 
 # ------------------------------------------------------------------------------ jitted row pass
@@ -309,7 +312,8 @@ def _readonly(a) -> np.ndarray:
 
 
 def _dual(lam_hat: np.ndarray, c: np.ndarray, s: float) -> np.ndarray:
-    return np.maximum(lam_hat - s * c, 0.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.maximum(lam_hat - s * c, 0.0)
 
 
 def run_opd_fused(problem: Problem, *, eta_th: float, eta_lam: float, T: int, dual_step: str = "prox",
@@ -348,7 +352,8 @@ def run_opd_fused(problem: Problem, *, eta_th: float, eta_lam: float, T: int, du
     zQ = np.zeros(X)  # per-row normaliser of pi_hat_t (simultaneous PD's kl_hat_pred target)
 
     def P(w, lam):
-        return primal_coefficients(w, lam, eta_th, beta, closed_form)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught by the finiteness checks
+            return primal_coefficients(w, lam, eta_th, beta, closed_form)
 
     def do_pass(wP, needP, wN, needN, zN_zero, metrics, target, wQ):
         run_pass(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, out)
@@ -448,7 +453,13 @@ def run_opd_fused(problem: Problem, *, eta_th: float, eta_lam: float, T: int, du
             res, _ = do_pass(w_hat, False, w_hat, True, unit, True, _TARGET_Q, w_hat_old)
         else:
             res, _ = do_pass(w_hat, False, w_hat, True, unit, True, _TARGET_NONE, w_hat)
-        record(done, lam_hat, lam_prev, res[2 + h: 2 + 2 * h].copy(), res)
+        e = record(done, lam_hat, lam_prev, res[2 + h: 2 + 2 * h].copy(), res)
+        if not math.isfinite(e):
+            # the state was finite but its metrics are not: with metrics_every > 1 this is seen only now.
+            # The row is dropped (metrics stay finite) and the run is flagged, never silently kept.
+            del mt[-1], rows[-1], cons[-1]
+            diverged, reason = True, "non-finite"
+            first_bad = done if first_bad is None else min(first_bad, done)
 
     m_arr = np.array(rows, dtype=np.float64).reshape(-1, 5)
     metrics = {"kl_star": m_arr[:, 0].copy(), "lam_err2": m_arr[:, 1].copy(), "kl_hat_pred": m_arr[:, 2].copy(),
