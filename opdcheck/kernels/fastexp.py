@@ -50,13 +50,9 @@ EXP_X_MAX = 710.0
 
 
 @njit(cache=CACHE, fastmath={"contract"})
-def exp_shift(u, m, out, s1, s2):
-    """``out[y] = exp(u[y] - m)`` for 1-d float64 arrays (``s1``, ``s2``: float64 scratch of the same
-    length). Three branch-free loops, each vectorised. Only the "contract" fast-math flag (mul + add
-    -> FMA, one rounding instead of two): no reassociation, so the rounding trick and the Cody-Waite
-    split are evaluated as written (with an FMA, ``x - k LN2_HI`` is even exact for every k)."""
-    n = u.shape[0]
-    for y in range(n):
+def _reduce_poly(u, m, out, s1):
+    """out <- exp(r) by its Taylor polynomial, s1 <- x / ln2 + 1.5 2^52 (k in its low mantissa bits)."""
+    for y in range(u.shape[0]):
         xv = min(max(u[y] - m, EXP_X_MIN), EXP_X_MAX)
         t = xv * _INV_LN2 + _ROUND
         k = t - _ROUND
@@ -64,16 +60,34 @@ def exp_shift(u, m, out, s1, s2):
         out[y] = (((((((((((((_E13 * r + _E12) * r + _E11) * r + _E10) * r + _E9) * r + _E8) * r + _E7) * r
                          + _E6) * r + _E5) * r + _E4) * r + _E3) * r + _E2) * r + _E1) * r + _E0)
         s1[y] = t
-    # 2^k = 2^k1 2^k2, k1 = k >> 1 (floor), k2 = k - k1: the exponent bits of two normal doubles
-    b1 = s1.view(np.int64)
-    b2 = s2.view(np.int64)
-    for y in range(n):
+
+
+@njit(cache=CACHE)
+def _exponent_bits(b1, b2):
+    """b1 (bits of s1) <- 2^k1, b2 <- 2^k2 with k1 = k >> 1 (floor), k2 = k - k1: the exponent bits of two
+    normal doubles (int64 views; a separate function, so LLVM sees no float/int aliasing of one array)."""
+    for y in range(b1.shape[0]):
         k = b1[y] - _ROUND_BITS
         k1 = k >> 1
         b1[y] = (k1 + 1023) << 52
         b2[y] = (k - k1 + 1023) << 52
-    for y in range(n):
+
+
+@njit(cache=CACHE)
+def _scale(out, s1, s2):
+    for y in range(out.shape[0]):
         out[y] = (out[y] * s1[y]) * s2[y]
+
+
+@njit(cache=CACHE)
+def exp_shift(u, m, out, s1, s2):
+    """``out[y] = exp(u[y] - m)`` for 1-d float64 arrays (``s1``, ``s2``: float64 scratch of the same
+    length). Three branch-free loops in three functions, each vectorised. Only the "contract" fast-math
+    flag (mul + add -> FMA, one rounding instead of two) in the polynomial: no reassociation, so the
+    rounding trick and the Cody-Waite split are evaluated as written."""
+    _reduce_poly(u, m, out, s1)
+    _exponent_bits(s1.view(np.int64), s2.view(np.int64))
+    _scale(out, s1, s2)
 
 
 @njit(cache=CACHE, fastmath={"reassoc"})
