@@ -493,7 +493,16 @@ SEC4_OSCILLATION_MIN = 5e-2
 SEC4_SETTLE_BAND_EXACT = 5e-2
 
 # ---------------------------------------------------------------- fused Numba kernels (issue 10)
-# (names for the coefficient-space kernel, the vectorised exp and their agreement tests go here)
+#: kernels.fastexp vs numpy.exp (libm), normal results: Cody-Waite reduction (|r| <= ln2/2, error
+#: ~2^-70 from LN2_LO), Taylor polynomial to r^13 (truncation < 4.1e-18 relative), Horner in float64
+#: (~1/2 ulp, FMAs) and two exact power-of-2 scalings; measured max 1.0 ulp on 6.7e5 points of
+#: [-746, 709.78] (mean 0.08). Subnormal results are compared absolutely (one subnormal spacing, 2^-1074).
+FASTEXP_MAX_ULP = 1.0
+
+#: kernels.numba_fused vs the numpy reference: the same criterion and reason as NUMBA_AGREEMENT_RTOL
+#: (|a_t - b_t| <= rtol max_t |a_t| per metric; final iterates absolutely). The coefficient form changes
+#: only the rounding of the logits (a L + b r + c R instead of the mixed log-policy), ~1e-16 x logit size.
+FUSED_AGREEMENT_RTOL = NUMBA_AGREEMENT_RTOL
 
 # ---------------------------------------------------------------- corrected Thm 3.4, tightness, certify (issue 11)
 # (names for theorem-tightness, thm-3.4-corrected and opdcheck certify go here)

@@ -1,0 +1,277 @@
+"""Fused coefficient-space kernel (kernels/numba_fused.py), the vectorised exp (kernels/fastexp.py) and
+the coefficient recursion (theory/coefficients.py): agreement with the numpy reference, determinism,
+bad input, and negative controls that show each comparison can fail."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from opdcheck.instances import paper_toy, random_instance
+from opdcheck.kernels.fastexp import vexp
+from opdcheck.kernels.numba_fused import (initial_coefficients, policy_from_coefficients, primal_coefficients,
+                                          run_opd_fused)
+from opdcheck.kernels.opd import run_primal_dual, thm34_step_sizes
+from opdcheck.kernels.rules import primal_mirror_step
+from opdcheck.numerics.logspace import softmax_rows
+from opdcheck.numerics.saddle import solve_saddle
+from opdcheck.problem import Problem
+from opdcheck.theory.coefficients import coefficient_map, prove_coefficient_recursion
+from opdcheck.tolerances import FASTEXP_MAX_ULP, FUSED_AGREEMENT_RTOL
+
+METRICS = ("kl_star", "lam_err2", "kl_hat_pred", "lam_hat_pred2", "gap", "constraint", "error", "potential")
+
+
+def worst_disagreement(a, b, steps=None) -> float:
+    """max over metrics of max_t |a_t - b_t| / max_t |a_t| (the NUMBA_AGREEMENT_RTOL criterion), plus
+    the final iterates (relative to 1)."""
+    worst = 0.0
+    for k in METRICS:
+        x = a.metrics[k] if steps is None else a.metrics[k][steps]
+        y = b.metrics[k]
+        assert x.shape == y.shape, k
+        scale = float(np.max(np.abs(x))) or 1.0
+        worst = max(worst, float(np.max(np.abs(x - y))) / scale)
+    worst = max(worst, float(np.max(np.abs(a.final_pi_hat - b.final_pi_hat))),
+                float(np.max(np.abs(a.final_lam_hat - b.final_lam_hat))) / max(1.0, float(np.max(a.final_lam_hat))))
+    return worst
+
+
+def extreme_instance() -> Problem:
+    """beta = 1e-3, R_max = 100, p_min = 1e-12, n = 1e4 with X = 1 (issue 10's extreme case)."""
+    base = random_instance(1, 10_000, 2, 1e-3, seed=11, reward_scale=100.0)
+    pi_ref = np.array(base.pi_ref)
+    pi_ref[0, :3] = 1e-12
+    pi_ref /= pi_ref.sum(axis=1, keepdims=True)
+    return Problem(base.rho, pi_ref, base.R_soft, base.w, base.R_hard, 1e-3, name="extreme(X=1,n=1e4)")
+
+
+def some_saddle(p: Problem) -> SimpleNamespace:
+    """A point to measure distances to (the metrics need one; agreement does not need it to be the saddle)."""
+    lam = np.full(p.h, 0.5)
+    return SimpleNamespace(pi=softmax_rows(p.log_pi_ref + p.scores(lam) / p.beta), lam=lam)
+
+
+# ------------------------------------------------------------------------------------------ exp
+def test_fastexp_ulp_over_the_full_range_including_underflow():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.linspace(-746.0, 709.78, 400_001), rng.uniform(-746.0, 709.78, 200_000),
+                        np.linspace(-745.2, -708.0, 20_001), rng.uniform(-1.0, 1.0, 50_000), [0.0, -0.0]])
+    got, want = vexp(x), np.exp(x)
+    normal = want >= np.finfo(np.float64).tiny
+    ulp = np.abs(got[normal] - want[normal]) / np.spacing(want[normal])
+    assert ulp.max() <= FASTEXP_MAX_ULP
+    # subnormal results: within one subnormal spacing, and 0 exactly where libm gives 0
+    assert np.max(np.abs(got[~normal] - want[~normal])) <= 2.0 ** -1074
+    assert np.array_equal(got[want == 0.0] == 0.0, np.ones(int(np.sum(want == 0.0)), bool))
+    with np.errstate(over="ignore"):
+        assert np.isinf(vexp(np.array([709.8, 710.0]))).all()
+
+
+def test_fastexp_negative_control_a_wrong_coefficient_is_caught():
+    """The ulp test can fail: the r^5 Taylor coefficient off by 1e-9 (relative) exceeds the bound."""
+    import opdcheck.kernels.fastexp as fx
+    r = np.linspace(-0.3466, 0.3466, 10_001)
+    bad = np.exp(r) + 1e-9 * r ** 5 / 120.0
+    ulp_bad = np.max(np.abs(bad - np.exp(r)) / np.spacing(np.exp(r)))
+    assert ulp_bad > FASTEXP_MAX_ULP
+    with pytest.raises(ValueError, match="non-finite"):
+        fx.vexp(np.array([np.nan]))
+
+
+# ------------------------------------------------------------------------------------------ theory
+@pytest.mark.parametrize("closed_form", ["derived", "printed"])
+def test_coefficient_recursion_is_proved_and_the_kernel_uses_it(closed_form):
+    res = prove_coefficient_recursion(3, closed_form)
+    assert res["holds"] and res["row_constant_is_eta_Z_over_eta_plus_beta"]
+    syms, a1, b1, c1 = coefficient_map(3, closed_form)
+    rng = np.random.default_rng(1)
+    w, lam = rng.normal(size=5), rng.uniform(0, 2, size=3)
+    eta, beta = 1.7, 0.3
+    subs = {syms["a"]: w[0], syms["b"]: w[1], syms["eta"]: eta, syms["beta"]: beta,
+            **dict(zip(syms["c"], w[2:])), **dict(zip(syms["lam"], lam))}
+    sym = np.array([float(e.subs(subs)) for e in (a1, b1, *c1)])
+    np.testing.assert_allclose(primal_coefficients(w, lam, eta, beta, closed_form), sym, rtol=1e-15)
+
+
+def test_coefficient_step_equals_the_reference_primal_step():
+    p = random_instance(4, 6, 2, 0.2, seed=3)
+    w = initial_coefficients(p.h)
+    log_hat = p.log_pi_ref
+    for lam in ([0.1, 0.3], [1.0, 0.0], [0.4, 2.0]):
+        lam = np.array(lam)
+        w = primal_coefficients(w, lam, 1.3, p.beta, "derived")
+        log_hat = primal_mirror_step(p, log_hat, lam, 1.3)
+        np.testing.assert_allclose(policy_from_coefficients(p, w), log_hat, atol=1e-14)
+
+
+def test_coefficient_recursion_negative_control():
+    """A wrong map (b' without the 1/(eta+beta) scale in the derived form) leaves a y-dependent residual."""
+    syms, a1, b1, c1 = coefficient_map(1, "derived")
+    L, r, Z, R1 = sp.symbols("L r Z R1", real=True)
+    eta, beta = syms["eta"], syms["beta"]
+    log_hat = syms["a"] * L + syms["b"] * r + syms["c"][0] * R1 - Z
+    z = (eta * log_hat + beta * L + r + syms["lam"][0] * R1) / (eta + beta)
+    wrong_b = syms["b"] * eta / (eta + beta) + 1
+    residual = sp.simplify(z - (a1 * L + wrong_b * r + c1[0] * R1))
+    assert r in residual.free_symbols
+
+
+# ------------------------------------------------------------------------------------------ equality
+CASES = [
+    ("toy", lambda: paper_toy(), 300),
+    ("random", lambda: random_instance(6, 9, 3, 0.3, seed=1), 300),
+    ("random-inactive", lambda: random_instance(5, 12, 3, 0.05, seed=2, inactive=1), 200),
+]
+
+
+@pytest.mark.parametrize("prediction", ["optimistic", "none", "alternating"])
+@pytest.mark.parametrize("dual_step,closed_form", [("prox", "derived"), ("gradient", "derived"),
+                                                   ("prox", "printed")])
+@pytest.mark.parametrize("name,make,T", CASES, ids=[c[0] for c in CASES])
+def test_fused_agrees_with_numpy_reference(name, make, T, prediction, dual_step, closed_form):
+    p = make()
+    sp_ = solve_saddle(p)
+    e = thm34_step_sizes(p)
+    kw = dict(eta_th=e[0], eta_lam=e[1], T=T, saddle=sp_, prediction=prediction, dual_step=dual_step,
+              closed_form=closed_form, keep_every=50)
+    a = run_primal_dual(p, **kw)
+    b = run_opd_fused(p, **kw)
+    assert a.n_steps == b.n_steps and a.stop_reason == b.stop_reason and a.method == b.method
+    assert worst_disagreement(a, b) <= FUSED_AGREEMENT_RTOL
+    assert [it[0] for it in a.iterates] == [it[0] for it in b.iterates]
+    for (_, pa, la), (_, pb, lb) in zip(a.iterates, b.iterates):
+        np.testing.assert_allclose(pb, pa, rtol=0, atol=FUSED_AGREEMENT_RTOL)
+        np.testing.assert_allclose(lb, la, rtol=0, atol=FUSED_AGREEMENT_RTOL)
+
+
+@pytest.mark.parametrize("prediction", ["optimistic", "none"])
+def test_fused_agrees_on_the_extreme_instance(prediction):
+    """beta = 1e-3, R_max = 100, p_min = 1e-12, n = 1e4, X = 1: logits of size ~1e5 (1/beta x R)."""
+    p = extreme_instance()
+    assert p.p_min < 1e-11 and p.R_max > 90 and p.beta == 1e-3
+    e = thm34_step_sizes(p)
+    kw = dict(eta_th=e[0], eta_lam=e[1], T=60, saddle=some_saddle(p), prediction=prediction)
+    a = run_primal_dual(p, **kw)
+    b = run_opd_fused(p, **kw)
+    assert not a.diverged and a.n_steps == b.n_steps
+    assert worst_disagreement(a, b) <= FUSED_AGREEMENT_RTOL
+
+
+def test_fused_stop_below_and_metrics_every():
+    p = random_instance(4, 7, 2, 0.2, seed=5)
+    sp_ = solve_saddle(p)
+    e = thm34_step_sizes(p)
+    kw = dict(eta_th=e[0], eta_lam=e[1], T=5000, saddle=sp_, stop_below=1e-10)
+    a = run_primal_dual(p, prediction="optimistic", **kw)
+    b = run_opd_fused(p, **kw)
+    assert a.stop_reason == b.stop_reason == "error below stop threshold" and a.n_steps == b.n_steps
+    assert worst_disagreement(a, b) <= FUSED_AGREEMENT_RTOL
+    # metrics every 7 steps: exactly the reference's values at those steps (and the last)
+    kw = dict(eta_th=e[0], eta_lam=e[1], T=100, saddle=sp_)
+    a = run_primal_dual(p, prediction="optimistic", **kw)
+    c = run_opd_fused(p, metrics_every=7, **kw)
+    steps = c.extra["metric_t"]
+    assert steps[0] == 0 and steps[-1] == 100 and np.all(np.diff(steps)[:-1] == 7)
+    assert worst_disagreement(a, c, steps=steps) <= FUSED_AGREEMENT_RTOL
+
+
+def test_fused_equality_negative_control_wrong_closed_form_is_caught():
+    """The equality test can fail: the printed closed form against the derived reference differs by O(1)."""
+    p = random_instance(6, 9, 3, 0.3, seed=1)
+    sp_ = solve_saddle(p)
+    e = thm34_step_sizes(p)
+    kw = dict(eta_th=e[0], eta_lam=e[1], T=100, saddle=sp_)
+    a = run_primal_dual(p, prediction="optimistic", **kw)
+    b = run_opd_fused(p, closed_form="printed", **kw)
+    assert worst_disagreement(a, b) > 1e3 * FUSED_AGREEMENT_RTOL
+
+
+def test_fused_serial_and_parallel_give_the_same_bits():
+    p = random_instance(200, 300, 3, 0.1, seed=7)
+    e = thm34_step_sizes(p)
+    kw = dict(eta_th=e[0], eta_lam=e[1], T=15, saddle=some_saddle(p))
+    s = run_opd_fused(p, parallel=False, **kw)
+    q = run_opd_fused(p, parallel=True, **kw)
+    for k in METRICS:
+        assert np.array_equal(s.metrics[k], q.metrics[k]), k
+    assert np.array_equal(s.final_log_pi_hat, q.final_log_pi_hat)
+
+
+def test_fused_same_bits_with_one_and_two_threads(tmp_path):
+    code = ("import numpy as np, numba, sys\n"
+            "from opdcheck.instances import random_instance\n"
+            "from opdcheck.kernels.numba_fused import run_opd_fused\n"
+            "from opdcheck.kernels.opd import thm34_step_sizes\n"
+            "from types import SimpleNamespace\n"
+            "from opdcheck.numerics.logspace import softmax_rows\n"
+            "numba.set_num_threads(int(sys.argv[1]))\n"
+            "p = random_instance(200, 300, 3, 0.1, seed=7)\n"
+            "lam = np.full(3, 0.5)\n"
+            "s = SimpleNamespace(pi=softmax_rows(p.log_pi_ref + p.scores(lam) / p.beta), lam=lam)\n"
+            "e = thm34_step_sizes(p)\n"
+            "tr = run_opd_fused(p, eta_th=e[0], eta_lam=e[1], T=10, saddle=s, parallel=True)\n"
+            "print(np.concatenate([tr.metrics['error'], tr.metrics['constraint'].ravel()]).tobytes().hex())\n")
+    outs = []
+    for threads in (1, 2):
+        env = {**__import__("os").environ, "NUMBA_NUM_THREADS": "2"}
+        res = subprocess.run([sys.executable, "-c", code, str(threads)], capture_output=True, text=True, env=env,
+                             timeout=600)
+        assert res.returncode == 0, res.stderr[-2000:]
+        outs.append(res.stdout.strip())
+    assert outs[0] == outs[1] and len(outs[0]) > 0
+
+
+@pytest.mark.parametrize("kwargs,field", [
+    (dict(metrics_every=0), "metrics_every"),
+    (dict(keep_every=-1), "keep_every"),
+    (dict(closed_form="paper"), "closed_form"),
+    (dict(dual_step="half"), "dual_step"),
+    (dict(prediction="sometimes"), "prediction"),
+    (dict(T=0), "T"),
+])
+def test_fused_bad_input_names_the_field(kwargs, field):
+    kw = dict(eta_th=3.0, eta_lam=3.0, T=5)
+    kw.update(kwargs)
+    with pytest.raises(ValueError, match=field):
+        run_opd_fused(paper_toy(), **kw)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("X,n,h,T", [(1000, 1000, 4, 30), (10_000, 1000, 4, 10)])
+def test_fused_agrees_with_the_materialising_kernel_at_scale(X, n, h, T):
+    """The materialising Numba kernel is the reference at sizes where numpy is too slow to run in a test."""
+    from opdcheck.kernels.numba_opd import run_opd_numba
+
+    p = random_instance(X, n, h, 0.1, seed=0)
+    e = thm34_step_sizes(p)
+    kw = dict(eta_th=e[0], eta_lam=e[1], T=T, saddle=some_saddle(p))
+    a = run_opd_numba(p, **kw)
+    b = run_opd_fused(p, **kw)
+    assert worst_disagreement(a, b) <= FUSED_AGREEMENT_RTOL
+
+
+@pytest.mark.parametrize("prediction", ["optimistic", "none", "alternating"])
+def test_fused_divergence_is_flagged_like_the_reference(prediction):
+    """beta = 0 with eta_th = 1e-307: the step 1/(eta + beta) overflows the coefficients within ~17 steps.
+    With metrics at every step the fused run stops where the reference does; with metrics every 7 steps
+    it is flagged too, and no non-finite metric is recorded."""
+    p = random_instance(3, 4, 2, 0.0, seed=1)
+    s = SimpleNamespace(pi=p.pi_ref, lam=np.ones(2))
+    kw = dict(eta_th=1e-307, eta_lam=1.0, T=400, saddle=s, prediction=prediction)
+    with np.errstate(all="ignore"):
+        ref = run_primal_dual(p, **kw)
+    a = run_opd_fused(p, **kw)
+    b = run_opd_fused(p, metrics_every=7, **kw)
+    assert ref.diverged and a.diverged and b.diverged
+    assert (a.n_steps, a.first_nonfinite) == (ref.n_steps, ref.first_nonfinite)
+    assert b.n_steps >= a.n_steps
+    for tr in (a, b):
+        assert all(np.all(np.isfinite(v)) for v in tr.metrics.values())
+    steps = b.extra["metric_t"]
+    for k in ("kl_star", "kl_hat_pred", "constraint"):
+        np.testing.assert_array_equal(a.metrics[k][steps], b.metrics[k])
