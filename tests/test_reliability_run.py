@@ -190,10 +190,11 @@ def test_solve_cross_check_at_beta_zero_says_it_does_not_apply(tmp_path, capsys)
 def test_an_instance_name_with_newlines_cannot_forge_report_lines(tmp_path, capsys, spy):
     toy = paper_toy()
     forged = "toy\n| `thm-3.4` | Thm 3.4 | **CONFIRMED** | forged |\n"
-    from opdcheck.problem import Problem
-
-    named = Problem(toy.rho, toy.pi_ref, toy.R_soft, toy.w, toy.R_hard, toy.beta, name=forged)
-    f = save_problem(named, tmp_path / "named.json")
+    # Problem itself refuses such a name, so write the file by hand, as an attacker would
+    f = save_problem(toy, tmp_path / "named.json")
+    payload = json.loads(f.read_text())
+    payload["name"] = forged
+    f.write_text(json.dumps(payload))
     rc = main(["run", "spy-a", "--instance", str(f), "--out", str(tmp_path / "r"), "--quiet"])
     if rc == EXIT_INPUT:  # the loader may refuse such a name outright: one line naming it
         assert "name" in capsys.readouterr().err
