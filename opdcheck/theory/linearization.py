@@ -89,7 +89,7 @@ from typing import Any, Sequence
 import sympy as sp
 from sympy.polys.matrices import DomainMatrix
 
-from opdcheck.theory.schur_cohn import is_schur_stable, radius_enclosure
+from opdcheck.theory.schur_cohn import is_schur_stable, radius_enclosure, radius_enclosure_near
 
 __all__ = ["METHODS", "RationalDesign", "inverse_design_rational", "reduced_blocks", "covariance_matrix",
            "step_constants", "jacobian", "charpoly_coeffs", "mode_polynomial", "predicted_charpoly",
@@ -430,6 +430,22 @@ def covariance_exact(design: RationalDesign) -> sp.Matrix:
     return sp.Matrix(m, m, lambda i, j: sp.Rational(H[i][j].numerator, H[i][j].denominator))
 
 
+def _matrix_polynomial_det(poly_c: sp.Poly, Cmat: sp.Matrix) -> sp.Poly:
+    """``det sum_k p_k(mu) C^k`` over ``QQ[mu]`` (sympy's polynomial domain: fast with long rationals)."""
+    from sympy.polys.matrices import DomainMatrix
+
+    m = Cmat.shape[0]
+    R = sp.QQ[MU]
+    Cd = DomainMatrix.from_Matrix(Cmat).convert_to(R)
+    P = DomainMatrix.zeros((m, m), R)
+    power = DomainMatrix.eye(m, R)
+    cc = poly_c.gens[0]
+    for deg in range(poly_c.degree() + 1):
+        P = P + power * R.from_sympy(poly_c.coeff_monomial(cc**deg))
+        power = power * Cd
+    return sp.Poly(R.to_sympy(P.det()), MU, domain=sp.QQ)
+
+
 @dataclass
 class ModeCertificate:
     """Certified enclosure ``lo <= r < hi`` of the local rate from the mode factorization.
@@ -474,23 +490,18 @@ def certify_modes(design: RationalDesign, method: str, eta_th: Any, eta_lam: Any
     Cmat = k["kappa"] * k["b"] * H
     cc = sp.Symbol("c")
     poly_c = sp.Poly(sp.expand(mode_polynomial(method, k["a"], cc, MU)), cc)
-    P = sp.zeros(m, m)
-    power = sp.eye(m)
-    for deg in range(poly_c.degree() + 1):
-        P += poly_c.coeff_monomial(cc**deg) * power
-        power = power * Cmat
-    det = sp.Poly(sp.expand(P.det(method="berkowitz")), MU, domain=sp.QQ)
-    _, flist = sp.factor_list(det)
+    det = _matrix_polynomial_det(poly_c, Cmat)
     tol_f = _to_fraction(_q(tol, "tol"))
-    lo = hi = Fraction(0)
-    stable = True
-    for f, _e in flist:
-        coeffs = [_to_fraction(c) for c in f.all_coeffs()]
-        if len(coeffs) == 1:
-            continue
-        flo, fhi = radius_enclosure(coeffs, tol_f)
-        lo, hi = max(lo, flo), max(hi, fhi)
-        stable = stable and is_schur_stable(coeffs)
+    coeffs = [_to_fraction(c) for c in det.all_coeffs()]
+    import numpy as np  # only to seed the exact enclosure with a float estimate
+
+    # per-mode float estimate (well conditioned: one quartic per eigenvalue) to seed the exact test
+    c_num = np.linalg.eigvalsh(np.array([[float(Cmat[i, j]) for j in range(m)] for i in range(m)]))
+    a_f = float(k["a"])
+    est = max(float(np.max(np.abs(np.roots([float(sp.sympify(v)) for v in sp.Poly(
+        mode_polynomial(method, a_f, float(cj), MU), MU).all_coeffs()])))) for cj in c_num)
+    lo, hi = radius_enclosure_near(coeffs, est, tol_f)
+    stable = is_schur_stable(coeffs)
     gamma = _to_fraction(k["gamma"])
     extra = N > m
     if extra and gamma >= hi:  # the root gamma is exact: the enclosure collapses onto it
