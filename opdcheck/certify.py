@@ -36,7 +36,7 @@ import sympy as sp
 from opdcheck.problem import Problem
 from opdcheck.theory.linearization import (METHODS, RationalDesign, certify_modes, certify_rate)
 from opdcheck.theory.rate_formulas import spectral_rate
-from opdcheck.theory.schur_cohn import radius_below, radius_enclosure
+from opdcheck.theory.schur_cohn import radius_below, radius_enclosure, radius_enclosure_near
 from opdcheck.tolerances import (CERTIFY_ENCLOSURE_WIDTH, CERTIFY_FULL_JACOBIAN_MAX_DIM, CERTIFY_MAX_DENOMINATOR,
                                  CERTIFY_STRICT_COMPLEMENTARITY_ATOL, LAMBDA_UNIQUE_EIG_RTOL)
 
@@ -224,8 +224,24 @@ def _ogda_mode(c: Fraction) -> list[Fraction]:
     return [Fraction(1), Fraction(-2), 1 + 4 * c, -4 * c, c]
 
 
+def _positive_definite(M: list[list[Fraction]]) -> bool:
+    """Exact: all pivots of the symmetric Gaussian elimination (LDL^T) of ``M`` are > 0."""
+    a = [row[:] for row in M]
+    n = len(a)
+    for p in range(n):
+        piv = a[p][p]
+        if piv <= 0:
+            return False
+        for i in range(p + 1, n):
+            f = a[i][p] / piv
+            if f:
+                for j in range(p + 1, n):
+                    a[i][j] -= f * a[p][j]
+    return True
+
+
 def certify_bilinear(A: np.ndarray, step: float, *, T: int = 20000, seed: int = 0,
-                     max_den: int = 10**9) -> dict:
+                     max_den: int = 2**30) -> dict:
     """Certified OGDA rate on ``min_x max_y x^T A y`` (module docstring), beside a tail-window fit."""
     A = np.asarray(A)
     if A.ndim != 2 or A.size == 0 or not np.issubdtype(A.dtype, np.number):
@@ -236,27 +252,35 @@ def certify_bilinear(A: np.ndarray, step: float, *, T: int = 20000, seed: int = 
     if not (math.isfinite(step) and step > 0):
         raise ValueError(f"--step = {step!r}; pass a finite step > 0.")
     t0 = time.perf_counter()
-    Aq = sp.Matrix(A.shape[0], A.shape[1], lambda i, j: sp.Rational(rational(A[i, j], max_den)))
-    from sympy.polys.matrices import DomainMatrix
-
-    M = DomainMatrix.from_Matrix(Aq.T * Aq).convert_to(sp.QQ)
-    q = [Fraction(int(c.numerator), int(c.denominator)) for c in M.charpoly()]  # roots s_i = sigma_i^2 >= 0
-    while q and q[-1] == 0:  # a zero singular value: OGDA does not move that mode (radius 1)
-        q.pop()
-    if len(q) < len(M.shape) or len(q) - 1 < A.shape[1]:
+    # one common denominator; M = A^T A exactly (rationals), its extreme eigenvalues certified by the
+    # inertia of M - s I (exact LDL^T pivots: all > 0 iff s < lambda_min), not by its charpoly
+    D = max_den
+    Aint = [[int(round(float(A[i, j]) * D)) for j in range(A.shape[1])] for i in range(A.shape[0])]
+    k = A.shape[1]
+    M = [[Fraction(sum(Aint[r][i] * Aint[r][j] for r in range(A.shape[0])), D * D) for j in range(k)] for i in range(k)]
+    eta = rational(step, 10**12)
+    sv = np.linalg.svd(A, compute_uv=False)
+    if not _positive_definite([[(Fraction(1) / (4 * eta * eta) if i == j else 0) - M[i][j] for j in range(k)]
+                               for i in range(k)]):
+        raise ValueError(f"--step {step}: eta^2 sigma_max^2 >= 1/4 for this A; the certificate's monotone regime "
+                         "needs eta < 1/(2 sigma_max).")
+    s_est = float(sv[-1]) ** 2
+    if s_est <= 0 or not _positive_definite(M):
         raise ValueError("A^T A is singular: a zero singular value gives a neutral mode (rate exactly 1); "
                          "OGDA has no linear rate on this game. Pass a full-column-rank A.")
-    eta = rational(step, max_den)
-    # every s_i <= 1/(4 eta^2): all modes in the real-root regime where the radius decreases in c
-    if not radius_below(q, 1 / (4 * eta * eta)):
-        raise ValueError(f"--step {step}: eta^2 sigma_max^2 > 1/4 for this A; the certificate's monotone regime "
-                         "needs eta <= 1/(2 sigma_max).")
-    rev = q[::-1]  # roots 1/s_i: its radius is 1/s_min
-    tol_inv = Fraction(1, 10**6)
-    ilo, ihi = radius_enclosure(rev, tol_inv)
-    s_lo, s_hi = 1 / ihi, 1 / ilo  # s_min in (s_lo, s_hi]
+    delta = Fraction(s_est * 1e-9).limit_denominator(10**15) + Fraction(1, 10**30)
+    for _ in range(20):
+        s_lo = max(Fraction(s_est).limit_denominator(10**18) - delta, Fraction(0))
+        s_hi = Fraction(s_est).limit_denominator(10**18) + delta
+        below = s_lo == 0 or _positive_definite([[M[i][j] - (s_lo if i == j else 0) for j in range(k)] for i in range(k)])
+        above = not _positive_definite([[M[i][j] - (s_hi if i == j else 0) for j in range(k)] for i in range(k)])
+        if below and above:  # s_lo < s_min <= s_hi
+            break
+        delta *= 16
+    else:  # pragma: no cover - the float estimate cannot be this far off
+        raise ValueError("could not bracket sigma_min^2 of the rounded A exactly; the matrix is too ill-conditioned.")
     tol = Fraction(1, 10**12)
-    # radius decreasing in c: r(s_hi) <= r(s_min) <= r(s_lo)
+    # radius decreasing in c on c <= 1/4: r(s_hi) <= r(s_min) <= r(s_lo)
     r_lo = radius_enclosure(_ogda_mode(eta * eta * s_hi), tol)[0]
     r_hi = radius_enclosure(_ogda_mode(eta * eta * s_lo), tol)[1]
     cert_s = time.perf_counter() - t0
@@ -267,7 +291,6 @@ def certify_bilinear(A: np.ndarray, step: float, *, T: int = 20000, seed: int = 
     z = run_optimistic(A, rng.normal(size=A.shape[0]), rng.normal(size=A.shape[1]), float(step), T)
     t = np.arange(T // 2, T + 1)
     slope = np.polyfit(t, np.log(z[t]), 1)[0]
-    sv = np.linalg.svd(A, compute_uv=False)
     return {"shape": A.shape, "step": float(step), "sigma_max": float(sv[0]), "sigma_min": float(sv[-1]),
             "radius_lo": r_lo, "radius_hi": r_hi, "one_minus_radius": (float(1 - r_hi), float(1 - r_lo)),
             "s_min": (float(s_lo), float(s_hi)), "measured": float(np.exp(slope)), "T": T,
@@ -277,7 +300,7 @@ def certify_bilinear(A: np.ndarray, step: float, *, T: int = 20000, seed: int = 
 def format_bilinear_report(r: dict) -> str:
     return "\n".join([
         f"bilinear game min_x max_y x^T A y, A {r['shape'][0]}x{r['shape'][1]} (sigma_max = {r['sigma_max']:.6g}, "
-        f"sigma_min = {r['sigma_min']:.6g}; entries rounded to denominators <= {r['max_denominator']:.0e})",
+        f"sigma_min = {r['sigma_min']:.6g}; entries rounded to the common denominator {r['max_denominator']:.3g})",
         f"OGDA step {r['step']:g}: per singular value the mode polynomial (mu^2-mu)^2 + (eta sigma)^2 (2mu-1)^2",
         f"certified radius r in [{float(r['radius_lo']):.12f}, {float(r['radius_hi']):.12f}]  "
         f"(1 - r in [{r['one_minus_radius'][0]:.4e}, {r['one_minus_radius'][1]:.4e}])",
