@@ -169,8 +169,9 @@ def _witness(row: dict, rho_claim: float) -> dict:
     compared with the kernels' measured tail rate (``agrees``)."""
     from opdcheck.theory.linearization import certify_modes
 
-    d = design_from_spec({k: v for k, v in row["spec"].items() if k != "_T"})
     from opdcheck.kernels.opd import thm34_step_sizes
+
+    d = row["design"] if row.get("spec") is None else design_from_spec({k: v for k, v in row["spec"].items() if k != "_T"})
 
     eta_q = Fraction(thm34_step_sizes(d.problem)[0]).limit_denominator(10**12)
     cert = certify_modes(d, "opd", eta_q, eta_q, "prox", Fraction(1, 10**10))
@@ -212,7 +213,7 @@ def _figure(ctx: CheckContext, rows: list[dict]) -> list[str]:
 
 def _user_row(ctx: CheckContext) -> dict:
     """``--instance``: certify and measure the user's (float) instance the same way."""
-    from opdcheck.certify import certify_instance
+    from opdcheck.certify import certify_instance, rational_design
     from opdcheck.kernels.opd import run_opd
     from opdcheck.numerics.saddle import solve_saddle
     from opdcheck.paper_checks.thm_3_4 import thm34_case
@@ -226,7 +227,9 @@ def _user_row(ctx: CheckContext) -> dict:
             "rate_lo": float(r["error_rate_lo"]), "rate_hi": float(r["error_rate_hi"]), "rho46": r["rho46"],
             "cert_ratio": float(r["error_rate_lo"]) / r["rho46"], "log10_bound_ratio": case["log10_worst"]["denom_theorem"],
             "measured": r["measured"]["error_rate"], "spread": r["measured"]["spread"],
-            "corrected": r["corrected"]["radius"], "h_eigs": r["h_eigs"], "a": r["a"], "stable": r["stable"]}
+            "corrected": r["corrected"]["radius"], "h_eigs": r["h_eigs"], "a": r["a"], "stable": r["stable"],
+            "nu": (np.asarray(r["h_eigs"]) / (p.h * p.R_max**2)).tolist(),
+            "design": rational_design(p, sp_, tuple(r["active"]))[0]}
 
 
 @register_check(id="theorem-tightness", paper_ref=PAPER_REF, claim=CLAIM,
@@ -302,7 +305,8 @@ def run(ctx: CheckContext, budget: int | None = None) -> CheckResult:
                  "nu_j = h_j/(h R_max^2) in (0, 1] is the normalised dual curvature; at Thm 3.4's steps OPD's mode "
                  "parameters are a = beta/(3s+beta), c_j = (1-a) nu_j/18, so small nu (flat dual) and large beta "
                  "push r^2 -> 1 while rho(46) -> 50/63."),
-        instances=[{"name": r["name"], "seed": ctx.seed, "spec": r["spec"]} for r in good[:60]],
+        instances=[{"name": r["name"], "seed": ctx.seed, "spec": r["spec"]} for r in good[:60]] if ctx.instance is None
+        else [{"name": ctx.instance.name, "file": ctx.instance.meta.get("file")}],
         conventions=["prox dual step (eqs. (5)/(7)); start (pi_ref, 0); pi_{-1} = pi_hat_0, lam_{-1} = lam_hat_0",
                      "error rate = r^2 (squared distance), r = spectral radius of the linearization"],
         figures=figures, counterexample=counterexample, wall_time=time.perf_counter() - t0,
