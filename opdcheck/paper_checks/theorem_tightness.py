@@ -113,30 +113,44 @@ def evaluate_spec(spec: dict, seed: int, T: int = 300) -> dict:
 
     spec_t = dict(spec)
     T = int(spec_t.pop("_T", T))
+    steps = spec_t.pop("_steps", None)  # (eta_th, eta_lam, dual_step) as strings; None: Thm 3.4's steps, prox
     try:
         d = design_from_spec(spec_t)
     except ValueError as exc:
         return {"ok": False, "reason": str(exc), "spec": spec}
     p = d.problem
-    eta, _ = thm34_step_sizes(p)
-    eta_q = Fraction(eta).limit_denominator(10**12)
-    cert = certify_modes(d, "opd", eta_q, eta_q, "prox", Fraction(str(CERTIFY_ENCLOSURE_WIDTH)))
+    if steps is None:
+        eta, _ = thm34_step_sizes(p)
+        q_th = q_lam = Fraction(eta).limit_denominator(10**12)
+        dual = "prox"
+    else:
+        q_th, q_lam, dual = Fraction(steps[0]), Fraction(steps[1]), steps[2]
+    cert = certify_modes(d, "opd", q_th, q_lam, dual, Fraction(str(CERTIFY_ENCLOSURE_WIDTH)))
     H = np.array([[float(v) for v in row] for row in cert.H])
     ev = np.linalg.eigvalsh(H)
     if ev[0] <= 1e-10 * max(1.0, ev[-1]):
         return {"ok": False, "reason": f"singular dual curvature {ev.tolist()} (lam* not unique)", "spec": spec}
-    k = step_constants(d, eta_q, eta_q, "prox")
+    k = step_constants(d, q_th, q_lam, dual)
     corr = spectral_rate("opd", float(k["a"]), [float(k["kappa"] * k["b"]) * float(v) for v in ev], cert.extra_primal)
     rho46 = rho_eq46(p)
     sp_ = _exact_saddle(d)
-    case = thm34_case(p, dual_step="prox", T=T, saddle=sp_, runner=run_opd)
-    fit = fit_tail_rate(case["traj"].error)
+    if steps is None:
+        case = thm34_case(p, dual_step="prox", T=T, saddle=sp_, runner=run_opd)
+        err, log_ratio = case["traj"].error, case["log10_worst"]["denom_theorem"]
+    else:
+        from opdcheck.tolerances import RUN_STOP_RTOL
+
+        err = run_opd(p, eta_th=float(q_th), eta_lam=float(q_lam), T=T, dual_step=dual, saddle=sp_,
+                      stop_below=RUN_STOP_RTOL).error
+        log_ratio = float("nan")
+    fit = fit_tail_rate(err)
     return {"ok": True, "spec": spec, "name": d.name, "beta": float(d.beta), "X": d.X, "n": d.n, "h": d.h,
             "m": len(d.active), "R_max": p.R_max, "lo": cert.lo, "hi": cert.hi, "rate_lo": float(cert.lo) ** 2,
             "rate_hi": float(cert.hi) ** 2, "rho46": rho46, "cert_ratio": float(cert.lo) ** 2 / rho46,
-            "log10_bound_ratio": case["log10_worst"]["denom_theorem"], "measured": fit["rate"],
+            "log10_bound_ratio": log_ratio, "measured": fit["rate"], "thm34_steps": steps is None,
+            "eta_th": float(q_th), "eta_lam": float(q_lam), "dual_step": dual, "c": [float(k["kappa"] * k["b"]) * float(v) for v in ev],
             "spread": fit["spread"], "corrected": corr["radius"], "h_eigs": ev.tolist(),
-            "nu": (ev / (p.h * p.R_max**2)).tolist(), "a": float(k["a"]), "stable": cert.stable}
+            "kappa": float(k["kappa"]), "nu": (ev / (p.h * p.R_max**2)).tolist(), "a": float(k["a"]), "stable": cert.stable}
 
 
 def search(ctx: CheckContext, budget: int, stream: str = "theorem-tightness", T: int = 300) -> list[dict]:
