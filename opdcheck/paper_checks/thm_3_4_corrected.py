@@ -120,10 +120,20 @@ def _witness(row: dict, stated: float) -> dict:
     from opdcheck.theory.linearization import certify_modes, certify_rate
 
     spec = row.get("spec")
-    if spec is None:
+    if spec is None and row.get("spec_family") is None:
         return {"replayed": False}
-    sp_ = {k: v for k, v in spec.items() if not k.startswith("_")}
-    d = design_from_spec(sp_)
+    if spec is None:  # a float instance of thm-3.4's family: its rational rounding, as certify does it
+        from opdcheck.certify import linearization_data, rational_design
+        from opdcheck.instances import paper_toy, random_instance
+        from opdcheck.numerics.saddle import solve_saddle
+
+        fs = row["spec_family"]
+        p = paper_toy(beta=fs["beta"]) if fs["kind"] == "toy" else random_instance(*fs["args"], inactive=fs["inactive"])
+        sad = solve_saddle(p)
+        d = rational_design(p, sad, linearization_data(p, sad)["active"])[0]
+        spec = {}
+    else:
+        d = design_from_spec({k: v for k, v in spec.items() if not k.startswith("_")})
     steps = spec.get("_steps")
     if steps is None:
         from opdcheck.kernels.opd import thm34_step_sizes
