@@ -94,3 +94,19 @@ def test_bad_input():
         rf.thm34_mode_parameters(0, 1, [1])
     with pytest.raises(ValueError, match="cs"):
         rf.spectral_rate("opd", 0.5, [], True)
+
+
+@pytest.mark.parametrize("method", rf.METHODS)
+def test_boundary_polynomial_brackets_the_certified_boundary(method):
+    B = rf.stability_boundary_polynomial(method)
+    for a in (Fraction(1, 10), Fraction(1, 2), Fraction(9, 10)):
+        lo, hi = rf.stability_boundary(method, a, Fraction(1, 10**6))
+        roots = [r for r in sp.Poly(B.subs(rf.A, sp.Rational(a.numerator, a.denominator)), rf.C).real_roots() if r > 0]
+        assert float(lo) <= float(min(roots)) <= float(hi)
+
+
+def test_opd_boundary_special_values():
+    B = rf.stability_boundary_polynomial("opd")
+    assert sp.simplify(B.subs({rf.A: 0, rf.C: sp.Rational(1, 3)})) == 0
+    assert sp.simplify(B.subs({rf.A: sp.Rational(1, 2), rf.C: sp.sqrt(2) - 1})) == 0
+    assert sp.simplify(B.subs({rf.A: 1, rf.C: (sp.sqrt(5) - 1) / 2})) == 0

@@ -11,8 +11,10 @@ Steps: any ``eta_th >= 0``, ``eta_lam > 0`` and either dual step (``kappa = 1/(2
 
     P(mu; a, c) = mu^2 (mu - 1)(mu - gamma) + c (2 mu - 1)((1 + gamma) mu - gamma),
 
-and ``r* = max(gamma [if X(n-1) > |A|], max_j r_P(a, c_j))``. Claim: if ``r* < 1`` (the largest step
-set: the stable region of ``P``, which at ``beta -> 0`` is ``c < 1/3``), OPD (Alg. 2) converges
+and ``r* = max(gamma [if X(n-1) > |A|], max_j r_P(a, c_j))``. Claim: if ``r* < 1`` -- the largest step
+set, ``c_j < c*(a)`` for every ``j`` with ``c*(a)`` the smallest positive root of the boundary cubic
+``a^3c^3 - 2a^3c^2 + a^3c - 5a^2c^3 + 4a^2c^2 + 7ac^3 - ac^2 - 3ac + a - 3c^3 - 2c^2 + c``
+(``c*(0) = 1/3``, ``c*(1/2) = sqrt(2) - 1``, ``c*(1) = (sqrt(5) - 1)/2``) -- OPD (Alg. 2) converges
 linearly to ``(pi*, lam*)`` from every start close enough to it, and for every ``eps > 0``
 ``E KL(pi*||pi_hat_t) + ||lam* - lam_hat_t||^2 <= C_eps (r*^2 + eps)^t``, with ``lim sup e_t^(1/t) = r*^2``
 for generic starts. The dual curvature enters through ``c_j``: as ``c -> 0`` at fixed ``a``,
@@ -45,6 +47,7 @@ from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.paper_checks.theorem_tightness import design_from_spec, evaluate_spec, random_spec, search
+from opdcheck.theory.rate_formulas import stability_boundary, stability_boundary_polynomial
 from opdcheck.tolerances import CORRECTED_FORMULA_ATOL, CORRECTED_MEASURED_ATOL
 
 __all__ = ["STATEMENT", "family_case", "random_steps_specs", "judge_case", "run", "BUDGET"]
@@ -271,7 +274,10 @@ def run(ctx: CheckContext, budget: int | None = None, scale: float = 1.0) -> Che
         "cases at Thm 3.4 steps with r*^2 > rho(46)": f"{len(above46)} of {len(thm)}",
         "max |r* - (1 - kappa h_min/beta)| where 4c <= a^2 and the dual mode dominates": max(first) if first else None,
         "cases for the first-order comparison": len(first),
-        "stability boundary c*(a=0)": "1/3 (derived)", "scale": scale,
+        "stability boundary (OPD)": str(stability_boundary_polynomial("opd")) + " = 0 (smallest c > 0)",
+        "c*(a) certified at a = 0, 1/4, 1/2, 3/4, 1": [float(stability_boundary("opd", a, Fraction(1, 10**6))[0])
+                                                       for a in ("0", "1/4", "1/2", "3/4", "1")],
+        "scale": scale,
     }
     evidence = [{"source": r["source"], "instance": r["name"][:44], "beta": round(r["beta"], 4),
                  "a": round(r["a"], 5), "c_min": f"{min(r['c']):.3g}", "stated r*": f"{r['corrected']:.9f}",

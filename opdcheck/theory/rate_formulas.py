@@ -68,7 +68,7 @@ from opdcheck.theory.schur_cohn import is_schur_stable
 __all__ = ["METHODS", "A", "C", "MU", "GAMMA", "mode_jacobian", "derive_mode_polynomial", "mode_polynomial",
            "factored_mode_polynomial", "mode_coefficients", "radius_expression", "mode_radius",
            "spectral_rate", "curvature_expansion", "limits", "thm34_mode_parameters", "stability_boundary",
-           "first_order_rate"]
+           "first_order_rate", "stability_boundary_polynomial"]
 
 METHODS = ("opd", "simultaneous-gda", "alternating-gda")
 A, C, MU = sp.symbols("a c mu")
@@ -297,3 +297,34 @@ def stability_boundary(method: str, a: Any, tol: Any = Fraction(1, 10**6), c_max
         else:
             hi = mid
     return lo, hi
+
+
+@lru_cache(maxsize=None)
+def stability_boundary_polynomial(method: str) -> sp.Expr:
+    """The curve in ``(a, c)`` where a root of ``P(mu; a, c)`` can lie on the unit circle (sympy).
+
+    A root ``z`` with ``|z| = 1`` of a real polynomial is also a root of its reversal ``z^d P(1/z)``, so
+    the boundary of the stable region lies on ``Res_mu(P, mu^d P(1/mu)) = 0``. The factor returned is
+    the one that vanishes on the boundary the tests certify with :func:`stability_boundary`
+    (the others vanish only at ``c = 0`` or at negative ``c``): for OPD the cubic in ``c``
+
+        a^3 c^3 - 2a^3 c^2 + a^3 c - 5a^2 c^3 + 4a^2 c^2 + 7a c^3 - a c^2 - 3a c + a - 3c^3 - 2c^2 + c,
+
+    whose smallest positive root is ``c*(a)``: ``1/3`` at ``a = 0``, ``sqrt(2) - 1`` at ``a = 1/2``,
+    ``(sqrt(5) - 1)/2`` at ``a = 1``; simultaneous GDA ``c = a``; alternating GDA ``c = 4 - 2a``.
+    """
+    _check_method(method)
+    P = mode_polynomial(method)
+    deg = sp.degree(P, MU)
+    Q = sp.expand(MU**deg * P.subs(MU, 1 / MU))
+    res = sp.factor(sp.resultant(P, Q, MU))
+    best = None
+    for f, _ in sp.factor_list(res)[1]:
+        if not f.has(C):
+            continue
+        roots = [r for r in sp.Poly(f.subs(A, sp.Rational(1, 2)), C).real_roots() if r > 0]
+        if roots and (best is None or min(roots) < best[1]):
+            best = (f, min(roots))
+    if best is None:  # pragma: no cover
+        raise AssertionError(f"{method}: no boundary factor with a positive root at a = 1/2")
+    return sp.expand(best[0])
