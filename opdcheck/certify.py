@@ -93,11 +93,14 @@ def rational_design(problem: Problem, saddle, active: tuple, max_den: int = CERT
     den_pi = max(max_den, 10 ** (int(math.ceil(-math.log10(pmin))) + 8))
 
     def simplex(row):
-        q = [fixed(v, den_pi) for v in row[:-1]]
-        last = 1 - sum(q)
-        if last <= 0 or any(v <= 0 for v in q):
+        # the largest entry absorbs the rounding (the float row sums to 1 only to ~1e-16, which would swamp
+        # a tiny last entry)
+        big = int(np.argmax(row))
+        q = [fixed(v, den_pi) for v in row]
+        q[big] = 1 - (sum(q) - q[big])
+        if any(v <= 0 for v in q):
             raise ValueError("pi* (or rho) has an entry that rounds to <= 0; the linearization needs full support.")
-        return q + [last]
+        return q
 
     pis = [simplex(row) for row in pi]
     rho = simplex(np.asarray(problem.rho, dtype=np.float64))

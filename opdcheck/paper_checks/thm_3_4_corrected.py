@@ -195,15 +195,17 @@ def run(ctx: CheckContext, budget: int | None = None, scale: float = 1.0) -> Che
     n_fam = budget // 3
     n_search = budget // 3
     n_rand = budget - n_fam - n_search
-    # (1) thm-3.4's family (read-only use of its generator: the same seeded instances it draws), small sizes
+    # (1) thm-3.4's own instances: the same generator, stream and size bounds as thm-3.4's run (its toy
+    # betas, then instance_family(ctx.rng("thm-3.4-instances"), ...), a prefix of the same draws); the quick
+    # profile skips the two fixed largest instances (100 x 50, h = 4: ~10 s each to certify)
     fam_specs = []
     if n_fam:
         fam_specs.append({"kind": "toy", "beta": 1.0, "T": T})
-        probs = instance_family(ctx.rng("thm-3.4-corrected/family"), max(n_fam - 1, 0), max_X=6 if not ctx.full else 30,
-                                max_n=6 if not ctx.full else 20, max_h=4)
+        skip = 0 if ctx.full else 2
+        probs = instance_family(ctx.rng("thm-3.4-instances"), max(n_fam - 1, 0) + skip, max_X=100, max_n=50,
+                                max_h=4)[skip:]
         for p in probs:
-            X, n, h = p.X, p.n, p.h
-            fam_specs.append({"kind": "random", "args": (X, n, h, p.beta, p.meta["seed"]),
+            fam_specs.append({"kind": "random", "args": (p.X, p.n, p.h, p.beta, p.meta["seed"]),
                               "inactive": p.meta.get("inactive", 0), "T": T})
     fam = ctx.map(_family_task, fam_specs, stream="thm-3.4-corrected/family", label="thm-3.4-corrected: thm-3.4 family")
     for r in fam:
