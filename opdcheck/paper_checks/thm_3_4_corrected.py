@@ -309,6 +309,10 @@ def _figure(ctx: CheckContext, rows: list[dict]) -> list[str]:
         return []
     from opdcheck.paper_checks.figures import plt
 
+    n_unstable = sum(r["corrected"] >= 1 for r in rows)
+    rows = [r for r in rows if r["corrected"] < 1]  # the statement's hypothesis r* < 1 (unstable ones: not drawn)
+    if not rows:
+        return []
     path, rel = ctx.figure_path("thm-3.4-corrected.png")
     fig, ax = plt.subplots(figsize=(5.6, 4.4), dpi=110)
     for src, mk in (("thm-3.4 family", "o"), ("search", "s"), ("random steps", "^")):
@@ -320,7 +324,8 @@ def _figure(ctx: CheckContext, rows: list[dict]) -> list[str]:
     ax.plot([lo, 1], [lo, 1], "k--", lw=1, label="= stated (corrected)")
     ax.set_xlabel("stated corrected error rate r*^2")
     ax.set_ylabel("certified r^2 (open) / rho(46) (gray)")
-    ax.set_title("thm-3.4-corrected: certified vs stated", fontsize=9)
+    ax.set_title(f"thm-3.4-corrected: certified vs stated\n({len(rows)} converging cases; "
+                 f"{n_unstable} with r* >= 1 not drawn)", fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
