@@ -297,7 +297,9 @@ def run(ctx: CheckContext, budget: int | None = None, scale: float = 1.0) -> Che
     first = [abs(r["corrected"] - (1 - r["kappa"] * min(r["h_eigs"]) / r["beta"])) for r in rows
              if 4 * max(r["c"]) <= r["a"] ** 2 and r["corrected"] > 1 - r["a"]]
     computed = {
-        "cases": len(rows), "outside hypotheses": len(outside), "by source": {
+        "cases": len(rows), "outside hypotheses": len(outside),
+        "why outside (first 5)": [f"{r.get('name', '?')}: {r.get('reason', '')[:120]}" for r in outside[:5]],
+        "by source": {
             s: sum(r["source"] == s for r in rows) for s in ("thm-3.4 family", "search", "random steps")},
         "stated - certified (min, median, max)": [float(slacks.min()), float(np.median(slacks)), float(slacks.max())]
         if slacks.size else None,
