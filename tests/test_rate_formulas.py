@@ -110,3 +110,10 @@ def test_opd_boundary_special_values():
     assert sp.simplify(B.subs({rf.A: 0, rf.C: sp.Rational(1, 3)})) == 0
     assert sp.simplify(B.subs({rf.A: sp.Rational(1, 2), rf.C: sp.sqrt(2) - 1})) == 0
     assert sp.simplify(B.subs({rf.A: 1, rf.C: (sp.sqrt(5) - 1) / 2})) == 0
+
+
+def test_thm34_steps_always_locally_stable_proof():
+    cert = rf.stable_box_certificate(sp.Rational(1, 9))
+    assert cert["proved"]
+    # the same argument must fail on a box that reaches the boundary (c*(1) = (sqrt 5 - 1)/2 < 2/3)
+    assert not rf.stable_box_certificate(sp.Rational(2, 3))["proved"]

@@ -20,8 +20,10 @@ linearly to ``(pi*, lam*)`` from every start close enough to it, and for every `
 for generic starts. The dual curvature enters through ``c_j``: as ``c -> 0`` at fixed ``a``,
 ``r_P = 1 - c/a - gamma^2 c^2/a^3 + O(c^3)``, i.e. ``r*^2 ~ 1 - 2 kappa h_min/beta`` (gradient descent on
 ``D`` with step ``kappa``). At Thm 3.4's steps ``eta_th = eta_lam = 3 s`` (``s = sqrt(h) R_max``) every
-instance has ``c_j = (1 - a) nu_j/18`` (prox), ``nu_j = h_j/(h R_max^2) in (0, 1]``, inside the stable
-region; there the rate depends on the instance only through ``beta/s`` and the ``nu_j``.
+instance has ``c_j = (1 - a) nu_j/18`` (prox; ``/9`` gradient), ``nu_j = h_j/(h R_max^2) in (0, 1]``, inside
+the stable region (proved: :func:`opdcheck.theory.rate_formulas.stable_box_certificate`, a Bernstein
+certificate that the boundary cubic is positive on ``[0, 1] x (0, 1/9]``); there the rate depends on the
+instance only through ``beta/s`` and the ``nu_j``.
 It is local and asymptotic (no global or non-asymptotic constant ``C_eps`` is claimed); eq. (46)'s
 ``rho`` has no ``nu`` and fails when ``nu`` is small or ``beta`` large (``theorem-tightness``).
 
@@ -47,7 +49,7 @@ from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.paper_checks.theorem_tightness import design_from_spec, evaluate_spec, random_spec, search
-from opdcheck.theory.rate_formulas import stability_boundary, stability_boundary_polynomial
+from opdcheck.theory.rate_formulas import stability_boundary, stability_boundary_polynomial, stable_box_certificate
 from opdcheck.tolerances import CORRECTED_FORMULA_ATOL, CORRECTED_MEASURED_ATOL
 
 __all__ = ["STATEMENT", "family_case", "random_steps_specs", "judge_case", "run", "BUDGET"]
@@ -309,6 +311,8 @@ def run(ctx: CheckContext, budget: int | None = None, scale: float = 1.0) -> Che
         "stability boundary (OPD)": str(stability_boundary_polynomial("opd")) + " = 0 (smallest c > 0)",
         "c*(a) certified at a = 0, 1/4, 1/2, 3/4, 1": [float(stability_boundary("opd", a, Fraction(1, 10**6))[0])
                                                        for a in ("0", "1/4", "1/2", "3/4", "1")],
+        "proof: stable for all a in [0,1], c in (0,1/9] (Thm 3.4's steps, every instance)":
+            stable_box_certificate()["proved"],
         "scale": scale,
     }
     evidence = [{"source": r["source"], "instance": r["name"][:44], "beta": round(r["beta"], 4),

@@ -68,7 +68,7 @@ from opdcheck.theory.schur_cohn import is_schur_stable
 __all__ = ["METHODS", "A", "C", "MU", "GAMMA", "mode_jacobian", "derive_mode_polynomial", "mode_polynomial",
            "factored_mode_polynomial", "mode_coefficients", "radius_expression", "mode_radius",
            "spectral_rate", "curvature_expansion", "limits", "thm34_mode_parameters", "stability_boundary",
-           "first_order_rate", "stability_boundary_polynomial"]
+           "first_order_rate", "stability_boundary_polynomial", "stable_box_certificate"]
 
 METHODS = ("opd", "simultaneous-gda", "alternating-gda")
 A, C, MU = sp.symbols("a c mu")
@@ -328,3 +328,42 @@ def stability_boundary_polynomial(method: str) -> sp.Expr:
     if best is None:  # pragma: no cover
         raise AssertionError(f"{method}: no boundary factor with a positive root at a = 1/2")
     return sp.expand(best[0])
+
+
+def _bernstein_2d(poly: sp.Expr, x: sp.Symbol, y: sp.Symbol) -> list[list[sp.Rational]]:
+    """Bernstein coefficients of ``poly`` on ``[0, 1]^2`` (degrees of ``poly`` in ``x`` and ``y``)."""
+    P = sp.Poly(sp.expand(poly), x, y)
+    n1, n2 = P.degree(x), P.degree(y)
+    coef = dict(zip(P.monoms(), P.coeffs()))
+    return [[sum(sp.binomial(i, k) / sp.binomial(n1, k) * sp.binomial(j, l) / sp.binomial(n2, l) * coef.get((k, l), 0)
+                 for k in range(i + 1) for l in range(j + 1)) for j in range(n2 + 1)] for i in range(n1 + 1)]
+
+
+def stable_box_certificate(c_top: Any = sp.Rational(1, 9)) -> dict:
+    """Proof that OPD's mode polynomial is Schur stable for every ``a in [0, 1]``, ``c in (0, c_top]``.
+
+    A root on the unit circle makes ``Res_mu(P, mu^4 P(1/mu))`` vanish, i.e. ``c = 0``,
+    ``6ac + 2a - 9c - 4 = 0`` (impossible on the box: it is ``<= -2``) or the boundary cubic ``B(a, c) = 0``.
+    Substituting ``c = c_top t``, ``B`` has non-negative Bernstein coefficients on ``[0, 1]^2`` that vanish
+    only at the corner ``(a, c) = (0, 0)``, so ``B > 0`` on the box without that corner: no root crosses the
+    circle, and since ``P`` is stable at ``a = 0`` (roots ``(1 +- sqrt(1-4c))/2 +- i sqrt(c)``) the whole box
+    is stable. With ``c_top = 1/9`` this covers Thm 3.4's steps (``c_j = (1-a) nu_j / 18`` prox,
+    ``(1-a) nu_j / 9`` gradient, ``nu_j <= 1``) for every instance.
+    """
+    t = sp.Symbol("t")
+    c_top = sp.nsimplify(c_top)
+    B = stability_boundary_polynomial("opd")
+    bern = _bernstein_2d(B.subs(C, c_top * t), A, t)
+    flat = [(i, j, v) for i, row in enumerate(bern) for j, v in enumerate(row)]
+    nonneg = all(v >= 0 for _, _, v in flat)
+    zeros = [(i, j) for i, j, v in flat if v == 0]
+    last = len(bern[0]) - 1
+    # B vanishes only where every Bernstein coefficient that can contribute there vanishes; the corner (0, 0)
+    # carries b_00 alone, any other point of the box has some b_ij > 0 contributing
+    only_corner = zeros == [(0, 0)]
+    other = sp.expand(6 * A * C + 2 * A - 9 * C - 4)
+    other_neg = all(other.subs({A: a, C: c}) < 0 for a in (0, 1) for c in (0, c_top))  # affine in each: corners
+    a0_stable = c_top <= sp.Rational(1, 4)
+    return {"c_top": c_top, "bernstein": bern, "nonnegative": nonneg, "zero_only_at_corner": only_corner,
+            "other_factor_negative": other_neg, "a0_stable": a0_stable, "degree_in_c": last,
+            "proved": bool(nonneg and only_corner and other_neg and a0_stable)}
