@@ -28,7 +28,6 @@ import math
 import time
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import sympy as sp
@@ -36,7 +35,7 @@ import sympy as sp
 from opdcheck.problem import Problem
 from opdcheck.theory.linearization import (METHODS, RationalDesign, certify_modes, certify_rate)
 from opdcheck.theory.rate_formulas import spectral_rate
-from opdcheck.theory.schur_cohn import radius_below, radius_enclosure, radius_enclosure_near
+from opdcheck.theory.schur_cohn import radius_enclosure
 from opdcheck.tolerances import (CERTIFY_ENCLOSURE_WIDTH, CERTIFY_FULL_JACOBIAN_MAX_DIM, CERTIFY_MAX_DENOMINATOR,
                                  CERTIFY_STRICT_COMPLEMENTARITY_ATOL, LAMBDA_UNIQUE_EIG_RTOL)
 

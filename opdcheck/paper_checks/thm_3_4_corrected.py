@@ -38,7 +38,6 @@ random steps and both dual conventions. Budget 0 -> INCONCLUSIVE.
 """
 from __future__ import annotations
 
-import math
 import time
 from fractions import Fraction
 
