@@ -19,8 +19,9 @@ For the unconstrained bilinear game ``min_x max_y x^T A y`` (``--bilinear A.npy 
 ``z_{t+1} = z_t - 2 eta F(z_t) + eta F(z_{t-1})`` acts on each singular value ``sigma`` through
 ``(mu^2 - mu)^2 + (eta sigma)^2 (2 mu - 1)^2`` (OPD's mode polynomial at ``a = 0``, ``c = eta^2 sigma^2``),
 whose radius ``sqrt((1 + sqrt(1 - 4c))/2)`` decreases in ``c`` on ``c <= 1/4``; so once
-``eta^2 sigma_max^2 <= 1/4`` is certified the rate is set by ``sigma_min``, which is enclosed exactly
-from the characteristic polynomial of ``A^T A`` over ``QQ``.
+``eta^2 sigma_max^2 < 1/4`` is certified the rate is set by ``sigma_min``; both are certified by the
+inertia of ``A^T A - s I`` (exact LDL^T pivots over ``QQ`` of the rounded ``A``), and the two end values of
+``c = eta^2 s`` are enclosed by Schur–Cohn on the quartic.
 """
 from __future__ import annotations
 
