@@ -458,7 +458,46 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--cross-check", action="store_true", help="also run cvxpy and report agreement (beta > 0)")
     v.add_argument("--memory-limit", default=None, metavar="SIZE", help="as for run")
     v.set_defaults(func=_cmd_solve)
+    _add_certify(sub)
     return p
+
+
+# ------------------------------------------------------------------ certify (issue 11; logic in certify.py)
+def _add_certify(sub) -> None:
+    c = sub.add_parser("certify", help="certified local last-iterate rate of a method on an instance (exact)")
+    c.add_argument("file", nargs="?", default=None, help="a .npz or .json instance")
+    c.add_argument("--method", choices=("opd", "simultaneous-gda", "alternating-gda"), default="opd")
+    c.add_argument("--eta-th", type=float, default=None, help="primal proximal weight (default 3 sqrt(h) R_max)")
+    c.add_argument("--eta-lam", type=float, default=None, help="dual proximal weight (default 3 sqrt(h) R_max)")
+    c.add_argument("--dual-step", choices=("prox", "gradient"), default="prox")
+    c.add_argument("--T", type=int, default=3000, help="steps of the measured run (0: no measurement)")
+    c.add_argument("--bilinear", default=None, help="a .npy matrix A: certify OGDA on min_x max_y x^T A y")
+    c.add_argument("--step", type=float, default=0.125, help="OGDA step for --bilinear")
+    c.set_defaults(func=_cmd_certify)
+
+
+def _cmd_certify(args: argparse.Namespace) -> int:
+    from opdcheck import certify
+
+    try:
+        if args.bilinear is not None:
+            if args.file is not None:
+                return _err("pass either an instance FILE or --bilinear A.npy, not both.")
+            print(certify.format_bilinear_report(certify.certify_bilinear(certify.load_matrix(args.bilinear), args.step)))
+            return EXIT_OK
+        if args.file is None:
+            return _err("certify needs an instance FILE (or --bilinear A.npy).")
+        if args.T < 0:
+            return _err(f"--T {args.T}: pass a number of steps >= 0.")
+        from opdcheck.instances import load_problem
+
+        problem = load_problem(args.file)
+        r = certify.certify_instance(problem, method=args.method, eta_th=args.eta_th, eta_lam=args.eta_lam,
+                                     dual_step=args.dual_step, T=max(args.T, 1), measure=args.T > 0)
+    except ValueError as exc:
+        return _err(str(exc))
+    print(certify.format_instance_report(r))
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -506,3 +506,30 @@ FUSED_AGREEMENT_RTOL = NUMBA_AGREEMENT_RTOL
 
 # ---------------------------------------------------------------- corrected Thm 3.4, tightness, certify (issue 11)
 # (names for theorem-tightness, thm-3.4-corrected and opdcheck certify go here)
+
+#: ``opdcheck certify``: floats of the user's instance (pi*, R_H, rho, beta, steps) are rounded to the
+#: nearest rational with denominator <= 1e12; pi* from dual Newton is accurate to ~1e-12 anyway, and the
+#: spectral radius moves by about the rounding times the eigenvector conditioning (reported).
+CERTIFY_MAX_DENOMINATOR = 10**12
+
+#: Width of the certified radius enclosure in certify, theorem-tightness and thm-3.4-corrected. Exact
+#: arithmetic, so any width is sound; 1e-9 resolves rates within 1e-6 of 1 and costs ~30 exact tests.
+CERTIFY_ENCLOSURE_WIDTH = 1e-9
+
+#: Strict complementarity: a constraint is active when lam*_j > this, slack when c_j(pi*) > this; both
+#: within it is a degenerate active set (refused). Dual Newton returns lam* and c(pi*) to ~1e-12.
+CERTIFY_STRICT_COMPLEMENTARITY_ATOL = 1e-8
+
+#: Below this dimension certify also forms the full exact Jacobian (a cross-check of the mode
+#: factorization); above it only the m x m curvature matrix is used (fast for thousands of pairs).
+CERTIFY_FULL_JACOBIAN_MAX_DIM = 60
+
+#: thm-3.4-corrected: the stated (formula) rate, evaluated in float from the eigenvalues of H and 30-digit
+#: polynomial roots, may exceed the exact certificate's upper end by at most this (float eigenvalues of
+#: an m x m matrix and the rounding of pi*: ~1e-12); above it the statement is broken.
+CORRECTED_FORMULA_ATOL = 1e-9
+
+#: thm-3.4-corrected / theorem-tightness: measured tail rate of the (squared) error vs the certified
+#: r^2; the fit on a finite window carries sub-dominant-mode bias (see RATE_CERT_MATCH_RTOL), so a
+#: disagreement beyond max(this, the fit's half-window spread) makes the case INCONCLUSIVE, never REFUTED.
+CORRECTED_MEASURED_ATOL = 2e-3

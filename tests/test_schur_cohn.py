@@ -134,3 +134,18 @@ def _mul(p: list, q: list) -> list[F]:
         for j, b in enumerate(q):
             out[i + j] += F(a) * F(b)
     return out
+
+
+def test_radius_enclosure_near_is_exact_whatever_the_estimate():
+    from fractions import Fraction as F
+
+    from opdcheck.theory.schur_cohn import radius_enclosure, radius_enclosure_near
+
+    p = [1, 0, -2]  # radius sqrt(2)
+    tol = F(1, 10**9)
+    for est in (1.41421356, 1.5, 0.2, 10.0, float("nan")):
+        lo, hi = radius_enclosure_near(p, est, tol)
+        assert hi - lo <= tol and lo * lo <= 2 < hi * hi
+    lo, hi = radius_enclosure_near([1, F(-1, 2)], 0.5, tol)
+    assert lo <= F(1, 2) < hi
+    assert radius_enclosure_near([3], 1.0, tol) == radius_enclosure([3], tol)

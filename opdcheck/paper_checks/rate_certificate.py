@@ -32,7 +32,7 @@ from opdcheck.kernels.opd import T0_CONVENTION, run_opd
 from opdcheck.numerics.types import SaddlePoint
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
-from opdcheck.paper_checks.result import CheckResult, Verdict
+from opdcheck.paper_checks.result import CheckResult, Control, Verdict
 from opdcheck.theory.linearization import (RateCertificate, RationalDesign, certify_rate, charpoly_coeffs,
                                            inverse_design_rational, jacobian, predicted_charpoly)
 from opdcheck.tolerances import (RATE_CERT_BURN_IN, RATE_CERT_ENCLOSURE_WIDTH, RATE_CERT_FIT_FLOOR,
@@ -530,7 +530,7 @@ def run(ctx: CheckContext) -> CheckResult:
     }
     return CheckResult(
         id="rate-certificate", paper_ref=PAPER_REF, claim=CLAIM,
-        verdict=verdict, computed=computed,
+        verdict=verdict, computed=computed, controls=_controls(rows), judged=len(rows) - len(ill_posed),
         stated="measured tail rate in the certified enclosure [lo, hi] of the linearized spectral radius, "
                f"within {RATE_CERT_MATCH_RTOL:g} relative, on every case", comparison="==",
         tolerance=RATE_CERT_MATCH_RTOL,
@@ -548,6 +548,20 @@ def run(ctx: CheckContext) -> CheckResult:
                      "measured rate = exp(slope/2) of log(E KL(pi*||pi_hat_t) + ||lam*-lam_hat_t||^2)"],
         figures=figures, counterexample=counterexample, wall_time=time.perf_counter() - t_wall,
         profile=ctx.profile, seed=ctx.seed)
+
+
+def _controls(rows: list[dict]) -> list[Control]:
+    """Positive: the toy's OPD (prox) measurement lies in its certificate. Negative: the same measurement
+    judged against a certificate moved by 1% (a broken certifier) is rejected by :func:`judge_rate`."""
+    toy = next((r for r in rows if r["method"] == "opd" and r["dual_step"] == "prox"), None)
+    if toy is None:
+        return []
+    ok, rel = judge_rate(toy["measured"], toy["lo"], toy["hi"])
+    bad, rel_bad = judge_rate(toy["measured"], 1.01 * toy["lo"], 1.01 * toy["hi"])
+    return [Control(name=f"{toy['instance']} OPD prox in its certificate", kind="positive", passed=ok,
+                    detail=f"measured {toy['measured']:.7f} vs [{toy['lo']:.7f}, {toy['hi']:.7f}] (rel {rel:.1e})"),
+            Control(name="certificate moved by 1% is rejected", kind="negative", passed=not bad,
+                    detail=f"relative distance {rel_bad:.2e} > {RATE_CERT_MATCH_RTOL:g}")]
 
 
 def _fmt(v: float) -> float:
