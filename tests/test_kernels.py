@@ -205,8 +205,9 @@ def test_numba_no_recompile():
                   saddle=type("S", (), {"pi": sp.pi.tolist(), "lam": list(sp.lam)})())
     _run(p, eta_th=3.0, eta_lam=3.0, T=5, saddle=sp, parallel=True)
     assert len(opd_kernel.signatures) == n_sig == 1
-    # one signature per row pass: the mode is a run-time value, the prange index is cast to int64
-    assert len(_rows_parallel.signatures) == len(_rows_serial.signatures) == len(_row.signatures) == 1
+    # at most one signature per row pass: the mode is a run-time value, the prange index is cast to int64
+    # (none at all when the calling kernel was loaded from the disk cache: its callees are not compiled)
+    assert max(len(_rows_parallel.signatures), len(_rows_serial.signatures), len(_row.signatures)) <= 1
 
 
 def _bits(tr):
