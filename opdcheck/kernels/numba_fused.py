@@ -64,6 +64,7 @@ from numba import njit, prange
 
 from opdcheck import NUMBA_CACHE as _CACHE
 from opdcheck.kernels.fastexp import exp_shift, exp_shift_sum, sum_vec
+from opdcheck.kernels.numba_opd import _reduce  # the one fixed-order reduction over prompts
 from opdcheck.kernels.opd import T0_CONVENTION, validate_run
 from opdcheck.kernels.potential import potential as _potential
 from opdcheck.kernels.potential import thm34_constants
@@ -291,17 +292,6 @@ def _pass_parallel(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, 
 def _pass_serial(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, out):
     _rows(np.int64(0), np.int64(L.shape[0]), L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ,
           pi_s, log_pi_s, pi_ref, out)
-
-
-@njit(cache=_CACHE)
-def _reduce(rho, rows, out):
-    """out[k] = sum_x rho[x] rows[x, k], x in increasing order (the fixed summation order)."""
-    for k in range(rows.shape[1]):
-        out[k] = 0.0
-    for x in range(rows.shape[0]):
-        w = rho[x]
-        for k in range(rows.shape[1]):
-            out[k] += w * rows[x, k]
 
 
 # ------------------------------------------------------------------------------ driver

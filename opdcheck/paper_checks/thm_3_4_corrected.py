@@ -145,18 +145,28 @@ def _rebuild(row: dict):
     return d, steps
 
 
-def _stability_witness(row: dict) -> dict:
-    """Replay of 'not stable at Thm 3.4's steps': the exact Schur-Cohn test on the full exact Jacobian
-    (small) or the mode polynomial, recomputed from the instance."""
+def _replayed_certificate(row: dict):
+    """The instance of ``row`` rebuilt from its record and certified again: the full exact Jacobian (no
+    mode factorization) when small, else the mode certificate at width 1e-10. Returns ``(certificate,
+    method label)``, or ``(None, "")`` if it cannot be rebuilt."""
     from opdcheck.theory.linearization import certify_modes, certify_rate
 
     rb = _rebuild(row)
     if rb is None:
-        return {"replayed": False}
+        return None, ""
     d, steps = rb
     small = 4 * (d.X * (d.n - 1) + len(d.active)) <= 60
     cert = (certify_rate if small else certify_modes)(d, "opd", Fraction(steps[0]), Fraction(steps[1]), steps[2],
                                                       Fraction(1, 10**10))
+    return cert, ("full exact Jacobian" if small else "mode certificate")
+
+
+def _stability_witness(row: dict) -> dict:
+    """Replay of 'not stable at Thm 3.4's steps': the exact Schur-Cohn test on the full exact Jacobian
+    (small) or the mode polynomial, recomputed from the instance."""
+    cert, _ = _replayed_certificate(row)
+    if cert is None:
+        return {"replayed": False}
     return {"replayed": True, "method": "exact Schur-Cohn stability test", "confirms": not cert.stable,
             "agrees": True, "instance": row["name"], "certified": [float(cert.lo), float(cert.hi)]}
 
@@ -164,18 +174,12 @@ def _stability_witness(row: dict) -> dict:
 def _witness(row: dict, stated: float) -> dict:
     """Independent replay of a broken case: the full exact Jacobian (no mode factorization) when small,
     else the mode certificate at a finer width; compared with the measured rate."""
-    from opdcheck.theory.linearization import certify_modes, certify_rate
-
-    rb = _rebuild(row)
-    if rb is None:
+    cert, method = _replayed_certificate(row)
+    if cert is None:
         return {"replayed": False}
-    d, steps = rb
-    small = 4 * (d.X * (d.n - 1) + len(d.active)) <= 60
-    cert = (certify_rate if small else certify_modes)(d, "opd", Fraction(steps[0]), Fraction(steps[1]), steps[2],
-                                                      Fraction(1, 10**10))
     slack = max(CORRECTED_MEASURED_ATOL, row["spread"] if np.isfinite(row["spread"]) else 0.0)
     agrees = bool(np.isfinite(row["measured"]) and float(cert.lo**2) - slack <= row["measured"] <= float(cert.hi**2) + slack)
-    return {"replayed": True, "method": ("full exact Jacobian" if small else "mode certificate") + ", Schur-Cohn over QQ",
+    return {"replayed": True, "method": method + ", Schur-Cohn over QQ",
             "confirms": bool(float(cert.lo) > stated + CORRECTED_FORMULA_ATOL), "agrees": agrees,
             "certified": [float(cert.lo), float(cert.hi)], "stated": stated, "measured": row["measured"],
             **({} if agrees else {"disagreement": "measured tail rate outside the certified r^2 (+ slack)"})}
