@@ -33,9 +33,11 @@ from opdcheck.problem import Problem
 from opdcheck.tolerances import ALG3_PINV_RCOND, ALG3_THETA0_ATOL
 
 __all__ = ["advantage", "lagrangian_gradient", "natural_direction", "NaturalGradientStep", "StaleAnchorStep",
-           "DIRECTIONS", "FISHER_VARIANTS", "run_alg3"]
+           "DIRECTIONS", "FISHER_VARIANTS", "BACKENDS", "run_alg3"]
 
 DIRECTIONS = ("pinv", "lstsq")
+#: "numpy": the BLAS reference (default); "numba": kernels/numba_alg3.py (LogLinear, pinv only).
+BACKENDS = ("numpy", "numba")
 FISHER_VARIANTS = ("centred", "uncentred", "unweighted")
 
 
@@ -67,13 +69,32 @@ def _pinv_solve(F: np.ndarray, g: np.ndarray, rcond: float) -> np.ndarray:
     return V @ ((V.T @ g) / evals[keep])
 
 
+def _check_backend(backend: str, policy: PolicyClass, direction: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: {backend!r}; choose one of {BACKENDS}.")
+    if backend == "numba" and (not isinstance(policy, LogLinear) or direction != "pinv"):
+        raise ValueError(f"backend='numba' covers LogLinear classes with direction='pinv'; got class "
+                         f"{policy.name!r}, direction {direction!r}. Use backend='numpy'.")
+
+
 def natural_direction(problem: Problem, policy: PolicyClass, theta: np.ndarray, lam: np.ndarray, *,
-                      direction: str = "pinv", fisher: str = "centred", rcond: float = ALG3_PINV_RCOND) -> np.ndarray:
-    """``w = F(theta)^+ grad_theta L(pi_theta, lam)`` (eqs. (8)/(10)); see the module docstring."""
+                      direction: str = "pinv", fisher: str = "centred", rcond: float = ALG3_PINV_RCOND,
+                      backend: str = "numpy") -> np.ndarray:
+    """``w = F(theta)^+ grad_theta L(pi_theta, lam)`` (eqs. (8)/(10)); see the module docstring.
+
+    ``backend="numba"`` (LogLinear classes, ``direction="pinv"``): grad L and F from the one-pass kernel
+    :func:`opdcheck.kernels.numba_alg3.loglinear_grad_fisher`, then the same pseudo-inverse rule. The numpy
+    path is the reference and the default."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction: {direction!r}; choose one of {DIRECTIONS}.")
     if fisher not in FISHER_VARIANTS:
         raise ValueError(f"fisher: {fisher!r}; choose one of {FISHER_VARIANTS}.")
+    _check_backend(backend, policy, direction)
+    if backend == "numba":
+        from opdcheck.kernels.numba_alg3 import loglinear_grad_fisher
+
+        g, F = loglinear_grad_fisher(problem, policy, theta, lam, fisher=fisher)
+        return _pinv_solve(F, g, rcond)
     log_pi = policy.log_probs(theta)
     rho = problem.rho
     if direction == "lstsq":
@@ -110,7 +131,7 @@ class NaturalGradientStep(PrimalStep):
 
     def __init__(self, problem: Problem, policy: PolicyClass, eta_th: float, theta0=None, *,
                  direction: str = "pinv", fisher: str = "centred", rcond: float = ALG3_PINV_RCOND,
-                 record: bool = False) -> None:
+                 record: bool = False, backend: str = "numpy") -> None:
         validate_steps(eta_th, 1.0, problem.beta, who="NaturalGradientStep")
         if (policy.X, policy.n) != (problem.X, problem.n):
             raise ValueError(f"policy: class {policy.name!r} has (X, n) = ({policy.X}, {policy.n}); the problem "
@@ -125,7 +146,8 @@ class NaturalGradientStep(PrimalStep):
                              f"(distance {float(np.max(np.abs(proj - th0))):.3g}); pass a point of Theta "
                              "(Algorithm 3 takes theta_hat_0 in Theta).")
         self.theta0 = proj
-        self.direction, self.fisher, self.rcond = direction, fisher, float(rcond)
+        _check_backend(backend, policy, direction)
+        self.direction, self.fisher, self.rcond, self.backend = direction, fisher, float(rcond), backend
         self.record = record
         self.trace: list[tuple[np.ndarray, np.ndarray]] = []
 
@@ -134,7 +156,7 @@ class NaturalGradientStep(PrimalStep):
 
     def direction_at(self, theta: np.ndarray, lam: np.ndarray) -> np.ndarray:
         return natural_direction(self.problem, self.policy, theta, lam, direction=self.direction,
-                                 fisher=self.fisher, rcond=self.rcond)
+                                 fisher=self.fisher, rcond=self.rcond, backend=self.backend)
 
     def exact_step(self, theta: np.ndarray, lam: np.ndarray) -> np.ndarray:
         """The exact-expectation step (the ``theta*`` of Assumption 3.9)."""
@@ -151,6 +173,7 @@ class NaturalGradientStep(PrimalStep):
 
     def describe(self) -> dict:
         return {"primal": self.name, "direction": self.direction, "fisher": self.fisher, "rcond": self.rcond,
+                "backend": self.backend,
                 **self.policy.describe(), "theta0": self.theta0.tolist()[:8]}
 
 
@@ -188,7 +211,7 @@ class StaleAnchorStep(NaturalGradientStep):
 def run_alg3(problem: Problem, policy: PolicyClass, *, eta_th: float, eta_lam: float, T: int,
              dual_step: str = "gradient", theta0=None, lam_init=None, saddle=None, keep_every: int = 0,
              direction: str = "pinv", fisher: str = "centred", primal: PrimalStep | None = None,
-             stop_below: float | None = None):
+             stop_below: float | None = None, backend: str = "numpy"):
     """Algorithm 3 with exact expectations: ``run_primal_dual(prediction="optimistic", primal=NPG)``.
 
     ``dual_step="gradient"`` is eqs. (9)/(11) as printed (``c/eta_lam``); ``"prox"`` the proof's
@@ -198,7 +221,8 @@ def run_alg3(problem: Problem, policy: PolicyClass, *, eta_th: float, eta_lam: f
     from opdcheck.kernels.opd import run_primal_dual
 
     if primal is None:
-        primal = NaturalGradientStep(problem, policy, eta_th, theta0, direction=direction, fisher=fisher)
+        primal = NaturalGradientStep(problem, policy, eta_th, theta0, direction=direction, fisher=fisher,
+                                     backend=backend)
     return run_primal_dual(problem, prediction="optimistic", eta_th=eta_th, eta_lam=eta_lam, T=T,
                            dual_step=dual_step, lam_init=lam_init, saddle=saddle, keep_every=keep_every,
                            method="alg3-opd", primal=primal, stop_below=stop_below)

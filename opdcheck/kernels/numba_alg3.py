@@ -1,0 +1,207 @@
+"""Numba kernel of Algorithm 3's natural-gradient step for log-linear policies (eqs. (8)/(10)).
+
+What it computes (the numpy reference is :func:`opdcheck.kernels.alg3.natural_direction` with a
+:class:`~opdcheck.kernels.policies.LogLinear` class; ``backend="numba"`` there selects this kernel)::
+
+    z[x, y]      = theta . phi[x, y]                                   (logits)
+    log pi[x, .] = z[x, .] - logsumexp(z[x, .])                        (log-softmax)
+    A[x, y]      = Q[x, y] - sum_y' pi[x, y'] Q[x, y'],   Q = S_lam - beta (log pi - log pi_ref)   (App. D, (50)-(51))
+    g            = sum_{x,y} rho_x pi[x, y] A[x, y] phi[x, y]         (grad L, eq. (52); E_pi A = 0 so the raw
+                                                                        features give the centred-score gradient)
+    F            = sum_{x,y} rho_x pi phi phi^T - sum_x rho_x mbar_x mbar_x^T,   mbar_x = sum_y pi[x, y] phi[x, y]
+    w            = F^+ g   (the reference's eigen pseudo-inverse, ``alg3._pinv_solve``, same cut-off)
+
+The Fisher matrix uses the reference's formula (raw second moment minus the mean outer product,
+then symmetrised), so the two differ only by summation order. Variants as in the reference:
+``fisher="uncentred"`` drops the mean term, ``"unweighted"`` uses rho = 1 in F only (negative controls).
+
+One pass over the features: the prompts are cut into ``n_blocks`` contiguous blocks (``prange`` over
+blocks); for each prompt the (n, d) feature block is read once from memory for the logits and a second
+time from cache (n d 8 bytes = 512 KB at n = 1000, d = 64, inside the 1 MB L2 of this machine) for the
+gradient, the mean features and the Fisher upper triangle (a 4-response register-blocked rank-4 update,
+so F is loaded and stored once per 4 responses). Nothing of size X n is written.
+
+Determinism: each block accumulates its prompts in order 0..X-1 into its own (d, d) and (d,) partial
+sums, and the partial sums are added SERIALLY in block order after the ``prange``. The partition depends
+only on (X, n_blocks), never on the thread count, so the result has the same bits for ANY number of
+threads (``NUMBA_NUM_THREADS`` / ``numba.set_num_threads`` only decide who computes which block);
+changing ``n_blocks`` changes the summation order (and the last bits). Row sums inside a prompt use
+``fastmath={"reassoc", "contract"}``: vector order fixed at compile time (no nnan/ninf). No RNG here.
+
+Compilation is cached on disk as the rest of ``kernels/`` does it (``opdcheck.NUMBA_CACHE`` when the
+package defines it, else ``OPDCHECK_NUMBA_CACHE=1`` opts in, as in ``numba_opd.py``).
+
+Paper: Li, Ju, Shroff, arXiv 2602.22146, Sec. 3.3 (Algorithm 3), App. D.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+from numba import njit, prange
+
+try:  # the package-wide setting once it exists (per-user disk cache by default)
+    from opdcheck import NUMBA_CACHE as _CACHE  # type: ignore[attr-defined]
+except ImportError:  # as kernels/numba_opd.py on main: opt-in
+    _CACHE = os.environ.get("OPDCHECK_NUMBA_CACHE", "0") == "1"
+
+__all__ = ["DEFAULT_N_BLOCKS", "loglinear_grad_fisher_kernel", "loglinear_grad_fisher"]
+
+#: Fixed number of prompt blocks (the parallel grain): 64 keeps 2..64 threads busy with (d, d) partial
+#: sums of 64 x 32 KB = 2 MB at d = 64; fixed, so the bits do not depend on the thread count.
+DEFAULT_N_BLOCKS = 64
+
+_FISHER_CODE = {"centred": 0, "uncentred": 1, "unweighted": 2}
+
+
+@njit(cache=_CACHE, fastmath={"reassoc", "contract"})
+def _prompt_pass(phi_x, theta, r_x, Rh_x, lam, logref_x, beta, rho_x, rhoF_x, centred,
+                 z, pi, wg, mbar, g_acc, F_acc):
+    """One prompt: logits, log-softmax, advantage; adds rho pi A phi to g_acc and the Fisher terms to the
+    upper triangle of F_acc. Scratch: z, pi, wg (length n), mbar (length d). Returns 1 if non-finite."""
+    n, d = phi_x.shape
+    h = lam.shape[0]
+    m = -np.inf
+    for y in range(n):
+        acc = 0.0
+        for k in range(d):
+            acc += phi_x[y, k] * theta[k]
+        z[y] = acc
+        m = max(m, acc)
+    s = 0.0
+    for y in range(n):
+        e = math.exp(z[y] - m)
+        pi[y] = e
+        s += e
+    lse = m + math.log(s)
+    inv = 1.0 / s
+    V = 0.0
+    bad = 0
+    for y in range(n):
+        lp = z[y] - lse
+        p = pi[y] * inv
+        pi[y] = p
+        S = r_x[y]
+        for j in range(h):
+            S += lam[j] * Rh_x[j, y]
+        q = S - beta * (lp - logref_x[y])
+        z[y] = q  # z now holds Q
+        V += p * q
+        if not math.isfinite(lp):
+            bad = 1
+    for k in range(d):
+        mbar[k] = 0.0
+    for y in range(n):
+        p = pi[y]
+        wg[y] = rho_x * p * (z[y] - V)
+        for k in range(d):
+            mbar[k] += p * phi_x[y, k]
+    for y in range(n):
+        a = wg[y]
+        for k in range(d):
+            g_acc[k] += a * phi_x[y, k]
+    # Fisher upper triangle: rank-4 updates (F loaded/stored once per 4 responses)
+    y = 0
+    while y + 4 <= n:
+        w0, w1, w2, w3 = rhoF_x * pi[y], rhoF_x * pi[y + 1], rhoF_x * pi[y + 2], rhoF_x * pi[y + 3]
+        for i in range(d):
+            a0, a1, a2, a3 = w0 * phi_x[y, i], w1 * phi_x[y + 1, i], w2 * phi_x[y + 2, i], w3 * phi_x[y + 3, i]
+            for j in range(i, d):
+                F_acc[i, j] += (a0 * phi_x[y, j] + a1 * phi_x[y + 1, j]) + (a2 * phi_x[y + 2, j] + a3 * phi_x[y + 3, j])
+        y += 4
+    while y < n:
+        w0 = rhoF_x * pi[y]
+        for i in range(d):
+            a0 = w0 * phi_x[y, i]
+            for j in range(i, d):
+                F_acc[i, j] += a0 * phi_x[y, j]
+        y += 1
+    if centred:
+        for i in range(d):
+            a0 = rhoF_x * mbar[i]
+            for j in range(i, d):
+                F_acc[i, j] -= a0 * mbar[j]
+    return bad
+
+
+@njit(parallel=True, cache=_CACHE)
+def loglinear_grad_fisher_kernel(phi, theta, r, R_hard, lam, log_ref, rho, rho_F, beta, centred, n_blocks):
+    """grad L and the Fisher matrix of a log-linear class in one pass (see the module docstring).
+
+    Arrays: phi (X, n, d), theta (d,), r (X, n), R_hard (h, X, n), lam (h,), log_ref (X, n), rho (X,) for the
+    gradient, rho_F (X,) for the Fisher matrix. Returns (g (d,), F (d, d) symmetric, n_bad_prompts)."""
+    X, n, d = phi.shape
+    h = lam.shape[0]
+    nb = min(n_blocks, X)
+    Fp = np.zeros((nb, d, d))
+    gp = np.zeros((nb, d))
+    badp = np.zeros(nb, dtype=np.int64)
+    for b in prange(nb):
+        lo = (b * X) // nb
+        hi = ((b + 1) * X) // nb
+        z = np.empty(n)
+        pi = np.empty(n)
+        wg = np.empty(n)
+        mbar = np.empty(d)
+        Rh_x = np.empty((h, n))
+        bad_b = 0
+        for x in range(lo, hi):
+            for j in range(h):
+                for y in range(n):
+                    Rh_x[j, y] = R_hard[j, x, y]
+            bad_b += _prompt_pass(phi[x], theta, r[x], Rh_x, lam, log_ref[x], beta, rho[x], rho_F[x], centred,
+                                 z, pi, wg, mbar, gp[b], Fp[b])
+        badp[b] = bad_b
+    # fixed-order serial combination (block 0, 1, ...): same bits for any thread count
+    F = np.zeros((d, d))
+    g = np.zeros(d)
+    nbad = 0
+    for b in range(nb):
+        nbad += badp[b]
+        for i in range(d):
+            g[i] += gp[b, i]
+            for j in range(i, d):
+                F[i, j] += Fp[b, i, j]
+    for i in range(d):
+        for j in range(i + 1, d):
+            F[j, i] = F[i, j]
+    return g, F, nbad
+
+
+def loglinear_grad_fisher(problem, policy, theta, lam, *, fisher: str = "centred",
+                          n_blocks: int = DEFAULT_N_BLOCKS) -> tuple[np.ndarray, np.ndarray]:
+    """``(grad_theta L(pi_theta, lam), F(theta))`` of a LogLinear class by the one-pass kernel.
+
+    Drop-in for ``(lagrangian_gradient(...), policy.fisher(theta, rho|1, centred=...))`` of
+    ``kernels/alg3.py``; ValueErrors name the field, the value and the fix."""
+    from opdcheck.kernels.policies import LogLinear, as_theta
+
+    if not isinstance(policy, LogLinear):
+        raise ValueError(f"backend='numba': policy class {getattr(policy, 'name', policy)!r} is not LogLinear; "
+                         "the Numba kernel covers log-linear classes only, use backend='numpy'.")
+    if fisher not in _FISHER_CODE:
+        raise ValueError(f"fisher: {fisher!r}; choose one of {tuple(_FISHER_CODE)}.")
+    if (policy.X, policy.n) != (problem.X, problem.n):
+        raise ValueError(f"policy: (X, n) = ({policy.X}, {policy.n}) but the problem has ({problem.X}, {problem.n}).")
+    try:
+        nb = int(n_blocks)
+    except (TypeError, ValueError):
+        raise ValueError(f"n_blocks: {n_blocks!r}; pass an integer >= 1.") from None
+    if nb < 1:
+        raise ValueError(f"n_blocks: {n_blocks!r}; pass an integer >= 1.")
+    th = as_theta(theta, policy.d)
+    lam = np.asarray(lam, dtype=np.float64).reshape(-1)
+    if lam.shape != (problem.h,) or not np.all(np.isfinite(lam)):
+        raise ValueError(f"lam: {lam.tolist()[:6]} (shape {lam.shape}); pass {problem.h} finite multipliers.")
+    rho = np.ascontiguousarray(problem.rho, dtype=np.float64)
+    rho_F = np.ones_like(rho) if fisher == "unweighted" else rho
+    phi = np.ascontiguousarray(policy.phi)
+    g, F, nbad = loglinear_grad_fisher_kernel(
+        phi, th, np.ascontiguousarray(problem.r), np.ascontiguousarray(problem.R_hard), lam,
+        np.ascontiguousarray(problem.log_pi_ref), rho, rho_F, float(problem.beta),
+        fisher != "uncentred", nb)
+    if nbad:
+        raise ValueError(f"theta: logits theta . phi overflow on {int(nbad)} prompt(s) (max|theta| = "
+                         f"{float(np.abs(th).max()):.3g}); pass a smaller theta or rescale phi.")
+    return g, F
