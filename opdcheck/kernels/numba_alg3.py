@@ -16,10 +16,11 @@ then symmetrised), so the two differ only by summation order. Variants as in the
 ``fisher="uncentred"`` drops the mean term, ``"unweighted"`` uses rho = 1 in F only (negative controls).
 
 One pass over the features: the prompts are cut into ``n_blocks`` contiguous blocks (``prange`` over
-blocks); for each prompt the (n, d) feature block is read once from memory for the logits and a second
-time from cache (n d 8 bytes = 512 KB at n = 1000, d = 64, inside the 1 MB L2 of this machine) for the
-gradient, the mean features and the Fisher upper triangle (a 4-response register-blocked rank-4 update,
-so F is loaded and stored once per 4 responses). Nothing of size X n is written.
+blocks); for each prompt the (n, d) feature block is read once from memory, into its transpose (d, n)
+in cache (n d 8 bytes = 512 KB at n = 1000, d = 64, inside the 1 MB L2 of this machine); the logits, the
+gradient, the mean features and the Fisher upper triangle then run along y on contiguous rows (the Fisher
+entries as dot products over y: measured 5.6 GFLOP-pairs/s a thread on one 1000 x 64 block, against
+1.3 for rank-4 updates of F in the (n, d) layout, which load and store F). Nothing of size X n is written.
 
 Determinism: each block accumulates its prompts in order 0..X-1 into its own (d, d) and (d,) partial
 sums, and the partial sums are added SERIALLY in block order after the ``prange``. The partition depends
@@ -57,18 +58,27 @@ _FISHER_CODE = {"centred": 0, "uncentred": 1, "unweighted": 2}
 
 @njit(cache=_CACHE, fastmath={"reassoc", "contract"})
 def _prompt_pass(phi_x, theta, r_x, Rh_x, lam, logref_x, beta, rho_x, rhoF_x, centred,
-                 z, pi, wg, mbar, g_acc, F_acc):
+                 phiT, U, z, pi, wg, mbar, g_acc, F_acc):
     """One prompt: logits, log-softmax, advantage; adds rho pi A phi to g_acc and the Fisher terms to the
-    upper triangle of F_acc. Scratch: z, pi, wg (length n), mbar (length d). Returns 1 if non-finite."""
+    upper triangle of F_acc. Scratch: phiT, U (d, n), z, pi, wg (n), mbar (d). Returns 1 if non-finite.
+
+    The (n, d) feature block is read from memory once, into its transpose phiT (in cache); every later
+    loop runs along y on contiguous rows, so the Fisher entries are dot products over y (vectorised with
+    reassociation, two loads per multiply-add) instead of rank-1 updates that load and store F."""
     n, d = phi_x.shape
     h = lam.shape[0]
+    for y in range(n):
+        for k in range(d):
+            phiT[k, y] = phi_x[y, k]
+    for y in range(n):
+        z[y] = 0.0
+    for k in range(d):
+        t = theta[k]
+        for y in range(n):
+            z[y] += t * phiT[k, y]
     m = -np.inf
     for y in range(n):
-        acc = 0.0
-        for k in range(d):
-            acc += phi_x[y, k] * theta[k]
-        z[y] = acc
-        m = max(m, acc)
+        m = max(m, z[y])
     s = 0.0
     for y in range(n):
         e = math.exp(z[y] - m)
@@ -90,33 +100,25 @@ def _prompt_pass(phi_x, theta, r_x, Rh_x, lam, logref_x, beta, rho_x, rhoF_x, ce
         V += p * q
         if not math.isfinite(lp):
             bad = 1
+    for y in range(n):
+        wg[y] = rho_x * pi[y] * (z[y] - V)
     for k in range(d):
-        mbar[k] = 0.0
-    for y in range(n):
-        p = pi[y]
-        wg[y] = rho_x * p * (z[y] - V)
-        for k in range(d):
-            mbar[k] += p * phi_x[y, k]
-    for y in range(n):
-        a = wg[y]
-        for k in range(d):
-            g_acc[k] += a * phi_x[y, k]
-    # Fisher upper triangle: rank-4 updates (F loaded/stored once per 4 responses)
-    y = 0
-    while y + 4 <= n:
-        w0, w1, w2, w3 = rhoF_x * pi[y], rhoF_x * pi[y + 1], rhoF_x * pi[y + 2], rhoF_x * pi[y + 3]
-        for i in range(d):
-            a0, a1, a2, a3 = w0 * phi_x[y, i], w1 * phi_x[y + 1, i], w2 * phi_x[y + 2, i], w3 * phi_x[y + 3, i]
-            for j in range(i, d):
-                F_acc[i, j] += (a0 * phi_x[y, j] + a1 * phi_x[y + 1, j]) + (a2 * phi_x[y + 2, j] + a3 * phi_x[y + 3, j])
-        y += 4
-    while y < n:
-        w0 = rhoF_x * pi[y]
-        for i in range(d):
-            a0 = w0 * phi_x[y, i]
-            for j in range(i, d):
-                F_acc[i, j] += a0 * phi_x[y, j]
-        y += 1
+        a = 0.0
+        b = 0.0
+        for y in range(n):
+            a += wg[y] * phiT[k, y]
+            b += pi[y] * phiT[k, y]
+        g_acc[k] += a
+        mbar[k] = b
+    for i in range(d):
+        for y in range(n):
+            U[i, y] = (rhoF_x * pi[y]) * phiT[i, y]
+    for i in range(d):
+        for j in range(i, d):
+            acc = 0.0
+            for y in range(n):
+                acc += U[i, y] * phiT[j, y]
+            F_acc[i, j] += acc
     if centred:
         for i in range(d):
             a0 = rhoF_x * mbar[i]
@@ -140,6 +142,8 @@ def loglinear_grad_fisher_kernel(phi, theta, r, R_hard, lam, log_ref, rho, rho_F
     for b in prange(nb):
         lo = (b * X) // nb
         hi = ((b + 1) * X) // nb
+        phiT = np.empty((d, n))
+        U = np.empty((d, n))
         z = np.empty(n)
         pi = np.empty(n)
         wg = np.empty(n)
@@ -151,7 +155,7 @@ def loglinear_grad_fisher_kernel(phi, theta, r, R_hard, lam, log_ref, rho, rho_F
                 for y in range(n):
                     Rh_x[j, y] = R_hard[j, x, y]
             bad_b += _prompt_pass(phi[x], theta, r[x], Rh_x, lam, log_ref[x], beta, rho[x], rho_F[x], centred,
-                                 z, pi, wg, mbar, gp[b], Fp[b])
+                                 phiT, U, z, pi, wg, mbar, gp[b], Fp[b])
         badp[b] = bad_b
     # fixed-order serial combination (block 0, 1, ...): same bits for any thread count
     F = np.zeros((d, d))
