@@ -128,3 +128,17 @@ def test_clear_errors():
         loglinear_grad_fisher(P, cls, th[:-1], lam)
     with pytest.raises(ValueError, match="n_blocks"):
         loglinear_grad_fisher(P, cls, th, lam, n_blocks=0)
+
+
+def test_auto_backend_is_numpy_for_small_classes_and_numba_for_large():
+    from opdcheck.kernels.alg3 import NUMBA_AUTO_MIN_WORK, resolve_backend
+
+    P, cls, th, lam = _case("small")
+    assert NaturalGradientStep(P, cls, 1.0).backend == "numpy"
+    assert NaturalGradientStep(P, cls, 1.0, backend="numba").backend == "numba"
+    big = type("Big", (LogLinear,), {})
+    b = big.__new__(big)
+    b.X, b.n, b.d = 1000, 1000, NUMBA_AUTO_MIN_WORK // 1_000_000 + 1
+    assert resolve_backend("auto", b, "pinv") == "numba"
+    assert resolve_backend("auto", b, "lstsq") == "numpy"
+    assert resolve_backend("auto", TabularSoftmax(2000, 5000), "pinv") == "numpy"

@@ -19,6 +19,11 @@ The natural-gradient direction ``w = F^+ grad L`` two ways (App. D, compatible f
   ``A = S_lam - beta log(pi/pi_ref) - V`` on the score, weights ``rho pi`` (its normal equations are
   ``F w = grad L``, and the minimum-norm solution is ``F^+ grad L``).
 
+Backends of the pinv direction for LogLinear classes: ``backend="numpy"`` (the BLAS reference above),
+``"numba"`` (``kernels/numba_alg3.py``: one pass over the features, agreeing to ~1e-15), ``"auto"`` (default:
+numba from ``X n d >= NUMBA_AUTO_MIN_WORK``, where its measured per-step saving repays the compilation
+within a few hundred steps, and at once with the disk cache; numpy below).
+
 Negative-control variants (named, never defaults): ``fisher="uncentred"`` (raw-feature second moment),
 ``fisher="unweighted"`` (drops the prompt weights rho from F), and :class:`StaleAnchorStep` (the actual
 update linearised at the prediction ``theta_t`` instead of ``theta_hat_t``).
@@ -33,11 +38,17 @@ from opdcheck.problem import Problem
 from opdcheck.tolerances import ALG3_PINV_RCOND, ALG3_THETA0_ATOL
 
 __all__ = ["advantage", "lagrangian_gradient", "natural_direction", "NaturalGradientStep", "StaleAnchorStep",
-           "DIRECTIONS", "FISHER_VARIANTS", "BACKENDS", "run_alg3"]
+           "DIRECTIONS", "FISHER_VARIANTS", "BACKENDS", "NUMBA_AUTO_MIN_WORK", "resolve_backend", "run_alg3"]
 
 DIRECTIONS = ("pinv", "lstsq")
-#: "numpy": the BLAS reference (default); "numba": kernels/numba_alg3.py (LogLinear, pinv only).
-BACKENDS = ("numpy", "numba")
+#: "numpy": the BLAS reference; "numba": kernels/numba_alg3.py (LogLinear, pinv only); "auto" (default): numba
+#: from NUMBA_AUTO_MIN_WORK on, numpy below.
+BACKENDS = ("auto", "numpy", "numba")
+#: X n d from which backend="auto" takes the Numba kernel. Measured (2-core box, 1 thread, after compilation):
+#: the kernel takes 0.5-0.7x the numpy time at every size from X n d = 1e4 to 6.4e7 (agreeing to ~1e-15), but
+#: compiling it costs ~10 s per process without the disk cache; it saves ~3.7e-6 ms per unit of X n d and step,
+#: i.e. ~40 ms a step from 1e7 (compilation repaid in a few hundred steps). Every check's class is far smaller.
+NUMBA_AUTO_MIN_WORK = 10_000_000
 FISHER_VARIANTS = ("centred", "uncentred", "unweighted")
 
 
@@ -69,28 +80,35 @@ def _pinv_solve(F: np.ndarray, g: np.ndarray, rcond: float) -> np.ndarray:
     return V @ ((V.T @ g) / evals[keep])
 
 
-def _check_backend(backend: str, policy: PolicyClass, direction: str) -> None:
+def resolve_backend(backend: str, policy: PolicyClass, direction: str) -> str:
+    """``"numpy"`` or ``"numba"`` for a requested backend (ValueError naming the field otherwise).
+
+    ``"auto"``: the Numba kernel for LogLinear classes with ``direction="pinv"`` and ``X n d >=
+    NUMBA_AUTO_MIN_WORK``, the numpy reference otherwise."""
     if backend not in BACKENDS:
         raise ValueError(f"backend: {backend!r}; choose one of {BACKENDS}.")
-    if backend == "numba" and (not isinstance(policy, LogLinear) or direction != "pinv"):
+    covered = isinstance(policy, LogLinear) and direction == "pinv"
+    if backend == "numba" and not covered:
         raise ValueError(f"backend='numba' covers LogLinear classes with direction='pinv'; got class "
                          f"{policy.name!r}, direction {direction!r}. Use backend='numpy'.")
+    if backend == "auto":
+        return "numba" if covered and policy.X * policy.n * policy.d >= NUMBA_AUTO_MIN_WORK else "numpy"
+    return backend
 
 
 def natural_direction(problem: Problem, policy: PolicyClass, theta: np.ndarray, lam: np.ndarray, *,
                       direction: str = "pinv", fisher: str = "centred", rcond: float = ALG3_PINV_RCOND,
-                      backend: str = "numpy") -> np.ndarray:
+                      backend: str = "auto") -> np.ndarray:
     """``w = F(theta)^+ grad_theta L(pi_theta, lam)`` (eqs. (8)/(10)); see the module docstring.
 
     ``backend="numba"`` (LogLinear classes, ``direction="pinv"``): grad L and F from the one-pass kernel
-    :func:`opdcheck.kernels.numba_alg3.loglinear_grad_fisher`, then the same pseudo-inverse rule. The numpy
-    path is the reference and the default."""
+    :func:`opdcheck.kernels.numba_alg3.loglinear_grad_fisher`, then the same pseudo-inverse rule; ``"numpy"``
+    is the reference; ``"auto"`` (default) picks numba only for large log-linear classes (:func:`resolve_backend`)."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction: {direction!r}; choose one of {DIRECTIONS}.")
     if fisher not in FISHER_VARIANTS:
         raise ValueError(f"fisher: {fisher!r}; choose one of {FISHER_VARIANTS}.")
-    _check_backend(backend, policy, direction)
-    if backend == "numba":
+    if resolve_backend(backend, policy, direction) == "numba":
         from opdcheck.kernels.numba_alg3 import loglinear_grad_fisher
 
         g, F = loglinear_grad_fisher(problem, policy, theta, lam, fisher=fisher)
@@ -131,7 +149,7 @@ class NaturalGradientStep(PrimalStep):
 
     def __init__(self, problem: Problem, policy: PolicyClass, eta_th: float, theta0=None, *,
                  direction: str = "pinv", fisher: str = "centred", rcond: float = ALG3_PINV_RCOND,
-                 record: bool = False, backend: str = "numpy") -> None:
+                 record: bool = False, backend: str = "auto") -> None:
         validate_steps(eta_th, 1.0, problem.beta, who="NaturalGradientStep")
         if (policy.X, policy.n) != (problem.X, problem.n):
             raise ValueError(f"policy: class {policy.name!r} has (X, n) = ({policy.X}, {policy.n}); the problem "
@@ -146,8 +164,8 @@ class NaturalGradientStep(PrimalStep):
                              f"(distance {float(np.max(np.abs(proj - th0))):.3g}); pass a point of Theta "
                              "(Algorithm 3 takes theta_hat_0 in Theta).")
         self.theta0 = proj
-        _check_backend(backend, policy, direction)
-        self.direction, self.fisher, self.rcond, self.backend = direction, fisher, float(rcond), backend
+        self.direction, self.fisher, self.rcond = direction, fisher, float(rcond)
+        self.backend = resolve_backend(backend, policy, direction)
         self.record = record
         self.trace: list[tuple[np.ndarray, np.ndarray]] = []
 
@@ -211,7 +229,7 @@ class StaleAnchorStep(NaturalGradientStep):
 def run_alg3(problem: Problem, policy: PolicyClass, *, eta_th: float, eta_lam: float, T: int,
              dual_step: str = "gradient", theta0=None, lam_init=None, saddle=None, keep_every: int = 0,
              direction: str = "pinv", fisher: str = "centred", primal: PrimalStep | None = None,
-             stop_below: float | None = None, backend: str = "numpy"):
+             stop_below: float | None = None, backend: str = "auto"):
     """Algorithm 3 with exact expectations: ``run_primal_dual(prediction="optimistic", primal=NPG)``.
 
     ``dual_step="gradient"`` is eqs. (9)/(11) as printed (``c/eta_lam``); ``"prox"`` the proof's
