@@ -19,8 +19,9 @@ One pass over the features: the prompts are cut into ``n_blocks`` contiguous blo
 blocks); for each prompt the (n, d) feature block is read once from memory, into its transpose (d, n)
 in cache (n d 8 bytes = 512 KB at n = 1000, d = 64, inside the 1 MB L2 of this machine); the logits, the
 gradient, the mean features and the Fisher upper triangle then run along y on contiguous rows (the Fisher
-entries as dot products over y: measured 5.6 GFLOP-pairs/s a thread on one 1000 x 64 block, against
-1.3 for rank-4 updates of F in the (n, d) layout, which load and store F). Nothing of size X n is written.
+entries as dot products over y in 2 x 4 register tiles, :func:`_fisher_upper`: measured 15 G multiply-adds/s
+a thread on one 64 x 1000 block, against 8 for one dot product at a time and 1.3 for rank-4 updates of F
+in the (n, d) layout, which load and store F). Nothing of size X n is written.
 
 Determinism: each block accumulates its prompts in order 0..X-1 into its own (d, d) and (d,) partial
 sums, and the partial sums are added SERIALLY in block order after the ``prange``. The partition depends
@@ -54,6 +55,57 @@ __all__ = ["DEFAULT_N_BLOCKS", "loglinear_grad_fisher_kernel", "loglinear_grad_f
 DEFAULT_N_BLOCKS = 64
 
 _FISHER_CODE = {"centred": 0, "uncentred": 1, "unweighted": 2}
+
+
+@njit(cache=_CACHE, fastmath={"reassoc", "contract"})
+def _fisher_upper(U, phiT, F):
+    """F[i, j] += sum_y U[i, y] phiT[j, y] for j >= i (and, harmlessly, F[i+1, i], never read).
+
+    2 x 4 register tiles: 8 dot products over y share 6 loads per step of y (vectorised along y), measured
+    15 GFLOP-pairs/s a thread on a 64 x 1000 block against 8 for one dot product at a time."""
+    d, n = phiT.shape
+    i = 0
+    while i + 2 <= d:
+        j = i
+        while j + 4 <= d:
+            a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = 0.0
+            for y in range(n):
+                u = U[i, y]
+                v = U[i + 1, y]
+                p0, p1, p2, p3 = phiT[j, y], phiT[j + 1, y], phiT[j + 2, y], phiT[j + 3, y]
+                a0 += u * p0
+                a1 += u * p1
+                a2 += u * p2
+                a3 += u * p3
+                b0 += v * p0
+                b1 += v * p1
+                b2 += v * p2
+                b3 += v * p3
+            F[i, j] += a0
+            F[i, j + 1] += a1
+            F[i, j + 2] += a2
+            F[i, j + 3] += a3
+            F[i + 1, j] += b0
+            F[i + 1, j + 1] += b1
+            F[i + 1, j + 2] += b2
+            F[i + 1, j + 3] += b3
+            j += 4
+        while j < d:
+            a0 = b0 = 0.0
+            for y in range(n):
+                a0 += U[i, y] * phiT[j, y]
+                b0 += U[i + 1, y] * phiT[j, y]
+            F[i, j] += a0
+            F[i + 1, j] += b0
+            j += 1
+        i += 2
+    while i < d:
+        for j in range(i, d):
+            a0 = 0.0
+            for y in range(n):
+                a0 += U[i, y] * phiT[j, y]
+            F[i, j] += a0
+        i += 1
 
 
 @njit(cache=_CACHE, fastmath={"reassoc", "contract"})
@@ -113,12 +165,7 @@ def _prompt_pass(phi_x, theta, r_x, Rh_x, lam, logref_x, beta, rho_x, rhoF_x, ce
     for i in range(d):
         for y in range(n):
             U[i, y] = (rhoF_x * pi[y]) * phiT[i, y]
-    for i in range(d):
-        for j in range(i, d):
-            acc = 0.0
-            for y in range(n):
-                acc += U[i, y] * phiT[j, y]
-            F_acc[i, j] += acc
+    _fisher_upper(U, phiT, F_acc)
     if centred:
         for i in range(d):
             a0 = rhoF_x * mbar[i]
