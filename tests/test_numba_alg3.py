@@ -142,3 +142,39 @@ def test_auto_backend_is_numpy_for_small_classes_and_numba_for_large():
     assert resolve_backend("auto", b, "pinv") == "numba"
     assert resolve_backend("auto", b, "lstsq") == "numpy"
     assert resolve_backend("auto", TabularSoftmax(2000, 5000), "pinv") == "numpy"
+
+
+_CACHE_RUN = r"""
+import json
+import numpy as np
+from opdcheck.kernels import numba_alg3 as na
+from opdcheck.kernels.policies import LogLinear
+from opdcheck.problem import Problem
+rng = np.random.default_rng(0)
+P = Problem(rho=np.full(2, 0.5), pi_ref=np.full((2, 3), 1 / 3), R_soft=rng.uniform(-1, 1, (1, 2, 3)), w=[1.0],
+            R_hard=rng.uniform(-1, 1, (1, 2, 3)), beta=0.1)
+na.loglinear_grad_fisher(P, LogLinear(rng.normal(size=(2, 3, 2))), np.zeros(2), np.array([0.5]))
+st = na.loglinear_grad_fisher_kernel.stats
+print(json.dumps({"hits": sum(st.cache_hits.values()), "misses": sum(st.cache_misses.values())}))
+"""
+
+
+def test_second_process_loads_the_kernel_from_the_disk_cache(tmp_path):
+    """Judged by numba's dispatcher statistics, not wall time. OPDCHECK_NUMBA_CACHE=1 with NUMBA_CACHE_DIR
+    turns the cache on in a given folder both with the package-wide setting (opdcheck.NUMBA_CACHE) and
+    with the opt-in fallback of numba_alg3.py."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OPDCHECK_NUMBA_CACHE": "1", "NUMBA_CACHE_DIR": str(tmp_path)}
+
+    def run():
+        res = subprocess.run([sys.executable, "-c", _CACHE_RUN], capture_output=True, text=True, env=env, timeout=600)
+        assert res.returncode == 0, res.stderr[-3000:]
+        return json.loads(res.stdout.strip().splitlines()[-1])
+
+    first, second = run(), run()
+    assert first["misses"] >= 1 and first["hits"] == 0  # the first process compiled: the check can fail
+    assert second["misses"] == 0 and second["hits"] >= 1
