@@ -44,10 +44,11 @@ DIRECTIONS = ("pinv", "lstsq")
 #: "numpy": the BLAS reference; "numba": kernels/numba_alg3.py (LogLinear, pinv only); "auto" (default): numba
 #: from NUMBA_AUTO_MIN_WORK on, numpy below.
 BACKENDS = ("auto", "numpy", "numba")
-#: X n d from which backend="auto" takes the Numba kernel. Measured (2-core box, 1 thread, after compilation):
-#: the kernel takes 0.5-0.7x the numpy time at every size from X n d = 1e4 to 6.4e7 (agreeing to ~1e-15), but
-#: compiling it costs ~10 s per process without the disk cache; it saves ~3.7e-6 ms per unit of X n d and step,
-#: i.e. ~40 ms a step from 1e7 (compilation repaid in a few hundred steps). Every check's class is far smaller.
+#: X n d from which backend="auto" takes the Numba kernel. Measured (2-core shared box, 1 thread, after
+#: compilation, 2026-12-01): the kernel takes 0.38-0.74x the numpy time from X n d = 1e4 to 6.4e6 and 0.39x at
+#: 6.4e7 (benchmarks/bench_alg3.py), agreeing to <= 7e-15; but compiling it costs ~10 s in a process without
+#: the disk cache. Its saving, ~5e-6 ms per unit of X n d and step, is ~50 ms a step from 1e7 (compilation
+#: repaid in ~200 steps, at once with the cache). Every check's class today is far below (numpy, the reference).
 NUMBA_AUTO_MIN_WORK = 10_000_000
 FISHER_VARIANTS = ("centred", "uncentred", "unweighted")
 
