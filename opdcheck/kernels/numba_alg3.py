@@ -8,11 +8,13 @@ What it computes (the numpy reference is :func:`opdcheck.kernels.alg3.natural_di
     A[x, y]      = Q[x, y] - sum_y' pi[x, y'] Q[x, y'],   Q = S_lam - beta (log pi - log pi_ref)   (App. D, (50)-(51))
     g            = sum_{x,y} rho_x pi[x, y] A[x, y] phi[x, y]         (grad L, eq. (52); E_pi A = 0 so the raw
                                                                         features give the centred-score gradient)
-    F            = sum_{x,y} rho_x pi phi phi^T - sum_x rho_x mbar_x mbar_x^T,   mbar_x = sum_y pi[x, y] phi[x, y]
+    F            = sum_{x,y} rho_x pi (phi - mbar_x)(phi - mbar_x)^T,   mbar_x = sum_y pi[x, y] phi[x, y]
     w            = F^+ g   (the reference's eigen pseudo-inverse, ``alg3._pinv_solve``, same cut-off)
 
-The Fisher matrix uses the reference's formula (raw second moment minus the mean outer product,
-then symmetrised), so the two differ only by summation order. Variants as in the reference:
+The Fisher matrix is accumulated as ``sum_y rho_x pi (phi - mbar_x)(phi - mbar_x)^T`` (the score itself),
+which equals the reference's raw second moment minus the mean outer product but does not cancel when the
+policy is nearly deterministic (there the reference loses digits, see ``tests/test_numba_alg3.py``'s
+mpmath replay). Variants as in the reference:
 ``fisher="uncentred"`` drops the mean term, ``"unweighted"`` uses rho = 1 in F only (negative controls).
 
 One pass over the features: the prompts are cut into ``n_blocks`` contiguous blocks (``prange`` over
@@ -162,15 +164,15 @@ def _prompt_pass(phi_x, theta, r_x, Rh_x, lam, logref_x, beta, rho_x, rhoF_x, ce
             b += pi[y] * phiT[k, y]
         g_acc[k] += a
         mbar[k] = b
+    if centred:  # the score phi - mbar itself: F without the cancellation of E[phi phi^T] - mbar mbar^T
+        for k in range(d):
+            mk = mbar[k]
+            for y in range(n):
+                phiT[k, y] -= mk
     for i in range(d):
         for y in range(n):
             U[i, y] = (rhoF_x * pi[y]) * phiT[i, y]
     _fisher_upper(U, phiT, F_acc)
-    if centred:
-        for i in range(d):
-            a0 = rhoF_x * mbar[i]
-            for j in range(i, d):
-                F_acc[i, j] -= a0 * mbar[j]
     return bad
 
 
