@@ -25,12 +25,13 @@ entries as dot products over y in 2 x 4 register tiles, :func:`_fisher_upper`: m
 a thread on one 64 x 1000 block, against 8 for one dot product at a time and 1.3 for rank-4 updates of F
 in the (n, d) layout, which load and store F). Nothing of size X n is written.
 
-Determinism: each block accumulates its prompts in order 0..X-1 into its own (d, d) and (d,) partial
+Determinism: each block accumulates its prompts in increasing x into its own (d, d) and (d,) partial
 sums, and the partial sums are added SERIALLY in block order after the ``prange``. The partition depends
 only on (X, n_blocks), never on the thread count, so the result has the same bits for ANY number of
 threads (``NUMBA_NUM_THREADS`` / ``numba.set_num_threads`` only decide who computes which block);
 changing ``n_blocks`` changes the summation order (and the last bits). Row sums inside a prompt use
-``fastmath={"reassoc", "contract"}``: vector order fixed at compile time (no nnan/ninf). No RNG here.
+``fastmath={"reassoc", "contract"}``: vector order fixed at compile time (no nnan/ninf), so the bits may
+differ between machines whose compiled vector width differs (the cache is per machine). No RNG here.
 
 Compilation is cached on disk as the rest of ``kernels/`` does it (``opdcheck.NUMBA_CACHE`` when the
 package defines it, else ``OPDCHECK_NUMBA_CACHE=1`` opts in, as in ``numba_opd.py``).
