@@ -218,3 +218,15 @@ def test_fisher_against_a_50_digit_replay_on_the_extreme_instance():
     _, F_nb = loglinear_grad_fisher(P, cls, th, lam)
     err_nb, err_np = _rel(F_nb, F_mp), _rel(cls.fisher(th, P.rho), F_mp)
     assert err_nb <= 1e-14 and err_nb <= max(err_np, 1e-15)
+
+
+def test_one_compiled_signature_for_every_variant_and_input_kind():
+    """Read-only (Problem) and writable arrays, lists and every Fisher variant share one specialisation
+    (a second one would cost another compilation in the quick profile)."""
+    from opdcheck.kernels.numba_alg3 import loglinear_grad_fisher_kernel
+
+    P, cls, th, lam = _case("small")
+    for f in ("centred", "uncentred", "unweighted"):
+        loglinear_grad_fisher(P, cls, th, lam, fisher=f)
+    loglinear_grad_fisher(P, cls, list(th), lam.tolist())
+    assert len(loglinear_grad_fisher_kernel.signatures) == 1

@@ -223,6 +223,14 @@ def loglinear_grad_fisher_kernel(phi, theta, r, R_hard, lam, log_ref, rho, rho_F
     return g, F, nbad
 
 
+def _readonly(a) -> np.ndarray:
+    """A C-contiguous float64 read-only view: numba types read-only and writable arrays differently, and the
+    Problem's arrays are read-only, so passing every input read-only keeps ONE compiled signature."""
+    v = np.ascontiguousarray(a, dtype=np.float64).view()
+    v.setflags(write=False)
+    return v
+
+
 def loglinear_grad_fisher(problem, policy, theta, lam, *, fisher: str = "centred",
                           n_blocks: int = DEFAULT_N_BLOCKS) -> tuple[np.ndarray, np.ndarray]:
     """``(grad_theta L(pi_theta, lam), F(theta))`` of a LogLinear class by the one-pass kernel.
@@ -248,13 +256,11 @@ def loglinear_grad_fisher(problem, policy, theta, lam, *, fisher: str = "centred
     lam = np.asarray(lam, dtype=np.float64).reshape(-1)
     if lam.shape != (problem.h,) or not np.all(np.isfinite(lam)):
         raise ValueError(f"lam: {lam.tolist()[:6]} (shape {lam.shape}); pass {problem.h} finite multipliers.")
-    rho = np.ascontiguousarray(problem.rho, dtype=np.float64)
-    rho_F = np.ones_like(rho) if fisher == "unweighted" else rho
-    phi = np.ascontiguousarray(policy.phi)
+    rho = _readonly(problem.rho)
+    rho_F = _readonly(np.ones_like(rho)) if fisher == "unweighted" else rho
     g, F, nbad = loglinear_grad_fisher_kernel(
-        phi, th, np.ascontiguousarray(problem.r), np.ascontiguousarray(problem.R_hard), lam,
-        np.ascontiguousarray(problem.log_pi_ref), rho, rho_F, float(problem.beta),
-        fisher != "uncentred", nb)
+        _readonly(policy.phi), _readonly(th), _readonly(problem.r), _readonly(problem.R_hard), _readonly(lam),
+        _readonly(problem.log_pi_ref), rho, rho_F, float(problem.beta), fisher != "uncentred", nb)
     if nbad:
         raise ValueError(f"theta: logits theta . phi overflow on {int(nbad)} prompt(s) (max|theta| = "
                          f"{float(np.abs(th).max()):.3g}); pass a smaller theta or rescale phi.")
