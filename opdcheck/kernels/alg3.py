@@ -19,6 +19,11 @@ The natural-gradient direction ``w = F^+ grad L`` two ways (App. D, compatible f
   ``A = S_lam - beta log(pi/pi_ref) - V`` on the score, weights ``rho pi`` (its normal equations are
   ``F w = grad L``, and the minimum-norm solution is ``F^+ grad L``).
 
+Backends of the pinv direction for LogLinear classes: ``backend="numpy"`` (the BLAS reference above),
+``"numba"`` (``kernels/numba_alg3.py``: one pass over the features, agreeing to ~1e-15), ``"auto"`` (default:
+numba from ``X n d >= NUMBA_AUTO_MIN_WORK``, where its measured per-step saving repays the compilation
+within a few hundred steps, and at once with the disk cache; numpy below).
+
 Negative-control variants (named, never defaults): ``fisher="uncentred"`` (raw-feature second moment),
 ``fisher="unweighted"`` (drops the prompt weights rho from F), and :class:`StaleAnchorStep` (the actual
 update linearised at the prediction ``theta_t`` instead of ``theta_hat_t``).
@@ -33,9 +38,18 @@ from opdcheck.problem import Problem
 from opdcheck.tolerances import ALG3_PINV_RCOND, ALG3_THETA0_ATOL
 
 __all__ = ["advantage", "lagrangian_gradient", "natural_direction", "NaturalGradientStep", "StaleAnchorStep",
-           "DIRECTIONS", "FISHER_VARIANTS", "run_alg3"]
+           "DIRECTIONS", "FISHER_VARIANTS", "BACKENDS", "NUMBA_AUTO_MIN_WORK", "resolve_backend", "run_alg3"]
 
 DIRECTIONS = ("pinv", "lstsq")
+#: "numpy": the BLAS reference; "numba": kernels/numba_alg3.py (LogLinear, pinv only); "auto" (default): numba
+#: from NUMBA_AUTO_MIN_WORK on, numpy below.
+BACKENDS = ("auto", "numpy", "numba")
+#: X n d from which backend="auto" takes the Numba kernel. Measured (2-core shared box, 1 thread, after
+#: compilation, 2026-12-01): the kernel takes 0.38-0.74x the numpy time from X n d = 1e4 to 6.4e6 and 0.39x at
+#: 6.4e7 (benchmarks/bench_alg3.py), agreeing to <= 7e-15; but compiling it costs ~10 s in a process without
+#: the disk cache. Its saving, ~5e-6 ms per unit of X n d and step, is ~50 ms a step from 1e7 (compilation
+#: repaid in ~200 steps, at once with the cache). Every check's class today is far below (numpy, the reference).
+NUMBA_AUTO_MIN_WORK = 10_000_000
 FISHER_VARIANTS = ("centred", "uncentred", "unweighted")
 
 
@@ -67,13 +81,39 @@ def _pinv_solve(F: np.ndarray, g: np.ndarray, rcond: float) -> np.ndarray:
     return V @ ((V.T @ g) / evals[keep])
 
 
+def resolve_backend(backend: str, policy: PolicyClass, direction: str) -> str:
+    """``"numpy"`` or ``"numba"`` for a requested backend (ValueError naming the field otherwise).
+
+    ``"auto"``: the Numba kernel for LogLinear classes with ``direction="pinv"`` and ``X n d >=
+    NUMBA_AUTO_MIN_WORK``, the numpy reference otherwise."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: {backend!r}; choose one of {BACKENDS}.")
+    covered = isinstance(policy, LogLinear) and direction == "pinv"
+    if backend == "numba" and not covered:
+        raise ValueError(f"backend='numba' covers LogLinear classes with direction='pinv'; got class "
+                         f"{policy.name!r}, direction {direction!r}. Use backend='numpy'.")
+    if backend == "auto":
+        return "numba" if covered and policy.X * policy.n * policy.d >= NUMBA_AUTO_MIN_WORK else "numpy"
+    return backend
+
+
 def natural_direction(problem: Problem, policy: PolicyClass, theta: np.ndarray, lam: np.ndarray, *,
-                      direction: str = "pinv", fisher: str = "centred", rcond: float = ALG3_PINV_RCOND) -> np.ndarray:
-    """``w = F(theta)^+ grad_theta L(pi_theta, lam)`` (eqs. (8)/(10)); see the module docstring."""
+                      direction: str = "pinv", fisher: str = "centred", rcond: float = ALG3_PINV_RCOND,
+                      backend: str = "auto") -> np.ndarray:
+    """``w = F(theta)^+ grad_theta L(pi_theta, lam)`` (eqs. (8)/(10)); see the module docstring.
+
+    ``backend="numba"`` (LogLinear classes, ``direction="pinv"``): grad L and F from the one-pass kernel
+    :func:`opdcheck.kernels.numba_alg3.loglinear_grad_fisher`, then the same pseudo-inverse rule; ``"numpy"``
+    is the reference; ``"auto"`` (default) picks numba only for large log-linear classes (:func:`resolve_backend`)."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction: {direction!r}; choose one of {DIRECTIONS}.")
     if fisher not in FISHER_VARIANTS:
         raise ValueError(f"fisher: {fisher!r}; choose one of {FISHER_VARIANTS}.")
+    if resolve_backend(backend, policy, direction) == "numba":
+        from opdcheck.kernels.numba_alg3 import loglinear_grad_fisher
+
+        g, F = loglinear_grad_fisher(problem, policy, theta, lam, fisher=fisher)
+        return _pinv_solve(F, g, rcond)
     log_pi = policy.log_probs(theta)
     rho = problem.rho
     if direction == "lstsq":
@@ -110,7 +150,7 @@ class NaturalGradientStep(PrimalStep):
 
     def __init__(self, problem: Problem, policy: PolicyClass, eta_th: float, theta0=None, *,
                  direction: str = "pinv", fisher: str = "centred", rcond: float = ALG3_PINV_RCOND,
-                 record: bool = False) -> None:
+                 record: bool = False, backend: str = "auto") -> None:
         validate_steps(eta_th, 1.0, problem.beta, who="NaturalGradientStep")
         if (policy.X, policy.n) != (problem.X, problem.n):
             raise ValueError(f"policy: class {policy.name!r} has (X, n) = ({policy.X}, {policy.n}); the problem "
@@ -126,6 +166,7 @@ class NaturalGradientStep(PrimalStep):
                              "(Algorithm 3 takes theta_hat_0 in Theta).")
         self.theta0 = proj
         self.direction, self.fisher, self.rcond = direction, fisher, float(rcond)
+        self.backend = resolve_backend(backend, policy, direction)
         self.record = record
         self.trace: list[tuple[np.ndarray, np.ndarray]] = []
 
@@ -134,7 +175,7 @@ class NaturalGradientStep(PrimalStep):
 
     def direction_at(self, theta: np.ndarray, lam: np.ndarray) -> np.ndarray:
         return natural_direction(self.problem, self.policy, theta, lam, direction=self.direction,
-                                 fisher=self.fisher, rcond=self.rcond)
+                                 fisher=self.fisher, rcond=self.rcond, backend=self.backend)
 
     def exact_step(self, theta: np.ndarray, lam: np.ndarray) -> np.ndarray:
         """The exact-expectation step (the ``theta*`` of Assumption 3.9)."""
@@ -151,6 +192,7 @@ class NaturalGradientStep(PrimalStep):
 
     def describe(self) -> dict:
         return {"primal": self.name, "direction": self.direction, "fisher": self.fisher, "rcond": self.rcond,
+                "backend": self.backend,
                 **self.policy.describe(), "theta0": self.theta0.tolist()[:8]}
 
 
@@ -188,7 +230,7 @@ class StaleAnchorStep(NaturalGradientStep):
 def run_alg3(problem: Problem, policy: PolicyClass, *, eta_th: float, eta_lam: float, T: int,
              dual_step: str = "gradient", theta0=None, lam_init=None, saddle=None, keep_every: int = 0,
              direction: str = "pinv", fisher: str = "centred", primal: PrimalStep | None = None,
-             stop_below: float | None = None):
+             stop_below: float | None = None, backend: str = "auto"):
     """Algorithm 3 with exact expectations: ``run_primal_dual(prediction="optimistic", primal=NPG)``.
 
     ``dual_step="gradient"`` is eqs. (9)/(11) as printed (``c/eta_lam``); ``"prox"`` the proof's
@@ -198,7 +240,8 @@ def run_alg3(problem: Problem, policy: PolicyClass, *, eta_th: float, eta_lam: f
     from opdcheck.kernels.opd import run_primal_dual
 
     if primal is None:
-        primal = NaturalGradientStep(problem, policy, eta_th, theta0, direction=direction, fisher=fisher)
+        primal = NaturalGradientStep(problem, policy, eta_th, theta0, direction=direction, fisher=fisher,
+                                     backend=backend)
     return run_primal_dual(problem, prediction="optimistic", eta_th=eta_th, eta_lam=eta_lam, T=T,
                            dual_step=dual_step, lam_init=lam_init, saddle=saddle, keep_every=keep_every,
                            method="alg3-opd", primal=primal, stop_below=stop_below)
