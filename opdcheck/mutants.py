@@ -262,7 +262,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("lemma-B5-rounding-positive", "lam*_j = 0 nudged to 1e-200 and counted as positive (lemma-B.5)",
            ("lemma-B.5",), _lemma_b5_zero_threshold),
     Mutant("lemma-B4-true-at-3/4", "Lemma B.4 made true at delta = theta = 3/4 (theory.lemmas.b4_holds_at)",
-           ("lemmas-B.2-B.4-B.8",), _b4_true_at_34, xfail="needs the sub-verdict rewrite"),
+           ("lemmas-B.2-B.4-B.8",), _b4_true_at_34),
 )
 
 

@@ -1,8 +1,7 @@
 """Every verdict of the quick profile equals the recorded baseline (paper_checks/baseline.json).
 
 One run of every check (tests/quick_profile_run.py), shared with the other tests of the session.
-A check whose REFUTED is downgraded to INCONCLUSIVE by the shared witness machinery (no independent
-replay attached yet by its owner, issue 6) is an expected failure with that reason, not a silent pass.
+Every REFUTED of the baseline carries its independent witness; a verdict that differs fails.
 """
 from __future__ import annotations
 
@@ -33,6 +32,4 @@ def test_quick_verdict_matches_baseline(check_id):
     res = results[check_id]
     assert not isinstance(res, Exception), f"{check_id} crashed: {res!r}"
     want = BASELINE["quick"][check_id]
-    if res.verdict.value != want and want == "REFUTED" and any("independent replay" in d for d in res.downgrades):
-        pytest.xfail(f"{check_id}: REFUTED without an independent witness is INCONCLUSIVE (issue 6; its owner attaches one)")
     assert res.verdict.value == want, f"{check_id}: recorded {want}, got {res.verdict.value}: {res.summary[:300]}"
