@@ -342,16 +342,19 @@ def load_table(path: Path = TABLE_PATH) -> dict | None:
     return json.loads(p.read_text()) if p.exists() else None
 
 
+#: the heading the report writer gives the appendix (the body states the count it measured)
+APPENDIX_TITLE = "Verification power (mutation testing)"
+
+
 def appendix_markdown(path: Path = TABLE_PATH) -> str:
     """The report appendix, generated from the recorded table (``python -m opdcheck.mutants --write``)."""
     t = load_table(path)
     if t is None:
-        return ("## Appendix: verification power\n\nNo mutation table recorded; run "
-                "`python -m opdcheck.mutants --write`.\n")
+        return "No mutation table recorded; run `python -m opdcheck.mutants --write`.\n"
     def cell(text: str) -> str:  # a Markdown table cell: pipes escaped
         return text.replace("|", "\\|")
 
-    lines = [f"## Appendix: verification power: {t['caught']} of {t['total']} planted bugs change a verdict", "",
+    lines = [f"**Verification power: {t['caught']} of {t['total']} planted bugs change a verdict.**", "",
              f"Each bug is planted by monkeypatching and the checks it can affect are re-run ({t['profile']}, "
              f"seed {t['seed']}). Unmutated verdicts: "
              + ", ".join(f"`{c}` {v}" for c, v in t["baseline"].items()) + ".", "",

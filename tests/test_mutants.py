@@ -64,5 +64,5 @@ def test_recorded_table_and_appendix():
     assert [r["name"] for r in t["mutants"]] == [m.name for m in M.MUTANTS]
     assert all(r["caught"] or r["xfail"] for r in t["mutants"])
     md = M.appendix_markdown()
-    assert f"verification power: {t['caught']} of {t['total']} planted bugs change a verdict" in md
+    assert f"Verification power: {t['caught']} of {t['total']} planted bugs change a verdict" in md
     assert md.count("\n| ") == len(M.MUTANTS) + 1
