@@ -145,6 +145,15 @@ def _rebuild(row: dict):
     return d, steps
 
 
+#: the paper's statement, shown beside the corrected one in the report
+PAPER_STATEMENT = (
+    "**The paper's statement (Thm 3.4, eqs. (46), (47)).** At ``eta_th = eta_lam = 3 sqrt(h) R_max``, for all "
+    "``t >= 1``: ``E KL(pi*||pi_hat_t) + ||lam* - lam_hat_t||^2 <= rho^(t-1) Phi_1 / min(eta_th + beta, "
+    "7/4 eta_lam - 3/4 sqrt(h) R_max)`` with ``rho = max(3s/(3s+beta), s/(2s+beta), 50/63)``, ``s = sqrt(h) R_max``: "
+    "a global, problem-independent rate (no dependence on the dual curvature). It is refuted by ``thm-3.4``, "
+    "``thm-3.4-rate`` and ``theorem-tightness``; what holds instead is below.")
+
+
 def _replayed_certificate(row: dict):
     """The instance of ``row`` rebuilt from its record and certified again: the full exact Jacobian (no
     mode factorization) when small, else the mode certificate at width 1e-10. Returns ``(certificate,
@@ -333,7 +342,7 @@ def run(ctx: CheckContext, budget: int | None = None, scale: float = 1.0) -> Che
         tolerance_reason="float eigenvalues of the m x m curvature and 30-digit polynomial roots (CORRECTED_FORMULA_ATOL); "
                          "measured fits within max(CORRECTED_MEASURED_ATOL, spread)",
         evidence=evidence, findings=findings, controls=_controls(rows), judged=len(rows), figures=figures,
-        details=(__doc__ or "").split("What is tested")[0].strip(),
+        details=PAPER_STATEMENT + "\n\n" + (__doc__ or "").split("What is tested")[0].strip(),
         instances=[{"name": r["name"], "source": r["source"], "seed": ctx.seed} for r in rows[:80]],
         conventions=["pi_{-1} = pi_hat_0 = pi_ref, lam_{-1} = lam_hat_0 = 0",
                      "float instances rounded to rationals (common denominator 1e12) before certification",
