@@ -438,6 +438,22 @@ COUNTEREX_AGREE_RTOL = 1e-12
 #: replayed with exact Fractions/mpmath.
 LEMMA_B11_ATOL = 1e-12
 
+#: alg-3-npg: an active-projection limit counts as a fixed point of the Alg. 3 map when the 50-digit replay
+#: moves theta_T by at most this (the float run stops moving at ~1e-16; a non-fixed point moves by >= 1e-6),
+#: and the float run's tail has stopped when its spread over the last window is below ALG3_TAIL_SPREAD_ATOL
+#: (~100 ulp of the O(1) error: rounding only, no oscillation).
+ALG3_FIXED_POINT_ATOL = 1e-9
+ALG3_TAIL_SPREAD_ATOL = 1e-12
+
+#: cor-3.10-counterexample: the error "stays" when it varies by at most this, relative, along the run
+#: (theta never moves, so the error is recomputed from the same policy: ~ulp of its O(1e-2) value).
+COUNTEREX_STAYS_RTOL = 1e-14
+
+#: remark-3.5: the tabular Fisher of policies.TabularSoftmax vs the closed form E_x[diag(pi_x) - pi_x pi_x^T]:
+#: both sum a few products of probabilities <= 1, so they agree to ~1e-17; 1e-14 is 100x above that and
+#: far below any wrong entry (a missing rho or centring changes entries by >= 1e-3).
+REMARK35_FISHER_ATOL = 1e-14
+
 # ---------------------------------------------------------------- Algorithm 1, baselines and experiments (issue 9)
 # (names for fig-1-toy, alg-1-unification, sec-4-stability, step-size-map go here)
 
@@ -491,6 +507,10 @@ SEC4_OSCILLATION_MIN = 5e-2
 #: slow primal (tabular PG on rare responses) keeps moving the multiplier by ~2-3% of lam* late in the run
 #: (measured between t = 1200 and 1600), so a band tighter than that would never call a run settled.
 SEC4_SETTLE_BAND_EXACT = 5e-2
+
+#: step-size-map control: the per-mode radius vs the full-Jacobian certificate (width 1e-5) at Thm 3.4's
+#: step: both are exact enclosures of one radius, so their midpoints differ by at most the two widths (2e-5).
+SSM_CERT_CROSSCHECK_ATOL = 2e-5
 
 # ---------------------------------------------------------------- fused Numba kernels (issue 10)
 #: kernels.fastexp vs numpy.exp (libm), normal results: Cody-Waite reduction (|r| <= ln2/2, error

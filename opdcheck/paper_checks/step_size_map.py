@@ -38,7 +38,7 @@ from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.problem import Problem
 from opdcheck.theory.linearization import MU, certify_rate, covariance_matrix, mode_polynomial
 from opdcheck.theory.schur_cohn import radius_enclosure
-from opdcheck.tolerances import ALG1_CERT_MARGIN, ALG1_CONVERGED_RATIO
+from opdcheck.tolerances import ALG1_CERT_MARGIN, ALG1_CONVERGED_RATIO, SSM_CERT_CROSSCHECK_ATOL
 
 ID = "step-size-map"
 PAPER_REF = "opdcheck's own (beyond the paper); Thm 3.4's step marked"
@@ -253,7 +253,7 @@ def evaluate(ctx: CheckContext) -> CheckResult:
     for m in LIN:
         full = certify_rate(d, LIN[m], e_thm, e_thm, "prox", tol=Fraction(1, 10**5))
         lo, hi = certified_radius(m, b, hval[b], e_thm, e_thm)
-        ctl.append(abs(float(full.mid) - float((lo + hi) / 2)) <= 2e-5)
+        ctl.append(abs(float(full.mid) - float((lo + hi) / 2)) <= SSM_CERT_CROSSCHECK_ATOL)
     controls = [Control("per-mode radius = full Jacobian certificate (beta = 0.1, Thm 3.4 step)", "positive", all(ctl),
                         f"agreement per method: {dict(zip(LIN, ctl))}")]
     figures = _figure(ctx, maps, g, hval, T)

@@ -27,7 +27,7 @@ from opdcheck.instances import save_problem
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
-from opdcheck.tolerances import CERTIFY_ENCLOSURE_WIDTH, CORRECTED_MEASURED_ATOL
+from opdcheck.tolerances import CERTIFY_ENCLOSURE_WIDTH, CORRECTED_MEASURED_ATOL, LAMBDA_UNIQUE_EIG_RTOL
 
 __all__ = ["random_spec", "mutate_spec", "design_from_spec", "evaluate_spec", "search", "run", "BUDGET"]
 
@@ -128,7 +128,7 @@ def evaluate_spec(spec: dict, seed: int, T: int = 300) -> dict:
     cert = certify_modes(d, "opd", q_th, q_lam, dual, Fraction(str(CERTIFY_ENCLOSURE_WIDTH)))
     H = np.array([[float(v) for v in row] for row in cert.H])
     ev = np.linalg.eigvalsh(H)
-    if ev[0] <= 1e-10 * max(1.0, ev[-1]):
+    if ev[0] <= LAMBDA_UNIQUE_EIG_RTOL * max(1.0, ev[-1]):
         return {"ok": False, "reason": f"singular dual curvature {ev.tolist()} (lam* not unique)", "spec": spec}
     k = step_constants(d, q_th, q_lam, dual)
     corr = spectral_rate("opd", float(k["a"]), [float(k["kappa"] * k["b"]) * float(v) for v in ev], cert.extra_primal)
