@@ -43,6 +43,7 @@ True
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -52,8 +53,6 @@ from opdcheck.kernels.rules import dual_step as _dual_step
 from opdcheck.kernels.rules import PREDICTION_RULES, MirrorStep, PrimalStep, validate_steps
 from opdcheck.kernels.trajectory import Trajectory, kl_rows_log
 from opdcheck.problem import Problem
-
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from opdcheck.kernels.dual_rules import DualRule
