@@ -196,7 +196,7 @@ def bench_saddle(sizes, rows: list) -> None:
     from opdcheck.numerics.dual import solve_dual_newton
     from opdcheck.numerics.primal_cvxpy import solve_primal_cvxpy
 
-    print(f"\nexact saddle point: dual Newton vs cvxpy/Clarabel (raw, no polish)")
+    print("\nexact saddle point: dual Newton vs cvxpy/Clarabel (raw, no polish)")
     print(f"{'(X, n, h)':<18} {'newton ms':>10} {'cvxpy ms':>10} {'ratio':>8} {'kkt newton':>11} {'kkt cvxpy':>10} "
           f"{'|dlam|':>9}")
     solve_primal_cvxpy(random_instance(3, 3, 1, 0.1, seed=0), polish=False)  # imports and first-call setup

@@ -67,7 +67,7 @@ def test_second_process_loads_the_materialising_kernel_too(tmp_path):
 def test_cache_setting_off_and_moved(tmp_path):
     code = "import opdcheck, os; print(opdcheck.NUMBA_CACHE, opdcheck.NUMBA_CACHE_DIR, os.environ.get('NUMBA_CACHE_DIR'))"
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
-    for setting, want in (("0", f"False None None"), (str(tmp_path), f"True {tmp_path} {tmp_path}")):
+    for setting, want in (("0", "False None None"), (str(tmp_path), f"True {tmp_path} {tmp_path}")):
         res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              env={**env, "OPDCHECK_NUMBA_CACHE": setting}, timeout=300)
         assert res.returncode == 0, res.stderr[-2000:]

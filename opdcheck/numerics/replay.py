@@ -272,7 +272,7 @@ def mp_run_opd(P: MPProblem, saddle: MPSaddle, *, eta_th: float, eta_lam: float,
             out.kl_hat_pred.append(rho_kl(log_new, log_pred))
             out.lam_hat_pred2.append(mpmath.fsum((a - b) ** 2 for a, b in zip(lam_new, lam_pred)))
             log_hat, lam_hat = log_new, lam_new
-            log_prev, lam_prev, c_prev = log_pred, lam_pred, c_pred
+            lam_prev, c_prev = lam_pred, c_pred  # pi_{t-1} enters only through c(pi_{t-1})
         return out
 
 
