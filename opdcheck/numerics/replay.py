@@ -258,7 +258,7 @@ def mp_run_opd(P: MPProblem, saddle: MPSaddle, *, eta_th: float, eta_lam: float,
 
         lam_hat = [mpmath.mpf(0)] * P.h if lam_init is None else [mpmath.mpf(float(v)) for v in lam_init]
         log_hat = [list(row) for row in P.log_ref]
-        log_prev, lam_prev, c_prev = log_hat, lam_hat, _constraints(P, log_hat)
+        lam_prev, c_prev = lam_hat, _constraints(P, log_hat)  # t = 0: pi_{-1} = pi_hat_0, lam_{-1} = lam_hat_0
         out = MPRun([rho_kl(saddle.log_pi, log_hat)], [mpmath.fsum((a - b) ** 2 for a, b in zip(saddle.lam, lam_hat))],
                     [mpmath.mpf(0)], [mpmath.mpf(0)])
         for _ in range(int(T)):
