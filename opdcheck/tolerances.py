@@ -512,6 +512,20 @@ SEC4_SETTLE_BAND_EXACT = 5e-2
 #: step: both are exact enclosures of one radius, so their midpoints differ by at most the two widths (2e-5).
 SSM_CERT_CROSSCHECK_ATOL = 2e-5
 
+#: step-size-map, local probe: a certified-stable cell whose run from (pi_ref, lam = 0) never entered the
+#: linear regime (its smallest error stayed above RATE_CERT_LINEAR_CEILING) is judged by a second run started
+#: this close to the saddle point (relative perturbation of the logits and of lam*). The error is then
+#: ~1e-12, four decades inside the linear ceiling, so the second-order terms of the update (relative size
+#: ~ the deviation, 1e-6) change the per-step rate far below RATE_CERT_MATCH_RTOL, and the fit window
+#: (RATE_CERT_BURN_IN below e_0 down to RATE_CERT_FIT_FLOOR) still spans 11 decades of float64 error.
+SSM_LOCAL_PROBE_DEVIATION = 1e-6
+
+#: step-size-map, describing a run that settled on a periodic orbit (reporting only, not a verdict): the
+#: smallest period P <= 60 with max |lam_{t+P} - lam_t| <= this over the last quarter of the run. Runs on
+#: an attracting orbit repeat to float rounding (measured e_T / e_{T/2} = 1 +- 2e-12 on the three bistable
+#: cells of the full grid, lam ~ 1), so 1e-9 separates a closed orbit from a still-drifting run.
+SSM_CYCLE_CLOSURE_ATOL = 1e-9
+
 # ---------------------------------------------------------------- fused Numba kernels (issue 10)
 #: kernels.fastexp vs numpy.exp (libm), normal results: Cody-Waite reduction (|r| <= ln2/2, error
 #: ~2^-70 from LN2_LO), Taylor polynomial to r^13 (truncation < 4.1e-18 relative), Horner in float64
