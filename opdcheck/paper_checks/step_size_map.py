@@ -191,6 +191,7 @@ def describe_outside(cell: str, r: dict) -> str:
     """One sentence on an ``"outside"`` cell, from :func:`probe_cell`'s numbers."""
     where = (f"settles on a period-{r['period']} orbit with lam in [{r['lam_min']:.3g}, {r['lam_max']:.3g}]"
              if r["period"] else
+             f"is still falling (e_T/e_(T/2) = {r['progress']:.3g}, e_T = {r['e_T']:.3g})" if r["progress"] < 1 else
              f"approaches a period-{r['best_period']} orbit (max |lam_(t+{r['best_period']}) - lam_t| = {r['closure']:.2g} over "
              f"the last quarter, lam in [{r['lam_min']:.3g}, {r['lam_max']:.3g}], e_T/e_(T/2) = {r['progress']:.3g})")
     proj = (f", the projection active on {r['projected_steps']}/{r['half_steps']} steps of the second half"
@@ -199,7 +200,7 @@ def describe_outside(cell: str, r: dict) -> str:
              f"rate {r['probe_rate']:.5f}, certified [{r['lo']:.5f}, {r['hi']:.5f}]" if r["agrees_locally"] else
              f"from {SSM_LOCAL_PROBE_DEVIATION:g} off the saddle point it does NOT match the certificate (converged: "
              f"{r['probe_converged']}, rate {r['probe_rate']:.5f} vs [{r['lo']:.5f}, {r['hi']:.5f}])")
-    return f"{cell}: from (pi_ref, 0) the run {where} (error >= {r['e_min']:.3g}){proj}; {local}"
+    return f"{cell}: from (pi_ref, 0) the run {where} (its error never below {r['e_min']:.3g}){proj}; {local}"
 
 
 def _mode_coeffs(method: str, a: Fraction, c: Fraction) -> list:
