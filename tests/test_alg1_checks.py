@@ -132,6 +132,22 @@ def test_bistable_cell_is_judged_where_the_certificate_applies():
     r = step_size_map.probe_cell(spec, 0)
     assert r["period"] == 4 and r["projected_steps"] > 0 and r["lam_min"] == 0.0
     assert r["probe_converged"] and r["probe_rate_ok"] and r["agrees_locally"], r
+    assert r["replay_agrees"] and r["replay_projected_steps"] > 0  # the orbit survives a 50-digit replay
+
+
+def test_orbit_replay_matches_the_driver_and_tells_orderings_apart():
+    from opdcheck.paper_checks._orbit_replay import replay_multipliers
+
+    beta, et, el, _ = BISTABLE
+    p, sad, _ = step_size_map.instance(beta)
+    for m, K in (("finite-step-pd", None), ("simultaneous-pd", None), ("opd", None), ("multi-shot", 5)):
+        tr = run_config(m, p, eta_th=float(et), eta_lam=float(el), T=40, dual_step="prox", saddle=sad, keep_every=1, K=K)
+        lam = np.array([l[0] for _, _, l in tr.iterates])
+        rep = np.array([float(v[0]) for v in replay_multipliers(p, m, float(et), float(el), 40, K=K or 1)])
+        assert np.max(np.abs(rep - lam)) < 1e-12, m
+    other = np.array([float(v[0]) for v in replay_multipliers(p, "simultaneous-pd", float(et), float(el), 40)])
+    tr = run_config("finite-step-pd", p, eta_th=float(et), eta_lam=float(el), T=40, dual_step="prox", saddle=sad, keep_every=1)
+    assert np.max(np.abs(other - np.array([l[0] for _, _, l in tr.iterates]))) > 1e-3  # a swapped ordering is caught
 
 
 def test_local_probe_catches_wrong_certificates():

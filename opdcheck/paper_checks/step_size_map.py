@@ -47,6 +47,7 @@ import sympy as sp
 from opdcheck.kernels.framework import run_config
 from opdcheck.numerics.types import SaddlePoint
 from opdcheck.paper_checks._alg1_common import rational_design
+from opdcheck.paper_checks._orbit_replay import replay_multipliers
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.figures import plt
 from opdcheck.paper_checks.registry import register_check
@@ -55,7 +56,7 @@ from opdcheck.problem import Problem
 from opdcheck.theory.linearization import MU, certify_rate, covariance_matrix, mode_polynomial
 from opdcheck.theory.schur_cohn import radius_enclosure
 from opdcheck.paper_checks.rate_certificate import judge_rate, measure_tail_rate
-from opdcheck.tolerances import (ALG1_CERT_MARGIN, ALG1_CONVERGED_RATIO, RATE_CERT_FIT_FLOOR,
+from opdcheck.tolerances import (ALG1_CERT_MARGIN, ALG1_CONVERGED_RATIO, ALG1_REPLAY_RTOL, RATE_CERT_FIT_FLOOR,
                                  RATE_CERT_LINEAR_CEILING, RATE_CERT_MATCH_RTOL, SSM_CERT_CROSSCHECK_ATOL,
                                  SSM_CYCLE_CLOSURE_ATOL, SSM_LOCAL_PROBE_DEVIATION)
 
@@ -185,6 +186,14 @@ def probe_cell(spec: dict, seed: int) -> dict:
     period = next((P for P, r in closure.items() if r <= SSM_CYCLE_CLOSURE_ATOL), None)
     best_p = min(closure, key=closure.get)  # the closest to periodic, reported when none has closed
     projected = int(np.sum(np.any(lam[lam.shape[0] // 2:] == 0.0, axis=1)))
+    # the same run at 50 digits apart from the kernels: the orbit is the map's, not float rounding's
+    lam_mp = replay_multipliers(p, method, et, el, T, K=K or 1)
+    replay_diff = float(max(abs(float(a) - b) for row_mp, row in zip(lam_mp, lam) for a, b in zip(row_mp, row)))
+    replay_ok = replay_diff <= ALG1_REPLAY_RTOL * max(1.0, float(np.max(lam)))
+    mp_q = lam_mp[(3 * len(lam_mp)) // 4:]
+    P_rep = period or best_p
+    mp_closure = float(max(abs(a - b) for r1, r2 in zip(mp_q[P_rep:], mp_q[:-P_rep]) for a, b in zip(r1, r2)))
+    mp_zeros = int(sum(1 for row in lam_mp[len(lam_mp) // 2:] if any(v == 0 for v in row)))
     rng = np.random.default_rng(seed)
     d = SSM_LOCAL_PROBE_DEVIATION
     with np.errstate(divide="ignore"):
@@ -202,7 +211,9 @@ def probe_cell(spec: dict, seed: int) -> dict:
             "probe_e0": float(ep[0]), "probe_ratio": float(ep[-1] / ep[0]), "probe_steps": int(tp.n_steps),
             "probe_converged": local_conv, "probe_rate": float(fit["rate"]), "probe_rate_ok": bool(rate_ok),
             "probe_rate_dist": float(rate_dist), "probe_fit_reason": fit.get("reason", ""),
-            "agrees_locally": bool(local_conv and rate_ok), "lo": float(lo), "hi": float(hi)}
+            "agrees_locally": bool(local_conv and rate_ok), "lo": float(lo), "hi": float(hi),
+            "replay_max_lam_diff": replay_diff, "replay_agrees": bool(replay_ok), "replay_closure": mp_closure,
+            "replay_projected_steps": mp_zeros}
 
 
 def describe_outside(cell: str, r: dict) -> str:
@@ -218,7 +229,10 @@ def describe_outside(cell: str, r: dict) -> str:
              f"rate {r['probe_rate']:.5f}, certified [{r['lo']:.5f}, {r['hi']:.5f}]" if r["agrees_locally"] else
              f"from {SSM_LOCAL_PROBE_DEVIATION:g} off the saddle point it does NOT match the certificate (converged: "
              f"{r['probe_converged']}, rate {r['probe_rate']:.5f} vs [{r['lo']:.5f}, {r['hi']:.5f}])")
-    return f"{cell}: from (pi_ref, 0) the run {where} (its error never below {r['e_min']:.3g}){proj}; {local}"
+    rep = (f"replayed at 50 digits apart from the kernels: lam agrees to {r['replay_max_lam_diff']:.1e}, closure "
+           f"{r['replay_closure']:.1e}" if r["replay_agrees"] else
+           f"NOT reproduced by the 50-digit replay (max lam difference {r['replay_max_lam_diff']:.1e})")
+    return f"{cell}: from (pi_ref, 0) the run {where} (its error never below {r['e_min']:.3g}){proj} ({rep}); {local}"
 
 
 def _mode_coeffs(method: str, a: Fraction, c: Fraction) -> list:
