@@ -122,13 +122,13 @@ def _bistable_cell():
 
 def test_bistable_cell_is_judged_where_the_certificate_applies():
     """The saddle point is certified attracting, but the run from (pi_ref, 0) is captured by a period-4 orbit
-    on which the projection lam = 0 is active: the default run is outside the certificate's domain (not a
-    disagreement), and the local probe converges at the certified rate (the certificate is right locally)."""
+    on which the projection lam = 0 is active: the default run never comes near the saddle point, so it does
+    not decide the cell (not a disagreement), and the local probe converges at the certified rate (the certificate is right locally)."""
     spec, lo, hi = _bistable_cell()
     assert step_size_map.expectation(lo, hi, spec["T"]) == "stable"
-    final_ratio, _, min_error = step_size_map.run_row({**spec, "eta_lams": [spec["eta_lam"]]}, 0)[0]
+    final_ratio, _, min_error, final_error = step_size_map.run_row({**spec, "eta_lams": [spec["eta_lam"]]}, 0)[0]
     assert final_ratio > 1e-2  # the default run does not converge (e_T/e_0 = 0.197 measured)
-    assert step_size_map.judge_default_run("stable", final_ratio, min_error) == "outside"
+    assert step_size_map.judge_default_run("stable", final_ratio, min_error, final_error) == "undecided"
     r = step_size_map.probe_cell(spec, 0)
     assert r["period"] == 4 and r["projected_steps"] > 0 and r["lam_min"] == 0.0
     assert r["probe_converged"] and r["probe_rate_ok"] and r["agrees_locally"], r
@@ -157,10 +157,11 @@ def test_local_probe_catches_wrong_certificates():
     spec, lo, hi = _bistable_cell()
     assert not step_size_map.probe_cell({**spec, "method": "simultaneous-pd"}, 0)["agrees_locally"]
     assert not step_size_map.probe_cell({**spec, "lo": "1/2", "hi": "1/2"}, 0)["agrees_locally"]
-    assert step_size_map.judge_default_run("stable", 0.5, 1e-12) == "disagree"
-    assert step_size_map.judge_default_run("unstable", 1e-9, 1e-15) == "disagree"
-    assert step_size_map.judge_default_run("unstable", 3.0, 1.0) == "agree"
-    assert step_size_map.judge_default_run("stable", 1e-9, 1e-15) == "agree"
+    assert step_size_map.judge_default_run("stable", 0.5, 1e-12, 1e-2) == "disagree"  # entered, then left
+    assert step_size_map.judge_default_run("stable", 1e-5, 1e-9, 1e-9) == "undecided"  # came in late, still inside
+    assert step_size_map.judge_default_run("unstable", 1e-9, 1e-15, 1e-15) == "disagree"
+    assert step_size_map.judge_default_run("unstable", 3.0, 1.0, 3.0) == "agree"
+    assert step_size_map.judge_default_run("stable", 1e-9, 1e-15, 1e-15) == "agree"
 
 
 @pytest.mark.slow

@@ -52,14 +52,14 @@ def replay_multipliers(problem, method: str, eta_th: float, eta_lam: float, T: i
 
         log_pi = [list(row) for row in P.log_ref]
         lam = [mpmath.mpf(0)] * P.h
-        log_prev, lam_prev, c_prev = log_pi, lam, cons(log_pi)
+        lam_prev, c_prev = lam, cons(log_pi)  # t = 0: pi_{-1} = pi_hat_0, lam_{-1} = lam_hat_0
         lams = [lam]
         for _ in range(int(T)):
             if method == "opd":
                 log_pred, lam_pred = primal(log_pi, lam_prev), dual(lam, c_prev)      # (4), (5)
                 c_pred = cons(log_pred)
                 log_pi, lam = primal(log_pi, lam_pred), dual(lam, c_pred)            # (6), (7)
-                log_prev, lam_prev, c_prev = log_pred, lam_pred, c_pred
+                lam_prev, c_prev = lam_pred, c_pred
             elif method == "simultaneous-pd":
                 log_pi, lam = primal(log_pi, lam), dual(lam, cons(log_pi))
             else:

@@ -20,8 +20,8 @@ nothing about a run that never comes near. The map runs from ``(pi_ref, lam = 0)
 13.5 at ``beta = 0.1``, 122 at ``beta = 0.01``). Decision rule per decisive cell (:func:`expectation`,
 :func:`judge_default_run`): certified unstable -> must not converge; certified stable -> the default run
 agrees if it converges, disagrees if it entered the linear regime (error <= RATE_CERT_LINEAR_CEILING) and
-still did not converge, and is *outside* the certificate's domain otherwise. An outside cell is not counted
-as agreement; it is judged by a local probe (:func:`probe_cell`: the same steps from 1e-6 off the saddle
+left it again, and is *undecided* by that run otherwise (it never came near the saddle point, or came in
+too late to reach e_T/e_0 <= ALG1_CONVERGED_RATIO). An undecided cell is not counted as agreement; it is judged by a local probe (:func:`probe_cell`: the same steps from 1e-6 off the saddle
 point must converge at a tail rate inside the certified enclosure), and where the default run went is
 reported: on the full grid, sequential GDA at ``beta = 0.01`` and ``0.1`` has cells where the saddle point
 is attracting (certified, and the probe converges at the certified rate) while the run from ``pi_ref`` is
@@ -105,11 +105,10 @@ def instance(beta: Fraction):
 MULTI_SHOT_K = 5
 
 
-def run_row(spec: dict, seed: int) -> list[tuple[float, float, float]]:
-    """``(e_T/e_0, e_T/e_{T/2}, min_t e_t)`` along one row (fixed ``eta_th``) of the grid; module-level for
-    ``ctx.map``. ``min_t e_t`` (absolute) tells whether the run ever entered the linear regime.
-
-    A run stopped early (converged below STOP_BELOW) reports its last error for the first two."""
+def run_row(spec: dict, seed: int) -> list[tuple[float, float, float, float]]:
+    """``(e_T/e_0, e_T/e_{T/2}, min_t e_t, e_T)`` along one row (fixed ``eta_th``) of the grid; module-level for
+    ``ctx.map``. ``min_t e_t`` and ``e_T`` (absolute) tell whether the run entered, and stayed in, the linear
+    regime. A run stopped early (converged below STOP_BELOW) reports its last error."""
     p, sad, _ = instance(Fraction(spec["beta"]))
     out = []
     for el in spec["eta_lams"]:
@@ -119,10 +118,10 @@ def run_row(spec: dict, seed: int) -> list[tuple[float, float, float]]:
         e = tr.error
         e_min = float(np.min(e)) if e.size else float("inf")
         if tr.diverged:
-            out.append((float("inf"), float("inf"), e_min))
+            out.append((float("inf"), float("inf"), e_min, float("inf")))
             continue
         half = e[min(spec["T"] // 2, e.size - 1)]
-        out.append((float(e[-1] / e[0]), float(e[-1] / half) if half > 0 else 0.0, e_min))
+        out.append((float(e[-1] / e[0]), float(e[-1] / half) if half > 0 else 0.0, e_min, float(e[-1])))
     return out
 
 
@@ -137,23 +136,25 @@ def expectation(lo: Fraction, hi: Fraction, T: int) -> str | None:
     return None
 
 
-def judge_default_run(expect: str, final_ratio: float, min_error: float) -> str:
+def judge_default_run(expect: str, final_ratio: float, min_error: float, final_error: float) -> str:
     """Compare the run from ``(pi_ref, lam = 0)`` with the certificate's prediction.
 
-    ``"agree"``; ``"disagree"``; or ``"outside"``: the cell is certified stable, the run did not converge, and
-    its error never came below RATE_CERT_LINEAR_CEILING -- it never entered the region where the linearization
-    describes the map (hypothesis 3 of ``theory.linearization``: the certificate is the rate of iterates that
-    converge to or start close to the saddle point). The certificate then says nothing about this run: the
-    cell is not counted as agreement but judged by :func:`probe_cell` from a start near the saddle point.
-    A certified-stable run that did enter the linear regime and still failed is a disagreement; so is a
-    certified-unstable (repelling) saddle point that a run converged to.
+    Returns ``"agree"``, ``"disagree"`` or ``"undecided"``. The certificate is the rate of iterates that
+    converge to, or start close to, the saddle point (hypothesis 3 of ``theory.linearization``): it predicts
+    nothing about a run that never comes within the linear regime (error <= RATE_CERT_LINEAR_CEILING), and for
+    one that comes in late it predicts the rate, not that e_T/e_0 is already below ALG1_CONVERGED_RATIO. So a
+    certified-stable cell whose run did not converge is a disagreement only if the run entered the linear
+    regime and left it again (impossible near an attracting fixed point); otherwise it is undecided by this
+    run -- not counted as agreement -- and judged by :func:`probe_cell` from a start near the saddle point.
+    A certified-unstable (repelling) saddle point that a run converged to is a disagreement.
     """
     converged = final_ratio <= ALG1_CONVERGED_RATIO
     if expect == "unstable":
         return "disagree" if converged else "agree"
     if converged:
         return "agree"
-    return "outside" if min_error > RATE_CERT_LINEAR_CEILING else "disagree"
+    left = min_error <= RATE_CERT_LINEAR_CEILING < final_error
+    return "disagree" if left else "undecided"
 
 
 def probe_steps(hi: Fraction) -> int:
@@ -163,7 +164,7 @@ def probe_steps(hi: Fraction) -> int:
 
 
 def probe_cell(spec: dict, seed: int) -> dict:
-    """The evidence for one ``"outside"`` cell (module-level for ``ctx.map``).
+    """The evidence for one ``"undecided"`` cell (module-level for ``ctx.map``).
 
     1. the run from ``(pi_ref, lam = 0)`` again, all iterates kept: where it went -- the smallest period of its
        multiplier over the last quarter (closure SSM_CYCLE_CLOSURE_ATOL; None if it has not closed), the range of
@@ -216,8 +217,8 @@ def probe_cell(spec: dict, seed: int) -> dict:
             "replay_projected_steps": mp_zeros}
 
 
-def describe_outside(cell: str, r: dict) -> str:
-    """One sentence on an ``"outside"`` cell, from :func:`probe_cell`'s numbers."""
+def describe_undecided(cell: str, r: dict) -> str:
+    """One sentence on an ``"undecided"`` cell, from :func:`probe_cell`'s numbers."""
     where = (f"settles on a period-{r['period']} orbit with lam in [{r['lam_min']:.3g}, {r['lam_max']:.3g}]"
              if r["period"] else
              f"is still falling (e_T/e_(T/2) = {r['progress']:.3g}, e_T = {r['e_T']:.3g})" if r["progress"] < 1 else
@@ -229,8 +230,9 @@ def describe_outside(cell: str, r: dict) -> str:
              f"rate {r['probe_rate']:.5f}, certified [{r['lo']:.5f}, {r['hi']:.5f}]" if r["agrees_locally"] else
              f"from {SSM_LOCAL_PROBE_DEVIATION:g} off the saddle point it does NOT match the certificate (converged: "
              f"{r['probe_converged']}, rate {r['probe_rate']:.5f} vs [{r['lo']:.5f}, {r['hi']:.5f}])")
-    rep = (f"replayed at 50 digits apart from the kernels: lam agrees to {r['replay_max_lam_diff']:.1e}, closure "
-           f"{r['replay_closure']:.1e}" if r["replay_agrees"] else
+    closes = f", closure {r['replay_closure']:.1e}" if (r["period"] or r["progress"] >= 1) else ""
+    rep = (f"replayed at 50 digits apart from the kernels: lam agrees to {r['replay_max_lam_diff']:.1e}{closes}"
+           if r["replay_agrees"] else
            f"NOT reproduced by the 50-digit replay (max lam difference {r['replay_max_lam_diff']:.1e})")
     return f"{cell}: from (pi_ref, 0) the run {where} (its error never below {r['e_min']:.3g}){proj} ({rep}); {local}"
 
@@ -279,6 +281,7 @@ def evaluate(ctx: CheckContext) -> CheckResult:
     for s, r in zip(specs, rows):
         maps.setdefault((s["beta"], s["method"]), []).append(r)
     min_err = {k: np.array(v)[:, :, 2] for k, v in maps.items()}  # min_t e_t (absolute)
+    last_err = {k: np.array(v)[:, :, 3] for k, v in maps.items()}  # e_T (absolute)
     maps = {k: np.array(v)[:, :, 0] for k, v in maps.items()}  # e_T / e_0, [i_eta_th, j_eta_lam]
 
     # exact radii per cell (beta > 0, certified methods)
@@ -293,12 +296,12 @@ def evaluate(ctx: CheckContext) -> CheckResult:
 
     # (1) agreement on decisive cells. The certificate is local (the spectral radius at the saddle point): it
     # predicts the runs that enter the linear regime. A certified-stable cell whose run from (pi_ref, 0) never
-    # did ("outside") is not counted as agreement; it is judged by a local probe (probe_cell), and where the
+    # did ("undecided") is not counted as agreement; it is judged by a local probe (probe_cell), and where the
     # default run went (an attracting orbit, the projection) is reported: there the map and the certificate
     # describe different things (global vs local), and the sentence says so with the numbers.
     decisive, agree, outside, disagreements = 0, 0, [], []
     for (bs, m), R in radii.items():
-        M, Em = maps[(bs, m)], min_err[(bs, m)]
+        M, Em, El = maps[(bs, m)], min_err[(bs, m)], last_err[(bs, m)]
         for i in range(n):
             for j in range(n):
                 lo, hi = R[i][j]
@@ -306,11 +309,11 @@ def evaluate(ctx: CheckContext) -> CheckResult:
                 if expect is None:
                     continue
                 decisive += 1
-                v = judge_default_run(expect, float(M[i, j]), float(Em[i, j]))
+                v = judge_default_run(expect, float(M[i, j]), float(Em[i, j]), float(El[i, j]))
                 cell = f"{m} beta={bs} eta_th={float(g[i]):.3g} eta_lam={float(g[j]):.3g}"
                 if v == "agree":
                     agree += 1
-                elif v == "outside":
+                elif v == "undecided":
                     outside.append((cell, {"beta": bs, "method": m, "eta_th": str(g[i]), "eta_lam": str(g[j]), "T": T,
                                            "lo": str(lo), "hi": str(hi)}, (bs, m, i, j)))
                 else:
@@ -326,19 +329,19 @@ def evaluate(ctx: CheckContext) -> CheckResult:
               "converges from near the saddle point at the certified rate, a certified-unstable one does not converge",
         verdict=Verdict.CONFIRMED if decisive and not disagreements else Verdict.INCONCLUSIVE,
         computed={"decisive": decisive, "agree_from_default_start": agree,
-                  "outside_linear_regime": len(outside), "confirmed_by_local_probe": len(local_ok),
-                  "outside_cells": {o[0]: r for o, r in zip(outside, probes)},
+                  "undecided_by_default_run": len(outside), "confirmed_by_local_probe": len(local_ok),
+                  "undecided_cells": {o[0]: r for o, r in zip(outside, probes)},
                   "disagreements": disagreements[:10]},
         stated="measured and certified agree", comparison="identity", judged=decisive,
         sentence=(f"{agree}/{decisive - len(outside)} decisive cells (radius^(2T) < 1e-9 or radius > 1 + "
-                  f"{ALG1_CERT_MARGIN:g}) whose run from (pi_ref, lam = 0) entered the linear regime (error <= "
-                  f"{RATE_CERT_LINEAR_CEILING:g}) or was certified unstable agree with the certificate at T = {T}"
-                  + (f"; {len(outside)} certified-stable cells are not decided by that run, which never came within the "
-                     f"linear regime, and {len(local_ok)} of them are confirmed by a local probe"
+                  f"{ALG1_CERT_MARGIN:g}) decided by the run from (pi_ref, lam = 0) agree with the certificate at T = {T}"
+                  + (f"; {len(outside)} certified-stable cells are not decided by that run (it did not converge and did not "
+                     f"stay within the linear regime, error <= {RATE_CERT_LINEAR_CEILING:g}, for long enough), and "
+                     f"{len(local_ok)} of them are confirmed by a local probe"
                      + (f" -- the certificate is local and the map differs from it there: {len(cycles)} of these runs "
                         f"are captured by an attracting periodic orbit while the saddle point is also attracting "
                         f"(bistable)" if cycles else "")
-                     + ". " + "; ".join(describe_outside(o[0], r) for o, r in zip(outside, probes)) if outside else "")
+                     + ". " + "; ".join(describe_undecided(o[0], r) for o, r in zip(outside, probes)) if outside else "")
                   + (f"; disagreements: {'; '.join(disagreements[:3])}" if disagreements else "") + "."))]
     # (2) simultaneous GDA stable iff h/(2 eta_lam) < beta
     mism, cells = [], 0
