@@ -506,7 +506,7 @@ def _thm_step() -> float:
 
 
 @register_check(id=ID, paper_ref=PAPER_REF, claim=CLAIM,
-                expected="maps agree with certificates; simultaneous GDA needs h/(2 eta_lam) < beta; sequential GDA can "
+                expected="maps agree with the (local) certificates where they apply; simultaneous GDA needs h/(2 eta_lam) < beta; sequential GDA can "
                          "beat OPD at beta = 0.1; at beta = 0 only OPD converges", order=330)
 def run(ctx: CheckContext) -> CheckResult:
     """Heat maps of the final error over step sizes, with the exact stability boundary and Thm 3.4's step."""
