@@ -130,7 +130,7 @@ def test_bistable_cell_is_judged_where_the_certificate_applies():
     assert final_ratio > 1e-2  # the default run does not converge (e_T/e_0 = 0.197 measured)
     assert step_size_map.judge_default_run("stable", final_ratio, min_error, final_error) == "undecided"
     r = step_size_map.probe_cell(spec, 0)
-    assert r["period"] == 4 and r["projected_steps"] > 0 and r["lam_min"] == 0.0
+    assert r["period"] == 4 and r["projected_steps"] > 0 and r["lam_min"] == 0.0 and not r["reaches_saddle"]
     assert r["probe_converged"] and r["probe_rate_ok"] and r["agrees_locally"], r
     assert r["replay_agrees"] and r["replay_projected_steps"] > 0  # the orbit survives a 50-digit replay
 

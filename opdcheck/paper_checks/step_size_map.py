@@ -25,8 +25,9 @@ too late to reach e_T/e_0 <= ALG1_CONVERGED_RATIO). An undecided cell is not cou
 point must converge at a tail rate inside the certified enclosure), and where the default run went is
 reported: on the full grid, sequential GDA at ``beta = 0.01`` and ``0.1`` has cells where the saddle point
 is attracting (certified, and the probe converges at the certified rate) while the run from ``pi_ref`` is
-captured by an attracting periodic orbit (period 4 with the projection ``lam = 0`` active every period,
-or period 6 with ``lam > 0``): the map there shows global behaviour the local certificate does not
+captured by an attracting periodic orbit (at ``beta = 0.1`` period 4 with the projection ``lam = 0`` active
+once per period; at ``beta = 0.01`` periods 6, 4 and 6 with ``lam > 0``; each replayed at 50 digits apart
+from the kernels, :mod:`opdcheck.paper_checks._orbit_replay`): the map there shows global behaviour the local certificate does not
 describe. Controls: the probe confirms sequential GDA's certificate at such a cell and rejects it when
 handed to simultaneous GDA (certified unstable there).
 
@@ -157,6 +158,11 @@ def judge_default_run(expect: str, final_ratio: float, min_error: float, final_e
     return "disagree" if left else "undecided"
 
 
+#: how far past the grid's horizon the run of an undecided cell is continued to say where it goes (orbits
+#: can take longer than T to settle; the judgement does not use this run)
+DESCRIBE_HORIZON = 4
+
+
 def probe_steps(hi: Fraction) -> int:
     """Steps for the local probe to fall from ~deviation^2 to the float floor at the certified rate, doubled."""
     n = math.log(RATE_CERT_FIT_FLOOR / SSM_LOCAL_PROBE_DEVIATION**2) / (2 * math.log(float(hi)))
@@ -166,7 +172,8 @@ def probe_steps(hi: Fraction) -> int:
 def probe_cell(spec: dict, seed: int) -> dict:
     """The evidence for one ``"undecided"`` cell (module-level for ``ctx.map``).
 
-    1. the run from ``(pi_ref, lam = 0)`` again, all iterates kept: where it went -- the smallest period of its
+    1. the run from ``(pi_ref, lam = 0)`` again, continued to DESCRIBE_HORIZON x T steps (a description only: the
+       verdict used the grid's T-step run), all iterates kept: where it goes -- the smallest period of its
        multiplier over the last quarter (closure SSM_CYCLE_CLOSURE_ATOL; None if it has not closed), the range of
        lam there, and the number of steps of the second half on which the projection ``[.]_+`` was active
        (some ``lam_j = 0``, outside hypothesis 1 of the linearization);
@@ -180,6 +187,7 @@ def probe_cell(spec: dict, seed: int) -> dict:
     et, el = float(Fraction(spec["eta_th"])), float(Fraction(spec["eta_lam"]))
     lo, hi = Fraction(spec["lo"]), Fraction(spec["hi"])
     K = MULTI_SHOT_K if method == "multi-shot" else None
+    T = DESCRIBE_HORIZON * T
     tr = run_config(method, p, eta_th=et, eta_lam=el, T=T, dual_step="prox", saddle=sad, keep_every=1, K=K)
     lam = np.array([l for _, _, l in tr.iterates])
     q = lam[(3 * lam.shape[0]) // 4:]
@@ -208,7 +216,8 @@ def probe_cell(spec: dict, seed: int) -> dict:
     rate_ok, rate_dist = judge_rate(fit["rate"], float(lo), float(hi), RATE_CERT_MATCH_RTOL) if fit["ok"] else (False, float("inf"))
     return {"period": period, "best_period": best_p, "closure": closure[best_p], "lam_min": float(q.min()), "lam_max": float(q.max()), "projected_steps": projected,
             "half_steps": int(lam.shape[0] - lam.shape[0] // 2), "e_T": float(tr.error[-1]),
-            "e_min": float(np.min(tr.error)), "progress": float(tr.error[-1] / tr.error[T // 2]),
+            "T_described": T, "reaches_saddle": bool(tr.error[-1] <= ALG1_CONVERGED_RATIO * tr.error[0]),
+            "final_ratio": float(tr.error[-1] / tr.error[0]), "e_min": float(np.min(tr.error)), "progress": float(tr.error[-1] / tr.error[T // 2]),
             "probe_e0": float(ep[0]), "probe_ratio": float(ep[-1] / ep[0]), "probe_steps": int(tp.n_steps),
             "probe_converged": local_conv, "probe_rate": float(fit["rate"]), "probe_rate_ok": bool(rate_ok),
             "probe_rate_dist": float(rate_dist), "probe_fit_reason": fit.get("reason", ""),
@@ -219,22 +228,24 @@ def probe_cell(spec: dict, seed: int) -> dict:
 
 def describe_undecided(cell: str, r: dict) -> str:
     """One sentence on an ``"undecided"`` cell, from :func:`probe_cell`'s numbers."""
-    where = (f"settles on a period-{r['period']} orbit with lam in [{r['lam_min']:.3g}, {r['lam_max']:.3g}]"
+    where = (f"converges to the saddle point after all (a transient longer than the grid's T: e_t/e_0 = "
+             f"{r['final_ratio']:.1e})" if r["reaches_saddle"] else
+             f"settles on a period-{r['period']} orbit with lam in [{r['lam_min']:.3g}, {r['lam_max']:.3g}]"
              if r["period"] else
-             f"is still falling (e_T/e_(T/2) = {r['progress']:.3g}, e_T = {r['e_T']:.3g})" if r["progress"] < 1 else
+             f"is still falling (e_t/e_(t/2) = {r['progress']:.3g}, e_t = {r['e_T']:.3g})" if r["progress"] < 1 else
              f"approaches a period-{r['best_period']} orbit (max |lam_(t+{r['best_period']}) - lam_t| = {r['closure']:.2g} over "
-             f"the last quarter, lam in [{r['lam_min']:.3g}, {r['lam_max']:.3g}], e_T/e_(T/2) = {r['progress']:.3g})")
+             f"the last quarter, lam in [{r['lam_min']:.3g}, {r['lam_max']:.3g}], e_t/e_(t/2) = {r['progress']:.3g})")
     proj = (f", the projection active on {r['projected_steps']}/{r['half_steps']} steps of the second half"
             if r["projected_steps"] else ", lam > 0 throughout the second half")
     local = (f"from {SSM_LOCAL_PROBE_DEVIATION:g} off the saddle point it converges (e/e_0 = {r['probe_ratio']:.1e}) at "
              f"rate {r['probe_rate']:.5f}, certified [{r['lo']:.5f}, {r['hi']:.5f}]" if r["agrees_locally"] else
              f"from {SSM_LOCAL_PROBE_DEVIATION:g} off the saddle point it does NOT match the certificate (converged: "
              f"{r['probe_converged']}, rate {r['probe_rate']:.5f} vs [{r['lo']:.5f}, {r['hi']:.5f}])")
-    closes = f", closure {r['replay_closure']:.1e}" if (r["period"] or r["progress"] >= 1) else ""
+    closes = f", closure {r['replay_closure']:.1e}" if (r["period"] or r["progress"] >= 1) and not r["reaches_saddle"] else ""
     rep = (f"replayed at 50 digits apart from the kernels: lam agrees to {r['replay_max_lam_diff']:.1e}{closes}"
            if r["replay_agrees"] else
            f"NOT reproduced by the 50-digit replay (max lam difference {r['replay_max_lam_diff']:.1e})")
-    return f"{cell}: from (pi_ref, 0) the run {where} (its error never below {r['e_min']:.3g}){proj} ({rep}); {local}"
+    return f"{cell}: from (pi_ref, 0), continued to t = {r['T_described']}, the run {where} (its error never below {r['e_min']:.3g}){proj} ({rep}); {local}"
 
 
 def _mode_coeffs(method: str, a: Fraction, c: Fraction) -> list:
@@ -322,7 +333,8 @@ def evaluate(ctx: CheckContext) -> CheckResult:
                      label="step-size-map local probes") if outside else []
     local_ok = [o[0] for o, r in zip(outside, probes) if r["agrees_locally"]]
     disagreements += [f"{o[0]} (local probe)" for o, r in zip(outside, probes) if not r["agrees_locally"]]
-    cycles = [r for r in probes if r["period"]]
+    cycles = [r for r in probes if r["period"] and not r["reaches_saddle"]]
+    slow = [r for r in probes if r["reaches_saddle"]]
     findings = [Finding(
         name="maps agree with the exact certificates",
         claim="the certified spectral radius (a local statement) decides convergence: a certified-stable cell "
@@ -330,6 +342,7 @@ def evaluate(ctx: CheckContext) -> CheckResult:
         verdict=Verdict.CONFIRMED if decisive and not disagreements else Verdict.INCONCLUSIVE,
         computed={"decisive": decisive, "agree_from_default_start": agree,
                   "undecided_by_default_run": len(outside), "confirmed_by_local_probe": len(local_ok),
+                  "bistable_periodic_orbit": len(cycles), "slow_transient": len(slow),
                   "undecided_cells": {o[0]: r for o, r in zip(outside, probes)},
                   "disagreements": disagreements[:10]},
         stated="measured and certified agree", comparison="identity", judged=decisive,
@@ -341,6 +354,7 @@ def evaluate(ctx: CheckContext) -> CheckResult:
                      + (f" -- the certificate is local and the map differs from it there: {len(cycles)} of these runs "
                         f"are captured by an attracting periodic orbit while the saddle point is also attracting "
                         f"(bistable)" if cycles else "")
+                     + (f"; {len(slow)} of them reach the saddle point later (a transient longer than T)" if slow else "")
                      + ". " + "; ".join(describe_undecided(o[0], r) for o, r in zip(outside, probes)) if outside else "")
                   + (f"; disagreements: {'; '.join(disagreements[:3])}" if disagreements else "") + "."))]
     # (2) simultaneous GDA stable iff h/(2 eta_lam) < beta
