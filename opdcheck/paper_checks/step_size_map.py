@@ -21,20 +21,21 @@ nothing about a run that never comes near. The map runs from ``(pi_ref, lam = 0)
 :func:`judge_default_run`): certified unstable -> must not converge; certified stable -> the default run
 agrees if it converges, disagrees if it entered the linear regime (error <= RATE_CERT_LINEAR_CEILING) and
 left it again, and is *undecided* by that run otherwise (it never came near the saddle point, or came in
-too late to reach e_T/e_0 <= ALG1_CONVERGED_RATIO). An undecided cell is not counted as agreement; it is judged by a local probe (:func:`probe_cell`: the same steps from 1e-6 off the saddle
-point must converge at a tail rate inside the certified enclosure), and where the default run went is
-reported: on the full grid, sequential GDA at ``beta = 0.01`` and ``0.1`` has cells where the saddle point
-is attracting (certified, and the probe converges at the certified rate) while the run from ``pi_ref`` is
-captured by an attracting periodic orbit (at ``beta = 0.1`` period 4 with the projection ``lam = 0`` active
-once per period; at ``beta = 0.01`` periods 6, 4 and 6 with ``lam > 0``; each replayed at 50 digits apart
-from the kernels, :mod:`opdcheck.paper_checks._orbit_replay`): the map there shows global behaviour the local certificate does not
-describe. Controls: the probe confirms sequential GDA's certificate at such a cell and rejects it when
-handed to simultaneous GDA (certified unstable there).
+too late to reach e_T/e_0 <= ALG1_CONVERGED_RATIO). An undecided cell is not counted as agreement; it is
+judged by a local probe (:func:`probe_cell`: the same steps from 1e-6 off the saddle point must converge
+at a tail rate inside the certified enclosure), and where the default run goes is reported. On the full
+grid, sequential GDA at ``beta = 0.01`` and ``0.1`` has cells where the saddle point is attracting
+(certified, and the probe converges at the certified rate) while the run from ``pi_ref`` is captured by an
+attracting periodic orbit (at ``beta = 0.1`` period 4 with the projection ``lam = 0`` active once per
+period; at ``beta = 0.01`` periods 6, 4 and 6 with ``lam > 0``; each replayed at 50 digits apart from the
+kernels, :mod:`opdcheck.paper_checks._orbit_replay`): there the map shows global behaviour that the local
+certificate does not describe. Controls: the probe confirms sequential GDA's certificate at such a cell
+and rejects it when handed to simultaneous GDA (certified unstable there).
 
 Claims judged (SPEC, "Beyond the paper"): the certificates agree with the runs on every decisive cell
-where they apply (above); simultaneous GDA is stable iff ``c < a`` (``h / (2 eta_lam) < beta``); tuned sequential GDA can
-converge faster than OPD at ``beta = 0.1``; as ``beta -> 0`` plain GDA stops converging anywhere on the
-grid while OPD still converges somewhere.
+where they apply (above); simultaneous GDA is stable iff ``c < a`` (``h / (2 eta_lam) < beta``); tuned
+sequential GDA can converge faster than OPD at ``beta = 0.1``; as ``beta -> 0`` plain GDA stops
+converging anywhere on the grid while OPD still converges somewhere.
 """
 from __future__ import annotations
 
@@ -51,12 +52,12 @@ from opdcheck.paper_checks._alg1_common import rational_design
 from opdcheck.paper_checks._orbit_replay import replay_multipliers
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.figures import plt
+from opdcheck.paper_checks.rate_certificate import judge_rate, measure_tail_rate
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.problem import Problem
 from opdcheck.theory.linearization import MU, certify_rate, covariance_matrix, mode_polynomial
 from opdcheck.theory.schur_cohn import radius_enclosure
-from opdcheck.paper_checks.rate_certificate import judge_rate, measure_tail_rate
 from opdcheck.tolerances import (ALG1_CERT_MARGIN, ALG1_CONVERGED_RATIO, ALG1_REPLAY_RTOL, RATE_CERT_FIT_FLOOR,
                                  RATE_CERT_LINEAR_CEILING, RATE_CERT_MATCH_RTOL, SSM_CERT_CROSSCHECK_ATOL,
                                  SSM_CYCLE_CLOSURE_ATOL, SSM_LOCAL_PROBE_DEVIATION)
@@ -213,11 +214,14 @@ def probe_cell(spec: dict, seed: int) -> dict:
     ep = tp.error
     local_conv = bool(not tp.diverged and ep[-1] <= ALG1_CONVERGED_RATIO * ep[0])
     fit = measure_tail_rate(ep, growing=False)
-    rate_ok, rate_dist = judge_rate(fit["rate"], float(lo), float(hi), RATE_CERT_MATCH_RTOL) if fit["ok"] else (False, float("inf"))
-    return {"period": period, "best_period": best_p, "closure": closure[best_p], "lam_min": float(q.min()), "lam_max": float(q.max()), "projected_steps": projected,
+    rate_ok, rate_dist = (judge_rate(fit["rate"], float(lo), float(hi), RATE_CERT_MATCH_RTOL) if fit["ok"]
+                          else (False, float("inf")))
+    return {"period": period, "best_period": best_p, "closure": closure[best_p], "lam_min": float(q.min()),
+            "lam_max": float(q.max()), "projected_steps": projected,
             "half_steps": int(lam.shape[0] - lam.shape[0] // 2), "e_T": float(tr.error[-1]),
             "T_described": T, "reaches_saddle": bool(tr.error[-1] <= ALG1_CONVERGED_RATIO * tr.error[0]),
-            "final_ratio": float(tr.error[-1] / tr.error[0]), "e_min": float(np.min(tr.error)), "progress": float(tr.error[-1] / tr.error[T // 2]),
+            "final_ratio": float(tr.error[-1] / tr.error[0]), "e_min": float(np.min(tr.error)),
+            "progress": float(tr.error[-1] / tr.error[T // 2]),
             "probe_e0": float(ep[0]), "probe_ratio": float(ep[-1] / ep[0]), "probe_steps": int(tp.n_steps),
             "probe_converged": local_conv, "probe_rate": float(fit["rate"]), "probe_rate_ok": bool(rate_ok),
             "probe_rate_dist": float(rate_dist), "probe_fit_reason": fit.get("reason", ""),
@@ -241,11 +245,13 @@ def describe_undecided(cell: str, r: dict) -> str:
              f"rate {r['probe_rate']:.5f}, certified [{r['lo']:.5f}, {r['hi']:.5f}]" if r["agrees_locally"] else
              f"from {SSM_LOCAL_PROBE_DEVIATION:g} off the saddle point it does NOT match the certificate (converged: "
              f"{r['probe_converged']}, rate {r['probe_rate']:.5f} vs [{r['lo']:.5f}, {r['hi']:.5f}])")
-    closes = f", closure {r['replay_closure']:.1e}" if (r["period"] or r["progress"] >= 1) and not r["reaches_saddle"] else ""
+    orbit = (r["period"] or r["progress"] >= 1) and not r["reaches_saddle"]
+    closes = f", closure {r['replay_closure']:.1e}" if orbit else ""
     rep = (f"replayed at 50 digits apart from the kernels: lam agrees to {r['replay_max_lam_diff']:.1e}{closes}"
            if r["replay_agrees"] else
            f"NOT reproduced by the 50-digit replay (max lam difference {r['replay_max_lam_diff']:.1e})")
-    return f"{cell}: from (pi_ref, 0), continued to t = {r['T_described']}, the run {where} (its error never below {r['e_min']:.3g}){proj} ({rep}); {local}"
+    return (f"{cell}: from (pi_ref, 0), continued to t = {r['T_described']}, the run {where} (its error never below "
+            f"{r['e_min']:.3g}){proj} ({rep}); {local}")
 
 
 def _mode_coeffs(method: str, a: Fraction, c: Fraction) -> list:
