@@ -512,6 +512,22 @@ SEC4_SETTLE_BAND_EXACT = 5e-2
 #: step: both are exact enclosures of one radius, so their midpoints differ by at most the two widths (2e-5).
 SSM_CERT_CROSSCHECK_ATOL = 2e-5
 
+#: step-size-map, local probe: a certified-stable cell whose run from (pi_ref, lam = 0) never entered the
+#: linear regime (its smallest error stayed above RATE_CERT_LINEAR_CEILING) is judged by a second run started
+#: this close to the saddle point (relative perturbation of the logits and of lam*). The error is then
+#: ~1e-12, four decades inside the linear ceiling, so the second-order terms of the update (relative size
+#: ~ the deviation, 1e-6) change the per-step rate far below RATE_CERT_MATCH_RTOL, and the fit window
+#: (RATE_CERT_BURN_IN below e_0 down to RATE_CERT_FIT_FLOOR) still spans 11 decades of float64 error.
+SSM_LOCAL_PROBE_DEVIATION = 1e-6
+
+#: step-size-map, describing a run that settled on a periodic orbit (reporting only, not a verdict): the
+#: smallest period P <= 60 with max |lam_{t+P} - lam_t| <= this over the last quarter of the run. A run that
+#: has settled on an attracting orbit repeats to near float rounding (measured on the full grid, lam ~ 1:
+#: closure 9e-17 on the period-4 cell at beta = 0.1, 3e-15 on a period-6 cell at beta = 0.01), one still
+#: approaching its orbit does not (1.4e-8 at T = 1000 on the other beta = 0.01 cell), so 1e-9 separates a
+#: closed orbit from a still-drifting run; the report then gives the best period and its closure instead.
+SSM_CYCLE_CLOSURE_ATOL = 1e-9
+
 # ---------------------------------------------------------------- fused Numba kernels (issue 10)
 #: kernels.fastexp vs numpy.exp (libm), normal results: Cody-Waite reduction (|r| <= ln2/2, error
 #: ~2^-70 from LN2_LO), Taylor polynomial to r^13 (truncation < 4.1e-18 relative), Horner in float64

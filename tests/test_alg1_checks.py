@@ -105,6 +105,65 @@ def test_simultaneous_gda_rule_on_a_few_cells():
         assert (hi < 1) == (h / (2 * el) < beta)
 
 
+# one of the full grid's cells that the old rule called a disagreement: sequential GDA, beta = 1/10,
+# eta_th = 0.389, eta_lam = 0.207 (exact dyadic grid values), T = 1000 as in the full profile
+BISTABLE = (Fraction(1, 10), Fraction(199, 512), Fraction(53, 256), 1000)
+
+
+def _bistable_cell():
+    beta, et, el, T = BISTABLE
+    d = step_size_map.rational_design(step_size_map.DESIGN_SEED, X=2, n=3, h=1, beta=beta)
+    H = step_size_map.covariance_matrix(d)
+    lo, hi = step_size_map.certified_radius("finite-step-pd", beta, Fraction(int(H[0, 0].p), int(H[0, 0].q)), et, el)
+    spec = {"beta": str(beta), "method": "finite-step-pd", "eta_th": str(et), "eta_lam": str(el), "T": T,
+            "lo": str(lo), "hi": str(hi)}
+    return spec, lo, hi
+
+
+def test_bistable_cell_is_judged_where_the_certificate_applies():
+    """The saddle point is certified attracting, but the run from (pi_ref, 0) is captured by a period-4 orbit
+    on which the projection lam = 0 is active: the default run never comes near the saddle point, so it does
+    not decide the cell (not a disagreement), and the local probe converges at the certified rate (the certificate is right locally)."""
+    spec, lo, hi = _bistable_cell()
+    assert step_size_map.expectation(lo, hi, spec["T"]) == "stable"
+    final_ratio, _, min_error, final_error = step_size_map.run_row({**spec, "eta_lams": [spec["eta_lam"]]}, 0)[0]
+    assert final_ratio > 1e-2  # the default run does not converge (e_T/e_0 = 0.197 measured)
+    assert step_size_map.judge_default_run("stable", final_ratio, min_error, final_error) == "undecided"
+    r = step_size_map.probe_cell(spec, 0)
+    assert r["period"] == 4 and r["projected_steps"] > 0 and r["lam_min"] == 0.0 and not r["reaches_saddle"]
+    assert r["probe_converged"] and r["probe_rate_ok"] and r["agrees_locally"], r
+    assert r["replay_agrees"] and r["replay_projected_steps"] > 0  # the orbit survives a 50-digit replay
+
+
+def test_orbit_replay_matches_the_driver_and_tells_orderings_apart():
+    from opdcheck.paper_checks._orbit_replay import replay_multipliers
+
+    beta, et, el, _ = BISTABLE
+    p, sad, _ = step_size_map.instance(beta)
+    for m, K in (("finite-step-pd", None), ("simultaneous-pd", None), ("opd", None), ("multi-shot", 5)):
+        tr = run_config(m, p, eta_th=float(et), eta_lam=float(el), T=40, dual_step="prox", saddle=sad, keep_every=1, K=K)
+        lam = np.array([l[0] for _, _, l in tr.iterates])
+        rep = np.array([float(v[0]) for v in replay_multipliers(p, m, float(et), float(el), 40, K=K or 1)])
+        assert np.max(np.abs(rep - lam)) < 1e-12, m
+    other = np.array([float(v[0]) for v in replay_multipliers(p, "simultaneous-pd", float(et), float(el), 40)])
+    tr = run_config("finite-step-pd", p, eta_th=float(et), eta_lam=float(el), T=40, dual_step="prox", saddle=sad, keep_every=1)
+    assert np.max(np.abs(other - np.array([l[0] for _, _, l in tr.iterates]))) > 1e-3  # a swapped ordering is caught
+
+
+def test_local_probe_catches_wrong_certificates():
+    """Negative controls of the decision rule: a stable certificate handed to the method that is unstable at
+    that cell, or a wrong rate, is a disagreement; so is a run that entered the linear regime and stalled,
+    or a certified-unstable cell that converged."""
+    spec, lo, hi = _bistable_cell()
+    assert not step_size_map.probe_cell({**spec, "method": "simultaneous-pd"}, 0)["agrees_locally"]
+    assert not step_size_map.probe_cell({**spec, "lo": "1/2", "hi": "1/2"}, 0)["agrees_locally"]
+    assert step_size_map.judge_default_run("stable", 0.5, 1e-12, 1e-2) == "disagree"  # entered, then left
+    assert step_size_map.judge_default_run("stable", 1e-5, 1e-9, 1e-9) == "undecided"  # came in late, still inside
+    assert step_size_map.judge_default_run("unstable", 1e-9, 1e-15, 1e-15) == "disagree"
+    assert step_size_map.judge_default_run("unstable", 3.0, 1.0, 3.0) == "agree"
+    assert step_size_map.judge_default_run("stable", 1e-9, 1e-15, 1e-15) == "agree"
+
+
 @pytest.mark.slow
 def test_step_size_map_quick_profile(tmp_path):
     res = step_size_map.evaluate(_ctx(tmp_path))
