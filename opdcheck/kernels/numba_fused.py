@@ -123,10 +123,9 @@ def policy_from_coefficients(problem: Problem, w: np.ndarray, normalise: bool = 
 
 
 # ------------------------------------------------------------------------------ jitted row pass
-_TAYLOR = tuple((-1.0) ** k / math.factorial(k + 2) for k in range(18))
-(_C0, _C1, _C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11, _C12, _C13, _C14, _C15, _C16,
- _C17) = _TAYLOR
-_SERIES_MAX = 1.0
+# the Taylor coefficients of d + expm1(-d) (one source: numba_opd.py, where they are explained)
+from opdcheck.kernels.numba_opd import (_C0, _C1, _C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11,  # noqa: E402
+                                        _C12, _C13, _C14, _C15, _C16, _C17, _SERIES_MAX)
 
 
 @njit(cache=_CACHE, fastmath={"reassoc", "contract"})

@@ -67,14 +67,11 @@ _INIT = 3  # row-pass mode for the t = 0 metrics: no primal step, pi = exp(log_h
 #: x = k ln2 + r, |r| <= ln2/2 (Cody-Waite split of ln2, fdlibm's constants), exp(r) by its Taylor
 #: polynomial to r^13 (first omitted term < 5e-18), times 2^k built in the exponent bits. Measured
 #: <= 1 ulp from libm over [-708, 0]; x < -708 (exp < 3.3e-308, subnormal) gives 0.
-_INV_LN2 = 1.4426950408889634
-_LN2_HI = 6.93147180369123816490e-01
-_LN2_LO = 1.90821492927058770002e-10
-_ROUND = 6755399441055744.0  # 1.5 * 2**52: x + _ROUND rounds x to an integer kept in the low mantissa bits
-_ROUND_BITS = 0x4338000000000000  # the bit pattern of _ROUND
+#: (constants: one source, kernels/fastexp.py; this kernel flushes exp(x < -708) to 0 instead of
+#: building subnormals, which is immaterial for probabilities summed against a term of size 1)
+from opdcheck.kernels.fastexp import (_E0, _E1, _E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10, _E11,  # noqa: E402
+                                      _E12, _E13, _INV_LN2, _LN2_HI, _LN2_LO, _ROUND, _ROUND_BITS)
 _EXP_MIN = -708.0
-(_E0, _E1, _E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10, _E11, _E12,
- _E13) = tuple(1.0 / math.factorial(k) for k in range(14))
 
 
 @njit(cache=_CACHE)
