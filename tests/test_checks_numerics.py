@@ -17,7 +17,7 @@ def test_eq3_best_response_quick(tmp_path):
     r = get_check("eq3-best-response").run(CheckContext(out_dir=tmp_path))
     assert r.verdict == Verdict.CONFIRMED, r.summary
     assert r.computed["min_value_gap"] >= -1e-10 and r.computed["max_foc_residual"] < 1e-9
-    assert r.wall_time < 20 and r.stated is not None and r.evidence
+    assert r.stated is not None and r.evidence
 
 
 def test_eq3_negative_control():
@@ -84,7 +84,6 @@ def test_lemma_b5_quick(tmp_path):
     inst = load_problem(tmp_path / r.counterexample)
     rr = get_check("lemma-B.5").run(CheckContext(out_dir=tmp_path / "again", instance=inst))
     assert rr.verdict == Verdict.REFUTED and rr.computed["instances_with_zero_multiplier"]
-    assert r.wall_time < 20
 
 
 def test_lemma_b5_confirmed_on_all_active_instance(tmp_path):

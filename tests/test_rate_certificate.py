@@ -2,7 +2,6 @@
 (paper_checks/rate_certificate.py), with negative controls."""
 from __future__ import annotations
 
-import time
 from fractions import Fraction as F
 
 import numpy as np
@@ -214,15 +213,12 @@ def test_design_input_errors():
 
 # ------------------------------------------------------------------------------ the check itself
 def test_check_quick_profile_confirmed(tmp_path):
-    t0 = time.perf_counter()
     res = run(CheckContext(profile="quick", seed=0, out_dir=tmp_path))
-    wall = time.perf_counter() - t0
     assert res.verdict is Verdict.CONFIRMED, res.summary
     assert res.computed["spec_per_mode_polynomials_match"]
     assert res.computed["gda_unstable_opd_stable"]["gda_lo"] > 1 > res.computed["gda_unstable_opd_stable"]["opd_hi"]
     assert all(r["agree"] for r in res.evidence) and len(res.evidence) == 24
     assert res.figures and (tmp_path / res.figures[0]).exists()
-    assert wall < 20
     res.to_dict()  # JSON-able
 
 
