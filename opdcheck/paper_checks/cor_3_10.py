@@ -27,7 +27,7 @@ from opdcheck.kernels.policies import LogLinear
 from opdcheck.kernels.potential import phi1_eq47, rho_eq46
 from opdcheck.numerics.dual import solve_dual_newton
 from opdcheck.paper_checks.context import CheckContext
-from opdcheck.paper_checks.figures import plt
+from opdcheck.paper_checks.figures import plt, save_figure
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.theory.alg3 import gap_leading_exponent, gap_numeric
@@ -163,10 +163,8 @@ def evaluate(ctx: CheckContext, gap_fn=None) -> CheckResult:
     ax.set_title("Cor 3.10: error floor vs eps_approx (one-hot log-linear class, d = 12)", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=6)
-    fig.tight_layout()
     path, rel = ctx.figure_path("cor310_floor_vs_eps.png")
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, path)
     return CheckResult(
         id=ID, paper_ref=PAPER_REF, claim=CLAIM, verdict=None, computed={"exponents": expo, "eps_vs_N": eps_N, "max error/RHS": worst_ratio},
         stated={"bound": "error <= RHS", "gap exponent": k_gap}, comparison="<=", evidence=rows, findings=findings, controls=controls,

@@ -31,7 +31,7 @@ from opdcheck.instances import paper_toy
 from opdcheck.kernels.framework import run_config
 from opdcheck.kernels.trajectory import fit_tail_rate, last_iterate_converges
 from opdcheck.paper_checks.context import CheckContext
-from opdcheck.paper_checks.figures import plt
+from opdcheck.paper_checks.figures import plt, save_figure
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.theory.linearization import certify_rate, inverse_design_rational
@@ -342,10 +342,8 @@ def _figures(ctx: CheckContext, runs: list) -> list[str]:
     axes[1].set_xlabel("t")
     axes[0].legend(fontsize=7)
     axes[0].set_title("Fig. 1 toy, gradient dual convention, from pi_ref, lam_0 = 0 (first 200 steps)", fontsize=9)
-    fig.tight_layout()
     p1, rel1 = ctx.figure_path("fig-1-toy-trajectories.png")
-    fig.savefig(p1, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, p1)
 
     fig, ax = plt.subplots(figsize=(7.0, 4.2), dpi=110)
     for r in runs:
@@ -361,10 +359,8 @@ def _figures(ctx: CheckContext, runs: list) -> list[str]:
     ax.set_title("distance to the saddle point (from pi_ref)", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=6)
-    fig.tight_layout()
     p2, rel2 = ctx.figure_path("fig-1-toy-distance.png")
-    fig.savefig(p2, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, p2)
     return [rel1, rel2]
 
 

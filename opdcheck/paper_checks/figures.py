@@ -10,7 +10,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["save_semilogy", "plt"]
+__all__ = ["save_figure", "save_semilogy", "plt"]
+
+
+def save_figure(fig, path: Path) -> None:
+    """Lay out, save and close a figure; no software/date metadata, so the same run gives the same bytes."""
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
 
 
 def save_semilogy(path: Path, series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *,
@@ -33,6 +40,4 @@ def save_semilogy(path: Path, series: Mapping[str, tuple[Sequence[float], Sequen
     ax.set_ylabel(ylabel)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, path)

@@ -36,7 +36,7 @@ from opdcheck.kernels.opd import run_primal_dual
 from opdcheck.kernels.stochastic import SampledPrimal
 from opdcheck.numerics.saddle import solve_saddle
 from opdcheck.paper_checks.context import CheckContext
-from opdcheck.paper_checks.figures import plt
+from opdcheck.paper_checks.figures import plt, save_figure
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.tolerances import SEC4_FEASIBLE_ATOL, SEC4_OSCILLATION_MIN, SEC4_SETTLE_BAND_EXACT
@@ -232,10 +232,8 @@ def _figures(ctx: CheckContext, by: dict, exact: dict, T: int) -> list[str]:
     axes[1].set_xlabel("exact c(pi_T) (>= 0 feasible)")
     axes[1].legend(fontsize=7)
     fig.suptitle("sec-4 synthetic analogue: sampled PPO-clip on a bandit, dual step 0.5 on log lambda", fontsize=9)
-    fig.tight_layout()
     p, rel = ctx.figure_path("sec-4-stability.png")
-    fig.savefig(p, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, p)
     return [rel]
 
 

@@ -203,7 +203,7 @@ def _witness(row: dict, rho_claim: float) -> dict:
 
 
 def _figure(ctx: CheckContext, rows: list[dict]) -> list[str]:
-    from opdcheck.paper_checks.figures import plt
+    from opdcheck.paper_checks.figures import plt, save_figure
 
     good = [r for r in rows if r["ok"]]
     if not good:
@@ -219,9 +219,7 @@ def _figure(ctx: CheckContext, rows: list[dict]) -> list[str]:
     ax.set_title(f"theorem-tightness: {len(good)} instances (above the line: Thm 3.4's rate fails)", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, path)
     return [rel]
 
 

@@ -353,7 +353,7 @@ def run(ctx: CheckContext, budget: int | None = None, scale: float = 1.0) -> Che
 def _figure(ctx: CheckContext, rows: list[dict]) -> list[str]:
     if not rows:
         return []
-    from opdcheck.paper_checks.figures import plt
+    from opdcheck.paper_checks.figures import plt, save_figure
 
     n_unstable = sum(r["corrected"] >= 1 for r in rows)
     rows = [r for r in rows if r["corrected"] < 1]  # the statement's hypothesis r* < 1 (unstable ones: not drawn)
@@ -374,7 +374,5 @@ def _figure(ctx: CheckContext, rows: list[dict]) -> list[str]:
                  f"{n_unstable} with r* >= 1 not drawn)", fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, path)
     return [rel]

@@ -427,7 +427,7 @@ def run(ctx: CheckContext) -> CheckResult:
                             passed=c_pos["ok"] and np.isfinite(c_pos["rate"]),
                             detail=f"measured {c_pos['rate']:.6f} vs rho(46) {c_pos['rho']:.6f}"))
 
-    from opdcheck.paper_checks.figures import plt
+    from opdcheck.paper_checks.figures import plt, save_figure
 
     abs_p, rel_p = ctx.figure_path("thm-3.4-rate.png")
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
@@ -448,9 +448,7 @@ def run(ctx: CheckContext) -> CheckResult:
     ax.set_title("Thm 3.4: measured rate vs eq. (46)", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(abs_p, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, abs_p)
 
     w = worst["prox"]
     summary = (f"The fitted tail rate of OPD's error exceeds rho of eq. (46) (by more than max({THM34_RATE_ATOL:g}, fit spread)) on "
