@@ -216,13 +216,7 @@ def radius_enclosure(coeffs: Iterable[object], tol: object) -> tuple[Fraction, F
     lo, hi = Fraction(0), cauchy_bound(c)
     while not radius_below(c, hi):  # cannot happen (Cauchy's bound is strict); kept as a guard
         lo, hi = hi, 2 * hi
-    while hi - lo > t:
-        mid = (lo + hi) / 2
-        if radius_below(c, mid):
-            hi = mid
-        else:
-            lo = mid
-    return lo, hi
+    return _bisect(c, lo, hi, t)
 
 
 def _bisect(c: Sequence[Fraction], lo: Fraction, hi: Fraction, t: Fraction) -> tuple[Fraction, Fraction]:
