@@ -50,7 +50,7 @@ from opdcheck.kernels.fastexp import exp_shift
 from opdcheck.kernels.numba_fused import run_opd_fused
 from opdcheck.kernels.numba_opd import _run as run_materialising
 from opdcheck.kernels.opd import run_opd, thm34_step_sizes
-from opdcheck.numerics.logspace import softmax_rows
+from opdcheck.logspace import softmax_rows
 
 
 @njit(parallel=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from opdcheck.numerics.logspace import softmax_rows
+from opdcheck.logspace import softmax_rows
 from opdcheck.problem import Problem
 from opdcheck.tolerances import INSTANCE_MAX_BYTES, NAME_MAX_CHARS
 

@@ -62,7 +62,7 @@ def patch_everywhere(module: str, name: str, new) -> Iterator[None]:
 @contextlib.contextmanager
 def mutation_profile() -> Iterator[None]:
     """The quick profile with the sweeps of :data:`MUTATION_SWEEPS` (every other setting unchanged)."""
-    from opdcheck.paper_checks import thm_3_4
+    from opdcheck.paper_checks.studies import thm34 as thm_3_4
 
     saved = {k: dict(v) for k, v in thm_3_4.SWEEPS.items()}
     for cid, (quick, size) in MUTATION_SWEEPS.items():

@@ -255,7 +255,7 @@ class Problem:
 
     def lagrangian(self, pi: np.ndarray, lam: np.ndarray) -> float:
         """``L(pi, lam)`` of §1 (KL with 0 log 0 = 0)."""
-        from opdcheck.numerics.logspace import kl_rows
+        from opdcheck.logspace import kl_rows
 
         pi = self._policy(pi)
         lin = np.einsum("x,xn,xn->", self.rho, pi, self.scores(lam))

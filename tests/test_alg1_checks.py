@@ -9,7 +9,7 @@ import pytest
 
 from opdcheck.kernels.framework import run_config
 from opdcheck.instances import paper_toy
-from opdcheck.paper_checks import alg_1_unification, fig_1_toy, sec_4_stability, step_size_map
+from opdcheck.paper_checks.checks import alg_1_unification, fig_1_toy, sec_4_stability, step_size_map
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import get_check
 from opdcheck.paper_checks.result import Verdict
@@ -136,7 +136,7 @@ def test_bistable_cell_is_judged_where_the_certificate_applies():
 
 
 def test_orbit_replay_matches_the_driver_and_tells_orderings_apart():
-    from opdcheck.paper_checks._orbit_replay import replay_multipliers
+    from opdcheck.paper_checks.studies.orbit_replay import replay_multipliers
 
     beta, et, el, _ = BISTABLE
     p, sad, _ = step_size_map.instance(beta)

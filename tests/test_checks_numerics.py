@@ -21,7 +21,7 @@ def test_eq3_best_response_quick(tmp_path):
 
 
 def test_eq3_negative_control():
-    from opdcheck.paper_checks.eq3_best_response import broken_formula_no_beta, judge_best_response
+    from opdcheck.paper_checks.checks.eq3_best_response import broken_formula_no_beta, judge_best_response
 
     p = random_instance(3, 4, 2, 0.1, seed=0)
     bad = judge_best_response(p, np.array([0.5, 0.5]), formula=broken_formula_no_beta)
@@ -49,7 +49,7 @@ def test_dual_function_sign_error_is_never_confirmed():
     # reading cvxpy's duals with the wrong sign: the polish refuses them (not dual-feasible), so the
     # reference certifies nothing: the multiplier finding is undecided (INCONCLUSIVE), never CONFIRMED,
     # and the KKT certificate of lam* itself still holds
-    from opdcheck.paper_checks.dual_function import evaluate
+    from opdcheck.paper_checks.checks.dual_function import evaluate
 
     probs = [paper_toy(), random_instance(3, 4, 2, 0.1, seed=0)]
     v_good, _, _, _ = evaluate(probs, np.random.default_rng(0))
@@ -64,7 +64,7 @@ def test_dual_function_sign_error_is_never_confirmed():
 def test_dual_function_wrong_hessian_refuted_with_witness(tmp_path):
     # negative control: the Hessian without 1/beta is caught by the difference quotients and replayed at
     # 50 digits (mpmath second differences of D from the raw arrays)
-    from opdcheck.paper_checks.dual_function import broken_hessian_no_beta, judge
+    from opdcheck.paper_checks.checks.dual_function import broken_hessian_no_beta, judge
 
     r = judge(CheckContext(out_dir=tmp_path), [random_instance(3, 4, 2, 0.1, seed=0)], derivatives=broken_hessian_no_beta)
     assert r.verdict == Verdict.REFUTED, r.summary
@@ -92,7 +92,7 @@ def test_lemma_b5_confirmed_on_all_active_instance(tmp_path):
 
 
 def test_lemma_b5_negative_control_false_bound():
-    from opdcheck.paper_checks.lemma_b5 import false_bound, judge_lemma_b5
+    from opdcheck.paper_checks.checks.lemma_b5 import false_bound, judge_lemma_b5
 
     for p in (paper_toy(), random_instance(3, 4, 2, 0.1, seed=0)):
         assert judge_lemma_b5(p)["bound_holds"]

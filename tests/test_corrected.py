@@ -2,7 +2,7 @@
 import pytest
 
 from opdcheck.instances import load_problem
-from opdcheck.paper_checks import theorem_tightness, thm_3_4_corrected
+from opdcheck.paper_checks.checks import theorem_tightness, thm_3_4_corrected
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.result import Verdict
 

@@ -17,7 +17,7 @@ from opdcheck.kernels.numba_fused import (initial_coefficients, policy_from_coef
                                           run_opd_fused)
 from opdcheck.kernels.opd import run_primal_dual, thm34_step_sizes
 from opdcheck.kernels.rules import primal_mirror_step
-from opdcheck.numerics.logspace import softmax_rows
+from opdcheck.logspace import softmax_rows
 from opdcheck.numerics.saddle import solve_saddle
 from opdcheck.problem import Problem
 from opdcheck.theory.coefficients import coefficient_map, prove_coefficient_recursion
@@ -208,7 +208,7 @@ def test_fused_same_bits_with_one_and_two_threads(tmp_path):
             "from opdcheck.kernels.numba_fused import run_opd_fused\n"
             "from opdcheck.kernels.opd import thm34_step_sizes\n"
             "from types import SimpleNamespace\n"
-            "from opdcheck.numerics.logspace import softmax_rows\n"
+            "from opdcheck.logspace import softmax_rows\n"
             "numba.set_num_threads(int(sys.argv[1]))\n"
             "p = random_instance(200, 300, 3, 0.1, seed=7)\n"
             "lam = np.full(3, 0.5)\n"

@@ -12,7 +12,7 @@ from opdcheck.kernels.opd import T0_CONVENTION, run_opd, run_primal_dual, thm34_
 from opdcheck.kernels.rules import dual_step, dual_step_size, primal_mirror_step
 from opdcheck.kernels.trajectory import (fit_tail_rate, judge_bound, judge_lyapunov, kl_rows_log,
                                          last_iterate_converges)
-from opdcheck.numerics.logspace import kl_rows, softmax_rows
+from opdcheck.logspace import kl_rows, softmax_rows
 from opdcheck.numerics.saddle import solve_saddle
 from opdcheck.tolerances import NUMBA_AGREEMENT_RTOL, NUMBA_KL_SERIES_RTOL, NUMBA_SOFTMAX_RTOL_PER_LOGIT
 
@@ -274,7 +274,7 @@ def test_numba_softmax_row_matches_reference():
     """The kernel's log-softmax row (vectorised exp of z - max) vs log_softmax_rows: log pi and pi to a
     few ulp of the logits' size; exp(z - m) < exp(-708) (subnormal) is flushed to 0 while log pi is kept."""
     from opdcheck.kernels.numba_opd import _softmax_row
-    from opdcheck.numerics.logspace import log_softmax_rows
+    from opdcheck.logspace import log_softmax_rows
 
     rng = np.random.default_rng(3)
     for spread in (1.0, 30.0, 400.0):

@@ -50,7 +50,7 @@ def test_mutant_changes_a_verdict(mutant):
 
 def test_patch_everywhere_restores_every_binding():
     from opdcheck.kernels import potential
-    from opdcheck.paper_checks import thm_3_4_rate
+    from opdcheck.paper_checks.studies import thm34_rate as thm_3_4_rate
 
     orig = potential.rho_eq46
     with M.patch_everywhere("opdcheck.kernels.potential", "rho_eq46", lambda p: 0.0):

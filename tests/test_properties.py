@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from opdcheck.instances import load_problem, random_instance, save_problem
 from opdcheck.kernels.rules import dual_step, primal_mirror_step
 from opdcheck.numerics.dual import best_response, dual_value, primal_objective
-from opdcheck.numerics.logspace import kl_rows, softmax_rows
+from opdcheck.logspace import kl_rows, softmax_rows
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True)
 

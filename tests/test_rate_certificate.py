@@ -10,8 +10,9 @@ import sympy as sp
 
 from opdcheck.kernels.rules import dual_step, primal_mirror_step
 from opdcheck.paper_checks.context import CheckContext
-from opdcheck.paper_checks.rate_certificate import (classify, judge_rate, make_case, measure_tail_rate,
-                                                    quick_cases, run, run_case)
+from opdcheck.paper_checks.checks.rate_certificate import run
+from opdcheck.paper_checks.studies.rate_cases import (classify, judge_rate, make_case, measure_tail_rate,
+                                                    quick_cases, run_case)
 from opdcheck.paper_checks.result import Verdict
 from opdcheck.theory.linearization import (METHODS, MU, certify_rate, charpoly_coeffs, inverse_design_rational,
                                            jacobian, mode_polynomial, predicted_charpoly, step_constants)
@@ -173,7 +174,7 @@ def test_negative_control_iteration_without_optimism_is_refuted(cases):
     # OPD's certificate, but the iteration is simultaneous GDA: it grows where OPD converges
     case = cases["X1-n3-h2(beta=1/10)"]
     from opdcheck.kernels.baselines import run_simultaneous_pd
-    from opdcheck.paper_checks.rate_certificate import RUNNERS
+    from opdcheck.paper_checks.studies.rate_cases import RUNNERS
 
     broken = dict(RUNNERS, opd=run_simultaneous_pd)
     row = run_case(case, "opd", "prox", T_max=T_MAX, runners=broken)

@@ -41,7 +41,7 @@ HARD_FOR_THE_REFERENCE = {  # each gave REFUTED before: a distance to Clarabel's
 
 @pytest.mark.parametrize("case", sorted(HARD_FOR_THE_REFERENCE))
 def test_eq3_never_refuted_by_an_inaccurate_reference(case, tmp_path):
-    from opdcheck.paper_checks.eq3_best_response import judge
+    from opdcheck.paper_checks.checks.eq3_best_response import judge
 
     r = judge(CheckContext(out_dir=tmp_path), [HARD_FOR_THE_REFERENCE[case]()])
     assert r.verdict in (Verdict.CONFIRMED, Verdict.INCONCLUSIVE), r.summary
@@ -56,7 +56,7 @@ def test_eq3_a_perturbed_reference_cannot_refute():
     # a reference 1e-4 off the maximiser: its own weak-duality certificate says so, so the distance is not
     # judged on it, and its value is lower: eq. (3) stays "ok"
     from opdcheck.numerics.primal_cvxpy import solve_best_response_cvxpy
-    from opdcheck.paper_checks.eq3_best_response import judge_best_response
+    from opdcheck.paper_checks.checks.eq3_best_response import judge_best_response
 
     p = random_instance(3, 4, 2, 0.1, seed=0)
     lam = np.array([0.5, 0.5])
@@ -70,7 +70,7 @@ def test_eq3_a_perturbed_reference_cannot_refute():
 
 
 def test_eq3_printed_formula_refuted_with_independent_witness(tmp_path):
-    from opdcheck.paper_checks.eq3_best_response import broken_formula_no_beta, judge
+    from opdcheck.paper_checks.checks.eq3_best_response import broken_formula_no_beta, judge
 
     r = judge(CheckContext(out_dir=tmp_path), [paper_toy()], formula=broken_formula_no_beta)
     assert r.verdict == Verdict.REFUTED and not r.downgrades, r.summary
@@ -82,7 +82,7 @@ def test_eq3_printed_formula_refuted_with_independent_witness(tmp_path):
 
 @pytest.mark.parametrize("case", sorted(HARD_FOR_THE_REFERENCE))
 def test_dual_function_never_refuted_on_hard_instances(case, tmp_path):
-    from opdcheck.paper_checks.dual_function import judge
+    from opdcheck.paper_checks.checks.dual_function import judge
 
     r = judge(CheckContext(out_dir=tmp_path), [HARD_FOR_THE_REFERENCE[case]()])
     assert r.verdict == Verdict.CONFIRMED, r.summary
@@ -274,7 +274,7 @@ def _unnormalised_formula(problem, lam):
 
 def test_eq3_formula_that_is_not_a_policy_is_refuted(tmp_path):
     # the first-order residual cannot see a missing normaliser; the row-sum part of the certificate does
-    from opdcheck.paper_checks.eq3_best_response import judge
+    from opdcheck.paper_checks.checks.eq3_best_response import judge
 
     r = judge(CheckContext(out_dir=tmp_path), [paper_toy()], formula=_unnormalised_formula)
     assert r.verdict == Verdict.REFUTED
@@ -287,7 +287,7 @@ def test_eq3_value_certificate_allows_for_float64_normalisation():
     # 2.8e-11 below Clarabel's (normalised) point; that is the simplex slack, not a refutation
     from opdcheck.numerics.certificates import simplex_slack
     from opdcheck.numerics.dual import best_response
-    from opdcheck.paper_checks.eq3_best_response import judge_best_response
+    from opdcheck.paper_checks.checks.eq3_best_response import judge_best_response
 
     p = random_instance(20, 10, 2, beta=1e-3, seed=5, reward_scale=1e3)
     lam = np.asarray(solve_saddle(p).lam)

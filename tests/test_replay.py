@@ -117,7 +117,7 @@ def test_bound_witness_on_the_toy_and_its_negative_controls():
 
 
 def test_lyapunov_witness_on_the_toy():
-    from opdcheck.paper_checks.thm_3_4_lyapunov import lyapunov_case
+    from opdcheck.paper_checks.checks.thm_3_4_lyapunov import lyapunov_case
 
     p = paper_toy(1.0)
     c = lyapunov_case(p, T=50)

@@ -4,7 +4,7 @@ import pytest
 import sympy as sp
 
 from opdcheck.kernels.bilinear import random_full_rank, run_gda, run_optimistic
-from opdcheck.paper_checks import bilinear_gda as chk
+from opdcheck.paper_checks.checks import bilinear_gda as chk
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.result import Verdict
 from opdcheck.theory import bilinear as bl

@@ -5,7 +5,7 @@ import sympy as sp
 
 from opdcheck.instances import paper_toy, random_instance
 from opdcheck.numerics.prox_cvxpy import solve_prox_cvxpy
-from opdcheck.paper_checks import dual_step_scale, opd_closed_form
+from opdcheck.paper_checks.checks import dual_step_scale, opd_closed_form
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.result import Verdict
 from opdcheck.theory import closed_forms as cf

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import sympy as sp
 
-from opdcheck.paper_checks import lemmas_b2_b4_b8 as chk
+from opdcheck.paper_checks.checks import lemmas_b2_b4_b8 as chk
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.result import Verdict
 from opdcheck.theory import lemmas as lm

@@ -6,7 +6,7 @@ import pytest
 import sympy as sp
 
 from opdcheck.instances import paper_toy, random_instance
-from opdcheck.paper_checks import thm_3_4_constants as chk
+from opdcheck.paper_checks.checks import thm_3_4_constants as chk
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.result import Verdict
 from opdcheck.theory import lemmas as lm

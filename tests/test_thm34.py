@@ -14,9 +14,9 @@ from opdcheck.kernels.trajectory import judge_bound
 from opdcheck.numerics.saddle import solve_saddle
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.result import Verdict
-from opdcheck.paper_checks.thm_3_4 import thm34_case
-from opdcheck.paper_checks.thm_3_4_lyapunov import lyapunov_case
-from opdcheck.paper_checks.thm_3_4_rate import judge_rate, rate_case
+from opdcheck.paper_checks.studies.thm34 import thm34_case
+from opdcheck.paper_checks.checks.thm_3_4_lyapunov import lyapunov_case
+from opdcheck.paper_checks.studies.thm34_rate import judge_rate, rate_case
 from opdcheck.problem import Problem
 
 
@@ -115,7 +115,7 @@ def _assert_witnessed_refutation(res):
 
 
 def test_check_thm34_quick_and_counterexample_reproduces():
-    from opdcheck.paper_checks import thm_3_4
+    from opdcheck.paper_checks.checks import thm_3_4
 
     out, res = _quick("thm-3.4")
     assert res.stated is not None and res.evidence and res.figures
@@ -151,7 +151,7 @@ def test_other_checks_quick(check_id):
 def test_duplicated_constraint_is_never_judged(tmp_path):
     """The toy with its constraint duplicated: lam* is not unique (any split of 1 between the copies),
     the instance is degenerate, nothing is judged, so thm-3.4 must say INCONCLUSIVE (not CONFIRMED)."""
-    from opdcheck.paper_checks import thm_3_4
+    from opdcheck.paper_checks.checks import thm_3_4
     from opdcheck.problem import Problem
 
     toy = paper_toy()
@@ -167,7 +167,7 @@ def test_degenerate_multiplier_is_detected():
     """Two tight constraints on one prompt with two responses (the toy's constraint duplicated; xi = 0.3):
     the dual Hessian has rank 1, lam* is not unique, and the instance must be set apart (negative
     control of the degeneracy filter)."""
-    from opdcheck.paper_checks.thm_3_4 import multiplier_curvature
+    from opdcheck.paper_checks.studies.thm34 import multiplier_curvature
 
     toy = paper_toy()
     p = Problem(rho=toy.rho, pi_ref=toy.pi_ref, R_soft=toy.R_soft, w=toy.w,
@@ -180,7 +180,7 @@ def test_degenerate_multiplier_is_detected():
 
 def test_adversarial_search_is_deterministic_and_finds_a_violation(monkeypatch):
     """The full profile's search runs through ctx.map in rounds: the same seed gives the same worst instance."""
-    from opdcheck.paper_checks import thm_3_4
+    from opdcheck.paper_checks.checks import thm_3_4
 
     monkeypatch.setattr(thm_3_4, "SEARCH_ROUND", 5)
     monkeypatch.setattr(thm_3_4, "SEARCH_T", 200)

@@ -11,7 +11,7 @@ from opdcheck.instances import paper_toy
 from opdcheck.kernels.opd import run_opd
 from opdcheck.kernels.potential import rho_eq46
 from opdcheck.paper_checks.result import Verdict
-from opdcheck.paper_checks.thm_3_4_rate import (TOY_R_SOFT, _exact_saddle, certified_crossing, certified_family,
+from opdcheck.paper_checks.studies.thm34_rate import (TOY_R_SOFT, _exact_saddle, certified_crossing, certified_family,
                                                 certified_rate_vs_eq46, judge_certified, large_beta_limit,
                                                 measured_agrees, overall_verdict, rate_case, rho_eq46_exact,
                                                 toy_design)

@@ -70,7 +70,7 @@ from opdcheck.kernels.potential import potential as _potential
 from opdcheck.kernels.potential import thm34_constants
 from opdcheck.kernels.rules import dual_step_size
 from opdcheck.kernels.trajectory import Trajectory, kl_rows_log
-from opdcheck.numerics.logspace import log_softmax_rows
+from opdcheck.logspace import log_softmax_rows
 from opdcheck.problem import Problem
 
 __all__ = ["run_opd_fused", "primal_coefficients", "policy_from_coefficients", "PARALLEL_MIN_ENTRIES",

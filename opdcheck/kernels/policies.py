@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from opdcheck.numerics.logspace import log_softmax_rows
+from opdcheck.logspace import log_softmax_rows
 
 __all__ = ["ParamSet", "WholeSpace", "Box", "Interval", "L2Ball", "PolicyClass", "TabularSoftmax",
            "LogLinear", "CustomPolicy", "as_theta"]

@@ -22,7 +22,7 @@ import numpy as np
 
 from typing import Callable
 
-from opdcheck.numerics.logspace import log_softmax_rows
+from opdcheck.logspace import log_softmax_rows
 from opdcheck.problem import Problem
 
 __all__ = ["CLOSED_FORMS", "DUAL_CONVENTIONS", "primal_mirror_step", "dual_step", "dual_step_size",

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from opdcheck.kernels.rules import PrimalStep
-from opdcheck.numerics.logspace import log_softmax_rows
+from opdcheck.logspace import log_softmax_rows
 from opdcheck.problem import Problem
 
 __all__ = ["SampledPrimal", "sample_responses"]

@@ -15,7 +15,7 @@ from opdcheck.numerics.dual import (
     primal_objective,
     solve_dual_newton,
 )
-from opdcheck.numerics.logspace import expected_kl, kl_rows, log_softmax_rows, logsumexp_rows, softmax_rows
+from opdcheck.logspace import expected_kl, kl_rows, log_softmax_rows, logsumexp_rows, softmax_rows
 from opdcheck.numerics.saddle import cross_check, solve_saddle
 from opdcheck.numerics.types import PolishError, SaddlePoint, SolverError
 

@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
+from opdcheck.numerics.kkt import kkt_residuals
 from opdcheck.numerics.types import SaddlePoint, SolverError
 from opdcheck.tolerances import HIGHS_FEAS_TOL, LP_TIE_ATOL, SLATER_XI_ATOL
 
@@ -146,8 +147,6 @@ def solve_lp(problem: "Problem") -> SaddlePoint:
     ties = np.flatnonzero(tie_counts > 1)
     primal = float(np.einsum("x,xn,xn->", problem.rho, pi, problem.r))
     dual = float(np.dot(problem.rho, top[:, 0]))
-    from opdcheck.numerics.dual import kkt_residuals
-
     lp_problem = problem if problem.beta == 0 else problem.with_beta(0.0)
     info = {
         "status": "optimal", "highs_message": res.message, "iterations": int(getattr(res, "nit", -1)),

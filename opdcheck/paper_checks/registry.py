@@ -1,8 +1,7 @@
-"""The registry of checks: one module per claim id of SPEC.md §3, each registering one check.
+"""The registry of checks: one module per claim id in ``paper_checks/checks/``, each registering one check.
 
 A check module defines a function ``run(ctx: CheckContext) -> CheckResult`` decorated with
-:func:`register_check`. :func:`all_checks` imports every module of this package except the
-infrastructure ones, so a new check is one new file.
+:func:`register_check`. :func:`all_checks` imports every module of ``checks/``, so a new check is one new file.
 """
 from __future__ import annotations
 
@@ -19,9 +18,8 @@ from opdcheck.paper_checks.result import CheckResult
 if TYPE_CHECKING:
     from opdcheck.problem import Problem
 
-__all__ = ["Check", "register_check", "all_checks", "get_check", "INFRASTRUCTURE_MODULES"]
+__all__ = ["Check", "register_check", "all_checks", "get_check"]
 
-INFRASTRUCTURE_MODULES = {"result", "registry", "context", "report", "figures", "common", "baseline"}
 
 
 @dataclass(frozen=True)
@@ -77,12 +75,11 @@ def register_check(id: str, paper_ref: str, claim: str, expected: str = "", orde
 
 
 def _discover() -> None:
-    import opdcheck.paper_checks as pkg
+    import opdcheck.paper_checks.checks as pkg
 
     for mod in pkgutil.iter_modules(pkg.__path__):
-        if mod.name.startswith("_") or mod.name in INFRASTRUCTURE_MODULES:
-            continue
-        importlib.import_module(f"opdcheck.paper_checks.{mod.name}")
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"opdcheck.paper_checks.checks.{mod.name}")
 
 
 def all_checks() -> list[Check]:

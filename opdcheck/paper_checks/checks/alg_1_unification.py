@@ -33,7 +33,7 @@ import numpy as np
 from opdcheck.kernels.framework import FRAMEWORK_METHODS, run_config
 from opdcheck.kernels.trajectory import fit_tail_rate
 from opdcheck.numerics.types import SaddlePoint
-from opdcheck.paper_checks._alg1_common import CERT_METHOD, exact_fraction, first_below, rational_design
+from opdcheck.paper_checks.studies.alg1_designs import CERT_METHOD, exact_fraction, first_below, rational_design
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict

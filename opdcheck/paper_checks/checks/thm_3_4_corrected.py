@@ -47,7 +47,7 @@ from opdcheck.instances import save_problem
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
-from opdcheck.paper_checks.theorem_tightness import design_from_spec, evaluate_spec, random_spec, search
+from opdcheck.paper_checks.studies.tightness import design_from_spec, evaluate_spec, random_spec, search
 from opdcheck.theory.rate_formulas import stability_boundary, stability_boundary_polynomial, stable_box_certificate
 from opdcheck.tolerances import CORRECTED_FORMULA_ATOL, CORRECTED_MEASURED_ATOL
 
@@ -65,7 +65,7 @@ BUDGET = {"quick": 18, "full": 150}
 
 def family_case(problem, T: int, seed: int = 0) -> dict:
     """One float instance (thm-3.4's family): certify (rational rounding), formula and measured rate."""
-    from opdcheck.certify import certify_instance
+    from opdcheck.numerics.local_rate import certify_instance
 
     try:
         r = certify_instance(problem, method="opd", dual_step="prox", T=T)
@@ -125,7 +125,7 @@ def _rebuild(row: dict):
     if spec is None and row.get("spec_family") is None:
         return None
     if spec is None:  # a float instance of thm-3.4's family: its rational rounding, as certify does it
-        from opdcheck.certify import linearization_data, rational_design
+        from opdcheck.numerics.local_rate import linearization_data, rational_design
         from opdcheck.instances import paper_toy, random_instance
         from opdcheck.numerics.saddle import solve_saddle
 
@@ -195,7 +195,7 @@ def _witness(row: dict, stated: float) -> dict:
 
 
 def _controls(rows: list[dict]) -> list[Control]:
-    from opdcheck.paper_checks.thm_3_4_rate import toy_design
+    from opdcheck.paper_checks.studies.thm34_rate import toy_design
     from opdcheck.theory.linearization import certify_modes, step_constants
     from opdcheck.theory.rate_formulas import spectral_rate
 
@@ -225,7 +225,7 @@ def _controls(rows: list[dict]) -> list[Control]:
 def run(ctx: CheckContext, budget: int | None = None, scale: float = 1.0) -> CheckResult:
     """Try to break the corrected statement on three instance sources; ``scale`` multiplies the stated
     rate (1: the statement; 0.99: the negative control of the tests)."""
-    from opdcheck.paper_checks.thm_3_4 import instance_family
+    from opdcheck.paper_checks.studies.thm34 import instance_family
 
     t0 = time.perf_counter()
     budget = BUDGET[ctx.profile] if budget is None else int(budget)

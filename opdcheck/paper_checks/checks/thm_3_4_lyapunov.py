@@ -30,7 +30,7 @@ from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.numerics.replay import replay_lyapunov_violation, replay_work
 from opdcheck.paper_checks.result import CheckResult, Control, Verdict
-from opdcheck.paper_checks.thm_3_4 import (CONVENTIONS, all_slack_toy, beta_zero_instance_result, check_instance_specs,
+from opdcheck.paper_checks.studies.thm34 import (CONVENTIONS, all_slack_toy, beta_zero_instance_result, check_instance_specs,
                                           constants_control, default_runner, numba_numpy_control,
                                           scale_case, sweep_instances, witness_sentence, witness_summary)
 from opdcheck.problem import Problem
@@ -96,7 +96,7 @@ def run(ctx: CheckContext) -> CheckResult:
         return outside
     T = 2000 if ctx.full else 1000
     specs = check_instance_specs(ctx, "thm-3.4-lyapunov")
-    results = sweep_instances(ctx, "thm-3.4-lyapunov", specs, "opdcheck.paper_checks.thm_3_4_lyapunov:lyapunov_case", T=T)
+    results = sweep_instances(ctx, "thm-3.4-lyapunov", specs, "opdcheck.paper_checks.checks.thm_3_4_lyapunov:lyapunov_case", T=T)
     rows = []
     for p, cases in results:
         degen = cases["prox"]["degenerate"]
@@ -138,7 +138,7 @@ def run(ctx: CheckContext) -> CheckResult:
             witness_note = f" Replayed counterexample saved as `{rel_w}`. " + witness_sentence(witness)
         else:  # a failure without a judged violating step (e.g. a diverged run): nothing to replay
             witness = {"replayed": False, "reason": "no violating step to replay (diverged run?)"}
-    scale, scale_note = scale_case(ctx, "opdcheck.paper_checks.thm_3_4_lyapunov:lyapunov_case")
+    scale, scale_note = scale_case(ctx, "opdcheck.paper_checks.checks.thm_3_4_lyapunov:lyapunov_case")
     if scale is not None:  # full profile only; reported, not judged
         rows.append({"instance": "scale: (1e4, 1e3, 4), run_opd_fused (not judged)",
                      "prox: max Phi_(t+1)/(rho Phi_t)": scale["worst_ratio"],

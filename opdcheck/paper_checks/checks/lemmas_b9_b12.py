@@ -19,7 +19,7 @@ from fractions import Fraction
 import mpmath as mp
 import numpy as np
 
-from opdcheck.numerics.logspace import kl_rows
+from opdcheck.logspace import kl_rows
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict

@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 import sympy as sp
 
-from opdcheck.numerics.logspace import kl_rows
+from opdcheck.logspace import kl_rows
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks import exact_witness as ew

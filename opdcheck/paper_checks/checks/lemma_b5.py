@@ -23,7 +23,7 @@ import numpy as np
 from opdcheck.instances import paper_toy, random_instance, save_problem
 from opdcheck.numerics.dual import primal_objective
 from opdcheck.numerics.lp import slater_point
-from opdcheck.numerics.logspace import kl_rows
+from opdcheck.logspace import kl_rows
 from opdcheck.numerics.saddle import solve_saddle
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check

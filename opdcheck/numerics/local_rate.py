@@ -1,0 +1,287 @@
+r"""The certified local last-iterate rate of a method on the user's instance.
+
+For an instance file (``.npz``/``.json``, :func:`opdcheck.instances.load_problem`):
+
+1. the exact saddle point (dual Newton, :func:`opdcheck.numerics.saddle.solve_saddle`);
+2. the hypotheses of the linearization, each a clear ``ValueError`` when it fails: ``beta > 0``;
+   strict complementarity (no constraint with ``lam*_j ~ 0`` *and* ``c_j(pi*) ~ 0``); a unique
+   ``lam*`` (the dual curvature ``H = sum_x rho_x Cov_{pi*_x}(R_A)`` nonsingular on the active set);
+3. a rational rounding of ``(pi*, R_H, rho, beta, steps)`` (denominators <= ``CERTIFY_MAX_DENOMINATOR``,
+   stated in the output), then an exact Schur–Cohn enclosure of the spectral radius of the method's
+   update linearized there (:func:`opdcheck.theory.linearization.certify_modes`, the mode
+   factorization; for small instances also the full exact Jacobian, :func:`certify_rate`, must agree);
+4. beside it: the measured tail rate of the kernels' iteration from the paper's start ``(pi_ref, 0)``,
+   rho of eq. (46), and the rate of the corrected statement (:mod:`opdcheck.theory.rate_formulas`).
+
+The error ``E KL + ||lam - lam*||^2`` is a squared distance: its rate is ``r^2``; both are printed.
+
+For the unconstrained bilinear game ``min_x max_y x^T A y`` (``--bilinear A.npy --step eta``), OGDA
+``z_{t+1} = z_t - 2 eta F(z_t) + eta F(z_{t-1})`` acts on each singular value ``sigma`` through
+``(mu^2 - mu)^2 + (eta sigma)^2 (2 mu - 1)^2`` (OPD's mode polynomial at ``a = 0``, ``c = eta^2 sigma^2``),
+whose radius ``sqrt((1 + sqrt(1 - 4c))/2)`` decreases in ``c`` on ``c <= 1/4``; so once
+``eta^2 sigma_max^2 < 1/4`` is certified the rate is set by ``sigma_min``; both are certified by the
+inertia of ``A^T A - s I`` (exact LDL^T pivots over ``QQ`` of the rounded ``A``), and the two end values of
+``c = eta^2 s`` are enclosed by Schur–Cohn on the quartic.
+
+The command ``opdcheck certify`` only formats these results (``opdcheck/certify.py``).
+"""
+from __future__ import annotations
+
+import math
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import sympy as sp
+
+from opdcheck.problem import Problem
+from opdcheck.theory.linearization import (METHODS, RationalDesign, certify_modes, certify_rate)
+from opdcheck.theory.rate_formulas import spectral_rate
+from opdcheck.theory.schur_cohn import radius_enclosure
+from opdcheck.tolerances import (CERTIFY_ENCLOSURE_WIDTH, CERTIFY_FULL_JACOBIAN_MAX_DIM, CERTIFY_MAX_DENOMINATOR,
+                                 CERTIFY_STRICT_COMPLEMENTARITY_ATOL, LAMBDA_UNIQUE_EIG_RTOL)
+
+__all__ = ["rational", "linearization_data", "rational_design", "certify_instance", "certify_bilinear",
+           "load_matrix"]
+
+
+def rational(v: float, max_den: int = CERTIFY_MAX_DENOMINATOR) -> Fraction:
+    """The closest rational with denominator <= ``max_den`` (the stated rounding of a float)."""
+    if not math.isfinite(v):
+        raise ValueError(f"value {v!r} is not finite; the instance must be finite.")
+    return Fraction(float(v)).limit_denominator(max_den)
+
+
+def linearization_data(problem: Problem, saddle) -> dict:
+    """Active set and hypotheses of the linearization at ``saddle``; raises ``ValueError`` where it
+    does not apply (beta = 0, a degenerate constraint, a non-unique lam*)."""
+    if problem.beta <= 0:
+        raise ValueError(f"beta = {problem.beta:g}: the linearization needs beta > 0 (at beta = 0 the saddle "
+                         "policy can be a vertex and the update is not differentiable there). Use an instance "
+                         "with beta > 0, or `opdcheck solve FILE` for the LP's saddle point.")
+    lam = np.asarray(saddle.lam, dtype=np.float64)
+    cvals = problem.constraint_values(saddle.pi)
+    tol = CERTIFY_STRICT_COMPLEMENTARITY_ATOL
+    degenerate = [j for j in range(problem.h) if lam[j] <= tol and abs(cvals[j]) <= tol]
+    if degenerate:
+        raise ValueError(f"constraint(s) {degenerate}: lam*_j = {[float(lam[j]) for j in degenerate]} and "
+                         f"c_j(pi*) = {[float(cvals[j]) for j in degenerate]} are both within {tol:g} of 0 "
+                         "(a degenerate active set: strict complementarity fails and the projection [.]_+ is not "
+                         "differentiable at lam*). Shift that constraint's threshold so it is clearly active or slack.")
+    active = tuple(j for j in range(problem.h) if lam[j] > tol)
+    if not active:
+        raise ValueError("no active constraint (every lam*_j = 0): the multipliers stay at 0 near the saddle "
+                         "point and the rate is eta_th/(eta_th+beta); nothing to certify.")
+    return {"active": active, "lam": lam, "c": cvals}
+
+
+def rational_design(problem: Problem, saddle, active: tuple, max_den: int = CERTIFY_MAX_DENOMINATOR) -> tuple[RationalDesign, dict]:
+    """The rational rounding of ``(rho, pi*, R_H, lam*, beta)``; rows of ``pi*`` and ``rho`` are rounded
+    and their last entry set so each sums to exactly 1. Returns the design and the rounding sizes."""
+    pi = np.asarray(saddle.pi, dtype=np.float64)
+    # one common denominator for every entry (not the closest rational per entry): sums of products of
+    # entries then keep denominators <= max_den^4 instead of the lcm of thousands of denominators
+
+    def fixed(v: float, den: int = max_den) -> Fraction:
+        if not math.isfinite(v):
+            raise ValueError(f"value {v!r} is not finite; the instance must be finite.")
+        return Fraction(round(float(v) * den), den)
+
+    # tiny probabilities get a finer grid (8 significant digits below the smallest entry)
+    pmin = float(min(pi.min(), np.min(problem.rho)))
+    if not pmin > 0:
+        raise ValueError(f"pi* has an entry {pmin:g} <= 0; the linearization needs full support (beta > 0).")
+    den_pi = max(max_den, 10 ** (int(math.ceil(-math.log10(pmin))) + 8))
+
+    def simplex(row):
+        # the largest entry absorbs the rounding (the float row sums to 1 only to ~1e-16, which would swamp
+        # a tiny last entry)
+        big = int(np.argmax(row))
+        q = [fixed(v, den_pi) for v in row]
+        q[big] = 1 - (sum(q) - q[big])
+        if any(v <= 0 for v in q):
+            raise ValueError("pi* (or rho) has an entry that rounds to <= 0; the linearization needs full support.")
+        return q
+
+    pis = [simplex(row) for row in pi]
+    rho = simplex(np.asarray(problem.rho, dtype=np.float64))
+    R = [[[fixed(v) for v in row] for row in Rj] for Rj in np.asarray(problem.R_hard)]
+    lam = [rational(saddle.lam[j], max_den) if j in active else Fraction(0) for j in range(problem.h)]
+    beta = rational(problem.beta, max_den)
+
+    def S(v):
+        return sp.Rational(v.numerator, v.denominator)
+
+    design = RationalDesign(rho=tuple(S(v) for v in rho), pi_star=tuple(tuple(S(v) for v in r) for r in pis),
+                            R_hard=tuple(tuple(tuple(S(v) for v in row) for row in Rj) for Rj in R),
+                            lam_star=tuple(S(v) for v in lam), beta=S(beta), active=tuple(active), problem=problem,
+                            name=problem.name)
+    err = {"pi*": float(np.max(np.abs(np.array([[float(v) for v in r] for r in pis]) - pi))),
+           "R_hard": float(np.max(np.abs(np.array([[[float(v) for v in row] for row in Rj] for Rj in R])
+                                         - np.asarray(problem.R_hard)))),
+           "max_denominator": max_den, "pi_denominator": den_pi, "common_denominator": True}
+    return design, err
+
+
+def _measure(problem: Problem, method: str, eta_th: float, eta_lam: float, dual_step: str, saddle, T: int) -> dict:
+    from opdcheck.kernels.baselines import run_sequential_pd, run_simultaneous_pd
+    from opdcheck.kernels.opd import run_opd
+    from opdcheck.kernels.trajectory import fit_tail_rate
+    from opdcheck.tolerances import RUN_STOP_RTOL
+
+    runner = {"opd": run_opd, "simultaneous-gda": run_simultaneous_pd, "alternating-gda": run_sequential_pd}[method]
+    tr = runner(problem, eta_th=eta_th, eta_lam=eta_lam, T=T, dual_step=dual_step, saddle=saddle,
+                stop_below=RUN_STOP_RTOL)
+    fit = fit_tail_rate(tr.error)
+    rate = fit["rate"]
+    return {"error_rate": rate, "radius": math.sqrt(rate) if np.isfinite(rate) and rate > 0 else float("nan"),
+            "spread": fit["spread"], "window": (fit["t0"], fit["t1"]), "T": T, "diverged": bool(tr.diverged),
+            "final_error": float(tr.error[-1])}
+
+
+def certify_instance(problem: Problem, *, method: str = "opd", eta_th: float | None = None,
+                     eta_lam: float | None = None, dual_step: str = "prox", T: int = 3000, measure: bool = True,
+                     saddle=None) -> dict:
+    """Certified enclosure of ``method``'s local rate on ``problem`` with the measured, eq. (46) and
+    corrected rates beside it (module docstring). Default steps: Thm 3.4's ``3 sqrt(h) R_max``."""
+    if method not in METHODS:
+        raise ValueError(f"--method {method!r}; choose one of {METHODS}.")
+    if dual_step not in ("prox", "gradient"):
+        raise ValueError(f"--dual-step {dual_step!r}; choose 'prox' or 'gradient'.")
+    for name, v in (("--eta-th", eta_th), ("--eta-lam", eta_lam)):
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise ValueError(f"{name} = {v!r}; pass a finite step weight > 0.")
+    if problem.beta <= 0:
+        linearization_data(problem, None)  # raises the beta = 0 message
+    t0 = time.perf_counter()
+    if saddle is None:
+        from opdcheck.numerics.saddle import solve_saddle
+
+        saddle = solve_saddle(problem)
+    info = linearization_data(problem, saddle)
+    from opdcheck.kernels.opd import thm34_step_sizes
+    from opdcheck.kernels.potential import rho_eq46
+
+    d_th, d_lam = thm34_step_sizes(problem)
+    eta_th = d_th if eta_th is None else float(eta_th)
+    eta_lam = d_lam if eta_lam is None else float(eta_lam)
+    design, rounding = rational_design(problem, saddle, info["active"])
+    q_th, q_lam = rational(eta_th), rational(eta_lam)
+    cert = certify_modes(design, method, q_th, q_lam, dual_step, Fraction(str(CERTIFY_ENCLOSURE_WIDTH)))
+    H = np.array([[float(v) for v in row] for row in cert.H])
+    ev = np.linalg.eigvalsh(H)
+    if ev[0] <= LAMBDA_UNIQUE_EIG_RTOL * max(1.0, float(ev[-1])):
+        raise ValueError(f"the dual curvature on the active set {list(info['active'])} is singular (eigenvalues "
+                         f"{ev.tolist()}): lam* is not unique, so the iterates need not converge to one point and the "
+                         "linearization does not apply. Remove a redundant constraint or change its rewards.")
+    full = None
+    dim = (4 if method == "opd" else 2) * (design.X * (design.n - 1) + len(design.active))
+    if dim <= CERTIFY_FULL_JACOBIAN_MAX_DIM:  # small: the full exact Jacobian as a cross-check
+        fc = certify_rate(design, method, q_th, q_lam, dual_step, Fraction(str(CERTIFY_ENCLOSURE_WIDTH)))
+        full = {"lo": fc.lo, "hi": fc.hi, "agrees": bool(fc.lo <= cert.hi and cert.lo <= fc.hi), "dim": fc.dim}
+    b = 1.0 / (eta_th + problem.beta)
+    kappa = 1 / (2 * eta_lam) if dual_step == "prox" else 1 / eta_lam
+    a = problem.beta * b
+    corr = spectral_rate(method, a, [kappa * b * float(v) for v in ev], cert.extra_primal)
+    cert_s = time.perf_counter() - t0
+    meas = _measure(problem, method, eta_th, eta_lam, dual_step, saddle, T) if measure else None
+    return {"instance": problem.name, "method": method, "dual_step": dual_step, "eta_th": eta_th, "eta_lam": eta_lam,
+            "eta_th_q": q_th, "eta_lam_q": q_lam, "beta": problem.beta, "X": problem.X, "n": problem.n, "h": problem.h,
+            "active": list(info["active"]), "pairs": problem.X * problem.n, "h_eigs": ev.tolist(), "a": a,
+            "c": [kappa * b * float(v) for v in ev], "radius_lo": cert.lo, "radius_hi": cert.hi,
+            "error_rate_lo": cert.lo**2, "error_rate_hi": cert.hi**2, "stable": cert.stable, "unstable": cert.unstable,
+            "gamma": cert.gamma, "extra_primal": cert.extra_primal, "full_jacobian": full, "rounding": rounding,
+            "rho46": rho_eq46(problem), "corrected": corr, "measured": meas, "certify_seconds": cert_s}
+
+
+
+# ------------------------------------------------------------------------------------- bilinear
+def _ogda_mode(c: Fraction) -> list[Fraction]:
+    """``(mu^2 - mu)^2 + c (2mu - 1)^2`` (highest degree first)."""
+    return [Fraction(1), Fraction(-2), 1 + 4 * c, -4 * c, c]
+
+
+def _positive_definite(M: list[list[Fraction]]) -> bool:
+    """Exact: all pivots of the symmetric Gaussian elimination (LDL^T) of ``M`` are > 0."""
+    a = [row[:] for row in M]
+    n = len(a)
+    for p in range(n):
+        piv = a[p][p]
+        if piv <= 0:
+            return False
+        for i in range(p + 1, n):
+            f = a[i][p] / piv
+            if f:
+                for j in range(p + 1, n):
+                    a[i][j] -= f * a[p][j]
+    return True
+
+
+def certify_bilinear(A: np.ndarray, step: float, *, T: int = 20000, seed: int = 0,
+                     max_den: int = 2**30) -> dict:
+    """Certified OGDA rate on ``min_x max_y x^T A y`` (module docstring), beside a tail-window fit."""
+    A = np.asarray(A)
+    if A.ndim != 2 or A.size == 0 or not np.issubdtype(A.dtype, np.number):
+        raise ValueError(f"--bilinear: A has shape {A.shape} and dtype {A.dtype}; pass a 2-d numeric array (.npy).")
+    A = A.astype(np.float64)
+    if not np.isfinite(A).all():
+        raise ValueError("--bilinear: A has non-finite entries; pass a finite matrix.")
+    if not (math.isfinite(step) and step > 0):
+        raise ValueError(f"--step = {step!r}; pass a finite step > 0.")
+    t0 = time.perf_counter()
+    # one common denominator; M = A^T A exactly (rationals), its extreme eigenvalues certified by the
+    # inertia of M - s I (exact LDL^T pivots: all > 0 iff s < lambda_min), not by its charpoly
+    D = max_den
+    Aint = [[int(round(float(A[i, j]) * D)) for j in range(A.shape[1])] for i in range(A.shape[0])]
+    k = A.shape[1]
+    M = [[Fraction(sum(Aint[r][i] * Aint[r][j] for r in range(A.shape[0])), D * D) for j in range(k)] for i in range(k)]
+    eta = rational(step, 10**12)
+    sv = np.linalg.svd(A, compute_uv=False)
+    if not _positive_definite([[(Fraction(1) / (4 * eta * eta) if i == j else 0) - M[i][j] for j in range(k)]
+                               for i in range(k)]):
+        raise ValueError(f"--step {step}: eta^2 sigma_max^2 >= 1/4 for this A; the certificate's monotone regime "
+                         "needs eta < 1/(2 sigma_max).")
+    s_est = float(sv[-1]) ** 2
+    if s_est <= 0 or not _positive_definite(M):
+        raise ValueError("A^T A is singular: a zero singular value gives a neutral mode (rate exactly 1); "
+                         "OGDA has no linear rate on this game. Pass a full-column-rank A.")
+    delta = Fraction(s_est * 1e-9).limit_denominator(10**15) + Fraction(1, 10**30)
+    for _ in range(20):
+        s_lo = max(Fraction(s_est).limit_denominator(10**18) - delta, Fraction(0))
+        s_hi = Fraction(s_est).limit_denominator(10**18) + delta
+        below = s_lo == 0 or _positive_definite([[M[i][j] - (s_lo if i == j else 0) for j in range(k)] for i in range(k)])
+        above = not _positive_definite([[M[i][j] - (s_hi if i == j else 0) for j in range(k)] for i in range(k)])
+        if below and above:  # s_lo < s_min <= s_hi
+            break
+        delta *= 16
+    else:  # pragma: no cover - the float estimate cannot be this far off
+        raise ValueError("could not bracket sigma_min^2 of the rounded A exactly; the matrix is too ill-conditioned.")
+    tol = Fraction(1, 10**12)
+    # radius decreasing in c on c <= 1/4: r(s_hi) <= r(s_min) <= r(s_lo)
+    r_lo = radius_enclosure(_ogda_mode(eta * eta * s_hi), tol)[0]
+    r_hi = radius_enclosure(_ogda_mode(eta * eta * s_lo), tol)[1]
+    cert_s = time.perf_counter() - t0
+    # measured: the optimistic (Popov = OGDA) kernel from a seeded start; fit the log-norm's tail slope
+    from opdcheck.kernels.bilinear import run_optimistic
+
+    rng = np.random.default_rng(seed)
+    z = run_optimistic(A, rng.normal(size=A.shape[0]), rng.normal(size=A.shape[1]), float(step), T)
+    t = np.arange(T // 2, T + 1)
+    slope = np.polyfit(t, np.log(z[t]), 1)[0]
+    return {"shape": A.shape, "step": float(step), "sigma_max": float(sv[0]), "sigma_min": float(sv[-1]),
+            "radius_lo": r_lo, "radius_hi": r_hi, "one_minus_radius": (float(1 - r_hi), float(1 - r_lo)),
+            "s_min": (float(s_lo), float(s_hi)), "measured": float(np.exp(slope)), "T": T,
+            "certify_seconds": cert_s, "max_denominator": max_den}
+
+
+
+def load_matrix(path: str) -> np.ndarray:
+    """Read ``A`` from a ``.npy`` file (no pickles) with a clear error."""
+    p = Path(path)
+    if not p.exists():
+        raise ValueError(f"--bilinear {path!r}: file does not exist; pass a .npy file with a 2-d array.")
+    try:
+        return np.load(p, allow_pickle=False)
+    except Exception as exc:
+        raise ValueError(f"--bilinear {path!r}: cannot read it as .npy ({exc}).") from None
