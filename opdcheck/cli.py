@@ -292,11 +292,8 @@ def _run_checks(args, selected, instance, notes, out: Path, staging: Path, execu
         ctx = CheckContext(profile=args.profile, seed=args.seed, out_dir=staging,
                            instance=instance if c.accepts_instance else None, progress=progress,
                            executor=executor)
-        t0 = time.perf_counter()
         try:
-            res = c.run(ctx)
-            res.wall_time = time.perf_counter() - t0
-            res.profile, res.seed = args.profile, args.seed
+            res = c.run(ctx)  # the registry labels the result (id, reference, claim, profile, seed, wall time)
             results.append(res)
             progress.done()
             if not args.quiet:

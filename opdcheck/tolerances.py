@@ -54,7 +54,7 @@ CLARABEL_TOL_GAP = 1e-12
 CLARABEL_TOL_FEAS = 1e-10
 
 #: Raw Clarabel exponential-cone solution vs the exact saddle point, max abs difference on pi* and lam*.
-#: Measured (tests/test_numerics.py, 20 instances + 40-instance slow sweep): raw pi off by up to ~2e-5,
+#: Measured (tests/test_numerics_saddle.py, 20 instances + 40-instance slow sweep): raw pi off by up to ~2e-5,
 #: raw lam by up to ~7e-7 (Clarabel's KKT solves hit double-precision noise; the error is amplified by
 #: 1/beta in pi and 1/lambda_min(hess D) in lam). Used (a) to judge the raw route and (b) as the largest
 #: move the KKT polish may make: a farther polished point is not "the same point, refined", and a sign

@@ -1,6 +1,6 @@
 """One run of every check in the quick profile (seed 0), shared by the tests of a pytest session.
 
-Not a test module: ``test_baseline.py`` compares every verdict with baseline.json from it, and the
+Not a test module: ``test_paper_checks_baseline.py`` compares every verdict with baseline.json from it, and the
 Thm 3.4 tests read their checks' results from it instead of running the checks again.
 """
 from __future__ import annotations

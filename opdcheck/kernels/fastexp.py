@@ -17,7 +17,7 @@ polynomial to ``r^13`` (first omitted term ``< 4.1e-18`` relative), and ``2^k`` 
 factors are normal for every ``k`` in ``[-1076, 1024]``, so subnormal results (``-745.13 < x < -708.4``)
 are rounded once, like libm's, instead of being flushed to 0, and ``x > 709.78`` overflows to inf.
 
-Accuracy (``tests/test_fused.py``, measured against ``numpy.exp`` on a dense grid of ``[-746, 709.78]``
+Accuracy (``tests/test_kernels_numba_fused.py``, measured against ``numpy.exp`` on a dense grid of ``[-746, 709.78]``
 plus random points): ``<= FASTEXP_MAX_ULP`` ulp for normal results, and for subnormal results within one
 subnormal spacing (``2^-1074``); ``exp(x) = 0`` for ``x < EXP_X_MIN`` as in libm.
 Finite inputs only (NaN is not propagated: the kernels never pass it, they check their coefficients).

@@ -13,7 +13,7 @@ What it computes (the numpy reference is :func:`opdcheck.kernels.alg3.natural_di
 
 The Fisher matrix is accumulated as ``sum_y rho_x pi (phi - mbar_x)(phi - mbar_x)^T`` (the score itself),
 which equals the reference's raw second moment minus the mean outer product but does not cancel when the
-policy is nearly deterministic (there the reference loses digits, see ``tests/test_numba_alg3.py``'s
+policy is nearly deterministic (there the reference loses digits, see ``tests/test_kernels_numba_alg3.py``'s
 mpmath replay). Variants as in the reference:
 ``fisher="uncentred"`` drops the mean term, ``"unweighted"`` uses rho = 1 in F only (negative controls).
 

@@ -14,7 +14,7 @@ Why it is exact and small
 Started at ``pi_hat_0 = pi_ref``, every iterate of the distributional KL-proximal step (eqs. (4)/(6),
 derived or printed closed form) is ``log pi[x, y] = a log pi_ref[x, y] + b r[x, y] + sum_j c_j R_j[x, y]
 - logZ[x]``; the step acts on the coefficients only (``opdcheck.theory.coefficients`` proves it with
-sympy, and ``tests/test_fused.py`` checks :func:`primal_coefficients` against that sympy map)::
+sympy, and ``tests/test_kernels_numba_fused.py`` checks :func:`primal_coefficients` against that sympy map)::
 
     derived: (a, b, c) <- (eta (a, b, c) + (beta, 1, lam)) / (eta + beta)
     printed: (a, b, c) <- (eta (a, b, c) + (beta, 0, 0)) / (eta + beta) + (0, 1, lam)
@@ -39,7 +39,7 @@ Determinism and threads: rows are processed in blocks of ``ROW_BLOCK`` by ``pran
 ``X n >= PARALLEL_MIN_ENTRIES``); each row writes its own results (no accumulation across rows in
 the parallel region), and the sums over prompts are serial in x = 0..X-1. So the bits are the same
 run to run AND for any thread count (``NUMBA_NUM_THREADS`` / ``numba.set_num_threads`` change only
-who computes which block); ``tests/test_fused.py`` checks 1 vs 2 threads and serial vs parallel.
+who computes which block); ``tests/test_kernels_numba_fused.py`` checks 1 vs 2 threads and serial vs parallel.
 
 Measured (``benchmarks/bench_opd_step.py``, 2-core shared AMD EPYC box, 2026-12-01, loaded): at
 (X, n, h) = (1e4, 1e3, 4) a step without metrics takes 149 ms (1 thread) / 158 ms (2 threads), 2.1x /

@@ -2,7 +2,7 @@
 
 It computes what :func:`opdcheck.kernels.opd.run_primal_dual` computes (same formulas, fused loops)
 and returns the same :class:`~opdcheck.kernels.trajectory.Trajectory` metrics;
-``tests/test_kernels.py`` checks agreement to ``NUMBA_AGREEMENT_RTOL`` on several instances and
+``tests/test_kernels_opd.py`` checks agreement to ``NUMBA_AGREEMENT_RTOL`` on several instances and
 prediction modes, bit-for-bit determinism (run to run, serial vs parallel row pass, 1 vs 2 threads)
 and that a second call with the same dtypes does not compile again.
 

@@ -5,10 +5,12 @@ A check module defines a function ``run(ctx: CheckContext) -> CheckResult`` deco
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import pkgutil
 import sys
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -58,6 +60,9 @@ def register_check(id: str, paper_ref: str, claim: str, expected: str = "", orde
                    accepts_instance: bool = False, memory: "Callable[[Problem], int] | None" = None) -> Callable:
     """Decorator registering ``func(ctx) -> CheckResult`` under ``id``.
 
+    The declaration is the one place a check's id, paper reference and claim are written: the returned
+    ``run`` fills them, with the context's profile and seed and the wall time, into every result.
+
     ``memory``: an estimator ``memory(problem) -> bytes`` of what the check needs on a user instance,
     asked before the run starts (``opdcheck.resources``: ``dense_bytes`` for numpy-only checks,
     ``cvxpy_bytes`` for checks that solve the instance with cvxpy); default ``generic_bytes``.
@@ -65,11 +70,22 @@ def register_check(id: str, paper_ref: str, claim: str, expected: str = "", orde
     if memory is not None and not callable(memory):
         raise TypeError(f"register_check({id!r}): memory = {memory!r}; pass a callable problem -> bytes or None.")
 
-    def deco(func: Callable[[CheckContext], CheckResult]) -> Callable[[CheckContext], CheckResult]:
+    def deco(func: Callable[..., CheckResult]) -> Callable[..., CheckResult]:
         if id in _REGISTRY and _REGISTRY[id].func.__module__ != func.__module__:
             raise RuntimeError(f"check id {id!r} registered twice ({_REGISTRY[id].func.__module__}, {func.__module__})")
-        _REGISTRY[id] = Check(id, paper_ref, claim, expected, func, order, accepts_instance, memory)
-        return func
+
+        @functools.wraps(func)
+        def run(ctx: CheckContext, *args, **kwargs) -> CheckResult:
+            # the metadata is declared once (here); the check computes, the registry labels its result
+            t0 = time.perf_counter()
+            res = func(ctx, *args, **kwargs)
+            res.id, res.paper_ref, res.claim = id, paper_ref, claim
+            res.profile, res.seed = ctx.profile, ctx.seed
+            res.wall_time = time.perf_counter() - t0
+            return res
+
+        _REGISTRY[id] = Check(id, paper_ref, claim, expected, run, order, accepts_instance, memory)
+        return run
 
     return deco
 

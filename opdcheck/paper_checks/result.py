@@ -41,6 +41,13 @@ class Finding:
     sentence: str = ""
     judged: int = 1
     witness: dict | None = None
+    #: the register's id of the paper statement this finding judges (``opdcheck claims``)
+    statement: str = ""
+    #: which reading of that statement is judged: "literal", "charitable" (the most charitable the text supports)
+    #: or a named reading
+    reading: str = "literal"
+    #: the weight of a failure: "substantive", "misstatement" (the repaired form is what the paper uses) or "typo"
+    severity: str = "substantive"
 
     def __post_init__(self) -> None:
         self.verdict = Verdict(self.verdict)
@@ -124,9 +131,10 @@ class CheckResult:
     ``details`` free Markdown (derivations, LaTeX, explanations).
     """
 
-    id: str
-    paper_ref: str
-    claim: str
+    #: filled by the registry from the check's one declaration (``register_check``); never written by a check
+    id: str = field(default="", kw_only=True)
+    paper_ref: str = field(default="", kw_only=True)
+    claim: str = field(default="", kw_only=True)
     verdict: Verdict
     computed: Any
     stated: Any
@@ -140,9 +148,10 @@ class CheckResult:
     conventions: list[str] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)  # paths relative to the report directory
     counterexample: str | None = None  # path of a saved instance reproducing a REFUTED verdict
-    wall_time: float = 0.0
-    profile: str = "quick"
-    seed: int = 0
+    #: filled by the registry: wall time of ``run``, the context's profile and seed
+    wall_time: float = field(default=0.0, kw_only=True)
+    profile: str = field(default="quick", kw_only=True)
+    seed: int = field(default=0, kw_only=True)
     #: sub-verdicts; when given and ``verdict`` is None, the verdict is combined from them
     findings: list[Finding] = field(default_factory=list)
     #: positive/negative controls run inside the check; a failed one makes the verdict INCONCLUSIVE

@@ -26,7 +26,6 @@ numerical claim and is not decided here.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 
@@ -100,7 +99,6 @@ def evaluate(ctx: CheckContext, lam_star_shift: float = 0.0, methods: tuple | No
              n_inst: int | None = None, T: int | None = None) -> CheckResult:
     """``lam_star_shift`` perturbs the reference ``lam*`` that (b) judges against (negative control);
     ``methods``, ``n_inst``, ``T`` restrict the sweep (tests)."""
-    t0 = time.perf_counter()
     n_inst = n_inst or (3 if ctx.full else 2)
     T = T or (3000 if ctx.full else 1000)
     method_order = tuple(methods or METHOD_ORDER)
@@ -206,7 +204,7 @@ def evaluate(ctx: CheckContext, lam_star_shift: float = 0.0, methods: tuple | No
                  "certified radius^2": (c["cert"].mid ** 2 if c["cert"] is not None else None)} for c in cells]
     details = _ranking(cells, method_order)
     return CheckResult(
-        id=ID, paper_ref=PAPER_REF, claim=CLAIM, verdict=None,
+        verdict=None,
         computed={"findings": {f.name: f.verdict.value for f in findings}}, details=details,
         stated={"a": "instances of Algorithm 1", "b": "exact saddle point", "c": "standard PD: only average convergence"},
         comparison="identity", tolerance=ALG1_SADDLE_ATOL, tolerance_reason="issue 9: 1e-7 on the saddle point; "
@@ -217,7 +215,7 @@ def evaluate(ctx: CheckContext, lam_star_shift: float = 0.0, methods: tuple | No
         conventions=["dual convention 'gradient' (Algorithm 1: lam - g/eta_lam); gentle = Thm 3.4's eta = 3 sqrt(h) R_max, "
                      "aggressive = eta/10 (eta rounded up to a multiple of 1/64); converged runs stop at 1e-20 e_0; practitioners' rules keep their own dual steps; exact multi-shot's inner weight beta/20",
                      "lam_init: 0 (projected rules), 1 (Safe-RLHF, §4 rules), 0.001 (OmniSafe rules)"],
-        wall_time=time.perf_counter() - t0, profile=ctx.profile, seed=ctx.seed)
+        )
 
 
 def _ranking(cells: list, method_order: tuple) -> str:

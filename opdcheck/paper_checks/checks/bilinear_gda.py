@@ -13,7 +13,6 @@ optimistic characteristic polynomial factorises.
 from __future__ import annotations
 
 import itertools
-import time
 
 import numpy as np
 import sympy as sp
@@ -95,7 +94,6 @@ def _block_witness(block: sp.Matrix, judged: dict) -> dict | None:
 def evaluate(ctx: CheckContext, block: sp.Matrix | None = None, claimed: list | None = None) -> CheckResult:
     """Findings: GDA eigenvalues, GDA divergence (symbolic, witness if false), measured vs exact rates, the
     optimistic stability condition; ``block``/``claimed`` injectable (a damped block or a wrong claim)."""
-    t0 = time.perf_counter()
     judged = bl.judge_gda_claim(block)
     match = judged["match"] if claimed is None else bl.judge_gda_claim(block, claimed)["match"]
     claimed = bl.paper_gda_eigenvalues() if claimed is None else claimed
@@ -213,7 +211,7 @@ def evaluate(ctx: CheckContext, block: sp.Matrix | None = None, claimed: list | 
         f"sympy expressions above) to {BILINEAR_RATE_ATOL:g}.",
     ])
     return CheckResult(
-        id=ID, paper_ref=PAPER_REF, claim=CLAIM, verdict=None,
+        verdict=None,
         computed={"eigenvalues": sp.sstr(judged["eigenvalues"]), "gda_rate": sim["rate_gda"], "optimistic_rate": sim["rate_opt"],
                   "optimistic_stable_for_alpha_sigma_in": sp.sstr(stable_set)},
         stated={"eigenvalues": sp.sstr(claimed), "modulus": "> 1 (last iterate does not converge)"},
@@ -224,7 +222,7 @@ def evaluate(ctx: CheckContext, block: sp.Matrix | None = None, claimed: list | 
         instances=[{"name": "random full-rank A", "seed": ctx.seed, "stream": "bilinear", "alpha": sim["alpha"]}],
         conventions=["Optimistic first step uses z_{-1} = z_hat_0 (as for Algorithm 2).",
                      f"The run at alpha sigma_max = {BILINEAR_UNSTABLE_S} reuses the same seeded A and start."],
-        wall_time=time.perf_counter() - t0, profile=ctx.profile, seed=ctx.seed)
+        )
 
 
 @register_check(id=ID, paper_ref=PAPER_REF, claim=CLAIM,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import mpmath as mp
 import numpy as np
@@ -131,7 +130,6 @@ def in_class_prox_distance(theta0: float, eta: float, beta: float) -> float:
 
 def evaluate(ctx: CheckContext, theta0: float = 0.0, T: int | None = None) -> CheckResult:
     """Run Algorithm 3 on the counterexample from ``theta0``; judge Cor 3.10 with an mpmath witness."""
-    t0 = time.perf_counter()
     T = T or (400 if ctx.full else 200)
     problem = cor310_counterexample()
     cls = quadratic_two_arm_class()
@@ -248,7 +246,7 @@ def evaluate(ctx: CheckContext, theta0: float = 0.0, T: int | None = None) -> Ch
                                      "mp_error_T": mp.nstr(replay["error_T"], 30)}, indent=1))
         counterexample = crel
     return CheckResult(
-        id=ID, paper_ref=PAPER_REF, claim=CLAIM, verdict=None,
+        verdict=None,
         computed={"error_T": float(err[-1]), "theta_T": theta_T, "p_T(y0)": p_T, "eps_approx": eps, "stays_constant": stays},
         stated={"rhs_T": float(rhs[-1])}, comparison="<=", tolerance=COUNTEREX_AGREE_RTOL,
         tolerance_reason="kernel vs mpmath replay, relative (float64 roundings of a two-point KL and the bound)",
@@ -258,7 +256,7 @@ def evaluate(ctx: CheckContext, theta0: float = 0.0, T: int | None = None) -> Ch
                      "error measured against the in-class saddle point (pi*_Theta, lam*_Theta)",
                      "dual steps: prox c/(2 eta_lam) and gradient c/eta_lam both run; the verdict uses prox (Appendix E's argmin)"],
         figures=figures, counterexample=counterexample, findings=findings, controls=controls, judged=T,
-        wall_time=time.perf_counter() - t0, profile=ctx.profile, seed=ctx.seed)
+        )
 
 
 def evaluate_positive(ctx: CheckContext) -> Control:

@@ -17,7 +17,6 @@ A REFUTED carries an mpmath (50-digit) replay of D from the raw arrays.
 """
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 import numpy as np
@@ -423,15 +422,14 @@ def run(ctx: CheckContext) -> CheckResult:
 def judge(ctx: CheckContext, problems: list[Problem], derivatives: Callable = dual_derivatives,
           dual_sign: float = 1.0) -> CheckResult:
     """The check on ``problems`` (tests plant a wrong ``derivatives`` or ``dual_sign``)."""
-    t0 = time.perf_counter()
     stated = {"grad D": "c(pi_lam)", "hess D": "(1/beta) sum_x rho Cov_{pi_lam}(R_H)",
               "lam*": "= constraint duals of (1)", "duality gap": 0}
     if any(p.beta <= 0 for p in problems):
         return CheckResult(
-            id="dual-function", paper_ref="(standard)", claim=CLAIM, verdict=Verdict.INCONCLUSIVE,
+            verdict=Verdict.INCONCLUSIVE,
             computed="not applicable", stated=stated, comparison="identity", judged=0,
             summary="beta = 0: D is piecewise linear (no gradient/Hessian); use the LP route.",
-            wall_time=time.perf_counter() - t0, profile=ctx.profile, seed=ctx.seed)
+            )
     _, rows, worst, findings = evaluate(problems, ctx, dual_sign=dual_sign, derivatives=derivatives)
     counterexample = None
     bad = next((r for r in rows if r.get("derivatives_ok") is False or r.get("kkt_ok") is False
@@ -441,7 +439,7 @@ def judge(ctx: CheckContext, problems: list[Problem], derivatives: Callable = du
         save_problem(next(p for p in problems if p.name == bad["instance"]), path)
     judged = sum(1 for r in rows if r.get("derivatives_ok") is not None or r.get("kkt_ok") is not None)
     return CheckResult(
-        id="dual-function", paper_ref="(standard; not printed in the paper), Lemma B.7", claim=CLAIM, verdict=None,
+        verdict=None,
         computed=worst, stated=stated, comparison="identity", tolerance=SADDLE_AGREEMENT_ATOL,
         tolerance_reason=(f"derivatives: central differences at two steps scaled to beta/R_max, judged at {FD_RTOL:g} "
                           "relative when the two agree; KKT residuals and duality gap at their float64 rounding "
@@ -462,5 +460,4 @@ def judge(ctx: CheckContext, problems: list[Problem], derivatives: Callable = du
         conventions=["lam* = argmin_{lam >= 0} D(lam) by projected Newton in units of R_max and max|R_hard[j]|",
                      "constraint duals read with cvxpy's sign for '>= 0' constraints of a maximisation",
                      "cvxpy route = Clarabel + KKT polish (numerics/kkt_polish.py)"],
-        counterexample=counterexample, wall_time=time.perf_counter() - t0, profile=ctx.profile, seed=ctx.seed,
-    )
+        counterexample=counterexample, )

@@ -11,7 +11,6 @@ Alg. 2; the kernel's prox step minimises (5)/(7) at seeded points; the coefficie
 """
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 import numpy as np
@@ -96,7 +95,6 @@ def remark35_illustration(printed: sp.Expr, derived: sp.Expr, T: int = 5) -> tup
 def evaluate(ctx: CheckContext, printed: sp.Expr | None = None, derived: sp.Expr | None = None) -> CheckResult:
     """Findings: the step coefficients (symbolic), Remark 3.5 as printed on the toy (numeric); controls.
     ``printed``/``derived`` injectable (default: :mod:`theory.closed_forms` at call time)."""
-    t0 = time.perf_counter()
     derived_expr, facts = cf.derive_dual_prox()
     derived = derived_expr if derived is None else derived
     printed = cf.printed_dual_step() if printed is None else printed
@@ -174,7 +172,7 @@ def evaluate(ctx: CheckContext, printed: sp.Expr | None = None, derived: sp.Expr
         consequence,
     ])
     return CheckResult(
-        id=ID, paper_ref=PAPER_REF, claim=CLAIM, verdict=None,
+        verdict=None,
         computed=cf.plain(derived), stated=cf.plain(printed), comparison="identity",
         tolerance=DUAL_STEP_POLICY_ATOL, tolerance_reason="policies of two runs with bitwise-equal steps; the symbolic part is exact",
         evidence=rows, details=details, findings=findings, controls=controls, judged=sum(f.judged for f in findings),
@@ -182,7 +180,7 @@ def evaluate(ctx: CheckContext, printed: sp.Expr | None = None, derived: sp.Expr
         conventions=["t = 0: pi_{-1} = pi_hat_0 = pi_ref, lam_{-1} = lam_hat_0 = 0.",
                      "Alg. 2: the kernels' prox step [lam_hat - c/(2 eta_lam)]_+ (eqs. (5)/(7)); Alg. 3: the step read off the "
                      "printed expression of eqs. (9)/(11)."],
-        wall_time=time.perf_counter() - t0, profile=ctx.profile, seed=ctx.seed)
+        )
 
 
 @register_check(id=ID, paper_ref=PAPER_REF, claim=CLAIM, expected="inconsistent (factor 2)", order=31)

@@ -21,7 +21,6 @@ disagree is INCONCLUSIVE; a REFUTED finding carries the replay and the certifica
 """
 from __future__ import annotations
 
-import time
 from fractions import Fraction
 
 import mpmath
@@ -159,7 +158,6 @@ def evaluate(ctx: CheckContext, run_as: dict | None = None, T: int | None = None
     ``{"finite-step-pd": "simultaneous-pd"}`` swaps the sequential order, ``{"opd": "simultaneous-pd"}``
     removes optimism); the certificate and the replay stay those of the named variant. ``T`` overrides the
     profile's horizon (tests)."""
-    t_start = time.perf_counter()
     run_as = dict(run_as or {})
     T = T or (2000 if ctx.full else 800)
     design = toy_design()
@@ -298,7 +296,7 @@ def evaluate(ctx: CheckContext, run_as: dict | None = None, T: int | None = None
     ]
     figures = _figures(ctx, runs)
     result = CheckResult(
-        id=ID, paper_ref=PAPER_REF, claim=CLAIM, verdict=None,
+        verdict=None,
         computed={"findings": {f.name: f.verdict.value for f in findings}},
         stated={"OPD": "converges linearly", "PD": "oscillates, fails to converge",
                 "steps": "1/(eta_th+beta) = 0.6 (eta_th = 97/60 ≈ 1.617), 1/eta_lam = 0.6"},
@@ -312,7 +310,7 @@ def evaluate(ctx: CheckContext, run_as: dict | None = None, T: int | None = None
                      "'gradient' lam - c/eta_lam (step 0.6) and 'prox' lam - c/(2 eta_lam) (step 0.3) with 1/eta_lam = 0.6",
                      "OPD t = 0: pi_{-1} = pi_hat_0, lam_{-1} = lam_hat_0 = 0",
                      "error e_t = KL(pi*||pi_t) + (lam_t - 1)^2; its rate is the squared spectral radius"],
-        wall_time=time.perf_counter() - t_start, profile=ctx.profile, seed=ctx.seed)
+        )
     return result
 
 

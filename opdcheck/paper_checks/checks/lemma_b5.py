@@ -15,7 +15,6 @@ where lam* > 0 and the bound hold.
 """
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 import numpy as np
@@ -105,7 +104,6 @@ def run(ctx: CheckContext) -> CheckResult:
     positivity part are judged separately; an instance with a constraint that no policy can violate
     has lam*_j = 0 exactly, which contradicts "lam* > 0" as stated.
     """
-    t0 = time.perf_counter()
     evidence, instances = [], []
     results = []
     for kind, p in _instances(ctx):
@@ -124,11 +122,10 @@ def run(ctx: CheckContext) -> CheckResult:
                          "B.5 printed holds": r["b5_printed_holds"], "B.5 corrected": r["b5_corrected"],
                          "B.5 corrected holds": r["b5_corrected_holds"]})
     if not results:
-        return CheckResult(id="lemma-B.5", paper_ref="Lemma B.5, Remark B.6", claim=CLAIM,
-                           verdict=Verdict.INCONCLUSIVE, computed="no instance satisfies Slater",
+        return CheckResult(verdict=Verdict.INCONCLUSIVE, computed="no instance satisfies Slater",
                            stated="(2/xi)(R_max + beta log(1/p_min))", comparison="<=", evidence=evidence,
                            summary="Slater's condition fails on every instance; the lemma does not apply.",
-                           wall_time=time.perf_counter() - t0, profile=ctx.profile, seed=ctx.seed)
+                           )
     bound_ok = all(r["bound_holds"] for _, _, r in results)
     bound_fail = [(k, p, r) for k, p, r in results if not r["bound_holds"]]
     pos_fail = [(k, p, r) for k, p, r in results if not r["positive_holds"]]
@@ -191,7 +188,7 @@ def run(ctx: CheckContext) -> CheckResult:
     verdict = None
     summary = summary_from_findings(findings)
     return CheckResult(
-        id="lemma-B.5", paper_ref="Lemma B.5, Remark B.6", claim=CLAIM, verdict=verdict, findings=findings,
+        verdict=verdict, findings=findings,
         controls=controls, judged=n, witness=witness,
         computed={"max_ratio": worst_r["ratio"], "max_ratio_instance": worst_p.name,
                   "bound_holds_everywhere": bound_ok,
@@ -215,5 +212,4 @@ def run(ctx: CheckContext) -> CheckResult:
         instances=instances,
         conventions=["xi = max_pi min_j c_j(pi) by LP; pi_bar = the LP maximiser",
                      "R_max = max |R| over soft and hard objectives (SPEC §1)"],
-        counterexample=counterexample, wall_time=time.perf_counter() - t0, profile=ctx.profile, seed=ctx.seed,
-    )
+        counterexample=counterexample, )

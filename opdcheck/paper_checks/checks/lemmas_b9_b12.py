@@ -13,7 +13,6 @@ Lemma B.11's proof on non-tabular classes, with exact/mpmath witnesses for every
 """
 from __future__ import annotations
 
-import time
 from fractions import Fraction
 
 import mpmath as mp
@@ -132,7 +131,6 @@ def b11_steps(eta_small: float = 0.1) -> list[dict]:
 
 
 def evaluate(ctx: CheckContext, b9_slack: float = 0.0) -> CheckResult:
-    t0 = time.perf_counter()
     rng = ctx.rng("lemmas-B.9-B.12")
     n = 4000 if ctx.full else 1000
     w9 = b9_draws(rng, n, b9_slack)
@@ -161,7 +159,7 @@ def evaluate(ctx: CheckContext, b9_slack: float = 0.0) -> CheckResult:
                         passed=b9_draws(ctx.rng("lemmas-B.9-neg"), 200, slack=-1.0) < 0, detail="min LHS < 0 with slack -1")]
     failing = [s["step"] for s in steps if s["fails"]]
     return CheckResult(
-        id=ID, paper_ref=PAPER_REF, claim=CLAIM, verdict=None,
+        verdict=None,
         computed={"B.9 min": w9, "B.10 min": w10, "failing steps": failing}, stated={"all": ">= 0 / holds"},
         comparison=">=", tolerance=LEMMA_B11_ATOL, tolerance_reason="float64 sums of <= 50 terms on the random draws",
         evidence=[{"step": s["step"], "lhs": mp.nstr(s["lhs"], 12), "rhs": mp.nstr(s["rhs"], 12), "fails": s["fails"],
@@ -174,7 +172,7 @@ def evaluate(ctx: CheckContext, b9_slack: float = 0.0) -> CheckResult:
                  "(log 1/p_min) factor are the available repair). With (ii) false, B.11's conclusion fails at eps_approx = 0 (step (e)), "
                  "and so does Cor. B.12 - which is exactly the Cor 3.10 counterexample."),
         instances=[{"name": "seeded draws + the Cor 3.10 counterexample class", "seed": ctx.seed}],
-        wall_time=time.perf_counter() - t0, profile=ctx.profile, seed=ctx.seed)
+        )
 
 
 @register_check(id=ID, paper_ref=PAPER_REF, claim=CLAIM,

@@ -17,7 +17,6 @@ Judging (pure, injectable for the negative controls): :func:`measure_tail_rate` 
 """
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import sympy as sp
@@ -104,7 +103,6 @@ def run(ctx: CheckContext) -> CheckResult:
     Verdict: CONFIRMED if every measured rate is in ``[lo, hi]`` within ``RATE_CERT_MATCH_RTOL``;
     INCONCLUSIVE if every miss is an ill-posed fit; REFUTED otherwise (instance saved).
     """
-    t_wall = time.perf_counter()
     cases = quick_cases()
     T_max = 6000
     if ctx.full:
@@ -167,7 +165,6 @@ def run(ctx: CheckContext) -> CheckResult:
                           | {"ill_posed": r in ill_posed} for r in bad],
     }
     return CheckResult(
-        id="rate-certificate", paper_ref=PAPER_REF, claim=CLAIM,
         verdict=verdict, computed=computed, controls=_controls(rows), judged=len(rows) - len(ill_posed),
         stated="measured tail rate in the certified enclosure [lo, hi] of the linearized spectral radius, "
                f"within {RATE_CERT_MATCH_RTOL:g} relative, on every case", comparison="==",
@@ -184,8 +181,7 @@ def run(ctx: CheckContext) -> CheckResult:
                      "simultaneous GDA: both players step from (pi_t, lam_t); alternating GDA: the dual step "
                      "uses pi_{t+1} (Algorithm 1)",
                      "measured rate = exp(slope/2) of log(E KL(pi*||pi_hat_t) + ||lam*-lam_hat_t||^2)"],
-        figures=figures, counterexample=counterexample, wall_time=time.perf_counter() - t_wall,
-        profile=ctx.profile, seed=ctx.seed)
+        figures=figures, counterexample=counterexample, )
 
 
 def _controls(rows: list[dict]) -> list[Control]:

@@ -14,7 +14,6 @@ of ``A + c``), so it is not a negative control here (it is on log-linear classes
 """
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import sympy as sp
@@ -59,7 +58,6 @@ def _saddle(tr):
 
 
 def evaluate(ctx: CheckContext, fisher: str = "centred") -> CheckResult:
-    t0 = time.perf_counter()
     T = 400 if ctx.full else 200
     sizes = [(3, 4, 2), (2, 5, 1), (4, 3, 3)] + ([(6, 8, 2), (5, 5, 4)] if ctx.full else [])
     rng = ctx.rng("remark-3.5")
@@ -146,7 +144,7 @@ def evaluate(ctx: CheckContext, fisher: str = "centred") -> CheckResult:
         findings[-1].claim = "the uncentred Fisher gives the same tabular policies (w = A)"
         findings[-1].stated = "<= tolerance"
     return CheckResult(
-        id=ID, paper_ref=PAPER_REF, claim=CLAIM, verdict=None, computed={"aligned": worst, "as printed": max(printed)},
+        verdict=None, computed={"aligned": worst, "as printed": max(printed)},
         stated={"aligned": 0.0}, comparison="==", tolerance=REMARK35_POLICY_ATOL,
         tolerance_reason="same closed form in two coordinate systems; float64 drift ~1e-15/step over T steps",
         evidence=rows, findings=findings, controls=controls, judged=len(aligned),
@@ -155,7 +153,7 @@ def evaluate(ctx: CheckContext, fisher: str = "centred") -> CheckResult:
         instances=[{"name": r["instance"], "seed": ctx.seed} for r in rows],
         conventions=["t = 0: theta_hat_0 = log pi_ref, theta_{-1} = theta_hat_0, lam_{-1} = lam_hat_0 = 0",
                      "eta_th = eta_lam = 3 sqrt(h) R_max"],
-        wall_time=time.perf_counter() - t0, profile=ctx.profile, seed=ctx.seed)
+        )
 
 
 @register_check(id=ID, paper_ref=PAPER_REF, claim=CLAIM,

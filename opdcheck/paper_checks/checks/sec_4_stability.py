@@ -25,7 +25,6 @@ regime the paper describes (the premise; if it fails the comparison says nothing
 """
 from __future__ import annotations
 
-import time
 
 import numpy as np
 
@@ -98,7 +97,6 @@ def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None
              T: int | None = None) -> CheckResult:
     """``opd_optimistic=False`` switches the correction off in the OPD arm, sampled and exact (negative control);
     ``n_seeds``, ``T`` override the profile (tests)."""
-    t0 = time.perf_counter()
     n_seeds = n_seeds or (40 if ctx.full else 20)
     T = T or (800 if ctx.full else 300)
     sampler_seeds = [int(s) for s in ctx.rng("sec-4-stability").integers(0, 2**31 - 1, size=n_seeds)]
@@ -200,7 +198,7 @@ def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None
     figures = _figures(ctx, by, exact, T)
     evidence = [{"rule": LABEL[k], **v} for k, v in stats.items()]
     return CheckResult(
-        id=ID, paper_ref=PAPER_REF, claim=CLAIM, verdict=None,
+        verdict=None,
         computed={"findings": {f.name: f.verdict.value for f in findings}, "stats": stats},
         stated={"paper": "OPD converges to feasible policies; PD-based methods degrade (Figs. 2-3, LLM experiment)"},
         comparison=">=", tolerance=SEC4_FEASIBLE_ATOL,
@@ -210,7 +208,7 @@ def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None
         conventions=["SYNTHETIC ANALOGUE of the §4 LLM experiment (tabular PPO-clip on a bandit), not the experiment",
                      f"primal: PPO-clip 0.2, 4 epochs, lr {PRIMAL_LR:g}, N = {N_RESPONSES} responses per prompt per step; "
                      "simultaneous ordering; lam_0 = 1", "§4 rule: g_t = c_hat_t applied to log lam; g_{-1} = g_0"],
-        wall_time=time.perf_counter() - t0, profile=ctx.profile, seed=ctx.seed)
+        )
 
 
 def _figures(ctx: CheckContext, by: dict, exact: dict, T: int) -> list[str]:

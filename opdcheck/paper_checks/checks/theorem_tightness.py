@@ -18,7 +18,6 @@ when none is, INCONCLUSIVE with a budget of zero.
 from __future__ import annotations
 
 import math
-import time
 from fractions import Fraction
 
 import numpy as np
@@ -109,7 +108,6 @@ def _user_row(ctx: CheckContext) -> dict:
                 order=65, accepts_instance=True)
 def run(ctx: CheckContext, budget: int | None = None) -> CheckResult:
     """Adversarial search (budget in instances) for the largest error/bound and certified-rate/rho(46) ratios."""
-    t0 = time.perf_counter()
     budget = BUDGET[ctx.profile] if budget is None else budget
     T = T_RUN[ctx.profile]
     if ctx.instance is not None:
@@ -174,7 +172,7 @@ def run(ctx: CheckContext, budget: int | None = None) -> CheckResult:
                 "max log10 error/bound": worst_b["log10_bound_ratio"] if worst_b else None,
                 "instances with r^2 > rho(46)": len(above), "budget": budget}
     return CheckResult(
-        id="theorem-tightness", paper_ref=PAPER_REF, claim=CLAIM, verdict=None, computed=computed,
+        verdict=None, computed=computed,
         stated="r^2 <= rho(46) and error <= bound on every instance searched", comparison="<=",
         tolerance=CERTIFY_ENCLOSURE_WIDTH, tolerance_reason="exact enclosure width of the radius (CERTIFY_ENCLOSURE_WIDTH)",
         evidence=evidence, findings=findings, controls=controls, judged=len(good), witness=witness,
@@ -187,8 +185,7 @@ def run(ctx: CheckContext, budget: int | None = None) -> CheckResult:
         else [{"name": ctx.instance.name, "file": ctx.instance.meta.get("file")}],
         conventions=["prox dual step (eqs. (5)/(7)); start (pi_ref, 0); pi_{-1} = pi_hat_0, lam_{-1} = lam_hat_0",
                      "error rate = r^2 (squared distance), r = spectral radius of the linearization"],
-        figures=figures, counterexample=counterexample, wall_time=time.perf_counter() - t0,
-        profile=ctx.profile, seed=ctx.seed)
+        figures=figures, counterexample=counterexample, )
 
 
 def _controls(good: list[dict]) -> list[Control]:

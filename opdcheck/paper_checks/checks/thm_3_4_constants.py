@@ -15,7 +15,6 @@ and reject a false one; the Lemma B.4 transcription equals an independent one.
 """
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 import numpy as np
@@ -245,7 +244,6 @@ def evaluate(ctx: CheckContext, rho46: sp.Expr | None = None, phi47: sp.Expr | N
     """Run :func:`thm34_constants.audit_thm34` on the given (default: the paper's) versions and report one
     finding per item; ``b4_coeffs`` (default: :func:`theory.lemmas.b4_coefficients` at call time) is the
     Lemma B.4 the proof applies at eq. (44)."""
-    t0 = time.perf_counter()
     injected = b4_coeffs is not None
     coeffs_fn = b4_coeffs if injected else lm.b4_coefficients
     audit = tc.audit_thm34(rho46, phi47, stated_denominator, final_division)
@@ -323,7 +321,7 @@ def evaluate(ctx: CheckContext, rho46: sp.Expr | None = None, phi47: sp.Expr | N
         "with $\\rho$ of eq. (46) and $\\Phi_1$ of eq. (47) (conditional on the contraction step, see above).",
     ])
     return CheckResult(
-        id=ID, paper_ref=PAPER_REF, claim=CLAIM, verdict=None,
+        verdict=None,
         computed=sp.sstr(proof_den), stated=sp.sstr(stated_den), comparison="==",
         tolerance=None, tolerance_reason="exact symbolic arithmetic (sympy); positivity by substitution and coefficient signs",
         evidence=evidence, details=details, findings=findings, controls=controls,
@@ -332,7 +330,7 @@ def evaluate(ctx: CheckContext, rho46: sp.Expr | None = None, phi47: sp.Expr | N
         conventions=["sqrt(H) in eqs. (46), (47) read as sqrt(|H|).",
                      "Positivity on the open range proved by delta = (1+p)/(2+p), theta = (1+q)/(2+q) with p, q > 0 and "
                      "checking that numerator and denominator polynomials have coefficients of one sign (no sampling)."],
-        wall_time=time.perf_counter() - t0, profile=ctx.profile, seed=ctx.seed)
+        )
 
 
 @register_check(id=ID, paper_ref=PAPER_REF, claim=CLAIM,

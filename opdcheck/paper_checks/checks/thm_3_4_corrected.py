@@ -38,7 +38,6 @@ random steps and both dual conventions. Budget 0 -> INCONCLUSIVE.
 """
 from __future__ import annotations
 
-import time
 from fractions import Fraction
 
 import numpy as np
@@ -227,7 +226,6 @@ def run(ctx: CheckContext, budget: int | None = None, scale: float = 1.0) -> Che
     rate (1: the statement; 0.99: the negative control of the tests)."""
     from opdcheck.paper_checks.studies.thm34 import instance_family
 
-    t0 = time.perf_counter()
     budget = BUDGET[ctx.profile] if budget is None else int(budget)
     if budget < 0:
         raise ValueError(f"budget = {budget}; pass a number of instances >= 0.")
@@ -336,7 +334,7 @@ def run(ctx: CheckContext, budget: int | None = None, scale: float = 1.0) -> Che
                 for r in rows[:60]]
     figures = _figure(ctx, rows)
     return CheckResult(
-        id="thm-3.4-corrected", paper_ref=PAPER_REF, claim=STATEMENT, verdict=None, computed=computed,
+        verdict=None, computed=computed,
         stated="certified radius <= r* (formula) and measured rate <= r*^2 on every case", comparison="rate<=",
         tolerance=CORRECTED_FORMULA_ATOL,
         tolerance_reason="float eigenvalues of the m x m curvature and 30-digit polynomial roots (CORRECTED_FORMULA_ATOL); "
@@ -347,7 +345,7 @@ def run(ctx: CheckContext, budget: int | None = None, scale: float = 1.0) -> Che
         conventions=["pi_{-1} = pi_hat_0 = pi_ref, lam_{-1} = lam_hat_0 = 0",
                      "float instances rounded to rationals (common denominator 1e12) before certification",
                      "error rate = r^2 (squared distance)"],
-        counterexample=counterexample, wall_time=time.perf_counter() - t0, profile=ctx.profile, seed=ctx.seed)
+        counterexample=counterexample, )
 
 
 def _figure(ctx: CheckContext, rows: list[dict]) -> list[str]:

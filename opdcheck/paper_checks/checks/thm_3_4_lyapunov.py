@@ -18,7 +18,6 @@ Controls: Numba vs numpy on the first instance, numeric vs sympy constants, and 
 """
 from __future__ import annotations
 
-import time
 
 import numpy as np
 
@@ -88,7 +87,6 @@ def lyapunov_case(problem: Problem, *, dual_step: str = "prox", T: int = 600, sa
 )
 def run(ctx: CheckContext) -> CheckResult:
     """Audit the one-step contraction of the proof's potential along measured OPD trajectories."""
-    t_start = time.perf_counter()
 
     outside = beta_zero_instance_result(ctx, "thm-3.4-lyapunov", "proof of Thm 3.4 (App. C)",
                                         "Phi_{t+1} <= rho Phi_t along OPD")
@@ -175,9 +173,6 @@ def run(ctx: CheckContext) -> CheckResult:
         "opdcheck's t = 0 convention and is reported (last column), not judged."
     ) + witness_note + ("\n\n" + scale_note if scale_note else "")
     return CheckResult(
-        id="thm-3.4-lyapunov",
-        paper_ref="proof of Thm 3.4 (App. C): Phi_{t+1}, rho, Phi_{t+1} <= rho Phi_t",
-        claim="Phi_{t+1} <= rho Phi_t for all t >= 1 (C1 = C2 = C = sqrt(h) R_max, delta = theta = 3/4)",
         verdict=verdict,
         computed={"worst Phi_(t+1)/(rho Phi_t), prox": w_prox["worst_ratio"],
                   "worst Phi_(t+1)/(rho Phi_t), gradient": worst["gradient"][1]["gradient"]["worst_ratio"],
@@ -192,6 +187,5 @@ def run(ctx: CheckContext) -> CheckResult:
                    for p, _ in results],
         conventions=[T0_CONVENTION, "lam_init = 0", "both dual conventions; verdict on prox (eqs. (5)/(7))",
                      "rho = the proof's general max of four ratios (equal to eq. (46) at these steps)"],
-        figures=figures, counterexample=counterexample, wall_time=time.perf_counter() - t_start,
-        profile=ctx.profile, seed=ctx.seed, judged=len(counted), witness=witness, controls=controls,
+        figures=figures, counterexample=counterexample, judged=len(counted), witness=witness, controls=controls,
     )

@@ -52,12 +52,12 @@ def beta_zero_instance_result(ctx: CheckContext, check_id: str, paper_ref: str, 
     if ctx.instance is None or ctx.instance.beta > 0:
         return None
     return CheckResult(
-        id=check_id, paper_ref=paper_ref, claim=claim, verdict=Verdict.INCONCLUSIVE,
+        verdict=Verdict.INCONCLUSIVE,
         computed="not run: beta = 0", stated="Thm 3.4 assumes beta > 0 (KL-regularized problem)",
         comparison="<=",
         summary=(f"Instance '{ctx.instance.name}' has beta = 0: Thm 3.4 (and this check) needs beta > 0. "
                  "At beta = 0 the problem is a linear program (`opdcheck solve FILE` gives its saddle point)."),
-        instances=[{"name": ctx.instance.name, "beta": 0.0}], profile=ctx.profile, seed=ctx.seed)
+        instances=[{"name": ctx.instance.name, "beta": 0.0}], )
 
 
 def multiplier_curvature(problem: Problem, saddle) -> tuple[float, bool]:
