@@ -397,8 +397,8 @@ def _cmd_solve(args: argparse.Namespace) -> int:
 
 
 def _cmd_list_methods(args: argparse.Namespace) -> int:
-    """The named configurations of Algorithm 1 / Algorithm 2 (issue 9), with their sources and defaults."""
-    from opdcheck.kernels.baselines import describe_methods
+    """Every registered method (opdcheck.methods): canonical name, aliases, source and defaults."""
+    from opdcheck.methods import describe_methods
 
     print(describe_methods())
     return 0
@@ -426,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Check, claim by claim, the theory of arXiv 2602.22146 (optimistic primal-dual for safe RLHF)."))
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the checks").set_defaults(func=_cmd_list)
-    sub.add_parser("list-methods", help="list the named primal-dual configurations (Algorithm 1) and their sources"
+    sub.add_parser("list-methods", help="list the methods (canonical names, aliases, paper sources, default dual step)"
                    ).set_defaults(func=_cmd_list_methods)
     s = sub.add_parser("show", help="what a check does")
     s.add_argument("id")
@@ -459,14 +459,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-# ------------------------------------------------------------------ certify (issue 11; logic in certify.py)
+# ------------------------------------------------------------------ certify (logic in numerics/local_rate.py)
+def _certified_method(name: str) -> str:
+    """argparse type: a registered method name (or alias) whose local rate is certified, as its canonical name."""
+    from opdcheck.methods import certified_methods, get_method
+
+    m = get_method(name)  # ValueError -> argparse's one-line error
+    if not m.certified:
+        raise argparse.ArgumentTypeError(f"{name!r}: the local rate of {m.name} is not certified; choose one of "
+                                         f"{', '.join(certified_methods())} or an alias")
+    return m.name
+
+
 def _add_certify(sub) -> None:
     c = sub.add_parser("certify", help="certified local last-iterate rate of a method on an instance (exact)")
     c.add_argument("file", nargs="?", default=None, help="a .npz or .json instance")
-    c.add_argument("--method", choices=("opd", "simultaneous-gda", "alternating-gda"), default="opd")
+    c.add_argument("--method", default="opd", type=_certified_method,
+                   help="a method whose local rate is certified: opd, simultaneous-gda, alternating-gda, or any alias "
+                        "(`opdcheck list-methods`); default opd")
     c.add_argument("--eta-th", type=float, default=None, help="primal proximal weight (default 3 sqrt(h) R_max)")
     c.add_argument("--eta-lam", type=float, default=None, help="dual proximal weight (default 3 sqrt(h) R_max)")
-    c.add_argument("--dual-step", choices=("prox", "gradient"), default="prox")
+    c.add_argument("--dual-step", choices=("prox", "gradient"), default=None,
+                   help="dual-step convention (default: the method's own, `opdcheck list-methods`)")
     c.add_argument("--T", type=int, default=3000, help="steps of the measured run (0: no measurement)")
     c.add_argument("--bilinear", default=None, help="a .npy matrix A: certify OGDA on min_x max_y x^T A y")
     c.add_argument("--step", type=float, default=0.125, help="OGDA step for --bilinear")

@@ -1,109 +1,74 @@
-"""Baselines as named configurations of the one driver :func:`opdcheck.kernels.opd.run_primal_dual`.
+"""Baselines as named methods of the registry (:mod:`opdcheck.methods`), run by the one driver.
 
-Public API (stable; other subsystems call these)::
+* **simultaneous GDA** (``"simultaneous-gda"``, alias ``"simultaneous-pd"``; the "standard primal-dual
+  gradient method" of the paper's §3 and Fig. 1): both players step from the same state,
+  ``pi_hat_{t+1} = P(pi_hat_t, lam_hat_t)``, ``lam_hat_{t+1} = D(lam_hat_t, c(pi_hat_t))``.
+* **sequential GDA** (``"alternating-gda"``, aliases ``"finite-step-pd"``, ``"sequential-pd"``; Algorithm 1
+  with a one-step oracle): primal first, then the dual step uses the *new* policy,
+  ``lam_hat_{t+1} = D(lam_hat_t, c(pi_hat_{t+1}))``. Any ``eta_th >= 0`` and any dual step.
+* **one-shot** (Algorithm 1 with the closed-form oracle (3)): sequential GDA with ``eta_th = 0``, i.e.
+  projected gradient descent on the dual function ``D``.
 
-    run_simultaneous_pd(problem, *, eta_th, eta_lam, T, dual_step="prox", lam_init=None, saddle=None,
-                        keep_every=0, stop_below=None) -> Trajectory
-    run_sequential_pd(problem, *, eta_th, eta_lam, T, dual_step="prox", lam_init=None, saddle=None,
-                      keep_every=0, stop_below=None) -> Trajectory
-    run_one_shot(problem, *, eta_lam, T, dual_step="gradient", ...) -> Trajectory
-    run_method(name, problem, **kwargs) -> Trajectory      # name in METHODS
-    METHODS = {"opd": ..., "simultaneous-pd": ..., "sequential-pd": ..., "one-shot": ...}
+``P`` is the KL-proximal step of eqs. (4)/(6) (step ``1/(eta_th + beta)``), ``D`` the projected dual step
+(``"prox"``: ``[lam - c/(2 eta_lam)]_+``; ``"gradient"``: ``[lam - c/eta_lam]_+``). Called without
+``dual_step``, each uses its method's registered convention (``"gradient"`` for these three, as Algorithm 1
+prints it and Fig. 1 steps it: ``1/eta_lam = 0.6``).
 
-* **simultaneous PD** (Jacobi gradient descent-ascent; the "PD" of Fig. 1): both players step from
-  the same state, ``pi_hat_{t+1} = P(pi_hat_t, lam_hat_t)``, ``lam_hat_{t+1} = D(lam_hat_t, c(pi_hat_t))``.
-  The first baseline and the negative control of last-iterate convergence.
-* **sequential PD** (Algorithm 1, alternating / Gauss-Seidel): primal first, then the dual step uses
-  the *new* policy, ``pi_hat_{t+1} = P(pi_hat_t, lam_hat_t)``, ``lam_hat_{t+1} = D(lam_hat_t, c(pi_hat_{t+1}))``.
-  Any ``eta_th >= 0`` (``eta_th + beta > 0``) and any dual step; ``beta`` may be tiny.
-* **one-shot** (Algorithm 1 with the closed-form oracle (3)): sequential PD with ``eta_th = 0``,
-  i.e. projected gradient descent on the dual function ``D``.
-
-``P`` is the KL-proximal step of eqs. (4)/(6) (step ``1/(eta_th + beta)``), ``D`` the projected dual
-step (``"prox"``: ``[lam - c/(2 eta_lam)]_+``; ``"gradient"``: ``[lam - c/eta_lam]_+``).
-Fig. 1's steps are ``1/(eta_th + beta) = 0.6`` and dual step 0.6 (``eta_lam^{-1} = 0.6`` in the
-``"gradient"`` convention of Algorithm 3).
+Example
+-------
+>>> from opdcheck.instances import paper_toy
+>>> tr = run_method("sequential-pd", paper_toy(), eta_th=1.0, eta_lam=3.0, T=3)
+>>> tr.config["method"], tr.config["dual_step"]
+('alternating-gda', 'gradient')
 """
 from __future__ import annotations
 
-from typing import Callable
-
-from opdcheck.kernels.opd import run_opd, run_primal_dual
+from opdcheck.kernels.opd import run_primal_dual
 from opdcheck.kernels.trajectory import Trajectory
+from opdcheck.methods import describe_methods, get_method
 from opdcheck.problem import Problem
 
-__all__ = ["run_simultaneous_pd", "run_sequential_pd", "run_one_shot", "run_method", "METHODS", "describe_methods"]
+__all__ = ["run_simultaneous_pd", "run_sequential_pd", "run_one_shot", "run_method", "describe_methods"]
 
 
-def run_simultaneous_pd(problem: Problem, *, eta_th: float, eta_lam: float, T: int, dual_step: str = "prox",
+def _run(name: str, problem: Problem, *, eta_th: float, eta_lam: float, T: int, dual_step: str | None,
+         lam_init, saddle, keep_every: int, stop_below: float | None) -> Trajectory:
+    from opdcheck.methods import ORDERINGS
+
+    m = get_method(name)
+    return run_primal_dual(problem, prediction=ORDERINGS[m.ordering], eta_th=eta_th, eta_lam=eta_lam, T=T,
+                           dual_step=dual_step or m.dual_step, lam_init=lam_init, saddle=saddle,
+                           keep_every=keep_every, stop_below=stop_below, method=m.name)
+
+
+def run_simultaneous_pd(problem: Problem, *, eta_th: float, eta_lam: float, T: int, dual_step: str | None = None,
                         lam_init=None, saddle=None, keep_every: int = 0,
                         stop_below: float | None = None) -> Trajectory:
-    """Simultaneous (Jacobi) primal-dual: OPD's steps without optimism (prediction = current state)."""
-    return run_primal_dual(problem, prediction="none", eta_th=eta_th, eta_lam=eta_lam, T=T, dual_step=dual_step,
-                           lam_init=lam_init, saddle=saddle, keep_every=keep_every, stop_below=stop_below,
-                           method="simultaneous-pd")
+    """Simultaneous (Jacobi) GDA: OPD's steps without optimism (prediction = current state)."""
+    return _run("simultaneous-gda", problem, eta_th=eta_th, eta_lam=eta_lam, T=T, dual_step=dual_step,
+                lam_init=lam_init, saddle=saddle, keep_every=keep_every, stop_below=stop_below)
 
 
-def run_sequential_pd(problem: Problem, *, eta_th: float, eta_lam: float, T: int, dual_step: str = "prox",
+def run_sequential_pd(problem: Problem, *, eta_th: float, eta_lam: float, T: int, dual_step: str | None = None,
                       lam_init=None, saddle=None, keep_every: int = 0,
                       stop_below: float | None = None) -> Trajectory:
-    """Sequential (alternating) primal-dual, Algorithm 1: primal step, then dual step on the new policy."""
-    return run_primal_dual(problem, prediction="alternating", eta_th=eta_th, eta_lam=eta_lam, T=T,
-                           dual_step=dual_step, lam_init=lam_init, saddle=saddle, keep_every=keep_every,
-                           stop_below=stop_below, method="sequential-pd")
+    """Sequential (alternating, Gauss-Seidel) GDA, Algorithm 1: primal step, then dual step on the new policy."""
+    return _run("alternating-gda", problem, eta_th=eta_th, eta_lam=eta_lam, T=T, dual_step=dual_step,
+                lam_init=lam_init, saddle=saddle, keep_every=keep_every, stop_below=stop_below)
 
 
-def run_one_shot(problem: Problem, *, eta_lam: float, T: int, dual_step: str = "gradient", lam_init=None,
+def run_one_shot(problem: Problem, *, eta_lam: float, T: int, dual_step: str | None = None, lam_init=None,
                  saddle=None, keep_every: int = 0, stop_below: float | None = None) -> Trajectory:
     """One-shot (Algorithm 1 with the exact best response (3)): projected gradient descent on ``D``."""
-    return run_primal_dual(problem, prediction="alternating", eta_th=0.0, eta_lam=eta_lam, T=T,
-                           dual_step=dual_step, lam_init=lam_init, saddle=saddle, keep_every=keep_every,
-                           stop_below=stop_below, method="one-shot")
-
-
-METHODS: dict[str, Callable[..., Trajectory]] = {
-    "opd": run_opd,
-    "simultaneous-pd": run_simultaneous_pd,
-    "sequential-pd": run_sequential_pd,
-    "one-shot": run_one_shot,
-}
+    return _run("one-shot", problem, eta_th=0.0, eta_lam=eta_lam, T=T, dual_step=dual_step, lam_init=lam_init,
+                saddle=saddle, keep_every=keep_every, stop_below=stop_below)
 
 
 def run_method(name: str, problem: Problem, **kwargs) -> Trajectory:
-    """Run the named configuration with its keyword arguments: a key of :data:`METHODS`, or of
-    :data:`opdcheck.kernels.framework.FRAMEWORK_METHODS` (then through ``framework.run_config``)."""
-    from opdcheck.kernels.framework import FRAMEWORK_METHODS, run_config
+    """Run a registered method (any of its names) through the one driver, with its keyword arguments."""
+    from opdcheck.kernels.framework import run_config
+    from opdcheck.kernels.opd import run_opd
 
-    if name in METHODS:
-        return METHODS[name](problem, **kwargs)
-    if name in FRAMEWORK_METHODS:
-        return run_config(name, problem, **kwargs)
-    raise ValueError(f"method: {name!r}; choose one of {sorted(set(METHODS) | set(FRAMEWORK_METHODS))}.")
-
-
-def describe_methods() -> str:
-    """A plain-text table of the framework's named configurations (``opdcheck list-methods``).
-
-    One row per :data:`opdcheck.kernels.framework.FRAMEWORK_METHODS` entry: ordering, primal oracle,
-    dual rule with its source's defaults, initial multiplier, and the source.
-    """
-    from opdcheck.kernels.dual_rules import make_dual_rule
-    from opdcheck.kernels.framework import FRAMEWORK_METHODS
-
-    lines = ["Named configurations of Algorithm 1 (run with opdcheck.kernels.framework.run_config(name, problem, ...)):", ""]
-    for name, cfg in FRAMEWORK_METHODS.items():
-        oracle = {"mirror": f"{cfg.K} KL-mirror step(s) at eta_th", "best-response": "exact best response (3)",
-                  "inner-loop": "inner mirror loop to tolerance"}[cfg.oracle]
-        if cfg.dual_rule == "projected-gradient":
-            dual = "projected step [lam - c/eta_lam]_+ (or 1/(2 eta_lam), 'prox')"
-        else:
-            params = make_dual_rule(cfg.dual_rule).params
-            dual = f"{cfg.dual_rule} " + ", ".join(f"{k}={v}" for k, v in params.items())
-        lines.append(f"{name}")
-        lines.append(f"    ordering : {cfg.ordering}")
-        lines.append(f"    primal   : {oracle}")
-        lines.append(f"    dual     : {dual}")
-        lines.append(f"    lam_init : {cfg.lam_init if cfg.lam_init is not None else 0}")
-        lines.append(f"    source   : {cfg.source}")
-        lines.append(f"    what     : {cfg.summary}")
-    return "\n".join(lines)
+    if get_method(name).name == "opd":
+        return run_opd(problem, **kwargs)
+    return run_config(name, problem, **kwargs)

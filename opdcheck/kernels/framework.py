@@ -24,14 +24,20 @@ oracle twice per iteration ((4) and (6)), multi-shot K per call; :func:`run_conf
 
 Example
 -------
+The toy's dual curvature is ``Cov_{pi*}(R_h)/beta = 0.21/0.05 = 4.2``, so the one-shot dual gradient
+step ``1/eta_lam`` must stay below ``2/4.2``; at ``eta_lam = 3`` the error contracts by ``|1 - 4.2/3| = 0.4``
+per step:
+
 >>> from opdcheck.instances import paper_toy
->>> tr = run_config("one-shot", paper_toy(), eta_th=0.0, eta_lam=1.0, T=400)
+>>> tr = run_config("one-shot", paper_toy(), eta_th=0.0, eta_lam=3.0, T=400)
 >>> bool(tr.error[-1] < 1e-12)
 True
+>>> run_config("finite-step-pd", paper_toy(), eta_th=1.0, eta_lam=3.0, T=5).config["method"]
+'alternating-gda'
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import replace
 
 import numpy as np
 
@@ -39,13 +45,12 @@ from opdcheck.kernels.dual_rules import DualRule, make_dual_rule
 from opdcheck.kernels.opd import run_primal_dual
 from opdcheck.kernels.rules import MirrorStep, PrimalStep, primal_mirror_step
 from opdcheck.kernels.trajectory import Trajectory
+from opdcheck.methods import METHODS, ORDERINGS, Method, get_method
 from opdcheck.problem import Problem
 
-__all__ = ["ORDERINGS", "KStepMirror", "InnerLoopToTolerance", "MethodConfig", "FRAMEWORK_METHODS",
+__all__ = ["ORDERINGS", "KStepMirror", "InnerLoopToTolerance", "Method", "MethodConfig", "FRAMEWORK_METHODS",
            "build_primal", "run_config", "lagrangian_evaluations"]
 
-#: ordering name -> the driver's prediction rule
-ORDERINGS = {"sequential": "alternating", "simultaneous": "none", "optimistic": "optimistic"}
 
 
 class KStepMirror(PrimalStep):
@@ -116,57 +121,10 @@ class InnerLoopToTolerance(PrimalStep):
         return {"primal": self.name, "inner_tol": self.tol, "max_inner": self.max_inner}
 
 
-@dataclass(frozen=True)
-class MethodConfig:
-    """A named instance of Algorithm 1 (or of Algorithm 2): oracle, ordering, dual rule, and its source."""
-
-    name: str
-    ordering: str            # a key of ORDERINGS
-    oracle: str              # "mirror" (K steps), "best-response", "inner-loop"
-    K: int = 1
-    dual_rule: str = "projected-gradient"
-    dual_params: dict = field(default_factory=dict)
-    lam_init: float | None = None   # the source's default initial multiplier (None: 0)
-    source: str = ""
-    summary: str = ""
-
-    def describe(self) -> dict:
-        return {"name": self.name, "ordering": self.ordering, "oracle": self.oracle, "K": self.K,
-                "dual_rule": self.dual_rule, "dual_params": dict(self.dual_params), "lam_init": self.lam_init,
-                "source": self.source, "summary": self.summary}
-
-
-FRAMEWORK_METHODS: dict[str, MethodConfig] = {m.name: m for m in (
-    MethodConfig("opd", "optimistic", "mirror", source="paper Algorithm 2, eqs. (4)-(7)",
-                 summary="optimistic predictions (4)-(5), then the actual steps (6)-(7)"),
-    MethodConfig("simultaneous-pd", "simultaneous", "mirror", source="paper Fig. 1 ('PD'); Jacobi GDA",
-                 summary="one mirror step and one projected dual step from the same state"),
-    MethodConfig("finite-step-pd", "sequential", "mirror", K=1,
-                 source="paper §2.3, Algorithm 1 with a one-step oracle (Safe-RLHF, constrained DPO)",
-                 summary="one mirror step, then the dual step on the new policy (Gauss-Seidel)"),
-    MethodConfig("multi-shot", "sequential", "mirror", K=10, source="paper §2.3, Algorithm 1 ('multi-shot')",
-                 summary="K = 10 inner mirror steps on L(., lam_t), then the dual step"),
-    MethodConfig("exact-multi-shot", "sequential", "inner-loop",
-                 source="paper §2.3, Algorithm 1 ('multi-shot', inner loop run to convergence)",
-                 summary="inner mirror loop until the iterate stops moving (1e-12), then the dual step"),
-    MethodConfig("one-shot", "sequential", "best-response", source="paper §2.3, eq. (3); Huang et al. 2024",
-                 summary="closed-form best response (3): projected gradient descent on the dual function"),
-    MethodConfig("safe-rlhf", "simultaneous", "mirror", dual_rule="safe-rlhf", lam_init=1.0,
-                 source="Safe-RLHF (Dai et al. 2024) ppo_lag: log-lambda SGD, lr 0.1, lambda_init 1, lambda_max 5",
-                 summary="one mirror step; log lam += lr lam (J_c - d), clamped at lam_max"),
-    MethodConfig("adam-clamp", "simultaneous", "mirror", dual_rule="adam-clamp", lam_init=0.001,
-                 source="OmniSafe PPOLag: Adam lr 0.035 on lambda, init 0.001, clamp at 0",
-                 summary="one mirror step; Adam on lam with gradient c, then clamp"),
-    MethodConfig("pid-lagrangian", "simultaneous", "mirror", dual_rule="pid-lagrangian", lam_init=0.001,
-                 source="OmniSafe CPPOPID (Stooke et al. 2020): kp 0.1, ki 0.01, kd 0.01, delay 10, EMA 0.95",
-                 summary="one mirror step; the multiplier is a PID controller's output"),
-    MethodConfig("sec4-opd", "simultaneous", "mirror", dual_rule="sec4-optimistic-log-lambda", lam_init=1.0,
-                 source="paper §4: log-lambda step 0.5 with g = 2 g_t - g_{t-1}",
-                 summary="one mirror step; the extrapolated log-lambda step"),
-    MethodConfig("sec4-pd", "simultaneous", "mirror", dual_rule="sec4-plain-log-lambda", lam_init=1.0,
-                 source="paper §4's PD baseline: log-lambda step 0.5, no correction",
-                 summary="one mirror step; the plain log-lambda step"),
-)}
+#: a named configuration of the driver is a registered method (:mod:`opdcheck.methods`)
+MethodConfig = Method
+#: canonical name -> Method: every configuration of the registry
+FRAMEWORK_METHODS: dict[str, Method] = METHODS
 
 
 def build_primal(config: MethodConfig, problem: Problem, eta_th: float,
@@ -193,27 +151,22 @@ def lagrangian_evaluations(config: MethodConfig, tr: Trajectory) -> int:
     return int(tr.n_steps * calls * (config.K if config.oracle == "mirror" else 1))
 
 
-def run_config(method: "str | MethodConfig", problem: Problem, *, eta_th: float, eta_lam: float, T: int,
-               dual_step: str = "gradient", lam_init=None, saddle=None, keep_every: int = 0,
+def run_config(method: "str | Method", problem: Problem, *, eta_th: float, eta_lam: float, T: int,
+               dual_step: str | None = None, lam_init=None, saddle=None, keep_every: int = 0,
                stop_below: float | None = None, dual_params: dict | None = None,
                init_log_pi: np.ndarray | None = None, K: int | None = None) -> Trajectory:
-    """Run a named configuration (a key of :data:`FRAMEWORK_METHODS`) through the one driver.
+    """Run a registered method (any of its names, :mod:`opdcheck.methods`) through the one driver.
 
     ``eta_th``: the oracle's KL weight (step ``1/(eta_th+beta)``); ``eta_lam``: the projected dual step's
     weight (ignored by stateful rules, which carry their own step sizes, overridable by ``dual_params``).
-    ``lam_init`` defaults to the configuration's source default (Safe-RLHF 1, OmniSafe 0.001, else 0).
+    ``dual_step`` defaults to the method's registered convention; ``lam_init`` to its source's default
+    (Safe-RLHF 1, OmniSafe 0.001, else 0).
     """
-    if isinstance(method, str):
-        if method not in FRAMEWORK_METHODS:
-            raise ValueError(f"method: {method!r}; choose one of {sorted(FRAMEWORK_METHODS)}.")
-        config = FRAMEWORK_METHODS[method]
-    elif isinstance(method, MethodConfig):
-        config = method
-    else:
-        raise ValueError(f"method: {type(method).__name__}; pass a name or a MethodConfig.")
+    config = get_method(method)
     if K is not None:
-        config = MethodConfig(**{**config.describe(), "K": K,
-                                 "dual_params": dict(config.dual_params)})
+        config = replace(config, K=K)
+    if dual_step is None:
+        dual_step = config.dual_step
     if config.ordering not in ORDERINGS:
         raise ValueError(f"ordering: {config.ordering!r}; choose one of {sorted(ORDERINGS)}.")
     primal = build_primal(config, problem, eta_th, init_log_pi=init_log_pi)

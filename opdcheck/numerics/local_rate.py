@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import sympy as sp
 
+from opdcheck.methods import get_method
 from opdcheck.problem import Problem
 from opdcheck.theory.linearization import (METHODS, RationalDesign, certify_modes, certify_rate)
 from opdcheck.theory.rate_formulas import spectral_rate
@@ -125,13 +126,11 @@ def rational_design(problem: Problem, saddle, active: tuple, max_den: int = CERT
 
 
 def _measure(problem: Problem, method: str, eta_th: float, eta_lam: float, dual_step: str, saddle, T: int) -> dict:
-    from opdcheck.kernels.baselines import run_sequential_pd, run_simultaneous_pd
-    from opdcheck.kernels.opd import run_opd
+    from opdcheck.kernels.baselines import run_method
     from opdcheck.kernels.trajectory import fit_tail_rate
     from opdcheck.tolerances import RUN_STOP_RTOL
 
-    runner = {"opd": run_opd, "simultaneous-gda": run_simultaneous_pd, "alternating-gda": run_sequential_pd}[method]
-    tr = runner(problem, eta_th=eta_th, eta_lam=eta_lam, T=T, dual_step=dual_step, saddle=saddle,
+    tr = run_method(method, problem, eta_th=eta_th, eta_lam=eta_lam, T=T, dual_step=dual_step, saddle=saddle,
                 stop_below=RUN_STOP_RTOL)
     fit = fit_tail_rate(tr.error)
     rate = fit["rate"]
@@ -141,12 +140,16 @@ def _measure(problem: Problem, method: str, eta_th: float, eta_lam: float, dual_
 
 
 def certify_instance(problem: Problem, *, method: str = "opd", eta_th: float | None = None,
-                     eta_lam: float | None = None, dual_step: str = "prox", T: int = 3000, measure: bool = True,
+                     eta_lam: float | None = None, dual_step: str | None = None, T: int = 3000, measure: bool = True,
                      saddle=None) -> dict:
     """Certified enclosure of ``method``'s local rate on ``problem`` with the measured, eq. (46) and
     corrected rates beside it (module docstring). Default steps: Thm 3.4's ``3 sqrt(h) R_max``."""
+    registered = get_method(method)  # any registered name; ValueError names the known ones
+    method = registered.name
+    dual_step = dual_step or registered.dual_step
     if method not in METHODS:
-        raise ValueError(f"--method {method!r}; choose one of {METHODS}.")
+        raise ValueError(f"--method {method!r}: its local rate is not certified; choose one of {', '.join(METHODS)} "
+                         "(or an alias, `opdcheck list-methods`).")
     if dual_step not in ("prox", "gradient"):
         raise ValueError(f"--dual-step {dual_step!r}; choose 'prox' or 'gradient'.")
     for name, v in (("--eta-th", eta_th), ("--eta-lam", eta_lam)):

@@ -87,6 +87,8 @@ from fractions import Fraction
 from typing import Any, Sequence
 
 import sympy as sp
+
+from opdcheck.methods import certified_methods
 from sympy.polys.matrices import DomainMatrix
 
 from opdcheck.theory.schur_cohn import is_schur_stable, radius_enclosure, radius_enclosure_near
@@ -95,7 +97,8 @@ __all__ = ["METHODS", "RationalDesign", "inverse_design_rational", "reduced_bloc
            "step_constants", "jacobian", "charpoly_coeffs", "mode_polynomial", "predicted_charpoly",
            "RateCertificate", "certify_rate", "MU", "covariance_exact", "ModeCertificate", "certify_modes"]
 
-METHODS = ("opd", "simultaneous-gda", "alternating-gda")
+#: canonical names of the certified methods (the registry, :mod:`opdcheck.methods`; callers canonicalise aliases)
+METHODS = certified_methods()
 DUAL_STEPS = ("prox", "gradient")
 MU = sp.Symbol("mu")
 

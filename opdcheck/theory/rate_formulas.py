@@ -63,6 +63,8 @@ from typing import Any, Sequence
 
 import sympy as sp
 
+from opdcheck.methods import certified_methods
+
 from opdcheck.theory.schur_cohn import is_schur_stable
 
 __all__ = ["METHODS", "A", "C", "MU", "GAMMA", "mode_jacobian", "derive_mode_polynomial", "mode_polynomial",
@@ -70,7 +72,8 @@ __all__ = ["METHODS", "A", "C", "MU", "GAMMA", "mode_jacobian", "derive_mode_pol
            "spectral_rate", "curvature_expansion", "limits", "thm34_mode_parameters", "stability_boundary",
            "first_order_rate", "stability_boundary_polynomial", "stable_box_certificate"]
 
-METHODS = ("opd", "simultaneous-gda", "alternating-gda")
+#: canonical names of the certified methods (the registry, :mod:`opdcheck.methods`; callers canonicalise aliases)
+METHODS = certified_methods()
 A, C, MU = sp.symbols("a c mu")
 GAMMA = 1 - A
 _g, _b, _kap, _B, _J = sp.symbols("gamma b kappa B J", positive=True)

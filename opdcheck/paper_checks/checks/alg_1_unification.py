@@ -29,7 +29,8 @@ import math
 
 import numpy as np
 
-from opdcheck.kernels.framework import FRAMEWORK_METHODS, run_config
+from opdcheck.kernels.framework import run_config
+from opdcheck.methods import get_method
 from opdcheck.kernels.trajectory import fit_tail_rate
 from opdcheck.numerics.types import SaddlePoint
 from opdcheck.paper_checks.studies.alg1_designs import CERT_METHOD, exact_fraction, first_below, rational_design
@@ -125,7 +126,7 @@ def evaluate(ctx: CheckContext, lam_star_shift: float = 0.0, methods: tuple | No
     findings.append(Finding(
         name="configurations of one driver", claim="finite-step PD, multi-shot, one-shot (and the practitioners' rules, "
         "OPD) are instances of one framework", verdict=Verdict.CONFIRMED if len(ran) == len(cells) else Verdict.INCONCLUSIVE,
-        computed={m: FRAMEWORK_METHODS[m].describe() for m in method_order}, stated="§2.3: instances of Algorithm 1",
+        computed={m: get_method(m).describe() for m in method_order}, stated="§2.3: instances of Algorithm 1",
         comparison="identity", judged=len(ran),
         sentence=f"{len(set(c['method'] for c in ran))} named configurations (oracle x ordering x dual rule) ran "
                  f"through kernels.opd.run_primal_dual on {n_inst} instances x {len(STEPS)} steps ({len(ran)}/{len(cells)} runs)."))

@@ -29,6 +29,7 @@ import numpy as np
 from opdcheck.instances import paper_toy
 from opdcheck.kernels.framework import run_config
 from opdcheck.kernels.trajectory import fit_tail_rate, last_iterate_converges
+from opdcheck.methods import get_method
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.figures import plt, save_figure
 from opdcheck.paper_checks.registry import register_check
@@ -47,7 +48,6 @@ BETA = Fraction(1, 20)
 STEP = Fraction(3, 5)
 BIG_STEP = Fraction(2)
 #: framework method -> linearization method name
-CERT_METHOD = {"opd": "opd", "simultaneous-pd": "simultaneous-gda", "finite-step-pd": "alternating-gda"}
 VARIANT_LABEL = {"opd": "OPD (Alg. 2)", "simultaneous-pd": "simultaneous PD (Jacobi, Fig. 1's PD)",
                  "finite-step-pd": "sequential PD (Gauss-Seidel, Alg. 1)"}
 
@@ -178,7 +178,7 @@ def evaluate(ctx: CheckContext, run_as: dict | None = None, T: int | None = None
     for r in runs:
         key = (r["variant"], r["dual_step"], r["step"])
         if key not in certs:
-            certs[key] = certify_rate(design, CERT_METHOD[r["variant"]], r["eta_th"], r["eta_lam"], r["dual_step"])
+            certs[key] = certify_rate(design, get_method(r["variant"]).linearized_as, r["eta_th"], r["eta_lam"], r["dual_step"])
 
     evidence = []
     for r in runs:

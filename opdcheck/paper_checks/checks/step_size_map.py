@@ -54,6 +54,7 @@ from opdcheck.paper_checks.figures import plt
 from opdcheck.paper_checks.studies.rate_cases import judge_rate, measure_tail_rate
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
+from opdcheck.methods import canonical_name, get_method
 from opdcheck.problem import Problem
 from opdcheck.theory.linearization import MU, certify_rate, covariance_matrix, mode_polynomial
 from opdcheck.theory.schur_cohn import radius_enclosure
@@ -72,9 +73,9 @@ CLAIM = ("Over a log grid of (eta_th, eta_lam) and beta in {0, 0.01, 0.1, 1}: th
 DESIGN_SEED = 5
 BETAS = (Fraction(0), Fraction(1, 100), Fraction(1, 10), Fraction(1))
 METHODS = ("opd", "simultaneous-pd", "finite-step-pd", "multi-shot")
-LIN = {"opd": "opd", "simultaneous-pd": "simultaneous-gda", "finite-step-pd": "alternating-gda"}
-LABEL = {"opd": "OPD", "simultaneous-pd": "simultaneous GDA", "finite-step-pd": "sequential GDA",
-         "multi-shot": "multi-shot (K=5)"}
+#: the methods whose local rate the exact linearization certifies (the registry says which)
+CERTIFIED = tuple(m for m in METHODS if get_method(m).certified)
+LABEL = {m: get_method(m).label for m in METHODS} | {"multi-shot": "multi-shot (K=5)"}  # this map runs K = 5
 #: converged runs stop here (relative): far below ALG1_CONVERGED_RATIO, saves the budget
 STOP_BELOW = 1e-16
 
@@ -254,7 +255,7 @@ def describe_undecided(cell: str, r: dict) -> str:
 
 
 def _mode_coeffs(method: str, a: Fraction, c: Fraction) -> list:
-    expr = sp.expand(mode_polynomial(LIN[method], sp.Rational(a.numerator, a.denominator),
+    expr = sp.expand(mode_polynomial(canonical_name(method), sp.Rational(a.numerator, a.denominator),
                                      sp.Rational(c.numerator, c.denominator)))
     return sp.Poly(expr, MU).all_coeffs()
 
@@ -274,7 +275,7 @@ def float_mode_radius(method: str, a: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Float spectral radius of the per-mode polynomial on arrays ``a``, ``c`` (drawing only), from the same
     sympy polynomial as the exact certificate: batched eigenvalues of the companion matrices."""
     A, C = sp.symbols("a c")
-    coeffs = sp.Poly(sp.expand(mode_polynomial(LIN[method], A, C)), MU).all_coeffs()
+    coeffs = sp.Poly(sp.expand(mode_polynomial(canonical_name(method), A, C)), MU).all_coeffs()
     vals = [np.broadcast_to(np.asarray(sp.lambdify((A, C), co, "numpy")(a, c), dtype=float), a.shape) for co in coeffs]
     deg = len(vals) - 1
     comp = np.zeros(a.shape + (deg, deg))
@@ -306,7 +307,7 @@ def evaluate(ctx: CheckContext) -> CheckResult:
         d = rational_design(DESIGN_SEED, X=2, n=3, h=1, beta=b)
         H = covariance_matrix(d)
         hval[b] = Fraction(int(H[0, 0].p), int(H[0, 0].q))
-        for m in LIN:
+        for m in CERTIFIED:
             radii[(str(b), m)] = [[certified_radius(m, b, hval[b], e, el) for el in g] for e in g]
 
     # (1) agreement on decisive cells. The certificate is local (the spectral radius at the saddle point): it
@@ -392,7 +393,7 @@ def evaluate(ctx: CheckContext) -> CheckResult:
     lines = []
     for b in BETAS[1:]:
         parts = [f"{LABEL[m]} {float(best[(str(b), m)][0][1]):.4f} at (eta_th, eta_lam) = "
-                 f"({float(best[(str(b), m)][1]):.3g}, {float(best[(str(b), m)][2]):.3g})" for m in LIN]
+                 f"({float(best[(str(b), m)][1]):.3g}, {float(best[(str(b), m)][2]):.3g})" for m in CERTIFIED]
         lines.append(f"beta = {b}: " + "; ".join(parts))
     findings.append(Finding(
         name="a tuned baseline as good as OPD",
@@ -422,12 +423,12 @@ def evaluate(ctx: CheckContext) -> CheckResult:
     d = rational_design(DESIGN_SEED, X=2, n=3, h=1, beta=b)
     e_thm = Fraction(math.ceil(3 * d.problem.R_max * 64), 64)
     ctl = []
-    for m in LIN:
-        full = certify_rate(d, LIN[m], e_thm, e_thm, "prox", tol=Fraction(1, 10**5))
+    for m in CERTIFIED:
+        full = certify_rate(d, canonical_name(m), e_thm, e_thm, "prox", tol=Fraction(1, 10**5))
         lo, hi = certified_radius(m, b, hval[b], e_thm, e_thm)
         ctl.append(abs(float(full.mid) - float((lo + hi) / 2)) <= SSM_CERT_CROSSCHECK_ATOL)
     controls = [Control("per-mode radius = full Jacobian certificate (beta = 0.1, Thm 3.4 step)", "positive", all(ctl),
-                        f"agreement per method: {dict(zip(LIN, ctl))}")]
+                        f"agreement per method: {dict(zip(CERTIFIED, ctl))}")]
     # the local probe, at a fixed cell where sequential GDA is certified stable and simultaneous GDA unstable:
     # it confirms the right certificate (positive) and rejects the stable certificate handed to the unstable
     # method (negative: a wrong polynomial / ordering would be caught this way)
@@ -493,7 +494,7 @@ def _figure(ctx: CheckContext, maps: dict, g: list, hval: dict, T: int, outside:
             im = ax.pcolormesh(edges, edges, Z.T, vmin=-16, vmax=2, cmap="viridis_r", shading="flat")
             ax.set_xscale("log")
             ax.set_yscale("log")
-            if b > 0 and m in LIN:
+            if b > 0 and m in CERTIFIED:
                 bb, hh = float(b), float(hval[b])
                 E, EL = np.meshgrid(fine, fine)  # rows: eta_lam, columns: eta_th
                 R = np.maximum(E / (E + bb), float_mode_radius(m, bb / (E + bb), hh / (2 * EL * (E + bb))))

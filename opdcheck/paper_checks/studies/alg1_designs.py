@@ -4,7 +4,7 @@
   design, :func:`opdcheck.theory.linearization.inverse_design_rational`), so every rate can be certified.
 * :func:`exact_fraction` -- the exact rational value of a float step (``Fraction(float)`` is exact), so
   a certificate describes the very step the float run used.
-* :data:`CERT_METHOD` -- framework configuration -> linearised method of ``theory.linearization``.
+* :data:`CERT_METHOD` -- method name (any alias) -> linearised method of ``theory.linearization`` (from the registry).
 """
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from fractions import Fraction
 
 import numpy as np
 
+from opdcheck.methods import all_methods
 from opdcheck.theory.linearization import RationalDesign, inverse_design_rational
 
-#: the configurations whose linearisation ``theory.linearization`` knows (one-shot: alternating, eta_th = 0)
-CERT_METHOD = {"opd": "opd", "simultaneous-pd": "simultaneous-gda", "finite-step-pd": "alternating-gda",
-               "one-shot": "alternating-gda"}
+#: the configurations whose linearisation ``theory.linearization`` knows (one-shot: alternating, eta_th = 0),
+#: read from the methods registry
+CERT_METHOD = {name: m.linearized_as for m in all_methods() if m.linearized_as for name in (m.name, *m.aliases)}
 
 
 def exact_fraction(x: float) -> Fraction:

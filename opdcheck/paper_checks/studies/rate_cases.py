@@ -4,6 +4,8 @@ them, the tail-rate fit (:func:`measure_tail_rate`) and its comparison with an e
 """
 from __future__ import annotations
 
+import functools
+
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,20 +19,16 @@ from opdcheck.numerics.types import SaddlePoint
 from opdcheck.paper_checks.result import Verdict
 from opdcheck.theory.linearization import (RateCertificate, RationalDesign, certify_rate, charpoly_coeffs,
                                            inverse_design_rational, jacobian, predicted_charpoly)
-from opdcheck.kernels.baselines import run_sequential_pd, run_simultaneous_pd
-from opdcheck.kernels.opd import run_opd
+from opdcheck.kernels.baselines import run_method
+from opdcheck.methods import certified_methods
 from opdcheck.tolerances import (RATE_CERT_BURN_IN, RATE_CERT_ENCLOSURE_WIDTH, RATE_CERT_FIT_FLOOR,
                                  RATE_CERT_LINEAR_CEILING, RATE_CERT_MATCH_RTOL, RATE_FIT_MIN_POINTS)
 
 __all__ = ["Case", "RUNNERS", "measure_tail_rate", "judge_rate", "run_case", "quick_cases", "random_cases",
            "flat_design", "make_case", "ill_posed_fit", "classify"]
 
-#: method id (theory) -> the kernels' iteration with the matching update
-RUNNERS: dict[str, Callable] = {
-    "opd": run_opd,
-    "simultaneous-gda": run_simultaneous_pd,
-    "alternating-gda": run_sequential_pd,
-}
+#: certified method (canonical name) -> the kernels' iteration of that method (the registry's driver configuration)
+RUNNERS: dict[str, Callable] = {m: functools.partial(run_method, m) for m in certified_methods()}
 
 DELTA_DECAY = 1e-4
 DELTA_GROWTH = 1e-12
