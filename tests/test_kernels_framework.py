@@ -18,7 +18,7 @@ from opdcheck.problem import Problem
 def test_every_configuration_runs_through_the_driver(name):
     p = paper_toy()
     tr = run_config(name, p, eta_th=3.0 if name != "exact-multi-shot" else 0.05, eta_lam=3.0, T=40)
-    assert tr.method == name and tr.n_steps >= 1
+    assert tr.method == name and tr.n_steps >= 1 and tr.config["dual_step"] == FRAMEWORK_METHODS[name].dual_step
     assert np.all(np.isfinite(tr.error))
     cfg = FRAMEWORK_METHODS[name]
     if cfg.oracle != "inner-loop":

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from opdcheck.instances import paper_toy, random_instance
-from opdcheck.kernels.baselines import METHODS, run_method, run_one_shot, run_sequential_pd, run_simultaneous_pd
+from opdcheck.kernels.baselines import run_method, run_one_shot, run_sequential_pd, run_simultaneous_pd
 from opdcheck.kernels.opd import T0_CONVENTION, run_opd, run_primal_dual, thm34_step_sizes
 from opdcheck.kernels.rules import dual_step, dual_step_size, primal_mirror_step
 from opdcheck.kernels.trajectory import (fit_tail_rate, judge_bound, judge_lyapunov, kl_rows_log,
@@ -139,15 +139,15 @@ def test_baselines_are_configurations_of_one_driver():
     sp = solve_saddle(p)
     kw = dict(eta_th=2.0, eta_lam=2.0, T=30, saddle=sp)
     a = run_simultaneous_pd(p, **kw)
-    b = run_primal_dual(p, prediction="none", **kw)
+    b = run_primal_dual(p, prediction="none", dual_step="gradient", **kw)  # the method's registered default
     np.testing.assert_array_equal(a.error, b.error)
-    assert set(METHODS) == {"opd", "simultaneous-pd", "sequential-pd", "one-shot"}
+    assert a.config["method"] == "simultaneous-gda" and a.config["dual_step"] == "gradient"
     one = run_one_shot(p, eta_lam=4.0, T=2000, saddle=sp, stop_below=1e-12)  # projected GD on D
     assert one.error[-1] <= 1e-12 * one.error[0]
     tiny = run_method("sequential-pd", p.with_beta(1e-4), eta_th=5.0, eta_lam=50.0, T=50)
     assert not tiny.diverged and np.all(np.isfinite(tiny.error))
     with pytest.raises(ValueError, match="method"):
-        run_method("gda", p, **kw)
+        run_method("no-such-method", p, **kw)
 
 
 def test_nonfinite_run_is_flagged_not_propagated():

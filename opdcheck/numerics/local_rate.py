@@ -144,7 +144,11 @@ def certify_instance(problem: Problem, *, method: str = "opd", eta_th: float | N
                      saddle=None) -> dict:
     """Certified enclosure of ``method``'s local rate on ``problem`` with the measured, eq. (46) and
     corrected rates beside it (module docstring). Default steps: Thm 3.4's ``3 sqrt(h) R_max``."""
-    registered = get_method(method)  # any registered name; ValueError names the known ones
+    try:
+        registered = get_method(method)  # any registered name
+    except ValueError:
+        raise ValueError(f"--method {method!r}: not a known method; choose one of {', '.join(METHODS)} "
+                         "(or an alias, `opdcheck list-methods`).") from None
     method = registered.name
     dual_step = dual_step or registered.dual_step
     if method not in METHODS:

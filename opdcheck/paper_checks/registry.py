@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+from threadpoolctl import threadpool_limits
+
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.result import CheckResult
 
@@ -54,6 +56,8 @@ class Check:
 
 
 _REGISTRY: dict[str, Check] = {}
+#: BLAS threads inside a check (see ``register_check``): results must not depend on the thread count
+CHECK_BLAS_THREADS = 1
 
 
 def register_check(id: str, paper_ref: str, claim: str, expected: str = "", order: int = 100,
@@ -78,7 +82,10 @@ def register_check(id: str, paper_ref: str, claim: str, expected: str = "", orde
         def run(ctx: CheckContext, *args, **kwargs) -> CheckResult:
             # the metadata is declared once (here); the check computes, the registry labels its result
             t0 = time.perf_counter()
-            res = func(ctx, *args, **kwargs)
+            # BLAS reductions sum in a thread-count-dependent order: one BLAS thread inside a check makes its
+            # numbers the same bits whatever the machine or executor (the Numba kernels fix their own order)
+            with threadpool_limits(limits=CHECK_BLAS_THREADS, user_api="blas"):
+                res = func(ctx, *args, **kwargs)
             res.id, res.paper_ref, res.claim = id, paper_ref, claim
             res.profile, res.seed = ctx.profile, ctx.seed
             res.wall_time = time.perf_counter() - t0
