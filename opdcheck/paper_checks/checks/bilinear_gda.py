@@ -9,6 +9,14 @@ witness replayed in Fractions); measured GDA growth vs the exact radius (lambdif
 the optimistic stability condition, measured inside (0.3) and outside (0.7) of 1/sqrt(3). Controls:
 optimism contracts at 0.3, grows at 0.7 (negative); the divergence test rejects a damped block; the
 optimistic characteristic polynomial factorises.
+
+Example
+-------
+>>> from opdcheck.theory import bilinear as bl
+>>> bl.gda_eigenvalues()  # modulus sqrt(1 + alpha^2 sigma^2) > 1: the last iterate spirals out
+[I*alpha*sigma + 1, -I*alpha*sigma + 1]
+>>> bl.popov_stability_condition()["boundary"]  # optimism contracts iff alpha sigma_max < 1/sqrt(3)
+sqrt(3)/3
 """
 from __future__ import annotations
 

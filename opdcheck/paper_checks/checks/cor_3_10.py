@@ -12,6 +12,12 @@ Measured: the last-iterate error floor (mean over the last quarter of T steps) a
 eps_approx = max_t ||theta_t - theta_t*||_1, over >= 5 decades per model, with the right-hand side at T
 on the same axes, under two readings of p_min (the class's lower bound, and the most favourable one: the
 smallest probability of pi_ref and of every iterate); fitted exponents of the floor in eps and of eps in N.
+
+Example
+-------
+>>> from opdcheck.theory.alg3 import gap_eq28, gap_leading_exponent
+>>> gap_leading_exponent()  # eq. (28)'s neighbourhood radius grows like eps_approx^(1/2)
+1/2
 """
 from __future__ import annotations
 

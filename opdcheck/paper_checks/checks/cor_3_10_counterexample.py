@@ -13,6 +13,13 @@ Why it fails: the score and the Fisher matrix vanish at ``theta = 0``, so ``F^+ 
 never moves; eps_approx = 0 (the implemented step *is* the exact step (8)/(10)); the constraint is
 slack (c = 0.2) so ``lam`` stays 0 = ``lam*_Theta``; the in-class optimum is ``p = 0.3`` (theta = ±1).
 The independent witness replays all of this in mpmath at 50 digits from the closed forms (no kernels/).
+
+Example
+-------
+>>> from opdcheck.theory.alg3 import counterexample_closed_forms
+>>> cx = counterexample_closed_forms()  # p(y0) = 0.2 + 0.1 theta^2 on Theta = [-1, 1]
+>>> cx["score_at_0"], cx["fisher_at_0"], cx["q_star"]  # OPD never moves from theta = 0; the optimum is 3/10
+((0, 0), 0, 3/10)
 """
 from __future__ import annotations
 

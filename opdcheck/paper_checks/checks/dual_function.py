@@ -14,6 +14,15 @@ Judged by certificates at the problem's scale (issue 7, class 1), in the dimensi
   certifies itself (its own KKT residuals below the gates): otherwise INCONCLUSIVE, never REFUTED.
 
 A REFUTED carries an mpmath (50-digit) replay of D from the raw arrays.
+
+Example
+-------
+>>> from opdcheck.instances import paper_toy
+>>> grad, hess = dual_derivatives(paper_toy(), [1.0])  # at lam* = 1: grad D = c(pi*) = 0, hess = Cov/beta
+>>> bool(abs(grad[0]) < 1e-12), round(float(hess[0, 0]), 12)
+(True, 4.2)
+>>> round(float(broken_hessian_no_beta(paper_toy(), [1.0])[1][0, 0]), 12)  # negative control: beta dropped
+0.21
 """
 from __future__ import annotations
 

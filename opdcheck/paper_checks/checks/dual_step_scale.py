@@ -8,6 +8,12 @@ dual steps are matched (``eta_lam`` of Alg. 3 = 2 x that of Alg. 2); shown on th
 Findings: "dual step coefficient" (symbolic) and "Remark 3.5 as printed (toy)" (Alg. 3's step read off
 the printed sympy expression). Controls: Alg. 3 at the matching eta_lam (solved in sympy) reproduces
 Alg. 2; the kernel's prox step minimises (5)/(7) at seeded points; the coefficient test rejects a mutant.
+
+Example
+-------
+>>> from opdcheck.theory import closed_forms as cf
+>>> cf.judge_dual_step()[0]  # eqs. (5)/(7) minimise to c/(2 eta_lam); (9)/(11) print c/eta_lam
+'INCONSISTENT'
 """
 from __future__ import annotations
 

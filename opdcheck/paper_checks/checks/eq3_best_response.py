@@ -1,7 +1,22 @@
 """Check ``eq3-best-response``: the closed form (3) maximises the Lagrangian (Lemma B.7).
 
+Problem: ``max_pi L(pi, lam) = sum_x rho[x] (<pi[x], S_lam[x]> - beta KL(pi[x] || pi_ref[x]))`` on the
+simplex, for a fixed ``lam >= 0`` and ``beta > 0``.
+Claim (eq. (3), Lemma B.7): the maximiser is ``pi_lam[x, y] ∝ pi_ref[x, y] exp(S_lam[x, y] / beta)``.
+How it is decided: on the toy and seeded random instances at several ``lam``, the first-order condition
+on the simplex, the value gap against a cvxpy/Clarabel solve, and the distance to the solver's point
+where the solver's own certificate proves it accurate enough.
+
 Judged by certificates at the problem's scale (numerics/certificates.py), never by a bare distance to a
 solver's point: a reference less accurate than eq. (3) can make the check INCONCLUSIVE, never REFUTED.
+
+Example
+-------
+>>> from opdcheck.instances import paper_toy
+>>> judge_best_response(paper_toy(), [0.5])["foc_ok"]  # eq. (3) meets the first-order condition
+True
+>>> judge_best_response(paper_toy(), [0.5], formula=broken_formula_no_beta)["foc_ok"]  # negative control
+False
 """
 from __future__ import annotations
 

@@ -14,6 +14,15 @@ replayed on the unsimplified residual in mpmath). Controls: B.4 holds at delta =
 agrees with Fraction principal minors at every grid point; the package's transcription of B.4 equals
 an independent one; B.8 for p log p; the Pinsker draws reach the tight regime; the PSD test rejects
 a false inequality (negative).
+
+Example
+-------
+>>> import sympy as sp
+>>> from opdcheck.theory import lemmas as lm
+>>> lm.b4_validity_region()["condition"]  # Lemma B.4 holds iff delta >= 1 ...
+1 <= delta
+>>> lm.b4_holds_at(sp.Rational(3, 4), sp.Rational(3, 4))  # ... and the proof uses it at delta = 3/4
+False
 """
 from __future__ import annotations
 

@@ -9,6 +9,17 @@ Findings: "printed vs derived closed form (KKT)" (symbolic residual, with the co
 the printed form is right) and "cvxpy agreement" (the printed policy lambdified from its sympy form).
 Controls: the derived form passes the KKT test; the kernel's step equals the lambdified sympy form;
 the two findings agree; the KKT test rejects a mutant (negative).
+
+Example
+-------
+>>> import numpy as np
+>>> from opdcheck.instances import paper_toy
+>>> from opdcheck.theory import closed_forms as cf
+>>> cf.judge_closed_form()[0]  # printed exp(S) vs the derived exp(S/(eta+beta))
+'INCONSISTENT'
+>>> p = paper_toy(); z = np.log(p.pi_ref); lam = np.array([0.5])
+>>> derived_policy(p, z, lam, 1.0).round(4).tolist(), printed_policy(p, z, lam, 1.0).round(4).tolist()
+([[0.4083, 0.5917]], [[0.414, 0.586]])
 """
 from __future__ import annotations
 

@@ -14,6 +14,14 @@ the one-step mirror oracle). The numpy iterations are the kernels' (``kernels/op
 Judging (pure, injectable for the negative controls): :func:`measure_tail_rate` fits the tail,
 :func:`judge_rate` compares it with ``[lo, hi]`` at ``RATE_CERT_MATCH_RTOL``, :func:`run_case` runs one
 (instance, method, convention) with an injectable certifier and iteration.
+
+Example
+-------
+>>> from opdcheck.paper_checks.studies.rate_cases import judge_rate
+>>> judge_rate(0.9244343, 0.9244340, 0.9244355)  # a measured rate inside the exact enclosure
+(True, 0.0)
+>>> judge_rate(0.95, 0.9244340, 0.9244355)[0]  # one outside it (beyond RATE_CERT_MATCH_RTOL)
+False
 """
 from __future__ import annotations
 

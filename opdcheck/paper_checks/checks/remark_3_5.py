@@ -11,6 +11,12 @@ Alg. 3 gradient (9)/(11)) the difference is reported. Negative control: a Fisher
 prompt weights rho (``fisher="unweighted"``) must be caught. Also measured: the uncentred Fisher
 ``E_x[diag(pi_x)]`` gives the *same* policies on tabular classes (``w = A`` exactly, a constant shift
 of ``A + c``), so it is not a negative control here (it is on log-linear classes, see ``alg-3-npg``).
+
+Example
+-------
+>>> from opdcheck.theory.alg3 import tabular_fisher_residual
+>>> tabular_fisher_residual(3).is_zero_matrix  # tabular softmax: F^+ grad L is the advantage, exactly
+True
 """
 from __future__ import annotations
 

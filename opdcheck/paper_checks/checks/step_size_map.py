@@ -36,6 +36,15 @@ Claims judged (SPEC, "Beyond the paper"): the certificates agree with the runs o
 where they apply (above); simultaneous GDA is stable iff ``c < a`` (``h / (2 eta_lam) < beta``); tuned
 sequential GDA can converge faster than OPD at ``beta = 0.1``; as ``beta -> 0`` plain GDA stops
 converging anywhere on the grid while OPD still converges somewhere.
+
+Example
+-------
+>>> from fractions import Fraction
+>>> from opdcheck.theory.rate_formulas import stability_boundary
+>>> stability_boundary("simultaneous-gda", Fraction(1, 2))[1]  # simultaneous GDA: stable iff c < a
+Fraction(1, 2)
+>>> stability_boundary("alternating-gda", Fraction(1, 2))[1]  # sequential GDA: stable iff c < 4 - 2a
+Fraction(3, 1)
 """
 from __future__ import annotations
 

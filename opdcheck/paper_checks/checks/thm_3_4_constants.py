@@ -12,6 +12,14 @@ replayed in Fractions); Lemma B.4's use at delta = theta = 3/4 in eq. (44) (witn
 Fractions, and whether the rate can be repaired with a valid Lemma B.4). Controls: the positivity
 prover, the eq. (46) reduction, the denominator and the division tests each pass a true statement
 and reject a false one; the Lemma B.4 transcription equals an independent one.
+
+Example
+-------
+>>> from opdcheck.theory import thm34_constants as tc
+>>> tc.delta_of_denominator()["delta_solutions"]  # the theorem's 7/4 eta_lam - 3/4 sqrt(h) R needs delta = 1/4
+[1/4]
+>>> tc.delta_of_denominator()["a3_at_delta_3_4"]  # the proof's delta = 3/4 gives 5/4, 1/4
+-R*sqrt(h)/4 + 5*eta_lambda/4
 """
 from __future__ import annotations
 

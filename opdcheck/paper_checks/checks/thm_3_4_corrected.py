@@ -35,6 +35,14 @@ The stated rate (the formula, from float eigenvalues of ``H`` and 30-digit roots
 (``<= stated^2`` up to ``max(CORRECTED_MEASURED_ATOL, fit spread)``), on thm-3.4's instance family,
 the adversarial search of ``theorem-tightness`` and a seeded random family of rational designs at
 random steps and both dual conventions. Budget 0 -> INCONCLUSIVE.
+
+Example
+-------
+>>> from fractions import Fraction
+>>> from opdcheck.theory.rate_formulas import stability_boundary
+>>> lo, hi = stability_boundary("opd", 0)  # beta = 0: OPD is locally stable iff c < c*(0) = 1/3
+>>> lo < Fraction(1, 3) < hi
+True
 """
 from __future__ import annotations
 

@@ -15,6 +15,13 @@ with an independent witness: the violating instance cheapest to replay is re-run
 constants; the replay must confirm ``Phi_(t+1) > rho Phi_t`` and agree with the code's ratio.
 Controls: Numba vs numpy on the first instance, numeric vs sympy constants, and the all-slack toy
 (``thm_3_4.all_slack_toy``) where the contraction holds by convexity.
+
+Example
+-------
+>>> from opdcheck.instances import paper_toy
+>>> c = lyapunov_case(paper_toy(1.0), T=5)  # the toy at beta = 1: the first step already expands Phi
+>>> c["ok"], round(c["worst_ratio"], 4), c["worst_t"]
+(False, 1.239, 1)
 """
 from __future__ import annotations
 

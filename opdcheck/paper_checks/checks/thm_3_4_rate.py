@@ -24,6 +24,13 @@ witness. Measured and certified rates that disagree anywhere in the rational fam
 the verdict is INCONCLUSIVE, never REFUTED. Positive controls: the paper's toy at beta = 0.05 (certified
 below rho(46), measured below) and the all-slack toy (rate (eta/(eta+beta))^2 < rho). Degenerate
 instances (lam* possibly not unique) are reported, never judged.
+
+Example
+-------
+>>> from opdcheck.paper_checks.studies.thm34_rate import TOY_R_SOFT, certified_rate_vs_eq46, toy_design
+>>> r = certified_rate_vs_eq46(toy_design("1"), "prox", R_soft=TOY_R_SOFT)  # the paper's toy at beta = 1
+>>> r["verdict"], str(r["rho46"]), round(float(r["rate_lo"]), 5)  # exact r^2 above rho(46) = 50/63
+('certified-above', '50/63', 0.92443)
 """
 from __future__ import annotations
 
