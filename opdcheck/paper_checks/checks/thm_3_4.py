@@ -46,6 +46,9 @@ from opdcheck.tolerances import (BOUND_RTOL, LAMBDA_UNIQUE_EIG_RTOL, RUN_STOP_RT
 from opdcheck.paper_checks.studies.thm34_rate import thm34_positive_controls
 from opdcheck.paper_checks.studies.thm34 import (CONVENTIONS, DENOMINATORS, multiplier_curvature, thm34_case, beta_zero_instance_result, check_instance_specs, constants_control, numba_numpy_control, scale_case, sweep_instances, sweep_task, witness_sentence, witness_summary)
 
+#: the random stream of the full profile's scale instance (named as in the first layout, so its seed is unchanged)
+SCALE_STREAM = "opdcheck.paper_checks.thm_3_4:thm34_case"
+
 def _fmt_ratio(case: dict, d: str) -> float | str:
     """The max ratio as a number, or as ``1e+N`` text when it is beyond 1e6 (or beyond float64)."""
     r = case["judge"][d][1]
@@ -154,14 +157,14 @@ def run(ctx: CheckContext) -> CheckResult:
         T = 6000 if ctx.full else 3000
     # the paper's toy at its beta = 0.05 and at two larger KL weights (same rewards, same pi_ref)
     specs = check_instance_specs(ctx, "thm-3.4")
-    swept = sweep_instances(ctx, "thm-3.4", specs, "opdcheck.paper_checks.studies.thm34:thm34_case", T=T)
+    swept = sweep_instances(ctx, "thm-3.4", specs, thm34_case, T=T)
     results = [(p, cases, slater_margin(p)) for p, cases in swept]
 
     search_log: list[dict] = []
     if ctx.full and ctx.instance is None:
         p_s, s_s, search_log = _search_worst(ctx, n_evals=THM34_SEARCH_EVALS)
         if p_s is not None:
-            p_s2, c_s = sweep_task((("given", p_s), "opdcheck.paper_checks.studies.thm34:thm34_case", {"T": T}), 0)
+            p_s2, c_s = sweep_task((("given", p_s), thm34_case, {"T": T}), 0)
             try:
                 xi_s = slater_margin(p_s)
             except Exception:
@@ -170,7 +173,7 @@ def run(ctx: CheckContext) -> CheckResult:
     rows = [_row(p, cases, xi) for p, cases, xi in results]
     if search_log and results:
         rows[-1] = rows[-1] | {"instance": "search: " + results[-1][0].name[:40]}
-    scale, scale_note = scale_case(ctx, "opdcheck.paper_checks.studies.thm34:thm34_case")
+    scale, scale_note = scale_case(ctx, thm34_case, SCALE_STREAM)
     scale_rows = []
     if scale is not None:
         scale_rows.append({"instance": "scale: (1e4, 1e3, 4), run_opd_fused, prox",

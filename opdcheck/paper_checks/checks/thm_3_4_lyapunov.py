@@ -42,6 +42,9 @@ from opdcheck.paper_checks.studies.thm34 import (CONVENTIONS, all_slack_toy, bet
 from opdcheck.problem import Problem
 from opdcheck.tolerances import BOUND_RTOL, CONTROL_STEPS, LYAPUNOV_PHI_FLOOR_RTOL, RUN_STOP_RTOL
 
+#: the random stream of the full profile's scale instance (named as in the first layout, so its seed is unchanged)
+SCALE_STREAM = "opdcheck.paper_checks.thm_3_4_lyapunov:lyapunov_case"
+
 __all__ = ["lyapunov_case", "run"]
 
 
@@ -101,7 +104,7 @@ def run(ctx: CheckContext) -> CheckResult:
         return outside
     T = 2000 if ctx.full else 1000
     specs = check_instance_specs(ctx, "thm-3.4-lyapunov")
-    results = sweep_instances(ctx, "thm-3.4-lyapunov", specs, "opdcheck.paper_checks.checks.thm_3_4_lyapunov:lyapunov_case", T=T)
+    results = sweep_instances(ctx, "thm-3.4-lyapunov", specs, lyapunov_case, T=T)
     rows = []
     for p, cases in results:
         degen = cases["prox"]["degenerate"]
@@ -143,7 +146,7 @@ def run(ctx: CheckContext) -> CheckResult:
             witness_note = f" Replayed counterexample saved as `{rel_w}`. " + witness_sentence(witness)
         else:  # a failure without a judged violating step (e.g. a diverged run): nothing to replay
             witness = {"replayed": False, "reason": "no violating step to replay (diverged run?)"}
-    scale, scale_note = scale_case(ctx, "opdcheck.paper_checks.checks.thm_3_4_lyapunov:lyapunov_case")
+    scale, scale_note = scale_case(ctx, lyapunov_case, SCALE_STREAM)
     if scale is not None:  # full profile only; reported, not judged
         rows.append({"instance": "scale: (1e4, 1e3, 4), run_opd_fused (not judged)",
                      "prox: max Phi_(t+1)/(rho Phi_t)": scale["worst_ratio"],

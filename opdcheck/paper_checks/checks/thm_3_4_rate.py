@@ -54,6 +54,9 @@ from opdcheck.tolerances import (RATE_CERT_ENCLOSURE_WIDTH, RUN_STOP_RTOL, THM34
 
 from opdcheck.paper_checks.studies.thm34_rate import (TOY_R_SOFT, _cert_evidence, _certify_family, _exact_saddle, certified_crossing, certified_rate_vs_eq46, large_beta_limit, overall_verdict, rate_case, toy_design)
 
+#: the random stream of the full profile's scale instance (named as in the first layout, so its seed is unchanged)
+SCALE_STREAM = "opdcheck.paper_checks.thm_3_4_rate:rate_case"
+
 @register_check(
     id="thm-3.4-rate",
     paper_ref="Thm 3.4, eq. (46)",
@@ -72,7 +75,7 @@ def run(ctx: CheckContext) -> CheckResult:
     runner = default_runner()
     T = 10000 if ctx.full else 4000
     specs = check_instance_specs(ctx, "thm-3.4-rate")
-    results = sweep_instances(ctx, "thm-3.4-rate", specs, "opdcheck.paper_checks.studies.thm34_rate:rate_case", T=T)
+    results = sweep_instances(ctx, "thm-3.4-rate", specs, rate_case, T=T)
     rows = []
     for p, cases in results:
         degen = cases["prox"]["degenerate"]
@@ -131,7 +134,7 @@ def run(ctx: CheckContext) -> CheckResult:
                    "rho46 (sympy)": float(r0["rho46"])}
         witness_note = " " + witness_sentence(witness)
 
-    scale, scale_note = scale_case(ctx, "opdcheck.paper_checks.studies.thm34_rate:rate_case")
+    scale, scale_note = scale_case(ctx, rate_case, SCALE_STREAM)
     if scale is not None:  # full profile only; reported, not judged
         rows.append({"kind": "measured (scale, not judged)", "instance": "(1e4, 1e3, 4), run_opd_fused",
                      "rho (46)": round(scale["rho"], 5), "prox: rate": round(scale["rate"], 5)

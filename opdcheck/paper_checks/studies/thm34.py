@@ -214,26 +214,19 @@ def check_instances(ctx: CheckContext, stream: str, toy_betas: tuple[float, ...]
     return [paper_toy(beta=b) for b in toy_betas] + instance_family(ctx.rng(stream), n_random, **size)
 
 
-def _resolve(ref: str) -> Callable:
-    import importlib
-
-    mod, name = ref.split(":")
-    return getattr(importlib.import_module(mod), name)
-
-
 def sweep_task(spec: tuple, seed: int) -> tuple[Problem, dict[str, dict]]:
     """One sweep task (module-level, picklable): build the instance, solve its saddle point, run the
     case function for both dual conventions, and record the dual curvature (``kappa``, ``degenerate``).
 
-    ``spec = (instance_spec, "module:case_function", case_kwargs)``; the case function is called as
+    ``spec = (instance_spec, case_function, case_kwargs)`` (a module-level function: it pickles by reference
+    for process and Dask executors); the case function is called as
     ``case(problem, dual_step=conv, saddle=saddle, **case_kwargs)``. Deterministic: ``seed`` is unused
     (instances carry their own seeds), so every executor gives the same result.
     """
     from opdcheck.numerics.saddle import solve_saddle
 
-    inst, ref, kwargs = spec
+    inst, case, kwargs = spec
     p = build_instance(inst)
-    case = _resolve(ref)
     saddle = solve_saddle(p)
     cases = {conv: case(p, dual_step=conv, saddle=saddle, **kwargs) for conv in CONVENTIONS}
     kappa, degenerate = multiplier_curvature(p, saddle)
@@ -243,18 +236,19 @@ def sweep_task(spec: tuple, seed: int) -> tuple[Problem, dict[str, dict]]:
     return p, cases
 
 
-def sweep_instances(ctx: CheckContext, label: str, specs: list[tuple], case: str,
+def sweep_instances(ctx: CheckContext, label: str, specs: list[tuple], case: Callable,
                     **case_kwargs) -> list[tuple[Problem, dict[str, dict]]]:
-    """Run ``case`` ("module:function") for both dual conventions on every instance spec through
+    """Run ``case`` (a module-level function) for both dual conventions on every instance spec through
     ``ctx.map`` (stream ``label``): one exact saddle point per instance, ``kappa`` and ``degenerate``
     recorded in every case (instances whose lam* may not be unique are reported, not judged)."""
     return ctx.map(sweep_task, [(s, case, dict(case_kwargs)) for s in specs], stream=label, label=label)
 
 
-def scale_case(ctx: CheckContext, case: str, **case_kwargs) -> tuple[dict | None, str]:
+def scale_case(ctx: CheckContext, case: Callable, stream: str, **case_kwargs) -> tuple[dict | None, str]:
     """Full profile only (issue 10 item 4): one instance at (X, n, h) = (1e4, 1e3, 4), 2000 iterations,
     with ``opdcheck.kernels.numba_fused.run_opd_fused`` if importable. Returns ``(prox case or None, note)``;
-    the case is reported as evidence (not judged: no saddle point cross-check at this size)."""
+    the case is reported as evidence (not judged: no saddle point cross-check at this size). ``stream`` names
+    the random stream of the instance's seed."""
     if not ctx.full or ctx.instance is not None:
         return None, ""
     try:
@@ -263,9 +257,9 @@ def scale_case(ctx: CheckContext, case: str, **case_kwargs) -> tuple[dict | None
         return None, f"Scale instance (1e4, 1e3, 4) skipped: opdcheck.kernels.numba_fused.run_opd_fused not importable ({type(exc).__name__})."
     from opdcheck.numerics.saddle import solve_saddle
 
-    p = random_instance(10_000, 1_000, 4, 0.1, int(ctx.rng(case + "-scale").integers(0, 2**31 - 1)))
+    p = random_instance(10_000, 1_000, 4, 0.1, int(ctx.rng(stream + "-scale").integers(0, 2**31 - 1)))
     t0 = time.perf_counter()
-    c = _resolve(case)(p, dual_step="prox", saddle=solve_saddle(p), runner=run_opd_fused, **(case_kwargs | {"T": 2000}))
+    c = case(p, dual_step="prox", saddle=solve_saddle(p), runner=run_opd_fused, **(case_kwargs | {"T": 2000}))
     return c, f"Scale instance {p.name} (X = 1e4, n = 1e3, h = 4, T = 2000, run_opd_fused): {time.perf_counter() - t0:.1f} s."
 
 
