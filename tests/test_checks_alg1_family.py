@@ -12,6 +12,7 @@ from opdcheck.instances import paper_toy
 from opdcheck.paper_checks.checks import alg_1_unification, fig_1_toy, sec_4_stability, step_size_map
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import get_check
+from opdcheck.methods import canonical_name
 from opdcheck.paper_checks.result import Verdict
 from opdcheck.theory.linearization import certify_rate
 
@@ -89,9 +90,9 @@ def test_per_mode_radius_equals_the_full_certificate():
     H = step_size_map.covariance_matrix(d)
     h = Fraction(int(H[0, 0].p), int(H[0, 0].q))
     for et, el in ((Fraction(1, 2), Fraction(3)), (Fraction(3), Fraction(1, 4)), (Fraction(1, 8), Fraction(8))):
-        for m in step_size_map.LIN:
+        for m in step_size_map.CERTIFIED:
             lo, hi = step_size_map.certified_radius(m, beta, h, et, el)
-            full = certify_rate(d, step_size_map.LIN[m], et, el, "prox", tol=Fraction(1, 10**5))
+            full = certify_rate(d, canonical_name(m), et, el, "prox", tol=Fraction(1, 10**5))
             assert abs(float(full.mid) - float((lo + hi) / 2)) < 2e-5, (m, et, el)
             fl = max(float(et / (et + beta)), float(step_size_map.float_mode_radius(
                 m, np.array(float(beta / (et + beta))), np.array(float(h / (2 * el * (et + beta)))))))
