@@ -105,6 +105,12 @@ class Witness:
     def __contains__(self, key: object) -> bool:
         return key in self.as_dict()
 
+    def __iter__(self):
+        return iter(self.as_dict())
+
+    def __len__(self) -> int:
+        return len(self.as_dict())
+
     def keys(self):
         return self.as_dict().keys()
 
