@@ -38,7 +38,7 @@ __all__ = ["MPProblem", "mp_problem", "mp_log_best_response", "mp_dual_value", "
            "mp_dual_hessian", "mp_saddle", "MPSaddle", "mp_run_opd", "MPRun", "mp_kl_rows", "mp_error",
            "sympy_thm34_constants", "mp_phi1_eq47", "mp_bound", "mp_potential", "rel_diff", "mp_lagrangian",
            "replay_work", "replay_bound_violation", "replay_lyapunov_violation", "mp_tail_rate", "replay_rate_violation",
-           "replay_zero_multiplier", "crosscheck_constants", "replay_l1_bound"]
+           "replay_zero_multiplier", "crosscheck_constants", "replay_l1_bound", "replay_slater_margins"]
 
 
 @dataclass(frozen=True)
@@ -548,10 +548,16 @@ def crosscheck_constants(problem, *, rho_numeric: float, a_numeric: Sequence[flo
     return not bad, detail
 
 
-def replay_l1_bound(problem, code_lam: Sequence[float], bound: float) -> Witness:
-    """Witness for a violation of Remark B.6's bound: the 50-digit certified saddle point's
-    ``||lam*||_1`` exceeds ``bound`` (xi from the LP, reported as given) and the code's lam* agrees."""
-    from opdcheck.tolerances import REPLAY_AGREE_RTOL
+def replay_l1_bound(problem, code_lam: Sequence[float], bound: float, *, xi: float | None = None,
+                    pi_bar=None) -> Witness:
+    """Witness on Remark B.6's bound ``||lam*||_1 <= (2/xi)(R_max + beta log(1/p_min))``: the 50-digit certified
+    saddle point's ``||lam*||_1`` against the bound.
+
+    With the code's Slater point ``pi_bar`` (and its ``xi``), the margin is replayed too: ``xi = min_j c_j(pi_bar)``
+    at 50 digits (the LP's value at its own maximiser) and the bound recomputed from it; ``agrees`` then also
+    needs the code's xi and bound to match (``SLATER_REPLAY_RTOL``), so a margin in the wrong unit is caught.
+    Without ``pi_bar``, xi is taken as given. ``confirms``: the replayed ``||lam*||_1`` exceeds the replayed bound."""
+    from opdcheck.tolerances import REPLAY_AGREE_RTOL, SLATER_REPLAY_RTOL
 
     P = mp_problem(problem)
     S = mp_saddle(P, code_lam)
@@ -560,13 +566,63 @@ def replay_l1_bound(problem, code_lam: Sequence[float], bound: float) -> Witness
         scale = max([mpmath.mpf(1)] + [abs(v) for v in S.lam])
         diff = max(abs(mpmath.mpf(float(a)) - b) for a, b in zip(code_lam, S.lam))
         agrees = bool(diff <= REPLAY_AGREE_RTOL * scale)
-        confirms = bool(S.certified and l1 > mpmath.mpf(bound))
+        why = [] if agrees else [f"lam* code vs replay differ by {float(diff):.3g}"]
+        bound_rep = mpmath.mpf(bound)
+        extra = {}
+        if pi_bar is not None:
+            pb = np.asarray(pi_bar, dtype=np.float64)
+            c = [mpmath.fsum(P.rho[x] * mpmath.fsum(mpmath.mpf(float(pb[x, y])) * P.R[j][x][y] for y in range(P.n))
+                             for x in range(P.X)) for j in range(P.h)]
+            xi_rep = min(c)
+            row_err = max(abs(mpmath.fsum(mpmath.mpf(float(v)) for v in row) - 1) for row in pb)
+            p_min = min(mpmath.exp(v) for row in P.log_ref for v in row)
+            bound_rep = 2 / xi_rep * (P.R_max + P.beta * mpmath.log(1 / p_min))
+            xi_ok = bool(row_err <= SLATER_REPLAY_RTOL and xi is not None
+                         and abs(mpmath.mpf(float(xi)) - xi_rep) <= SLATER_REPLAY_RTOL * max(1, abs(xi_rep)))
+            b_ok = bool(abs(mpmath.mpf(float(bound)) - bound_rep) <= SLATER_REPLAY_RTOL * abs(bound_rep))
+            if not xi_ok:
+                why.append(f"Slater margin: code xi = {float(xi) if xi is not None else 'none'} vs min_j c_j(pi_bar) = "
+                           f"{float(xi_rep):.12g} (row-sum error of pi_bar {float(row_err):.1e})")
+            if not b_ok:
+                why.append(f"bound: code {float(bound):.12g} vs replay {float(bound_rep):.12g}")
+            agrees = agrees and xi_ok and b_ok
+            extra = {"xi (code)": float(xi) if xi is not None else float("nan"), "xi (replay)": float(xi_rep),
+                     "bound (code)": float(bound), "bound (replay)": float(bound_rep)}
+        confirms = bool(S.certified and l1 > bound_rep)
     w = {"replayed": True, "confirms": confirms, "agrees": agrees,
          "method": f"mpmath, {REPLAY_DPS} digits: projected Newton on D = max_pi L (best response by Newton on its KKT "
-                   "conditions; xi from the LP as given)",
+                   "conditions); " + ("xi = min_j c_j(pi_bar) at the LP's point" if pi_bar is not None else
+                                      "xi from the LP as given"),
          "instance": f"{problem.name} (beta = {problem.beta:g})", "||lam*||_1 (code)": float(sum(code_lam)),
-         "||lam*||_1 (replay)": float(l1), "bound": float(bound), "saddle projected gradient": float(S.pg_norm),
-         "saddle certified": S.certified}
+         "||lam*||_1 (replay)": float(l1), **({"bound": float(bound)} if pi_bar is None else extra),
+         "saddle projected gradient": float(S.pg_norm), "saddle certified": S.certified}
     if not agrees:
-        w["disagreement"] = f"lam* code vs replay differ by {float(diff):.3g}"
+        w["disagreement"] = "; ".join(why)
     return _from_flat(w, "||lam*||_1 above the bound of Remark B.6")
+
+
+def replay_slater_margins(cases: Sequence[tuple]) -> Witness:
+    """The Slater margin of every instance replayed at the LP's own point: for each ``(problem, xi, pi_bar)``,
+    ``min_j c_j(pi_bar)`` at 50 digits (``pi_bar`` a policy: rows sum to 1) must equal the code's ``xi``
+    (``SLATER_REPLAY_RTOL``). ``confirms`` is always False (nothing is refuted by it); ``agrees`` is the control.
+    A margin in the wrong unit (e.g. scaled by R_max) or from another point disagrees."""
+    from opdcheck.tolerances import SLATER_REPLAY_RTOL
+
+    rep, code, bad = {}, {}, []
+    with mpmath.workdps(REPLAY_DPS):
+        for problem, xi, pi_bar in cases:
+            P = mp_problem(problem)
+            pb = np.asarray(pi_bar, dtype=np.float64)
+            c = [mpmath.fsum(P.rho[x] * mpmath.fsum(mpmath.mpf(float(pb[x, y])) * P.R[j][x][y] for y in range(P.n))
+                             for x in range(P.X)) for j in range(P.h)]
+            xi_rep = min(c)
+            row_err = max(abs(mpmath.fsum(mpmath.mpf(float(v)) for v in row) - 1) for row in pb)
+            rep[problem.name] = float(xi_rep)
+            code[problem.name] = float(xi)
+            if not (row_err <= SLATER_REPLAY_RTOL and abs(mpmath.mpf(float(xi)) - xi_rep) <= SLATER_REPLAY_RTOL * max(1, abs(xi_rep))):
+                bad.append(f"{problem.name}: code xi {float(xi):.12g} vs min_j c_j(pi_bar) {float(xi_rep):.12g} "
+                           f"(row-sum error {float(row_err):.1e})")
+    return _from_flat({"replayed": True, "confirms": False, "agrees": not bad,
+                       "method": f"mpmath, {REPLAY_DPS} digits: min_j c_j(pi_bar) at the LP's own point",
+                       "xi (replay)": rep, "xi (code)": code, "tolerance": SLATER_REPLAY_RTOL,
+                       "disagreement": "; ".join(bad)}, "Slater margins xi of the instances")
