@@ -99,3 +99,23 @@ def test_a_broken_pinsker_is_not_masked_by_the_b4_refutation(tmp_path):
     # positive control: unplanted, the check is REFUTED (B.4) with every replay agreeing
     ok = _run("lemmas-B.2-B.4-B.8", tmp_path / "ok")
     assert ok.verdict is Verdict.REFUTED and not _disagreeing(ok)
+
+
+def test_a_slater_margin_in_the_wrong_unit_is_not_masked_by_the_positivity_refutation(tmp_path):
+    from opdcheck.paper_checks.checks import lemma_b5 as mod
+
+    orig = mod.slater_point
+
+    def in_units_of_r_max(problem):  # xi left in units of R_max (the nondimensional problem's margin)
+        xi, pi_bar = orig(problem)
+        return xi * problem.R_max, pi_bar
+
+    with _patch_attr(mod, "slater_point", in_units_of_r_max):
+        res = _run("lemma-B.5", tmp_path)
+    bound = next(f for f in res.findings if f.name.startswith("bound"))
+    assert bound.verdict is Verdict.INCONCLUSIVE and bound.witness.disagrees, bound.witness
+    assert "Slater" in bound.witness.subject and "min_j c_j(pi_bar)" in bound.witness.disagreement
+    assert next(f for f in res.findings if f.name.startswith("lam* > 0")).verdict is Verdict.REFUTED
+    assert res.verdict is Verdict.INCONCLUSIVE
+    ok = _run("lemma-B.5", tmp_path / "ok")  # positive control
+    assert ok.verdict is Verdict.REFUTED and not _disagreeing(ok)
