@@ -52,7 +52,6 @@ def _uncentred_fisher():
 
 
 def _damped_inverse():
-    from opdcheck.kernels import alg3
 
     def damped(F, g, rcond):  # (F + 1e-2 I)^-1 g instead of the eigen pseudo-inverse
         return np.linalg.solve(0.5 * (F + F.T) + 1e-2 * np.eye(F.shape[0]), g)

@@ -58,7 +58,8 @@ def kl_prox_argmax(s: Sequence, terms: Sequence[tuple], max_iter: int = 100) -> 
         # the objective's Hessian in pi is diagonal, -sum_k w_k / pi_y; times dpi_y/du_y = pi_y
         return [-mpmath.fsum(ws) for _ in range(n)]
 
-    u = [mpmath.mpf(0)] * n
+    # start at the first proximal centre (a point of the simplex, near the solution for a proximal step)
+    u = [mpmath.mpf(v) for v in terms[0][1]]
     nu = mpmath.mpf(0)
     tol = _tol()
     for _ in range(max_iter):
@@ -70,14 +71,13 @@ def kl_prox_argmax(s: Sequence, terms: Sequence[tuple], max_iter: int = 100) -> 
             return u
         soft = [mpmath.exp(v - lse) for v in u]
         dg = d_grad_du(u)
-        J = mpmath.zeros(n + 1, n + 1)
-        for y in range(n):
-            J[y, y] = dg[y]
-            J[y, n] = -1
-            J[n, y] = soft[y]
-        step = mpmath.lu_solve(J, mpmath.matrix([-v for v in F]))
-        u = [u[y] + step[y] for y in range(n)]
-        nu += step[n]
+        # the Newton system J (du, dnu) = -F with J = [[diag(dg), -1], [soft^T, 0]] (the objective is separable,
+        # so its Hessian block is diagonal), solved by eliminating du: du_y = (-F_y + dnu) / dg_y
+        a = mpmath.fsum(soft[y] / dg[y] for y in range(n))
+        b = mpmath.fsum(soft[y] * F[y] / dg[y] for y in range(n))
+        dnu = (b - F[n]) / a
+        u = [u[y] + (-F[y] + dnu) / dg[y] for y in range(n)]
+        nu += dnu
     raise SolveError(f"kl_prox_argmax: KKT residual {mpmath.nstr(max(abs(v) for v in F), 3)} after {max_iter} Newton steps.")
 
 
