@@ -108,7 +108,8 @@ def replay_cor310_counterexample(theta0: float, T: int, *, code_error_T: float, 
 
 
 def mp_loglinear(p, phi, theta, lam, digits=50):
-    """L, grad L, F of a log-linear class in mpmath (closed forms; no kernels/)."""
+    """L, grad L, F of a log-linear class in mpmath from the definitions (score ``phi - E_pi phi``, written apart
+    from kernels/; :func:`replay_fisher` checks F against differentiation of the log-probabilities)."""
     with mp.workdps(digits):
         X, n, d = phi.shape
         th = [mp.mpf(float(t)) for t in theta]

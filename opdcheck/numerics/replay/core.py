@@ -79,7 +79,7 @@ def mp_problem(problem) -> MPProblem:
                          h=Rh.shape[0], R_max=R_max)
 
 
-# ------------------------------------------------------------------------------ closed forms
+# ------------------------------------------------------------------------------ the problem's definitions
 def _scores(P: MPProblem, lam: Sequence) -> list:
     """``S_lam = r + sum_j lam_j R_j``."""
     return [[P.r[x][y] + mpmath.fsum(lam[j] * P.R[j][x][y] for j in range(P.h)) for y in range(P.n)]
