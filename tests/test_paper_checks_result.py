@@ -128,6 +128,12 @@ def test_a_witness_can_only_come_from_the_replay_layer():
         _result(verdict="REFUTED", judged=1, witness={"replayed": True, "confirms": True, "agrees": True})
     with pytest.raises(AttributeError):  # immutable
         GOOD_WITNESS.agrees = False
+    import copy
+    import pickle
+
+    again = pickle.loads(pickle.dumps(GOOD_WITNESS))  # a sweep task in another process returns it pickled
+    assert again.as_dict() == GOOD_WITNESS.as_dict() and again.supports_refutation
+    assert copy.deepcopy(GOOD_WITNESS) is GOOD_WITNESS
 
 
 def test_a_disagreeing_replay_is_a_failed_control_of_the_whole_check():

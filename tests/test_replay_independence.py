@@ -14,7 +14,7 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1] / "opdcheck"
 REPLAY = "opdcheck.numerics.replay"
 FORBIDDEN = ("opdcheck.kernels", "opdcheck.theory.closed_forms", "opdcheck.numerics.kkt", "opdcheck.numerics.dual")
-PRIVATE = ("_issue", "_not_run", "_from_flat", "_TOKEN")
+PRIVATE = ("_issue", "_not_run", "_from_flat", "_unpickle", "_TOKEN")
 FLAG_KEYS = {"replayed", "confirms", "agrees"}
 
 

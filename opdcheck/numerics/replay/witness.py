@@ -120,6 +120,20 @@ class Witness:
     def __deepcopy__(self, memo) -> "Witness":  # immutable: dataclasses.asdict may deep-copy it
         return self
 
+    def __reduce__(self):
+        # a sweep task run in another process returns its witness by pickling: rebuilt here, inside the
+        # replay layer, from plain values (a mappingproxy does not pickle)
+        return (_unpickle, (self.subject, self.method, dict(self.replay_values), dict(self.code_values), self.ran,
+                           self.confirms, self.agrees, self.disagreement, self.reason, dict(self.details)))
+
+
+def _unpickle(subject, method, replay_values, code_values, ran, confirms, agrees, disagreement, reason,
+             details) -> Witness:
+    """Unpickle a Witness (see ``Witness.__reduce__``)."""
+    return Witness(subject=subject, method=method, replay_values=replay_values, code_values=code_values, ran=ran,
+                   confirms=confirms, agrees=agrees, disagreement=disagreement, reason=reason, details=details,
+                   _token=_TOKEN)
+
 
 def _issue(subject: str, method: str, *, confirms: bool, agrees: bool, replay_values: Mapping | None = None,
            code_values: Mapping | None = None, disagreement: str = "", details: Mapping | None = None) -> Witness:
