@@ -353,6 +353,12 @@ REPLAY_MAX_WORK = 200_000
 #: window 192-383): |code - replay| = 7e-9. 1e-6 leaves 100x room and is 1000x below THM34_RATE_ATOL.
 REPLAY_RATE_ATOL = 1e-6
 
+#: lemma-B.5: the Slater margin the LP solver reports vs its value at the solver's own point,
+#: ``min_j c_j(pi_bar)`` replayed at 50 digits (and the row sums of pi_bar, and the bound recomputed from
+#: it). The LP (HiGHS) meets its constraints to ~1e-9; 1e-7 relative leaves 100x room and is far below
+#: any error in the margin's unit (a factor R_max = 1.2..1.8 on the check's instances).
+SLATER_REPLAY_RTOL = 1e-7
+
 #: Steps of the positive controls' bound/potential check (paper toy at beta = 0.05 and the all-slack
 #: toy): enough for the error to reach the float floor (rate <= 0.8 per step: 1e-27 after ~300 steps).
 CONTROL_STEPS = 400

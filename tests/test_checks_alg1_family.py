@@ -137,7 +137,7 @@ def test_bistable_cell_is_judged_where_the_certificate_applies():
 
 
 def test_orbit_replay_matches_the_driver_and_tells_orderings_apart():
-    from opdcheck.paper_checks.studies.orbit_replay import replay_multipliers
+    from opdcheck.numerics.replay.orbit import replay_multipliers
 
     beta, et, el, _ = BISTABLE
     p, sad, _ = step_size_map.instance(beta)

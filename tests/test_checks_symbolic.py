@@ -14,7 +14,7 @@ import sympy as sp
 
 from opdcheck.kernels import bilinear as kbl
 from opdcheck.paper_checks.checks import bilinear_gda, dual_step_scale, lemmas_b2_b4_b8, opd_closed_form, thm_3_4_constants
-from opdcheck.paper_checks import exact_witness as ew
+from opdcheck.numerics.replay import exact as ew
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict, summary_from_findings
 from opdcheck.theory import bilinear as bl

@@ -7,8 +7,12 @@ import pytest
 from opdcheck.paper_checks.report import SCHEMA_VERSION, RunStatus, inline, render_markdown, write_report
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 
-WITNESS = {"replayed": True, "confirms": True, "agrees": True, "method": "mpmath, 50 digits",
-           "replayed_ratio": "1.0000000000000000000000000000000000000000000000012", "reported_ratio": 1.0000001}
+from fractions import Fraction
+
+from opdcheck.numerics.replay import exact as ew
+
+#: a real replay (only the replay layer builds a Witness): Lemma B.4 fails at delta = theta = 3/4
+WITNESS = ew.replay_b4_witness(Fraction(3, 4), Fraction(3, 4), (1, 0, -1), "-13/36")
 
 
 def _result(**kw):
@@ -70,11 +74,11 @@ def test_findings_controls_witness_and_downgrades_are_rendered(tmp_path):
     text = md.read_text()
     assert "| rate | **REFUTED** | 3 | 1 | 1.2 | measured 1.2 > 1 |" in text
     assert "| toy | positive | yes | ratio 0.5 <= 1 |" in text and "| broken-step | negative | yes |" in text
-    assert "method: mpmath, 50 digits" in text and "replayed_ratio" in text and "reported_ratio" in text
+    assert "method: exact fractions.Fraction (no sympy)" in text and "replayed lhs - rhs" in text and "sympy lhs - rhs" in text
     assert "downgraded to INCONCLUSIVE" in text and "no witness attached" in text
     payload = json.loads(js.read_text())
     r0, r1 = payload["results"]
-    assert r0["verdict"] == "REFUTED" and r0["findings"][0]["witness"]["method"] == "mpmath, 50 digits"
+    assert r0["verdict"] == "REFUTED" and r0["findings"][0]["witness"]["method"] == "exact fractions.Fraction (no sympy)"
     assert [c["kind"] for c in r0["controls"]] == ["positive", "negative"] and r0["judged"] == 3
     assert r1["verdict"] == "INCONCLUSIVE" and "no witness attached" in r1["downgrades"][0]
     assert payload["complete"] is True and payload["not_run"] == []

@@ -2,11 +2,22 @@
 ``CheckResult.__post_init__`` for every check. Each test plants the defect and checks the downgrade."""
 import pytest
 
+from fractions import Fraction
+
+from opdcheck.numerics.replay import exact as ew
+from opdcheck.numerics.replay.certified import judge_rate_certificates
 from opdcheck.paper_checks.result import (CheckResult, Control, Finding, Verdict, combine_verdicts,
                                           summary_from_findings)
 
-GOOD_WITNESS = {"replayed": True, "confirms": True, "agrees": True, "method": "Fractions (exact)",
-                "replayed_value": "3/2", "reported_value": 1.5}
+#: real replays (a Witness can only come from the replay layer): Lemma B.4 fails at delta = theta = 3/4,
+#: v = (1, 0, -1), with lhs - rhs = -13/36 exactly
+GOOD_WITNESS = ew.replay_b4_witness(Fraction(3, 4), Fraction(3, 4), (1, 0, -1), "-13/36")
+#: the code under suspicion reported -1/3: the replay disagrees
+DISAGREEING = ew.replay_b4_witness(Fraction(3, 4), Fraction(3, 4), (1, 0, -1), "-1/3")
+#: B.4 holds at delta = theta = 1/2 for v = (1, 1, 1): nothing to confirm
+NOT_CONFIRMING = ew.replay_b4_witness(Fraction(1, 2), Fraction(1, 2), (1, 1, 1), 8)
+#: no certificate: the replay did not run
+NOT_RUN = judge_rate_certificates("demo", [None], claim="stable", method="exact Schur-Cohn")
 
 
 def _result(**kw):
@@ -57,10 +68,9 @@ def test_control_kind_is_validated():
 
 @pytest.mark.parametrize("witness, reason", [
     (None, "no witness attached"),
-    ({"replayed": False, "confirms": True, "agrees": True}, "witness not replayed"),
-    ({"replayed": True, "confirms": False, "agrees": True}, "does not reproduce the violation"),
-    ({"replayed": True, "confirms": True, "agrees": False, "disagreement": "replay 1.5 vs code 1.7"},
-     "replay 1.5 vs code 1.7"),
+    (NOT_RUN, "witness not replayed"),
+    (NOT_CONFIRMING, "does not reproduce the violation"),
+    (DISAGREEING, "replayed lhs - rhs = -13/36, sympy reported -1/3"),
 ])
 def test_refuted_needs_an_independent_agreeing_witness(witness, reason):
     r = _result(verdict="REFUTED", judged=1, witness=witness)
@@ -102,3 +112,54 @@ def test_degenerate_instances_only_cannot_confirm():
     # the thm-3.4 pattern of issue 7: every instance set apart as degenerate -> 0 judged -> INCONCLUSIVE
     r = _result(evidence=[{"instance": "toy-duplicated", "degenerate": True}], judged=0)
     assert r.verdict is Verdict.INCONCLUSIVE
+
+
+def test_a_witness_can_only_come_from_the_replay_layer():
+    from opdcheck.numerics.replay import Witness
+
+    with pytest.raises(TypeError, match="replay layer"):
+        Witness(subject="x", method="trust me", confirms=True, agrees=True)
+    with pytest.raises(TypeError, match="replay layer"):
+        Witness("x", "trust me", {}, {}, True, True, True, "", "", {}, object())
+    with pytest.raises(TypeError, match="dict of flags is not evidence"):
+        Finding("f", "c", "REFUTED", computed=2, stated=1, judged=1,
+                witness={"replayed": True, "confirms": True, "agrees": True})
+    with pytest.raises(TypeError, match="dict of flags is not evidence"):
+        _result(verdict="REFUTED", judged=1, witness={"replayed": True, "confirms": True, "agrees": True})
+    with pytest.raises(AttributeError):  # immutable
+        GOOD_WITNESS.agrees = False
+    import copy
+    import pickle
+
+    again = pickle.loads(pickle.dumps(GOOD_WITNESS))  # a sweep task in another process returns it pickled
+    assert again.as_dict() == GOOD_WITNESS.as_dict() and again.supports_refutation
+    assert copy.deepcopy(GOOD_WITNESS) is GOOD_WITNESS
+
+
+def test_a_disagreeing_replay_is_a_failed_control_of_the_whole_check():
+    # one correctly-REFUTED finding and one finding whose replay disagrees with the code: INCONCLUSIVE
+    refuted = Finding("B.4", "c", "REFUTED", computed=-13 / 36, stated=0, judged=1, witness=GOOD_WITNESS)
+    assert refuted.verdict is Verdict.REFUTED
+    confirmed_but_disagreeing = Finding("other", "c", "CONFIRMED", computed=1, stated=1, judged=1, witness=DISAGREEING)
+    assert confirmed_but_disagreeing.verdict is Verdict.INCONCLUSIVE
+    assert "the replay disagrees with the code" in confirmed_but_disagreeing.sentence
+    r = _result(verdict=None, findings=[refuted, confirmed_but_disagreeing], judged=2)
+    assert r.verdict is Verdict.INCONCLUSIVE
+    assert any("replay control(s) failed" in d and "other" in d for d in r.downgrades)
+    # positive control: the same check without the disagreeing replay stays REFUTED
+    ok = _result(verdict=None, findings=[refuted, Finding("other", "c", "CONFIRMED", 1, 1, judged=1)], judged=2)
+    assert ok.verdict is Verdict.REFUTED and ok.downgrades == []
+    # a check-level witness that disagrees does the same
+    assert _result(verdict="CONFIRMED", judged=1, witness=DISAGREEING).verdict is Verdict.INCONCLUSIVE
+
+
+def test_witness_serialises_with_both_sides():
+    from opdcheck.paper_checks.result import to_jsonable
+
+    ref = _result(verdict="REFUTED", judged=1, witness=GOOD_WITNESS,
+                  findings=[Finding("B.4", "c", "REFUTED", -13 / 36, 0, judged=1, witness=GOOD_WITNESS)])
+    d = ref.to_dict()
+    for w in (d["witness"], d["findings"][0]["witness"]):
+        assert w["replayed"] and w["confirms"] and w["agrees"]
+        assert w["method"].startswith("exact fractions") and w["replayed lhs - rhs"] == "-13/36"
+    assert to_jsonable(NOT_RUN)["replayed"] is False

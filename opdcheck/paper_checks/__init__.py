@@ -5,5 +5,5 @@
 - ``studies/``: code several checks share (instance families, Thm 3.4 runners, rate cases, designs); it never
   imports a check.
 - ``result.py`` (verdicts, findings, controls), ``registry.py`` (metadata declared once), ``context.py``,
-  ``report.py``, ``figures.py``, ``exact_witness.py``.
+  ``report.py``, ``figures.py``.
 """

@@ -1,11 +1,13 @@
 """CheckResult: what one check found, with the computed and the stated side together (PEPit style)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from typing import Any
 
 import numpy as np
+
+from opdcheck.numerics.replay.witness import Witness
 
 __all__ = ["Verdict", "Comparison", "Finding", "Control", "CheckResult", "combine_verdicts",
            "summary_from_findings", "to_jsonable"]
@@ -29,7 +31,8 @@ class Finding:
 
     ``sentence`` is built by the check from the computed values (never a fixed conclusion);
     ``judged`` counts the cases that decided it (0 -> the finding is INCONCLUSIVE, enforced below);
-    ``witness`` (for REFUTED) describes the independent replay (see ``CheckResult.witness``).
+    ``witness`` (for REFUTED) is the independent replay (a :class:`Witness`, built only by
+    ``opdcheck.numerics.replay``); a witness whose replay disagrees with the code is a failed control.
     """
 
     name: str
@@ -40,7 +43,7 @@ class Finding:
     comparison: Comparison = "identity"
     sentence: str = ""
     judged: int = 1
-    witness: dict | None = None
+    witness: Witness | None = None
     #: the register's id of the paper statement this finding judges (``opdcheck claims``)
     statement: str = ""
     #: which reading of that statement is judged: "literal", "charitable" (the most charitable the text supports)
@@ -51,6 +54,7 @@ class Finding:
 
     def __post_init__(self) -> None:
         self.verdict = Verdict(self.verdict)
+        _require_witness(self.witness, f"Finding({self.name!r}).witness")
         # an INCONSISTENT finding is a judgement too: with nothing judged it is undecided as well
         if self.verdict != Verdict.INCONCLUSIVE and self.judged <= 0:
             self.sentence = f"nothing was judged (0 cases decided), so INCONCLUSIVE instead of {self.verdict.value}. " + self.sentence
@@ -58,6 +62,10 @@ class Finding:
         if self.verdict == Verdict.REFUTED and not _witness_confirms(self.witness):
             self.sentence = ("the refutation was not confirmed by an independent replay "
                              f"({_witness_reason(self.witness)}), so INCONCLUSIVE. " + self.sentence)
+            self.verdict = Verdict.INCONCLUSIVE
+        elif self.verdict != Verdict.INCONCLUSIVE and self.witness is not None and self.witness.disagrees:
+            self.sentence = (f"{_witness_reason(self.witness)}, so INCONCLUSIVE instead of {self.verdict.value}. "
+                             + self.sentence)
             self.verdict = Verdict.INCONCLUSIVE
 
 
@@ -77,20 +85,19 @@ class Control:
         self.passed = bool(self.passed)
 
 
-def _witness_confirms(w: dict | None) -> bool:
-    return bool(w) and bool(w.get("replayed")) and bool(w.get("confirms")) and bool(w.get("agrees", True))
+def _require_witness(w: Any, where: str) -> None:
+    """Only a :class:`Witness` (built by the replay layer from a replay it ran) or None is accepted."""
+    if w is not None and not isinstance(w, Witness):
+        raise TypeError(f"{where}: got a {type(w).__name__}; a witness must be a Witness returned by a replay "
+                        "function of opdcheck.numerics.replay (a dict of flags is not evidence).")
 
 
-def _witness_reason(w: dict | None) -> str:
-    if not w:
-        return "no witness attached"
-    if not w.get("replayed"):
-        return "witness not replayed"
-    if not w.get("agrees", True):
-        return f"the replay disagrees with the code under suspicion: {w.get('disagreement', 'values differ')}"
-    if not w.get("confirms"):
-        return "the replay does not reproduce the violation"
-    return "ok"
+def _witness_confirms(w: Witness | None) -> bool:
+    return w is not None and w.supports_refutation
+
+
+def _witness_reason(w: Witness | None) -> str:
+    return "no witness attached" if w is None else w.why_not()
 
 
 #: how findings combine: a confirmed counterexample refutes; a textual disagreement is next; an
@@ -158,11 +165,10 @@ class CheckResult:
     controls: list[Control] = field(default_factory=list)
     #: number of cases (instances x conventions, test points) that decided the verdict; 0 -> INCONCLUSIVE
     judged: int | None = None
-    #: for REFUTED: the independent replay of the counterexample. Keys: ``replayed`` (bool),
-    #: ``confirms`` (the replay reproduces the violation), ``agrees`` (the replay matches the values the
-    #: code under suspicion reported, to ``tolerance``), ``method`` (e.g. "mpmath, 50 digits"), and
-    #: whatever numbers the report should show (both sides, the step, the tolerance).
-    witness: dict | None = None
+    #: for REFUTED: the independent replay of the counterexample, a :class:`Witness` (only the replay
+    #: layer builds one): what was replayed, by which method, both sides, ``confirms`` (the replay
+    #: reproduces the violation), ``agrees`` (it matches the values the code under suspicion reported)
+    witness: Witness | None = None
     #: reasons the machinery changed the check's own verdict (filled by ``__post_init__``)
     downgrades: list[str] = field(default_factory=list)
 
@@ -174,11 +180,13 @@ class CheckResult:
             if not self.summary:
                 self.summary = summary_from_findings(self.findings, self.controls)
         self.verdict = Verdict(self.verdict)
+        _require_witness(self.witness, f"CheckResult({self.id}).witness")
         self._enforce()
 
     def _enforce(self) -> None:
-        """How a verdict is earned, once for every check (DESIGN.md): nothing judged, a failed
-        control, or a REFUTED whose witness was not independently replayed -> INCONCLUSIVE."""
+        """How a verdict is earned, once for every check: nothing judged, a failed control, a replay
+        that disagrees with the code it judges (in any finding, whatever its verdict), or a REFUTED whose
+        witness was not independently replayed -> INCONCLUSIVE."""
         v = self.verdict
         reasons = []
         # INCONSISTENT is also a judgement (paper vs derivation): it needs something judged and
@@ -190,6 +198,13 @@ class CheckResult:
         failed = [c for c in self.controls if not c.passed]
         if judging and failed:
             reasons.append("control(s) failed: " + "; ".join(f"{c.kind} control {c.name}: {c.detail}" for c in failed))
+        # a replay that ran and disagrees with the code is a failed control of the whole check: the code
+        # that produced the other findings is then in doubt too, so even a confirmed REFUTED elsewhere yields
+        disagreeing = [("check", self.witness)] if self.witness is not None and self.witness.disagrees else []
+        disagreeing += [(f.name, f.witness) for f in self.findings if f.witness is not None and f.witness.disagrees]
+        if judging and disagreeing:
+            reasons.append("replay control(s) failed: " + "; ".join(
+                f"{name}: {w.why_not()}" for name, w in disagreeing))
         if v == Verdict.REFUTED:
             own = self.witness
             if own is None and self.findings:  # a REFUTED finding carries its own replayed witness
@@ -204,13 +219,28 @@ class CheckResult:
             self.verdict = Verdict.INCONCLUSIVE
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        d = _fields_of(self)
         d["verdict"] = self.verdict.value
         return to_jsonable(d)
 
 
+def _fields_of(obj: Any) -> Any:
+    """``dataclasses.asdict`` that keeps a Witness whole (to_jsonable renders it as its flat view)."""
+    if isinstance(obj, Witness):
+        return obj
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _fields_of(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [_fields_of(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _fields_of(v) for k, v in obj.items()}
+    return obj
+
+
 def to_jsonable(obj: Any) -> Any:
     """Convert numpy scalars/arrays, enums and tuples to JSON-friendly values (NaN/inf as strings)."""
+    if isinstance(obj, Witness):
+        return to_jsonable(obj.as_dict())
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

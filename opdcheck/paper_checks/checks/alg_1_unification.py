@@ -32,6 +32,7 @@ import numpy as np
 from opdcheck.kernels.framework import run_config
 from opdcheck.methods import get_method
 from opdcheck.kernels.trajectory import fit_tail_rate
+from opdcheck.numerics.replay.certified import judge_rate_certificates
 from opdcheck.numerics.types import SaddlePoint
 from opdcheck.paper_checks.studies.alg1_designs import CERT_METHOD, exact_fraction, first_below, rational_design
 from opdcheck.paper_checks.context import CheckContext
@@ -162,16 +163,14 @@ def evaluate(ctx: CheckContext, lam_star_shift: float = 0.0, methods: tuple | No
     # (c2) last-iterate convergence without optimism: finite-step (Gauss-Seidel) PD
     fs = [c for c in cells if c["method"] == "finite-step-pd"]
     fs_ok = [c for c in fs if c["converged"] and c["cert"] is not None and c["cert"].stable]
-    agree = [abs(c["rate"] - c["cert"].mid ** 2) <= ALG1_RATE_ATOL for c in fs_ok if np.isfinite(c["rate"])]
     opd_fail = sorted({c["step"] for c in cells if c["method"] == "opd" and not c["converged"]})
     witness = None
     if fs and len(fs_ok) == len(fs):
-        witness = {"replayed": True, "method": "exact Schur-Cohn certificate of the linearised finite-step PD map "
-                                               "(sympy rationals, theory.linearization) at the exact float steps",
-                   "confirms": all(c["cert"].stable for c in fs_ok), "agrees": bool(agree) and all(agree),
-                   "disagreement": "measured tail rate vs certified radius^2 beyond ALG1_RATE_ATOL",
-                   "certified_radius": [[str(round(float(c["cert"].lo), 6)), str(round(float(c["cert"].hi), 6))] for c in fs_ok],
-                   "measured_rate": [c["rate"] for c in fs_ok], "tolerance": ALG1_RATE_ATOL}
+        witness = judge_rate_certificates(
+            "finite-step PD's linearised map is stable and its measured rate is the certified radius^2",
+            [c["cert"] for c in fs_ok], claim="stable", code_rates=[c["rate"] for c in fs_ok], rate_slack=ALG1_RATE_ATOL,
+            method="exact Schur-Cohn certificate of the linearised finite-step PD map (sympy rationals, "
+                   "theory.linearization) at the exact float steps")
         v = Verdict.REFUTED
     elif fs_ok:
         v = Verdict.INCONCLUSIVE

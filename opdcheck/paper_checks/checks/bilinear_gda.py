@@ -29,7 +29,7 @@ from opdcheck.kernels.bilinear import random_full_rank, run_gda, run_optimistic
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.figures import save_semilogy
 from opdcheck.paper_checks.registry import register_check
-from opdcheck.paper_checks import exact_witness as ew
+from opdcheck.numerics.replay import exact as ew
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.theory import bilinear as bl
 from opdcheck.theory.render import latex_block, side_by_side
@@ -92,8 +92,8 @@ def _block_witness(block: sp.Matrix, judged: dict) -> dict | None:
                 point = {str(k): str(v) for k, v in sub.items()}
                 try:
                     entries = [[ew.as_fraction(sp.nsimplify(block[i, j].subs(sub))) for j in range(2)] for i in range(2)]
-                except ValueError as exc:
-                    return {"replayed": False, "reason": str(exc), "point": point}
+                except ValueError:
+                    return None  # no exact rational point: nothing replayed (undecided)
                 rep = str(top) if top.is_Rational else str(sp.N(top, 50))
                 return ew.replay_block_witness(entries, rep, point)
     return None

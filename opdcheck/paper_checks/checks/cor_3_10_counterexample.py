@@ -35,6 +35,7 @@ from opdcheck.kernels.inexact import InexactStep, L1Perturbation
 from opdcheck.kernels.policies import quadratic_two_arm_class
 from opdcheck.kernels.potential import phi1_eq47, rho_eq46
 from opdcheck.numerics.in_class import in_class_slater_margin, solve_in_class
+from opdcheck.numerics.replay.alg3 import replay_cor310_counterexample
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.figures import save_semilogy
 from opdcheck.paper_checks.registry import register_check
@@ -53,71 +54,6 @@ def rhs_cor310(t: np.ndarray, rho: float, phi1: float, denom: float, gap: float)
     """The right-hand side of Cor 3.10 at steps ``t`` (float64; the kernel side)."""
     t = np.asarray(t, dtype=np.float64)
     return rho ** (t - 1.0) * phi1 / denom + 2.0 * (1.0 - rho ** t) / (1.0 - rho) * gap
-
-
-def mp_replay(theta0: float, T: int, digits: int = 50) -> dict:
-    """Algorithm 3 on the counterexample in mpmath from the closed forms (independent of kernels/).
-
-    Returns theta_T, lam_T, the error at T against the in-class optimum, rho, Phi_1, the RHS at T."""
-    with mp.workdps(digits):
-        beta, eta = mp.mpf(1) / 20, mp.mpf(3)
-        p_of = lambda th: mp.mpf(1) / 5 + th ** 2 / 10  # noqa: E731
-
-        def kl(a, b):
-            return a * mp.log(a / b) + (1 - a) * mp.log((1 - a) / (1 - b))
-
-        def step(th, lam):
-            p = p_of(th)
-            s0 = mp.diff(lambda u: mp.log(p_of(u)), th)
-            s1 = mp.diff(lambda u: mp.log(1 - p_of(u)), th)
-            S0, S1 = 1 - mp.mpf(3) / 5 * lam, mp.mpf(2) / 5 * lam
-            Q0 = S0 - beta * mp.log(p / (mp.mpf(1) / 5))
-            Q1 = S1 - beta * mp.log((1 - p) / (mp.mpf(4) / 5))
-            V = p * Q0 + (1 - p) * Q1
-            g = p * (Q0 - V) * s0 + (1 - p) * (Q1 - V) * s1
-            F = p * s0 ** 2 + (1 - p) * s1 ** 2
-            w = g / F if F > mp.mpf(10) ** (-digits + 5) else mp.mpf(0)  # F^+ of a scalar
-            return min(max(th + w / (eta + beta), mp.mpf(-1)), mp.mpf(1)), (g, F)
-
-        def cons(th):
-            p = p_of(th)
-            return -mp.mpf(3) / 5 * p + mp.mpf(2) / 5 * (1 - p)
-
-        th_hat, lam_hat = mp.mpf(theta0), mp.mpf(0)
-        th_prev, lam_prev = th_hat, lam_hat  # t = 0 convention
-        grads, kls, lams = [], [], []
-        q_star = mp.mpf(3) / 10  # the in-class optimum, lam*_Theta = 0 (certified below)
-        kls.append(kl(q_star, p_of(th_hat)))
-        lams.append(lam_hat)
-        kl_pred1 = lam_pred1 = mp.mpf(0)
-        for t in range(T):
-            th_pred, gF = step(th_hat, lam_prev)                              # (8)
-            lam_pred = max(lam_hat - cons(th_prev) / (2 * eta), mp.mpf(0))    # (9), prox convention
-            th_new, gF2 = step(th_hat, lam_pred)                              # (10)
-            lam_new = max(lam_hat - cons(th_pred) / (2 * eta), mp.mpf(0))     # (11)
-            grads.append((gF, gF2))
-            if t == 0:
-                kl_pred1 = kl(p_of(th_new), p_of(th_pred))
-                lam_pred1 = (lam_new - lam_pred) ** 2
-            th_hat, lam_hat, th_prev, lam_prev = th_new, lam_new, th_pred, lam_pred
-            kls.append(kl(q_star, p_of(th_hat)))
-            lams.append(lam_hat)
-        kl_hist = [a + b ** 2 for a, b in zip(kls, lams)]
-        C = mp.mpf(1)  # sqrt(h) R_max
-        rho = max(3 * C / (3 * C + beta), C / (2 * C + beta), mp.mpf(50) / 63)
-        # eq. (47): (3C+b) KL(pi*||pi_hat_1) + (2C+b) KL(pi_hat_1||pi_0) + 7/2 C ||lam*-lam_hat_1||^2 + 11/6 C ||lam_hat_1-lam_0||^2
-        phi1 = ((3 * C + beta) * kls[1] + (2 * C + beta) * kl_pred1 + mp.mpf(7) / 2 * C * lams[1] ** 2
-                + mp.mpf(11) / 6 * C * lam_pred1)
-        denom = min(eta + beta, mp.mpf(7) / 4 * eta - mp.mpf(3) / 4 * C)
-        rhs_T = rho ** (T - 1) * phi1 / denom
-        # certificate of the in-class optimum: dL/dq > 0 on the image [1/5, 3/10] (lam*_Theta = 0)
-        dL = lambda q: 1 - beta * (mp.log(q / (mp.mpf(1) / 5)) - mp.log((1 - q) / (mp.mpf(4) / 5)))  # noqa: E731
-        return {"theta_T": th_hat, "lam_T": lam_hat, "error_T": kl_hist[-1], "error_0": kl_hist[0],
-                "rho": rho, "phi1": phi1, "denom": denom, "rhs_T": rhs_T,
-                "max_abs_grad": max(abs(g[0][0]) for g in grads) if grads else mp.mpf(0),
-                "max_fisher": max(abs(g[0][1]) for g in grads) if grads else mp.mpf(0),
-                "dL_dq_at_0.3": dL(q_star), "constraint_at_theta_T": cons(th_hat),
-                "kl_star_vs_p0": kl(q_star, mp.mpf(1) / 5)}
 
 
 def in_class_prox_distance(theta0: float, eta: float, beta: float) -> float:
@@ -163,19 +99,8 @@ def evaluate(ctx: CheckContext, theta0: float = 0.0, T: int | None = None) -> Ch
     theta_T = float(tr.extra["final_primal_state"][0])
     p_T = float(np.exp(tr.final_log_pi_hat[0, 0]))
 
-    replay = mp_replay(theta0, T)
-    confirms = bool(replay["error_T"] > replay["rhs_T"])
-    rel = lambda a, b: abs(float(a) - float(b)) / max(abs(float(b)), 1e-300)  # noqa: E731
-    diffs = {"error_T": rel(err[-1], replay["error_T"]), "rhs_T": rel(rhs[-1], replay["rhs_T"]),
-             "theta_T": abs(theta_T - float(replay["theta_T"])), "rho": rel(rho, replay["rho"])}
-    agrees = max(diffs.values()) <= COUNTEREX_AGREE_RTOL
-    witness = {"replayed": True, "confirms": confirms, "agrees": agrees,
-               "method": "mpmath, 50 digits, closed forms of the class (no kernels/)",
-               "error_T_mp": mp.nstr(replay["error_T"], 20), "rhs_T_mp": mp.nstr(replay["rhs_T"], 20),
-               "theta_T_mp": mp.nstr(replay["theta_T"], 20), "max|grad L| along the run": mp.nstr(replay["max_abs_grad"], 5),
-               "max F along the run": mp.nstr(replay["max_fisher"], 5), "relative differences vs kernel": diffs,
-               "tolerance": COUNTEREX_AGREE_RTOL, "T": T,
-               "disagreement": "" if agrees else f"kernel vs replay differ: {diffs}"}
+    replay, witness = replay_cor310_counterexample(theta0, T, code_error_T=float(err[-1]), code_rhs_T=float(rhs[-1]),
+                                                   code_theta_T=theta_T, code_rho=float(rho))
 
     cf = counterexample_closed_forms()
     kl_exact = cf["kl_star_vs_p0"]

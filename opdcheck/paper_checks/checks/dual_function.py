@@ -38,12 +38,13 @@ from opdcheck.numerics.dual import (
     solve_dual_newton,
 )
 from opdcheck.numerics.types import PolishError, SolverError
+from opdcheck.numerics.replay import Witness
+from opdcheck.numerics.replay.certified import replay_dual_hessian
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.problem import Problem
 from opdcheck.tolerances import (
-    CERT_REPLAY_DIGITS,
     CERT_VALUE_ROUNDING_FACTOR,
     CONVEXITY_RTOL,
     FD_RTOL,
@@ -235,57 +236,12 @@ def judge_multipliers(problem: Problem, dual_sign: float = 1.0, lam_star: np.nda
 
 
 # ------------------------------------------------------------------ independent replay (witness)
-def mp_dual_value(problem: Problem, lam, digits: int = CERT_REPLAY_DIGITS):
-    """D(lam) at ``digits`` digits (mpmath) from the raw arrays: sum_x rho beta log sum_y pi_ref exp(S/beta)."""
-    import mpmath
-
-    mpmath.mp.dps = digits
-    beta = mpmath.mpf(float(problem.beta))
-    lam = [mpmath.mpf(v) for v in lam]
-    total = mpmath.mpf(0)
-    for x in range(problem.X):
-        terms = []
-        for y in range(problem.n):
-            S = mpmath.fsum(mpmath.mpf(float(problem.w[k])) * mpmath.mpf(float(problem.R_soft[k, x, y]))
-                            for k in range(problem.R_soft.shape[0]))
-            S += mpmath.fsum(lam[j] * mpmath.mpf(float(problem.R_hard[j, x, y])) for j in range(problem.h))
-            terms.append(mpmath.mpf(float(problem.pi_ref[x, y])) * mpmath.exp(S / beta))
-        total += mpmath.mpf(float(problem.rho[x])) * beta * mpmath.log(mpmath.fsum(terms))
-    return total
-
-
-def mp_hessian(problem: Problem, lam, step: float = 1e-12) -> np.ndarray:
-    """hess D by second differences of the 50-digit D (step 1e-12: truncation ~1e-24, rounding ~1e-26)."""
-    import mpmath
-
-    mpmath.mp.dps = CERT_REPLAY_DIGITS
-    h = problem.h
-    lam = [mpmath.mpf(float(v)) for v in lam]
-    s = mpmath.mpf(step)
-    H = np.empty((h, h))
-    for j in range(h):
-        for k in range(h):
-            def at(dj, dk):
-                v = list(lam)
-                v[j] += dj * s
-                v[k] += dk * s
-                return mp_dual_value(problem, v)
-            H[j, k] = float((at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1)) / (4 * s * s))
-    return H
-
-
-def _derivative_witness(problem: Problem, worst: dict, derivatives: Callable) -> dict:
+def _derivative_witness(problem: Problem, worst: dict, derivatives: Callable) -> Witness:
     unit, _, _ = nondimensional_problem(problem)
     lam = np.asarray(worst["lam_unit"])
-    H_mp = mp_hessian(unit, lam)
-    g_f, H_f = derivatives(unit, lam)
-    err_mp = float(np.max(np.abs(H_f - H_mp) / np.maximum(1.0, np.abs(H_mp))))
-    fd_vs_mp = float(np.max(np.abs(np.asarray(worst["H_fd"]) - H_mp) / np.maximum(1.0, np.abs(H_mp))))
-    return {"replayed": True, "method": f"mpmath, {CERT_REPLAY_DIGITS} digits: second differences of D from the raw arrays",
-            "lam_unit": lam.tolist(), "hess_formula": H_f.tolist(), "hess_mpmath": H_mp.tolist(),
-            "formula_rel_err_vs_mpmath": err_mp, "tolerance": FD_RTOL,
-            "confirms": bool(err_mp > FD_RTOL), "agrees": bool(fd_vs_mp <= FD_RTOL + 2 * worst["fd_error_estimate"]),
-            "disagreement": f"float64 FD Hessian vs mpmath: {fd_vs_mp:.1e}"}
+    _, H_f = derivatives(unit, lam)
+    return replay_dual_hessian(unit, lam, H_f, np.asarray(worst["H_fd"]), rtol=FD_RTOL,
+                               fd_error_estimate=worst["fd_error_estimate"])
 
 
 def _instances(ctx: CheckContext) -> list[Problem]:

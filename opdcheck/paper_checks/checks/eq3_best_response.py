@@ -28,19 +28,19 @@ from opdcheck.instances import paper_toy, random_instance
 from opdcheck.numerics.dual import best_response
 from opdcheck.numerics.saddle import solve_saddle
 from opdcheck.numerics.types import SolverError
+from opdcheck.numerics.replay import Witness
+from opdcheck.numerics.replay.certified import replay_best_response_certificate
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.numerics.certificates import (
     distance_judgement,
     first_order_certificate,
-    mp_replay_first_order,
-    mp_replay_value_gap,
     reference_accuracy,
     value_certificate,
 )
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.problem import Problem
-from opdcheck.tolerances import BEST_RESPONSE_CVXPY_ATOL, CERT_REPLAY_DIGITS
+from opdcheck.tolerances import BEST_RESPONSE_CVXPY_ATOL
 
 CLAIM = ("For beta > 0 and any lam, pi_lam[x, y] ∝ pi_ref[x, y] exp(S_lam[x, y] / beta) (eq. (3)) is the "
          "maximiser of L(., lam) over policies; it matches an independent cvxpy/Clarabel solve.")
@@ -91,38 +91,9 @@ def judge_best_response(problem: Problem, lam, formula: Callable = best_response
             "_pi_formula": pi_f, "_pi_solver": pi_c}
 
 
-def _witness(problem: Problem, lam, r: dict) -> dict:
-    """Replay a failed certificate at 50 digits (mpmath) from the raw arrays, apart from the float64 code.
-
-    ``confirms``: the replayed residual (or value gap) is beyond its gate; ``agrees``: it matches what
-    the float64 certificate reported (to the gate plus 1e-6 relative).
-    """
-    w = {"replayed": True, "method": f"mpmath, {CERT_REPLAY_DIGITS} digits, from R_soft, w, R_hard, lam, pi_ref, pi"}
-    if not r["foc_ok"] and r["row_sum_error"] > r["row_sum_gate"]:  # not a policy at all
-        import mpmath
-
-        mpmath.mp.dps = CERT_REPLAY_DIGITS
-        pi = r["_pi_formula"]
-        mp_err = max(abs(mpmath.fsum(mpmath.mpf(float(v)) for v in row) - 1) for row in pi)
-        w.update(certificate="row sums of the formula's policy", replayed_value=float(mp_err),
-                 float64_value=r["row_sum_error"], gate=r["row_sum_gate"], confirms=bool(mp_err > r["row_sum_gate"]),
-                 agrees=bool(abs(float(mp_err) - r["row_sum_error"]) <= r["row_sum_gate"] + 1e-6 * float(mp_err)))
-    elif not r["foc_ok"]:
-        mp_res = mp_replay_first_order(problem, lam, r["_pi_formula"], r["foc_worst_row"])
-        w.update(certificate="first-order residual", row=r["foc_worst_row"], replayed_value=mp_res,
-                 float64_value=r["foc_residual"], gate=r["foc_gate"], confirms=bool(mp_res > r["foc_gate"]),
-                 agrees=bool(abs(mp_res - r["foc_residual"]) <= r["foc_gate"] + 1e-6 * abs(mp_res)))
-    elif not r["value_ok"]:
-        mp_gap = mp_replay_value_gap(problem, lam, r["_pi_formula"], r["_pi_solver"])
-        w.update(certificate="value gap", replayed_value=mp_gap, float64_value=r["value_gap"], gate=r["value_gate"],
-                 confirms=bool(mp_gap < -r["value_gate"]),
-                 agrees=bool(abs(mp_gap - r["value_gap"]) <= r["value_gate"] + 1e-6 * abs(mp_gap)))
-    else:  # only the distance failed: the formula is then certified stationary, so nothing to confirm
-        mp_res = mp_replay_first_order(problem, lam, r["_pi_formula"], r["foc_worst_row"])
-        w.update(certificate="distance (the formula's own first-order residual replayed)", replayed_value=mp_res,
-                 float64_value=r["foc_residual"], gate=r["foc_gate"], confirms=bool(mp_res > r["foc_gate"]),
-                 agrees=bool(abs(mp_res - r["foc_residual"]) <= r["foc_gate"] + 1e-6 * abs(mp_res)))
-    return w
+def _witness(problem: Problem, lam, r: dict) -> Witness:
+    """Replay a failed certificate at 50 digits (mpmath) from the raw arrays, apart from the float64 code."""
+    return replay_best_response_certificate(problem, lam, r)
 
 
 def _instances(ctx: CheckContext) -> list[Problem]:

@@ -30,13 +30,13 @@ from opdcheck.instances import paper_toy
 from opdcheck.kernels.framework import run_config
 from opdcheck.kernels.trajectory import fit_tail_rate, last_iterate_converges
 from opdcheck.methods import get_method
+from opdcheck.numerics.replay.toy import replay_agreement, replay_toy, replay_toy_convergence
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.figures import plt, save_figure
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.theory.linearization import certify_rate, inverse_design_rational
-from opdcheck.tolerances import (ALG1_RATE_ATOL, ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL,
-                                 LAST_ITERATE_CONVERGED_RTOL)
+from opdcheck.tolerances import (ALG1_RATE_ATOL, ALG1_REPLAY_RTOL)
 
 ID = "fig-1-toy"
 PAPER_REF = "§3.2.2, Figure 1"
@@ -61,76 +61,6 @@ def toy_design():
 def steps_for(step: Fraction) -> tuple[Fraction, Fraction]:
     """``(eta_th, eta_lam)`` with ``1/(eta_th + beta) = step`` and ``1/eta_lam = step``."""
     return 1 / step - BETA, 1 / step
-
-
-# ---------------------------------------------------------------------------------------- replay
-def replay_toy(method: str, eta_th, eta_lam, dual_step: str, T: int, u0, dps: int = 50) -> list:
-    """Independent replay of the toy in mpmath from its definition (no kernels code).
-
-    State: the logit ``u = log pi(y0) - log pi(y1)`` and ``lam``. The KL-proximal step is
-    ``u+ = gamma u_hat + (1-gamma) u_ref + b (S0 - S1)``, ``S0 - S1 = 1 - lam`` (``R_s = (1,0)``,
-    ``R_h = (-0.7, 0.3)``); ``c(pi) = 0.3 - pi(y0)``; dual ``lam+ = max(0, lam - kappa c)``. Returns the
-    error ``KL(pi* || pi_t) + (lam_t - 1)^2`` for ``t = 0..T`` (mpf).
-    """
-    with mpmath.workdps(dps):
-        mp = mpmath.mpf
-        beta = mp(1) / 20
-        eta = mp(Fraction(eta_th).numerator) / Fraction(eta_th).denominator
-        el = mp(Fraction(eta_lam).numerator) / Fraction(eta_lam).denominator
-        b = 1 / (eta + beta)
-        gamma = eta * b
-        kappa = 1 / el if dual_step == "gradient" else 1 / (2 * el)
-        p_star = mp(3) / 10
-        u_ref = mpmath.log(p_star / (1 - p_star))
-
-        def P(u, lam):
-            return gamma * u + (1 - gamma) * u_ref + b * (1 - lam)
-
-        def pi0(u):
-            return 1 / (1 + mpmath.exp(-u))
-
-        def c(u):
-            return mp(3) / 10 - pi0(u)
-
-        def Dual(lam, cv):
-            return max(mp(0), lam - kappa * cv)
-
-        def err(u, lam):
-            p = pi0(u)
-            kl = p_star * mpmath.log(p_star / p) + (1 - p_star) * mpmath.log((1 - p_star) / (1 - p))
-            return kl + (lam - 1) ** 2
-
-        u = mp(u0)
-        lam = mp(0)
-        u_prev, lam_prev = u, lam
-        out = [err(u, lam)]
-        for _ in range(T):
-            if method == "opd":
-                u_pred = P(u, lam_prev)
-                lam_pred = Dual(lam, c(u_prev))
-                u, lam = P(u, lam_pred), Dual(lam, c(u_pred))
-                u_prev, lam_prev = u_pred, lam_pred
-            elif method == "simultaneous-pd":
-                u, lam = P(u, lam), Dual(lam, c(u))
-            elif method == "finite-step-pd":
-                u = P(u, lam)
-                lam = Dual(lam, c(u))
-            else:
-                raise ValueError(f"replay_toy: method {method!r}; choose opd, simultaneous-pd, finite-step-pd.")
-            out.append(err(u, lam))
-        return out
-
-
-def replay_agreement(replayed: list, measured: np.ndarray) -> tuple[bool, float]:
-    """Max relative difference on errors above the float floor; agreement within ALG1_REPLAY_RTOL."""
-    r = np.array([float(v) for v in replayed])
-    m = np.asarray(measured, dtype=float)
-    n = min(r.size, m.size)
-    keep = (r[:n] > ALG1_REPLAY_FLOOR)
-    if not np.any(keep):
-        return False, float("nan")
-    rel = float(np.max(np.abs(r[:n][keep] - m[:n][keep]) / r[:n][keep]))
-    return rel <= ALG1_REPLAY_RTOL, rel
 
 
 # ---------------------------------------------------------------------------------------- sweep task
@@ -238,23 +168,14 @@ def evaluate(ctx: CheckContext, run_as: dict | None = None, T: int | None = None
                         f"{ranges}); the exact certificate puts its radius at {cert.mid:.5f} "
                         f"({'> 1, unstable' if cert.unstable else '~ 1'}).")
             elif all(conv) and cert.stable and all(r["rate_ok"] for r in rs):
-                rep = [replay_toy(variant, r["eta_th"], r["eta_lam"], ds, r["error"].size - 1,
-                                  0.0 if r["init"] == "theta=0" else mpmath.log(mpmath.mpf(3) / 7)) for r in rs]
-                agreements = [replay_agreement(rp, r["error"]) for rp, r in zip(rep, rs)]
-                replay_converges = all(float(rp[-1]) <= LAST_ITERATE_CONVERGED_RTOL * float(max(rp)) for rp in rep)
-                witness = {"replayed": True, "method": "mpmath 50-digit replay of the toy from its definition + exact "
-                                                       "Schur-Cohn certificate of the linearised map",
-                           "confirms": bool(replay_converges and cert.stable),
-                           "agrees": all(a for a, _ in agreements),
-                           "disagreement": f"max relative difference {max(d for _, d in agreements):.2e}",
-                           "replay_final_error": [float(rp[-1]) for rp in rep],
-                           "certified_radius": [str(cert.lo), str(cert.hi)],
-                           "replay_max_rel_diff": [d for _, d in agreements], "tolerance": ALG1_REPLAY_RTOL}
+                witness = replay_toy_convergence(
+                    variant, ds, [(r["eta_th"], r["eta_lam"], r["error"], 0.0 if r["init"] == "theta=0" else None)
+                                  for r in rs], certificate=cert)
                 witnesses_ok.append(witness["agrees"])
                 v = Verdict.REFUTED
                 sent = (f"{VARIANT_LABEL[variant]} ({ds}) converges linearly from both starts at error rate "
                         f"{', '.join('%.5f' % r['rate'] for r in rs)} (exact radius^2 {cert.mid ** 2:.5f}); "
-                        f"the mpmath replay reaches {max(witness['replay_final_error']):.1e} after {T} steps.")
+                        f"the mpmath replay reaches {max(witness.replay_values['final error']):.1e} after {T} steps.")
             else:
                 v = Verdict.INCONCLUSIVE
                 sent = (f"{VARIANT_LABEL[variant]} ({ds}): measured convergence {conv} and certificate "

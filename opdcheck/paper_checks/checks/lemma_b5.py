@@ -26,7 +26,7 @@ from opdcheck.logspace import kl_rows
 from opdcheck.numerics.saddle import solve_saddle
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
-from opdcheck.numerics.replay import replay_l1_bound, replay_zero_multiplier
+from opdcheck.numerics.replay import replay_l1_bound, replay_slater_margins, replay_zero_multiplier
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict, summary_from_findings
 from opdcheck.problem import Problem
 from opdcheck.tolerances import BOUND_RTOL, LAMBDA_ZERO_ATOL
@@ -72,6 +72,7 @@ def judge_lemma_b5(problem: Problem, bound: Callable[[Problem, float], float] = 
         "b5_corrected": b5_corrected,
         "b5_corrected_holds": bool(l1 <= b5_corrected + BOUND_RTOL * max(1.0, abs(b5_corrected))),
         "kl_pi_bar": float(np.dot(problem.rho, kl_rows(pi_bar, problem.pi_ref))), "lam": lam.tolist(),
+        "pi_bar": pi_bar,
     }
 
 
@@ -139,7 +140,7 @@ def run(ctx: CheckContext) -> CheckResult:
         k, p, r = bound_fail[0]
         path, counterexample = ctx.counterexample_path("lemma-B.5-bound.npz")
         save_problem(p, path)
-        w = replay_l1_bound(p, r["lam"], r["bound"])
+        w = replay_l1_bound(p, r["lam"], r["bound"], xi=r["xi"], pi_bar=r["pi_bar"])
         f_bound = Finding(name="bound (Remark B.6)", claim="||lam*||_1 <= (2/xi)(R_max + beta log(1/p_min))",
                           verdict=Verdict.REFUTED, computed=r["lam_l1"], stated=r["bound"], comparison="<=", judged=n,
                           witness=w,
@@ -148,6 +149,8 @@ def run(ctx: CheckContext) -> CheckResult:
     else:
         f_bound = Finding(name="bound (Remark B.6)", claim="||lam*||_1 <= (2/xi)(R_max + beta log(1/p_min))",
                           verdict=Verdict.CONFIRMED, computed=worst_r["ratio"], stated=1.0, comparison="<=", judged=n,
+                          # every instance's Slater margin replayed at the LP's own point: a control of the code
+                          witness=replay_slater_margins([(p, r["xi"], r["pi_bar"]) for _, p, r in results]),
                           sentence=f"holds on all {n} instances (largest ||lam*||_1 / bound = {worst_r['ratio']:.3g} on {worst_p.name}).")
     # finding 2: lam* > 0
     witness = None

@@ -35,7 +35,7 @@ import sympy as sp
 from opdcheck.logspace import kl_rows
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
-from opdcheck.paper_checks import exact_witness as ew
+from opdcheck.numerics.replay import exact as ew
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.theory import lemmas as lm
 from opdcheck.theory.render import latex_block
@@ -95,7 +95,7 @@ def finding_b8(bregman: Callable[[sp.Expr, sp.Expr], sp.Expr]) -> tuple[Finding,
         sentence = (f"the three-point identity holds: residual {sp.sstr(res)} per coordinate (every n) and "
                     f"{sp.sstr(res_kl)} with KL on the simplex (n = 3).")
     else:
-        witness = _b8_witness(bregman, res)
+        witness = ew.replay_b8_residual(bregman, res)
         sentence = (f"the three-point identity fails: residual {sp.sstr(res)} per coordinate; at (x, y, z) = "
                     f"{witness['point']} the unsimplified residual is {witness['replayed residual']} (mpmath, 50 digits).")
     f = Finding(name="B.8 identity", claim="D(x,z) - D(x,y) - D(y,z) = <grad_y D(y,z), x - y> (eq. (17))",
@@ -103,25 +103,6 @@ def finding_b8(bregman: Callable[[sp.Expr, sp.Expr], sp.Expr]) -> tuple[Finding,
                 computed={"per coordinate": sp.sstr(res), "KL on the simplex, n=3": sp.sstr(res_kl)},
                 stated="0 (identity)", comparison="identity", sentence=sentence, judged=2, witness=witness)
     return f, {"res": res, "res_kl": res_kl}
-
-
-def _b8_witness(bregman: Callable[[sp.Expr, sp.Expr], sp.Expr], simplified: sp.Expr) -> dict:
-    """Evaluate the *unsimplified* residual of eq. (17) at a rational point in mpmath (50 digits) and
-    compare with the simplified residual evaluated by sympy at 50 digits."""
-    import mpmath
-
-    x, y, z = sp.symbols("x y z", positive=True)
-    raw = bregman(x, z) - bregman(x, y) - bregman(y, z) - sp.diff(bregman(y, z), y) * (x - y)
-    point = (sp.Rational(1, 2), sp.Rational(1, 3), sp.Rational(1, 5))
-    f = sp.lambdify((x, y, z), raw, modules="mpmath")
-    with mpmath.workdps(50):
-        val = f(*(mpmath.mpf(p.p) / p.q for p in point))
-        ref = mpmath.mpf(str(sp.N(simplified.subs(dict(zip((sp.Symbol("x", positive=True), sp.Symbol("y", positive=True),
-                                                             sp.Symbol("z", positive=True)), point))), 50)))
-        confirms, agrees = bool(abs(val) > mpmath.mpf("1e-30")), bool(abs(val - ref) <= mpmath.mpf("1e-40"))
-        return {"replayed": True, "confirms": confirms, "agrees": agrees, "method": "mpmath, 50 digits (unsimplified residual)",
-                "point": [str(p) for p in point], "replayed residual": mpmath.nstr(val, 15),
-                "sympy residual": mpmath.nstr(ref, 15)}
 
 
 def finding_b4(coeffs_fn: CoeffFn, injected: bool) -> tuple[Finding, dict]:

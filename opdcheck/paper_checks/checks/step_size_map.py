@@ -28,7 +28,7 @@ grid, sequential GDA at ``beta = 0.01`` and ``0.1`` has cells where the saddle p
 (certified, and the probe converges at the certified rate) while the run from ``pi_ref`` is captured by an
 attracting periodic orbit (at ``beta = 0.1`` period 4 with the projection ``lam = 0`` active once per
 period; at ``beta = 0.01`` periods 6, 4 and 6 with ``lam > 0``; each replayed at 50 digits apart from the
-kernels, :mod:`opdcheck.paper_checks.studies.orbit_replay`): there the map shows global behaviour that the local
+kernels, :mod:`opdcheck.numerics.replay.orbit`): there the map shows global behaviour that the local
 certificate does not describe. Controls: the probe confirms sequential GDA's certificate at such a cell
 and rejects it when handed to simultaneous GDA (certified unstable there).
 
@@ -57,7 +57,7 @@ import sympy as sp
 from opdcheck.kernels.framework import run_config
 from opdcheck.numerics.types import SaddlePoint
 from opdcheck.paper_checks.studies.alg1_designs import rational_design
-from opdcheck.paper_checks.studies.orbit_replay import replay_multipliers
+from opdcheck.numerics.replay.orbit import replay_multipliers
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.figures import plt
 from opdcheck.paper_checks.studies.rate_cases import judge_rate, measure_tail_rate

@@ -31,6 +31,8 @@ from fractions import Fraction
 import numpy as np
 
 from opdcheck.instances import save_problem
+from opdcheck.numerics.replay import Witness
+from opdcheck.numerics.replay.certified import judge_rate_certificates
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
@@ -45,7 +47,7 @@ CLAIM = ("Over the instances searched, OPD's error at Thm 3.4's steps stays belo
          "rho^(t-1) Phi_1/denom, and its certified asymptotic rate r^2 stays below rho of eq. (46).")
 #: instances evaluated per profile (a budget in instances: the same seed gives the same report anywhere)
 
-def _witness(row: dict, rho_claim: float) -> dict:
+def _witness(row: dict, rho_claim: float) -> Witness:
     """Independent replay: the exact Schur–Cohn certificate (theory/, no kernels) against the claim,
     compared with the kernels' measured tail rate (``agrees``)."""
     from opdcheck.theory.linearization import certify_modes
@@ -56,17 +58,11 @@ def _witness(row: dict, rho_claim: float) -> dict:
 
     eta_q = Fraction(thm34_step_sizes(d.problem)[0]).limit_denominator(10**12)
     cert = certify_modes(d, "opd", eta_q, eta_q, "prox", Fraction(1, 10**10))
-    lo2 = cert.lo**2
-    rho_q = Fraction(rho_claim).limit_denominator(10**15)
-    meas = row["measured"]
     slack = max(CORRECTED_MEASURED_ATOL, row["spread"] if np.isfinite(row["spread"]) else 0.0)
-    agrees = bool(np.isfinite(meas) and float(cert.lo**2) - slack <= meas <= float(cert.hi**2) + slack)
-    return {"replayed": True, "method": "exact Schur-Cohn over QQ (theory/schur_cohn.py), enclosure 1e-10",
-            "confirms": bool(lo2 > rho_q), "agrees": agrees, "certified_rate_lo": float(lo2),
-            "certified_rate_hi": float(cert.hi**2), "claimed_rate": rho_claim, "measured_rate": meas,
-            "instance": row["name"],
-            **({} if agrees else {"disagreement": f"measured {meas:.6g} vs certified [{float(lo2):.6g}, "
-                                                  f"{float(cert.hi**2):.6g}] (slack {slack:.1e})"})}
+    return judge_rate_certificates("certified rate r^2 of OPD at Thm 3.4's steps vs rho of eq. (46)", [cert],
+                                   claim="rate-above", claimed_rate=Fraction(rho_claim).limit_denominator(10**15),
+                                   code_rates=[row["measured"]], rate_slack=slack, instance=row["name"],
+                                   method="exact Schur-Cohn over QQ (theory/schur_cohn.py), enclosure 1e-10")
 
 
 def _figure(ctx: CheckContext, rows: list[dict]) -> list[str]:
@@ -145,8 +141,8 @@ def run(ctx: CheckContext, budget: int | None = None) -> CheckResult:
                   f"vs rho(46) = {worst_c['rho46']:.6f}, beta = {worst_c['beta']:.4g}, smallest normalised curvature "
                   f"nu = {min(worst_c.get('nu', [float('nan')])):.3g}; measured {worst_c['measured']:.6f}); the supremum of "
                   "r^2/rho(46) is 63/50 = 1.26 (r^2 -> 1 as beta -> oo or nu -> 0, rho(46) -> 50/63)"
-                  + (f"; witness (exact replay, fit-resolvable): {w['instance']}, r^2 >= {w['certified_rate_lo']:.6f} vs "
-                     f"rho(46) = {w['claimed_rate']:.6f}, measured {w['measured_rate']:.6f}" if w else "") + ".")
+                  + (f"; witness (exact replay, fit-resolvable): {w['instance']}, r^2 >= {w.replay_values['certified r^2 lo'][0]:.6f} vs "
+                     f"rho(46) = {w['claimed rate']:.6f}, measured {w.code_values['measured rate'][0]:.6f}" if w else "") + ".")
         findings.append(Finding(name="certified rate vs rho(46)", claim="r^2 <= rho of eq. (46) on every instance",
                                 verdict=verdict_b, computed=worst_c["cert_ratio"], stated=1.0, comparison="<=",
                                 sentence=sent_b, judged=len(good), witness=w))

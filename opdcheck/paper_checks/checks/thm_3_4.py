@@ -13,8 +13,9 @@ denominator ``min(eta_th + beta, 5/4 eta_lam - 1/4 sqrt(h) R_max)`` (delta = 3/4
 
 Verdict: REFUTED if the printed bound fails on a non-degenerate instance with the prox convention (the
 algorithm as stated), and only with an independent witness: the violating instance cheapest to replay
-is re-run at 50 digits (``opdcheck.numerics.replay``: its own saddle point by projected Newton, its own
-Algorithm 2, the bound from the sympy constants of ``theory/thm34_constants.py``) up to the first
+is re-run at 50 digits (``opdcheck.numerics.replay``: its own saddle point by projected Newton on
+``D = max_pi L``, its own Algorithm 2 with (4)-(7) solved as optimisation problems, never by the kernels'
+closed forms, the bound from the sympy constants of ``theory/thm34_constants.py``) up to the first
 violating step; the replay must confirm the violation and agree with the code's error and bound
 (``REPLAY_AGREE_RTOL``), else INCONCLUSIVE. CONFIRMED otherwise; ``judged`` = the number of
 non-degenerate instances (instances whose lam* may not be unique are reported apart and never judged;

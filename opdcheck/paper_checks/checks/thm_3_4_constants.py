@@ -30,7 +30,7 @@ import sympy as sp
 
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
-from opdcheck.paper_checks import exact_witness as ew
+from opdcheck.numerics.replay import exact as ew
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.theory import lemmas as lm
 from opdcheck.theory import thm34_constants as tc

@@ -51,6 +51,8 @@ from fractions import Fraction
 import numpy as np
 
 from opdcheck.instances import save_problem
+from opdcheck.numerics.replay import Witness
+from opdcheck.numerics.replay.certified import judge_rate_certificates
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
@@ -177,28 +179,24 @@ def _replayed_certificate(row: dict):
     return cert, ("full exact Jacobian" if small else "mode certificate")
 
 
-def _stability_witness(row: dict) -> dict:
+def _stability_witness(row: dict) -> Witness | None:
     """Replay of 'not stable at Thm 3.4's steps': the exact Schur-Cohn test on the full exact Jacobian
     (small) or the mode polynomial, recomputed from the instance."""
-    cert, _ = _replayed_certificate(row)
-    if cert is None:
-        return {"replayed": False}
-    return {"replayed": True, "method": "exact Schur-Cohn stability test", "confirms": not cert.stable,
-            "agrees": True, "instance": row["name"], "certified": [float(cert.lo), float(cert.hi)]}
+    cert, method = _replayed_certificate(row)
+    return judge_rate_certificates("OPD not stable at Thm 3.4's steps", [cert], claim="not-stable",
+                                   method=f"exact Schur-Cohn stability test ({method or 'not rebuilt'})", instance=row["name"])
 
 
-def _witness(row: dict, stated: float) -> dict:
+def _witness(row: dict, stated: float) -> Witness | None:
     """Independent replay of a broken case: the full exact Jacobian (no mode factorization) when small,
     else the mode certificate at a finer width; compared with the measured rate."""
     cert, method = _replayed_certificate(row)
-    if cert is None:
-        return {"replayed": False}
     slack = max(CORRECTED_MEASURED_ATOL, row["spread"] if np.isfinite(row["spread"]) else 0.0)
-    agrees = bool(np.isfinite(row["measured"]) and float(cert.lo**2) - slack <= row["measured"] <= float(cert.hi**2) + slack)
-    return {"replayed": True, "method": method + ", Schur-Cohn over QQ",
-            "confirms": bool(float(cert.lo) > stated + CORRECTED_FORMULA_ATOL), "agrees": agrees,
-            "certified": [float(cert.lo), float(cert.hi)], "stated": stated, "measured": row["measured"],
-            **({} if agrees else {"disagreement": "measured tail rate outside the certified r^2 (+ slack)"})}
+    # the statement bounds the radius r; r > stated + atol  <=>  r^2 > (stated + atol)^2 (both positive)
+    return judge_rate_certificates("certified radius above the corrected statement", [cert], claim="rate-above",
+                                   claimed_rate=(stated + CORRECTED_FORMULA_ATOL) ** 2,
+                                   method=f"{method or 'not rebuilt'}, Schur-Cohn over QQ", instance=row["name"],
+                                   code_rates=[row["measured"]], rate_slack=slack)
 
 
 def _controls(rows: list[dict]) -> list[Control]:

@@ -145,7 +145,8 @@ def run(ctx: CheckContext) -> CheckResult:
             save_problem(p_ce, path_w)
             witness_note = f" Replayed counterexample saved as `{rel_w}`. " + witness_sentence(witness)
         else:  # a failure without a judged violating step (e.g. a diverged run): nothing to replay
-            witness = {"replayed": False, "reason": "no violating step to replay (diverged run?)"}
+            witness = None  # nothing to replay: the verdict cannot be REFUTED
+            witness_note = " No violating step to replay (diverged run?), so no independent witness."
     scale, scale_note = scale_case(ctx, lyapunov_case, SCALE_STREAM)
     if scale is not None:  # full profile only; reported, not judged
         rows.append({"instance": "scale: (1e4, 1e3, 4), run_opd_fused (not judged)",

@@ -35,6 +35,8 @@ Example
 from __future__ import annotations
 
 
+from fractions import Fraction
+
 import numpy as np
 import sympy as sp
 
@@ -43,6 +45,7 @@ from opdcheck.kernels.opd import T0_CONVENTION, thm34_step_sizes
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.numerics.replay import replay_rate_violation, replay_work
+from opdcheck.numerics.replay.certified import judge_rate_enclosure
 from opdcheck.paper_checks.result import CheckResult, Control
 from opdcheck.paper_checks.studies.thm34 import (CONVENTIONS, all_slack_toy, beta_zero_instance_result, check_instance_specs,
                                           constants_control, default_runner, numba_numpy_control,
@@ -127,11 +130,12 @@ def run(ctx: CheckContext) -> CheckResult:
         path, counterexample = ctx.counterexample_path("thm-3.4-rate-certified.npz")
         r0 = cert_refuting[0]
         save_problem(r0["problem"], path)
-        witness = {"replayed": True, "confirms": r0["verdict"] == "certified-above", "agrees": bool(r0["agrees"]),
-                   "method": "exact Schur-Cohn enclosure over QQ (theory/linearization.py), independent of kernels/",
-                   "instance": r0["instance"], "rate (code)": float(r0["measured"]),
-                   "rate (replay)": f"[{float(r0['rate_lo']):.7f}, {float(r0['rate_hi']):.7f}]",
-                   "rho46 (sympy)": float(r0["rho46"])}
+        witness = judge_rate_enclosure(
+            "certified error rate r^2 above rho of eq. (46)", Fraction(r0["rate_lo"]), Fraction(r0["rate_hi"]),
+            claimed_rate=Fraction(r0["rho46"]), code_rate=float(r0["measured"]),
+            rate_slack=max(THM34_CERT_MATCH_ATOL, r0["spread"]) if np.isfinite(r0["spread"]) else THM34_CERT_MATCH_ATOL,
+            method="exact Schur-Cohn enclosure over QQ (theory/linearization.py), independent of kernels/",
+            instance=r0["instance"])
         witness_note = " " + witness_sentence(witness)
 
     scale, scale_note = scale_case(ctx, rate_case, SCALE_STREAM)

@@ -2,10 +2,10 @@
 (and mpmath at 50 digits where a logarithm is unavoidable), written apart from sympy and from the
 code that found the witness.
 
-A REFUTED finding carries a witness dict (see :class:`~opdcheck.paper_checks.result.CheckResult`):
-``replayed`` (the replay ran), ``confirms`` (the replay reproduces the violation), ``agrees`` (the
-replay's value equals the value the code under suspicion reported). Each function here returns such a
-dict with both values, so that the report shows both.
+A REFUTED finding carries a :class:`~opdcheck.numerics.replay.witness.Witness`: ``confirms`` (the
+replay reproduces the violation), ``agrees`` (the replay's value equals the value the code under
+suspicion reported). Each function here runs its replay and returns a Witness with both values, so
+that the report shows both.
 
 The statements are transcribed again here, from the paper, in plain Python (no sympy):
 
@@ -22,9 +22,11 @@ from typing import Any, Callable, Sequence
 
 import mpmath
 
+from opdcheck.numerics.replay.witness import Witness, _from_flat
+
 __all__ = ["as_fraction", "b4_printed_coefficients", "b4_sides", "psd_by_minors", "replay_b4_witness",
            "b4_transcription_agrees", "potential_a1_a3", "replay_max_vs_min", "block2_max_modulus_sq",
-           "replay_block_witness", "replay_pinsker_pair", "replay_denominators"]
+           "replay_block_witness", "replay_pinsker_pair", "replay_denominators", "replay_b8_residual"]
 
 _MP_DIGITS = 50
 
@@ -78,7 +80,7 @@ def psd_by_minors(coeffs: Sequence[Fraction]) -> tuple[bool, dict[str, Fraction]
 
 
 def replay_b4_witness(delta: Any, theta: Any, v: Sequence[Any], reported_gap: Any,
-                      coeffs_fn: Callable[[Fraction, Fraction], Sequence[Any]] = b4_printed_coefficients) -> dict:
+                      coeffs_fn: Callable[[Fraction, Fraction], Sequence[Any]] = b4_printed_coefficients) -> Witness:
     """Replay ``lhs - rhs`` of Lemma B.4 at ``(delta, theta)`` and ``v = (a, b, c)`` in Fractions.
 
     ``coeffs_fn`` is evaluated on Fractions (plain arithmetic: the paper's transcription above by default,
@@ -90,11 +92,12 @@ def replay_b4_witness(delta: Any, theta: Any, v: Sequence[Any], reported_gap: An
     lhs, rhs = b4_sides(coeffs, v)
     gap = lhs - rhs
     reported = as_fraction(reported_gap)
-    return {"replayed": True, "confirms": gap < 0, "agrees": gap == reported,
-            "method": "exact fractions.Fraction (no sympy)",
-            "point": {"delta": str(d), "theta": str(t), "a,b,c": [str(as_fraction(x)) for x in v]},
-            "lhs": str(lhs), "rhs": str(rhs), "replayed lhs - rhs": str(gap), "sympy lhs - rhs": str(reported),
-            **({} if gap == reported else {"disagreement": f"replayed lhs - rhs = {gap}, sympy reported {reported}"})}
+    return _from_flat({"replayed": True, "confirms": gap < 0, "agrees": gap == reported,
+                       "method": "exact fractions.Fraction (no sympy)",
+                       "point": {"delta": str(d), "theta": str(t), "a,b,c": [str(as_fraction(x)) for x in v]},
+                       "lhs": str(lhs), "rhs": str(rhs), "replayed lhs - rhs": str(gap), "sympy lhs - rhs": str(reported),
+                       **({} if gap == reported else {"disagreement": f"replayed lhs - rhs = {gap}, sympy reported {reported}"})},
+                      "Lemma B.4's lhs - rhs at one point")
 
 
 def b4_transcription_agrees(coeffs_fn: Callable[[Any, Any], Sequence[Any]],
@@ -119,7 +122,7 @@ def potential_a1_a3(eta_th: Fraction, eta_lam: Fraction, beta: Fraction, hR2_ove
     return eta_th + beta, eta_lam + (eta_lam - hR2_over_C) * (1 - delta)
 
 
-def replay_max_vs_min(beta_over_s: Fraction = Fraction(1, 4), reported: dict | None = None) -> dict:
+def replay_max_vs_min(beta_over_s: Fraction = Fraction(1, 4), reported: dict | None = None) -> Witness:
     """At the proof's choice with ``s = sqrt(h) R = 1`` (h = R = 1), ``delta = 3/4``, ``beta = beta_over_s``:
     the error ``E KL = 1``, ``||lam* - lam_hat||^2 = 0`` has potential part ``a1 * 1``; dividing by
     ``max(a1, a3)`` claims the error is ``<= a1 / max(a1, a3)`` < 1 = the error when ``a1 < a3``.
@@ -139,10 +142,10 @@ def replay_max_vs_min(beta_over_s: Fraction = Fraction(1, 4), reported: dict | N
         out["agrees"] = (ra1, ra3) == (a1, a3)
         if not out["agrees"]:
             out["disagreement"] = f"replayed (a1, a3) = ({a1}, {a3}), sympy reported ({ra1}, {ra3})"
-    return out
+    return _from_flat(out, "max vs min in the final division of Thm 3.4's proof")
 
 
-def replay_denominators(beta_over_s: Any, reported: dict | None = None) -> dict:
+def replay_denominators(beta_over_s: Any, reported: dict | None = None) -> Witness:
     """Thm 3.4's denominator ``min(eta_th + beta, 7/4 eta_lam - 3/4 sqrt(h) R)`` vs the proof's
     ``min(a1, a3)`` at delta = 3/4, at the choice with ``sqrt(h) R = 1`` and ``beta = beta_over_s``.
 
@@ -161,7 +164,7 @@ def replay_denominators(beta_over_s: Any, reported: dict | None = None) -> dict:
         out["agrees"] = (rt, rp) == (theorem, proof)
         if not out["agrees"]:
             out["disagreement"] = f"replayed (theorem, proof) = ({theorem}, {proof}), sympy ({rt}, {rp})"
-    return out
+    return _from_flat(out, "Thm 3.4's denominator vs the proof's")
 
 
 # ------------------------------------------------------------------------- bilinear: 2x2 update block
@@ -183,7 +186,7 @@ def block2_max_modulus_sq(m: Sequence[Sequence[Any]]) -> tuple[str, Any]:
         return "mpmath", max(abs((t + r) / 2), abs((t - r) / 2)) ** 2
 
 
-def replay_block_witness(m: Sequence[Sequence[Any]], reported_modulus_sq: Any, point: dict) -> dict:
+def replay_block_witness(m: Sequence[Sequence[Any]], reported_modulus_sq: Any, point: dict) -> Witness:
     """Witness that a 2x2 update block has spectral radius <= 1 (its last iterate does not spiral out).
 
     ``reported_modulus_sq`` is sympy's value as a string (``p/q`` or 50 significant digits).
@@ -200,7 +203,7 @@ def replay_block_witness(m: Sequence[Sequence[Any]], reported_modulus_sq: Any, p
                "confirms": bool(v <= 1), "agrees": bool(agrees)}
     if not agrees:
         out["disagreement"] = f"replayed max |mu|^2 = {out['replayed max |mu|^2']}, sympy {out['sympy max |mu|^2']}"
-    return out
+    return _from_flat(out, "largest eigenvalue modulus of a 2x2 update block")
 
 
 def _mpf(x: Any) -> "mpmath.mpf":
@@ -214,7 +217,7 @@ def _mpf(x: Any) -> "mpmath.mpf":
 
 # ------------------------------------------------------------------------------------ Lemma B.2
 def replay_pinsker_pair(p: Sequence[float], q: Sequence[float], const: float, reported_gap: float,
-                        atol: float) -> dict:
+                        atol: float) -> Witness:
     """``||p - q||_1^2 - const KL(p||q)`` at one pair in mpmath (50 digits, from the float64 inputs).
 
     ``confirms``: the gap exceeds ``atol`` (a violation beyond float rounding); ``agrees``: the float64
@@ -231,4 +234,27 @@ def replay_pinsker_pair(p: Sequence[float], q: Sequence[float], const: float, re
                "agrees": bool(abs(gap - mpmath.mpf(float(reported_gap))) <= atol)}
     if not out["agrees"]:
         out["disagreement"] = f"replayed gap {out['replayed gap']} vs float64 {out['float64 gap']}"
-    return out
+    return _from_flat(out, "Pinsker gap at one pair")
+
+
+# ------------------------------------------------------------------------------------ Lemma B.8
+def replay_b8_residual(bregman: Callable, simplified: Any) -> Witness:
+    """Evaluate the *unsimplified* residual of eq. (17) at a rational point in mpmath (50 digits) and
+    compare with the simplified residual evaluated by sympy at 50 digits."""
+    import sympy as sp
+
+    x, y, z = sp.symbols("x y z", positive=True)
+    raw = bregman(x, z) - bregman(x, y) - bregman(y, z) - sp.diff(bregman(y, z), y) * (x - y)
+    point = (sp.Rational(1, 2), sp.Rational(1, 3), sp.Rational(1, 5))
+    f = sp.lambdify((x, y, z), raw, modules="mpmath")
+    with mpmath.workdps(50):
+        val = f(*(mpmath.mpf(p.p) / p.q for p in point))
+        ref = mpmath.mpf(str(sp.N(simplified.subs(dict(zip((sp.Symbol("x", positive=True), sp.Symbol("y", positive=True),
+                                                             sp.Symbol("z", positive=True)), point))), 50)))
+        confirms, agrees = bool(abs(val) > mpmath.mpf("1e-30")), bool(abs(val - ref) <= mpmath.mpf("1e-40"))
+        return _from_flat({"replayed": True, "confirms": confirms, "agrees": agrees,
+                           "method": "mpmath, 50 digits (unsimplified residual)",
+                           "point": [str(p) for p in point], "replayed residual": mpmath.nstr(val, 15),
+                           "sympy residual": mpmath.nstr(ref, 15),
+                           "disagreement": f"unsimplified {mpmath.nstr(val, 15)} vs sympy {mpmath.nstr(ref, 15)}"},
+                          "Lemma B.8's three-point residual at a rational point")

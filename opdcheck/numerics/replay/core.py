@@ -1,15 +1,16 @@
 """High-precision replay (mpmath, 50 digits) of OPD and of the Thm 3.4 bound, written apart from ``kernels/``.
 
 Why: a REFUTED verdict of the Thm 3.4 family must not be fakeable by a bug in the float64 code that
-produced it. This module recomputes, from the problem's data only (no import of ``opdcheck.kernels``
+produced it, nor by a formula the replay shares with it. This module recomputes, from the problem's data only (no import of ``opdcheck.kernels``
 or ``opdcheck.numerics.dual``), everything a counterexample rests on:
 
-* the best response (eq. (3), Lemma B.7): ``log pi_lam = log pi_ref + S_lam / beta - logsumexp``;
-* the dual function ``D(lam) = sum_x rho_x beta logsumexp_y(log pi_ref + S_lam / beta)``, its gradient
-  ``c(pi_lam)`` and Hessian ``(1/beta) sum_x rho_x Cov_{pi_lam[x]}(R_H)`` (SPEC.md §1);
+* the best response (eq. (3), Lemma B.7) as the argmax of ``L(., lam)``, solved by Newton on its KKT
+  conditions (``solve.py``), not by the closed form ``pi_ref exp(S/beta)`` the float code uses;
+* the dual function by its definition ``D(lam) = max_pi L(pi, lam)``, its gradient ``c(pi_lam)``
+  (Danskin) and its Hessian by forward differences of the gradient;
 * the saddle point by projected Newton on ``D`` from a float start, with its certificate: the
   projected gradient (KKT residual of ``min_{lam >= 0} D``) at 50 digits;
-* Algorithm 2 (eqs. (4)-(7)) with both dual conventions and SPEC.md's t = 0 convention
+* Algorithm 2 (eqs. (4)-(7)) with both dual conventions and the package's t = 0 convention
   ``pi_{-1} = pi_hat_0 = pi_ref``, ``lam_{-1} = lam_hat_0``;
 * the error metric ``E_x KL(pi*[x] || pi_hat_t[x]) + ||lam* - lam_hat_t||^2`` (the KL direction of Thm 3.4)
   and the potential ``Phi_t``;
@@ -29,11 +30,15 @@ from typing import Sequence
 import mpmath
 import numpy as np
 
+from opdcheck.numerics.replay.solve import kl_prox_argmax, quadratic_prox_argmin
+from opdcheck.numerics.replay.witness import Witness, _from_flat
 from opdcheck.tolerances import REPLAY_DPS, REPLAY_NEWTON_LOCAL, REPLAY_NEWTON_PG_TOL
 
 __all__ = ["MPProblem", "mp_problem", "mp_log_best_response", "mp_dual_value", "mp_dual_gradient",
            "mp_dual_hessian", "mp_saddle", "MPSaddle", "mp_run_opd", "MPRun", "mp_kl_rows", "mp_error",
-           "sympy_thm34_constants", "mp_phi1_eq47", "mp_bound", "mp_potential", "rel_diff"]
+           "sympy_thm34_constants", "mp_phi1_eq47", "mp_bound", "mp_potential", "rel_diff", "mp_lagrangian",
+           "replay_work", "replay_bound_violation", "replay_lyapunov_violation", "mp_tail_rate", "replay_rate_violation",
+           "replay_zero_multiplier", "crosscheck_constants", "replay_l1_bound", "replay_slater_margins"]
 
 
 @dataclass(frozen=True)
@@ -74,37 +79,34 @@ def mp_problem(problem) -> MPProblem:
                          h=Rh.shape[0], R_max=R_max)
 
 
-# ------------------------------------------------------------------------------ closed forms
+# ------------------------------------------------------------------------------ the problem's definitions
 def _scores(P: MPProblem, lam: Sequence) -> list:
     """``S_lam = r + sum_j lam_j R_j``."""
     return [[P.r[x][y] + mpmath.fsum(lam[j] * P.R[j][x][y] for j in range(P.h)) for y in range(P.n)]
             for x in range(P.X)]
 
 
-def _log_softmax(z: list) -> list:
-    m = max(z)
-    lse = m + mpmath.log(mpmath.fsum(mpmath.exp(v - m) for v in z))
-    return [v - lse for v in z]
-
-
-def _logsumexp(z: list) -> mpmath.mpf:
-    m = max(z)
-    return m + mpmath.log(mpmath.fsum(mpmath.exp(v - m) for v in z))
-
-
 def mp_log_best_response(P: MPProblem, lam: Sequence) -> list:
-    """Eq. (3): ``log pi_lam[x] = log_softmax(log pi_ref[x] + S_lam[x] / beta)``."""
+    """Eq. (3): ``log pi_lam[x] = argmax_pi <pi, S_lam[x]> - beta KL(pi || pi_ref[x])``, solved per prompt by
+    Newton on its KKT conditions (``solve.kl_prox_argmax``), not by the closed form."""
     with mpmath.workdps(REPLAY_DPS):
         S = _scores(P, lam)
-        return [_log_softmax([P.log_ref[x][y] + S[x][y] / P.beta for y in range(P.n)]) for x in range(P.X)]
+        return [kl_prox_argmax(S[x], [(P.beta, P.log_ref[x])]) for x in range(P.X)]
+
+
+def mp_lagrangian(P: MPProblem, log_pi: list, lam: Sequence) -> mpmath.mpf:
+    """``L(pi, lam) = sum_x rho_x (<pi[x], S_lam[x]> - beta KL(pi[x] || pi_ref[x]))`` from its definition."""
+    with mpmath.workdps(REPLAY_DPS):
+        S = _scores(P, lam)
+        kl = mp_kl_rows(log_pi, P.log_ref)
+        return mpmath.fsum(P.rho[x] * (mpmath.fsum(mpmath.exp(log_pi[x][y]) * S[x][y] for y in range(P.n))
+                                       - P.beta * kl[x]) for x in range(P.X))
 
 
 def mp_dual_value(P: MPProblem, lam: Sequence) -> mpmath.mpf:
-    """``D(lam) = sum_x rho_x beta logsumexp_y(log pi_ref + S_lam / beta)``."""
+    """``D(lam) = max_pi L(pi, lam)``, by its definition: L at the best response solved generically."""
     with mpmath.workdps(REPLAY_DPS):
-        S = _scores(P, lam)
-        return mpmath.fsum(P.rho[x] * P.beta * _logsumexp([P.log_ref[x][y] + S[x][y] / P.beta for y in range(P.n)])
-                           for x in range(P.X))
+        return mp_lagrangian(P, mp_log_best_response(P, lam), lam)
 
 
 def _constraints(P: MPProblem, log_pi: list) -> list:
@@ -119,18 +121,23 @@ def mp_dual_gradient(P: MPProblem, lam: Sequence) -> list:
         return _constraints(P, mp_log_best_response(P, lam))
 
 
-def mp_dual_hessian(P: MPProblem, lam: Sequence) -> list:
-    """``hess D(lam) = (1/beta) sum_x rho_x Cov_{pi_lam[x]}(R_H[:, x, :])`` as an h x h list."""
+def mp_dual_hessian(P: MPProblem, lam: Sequence, step: str = "1e-25") -> list:
+    """``hess D(lam)`` by forward differences of ``grad D`` at 50 digits (step 1e-25: truncation ~1e-25,
+    rounding ~1e-25), an h x h list. Newton with it converges at rate ~1e-25 per step."""
     with mpmath.workdps(REPLAY_DPS):
-        lp = mp_log_best_response(P, lam)
+        lam = [mpmath.mpf(v) for v in lam]
+        d = mpmath.mpf(step)
+        g0 = mp_dual_gradient(P, lam)
         H = [[mpmath.mpf(0)] * P.h for _ in range(P.h)]
-        for x in range(P.X):
-            pi = [mpmath.exp(v) for v in lp[x]]
-            mean = [mpmath.fsum(pi[y] * P.R[j][x][y] for y in range(P.n)) for j in range(P.h)]
-            for i in range(P.h):
-                for j in range(P.h):
-                    cov = mpmath.fsum(pi[y] * (P.R[i][x][y] - mean[i]) * (P.R[j][x][y] - mean[j]) for y in range(P.n))
-                    H[i][j] += P.rho[x] * cov / P.beta
+        for k in range(P.h):
+            shifted = list(lam)
+            shifted[k] += d
+            gk = mp_dual_gradient(P, shifted)
+            for j in range(P.h):
+                H[j][k] = (gk[j] - g0[j]) / d
+        for j in range(P.h):  # symmetrise (D is C^2)
+            for k in range(j + 1, P.h):
+                H[j][k] = H[k][j] = (H[j][k] + H[k][j]) / 2
         return H
 
 
@@ -234,24 +241,25 @@ def mp_run_opd(P: MPProblem, saddle: MPSaddle, *, eta_th: float, eta_lam: float,
                dual_step: str = "prox", lam_init: Sequence[float] | None = None) -> MPRun:
     """Algorithm 2, eqs. (4)-(7), at 50 digits, ``T`` steps.
 
-    (4)/(6): ``log pi = log_softmax((eta log pi_hat + beta log pi_ref + S_lam) / (eta + beta))``;
-    (5)/(7): ``lam = [lam_hat - s c]_+``, ``s = 1/(2 eta_lam)`` ("prox") or ``1/eta_lam`` ("gradient");
+    (4)/(6) and (5)/(7) are solved as the optimisation problems the paper writes (``solve.py``: Newton on
+    the KKT conditions, a bracketing root-finder on the dual step's derivative), never by their closed forms;
+    the dual problem's weight is ``eta_lam`` ("prox", eq. (5)) or ``eta_lam / 2`` ("gradient", Algorithm 3's step);
     t = 0: ``pi_hat_0 = pi_ref``, ``lam_hat_0 = lam_init`` (0), ``pi_{-1} = pi_hat_0``, ``lam_{-1} = lam_hat_0``.
     """
     if dual_step not in ("prox", "gradient"):
         raise ValueError(f"dual_step = {dual_step!r}; choose 'prox' or 'gradient'.")
     with mpmath.workdps(REPLAY_DPS):
         eta, el = mpmath.mpf(float(eta_th)), mpmath.mpf(float(eta_lam))
-        s = 1 / (2 * el) if dual_step == "prox" else 1 / el
-        den = eta + P.beta
+        # the quadratic weight of the dual problem: eq. (5)/(7) is eta_lam ||lam - lam_hat||^2 ("prox");
+        # Algorithm 3's [lam_hat - c/eta_lam]_+ is the argmin with eta_lam/2 ("gradient")
+        kappa = el if dual_step == "prox" else el / 2
 
-        def primal(log_hat, lam):
+        def primal(log_hat, lam):  # (4)/(6): argmax_pi L(pi, lam) - eta E_rho KL(pi || pi_hat), per prompt
             S = _scores(P, lam)
-            return [_log_softmax([(eta * log_hat[x][y] + P.beta * P.log_ref[x][y] + S[x][y]) / den
-                                  for y in range(P.n)]) for x in range(P.X)]
+            return [kl_prox_argmax(S[x], [(eta, log_hat[x]), (P.beta, P.log_ref[x])]) for x in range(P.X)]
 
-        def dual(lam_hat, c):
-            return [max(lam_hat[j] - s * c[j], mpmath.mpf(0)) for j in range(P.h)]
+        def dual(lam_hat, c):  # (5)/(7): argmin_{lam >= 0} <lam, c> + kappa ||lam - lam_hat||^2
+            return [quadratic_prox_argmin(c[j], lam_hat[j], kappa) for j in range(P.h)]
 
         def rho_kl(lp, lq):
             return mpmath.fsum(P.rho[x] * k for x, k in enumerate(mp_kl_rows(lp, lq)))
@@ -355,14 +363,14 @@ def replay_work(problem, steps: int) -> int:
     return int(problem.X * problem.n * max(problem.h, 1) * max(int(steps), 1))
 
 
-def _not_replayed(reason: str, **extra) -> dict:
-    return {"replayed": False, "confirms": False, "agrees": False, "method": f"mpmath, {REPLAY_DPS} digits",
-            "reason": reason, **extra}
+def _not_replayed(reason: str, **extra) -> Witness:
+    return _from_flat({"replayed": False, "confirms": False, "agrees": False, "method": f"mpmath, {REPLAY_DPS} digits",
+                       "reason": reason, **extra}, "counterexample too large to replay")
 
 
 def replay_bound_violation(problem, lam_start: Sequence[float], *, dual_step: str, t: int, eta_th: float,
                            eta_lam: float, code_error: float, code_bound: float, denominator: str = "denom_theorem",
-                           rtol: float = 0.0) -> dict:
+                           rtol: float = 0.0) -> Witness:
     """Witness for ``thm-3.4``: replay OPD for ``t`` steps at 50 digits, recompute Phi_1 (eq. (47)),
     rho (eq. (46)) and the denominator from the sympy constants, and judge ``error_t > bound_t``.
 
@@ -387,7 +395,8 @@ def replay_bound_violation(problem, lam_start: Sequence[float], *, dual_step: st
     agree_e = _agree(code_error, err, run.error[0])
     agree_b = _agree(code_bound, bound, run.error[0])
     w = {"replayed": True, "confirms": confirms and S.certified, "agrees": agree_e and agree_b,
-         "method": f"mpmath, {REPLAY_DPS} digits: projected Newton saddle point, Algorithm 2 ({dual_step}), "
+         "method": f"mpmath, {REPLAY_DPS} digits: saddle point by projected Newton on D = max_pi L, Algorithm 2 ({dual_step}) "
+                   "with (4)-(7) solved as optimisation problems (Newton on their KKT conditions), "
                    "bound from the sympy constants of theory/thm34_constants.py",
          "instance": f"{problem.name} (beta = {problem.beta:g})", "t": int(t), "dual_step": dual_step, "denominator": denominator,
          "error (code)": float(code_error), "error (replay)": float(err),
@@ -399,11 +408,11 @@ def replay_bound_violation(problem, lam_start: Sequence[float], *, dual_step: st
     if not w["agrees"]:
         w["disagreement"] = (f"at t = {t}: error code {float(code_error):.12g} vs replay {float(err):.12g}, "
                              f"bound code {float(code_bound):.12g} vs replay {float(bound):.12g}")
-    return w
+    return _from_flat(w, "Thm 3.4 bound violated at step t (Algorithm 2 replayed)")
 
 
 def replay_lyapunov_violation(problem, lam_start: Sequence[float], *, dual_step: str, t: int, eta_th: float,
-                              eta_lam: float, code_ratio: float, code_rho: float, rtol: float = 0.0) -> dict:
+                              eta_lam: float, code_ratio: float, code_rho: float, rtol: float = 0.0) -> Witness:
     """Witness for ``thm-3.4-lyapunov``: replay ``t + 1`` steps and judge ``Phi_{t+1} > rho Phi_t`` with
     Phi's multipliers and rho (the proof's general max, equal to eq. (46) here) from the sympy constants.
     ``agrees``: the code's ``Phi_{t+1}/(rho Phi_t)`` and rho match the replay."""
@@ -425,7 +434,8 @@ def replay_lyapunov_violation(problem, lam_start: Sequence[float], *, dual_step:
         scale = phi[1] / phi[t]
     agrees = _agree(code_ratio, ratio, scale) and rel_diff(code_rho, rho) <= REPLAY_AGREE_RTOL
     w = {"replayed": True, "confirms": confirms and S.certified, "agrees": agrees,
-         "method": f"mpmath, {REPLAY_DPS} digits: projected Newton saddle point, Algorithm 2 ({dual_step}), "
+         "method": f"mpmath, {REPLAY_DPS} digits: saddle point by projected Newton on D = max_pi L, Algorithm 2 ({dual_step}) "
+                   "with (4)-(7) solved as optimisation problems (Newton on their KKT conditions), "
                    "Phi_t and rho from the sympy constants of theory/thm34_constants.py",
          "instance": f"{problem.name} (beta = {problem.beta:g})", "t": int(t), "dual_step": dual_step,
          "Phi_(t+1)/(rho Phi_t) (code)": float(code_ratio), "Phi_(t+1)/(rho Phi_t) (replay)": float(ratio),
@@ -435,7 +445,7 @@ def replay_lyapunov_violation(problem, lam_start: Sequence[float], *, dual_step:
     if not agrees:
         w["disagreement"] = (f"at t = {t}: ratio code {float(code_ratio):.12g} vs replay {float(ratio):.12g}, "
                              f"rho code {float(code_rho):.12g} vs sympy {float(rho):.12g}")
-    return w
+    return _from_flat(w, "potential Phi_(t+1) > rho Phi_t (Algorithm 2 replayed)")
 
 
 def mp_tail_rate(errors: Sequence, t0: int, t1: int) -> mpmath.mpf:
@@ -456,7 +466,7 @@ def mp_tail_rate(errors: Sequence, t0: int, t1: int) -> mpmath.mpf:
 
 
 def replay_rate_violation(problem, lam_start: Sequence[float], *, dual_step: str, t0: int, t1: int, eta_th: float,
-                          eta_lam: float, code_rate: float, code_rho: float, slack: float) -> dict:
+                          eta_lam: float, code_rate: float, code_rho: float, slack: float) -> Witness:
     """Witness for ``thm-3.4-rate``: replay ``t1`` steps, fit the tail rate on the code's window
     ``[t0, t1]`` at 50 digits, and judge ``rate > rho(46) + slack`` with rho from sympy.
     ``agrees``: the code's rate (``REPLAY_RATE_ATOL``) and rho (``REPLAY_AGREE_RTOL``) match the replay."""
@@ -475,7 +485,8 @@ def replay_rate_violation(problem, lam_start: Sequence[float], *, dual_step: str
         agrees = bool(np.isfinite(code_rate) and abs(mpmath.mpf(code_rate) - rate) <= REPLAY_RATE_ATOL
                       and rel_diff(code_rho, k["rho_eq46"]) <= REPLAY_AGREE_RTOL)
     w = {"replayed": True, "confirms": confirms and S.certified, "agrees": agrees,
-         "method": f"mpmath, {REPLAY_DPS} digits: projected Newton saddle point, Algorithm 2 ({dual_step}), "
+         "method": f"mpmath, {REPLAY_DPS} digits: saddle point by projected Newton on D = max_pi L, Algorithm 2 ({dual_step}) "
+                   "with (4)-(7) solved as optimisation problems (Newton on their KKT conditions), "
                    "least-squares tail rate on the code's window, rho from sympy eq. (46)",
          "instance": f"{problem.name} (beta = {problem.beta:g})", "dual_step": dual_step, "window": [int(t0), int(t1)],
          "rate (code)": float(code_rate), "rate (replay)": float(rate), "rho46 (code)": float(code_rho),
@@ -484,10 +495,10 @@ def replay_rate_violation(problem, lam_start: Sequence[float], *, dual_step: str
     if not agrees:
         w["disagreement"] = (f"rate code {float(code_rate):.10g} vs replay {float(rate):.10g}; rho code "
                              f"{float(code_rho):.12g} vs sympy {float(k['rho_eq46']):.12g}")
-    return w
+    return _from_flat(w, "tail rate above rho of eq. (46) (Algorithm 2 replayed)")
 
 
-def replay_zero_multiplier(problem, lam_start: Sequence[float], j: int, code_lam: Sequence[float]) -> dict:
+def replay_zero_multiplier(problem, lam_start: Sequence[float], j: int, code_lam: Sequence[float]) -> Witness:
     """Witness for ``lemma-B.5`` ("lam* > 0" false): the 50-digit saddle point, certified by its projected
     gradient, has ``lam*_j = 0`` with the constraint slack, ``c_j(pi*) > 0`` (complementary slackness).
     ``agrees``: the code's lam* matches the replay (``REPLAY_AGREE_RTOL`` relative to max(1, ||lam*||))."""
@@ -502,14 +513,15 @@ def replay_zero_multiplier(problem, lam_start: Sequence[float], j: int, code_lam
         slack = S.grad[j]
         confirms = bool(S.certified and S.lam[j] == 0 and slack > REPLAY_NEWTON_PG_TOL)
     w = {"replayed": True, "confirms": confirms, "agrees": agrees,
-         "method": f"mpmath, {REPLAY_DPS} digits: projected Newton on the dual D, certified by the projected gradient",
+         "method": f"mpmath, {REPLAY_DPS} digits: projected Newton on D = max_pi L (best response by Newton on its KKT "
+                   "conditions), certified by the projected gradient",
          "instance": f"{problem.name} (beta = {problem.beta:g})", "j": int(j), "lam* (code)": [float(v) for v in code_lam],
          "lam* (replay)": [float(v) for v in S.lam], "lam*_j (replay)": float(S.lam[j]),
          "c_j(pi*) (replay, slack)": float(slack), "saddle projected gradient": float(S.pg_norm),
          "saddle certified": S.certified, "max |lam* code - replay|": float(diff)}
     if not agrees:
         w["disagreement"] = f"lam* code {w['lam* (code)']} vs replay {w['lam* (replay)']} (max diff {float(diff):.3g})"
-    return w
+    return _from_flat(w, "lam*_j = 0 at the certified saddle point")
 
 
 def crosscheck_constants(problem, *, rho_numeric: float, a_numeric: Sequence[float], denoms_numeric: dict,
@@ -536,10 +548,16 @@ def crosscheck_constants(problem, *, rho_numeric: float, a_numeric: Sequence[flo
     return not bad, detail
 
 
-def replay_l1_bound(problem, code_lam: Sequence[float], bound: float) -> dict:
-    """Witness for a violation of Remark B.6's bound: the 50-digit certified saddle point's
-    ``||lam*||_1`` exceeds ``bound`` (xi from the LP, reported as given) and the code's lam* agrees."""
-    from opdcheck.tolerances import REPLAY_AGREE_RTOL
+def replay_l1_bound(problem, code_lam: Sequence[float], bound: float, *, xi: float | None = None,
+                    pi_bar=None) -> Witness:
+    """Witness on Remark B.6's bound ``||lam*||_1 <= (2/xi)(R_max + beta log(1/p_min))``: the 50-digit certified
+    saddle point's ``||lam*||_1`` against the bound.
+
+    With the code's Slater point ``pi_bar`` (and its ``xi``), the margin is replayed too: ``xi = min_j c_j(pi_bar)``
+    at 50 digits (the LP's value at its own maximiser) and the bound recomputed from it; ``agrees`` then also
+    needs the code's xi and bound to match (``SLATER_REPLAY_RTOL``), so a margin in the wrong unit is caught.
+    Without ``pi_bar``, xi is taken as given. ``confirms``: the replayed ``||lam*||_1`` exceeds the replayed bound."""
+    from opdcheck.tolerances import REPLAY_AGREE_RTOL, SLATER_REPLAY_RTOL
 
     P = mp_problem(problem)
     S = mp_saddle(P, code_lam)
@@ -548,12 +566,63 @@ def replay_l1_bound(problem, code_lam: Sequence[float], bound: float) -> dict:
         scale = max([mpmath.mpf(1)] + [abs(v) for v in S.lam])
         diff = max(abs(mpmath.mpf(float(a)) - b) for a, b in zip(code_lam, S.lam))
         agrees = bool(diff <= REPLAY_AGREE_RTOL * scale)
-        confirms = bool(S.certified and l1 > mpmath.mpf(bound))
+        why = [] if agrees else [f"lam* code vs replay differ by {float(diff):.3g}"]
+        bound_rep = mpmath.mpf(bound)
+        extra = {}
+        if pi_bar is not None:
+            pb = np.asarray(pi_bar, dtype=np.float64)
+            c = [mpmath.fsum(P.rho[x] * mpmath.fsum(mpmath.mpf(float(pb[x, y])) * P.R[j][x][y] for y in range(P.n))
+                             for x in range(P.X)) for j in range(P.h)]
+            xi_rep = min(c)
+            row_err = max(abs(mpmath.fsum(mpmath.mpf(float(v)) for v in row) - 1) for row in pb)
+            p_min = min(mpmath.exp(v) for row in P.log_ref for v in row)
+            bound_rep = 2 / xi_rep * (P.R_max + P.beta * mpmath.log(1 / p_min))
+            xi_ok = bool(row_err <= SLATER_REPLAY_RTOL and xi is not None
+                         and abs(mpmath.mpf(float(xi)) - xi_rep) <= SLATER_REPLAY_RTOL * max(1, abs(xi_rep)))
+            b_ok = bool(abs(mpmath.mpf(float(bound)) - bound_rep) <= SLATER_REPLAY_RTOL * abs(bound_rep))
+            if not xi_ok:
+                why.append(f"Slater margin: code xi = {float(xi) if xi is not None else 'none'} vs min_j c_j(pi_bar) = "
+                           f"{float(xi_rep):.12g} (row-sum error of pi_bar {float(row_err):.1e})")
+            if not b_ok:
+                why.append(f"bound: code {float(bound):.12g} vs replay {float(bound_rep):.12g}")
+            agrees = agrees and xi_ok and b_ok
+            extra = {"xi (code)": float(xi) if xi is not None else float("nan"), "xi (replay)": float(xi_rep),
+                     "bound (code)": float(bound), "bound (replay)": float(bound_rep)}
+        confirms = bool(S.certified and l1 > bound_rep)
     w = {"replayed": True, "confirms": confirms, "agrees": agrees,
-         "method": f"mpmath, {REPLAY_DPS} digits: projected Newton on the dual D (xi from the LP as given)",
+         "method": f"mpmath, {REPLAY_DPS} digits: projected Newton on D = max_pi L (best response by Newton on its KKT "
+                   "conditions); " + ("xi = min_j c_j(pi_bar) at the LP's point" if pi_bar is not None else
+                                      "xi from the LP as given"),
          "instance": f"{problem.name} (beta = {problem.beta:g})", "||lam*||_1 (code)": float(sum(code_lam)),
-         "||lam*||_1 (replay)": float(l1), "bound": float(bound), "saddle projected gradient": float(S.pg_norm),
-         "saddle certified": S.certified}
+         "||lam*||_1 (replay)": float(l1), **({"bound": float(bound)} if pi_bar is None else extra),
+         "saddle projected gradient": float(S.pg_norm), "saddle certified": S.certified}
     if not agrees:
-        w["disagreement"] = f"lam* code vs replay differ by {float(diff):.3g}"
-    return w
+        w["disagreement"] = "; ".join(why)
+    return _from_flat(w, "||lam*||_1 above the bound of Remark B.6")
+
+
+def replay_slater_margins(cases: Sequence[tuple]) -> Witness:
+    """The Slater margin of every instance replayed at the LP's own point: for each ``(problem, xi, pi_bar)``,
+    ``min_j c_j(pi_bar)`` at 50 digits (``pi_bar`` a policy: rows sum to 1) must equal the code's ``xi``
+    (``SLATER_REPLAY_RTOL``). ``confirms`` is always False (nothing is refuted by it); ``agrees`` is the control.
+    A margin in the wrong unit (e.g. scaled by R_max) or from another point disagrees."""
+    from opdcheck.tolerances import SLATER_REPLAY_RTOL
+
+    rep, code, bad = {}, {}, []
+    with mpmath.workdps(REPLAY_DPS):
+        for problem, xi, pi_bar in cases:
+            P = mp_problem(problem)
+            pb = np.asarray(pi_bar, dtype=np.float64)
+            c = [mpmath.fsum(P.rho[x] * mpmath.fsum(mpmath.mpf(float(pb[x, y])) * P.R[j][x][y] for y in range(P.n))
+                             for x in range(P.X)) for j in range(P.h)]
+            xi_rep = min(c)
+            row_err = max(abs(mpmath.fsum(mpmath.mpf(float(v)) for v in row) - 1) for row in pb)
+            rep[problem.name] = float(xi_rep)
+            code[problem.name] = float(xi)
+            if not (row_err <= SLATER_REPLAY_RTOL and abs(mpmath.mpf(float(xi)) - xi_rep) <= SLATER_REPLAY_RTOL * max(1, abs(xi_rep))):
+                bad.append(f"{problem.name}: code xi {float(xi):.12g} vs min_j c_j(pi_bar) {float(xi_rep):.12g} "
+                           f"(row-sum error {float(row_err):.1e})")
+    return _from_flat({"replayed": True, "confirms": False, "agrees": not bad,
+                       "method": f"mpmath, {REPLAY_DPS} digits: min_j c_j(pi_bar) at the LP's own point",
+                       "xi (replay)": rep, "xi (code)": code, "tolerance": SLATER_REPLAY_RTOL,
+                       "disagreement": "; ".join(bad)}, "Slater margins xi of the instances")

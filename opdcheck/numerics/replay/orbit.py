@@ -3,11 +3,12 @@
 Why: where a run from ``(pi_ref, lam = 0)`` does not converge although the saddle point is certified
 attracting, the report says where the run went (a periodic orbit, the projection active). That statement
 must not rest on float64 rounding or on a bug in the driver, so the same steps are recomputed here from the
-problem's data only (``numerics.replay.mp_problem``; no import of ``opdcheck.kernels``):
+problem's data only (``replay.core.mp_problem``; no import of ``opdcheck.kernels`` or of a closed form):
 
-* primal (the KL-proximal step of eqs. (4)/(6), our derived closed form):
-  ``log pi_new = log_softmax((eta_th log pi + beta log pi_ref + S_lam) / (eta_th + beta))``;
-* dual (eqs. (5)/(7), ``"prox"``): ``lam_new = [lam - c(pi) / (2 eta_lam)]_+``;
+* primal: the KL-proximal argmax of eqs. (4)/(6), ``max_pi <pi, S_lam> - eta_th KL(pi||pi_old) - beta KL(pi||pi_ref)``,
+  solved by Newton on its KKT conditions (``solve.kl_prox_argmax``), not by its closed form;
+* dual (eqs. (5)/(7), ``"prox"``): ``argmin_{lam >= 0} <lam, c(pi)> + eta_lam ||lam - lam_old||^2`` by a
+  bracketing root-finder on its derivative (``solve.quadratic_prox_argmin``);
 * orderings (``kernels/framework.py`` names): ``finite-step-pd`` / ``multi-shot`` (sequential: K primal steps
   at the old ``lam``, then the dual step on the new policy), ``simultaneous-pd`` (both from the same state),
   ``opd`` (Algorithm 2, eqs. (4)-(7), t = 0 convention ``pi_{-1} = pi_hat_0``, ``lam_{-1} = lam_hat_0``).
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 import mpmath
 
-from opdcheck.numerics.replay import mp_problem
+from opdcheck.numerics.replay.core import mp_problem
+from opdcheck.numerics.replay.solve import kl_prox_argmax, quadratic_prox_argmin
 from opdcheck.tolerances import REPLAY_DPS
 
 __all__ = ["replay_multipliers"]
@@ -30,17 +32,13 @@ def replay_multipliers(problem, method: str, eta_th: float, eta_lam: float, T: i
         raise ValueError(f"K: {K!r}; pass an integer >= 1 (inner primal steps of a sequential method).")
     with mpmath.workdps(REPLAY_DPS):
         P = mp_problem(problem)
-        eta, s = mpmath.mpf(float(eta_th)), 1 / (2 * mpmath.mpf(float(eta_lam)))
-        den = eta + P.beta
+        eta, el = mpmath.mpf(float(eta_th)), mpmath.mpf(float(eta_lam))
 
         def primal(log_pi, lam):
             out = []
             for x in range(P.X):
-                z = [(eta * log_pi[x][y] + P.beta * P.log_ref[x][y] + P.r[x][y]
-                      + mpmath.fsum(lam[j] * P.R[j][x][y] for j in range(P.h))) / den for y in range(P.n)]
-                m = max(z)
-                lse = m + mpmath.log(mpmath.fsum(mpmath.exp(v - m) for v in z))
-                out.append([v - lse for v in z])
+                S = [P.r[x][y] + mpmath.fsum(lam[j] * P.R[j][x][y] for j in range(P.h)) for y in range(P.n)]
+                out.append(kl_prox_argmax(S, [(eta, log_pi[x]), (P.beta, P.log_ref[x])]))
             return out
 
         def cons(log_pi):
@@ -48,7 +46,7 @@ def replay_multipliers(problem, method: str, eta_th: float, eta_lam: float, T: i
                                 for x in range(P.X)) for j in range(P.h)]
 
         def dual(lam, c):
-            return [max(lam[j] - s * c[j], mpmath.mpf(0)) for j in range(P.h)]
+            return [quadratic_prox_argmin(c[j], lam[j], el) for j in range(P.h)]
 
         log_pi = [list(row) for row in P.log_ref]
         lam = [mpmath.mpf(0)] * P.h

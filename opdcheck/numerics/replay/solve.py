@@ -1,0 +1,104 @@
+"""The paper's defining problems solved by generic high-precision means (no closed form evaluated).
+
+The float code (``kernels/``, ``theory/closed_forms``, ``numerics/kkt``, ``numerics/dual``) evaluates
+derived closed forms: ``pi ∝ pi_hat^(eta/(eta+beta)) pi_ref^(beta/(eta+beta)) exp(S/(eta+beta))``,
+``lam = [lam_hat - c/(2 eta_lam)]_+``, ``pi_lam ∝ pi_ref exp(S/beta)``, ``D`` as a logsumexp. A replay that
+evaluated the same closed forms would share their bugs. Here every step is the solution of the problem
+the paper *defines*, found by a root-finder on its optimality conditions written from the objective:
+
+* KL-proximal argmax over the simplex (eqs. (4)/(6), and eq. (3) with ``eta = 0``)::
+
+      max_pi <pi, s> - sum_k w_k KL(pi || q_k)
+
+  Newton on the KKT system in ``u = log pi`` and the multiplier ``nu`` of ``sum pi = 1`` (written as
+  ``log sum exp(u) = 0``): ``d/dpi_y [objective] - nu = 0`` with ``d/dpi_y KL(pi||q) = log(pi_y/q_y) + 1``.
+* Euclidean-proximal argmin over ``lam >= 0`` (eqs. (5)/(7), (9)/(11)), per coordinate::
+
+      min_{l >= 0} l c + kappa (l - l_hat)^2
+
+  ``l = 0`` if the derivative ``c + 2 kappa (l - l_hat)`` is >= 0 at 0, else a bracketing root-finder
+  (``mpmath.findroot``, Anderson) on the derivative over ``[0, U]``.
+* The dual function by its definition ``D(lam) = max_pi L(pi, lam)`` (the best response solved as
+  above, ``L`` evaluated from its definition); ``grad D = c(pi_lam)`` (Danskin); its Hessian by forward
+  differences of the gradient at 50 digits.
+
+All functions work in the caller's mpmath precision (the replay wraps them in ``workdps(REPLAY_DPS)``).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import mpmath
+
+__all__ = ["kl_prox_argmax", "quadratic_prox_argmin", "SolveError"]
+
+
+class SolveError(RuntimeError):
+    """A generic solve did not reach the replay's precision (the replay then reports it did not run)."""
+
+
+def _tol() -> mpmath.mpf:
+    return mpmath.mpf(10) ** (-(mpmath.mp.dps - 6))
+
+
+def kl_prox_argmax(s: Sequence, terms: Sequence[tuple], max_iter: int = 100) -> list:
+    """``log pi`` of ``argmax_{pi in simplex} <pi, s> - sum_k w_k KL(pi || q_k)``; ``terms = [(w_k, log q_k)]``,
+    ``sum_k w_k > 0``. Newton on the KKT conditions (see the module docstring); raises SolveError when
+    the KKT residual does not fall below ``10^-(dps-6)`` within ``max_iter`` iterations."""
+    n = len(s)
+    ws = [mpmath.mpf(w) for w, _ in terms]
+    if not mpmath.fsum(ws) > 0:
+        raise ValueError(f"kl_prox_argmax: KL weights {ws} must sum to a positive number.")
+
+    def grad_objective(u: list) -> list:
+        # d/dpi_y of <pi, s> - sum_k w_k sum_y pi_y (log pi_y - log q_k,y)
+        return [s[y] - mpmath.fsum(w * (u[y] - lq[y] + 1) for w, (_, lq) in zip(ws, terms)) for y in range(n)]
+
+    def d_grad_du(u: list) -> list:
+        # the objective's Hessian in pi is diagonal, -sum_k w_k / pi_y; times dpi_y/du_y = pi_y
+        return [-mpmath.fsum(ws) for _ in range(n)]
+
+    # start at the first proximal centre (a point of the simplex, near the solution for a proximal step)
+    u = [mpmath.mpf(v) for v in terms[0][1]]
+    nu = mpmath.mpf(0)
+    tol = _tol()
+    for _ in range(max_iter):
+        g = grad_objective(u)
+        m = max(u)
+        lse = m + mpmath.log(mpmath.fsum(mpmath.exp(v - m) for v in u))
+        F = [g[y] - nu for y in range(n)] + [lse]
+        if max(abs(v) for v in F) <= tol:
+            return u
+        soft = [mpmath.exp(v - lse) for v in u]
+        dg = d_grad_du(u)
+        # the Newton system J (du, dnu) = -F with J = [[diag(dg), -1], [soft^T, 0]] (the objective is separable,
+        # so its Hessian block is diagonal), solved by eliminating du: du_y = (-F_y + dnu) / dg_y
+        a = mpmath.fsum(soft[y] / dg[y] for y in range(n))
+        b = mpmath.fsum(soft[y] * F[y] / dg[y] for y in range(n))
+        dnu = (b - F[n]) / a
+        u = [u[y] + (-F[y] + dnu) / dg[y] for y in range(n)]
+        nu += dnu
+    raise SolveError(f"kl_prox_argmax: KKT residual {mpmath.nstr(max(abs(v) for v in F), 3)} after {max_iter} Newton steps.")
+
+
+def quadratic_prox_argmin(c, l_hat, kappa) -> mpmath.mpf:
+    """``argmin_{l >= 0} l c + kappa (l - l_hat)^2`` (``kappa > 0``) by a bracketing root-finder on the
+    derivative; 0 when the derivative is already >= 0 at ``l = 0``."""
+    c, l_hat, kappa = mpmath.mpf(c), mpmath.mpf(l_hat), mpmath.mpf(kappa)
+    if not kappa > 0:
+        raise ValueError(f"quadratic_prox_argmin: kappa = {kappa}; it must be positive.")
+
+    def deriv(l):
+        return c + 2 * kappa * (l - l_hat)
+
+    if deriv(mpmath.mpf(0)) >= 0:
+        return mpmath.mpf(0)
+    hi = mpmath.mpf(1)
+    while deriv(hi) < 0:
+        hi *= 2
+    if deriv(hi) == 0:
+        return hi
+    root = mpmath.findroot(deriv, (mpmath.mpf(0), hi), solver="anderson", tol=_tol() ** 2)
+    if abs(deriv(root)) > _tol() * max(1, abs(c), kappa * abs(l_hat)):
+        raise SolveError(f"quadratic_prox_argmin: derivative {mpmath.nstr(deriv(root), 3)} at the root.")
+    return max(root, mpmath.mpf(0))
