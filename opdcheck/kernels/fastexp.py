@@ -31,9 +31,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
-
-from opdcheck import NUMBA_CACHE as CACHE
+from opdcheck.kernels.numba_cache import CACHE, njit
 
 __all__ = ["exp_shift", "exp_shift_sum", "sum_vec", "vexp", "EXP_X_MIN", "EXP_X_MAX"]
 

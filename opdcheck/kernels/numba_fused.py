@@ -60,9 +60,10 @@ import math
 import time
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-from opdcheck import NUMBA_CACHE as _CACHE
+from opdcheck.kernels.numba_cache import CACHE as _CACHE
+from opdcheck.kernels.numba_cache import njit
 from opdcheck.kernels.fastexp import exp_shift, exp_shift_sum, sum_vec
 from opdcheck.kernels.numba_opd import _reduce  # the one fixed-order reduction over prompts
 from opdcheck.kernels.opd import T0_CONVENTION, validate_run
