@@ -31,9 +31,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
 from opdcheck.kernels.numba_cache import CACHE, njit
 
-__all__ = ["exp_shift", "exp_shift_sum", "sum_vec", "vexp", "EXP_X_MIN", "EXP_X_MAX"]
+__all__ = ["exp1", "exp_shift", "exp_shift_sum", "sum_vec", "vexp", "EXP_X_MIN", "EXP_X_MAX"]
 
 _INV_LN2 = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01
@@ -47,45 +51,48 @@ EXP_X_MAX = 710.0
  _E13) = tuple(1.0 / math.factorial(k) for k in range(14))
 
 
+@intrinsic
+def _bits(typingctx, x):
+    """The int64 bit pattern of a float64 (an LLVM bitcast: free, and vectorisable, unlike an array view)."""
+    if isinstance(x, types.Float) and x.bitwidth == 64:
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], ir.IntType(64))
+        return types.int64(x), codegen
+    return None
+
+
+@intrinsic
+def _from_bits(typingctx, k):
+    """The float64 whose bit pattern is the int64 ``k`` (an LLVM bitcast)."""
+    if isinstance(k, types.Integer) and k.bitwidth == 64:
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], ir.DoubleType())
+        return types.float64(k), codegen
+    return None
+
+
 @njit(cache=CACHE, fastmath={"contract"})
-def _reduce_poly(u, m, out, s1):
-    """out <- exp(r) by its Taylor polynomial, s1 <- x / ln2 + 1.5 2^52 (k in its low mantissa bits)."""
+def exp1(x):
+    """``exp(x)`` of one float64, branch-free (the clamp is min/max), so that a loop calling it is
+    vectorised by LLVM after inlining. Only the "contract" fast-math flag (mul + add -> FMA, one rounding
+    instead of two): no reassociation, so the rounding trick and the Cody-Waite split are evaluated as
+    written, whatever flags the calling loop has (LLVM flags are per instruction)."""
+    xv = min(max(x, EXP_X_MIN), EXP_X_MAX)
+    t = xv * _INV_LN2 + _ROUND
+    k = t - _ROUND
+    r = (xv - k * _LN2_HI) - k * _LN2_LO
+    p = (((((((((((((_E13 * r + _E12) * r + _E11) * r + _E10) * r + _E9) * r + _E8) * r + _E7) * r
+                 + _E6) * r + _E5) * r + _E4) * r + _E3) * r + _E2) * r + _E1) * r + _E0)
+    kb = _bits(t) - _ROUND_BITS  # k, read from the low mantissa bits of t
+    k1 = kb >> 1  # floor(k / 2): 2^k = 2^k1 2^(k - k1), both normal for k in [-1076, 1024]
+    return (p * _from_bits((k1 + 1023) << 52)) * _from_bits((kb - k1 + 1023) << 52)
+
+
+@njit(cache=CACHE, fastmath={"contract"})
+def exp_shift(u, m, out):
+    """``out[y] = exp(u[y] - m)`` for 1-d float64 arrays: one vectorised loop over :func:`exp1`."""
     for y in range(u.shape[0]):
-        xv = min(max(u[y] - m, EXP_X_MIN), EXP_X_MAX)
-        t = xv * _INV_LN2 + _ROUND
-        k = t - _ROUND
-        r = (xv - k * _LN2_HI) - k * _LN2_LO
-        out[y] = (((((((((((((_E13 * r + _E12) * r + _E11) * r + _E10) * r + _E9) * r + _E8) * r + _E7) * r
-                         + _E6) * r + _E5) * r + _E4) * r + _E3) * r + _E2) * r + _E1) * r + _E0)
-        s1[y] = t
-
-
-@njit(cache=CACHE)
-def _exponent_bits(b1, b2):
-    """b1 (bits of s1) <- 2^k1, b2 <- 2^k2 with k1 = k >> 1 (floor), k2 = k - k1: the exponent bits of two
-    normal doubles (int64 views; a separate function, so LLVM sees no float/int aliasing of one array)."""
-    for y in range(b1.shape[0]):
-        k = b1[y] - _ROUND_BITS
-        k1 = k >> 1
-        b1[y] = (k1 + 1023) << 52
-        b2[y] = (k - k1 + 1023) << 52
-
-
-@njit(cache=CACHE)
-def _scale(out, s1, s2):
-    for y in range(out.shape[0]):
-        out[y] = (out[y] * s1[y]) * s2[y]
-
-
-@njit(cache=CACHE)
-def exp_shift(u, m, out, s1, s2):
-    """``out[y] = exp(u[y] - m)`` for 1-d float64 arrays (``s1``, ``s2``: float64 scratch of the same
-    length). Three branch-free loops in three functions, each vectorised. Only the "contract" fast-math
-    flag (mul + add -> FMA, one rounding instead of two) in the polynomial: no reassociation, so the
-    rounding trick and the Cody-Waite split are evaluated as written."""
-    _reduce_poly(u, m, out, s1)
-    _exponent_bits(s1.view(np.int64), s2.view(np.int64))
-    _scale(out, s1, s2)
+        out[y] = exp1(u[y] - m)
 
 
 @njit(cache=CACHE, fastmath={"reassoc"})
@@ -98,23 +105,28 @@ def sum_vec(a):
     return acc
 
 
-@njit(cache=CACHE)
-def exp_shift_sum(u, m, out, s1, s2):
-    """:func:`exp_shift`, then return ``sum_y out[y]`` (:func:`sum_vec`)."""
-    exp_shift(u, m, out, s1, s2)
-    return sum_vec(out)
+@njit(cache=CACHE, fastmath={"reassoc"})
+def exp_shift_sum(u, m, out):
+    """:func:`exp_shift` and ``sum_y out[y]`` in the same loop (the sum in the vectorised order, fixed
+    at compile time; reassoc applies to the sum only: exp1's own instructions keep their flags)."""
+    acc = 0.0
+    for y in range(u.shape[0]):
+        e = exp1(u[y] - m)
+        out[y] = e
+        acc += e
+    return acc
 
 
 @njit(cache=CACHE)
-def _vexp_into(x, out, s1, s2):
-    exp_shift(x, 0.0, out, s1, s2)
+def _vexp_into(x, out):
+    exp_shift(x, 0.0, out)
 
 
 def vexp(x) -> np.ndarray:
-    """``exp(x)`` of a float64 array with :func:`exp_shift_sum` (for tests and the benchmark)."""
+    """``exp(x)`` of a float64 array with :func:`exp1` (for tests and the benchmark)."""
     a = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
     if not np.all(np.isfinite(a)):
         raise ValueError("vexp: x has non-finite entries; pass finite float64 values.")
     out = np.empty_like(a)
-    _vexp_into(a, out, np.empty_like(a), np.empty_like(a))
+    _vexp_into(a, out)
     return out.reshape(np.shape(x))

@@ -64,7 +64,7 @@ from numba import prange
 
 from opdcheck.kernels.numba_cache import CACHE as _CACHE
 from opdcheck.kernels.numba_cache import njit
-from opdcheck.kernels.fastexp import exp_shift, exp_shift_sum, sum_vec
+from opdcheck.kernels.fastexp import exp1, exp_shift, sum_vec
 from opdcheck.kernels.numba_opd import _reduce  # the one fixed-order reduction over prompts
 from opdcheck.kernels.opd import T0_CONVENTION, validate_run
 from opdcheck.kernels.potential import potential as _potential
@@ -204,15 +204,58 @@ def _scores(w, Lx, rx, R, x, u):
 LOG_S_MAX = 575.0
 
 
+@njit(cache=_CACHE, fastmath={"reassoc", "contract"})
+def _exp_sum_dot2(u, m, e, R0, R1):
+    """One loop: e <- exp(u - m) and (sum e, sum e R0, sum e R1) (sums in the vectorised order, fixed at
+    compile time; exp1 keeps its own flags). Two constraint rows ride on the exp pass, so the policy's
+    row is read once for its normaliser and two of its dot products."""
+    S = 0.0
+    d0 = 0.0
+    d1 = 0.0
+    for y in range(u.shape[0]):
+        v = exp1(u[y] - m)
+        e[y] = v
+        S += v
+        d0 += v * R0[y]
+        d1 += v * R1[y]
+    return S, d0, d1
+
+
+@njit(cache=_CACHE, fastmath={"reassoc", "contract"})
+def _exp_sum_dot1(u, m, e, R0):
+    """:func:`_exp_sum_dot2` with one constraint row."""
+    S = 0.0
+    d0 = 0.0
+    for y in range(u.shape[0]):
+        v = exp1(u[y] - m)
+        e[y] = v
+        S += v
+        d0 += v * R0[y]
+    return S, d0
+
+
 @njit(cache=_CACHE)
-def _normalise(u, shift, e, s1, s2):
-    """e <- exp(u - m), returns (m, S) with S = sum e; m = shift if that keeps S in range, else max(u)."""
-    if math.isfinite(shift):
-        S = exp_shift_sum(u, shift, e, s1, s2)
-        if S > 0.0 and abs(math.log(S)) <= LOG_S_MAX:
-            return shift, S
-    m = _max(u)
-    return m, exp_shift_sum(u, m, e, s1, s2)
+def _policy_row(w, Lx, rx, R, x, shift, u, e, c):
+    """One row of the policy with coefficients w: u <- its logits, e <- exp(u - m), c[j] <- sum_y e R_j[x]
+    (unnormalised); returns (m, S), S = sum e (m: ``shift`` when it keeps S in [e^-LOG_S_MAX, e^LOG_S_MAX],
+    else max(u)). The exp pass also gives S and the first one or two dot products."""
+    _scores(w, Lx, rx, R, x, u)
+    h = R.shape[0]
+    for attempt in range(2):
+        m = shift if attempt == 0 else _max(u)
+        if attempt == 0 and not math.isfinite(shift):
+            continue
+        if h >= 2:
+            S, c[0], c[1] = _exp_sum_dot2(u, m, e, R[0, x], R[1, x])
+        else:
+            S, c[0] = _exp_sum_dot1(u, m, e, R[0, x])
+        if attempt == 1 or (S > 0.0 and abs(math.log(S)) <= LOG_S_MAX):
+            break
+    j = 2
+    while j < h:
+        c[j] = _dot(e, R[j, x])
+        j += 1
+    return m, S
 
 
 @njit(cache=_CACHE)
@@ -227,8 +270,7 @@ def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, z
     uN = np.empty(n)
     eN = np.empty(n)
     uQ = np.empty(n)
-    s1 = np.empty(n)
-    s2 = np.empty(n)
+    cr = np.empty(h)
     k1 = np.empty(n)
     eQ = np.empty(n)
     zP_row = 0.0
@@ -238,26 +280,25 @@ def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, z
         rx = r[x]
         o = out[x]
         if needP:
-            _scores(wP, Lx, rx, R, x, uP)
-            m, S = _normalise(uP, o[0], eP, s1, s2)
+            m, S = _policy_row(wP, Lx, rx, R, x, o[0], uP, eP, cr)
             zP = m + math.log(S)
             o[0] = zP
             inv = 1.0 / S
             zP_row = zP  # kept for the metrics: log pi_P = uP - zP, pi_P = eP / S
             invP_row = inv
             for j in range(h):
-                o[2 + j] = _dot(eP, R[j, x]) * inv
+                o[2 + j] = cr[j] * inv
         if needN:
-            _scores(wN, Lx, rx, R, x, uN)
-            m, S = _normalise(uN, o[1], eN, s1, s2)
+            m, S = _policy_row(wN, Lx, rx, R, x, o[1], uN, eN, cr)
             zN = 0.0 if zN_zero else m + math.log(S)
             o[1] = zN
             scale = math.exp(m - zN)  # 1/S, or exp(m) for the unrenormalised pi_ref
-            for y in range(n):
-                eN[y] = eN[y] * scale  # pi_N
-                uN[y] = uN[y] - zN  # log pi_N
             for j in range(h):
-                o[2 + h + j] = _dot(eN, R[j, x])
+                o[2 + h + j] = cr[j] * scale
+            if metrics:
+                for y in range(n):
+                    eN[y] = eN[y] * scale  # pi_N
+                    uN[y] = uN[y] - zN  # log pi_N
             if metrics:
                 o[2 + 2 * h] = _kl_row(pi_s[x], log_pi_s[x], eN, uN, k1)
                 kp = 0.0
@@ -271,7 +312,7 @@ def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, z
                     zq = zQ[x]
                     for y in range(n):
                         uQ[y] = uQ[y] - zq
-                    exp_shift(uQ, 0.0, eQ, s1, s2)
+                    exp_shift(uQ, 0.0, eQ)
                     kp = _kl_row(eN, uN, eQ, uQ, k1)
                 o[3 + 2 * h] = kp
                 o[4 + 2 * h] = _kl_row(eN, uN, pi_ref[x], Lx, k1)
