@@ -204,62 +204,92 @@ def _scores(w, Lx, rx, R, x, u):
 LOG_S_MAX = 575.0
 
 
-@njit(cache=_CACHE, fastmath={"reassoc", "contract"})
-def _exp_sum_dot2(u, m, e, R0, R1):
-    """One loop: e <- exp(u - m) and (sum e, sum e R0, sum e R1) (sums in the vectorised order, fixed at
-    compile time; exp1 keeps its own flags). Two constraint rows ride on the exp pass, so the policy's
-    row is read once for its normaliser and two of its dot products."""
-    S = 0.0
-    d0 = 0.0
-    d1 = 0.0
-    for y in range(u.shape[0]):
-        v = exp1(u[y] - m)
-        e[y] = v
-        S += v
-        d0 += v * R0[y]
-        d1 += v * R1[y]
-    return S, d0, d1
+@njit(cache=_CACHE, fastmath={"contract"})
+def _lin6(k0, a0, k1, a1, k2, a2, k3, a3, k4, a4, k5, a5):
+    """k0 a0 + ... + k5 a5 in this order (contract only: the same bits wherever it is inlined)."""
+    return k0 * a0 + k1 * a1 + k2 * a2 + k3 * a3 + k4 * a4 + k5 * a5
 
 
 @njit(cache=_CACHE, fastmath={"reassoc", "contract"})
-def _exp_sum_dot1(u, m, e, R0):
-    """:func:`_exp_sum_dot2` with one constraint row."""
+def _logits_exp_dots(A0, A1, A2, A3, A4, A5, k0, k1, k2, k3, k4, k5, m, u, e):
+    """ONE loop over a row: u <- k0 A0 + ... + k5 A5 (the logits), e <- exp(u - m), and the sums
+    (sum e, sum e A2, ..., sum e A5) (the constraint rows ride in A2..A5). Each input is read once from
+    memory; u and e go to L1 scratch for the metrics. Sums in the vectorised order (fixed at compile
+    time, so the same bits for any thread count); exp1 and _lin6 keep their own flags."""
     S = 0.0
-    d0 = 0.0
+    d2 = 0.0
+    d3 = 0.0
+    d4 = 0.0
+    d5 = 0.0
     for y in range(u.shape[0]):
-        v = exp1(u[y] - m)
-        e[y] = v
-        S += v
-        d0 += v * R0[y]
-    return S, d0
+        v = _lin6(k0, A0[y], k1, A1[y], k2, A2[y], k3, A3[y], k4, A4[y], k5, A5[y])
+        u[y] = v
+        ev = exp1(v - m)
+        e[y] = ev
+        S += ev
+        d2 += ev * A2[y]
+        d3 += ev * A3[y]
+        d4 += ev * A4[y]
+        d5 += ev * A5[y]
+    return S, d2, d3, d4, d5
+
+
+@njit(cache=_CACHE, fastmath={"reassoc", "contract"})
+def _exp_sum(u, m, e):
+    S = 0.0
+    for y in range(u.shape[0]):
+        ev = exp1(u[y] - m)
+        e[y] = ev
+        S += ev
+    return S
 
 
 @njit(cache=_CACHE)
-def _policy_row(w, Lx, rx, R, x, shift, u, e, c):
+def _policy_row(w, Lx, rx, R, x, shift, u, e, c, zero, V):
     """One row of the policy with coefficients w: u <- its logits, e <- exp(u - m), c[j] <- sum_y e R_j[x]
-    (unnormalised); returns (m, S), S = sum e (m: ``shift`` when it keeps S in [e^-LOG_S_MAX, e^LOG_S_MAX],
-    else max(u)). The exp pass also gives S and the first one or two dot products."""
-    _scores(w, Lx, rx, R, x, u)
+    (unnormalised); returns (m, S), S = sum e. m = ``shift`` when that keeps S in [e^-LOG_S_MAX,
+    e^LOG_S_MAX] (the common case: one pass), else max(u) (then exp and the sums again). Up to four
+    constraint rows go through :func:`_logits_exp_dots` (missing ones: the zero row ``zero``, weight 0);
+    with h > 4 the others are first folded into V = a log pi_ref + sum_{j >= 4} c_j R_j."""
     h = R.shape[0]
-    for attempt in range(2):
-        m = shift if attempt == 0 else _max(u)
-        if attempt == 0 and not math.isfinite(shift):
-            continue
-        if h >= 2:
-            S, c[0], c[1] = _exp_sum_dot2(u, m, e, R[0, x], R[1, x])
-        else:
-            S, c[0] = _exp_sum_dot1(u, m, e, R[0, x])
-        if attempt == 1 or (S > 0.0 and abs(math.log(S)) <= LOG_S_MAX):
-            break
-    j = 2
-    while j < h:
+    R1 = R[1, x] if h > 1 else zero
+    R2 = R[2, x] if h > 2 else zero
+    R3 = R[3, x] if h > 3 else zero
+    c1 = w[3] if h > 1 else 0.0
+    c2 = w[4] if h > 2 else 0.0
+    c3 = w[5] if h > 3 else 0.0
+    m = shift if math.isfinite(shift) else 0.0
+    if h <= 4:
+        S, c[0], d1, d2, d3 = _logits_exp_dots(Lx, rx, R[0, x], R1, R2, R3, w[0], w[1], w[2], c1, c2, c3, m, u, e)
+    else:
+        for y in range(u.shape[0]):
+            V[y] = w[0] * Lx[y]
+        for j in range(4, h):
+            cj = w[2 + j]
+            Rj = R[j, x]
+            for y in range(u.shape[0]):
+                V[y] += cj * Rj[y]
+        S, c[0], d1, d2, d3 = _logits_exp_dots(V, rx, R[0, x], R1, R2, R3, 1.0, w[1], w[2], c1, c2, c3, m, u, e)
+    if not (math.isfinite(shift) and S > 0.0 and abs(math.log(S)) <= LOG_S_MAX):
+        m = _max(u)
+        S = _exp_sum(u, m, e)
+        c[0] = _dot(e, R[0, x])
+        d1 = _dot(e, R1)
+        d2 = _dot(e, R2)
+        d3 = _dot(e, R3)
+    if h > 1:
+        c[1] = d1
+    if h > 2:
+        c[2] = d2
+    if h > 3:
+        c[3] = d3
+    for j in range(4, h):
         c[j] = _dot(e, R[j, x])
-        j += 1
     return m, S
 
 
 @njit(cache=_CACHE)
-def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, out):
+def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, zero, out):
     """Rows x0..x1-1 of one pass. ``out[x]`` (read: the previous normalisers, as exp shifts) = (logZ_P, logZ_N, c_P row (h), c_N row (h), KL(pi*||N),
     KL(N||target), KL(N||pi_ref), <N, r>); c rows unweighted by rho (the serial reduction weights them).
     zN_zero: N is pi_hat_0 = pi_ref, kept unrenormalised (logZ = 0) as Algorithm 2's input."""
@@ -271,6 +301,7 @@ def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, z
     eN = np.empty(n)
     uQ = np.empty(n)
     cr = np.empty(h)
+    V = np.empty(n)
     k1 = np.empty(n)
     eQ = np.empty(n)
     zP_row = 0.0
@@ -280,7 +311,7 @@ def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, z
         rx = r[x]
         o = out[x]
         if needP:
-            m, S = _policy_row(wP, Lx, rx, R, x, o[0], uP, eP, cr)
+            m, S = _policy_row(wP, Lx, rx, R, x, o[0], uP, eP, cr, zero, V)
             zP = m + math.log(S)
             o[0] = zP
             inv = 1.0 / S
@@ -289,7 +320,7 @@ def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, z
             for j in range(h):
                 o[2 + j] = cr[j] * inv
         if needN:
-            m, S = _policy_row(wN, Lx, rx, R, x, o[1], uN, eN, cr)
+            m, S = _policy_row(wN, Lx, rx, R, x, o[1], uN, eN, cr, zero, V)
             zN = 0.0 if zN_zero else m + math.log(S)
             o[1] = zN
             scale = math.exp(m - zN)  # 1/S, or exp(m) for the unrenormalised pi_ref
@@ -320,19 +351,19 @@ def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, z
 
 
 @njit(parallel=True, cache=_CACHE)
-def _pass_parallel(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, out):
+def _pass_parallel(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, zero, out):
     X = L.shape[0]
     nb = (X + ROW_BLOCK - 1) // ROW_BLOCK
     for b in prange(nb):
         x0 = np.int64(b) * ROW_BLOCK
         _rows(x0, min(x0 + ROW_BLOCK, X), L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ,
-              pi_s, log_pi_s, pi_ref, out)
+              pi_s, log_pi_s, pi_ref, zero, out)
 
 
 @njit(cache=_CACHE)
-def _pass_serial(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, out):
+def _pass_serial(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, zero, out):
     _rows(np.int64(0), np.int64(L.shape[0]), L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ,
-          pi_s, log_pi_s, pi_ref, out)
+          pi_s, log_pi_s, pi_ref, zero, out)
 
 
 # ------------------------------------------------------------------------------ driver
@@ -380,6 +411,7 @@ def run_opd_fused(problem: Problem, *, eta_th: float, eta_lam: float, T: int, du
     run_pass = _pass_parallel if parallel else _pass_serial
     out = np.zeros((X, 2 * h + 6))
     red = np.zeros(2 * h + 6)
+    zero = _readonly(np.zeros(n))  # the weight-0 constraint rows of _policy_row when h < 4
     zQ = np.zeros(X)  # per-row normaliser of pi_hat_t (simultaneous PD's kl_hat_pred target)
 
     def P(w, lam):
@@ -387,7 +419,7 @@ def run_opd_fused(problem: Problem, *, eta_th: float, eta_lam: float, T: int, du
             return primal_coefficients(w, lam, eta_th, beta, closed_form)
 
     def do_pass(wP, needP, wN, needN, zN_zero, metrics, target, wQ):
-        run_pass(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, out)
+        run_pass(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, zero, out)
         _reduce(rho, out, red)
         bad = (needP and not np.all(np.isfinite(out[:, 0]))) or (needN and not np.all(np.isfinite(out[:, 1])))
         return red, bad
