@@ -41,6 +41,7 @@ then one row per cvxpy size with ``version = "saddle"`` (``newton_ms``, ``cvxpy_
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -162,29 +163,30 @@ def make_jax_opd(p, eta_th: float, eta_lam: float, dual_step: str = "prox"):
     from opdcheck.kernels.rules import dual_step_size
     beta = float(p.beta)
     s = dual_step_size(eta_lam, dual_step)
-    log_ref, r, R, rho = (jnp.asarray(a, dtype=jnp.float64) for a in (p.log_pi_ref, p.r, p.R_hard, p.rho))
+    data = tuple(jnp.asarray(a, dtype=jnp.float64) for a in (p.log_pi_ref, p.r, p.R_hard, p.rho))
     mix = eta_th / (eta_th + beta)
 
-    def policy(log_hat, lam):
+    def policy(log_hat, lam, log_ref, r, R):
         scores = r + jnp.einsum("j,jxy->xy", lam, R)
         return jax.nn.log_softmax(mix * log_hat + (1.0 - mix) * log_ref + scores / (eta_th + beta), axis=1)
 
-    def constraints(log_pi):
+    def constraints(log_pi, R, rho):
         return jnp.einsum("x,xy,jxy->j", rho, jnp.exp(log_pi), R)
 
-    @jax.jit
-    def step(state):
+    @jax.jit  # the instance is an argument (closed-over arrays would be baked in as XLA constants)
+    def step(state, data):
+        log_ref, r, R, rho = data
         log_hat, lam_hat, lam_prev, c_prev = state
-        log_pred = policy(log_hat, lam_prev)                # (4)
-        lam_t = jnp.maximum(lam_hat - s * c_prev, 0.0)      # (5)
-        log_new = policy(log_hat, lam_t)                    # (6)
-        c_t = constraints(log_pred)
-        lam_new = jnp.maximum(lam_hat - s * c_t, 0.0)       # (7)
+        log_pred = policy(log_hat, lam_prev, log_ref, r, R)      # (4)
+        lam_t = jnp.maximum(lam_hat - s * c_prev, 0.0)           # (5)
+        log_new = policy(log_hat, lam_t, log_ref, r, R)          # (6)
+        c_t = constraints(log_pred, R, rho)
+        lam_new = jnp.maximum(lam_hat - s * c_t, 0.0)            # (7)
         return log_new, lam_new, lam_t, c_t
 
     lam0 = jnp.zeros(p.h)
-    state0 = (log_ref, lam0, lam0, constraints(log_ref))
-    return step, state0
+    state0 = (data[0], lam0, lam0, constraints(data[0], data[2], data[3]))
+    return functools.partial(step, data=data), state0
 
 
 def jax_per_step(step, state0, T: int, repeats: int) -> float:
