@@ -20,6 +20,12 @@ to read). All rows of a size are measured in the same run on the same seeded ins
   Materialising / numpy: read ``log pi_hat, log pi_ref, r, R_1..R_h, pi*, log pi*`` and write
   ``log pi_t, log pi_hat_{t+1}``: ``8 (h+7) X n`` (a write counted as one transfer, which understates
   write-allocate traffic, so their floors are optimistic).
+* ``jax-jit``: the same step in JAX (``make_jax_opd``: ``jax.jit``, float64, XLA on CPU with its own
+  thread pool over every core), written as a user would (log-softmax of the mixed logits, einsum for
+  the constraints), compiled by a first call outside the timing, no metrics; its floor counts
+  ``log pi_hat, log pi_ref, r, R_1..R_h`` read and ``log pi_hat_{t+1}`` written (``8 (h+4) X n``), at
+  the 2-thread bandwidth. Needs ``pip install jax jaxlib`` (the ``bench`` extra); skipped otherwise.
+* ``load``: ``os.getloadavg()`` before and after the run (the box is shared: read ratios within a run).
 * exp throughput: ns per element of scalar libm ``math.exp`` and of ``kernels.fastexp`` in a loop.
 * exact saddle point: dual Newton (``numerics.dual.solve_dual_newton``) against cvxpy/Clarabel
   (``numerics.primal_cvxpy.solve_primal_cvxpy(polish=False)``) at each ``--cvxpy-sizes`` size (the
@@ -27,7 +33,7 @@ to read). All rows of a size are measured in the same run on the same seeded ins
   each, and their agreement ``max |lam_newton - lam_cvxpy|``.
 
 With ``--json FILE``: a list of rows with keys ``size`` ([X, n, h]), ``version`` (``numpy``,
-``numba-materialising``, ``numba-fused``, ``numba-fused-metrics``), ``threads``, ``ms_per_step``,
+``numba-materialising``, ``numba-fused``, ``numba-fused-metrics``, ``jax-jit``), ``threads``, ``ms_per_step``,
 ``floor_ms``, ``numpy_ms``, ``bandwidth_GBps``, ``bytes_per_step`` (and the exp throughputs, date);
 then one row per cvxpy size with ``version = "saddle"`` (``newton_ms``, ``cvxpy_ms``, ``kkt_newton``,
 ``kkt_cvxpy``, ``lam_agreement``; the step keys are None there).
@@ -35,9 +41,12 @@ then one row per cvxpy size with ``version = "saddle"`` (``newton_ms``, ``cvxpy_
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
+import os
 import platform
+import sys
 import time
 from types import SimpleNamespace
 
@@ -105,19 +114,19 @@ def _libm_exp(x, out, k):
 
 
 @njit
-def _fast_exp(x, out, s1, s2, k):
+def _fast_exp(x, out, k):
     for _ in range(k):
-        exp_shift(x, 0.0, out, s1, s2)
+        exp_shift(x, 0.0, out)
 
 
 def exp_throughput() -> tuple[float, float]:
     """ns per element (1 thread) of libm exp and of fastexp on 1000 values in [-30, 0] (in L1)."""
     x = np.random.default_rng(0).uniform(-30.0, 0.0, 1000)
-    out, s1, s2 = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+    out = np.empty_like(x)
     _libm_exp(x, out, 1)
-    _fast_exp(x, out, s1, s2, 1)
+    _fast_exp(x, out, 1)
     res = []
-    for fn, args in ((_libm_exp, (x, out, 20_000)), (_fast_exp, (x, out, s1, s2, 20_000))):
+    for fn, args in ((_libm_exp, (x, out, 20_000)), (_fast_exp, (x, out, 20_000))):
         t0 = time.perf_counter()
         fn(*args)
         res.append((time.perf_counter() - t0) / (20_000 * x.size) * 1e9)
@@ -137,6 +146,84 @@ def _timed(fn, steps, loop_time):
     t0 = time.perf_counter()
     tr = fn(steps)
     return tr.extra["loop_seconds"] if loop_time else time.perf_counter() - t0
+
+
+def make_jax_opd(p, eta_th: float, eta_lam: float, dual_step: str = "prox"):
+    """Algorithm 2's step as a user would write it in JAX (float64, one ``jax.jit``, XLA on CPU): the two
+    KL-proximal policy evaluations (4) and (6) by log-softmax, the constraint values of the prediction,
+    the two dual steps (5) and (7). Returns ``(step, state0)``; ``step(state) -> state`` is compiled by
+    the first call (outside any timed loop). None when jax is not installed (``pip install .[bench]``)."""
+    try:
+        import jax
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    from opdcheck.kernels.rules import dual_step_size
+    beta = float(p.beta)
+    s = dual_step_size(eta_lam, dual_step)
+    data = tuple(jnp.asarray(a, dtype=jnp.float64) for a in (p.log_pi_ref, p.r, p.R_hard, p.rho))
+    mix = eta_th / (eta_th + beta)
+
+    def policy(log_hat, lam, log_ref, r, R):
+        scores = r + jnp.einsum("j,jxy->xy", lam, R)
+        return jax.nn.log_softmax(mix * log_hat + (1.0 - mix) * log_ref + scores / (eta_th + beta), axis=1)
+
+    def constraints(log_pi, R, rho):
+        return jnp.einsum("x,xy,jxy->j", rho, jnp.exp(log_pi), R)
+
+    @jax.jit  # the instance is an argument (closed-over arrays would be baked in as XLA constants)
+    def step(state, data):
+        log_ref, r, R, rho = data
+        log_hat, lam_hat, lam_prev, c_prev = state
+        log_pred = policy(log_hat, lam_prev, log_ref, r, R)      # (4)
+        lam_t = jnp.maximum(lam_hat - s * c_prev, 0.0)           # (5)
+        log_new = policy(log_hat, lam_t, log_ref, r, R)          # (6)
+        c_t = constraints(log_pred, R, rho)
+        lam_new = jnp.maximum(lam_hat - s * c_t, 0.0)            # (7)
+        return log_new, lam_new, lam_t, c_t
+
+    lam0 = jnp.zeros(p.h)
+    state0 = (data[0], lam0, lam0, constraints(data[0], data[2], data[3]))
+    return functools.partial(step, data=data), state0
+
+
+def jax_per_step(step, state0, T: int, repeats: int) -> float:
+    """Seconds per step of the jitted JAX step (compiled by a first call here, outside the timing)."""
+    st = step(state0)
+    st[0].block_until_ready()
+    best = math.inf
+    for _ in range(repeats):
+        st = state0
+        t0 = time.perf_counter()
+        for _ in range(T):
+            st = step(st)
+        st[0].block_until_ready()
+        best = min(best, (time.perf_counter() - t0) / T)
+    return best
+
+
+def machine() -> str:
+    """CPU model, core count and host kind (for the JSON; ratios within one run are what to compare)."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}"
+
+
+def _jax_version():
+    try:
+        import jax
+        return jax.__version__
+    except ImportError:
+        return None
 
 
 def parse_sizes(s: str) -> list[tuple[int, int, int]]:
@@ -165,24 +252,45 @@ def bench_size(X: int, n: int, h: int, T: int, repeats: int, bw: dict, rows: lis
     bytes_fused_m = 8 * (h + 5) * entries
     bytes_mat = 8 * (h + 7) * entries
     numba.set_num_threads(2)
-    run_materialising(p, T=1, parallel=True, **kw)  # compile or load from the cache
+    if "--no-materialising" not in sys.argv:
+        run_materialising(p, T=1, parallel=True, **kw)  # compile or load from the cache
     run_opd_fused(p, T=1, parallel=True, **kw)
     t_np = per_step(lambda s: run_opd(p, T=s, **kw), T, 1)
-    print(f"\n(X, n, h) = ({X}, {n}, {h}), beta = 0.1 (generated in {t_gen:.1f} s), T = {T}")
-    print(f"{'version':<22} {'threads':>7} {'ms/step':>9} {'floor ms':>9} {'x floor':>8} {'numpy/this':>10}")
+    jx = make_jax_opd(p, e[0], e[1])
+    t_jax = None if jx is None else jax_per_step(*jx, T=T, repeats=repeats)
+    # the bandwidth of this size's floors: measured now, next to the timings (the box is shared)
+    bw.update({t: read_bandwidth(t) for t in (1, 2)})
+    print(f"\n(X, n, h) = ({X}, {n}, {h}), beta = 0.1 (generated in {t_gen:.1f} s), T = {T}; read bandwidth "
+          f"{bw[1] / 1e9:.1f} GB/s (1 thread), {bw[2] / 1e9:.1f} (2); load {os.getloadavg()[0]:.2f}")
+    print(f"{'version':<22} {'threads':>7} {'ms/step':>9} {'floor ms':>9} {'x floor':>8} {'numpy/this':>10} "
+          f"{'jax/this':>9} {'load':>5}")
 
     def row(version, threads, t, nbytes):
         fl = nbytes / bw[threads] * 1e3
+        load = os.getloadavg()[0]
         rows.append({"size": [X, n, h], "version": version, "threads": threads, "ms_per_step": 1e3 * t,
-                     "floor_ms": fl, "numpy_ms": 1e3 * t_np, "bandwidth_GBps": bw[threads] / 1e9,
-                     "bytes_per_step": nbytes})
-        print(f"{version:<22} {threads:>7} {1e3 * t:>9.1f} {fl:>9.1f} {1e3 * t / fl:>8.2f} {t_np / t:>10.1f}")
+                     "floor_ms": fl, "x_floor": 1e3 * t / fl, "numpy_ms": 1e3 * t_np,
+                     "jax_ms": None if t_jax is None else 1e3 * t_jax, "numpy_over_this": t_np / t,
+                     "jax_over_this": None if t_jax is None else t_jax / t, "bandwidth_GBps": bw[threads] / 1e9,
+                     "bytes_per_step": nbytes, "load1": load})
+        jr = f"{t_jax / t:>9.2f}" if t_jax is not None else f"{'-':>9}"
+        print(f"{version:<22} {threads:>7} {1e3 * t:>9.1f} {fl:>9.1f} {1e3 * t / fl:>8.2f} {t_np / t:>10.1f} {jr} "
+              f"{load:>5.2f}")
 
     row("numpy", 1, t_np, bytes_mat)
+    if jx is None:
+        print("jax: not installed (pip install jax jaxlib), row skipped")
+    else:
+        # XLA's CPU thread pool uses every core: compared with the 2-thread floor. It reads log pi_hat,
+        # log pi_ref, r, R_1..R_h and writes log pi_hat_{t+1} at least: 8 (h + 4) X n bytes
+        row("jax-jit", 2, t_jax, 8 * (h + 4) * entries)
+        del jx
+    materialising = "--no-materialising" not in sys.argv
     for threads in (1, 2):
         numba.set_num_threads(threads)
-        t_mat = per_step(lambda s: run_materialising(p, T=s, parallel=True, **kw), T, repeats, loop_time=True)
-        row("numba-materialising", threads, t_mat, bytes_mat)
+        if materialising:
+            t_mat = per_step(lambda s: run_materialising(p, T=s, parallel=True, **kw), T, repeats, loop_time=True)
+            row("numba-materialising", threads, t_mat, bytes_mat)
         t_f = per_step(lambda s: run_opd_fused(p, T=s, parallel=True, metrics_every=10 ** 9, **kw), 5 * T, repeats,
                        loop_time=True)
         row("numba-fused", threads, t_f, bytes_fused)
@@ -224,10 +332,13 @@ def main() -> None:
     ap.add_argument("--T", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--cvxpy-sizes", default="20x20x4,50x50x4,100x100x4")
+    ap.add_argument("--no-materialising", action="store_true", help="skip the materialising kernel's rows")
     args = ap.parse_args()
     sizes = parse_sizes(args.sizes)
-    print(f"machine: {platform.processor() or platform.machine()}, numba {numba.__version__}, "
-          f"threads available {numba.config.NUMBA_NUM_THREADS}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    load0 = os.getloadavg()
+    print(f"machine: {machine()}, numba {numba.__version__}, threads available {numba.config.NUMBA_NUM_THREADS}; "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average {load0[0]:.2f} {load0[1]:.2f} "
+          f"{load0[2]:.2f}")
     bw = {t: read_bandwidth(t) for t in (1, 2)}
     ns_libm, ns_fast = exp_throughput()
     print(f"streaming read bandwidth: {bw[1] / 1e9:.1f} GB/s (1 thread), {bw[2] / 1e9:.1f} GB/s (2 threads); "
@@ -237,8 +348,11 @@ def main() -> None:
         bench_size(X, n, h, args.T, args.repeats, bw, rows)
     if args.cvxpy_sizes:
         bench_saddle(parse_sizes(args.cvxpy_sizes), rows)
+    load1 = os.getloadavg()
+    print(f"load average at the end: {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
     common = {"exp_ns_libm": ns_libm, "exp_ns_fastexp": ns_fast, "numba": numba.__version__,
-              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
+              "load_start": list(load0), "load_end": list(load1), "jax": _jax_version()}
     for r in rows:
         r.update(common)
     if args.json:

@@ -175,8 +175,7 @@ print(json.dumps({"hits": sum(st.cache_hits.values()), "misses": sum(st.cache_mi
 
 def test_second_process_loads_the_kernel_from_the_disk_cache(tmp_path):
     """Judged by numba's dispatcher statistics, not wall time. OPDCHECK_NUMBA_CACHE=1 with NUMBA_CACHE_DIR
-    turns the cache on in a given folder both with the package-wide setting (opdcheck.NUMBA_CACHE) and
-    with the opt-in fallback of numba_alg3.py."""
+    puts the cache (kernels/numba_cache.py: a subfolder keyed on the kernel sources) in a given folder."""
     import json
     import os
     import subprocess

@@ -126,6 +126,9 @@ CASES = [
     ("toy", lambda: paper_toy(), 300),
     ("random", lambda: random_instance(6, 9, 3, 0.3, seed=1), 300),
     ("random-inactive", lambda: random_instance(5, 12, 3, 0.05, seed=2, inactive=1), 200),
+    # one constraint (three zero rows in the one-loop row pass) and six (two folded in before the loop)
+    ("random-h1", lambda: random_instance(5, 11, 1, 0.2, seed=4), 150),
+    ("random-h6", lambda: random_instance(4, 10, 6, 0.2, seed=6), 150),
 ]
 
 

@@ -11,5 +11,6 @@ Never imports cvxpy.
   for large instances (e.g. (X, n, h) = (1e4, 1e3, 4)).
 * ``fastexp``: the vectorised exp the Numba kernels use (the numba wheels have no SVML).
 
-Numba kernels are cached on disk by default (``OPDCHECK_NUMBA_CACHE``, see ``opdcheck/__init__.py``).
+Numba kernels are cached on disk by default in a folder keyed on every kernel source
+(``OPDCHECK_NUMBA_CACHE``, see ``kernels/numba_cache.py``).
 """

@@ -2,18 +2,23 @@
 
 Public API::
 
-    exp_shift(u, m, out, s1, s2)              # out[y] = exp(u[y] - m)                   (njit)
-    exp_shift_sum(u, m, out, s1, s2) -> float # the same, returns sum_y out[y]           (njit)
+    exp1(x) -> float                          # exp of one float64, branch-free; inlined into a caller's
+                                              # loop, the loop is vectorised (njit)
+    exp_shift(u, m, out)                      # out[y] = exp(u[y] - m)                   (njit)
+    exp_shift_sum(u, m, out) -> float         # the same and sum_y out[y], one loop      (njit)
     sum_vec(a) -> float                       # vectorised sum, fixed order              (njit)
     vexp(x) -> ndarray                        # exp of a float64 array with the same kernel (tests)
     EXP_X_MIN, EXP_X_MAX                      # the clamp: exp(x) = 0 below, inf above (as libm)
 
-Method (Cody-Waite range reduction + polynomial, every step a plain arithmetic loop that LLVM vectorises):
+Method (Cody-Waite range reduction + polynomial, branch-free, so a loop calling :func:`exp1` vectorises:
+AVX2 on the 2-core box, 4 doubles per instruction; the fused OPD pass calls it inside its one loop per row):
 ``x = k ln2 + r`` with ``k = rint(x / ln2)`` (the ``1.5 * 2^52`` rounding trick, so ``k`` also sits in
 the low mantissa bits of ``x / ln2 + 1.5 * 2^52``), ``|r| <= ln2 / 2`` with ln2 split into
 ``LN2_HI + LN2_LO`` (fdlibm's constants, ``k LN2_HI`` exact for ``|k| < 2^21``), ``exp(r)`` by its Taylor
 polynomial to ``r^13`` (first omitted term ``< 4.1e-18`` relative), and ``2^k`` as TWO powers of two
-``2^(k - k//2) 2^(k//2)`` built in the exponent bits through an int64 view of a scratch array: both
+``2^(k - k//2) 2^(k//2)`` built in the exponent bits (``_bits`` / ``_from_bits``: LLVM bitcasts between
+float64 and int64, free and vectorisable; an earlier version went through int64 views of scratch arrays
+in three separate loops, with the same bits): both
 factors are normal for every ``k`` in ``[-1076, 1024]``, so subnormal results (``-745.13 < x < -708.4``)
 are rounded once, like libm's, instead of being flushed to 0, and ``x > 709.78`` overflows to inf.
 
@@ -22,20 +27,24 @@ plus random points): ``<= FASTEXP_MAX_ULP`` ulp for normal results, and for subn
 subnormal spacing (``2^-1074``); ``exp(x) = 0`` for ``x < EXP_X_MIN`` as in libm.
 Finite inputs only (NaN is not propagated: the kernels never pass it, they check their coefficients).
 
-Speed (``benchmarks/bench_opd_step.py`` prints it): 3.7x the throughput of scalar ``math.exp`` per
-thread on the 2-core AMD EPYC (znver4) box, 2026-12-01 (3.74 vs 13.98 ns an element, loaded machine;
-1.75 vs 6.67 ns in a quieter moment). Mul + add are contracted to FMAs (fast-math flag "contract" only).
+Speed (``benchmarks/bench_opd_step.py`` prints it): 3-6x the throughput of scalar ``math.exp`` per
+thread on the 2-core AMD EPYC box (2026-12-04: 1.6-1.9 ns an element against 5.2-8.0 ns for libm, under
+load 1-4). Mul + add are contracted to FMAs (fast-math flag "contract" only). Its cost is the degree-13
+polynomial (16 FMAs per 4 elements); a shorter reduction interval (a table of 2^(j/N)) would need a
+gather and a tail correction to stay within 1 ulp.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
-from opdcheck import NUMBA_CACHE as CACHE
+from opdcheck.kernels.numba_cache import CACHE, njit
 
-__all__ = ["exp_shift", "exp_shift_sum", "sum_vec", "vexp", "EXP_X_MIN", "EXP_X_MAX"]
+__all__ = ["exp1", "exp_shift", "exp_shift_sum", "sum_vec", "vexp", "EXP_X_MIN", "EXP_X_MAX"]
 
 _INV_LN2 = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01
@@ -49,45 +58,48 @@ EXP_X_MAX = 710.0
  _E13) = tuple(1.0 / math.factorial(k) for k in range(14))
 
 
+@intrinsic
+def _bits(typingctx, x):
+    """The int64 bit pattern of a float64 (an LLVM bitcast: free, and vectorisable, unlike an array view)."""
+    if isinstance(x, types.Float) and x.bitwidth == 64:
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], ir.IntType(64))
+        return types.int64(x), codegen
+    return None
+
+
+@intrinsic
+def _from_bits(typingctx, k):
+    """The float64 whose bit pattern is the int64 ``k`` (an LLVM bitcast)."""
+    if isinstance(k, types.Integer) and k.bitwidth == 64:
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], ir.DoubleType())
+        return types.float64(k), codegen
+    return None
+
+
 @njit(cache=CACHE, fastmath={"contract"})
-def _reduce_poly(u, m, out, s1):
-    """out <- exp(r) by its Taylor polynomial, s1 <- x / ln2 + 1.5 2^52 (k in its low mantissa bits)."""
+def exp1(x):
+    """``exp(x)`` of one float64, branch-free (the clamp is min/max), so that a loop calling it is
+    vectorised by LLVM after inlining. Only the "contract" fast-math flag (mul + add -> FMA, one rounding
+    instead of two): no reassociation, so the rounding trick and the Cody-Waite split are evaluated as
+    written, whatever flags the calling loop has (LLVM flags are per instruction)."""
+    xv = min(max(x, EXP_X_MIN), EXP_X_MAX)
+    t = xv * _INV_LN2 + _ROUND
+    k = t - _ROUND
+    r = (xv - k * _LN2_HI) - k * _LN2_LO
+    p = (((((((((((((_E13 * r + _E12) * r + _E11) * r + _E10) * r + _E9) * r + _E8) * r + _E7) * r
+                 + _E6) * r + _E5) * r + _E4) * r + _E3) * r + _E2) * r + _E1) * r + _E0)
+    kb = _bits(t) - _ROUND_BITS  # k, read from the low mantissa bits of t
+    k1 = kb >> 1  # floor(k / 2): 2^k = 2^k1 2^(k - k1), both normal for k in [-1076, 1024]
+    return (p * _from_bits((k1 + 1023) << 52)) * _from_bits((kb - k1 + 1023) << 52)
+
+
+@njit(cache=CACHE, fastmath={"contract"})
+def exp_shift(u, m, out):
+    """``out[y] = exp(u[y] - m)`` for 1-d float64 arrays: one vectorised loop over :func:`exp1`."""
     for y in range(u.shape[0]):
-        xv = min(max(u[y] - m, EXP_X_MIN), EXP_X_MAX)
-        t = xv * _INV_LN2 + _ROUND
-        k = t - _ROUND
-        r = (xv - k * _LN2_HI) - k * _LN2_LO
-        out[y] = (((((((((((((_E13 * r + _E12) * r + _E11) * r + _E10) * r + _E9) * r + _E8) * r + _E7) * r
-                         + _E6) * r + _E5) * r + _E4) * r + _E3) * r + _E2) * r + _E1) * r + _E0)
-        s1[y] = t
-
-
-@njit(cache=CACHE)
-def _exponent_bits(b1, b2):
-    """b1 (bits of s1) <- 2^k1, b2 <- 2^k2 with k1 = k >> 1 (floor), k2 = k - k1: the exponent bits of two
-    normal doubles (int64 views; a separate function, so LLVM sees no float/int aliasing of one array)."""
-    for y in range(b1.shape[0]):
-        k = b1[y] - _ROUND_BITS
-        k1 = k >> 1
-        b1[y] = (k1 + 1023) << 52
-        b2[y] = (k - k1 + 1023) << 52
-
-
-@njit(cache=CACHE)
-def _scale(out, s1, s2):
-    for y in range(out.shape[0]):
-        out[y] = (out[y] * s1[y]) * s2[y]
-
-
-@njit(cache=CACHE)
-def exp_shift(u, m, out, s1, s2):
-    """``out[y] = exp(u[y] - m)`` for 1-d float64 arrays (``s1``, ``s2``: float64 scratch of the same
-    length). Three branch-free loops in three functions, each vectorised. Only the "contract" fast-math
-    flag (mul + add -> FMA, one rounding instead of two) in the polynomial: no reassociation, so the
-    rounding trick and the Cody-Waite split are evaluated as written."""
-    _reduce_poly(u, m, out, s1)
-    _exponent_bits(s1.view(np.int64), s2.view(np.int64))
-    _scale(out, s1, s2)
+        out[y] = exp1(u[y] - m)
 
 
 @njit(cache=CACHE, fastmath={"reassoc"})
@@ -100,23 +112,28 @@ def sum_vec(a):
     return acc
 
 
-@njit(cache=CACHE)
-def exp_shift_sum(u, m, out, s1, s2):
-    """:func:`exp_shift`, then return ``sum_y out[y]`` (:func:`sum_vec`)."""
-    exp_shift(u, m, out, s1, s2)
-    return sum_vec(out)
+@njit(cache=CACHE, fastmath={"reassoc"})
+def exp_shift_sum(u, m, out):
+    """:func:`exp_shift` and ``sum_y out[y]`` in the same loop (the sum in the vectorised order, fixed
+    at compile time; reassoc applies to the sum only: exp1's own instructions keep their flags)."""
+    acc = 0.0
+    for y in range(u.shape[0]):
+        e = exp1(u[y] - m)
+        out[y] = e
+        acc += e
+    return acc
 
 
 @njit(cache=CACHE)
-def _vexp_into(x, out, s1, s2):
-    exp_shift(x, 0.0, out, s1, s2)
+def _vexp_into(x, out):
+    exp_shift(x, 0.0, out)
 
 
 def vexp(x) -> np.ndarray:
-    """``exp(x)`` of a float64 array with :func:`exp_shift_sum` (for tests and the benchmark)."""
+    """``exp(x)`` of a float64 array with :func:`exp1` (for tests and the benchmark)."""
     a = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
     if not np.all(np.isfinite(a)):
         raise ValueError("vexp: x has non-finite entries; pass finite float64 values.")
     out = np.empty_like(a)
-    _vexp_into(a, out, np.empty_like(a), np.empty_like(a))
+    _vexp_into(a, out)
     return out.reshape(np.shape(x))

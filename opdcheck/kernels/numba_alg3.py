@@ -33,23 +33,20 @@ changing ``n_blocks`` changes the summation order (and the last bits). Row sums 
 ``fastmath={"reassoc", "contract"}``: vector order fixed at compile time (no nnan/ninf), so the bits may
 differ between machines whose compiled vector width differs (the cache is per machine). No RNG here.
 
-Compilation is cached on disk as the rest of ``kernels/`` does it (``opdcheck.NUMBA_CACHE`` when the
-package defines it, else ``OPDCHECK_NUMBA_CACHE=1`` opts in, as in ``numba_opd.py``).
+Compilation is cached on disk as the rest of ``kernels/`` does it (``kernels/numba_cache.py``: a folder keyed
+on every kernel source; ``OPDCHECK_NUMBA_CACHE=0`` turns it off).
 
 Paper: Li, Ju, Shroff, arXiv 2602.22146, Sec. 3.3 (Algorithm 3), App. D.
 """
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-try:  # the package-wide setting once it exists (per-user disk cache by default)
-    from opdcheck import NUMBA_CACHE as _CACHE  # type: ignore[attr-defined]
-except ImportError:  # as kernels/numba_opd.py on main: opt-in
-    _CACHE = os.environ.get("OPDCHECK_NUMBA_CACHE", "0") == "1"
+from opdcheck.kernels.numba_cache import CACHE as _CACHE  # on-disk cache keyed on every kernel source
+from opdcheck.kernels.numba_cache import njit
 
 __all__ = ["DEFAULT_N_BLOCKS", "loglinear_grad_fisher_kernel", "loglinear_grad_fisher"]
 

@@ -60,10 +60,11 @@ import math
 import time
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-from opdcheck import NUMBA_CACHE as _CACHE
-from opdcheck.kernels.fastexp import exp_shift, exp_shift_sum, sum_vec
+from opdcheck.kernels.numba_cache import CACHE as _CACHE
+from opdcheck.kernels.numba_cache import njit
+from opdcheck.kernels.fastexp import exp1, exp_shift, sum_vec
 from opdcheck.kernels.numba_opd import _reduce  # the one fixed-order reduction over prompts
 from opdcheck.kernels.opd import T0_CONVENTION, validate_run
 from opdcheck.kernels.potential import potential as _potential
@@ -203,19 +204,92 @@ def _scores(w, Lx, rx, R, x, u):
 LOG_S_MAX = 575.0
 
 
-@njit(cache=_CACHE)
-def _normalise(u, shift, e, s1, s2):
-    """e <- exp(u - m), returns (m, S) with S = sum e; m = shift if that keeps S in range, else max(u)."""
-    if math.isfinite(shift):
-        S = exp_shift_sum(u, shift, e, s1, s2)
-        if S > 0.0 and abs(math.log(S)) <= LOG_S_MAX:
-            return shift, S
-    m = _max(u)
-    return m, exp_shift_sum(u, m, e, s1, s2)
+@njit(cache=_CACHE, fastmath={"contract"})
+def _lin6(k0, a0, k1, a1, k2, a2, k3, a3, k4, a4, k5, a5):
+    """k0 a0 + ... + k5 a5 in this order (contract only: the same bits wherever it is inlined)."""
+    return k0 * a0 + k1 * a1 + k2 * a2 + k3 * a3 + k4 * a4 + k5 * a5
+
+
+@njit(cache=_CACHE, fastmath={"reassoc", "contract"})
+def _logits_exp_dots(A0, A1, A2, A3, A4, A5, k0, k1, k2, k3, k4, k5, m, u, e):
+    """ONE loop over a row: u <- k0 A0 + ... + k5 A5 (the logits), e <- exp(u - m), and the sums
+    (sum e, sum e A2, ..., sum e A5) (the constraint rows ride in A2..A5). Each input is read once from
+    memory; u and e go to L1 scratch for the metrics. Sums in the vectorised order (fixed at compile
+    time, so the same bits for any thread count); exp1 and _lin6 keep their own flags."""
+    S = 0.0
+    d2 = 0.0
+    d3 = 0.0
+    d4 = 0.0
+    d5 = 0.0
+    for y in range(u.shape[0]):
+        v = _lin6(k0, A0[y], k1, A1[y], k2, A2[y], k3, A3[y], k4, A4[y], k5, A5[y])
+        u[y] = v
+        ev = exp1(v - m)
+        e[y] = ev
+        S += ev
+        d2 += ev * A2[y]
+        d3 += ev * A3[y]
+        d4 += ev * A4[y]
+        d5 += ev * A5[y]
+    return S, d2, d3, d4, d5
+
+
+@njit(cache=_CACHE, fastmath={"reassoc", "contract"})
+def _exp_sum(u, m, e):
+    S = 0.0
+    for y in range(u.shape[0]):
+        ev = exp1(u[y] - m)
+        e[y] = ev
+        S += ev
+    return S
 
 
 @njit(cache=_CACHE)
-def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, out):
+def _policy_row(w, Lx, rx, R, x, shift, u, e, c, zero, V):
+    """One row of the policy with coefficients w: u <- its logits, e <- exp(u - m), c[j] <- sum_y e R_j[x]
+    (unnormalised); returns (m, S), S = sum e. m = ``shift`` when that keeps S in [e^-LOG_S_MAX,
+    e^LOG_S_MAX] (the common case: one pass), else max(u) (then exp and the sums again). Up to four
+    constraint rows go through :func:`_logits_exp_dots` (missing ones: the zero row ``zero``, weight 0);
+    with h > 4 the others are first folded into V = a log pi_ref + sum_{j >= 4} c_j R_j."""
+    h = R.shape[0]
+    R1 = R[1, x] if h > 1 else zero
+    R2 = R[2, x] if h > 2 else zero
+    R3 = R[3, x] if h > 3 else zero
+    c1 = w[3] if h > 1 else 0.0
+    c2 = w[4] if h > 2 else 0.0
+    c3 = w[5] if h > 3 else 0.0
+    m = shift if math.isfinite(shift) else 0.0
+    if h <= 4:
+        S, c[0], d1, d2, d3 = _logits_exp_dots(Lx, rx, R[0, x], R1, R2, R3, w[0], w[1], w[2], c1, c2, c3, m, u, e)
+    else:
+        for y in range(u.shape[0]):
+            V[y] = w[0] * Lx[y]
+        for j in range(4, h):
+            cj = w[2 + j]
+            Rj = R[j, x]
+            for y in range(u.shape[0]):
+                V[y] += cj * Rj[y]
+        S, c[0], d1, d2, d3 = _logits_exp_dots(V, rx, R[0, x], R1, R2, R3, 1.0, w[1], w[2], c1, c2, c3, m, u, e)
+    if not (math.isfinite(shift) and S > 0.0 and abs(math.log(S)) <= LOG_S_MAX):
+        m = _max(u)
+        S = _exp_sum(u, m, e)
+        c[0] = _dot(e, R[0, x])
+        d1 = _dot(e, R1)
+        d2 = _dot(e, R2)
+        d3 = _dot(e, R3)
+    if h > 1:
+        c[1] = d1
+    if h > 2:
+        c[2] = d2
+    if h > 3:
+        c[3] = d3
+    for j in range(4, h):
+        c[j] = _dot(e, R[j, x])
+    return m, S
+
+
+@njit(cache=_CACHE)
+def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, zero, out):
     """Rows x0..x1-1 of one pass. ``out[x]`` (read: the previous normalisers, as exp shifts) = (logZ_P, logZ_N, c_P row (h), c_N row (h), KL(pi*||N),
     KL(N||target), KL(N||pi_ref), <N, r>); c rows unweighted by rho (the serial reduction weights them).
     zN_zero: N is pi_hat_0 = pi_ref, kept unrenormalised (logZ = 0) as Algorithm 2's input."""
@@ -226,8 +300,8 @@ def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, z
     uN = np.empty(n)
     eN = np.empty(n)
     uQ = np.empty(n)
-    s1 = np.empty(n)
-    s2 = np.empty(n)
+    cr = np.empty(h)
+    V = np.empty(n)
     k1 = np.empty(n)
     eQ = np.empty(n)
     zP_row = 0.0
@@ -237,26 +311,25 @@ def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, z
         rx = r[x]
         o = out[x]
         if needP:
-            _scores(wP, Lx, rx, R, x, uP)
-            m, S = _normalise(uP, o[0], eP, s1, s2)
+            m, S = _policy_row(wP, Lx, rx, R, x, o[0], uP, eP, cr, zero, V)
             zP = m + math.log(S)
             o[0] = zP
             inv = 1.0 / S
             zP_row = zP  # kept for the metrics: log pi_P = uP - zP, pi_P = eP / S
             invP_row = inv
             for j in range(h):
-                o[2 + j] = _dot(eP, R[j, x]) * inv
+                o[2 + j] = cr[j] * inv
         if needN:
-            _scores(wN, Lx, rx, R, x, uN)
-            m, S = _normalise(uN, o[1], eN, s1, s2)
+            m, S = _policy_row(wN, Lx, rx, R, x, o[1], uN, eN, cr, zero, V)
             zN = 0.0 if zN_zero else m + math.log(S)
             o[1] = zN
             scale = math.exp(m - zN)  # 1/S, or exp(m) for the unrenormalised pi_ref
-            for y in range(n):
-                eN[y] = eN[y] * scale  # pi_N
-                uN[y] = uN[y] - zN  # log pi_N
             for j in range(h):
-                o[2 + h + j] = _dot(eN, R[j, x])
+                o[2 + h + j] = cr[j] * scale
+            if metrics:
+                for y in range(n):
+                    eN[y] = eN[y] * scale  # pi_N
+                    uN[y] = uN[y] - zN  # log pi_N
             if metrics:
                 o[2 + 2 * h] = _kl_row(pi_s[x], log_pi_s[x], eN, uN, k1)
                 kp = 0.0
@@ -270,7 +343,7 @@ def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, z
                     zq = zQ[x]
                     for y in range(n):
                         uQ[y] = uQ[y] - zq
-                    exp_shift(uQ, 0.0, eQ, s1, s2)
+                    exp_shift(uQ, 0.0, eQ)
                     kp = _kl_row(eN, uN, eQ, uQ, k1)
                 o[3 + 2 * h] = kp
                 o[4 + 2 * h] = _kl_row(eN, uN, pi_ref[x], Lx, k1)
@@ -278,19 +351,19 @@ def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, z
 
 
 @njit(parallel=True, cache=_CACHE)
-def _pass_parallel(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, out):
+def _pass_parallel(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, zero, out):
     X = L.shape[0]
     nb = (X + ROW_BLOCK - 1) // ROW_BLOCK
     for b in prange(nb):
         x0 = np.int64(b) * ROW_BLOCK
         _rows(x0, min(x0 + ROW_BLOCK, X), L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ,
-              pi_s, log_pi_s, pi_ref, out)
+              pi_s, log_pi_s, pi_ref, zero, out)
 
 
 @njit(cache=_CACHE)
-def _pass_serial(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, out):
+def _pass_serial(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, zero, out):
     _rows(np.int64(0), np.int64(L.shape[0]), L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ,
-          pi_s, log_pi_s, pi_ref, out)
+          pi_s, log_pi_s, pi_ref, zero, out)
 
 
 # ------------------------------------------------------------------------------ driver
@@ -338,6 +411,7 @@ def run_opd_fused(problem: Problem, *, eta_th: float, eta_lam: float, T: int, du
     run_pass = _pass_parallel if parallel else _pass_serial
     out = np.zeros((X, 2 * h + 6))
     red = np.zeros(2 * h + 6)
+    zero = _readonly(np.zeros(n))  # the weight-0 constraint rows of _policy_row when h < 4
     zQ = np.zeros(X)  # per-row normaliser of pi_hat_t (simultaneous PD's kl_hat_pred target)
 
     def P(w, lam):
@@ -345,7 +419,7 @@ def run_opd_fused(problem: Problem, *, eta_th: float, eta_lam: float, T: int, du
             return primal_coefficients(w, lam, eta_th, beta, closed_form)
 
     def do_pass(wP, needP, wN, needN, zN_zero, metrics, target, wQ):
-        run_pass(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, out)
+        run_pass(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, zero, out)
         _reduce(rho, out, red)
         bad = (needP and not np.all(np.isfinite(out[:, 0]))) or (needN and not np.all(np.isfinite(out[:, 1])))
         return red, bad

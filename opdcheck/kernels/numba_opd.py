@@ -38,7 +38,7 @@ Taylor series of ``d + expm1(-d)`` for ``|d| <= 1`` (as accurate, vectorised) an
 beyond. Row sums use ``fastmath={"reassoc"}`` (vector order, fixed at compile time; no nnan/ninf).
 
 On-disk caching of the compiled kernels is on by default in a per-user folder; ``OPDCHECK_NUMBA_CACHE=0``
-turns it off, a path moves it (see ``opdcheck/__init__.py``).
+turns it off, a path moves it; the folder is keyed on every kernel source (``kernels/numba_cache.py``).
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ import math
 import time
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from opdcheck.kernels.opd import T0_CONVENTION, validate_run
 from opdcheck.kernels.potential import potential as _potential
@@ -57,7 +57,8 @@ from opdcheck.problem import Problem
 
 __all__ = ["PARALLEL_MIN_ENTRIES", "opd_kernel", "run_opd_numba"]
 
-from opdcheck import NUMBA_CACHE as _CACHE  # on-disk cache: see opdcheck/__init__.py
+from opdcheck.kernels.numba_cache import CACHE as _CACHE  # on-disk cache keyed on every kernel source
+from opdcheck.kernels.numba_cache import njit  # noqa: E402
 
 _PRED_CODE = {"optimistic": 0, "none": 1, "alternating": 2}
 _INIT = 3  # row-pass mode for the t = 0 metrics: no primal step, pi = exp(log_hat)
