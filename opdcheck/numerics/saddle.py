@@ -98,6 +98,9 @@ def solve_saddle(problem: "Problem", method: str = "auto") -> SaddlePoint:
             from opdcheck.numerics.lp import solve_lp
 
             sp = solve_lp(problem)
+        from opdcheck.numerics.kkt import require_own_certificate
+
+        sp.info["own_certificate"] = require_own_certificate(problem, sp.pi, sp.lam, sp.method)
         sp.pi.setflags(write=False)
         sp.lam.setflags(write=False)
         per[m] = sp
