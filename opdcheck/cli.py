@@ -243,7 +243,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from opdcheck.instances import load_problem
 
         try:
-            instance = _sanitised_name(load_problem(args.instance))
+            instance = _sanitised_name(load_problem(args.instance, memory_limit=limit))
         except ValueError as exc:
             return _err(f"--instance {args.instance}: {exc}")
         too_big = _memory_refusals(selected, instance, limit, limit_source, jobs=getattr(executor, "jobs", 1))  # before the Slater LP, too
@@ -345,17 +345,14 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     from opdcheck.numerics.saddle import cross_check, solve_saddle
     from opdcheck.numerics.types import SolverError
 
-    try:
-        problem = load_problem(args.file)
-    except ValueError as exc:
-        return _err(str(exc))
-    problem = _sanitised_name(problem)
     from opdcheck.resources import cvxpy_bytes, dense_bytes, memory_limit
 
     try:
         limit, source = memory_limit(args.memory_limit)
+        problem = load_problem(args.file, memory_limit=limit)
     except ValueError as exc:
         return _err(str(exc))
+    problem = _sanitised_name(problem)
     uses_cvxpy = args.cross_check or args.method == "cvxpy"
     refusal = _memory_refusal(f"solve --method {args.method}" + (" --cross-check" if args.cross_check else ""),
                               (cvxpy_bytes if uses_cvxpy else dense_bytes)(problem), problem, limit, source)
@@ -470,17 +467,30 @@ def _add_certify(sub) -> None:
     c.add_argument("--T", type=int, default=3000, help="steps of the measured run (0: no measurement)")
     c.add_argument("--bilinear", default=None, help="a .npy matrix A: certify OGDA on min_x max_y x^T A y")
     c.add_argument("--step", type=float, default=0.125, help="OGDA step for --bilinear")
+    c.add_argument("--max-dim", type=_positive_int, default=None, metavar="K",
+                   help="largest square A that --bilinear certifies (default 32: seconds; the exact cost grows ~k^4)")
+    c.add_argument("--memory-limit", default=None, metavar="SIZE", help="as for run")
     c.set_defaults(func=_cmd_certify)
 
 
 def _cmd_certify(args: argparse.Namespace) -> int:
     from opdcheck import certify
+    from opdcheck.numerics.types import SolverError
+    from opdcheck.resources import bilinear_bytes, certify_bytes, format_bytes, memory_limit
+    from opdcheck.tolerances import CERTIFY_BILINEAR_MAX_DIM
 
     try:
+        limit, source = memory_limit(args.memory_limit)
         if args.bilinear is not None:
             if args.file is not None:
                 return _err("pass either an instance FILE or --bilinear A.npy, not both.")
-            print(certify.format_bilinear_report(certify.certify_bilinear(certify.load_matrix(args.bilinear), args.step)))
+            A = certify.load_matrix(args.bilinear, memory_limit=limit)
+            need = bilinear_bytes(A.shape)
+            if limit is not None and need > limit:
+                return _err(f"--bilinear {args.bilinear}: A {A.shape} needs about {format_bytes(need)}, over the memory "
+                            f"limit {format_bytes(limit)} ({source}); raise it with --memory-limit SIZE.")
+            r = certify.certify_bilinear(A, args.step, max_dim=args.max_dim or CERTIFY_BILINEAR_MAX_DIM)
+            print(certify.format_bilinear_report(r))
             return EXIT_OK
         if args.file is None:
             return _err("certify needs an instance FILE (or --bilinear A.npy).")
@@ -488,11 +498,17 @@ def _cmd_certify(args: argparse.Namespace) -> int:
             return _err(f"--T {args.T}: pass a number of steps >= 0.")
         from opdcheck.instances import load_problem
 
-        problem = load_problem(args.file)
+        problem = _sanitised_name(load_problem(args.file, memory_limit=limit))
+        refusal = _memory_refusal("certify", certify_bytes(problem), problem, limit, source)
+        if refusal:
+            return _err(refusal)
         r = certify.certify_instance(problem, method=args.method, eta_th=args.eta_th, eta_lam=args.eta_lam,
                                      dual_step=args.dual_step, T=max(args.T, 1), measure=args.T > 0)
-    except ValueError as exc:
+    except (ValueError, SolverError) as exc:
         return _err(str(exc))
+    except (OverflowError, ZeroDivisionError, FloatingPointError) as exc:  # a numerical range the checks above missed
+        return _err(f"certify: the computation left float64's range ({type(exc).__name__}: {exc}); rescale the "
+                    "instance (rewards and beta together) or the matrix and step.")
     print(certify.format_instance_report(r))
     return EXIT_OK
 

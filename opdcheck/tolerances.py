@@ -588,3 +588,10 @@ CORRECTED_MEASURED_ATOL = 2e-3
 #: ~1e-9; the failures this catches are O(1) (lam* = 0 with c = -0.7 when D's gradient cannot be
 #: resolved at beta = 1e-16, or rewards of 1e200 that overflow the Hessian).
 SADDLE_RESULT_RTOL = 1e-6
+
+#: ``opdcheck certify --bilinear``: the largest square A certified by default. The exact fraction-free
+#: elimination of A^T A - s I (about 20 of them to bracket sigma_min^2) costs O(k^3) operations on
+#: integers of O(k) words; measured on a loaded 2-core box (8 processes on 2 cores): 0.2 s at k = 20,
+#: 7.5 s at k = 40, 55 s at k = 64 (the former Fraction elimination: 24 s at k = 40, > 300 s at k = 200).
+#: 32 keeps the default answer within seconds. Not a tolerance of a result: a bound on waiting; raise with --max-dim.
+CERTIFY_BILINEAR_MAX_DIM = 32
