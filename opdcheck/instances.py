@@ -214,7 +214,7 @@ def _memory_refusal(path: Path, what: str, need: int, memory_limit: int | None) 
     if memory_limit is not None and need > memory_limit:
         from opdcheck.resources import format_bytes
 
-        raise ValueError(f"{path}: {what} need(s) about {format_bytes(need)} in memory to load, over the memory limit "
+        raise ValueError(f"{path}: loading {what} needs about {format_bytes(need)} of memory, over the memory limit "
                          f"{format_bytes(memory_limit)} (decided from the file's headers, before decompressing); "
                          "raise it with --memory-limit SIZE or pass a smaller instance.")
 
@@ -242,7 +242,7 @@ def _read_npz(path: Path, memory_limit: int | None = None) -> dict:
                              f"the limit {limit}; raise it with OPDCHECK_MAX_INSTANCE_BYTES if this is intended.")
         # every member's inflated size is bounded by its zip header (a member that declares more in its .npy
         # header is refused below before it is read), so this decides before anything is decompressed
-        _memory_refusal(path, f"the instance's arrays ({total} bytes uncompressed) together", LOAD_NPZ_FACTOR * max(total, 1),
+        _memory_refusal(path, f"the instance's arrays ({total} bytes uncompressed)", LOAD_NPZ_FACTOR * max(total, 1),
                         memory_limit)
         for k in wanted:
             info = members[k]
