@@ -4,7 +4,8 @@ Exit codes of ``run``: 0 every check ran (whatever the verdicts), 1 a check cras
 2 with ``--strict`` when a verdict differs from the recorded baseline, 3 invalid input (a bad
 argument, an unknown check id, an instance file that does not validate, an output folder that
 cannot be written, an instance too large for the memory limit, a scheduler that does not answer),
-130 interrupted (Ctrl-C; the finished checks are written as a report marked INCOMPLETE).
+130 interrupted (Ctrl-C; the finished checks are written as a report marked INCOMPLETE), 143 the same
+on SIGTERM (worker processes are terminated and the staging folder removed either way).
 
 Everything ``run`` is given is checked before any work. The run writes into a fresh folder next to
 ``--out`` and moves it into place when done, so a report, its figures and its counterexamples
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import importlib
 import importlib.util
 import json
@@ -35,6 +37,33 @@ import numpy as np
 
 EXIT_OK, EXIT_CRASH, EXIT_STRICT, EXIT_INPUT = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # Ctrl-C: the finished checks are kept as a report marked INCOMPLETE (128 + SIGINT)
+
+
+EXIT_TERMINATED = 143  # SIGTERM, handled like Ctrl-C (128 + SIGTERM)
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread by SIGTERM, so that a terminated run unwinds like Ctrl-C: workers
+    terminated, staging removed, the finished checks published as INCOMPLETE."""
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    import signal
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (an embedding application): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _err(msg: str) -> int:
@@ -74,38 +103,67 @@ def _load_baseline() -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-# ---------------------------------------------------------------- the output folder (issue 7, class 4)
-#: what a report folder holds; an existing --out with anything else is refused (the folder is replaced whole)
-REPORT_ENTRIES = frozenset({"report.md", "results.json", "figures", "counterexamples"})
+# ---------------------------------------------------------------- the output folder
+#: the file every report folder opdcheck writes holds; only a folder holding it (or an empty one) is replaced
+MARKER = ".opdcheck-report"
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):  # pragma: no cover - platform without pathconf
+        return 255
 
 
 def check_out_dir(text: str) -> Path:
     """The report folder ``--out`` names, checked before any work: not empty, not a file, not the
-    current folder or one holding it, not a folder with files other than an earlier report's, and in
-    a location where this user can write. Returns the absolute path; ValueError naming the problem."""
+    current folder or one holding it, either new, empty, or a folder opdcheck wrote (it holds the
+    :data:`MARKER` file: recognised by that, not by the names of its contents), with names the file
+    system allows, in a location where this user can write. A symbolic link is followed: the report
+    replaces the folder it points to, and the link keeps pointing at it. Returns the absolute path;
+    ValueError naming the problem."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"--out {text!r}: empty; pass a folder for the report, e.g. --out opdcheck-report.")
     out = Path(text).expanduser().absolute()
-    cwd = Path.cwd().absolute()
-    if out == cwd or out in cwd.parents:
-        raise ValueError(f"--out {text}: is the current folder or holds it, and a run replaces its report folder "
-                         "as a whole; pass a new folder, e.g. --out opdcheck-report.")
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {text}: exists and is not a folder; pass a folder path or remove the file.")
-    if out.is_dir():
-        try:
-            foreign = sorted(e.name for e in out.iterdir() if e.name not in REPORT_ENTRIES)
-        except OSError as exc:
-            raise ValueError(f"--out {text}: cannot be read ({exc.strerror}); pass a folder you can write.") from None
-        if foreign:
-            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-            raise ValueError(f"--out {text}: holds {shown}, which no opdcheck report writes, and a run replaces the "
-                             "folder as a whole; pass a new folder or an earlier report folder.")
-        if not os.access(out, os.W_OK | os.X_OK):
-            raise ValueError(f"--out {text}: the folder is read-only; pass a folder you can write.")
     anchor = out.parent
-    while not anchor.exists():
-        anchor = anchor.parent
+    try:
+        while not anchor.exists():
+            anchor = anchor.parent
+        limit = _name_max(anchor if anchor.is_dir() else anchor.parent)
+        long = [part for part in out.parts if len(os.fsencode(part)) > limit]
+        # the staging and aside folders are named ".<name>.staging-XXXXXXXX": 20 more bytes than the name
+        if long or len(os.fsencode(out.name)) + 20 > limit:
+            raise ValueError(f"--out {text[:60]}{'...' if len(text) > 60 else ''}: a folder name of "
+                             f"{len(os.fsencode((long or [out.name])[0]))} bytes, over the {limit - 20} this file "
+                             "system allows for a report folder; pass a shorter name.")
+        if out.is_symlink():
+            target = out.resolve()
+            if not target.exists():
+                raise ValueError(f"--out {text}: a symbolic link to {target}, which does not exist; pass a real "
+                                 "folder or fix the link.")
+            out = target
+        cwd = Path.cwd().absolute()
+        if out == cwd or out in cwd.parents or out == cwd.resolve() or out in cwd.resolve().parents:
+            raise ValueError(f"--out {text}: is the current folder or holds it, and a run replaces its report folder "
+                             "as a whole; pass a new folder, e.g. --out opdcheck-report.")
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {text}: exists and is not a folder; pass a folder path or remove the file.")
+        if out.is_dir():
+            try:
+                entries = sorted(e.name for e in out.iterdir())
+            except OSError as exc:
+                raise ValueError(f"--out {text}: cannot be read ({exc.strerror}); pass a folder you can write.") from None
+            if entries and MARKER not in entries:
+                shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
+                raise ValueError(f"--out {text}: a folder opdcheck did not write (it holds {shown} and no {MARKER} "
+                                 "marker), and a run replaces its report folder as a whole; pass a new or empty folder.")
+            if not os.access(out, os.W_OK | os.X_OK):
+                raise ValueError(f"--out {text}: the folder is read-only; pass a folder you can write.")
+        anchor = out.parent
+        while not anchor.exists():
+            anchor = anchor.parent
+    except OSError as exc:  # ENAMETOOLONG on a path, ELOOP on a link cycle, EACCES on a parent
+        raise ValueError(f"--out {text[:60]}: cannot be used ({exc.strerror or exc}); pass another folder.") from None
     if not anchor.is_dir():
         raise ValueError(f"--out {text}: {anchor} is a file, so no folder can be made under it; pass another path.")
     if not os.access(anchor, os.W_OK | os.X_OK):
@@ -115,7 +173,10 @@ def check_out_dir(text: str) -> Path:
 
 def make_staging_dir(out: Path) -> Path:
     """A fresh, private folder next to ``out`` where this run writes everything (checks get it as their
-    ``out_dir``); :func:`publish` moves it into place. Creating it is the final writability test."""
+    ``out_dir``); :func:`publish` moves it into place. Creating it is the final writability test; it gets
+    the :data:`MARKER` file at once."""
+    from opdcheck.paper_checks.report import write_marker
+
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
@@ -125,38 +186,36 @@ def make_staging_dir(out: Path) -> Path:
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; the published report is not
+    try:
+        write_marker(staging)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ValueError(f"--out {out}: cannot write in {out.parent} ({exc.strerror}); free space or pass "
+                         "another folder.") from None
     return staging
 
 
-@contextmanager
-def _folder_lock(out: Path):
-    """An exclusive lock on ``.<name>.lock`` beside ``out`` (POSIX flock; none where unavailable)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
-    with open(out.parent / f".{out.name}.lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def publish(staging: Path, out: Path) -> None:
-    """Move the finished run's folder into place. Under the lock: the old folder is renamed aside, the
-    new one renamed in (two renames on one file system), so ``out`` always holds exactly one run's
-    report, figures and counterexamples; with concurrent runs the last to finish wins, whole."""
+    """Move the finished run's folder into place. Under a lock on the parent folder (no lock file is
+    left behind): the old folder is renamed aside, the new one renamed in (two renames on one file
+    system), so ``out`` always holds exactly one run's report, figures and counterexamples; with
+    concurrent runs the last to finish wins, whole. The folder set aside is re-checked for the marker
+    under the lock: a folder that another process replaced by a foreign one meanwhile is never deleted."""
+    from opdcheck.paper_checks.report import folder_lock
+
     old = None
-    with _folder_lock(out):
-        if out.exists() or out.is_symlink():
+    with folder_lock(out.parent):
+        if out.is_symlink():
+            raise ValueError(f"--out {out}: became a symbolic link during the run; the report was not published.")
+        if out.exists():
+            if out.is_dir() and any(True for _ in out.iterdir()) and not (out / MARKER).exists():
+                raise ValueError(f"--out {out}: now holds files opdcheck did not write; the report was not published.")
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
             old.rmdir()
             os.rename(out, old)
         os.rename(staging, out)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _appendices() -> tuple[list[tuple[str, str]], list[str]]:
@@ -285,6 +344,7 @@ def _run_checks(args, selected, instance, notes, out: Path, staging: Path, execu
     progress = Progress(enabled=not args.quiet and sys.stderr.isatty())
     results, crashed = [], {}
     interrupted = None
+    terminated = False
     t_all = time.perf_counter()
     for k, c in enumerate(selected, 1):
         if not args.quiet:
@@ -298,12 +358,22 @@ def _run_checks(args, selected, instance, notes, out: Path, staging: Path, execu
             progress.done()
             if not args.quiet:
                 print(f"      {res.verdict.value} ({res.wall_time:.1f}s)", file=sys.stderr, flush=True)
-        except KeyboardInterrupt:  # Ctrl-C: keep what finished, as a report marked INCOMPLETE
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: keep what finished, as a report marked INCOMPLETE
             progress.done()
             interrupted = c.id
-            print(f"\ninterrupted during {c.id}: writing the {len(results)} finished check(s) as an INCOMPLETE "
-                  "report", file=sys.stderr, flush=True)
+            signal_name = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+            print(f"\ninterrupted ({signal_name}) during {c.id}: writing the {len(results)} finished check(s) as an "
+                  "INCOMPLETE report", file=sys.stderr, flush=True)
+            terminated = terminated or isinstance(exc, Terminated)
             break
+        except OSError as exc:
+            if exc.errno in _NO_SPACE:  # the disk, not the check: stop; the previous report stands
+                progress.done()
+                return _err(f"{c.id}: cannot write in {staging.parent} ({exc.strerror}); the run was abandoned and "
+                            f"the previous report in {out} is unchanged; free space and run again.")
+            progress.done()
+            crashed[c.id] = traceback.format_exc()
+            print(f"      CRASHED:\n{crashed[c.id]}", file=sys.stderr, flush=True)
         except Exception:  # a crash is reported, not raised: the other checks still run
             progress.done()
             crashed[c.id] = traceback.format_exc()
@@ -312,17 +382,23 @@ def _run_checks(args, selected, instance, notes, out: Path, staging: Path, execu
     status = RunStatus(complete=interrupted is None, interrupted=interrupted,
                        not_run=tuple(c.id for c in selected if c.id not in finished and c.id != interrupted))
     appendices, appendix_notes = _appendices() if interrupted is None else ([], [])
-    write_report(results, staging, profile=args.profile, seed=args.seed, crashed=crashed,
-                 instance=inline_name(args.instance) if args.instance else None, notes=notes + appendix_notes,
-                 appendices=appendices, status=status, executor=executor.describe())
-    publish(staging, out)
+    try:
+        write_report(results, staging, profile=args.profile, seed=args.seed, crashed=crashed,
+                     instance=inline_name(args.instance) if args.instance else None, notes=notes + appendix_notes,
+                     appendices=appendices, status=status, executor=executor.describe())
+        publish(staging, out)
+    except OSError as exc:
+        return _err(f"--out {out}: writing the report failed ({exc.strerror or exc}); the previous report, if any, "
+                    "is unchanged; free space or pass another folder.")
+    except ValueError as exc:
+        return _err(str(exc))
     md, js = out / "report.md", out / "results.json"
     print(verdict_table(results, crashed))
     print(f"\n{len(results)} checks ran in {time.perf_counter() - t_all:.1f}s; report: {md}  results: {js}")
     if interrupted is not None:
         print(f"INCOMPLETE: interrupted during {interrupted}; not run: {', '.join(status.not_run) or 'none'}",
               file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     if crashed:
         return EXIT_CRASH
     if args.strict:
@@ -519,10 +595,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) or a bad argument (3): a code, not an exception, for callers
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_INPUT
     try:
-        return int(args.func(args))
-    except KeyboardInterrupt:  # outside a check (loading, writing): nothing was published, the old report stands
+        with _sigterm_as_interrupt():
+            return int(args.func(args))
+    except KeyboardInterrupt as exc:  # outside a check (loading, writing): nothing was published, the old report stands
         print("opdcheck: interrupted; no report written (the previous one, if any, is unchanged).", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":
