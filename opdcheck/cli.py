@@ -99,8 +99,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _load_baseline() -> dict:
-    path = Path(__file__).parent / "paper_checks" / "baseline.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    """The recorded baseline's parsed JSON (ValueError, one line, when missing or malformed)."""
+    from opdcheck.paper_checks.baseline_validation import load_baseline_file
+
+    return load_baseline_file(Path(__file__).parent / "paper_checks" / "baseline.json")
 
 
 # ---------------------------------------------------------------- the output folder
@@ -293,6 +295,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         out = check_out_dir(args.out)
         limit, limit_source = memory_limit(args.memory_limit)
+        if args.strict:  # the baseline's schema, before any work (not after an hour of checks)
+            from opdcheck.paper_checks.baseline_validation import validate_baseline
+
+            args.expected = validate_baseline(_load_baseline(), args.profile, [c.id for c in selected])
         executor = make_executor(args.jobs, args.scheduler)
     except ValueError as exc:
         return _err(str(exc))
@@ -402,15 +408,12 @@ def _run_checks(args, selected, instance, notes, out: Path, staging: Path, execu
     if crashed:
         return EXIT_CRASH
     if args.strict:
-        baseline = _load_baseline().get(args.profile, {})
-        diffs = [(r.id, baseline.get(r.id), r.verdict.value) for r in results
-                 if baseline.get(r.id) not in (None, r.verdict.value)]
-        missing = [r.id for r in results if r.id not in baseline]
-        for cid, old, new in diffs:
-            print(f"strict: {cid}: recorded {old}, got {new}", file=sys.stderr)
-        for cid in missing:
-            print(f"strict: {cid}: no recorded baseline verdict", file=sys.stderr)
-        if diffs or missing:
+        from opdcheck.paper_checks.baseline_validation import strict_differences
+
+        diffs = strict_differences(results, getattr(args, "expected", {}))
+        for line in diffs:
+            print(f"strict: {line}", file=sys.stderr)
+        if diffs:
             return EXIT_STRICT
     return EXIT_OK
 

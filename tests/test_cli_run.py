@@ -245,7 +245,7 @@ def test_an_instance_over_the_memory_limit_is_refused_up_front(tmp_path, capsys,
 
 def test_solve_refuses_what_would_not_fit(tmp_path, capsys):
     f = save_problem(paper_toy(), tmp_path / "toy.npz")
-    assert main(["solve", str(f), "--method", "cvxpy", "--memory-limit", "1K"]) == EXIT_INPUT
+    assert main(["solve", str(f), "--method", "cvxpy", "--memory-limit", "5K"]) == EXIT_INPUT
     assert "solve --method cvxpy needs about" in capsys.readouterr().err
 
 
@@ -253,7 +253,7 @@ def test_a_declared_estimator_is_used(monkeypatch, tmp_path, capsys):
     _register(monkeypatch, "spy-small", _ok_check("spy-small"), accepts_instance=True, memory=lambda p: 10)
     f = save_problem(paper_toy(), tmp_path / "toy.npz")
     assert main(["run", "spy-small", "--instance", str(f), "--out", str(tmp_path / "o"), "--quiet",
-                 "--memory-limit", "100"]) == EXIT_OK
+                 "--memory-limit", "4K"]) == EXIT_OK  # loading the toy takes ~3 KiB; the check declares 10 bytes
     with pytest.raises(TypeError, match="memory"):
         registry.register_check("x", "p", "c", memory=5)
 
