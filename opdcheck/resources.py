@@ -95,6 +95,26 @@ def generic_bytes(problem: "Problem") -> int:
     return cvxpy_bytes(problem)
 
 
+#: The most steps one run of an iteration may take unless the user raises it (``OPDCHECK_MAX_STEPS``):
+#: 1e7 steps of the numpy reference on the paper's toy take ~5 minutes on one core; the checks use <= 2e5.
+MAX_RUN_STEPS = 10**7
+STEPS_ENV_VAR = "OPDCHECK_MAX_STEPS"
+
+
+def max_run_steps() -> tuple[int, str]:
+    """(the step limit, where it came from): ``OPDCHECK_MAX_STEPS`` if set, else :data:`MAX_RUN_STEPS`."""
+    raw = os.environ.get(STEPS_ENV_VAR)
+    if raw is None or not raw.strip():
+        return MAX_RUN_STEPS, "the default"
+    try:
+        value = int(float(raw))
+    except (ValueError, OverflowError):
+        raise ValueError(f"{STEPS_ENV_VAR} = {raw!r} is not a number of steps; set an integer such as 100000000.") from None
+    if value < 1:
+        raise ValueError(f"{STEPS_ENV_VAR} = {raw!r}; set an integer >= 1.")
+    return value, STEPS_ENV_VAR
+
+
 def physical_memory() -> int | None:
     """Physical memory in bytes, or None when the platform does not say."""
     try:
