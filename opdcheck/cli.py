@@ -266,6 +266,23 @@ def _memory_refusals(selected, instance, limit: int | None, source: str, jobs: i
     return lines
 
 
+def _profile_refusals(selected, profile: str, limit: int | None, source: str, jobs: int = 1) -> list[str]:
+    """One line per check whose built-in instances at ``profile`` would not fit in ``limit`` bytes."""
+    if limit is None:
+        return []
+    from opdcheck.paper_checks.profile_memory import profile_bytes
+    from opdcheck.resources import format_bytes
+
+    lines = []
+    for c in selected:
+        need = profile_bytes(c.id, profile, c.memory) * jobs
+        if need > limit:
+            lines.append(f"{c.id} --profile {profile}{f' with --jobs {jobs}' if jobs > 1 else ''} needs about "
+                         f"{format_bytes(need)} for its built-in instances, over the memory limit {format_bytes(limit)} "
+                         f"({source}); raise it with --memory-limit SIZE or use --profile quick.")
+    return lines
+
+
 def _memory_refusal(what: str, need: int, instance, limit: int | None, source: str) -> str | None:
     from opdcheck.resources import format_bytes
 
@@ -304,6 +321,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return _err(str(exc))
     instance = None
     notes: list[str] = []
+    if not args.instance:  # the built-in profiles' instances are estimated and limited like a user's
+        too_big = _profile_refusals(selected, args.profile, limit, limit_source, jobs=getattr(executor, "jobs", 1))
+        if too_big:
+            for line in too_big[:-1]:
+                print(f"opdcheck: error: {line}", file=sys.stderr)
+            return _err(too_big[-1])
     if args.instance:
         from opdcheck.instances import load_problem
 
