@@ -43,11 +43,22 @@ SCHEMA_VERSION = 2
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
 
+#: what could open raw HTML or an autolink in Markdown (``<script``, ``</a``, ``<!--``, ``<javascript:...>``)
+#: and an HTML entity; ``<=`` or ``< 1`` in a sentence are left as they are
+_MARKUP_OPEN = re.compile(r"<(?=[A-Za-z/!?])")
+_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
+
+
 def inline(v: Any) -> str:
-    """One line, table-safe text for Markdown: control characters (newlines included) become a
-    space, ``|`` and backticks are escaped. Defence in depth: the CLI sanitises names too."""
+    """One line, table-safe, inert text for Markdown: control characters (newlines included) become a
+    space; ``|`` and backticks are escaped; ``[`` and ``]`` are escaped (no link, so no ``javascript:``
+    URL, can be formed); a ``<`` that could open an HTML tag or autolink and a ``&`` that could open an
+    entity are written as ``&lt;`` and ``&amp;``. Every string from an instance file (its name, its path)
+    reaches report.md through this or inside a code span (:func:`_code`)."""
     text = _CONTROL_CHARS.sub(" ", str(v))
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+    text = text.replace("[", "\\[").replace("]", "\\]")
+    return _MARKUP_OPEN.sub("&lt;", _ENTITY.sub("&amp;", text))
 
 
 @dataclass(frozen=True)
