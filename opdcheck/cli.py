@@ -341,9 +341,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
             return _err(too_big[-1])
         from opdcheck.numerics.lp import require_slater
 
-        try:  # every saddle-point check needs bounded multipliers (Assumption 3.1)
+        from opdcheck.numerics.types import SolverError
+
+        try:  # every saddle-point check needs bounded multipliers (Assumption 3.1) and a certified saddle point
             require_slater(instance)
-        except ValueError as exc:
+            if instance.beta > 0:  # cached per instance: the checks reuse it; refused here, not crashed in each
+                from opdcheck.numerics.saddle import solve_saddle
+
+                solve_saddle(instance)
+        except (ValueError, SolverError) as exc:
             return _err(f"--instance {args.instance}: {exc}")
         ignoring = [c.id for c in selected if not c.accepts_instance]
         if ignoring:

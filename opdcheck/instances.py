@@ -371,12 +371,22 @@ def load_problem(path: str | Path, *, memory_limit: int | None = None) -> Proble
         beta = float(np.asarray(raw["beta"]))
     except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{path}: field beta = {str(raw['beta'])[:40]!r} is not a number; pass a float >= 0.") from None
+    fields = {}
+    for k in ("rho", "pi_ref", "R_soft", "w", "R_hard"):  # ragged or non-numeric arrays named by field
+        try:
+            with np.errstate(all="ignore"):
+                fields[k] = np.asarray(raw[k], dtype=np.float64)
+        except (TypeError, ValueError, OverflowError) as exc:
+            why = "rows of different lengths (a ragged array)" if "sequence" in str(exc) or "inhomogeneous" in str(exc) \
+                else f"entries that are not numbers ({str(exc)[:60]})"
+            raise ValueError(f"{path}: field {k} has {why}; write it as a rectangular array of numbers "
+                             "(R_soft and R_hard (K or h, X, n), pi_ref (X, n), rho and w vectors).") from None
     meta = {"file": str(path)}
     if clean != name:
         meta["name_sanitized_from"] = repr(name[:200])
     try:
-        return Problem(rho=raw["rho"], pi_ref=raw["pi_ref"], R_soft=raw["R_soft"], w=raw["w"],
-                       R_hard=raw["R_hard"], beta=beta, name=clean, meta=meta)
+        return Problem(rho=fields["rho"], pi_ref=fields["pi_ref"], R_soft=fields["R_soft"], w=fields["w"],
+                       R_hard=fields["R_hard"], beta=beta, name=clean, meta=meta)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
 
