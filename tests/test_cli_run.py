@@ -117,7 +117,7 @@ def test_a_report_folder_holds_one_run_only(tmp_path, spy):
     assert sorted(p.name for p in (out / "counterexamples").iterdir()) == ["spy-b.json"]
     assert json.loads((out / "results.json").read_text())["seed"] == 2
     # no staging or old folders are left beside it
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["r"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]  # no lock file either
 
 
 def test_ctrl_c_keeps_the_finished_checks_as_an_incomplete_report(tmp_path, monkeypatch, capsys, spy):
@@ -155,7 +155,7 @@ def test_two_concurrent_runs_into_one_folder_leave_one_whole_report(tmp_path):
     assert seed in (11, 12)
     assert f"seed `{seed}`" in (out / "report.md").read_text()  # report and results from one run
     assert all(r["seed"] == seed for r in payload["results"])
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["shared"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shared"]
 
 
 # ---------------------------------------------------------------- class 5: CLI input
