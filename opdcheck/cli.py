@@ -4,7 +4,8 @@ Exit codes of ``run``: 0 every check ran (whatever the verdicts), 1 a check cras
 2 with ``--strict`` when a verdict differs from the recorded baseline, 3 invalid input (a bad
 argument, an unknown check id, an instance file that does not validate, an output folder that
 cannot be written, an instance too large for the memory limit, a scheduler that does not answer),
-130 interrupted (Ctrl-C; the finished checks are written as a report marked INCOMPLETE).
+130 interrupted (Ctrl-C; the finished checks are written as a report marked INCOMPLETE), 143 the same
+on SIGTERM (worker processes are terminated and the staging folder removed either way).
 
 Everything ``run`` is given is checked before any work. The run writes into a fresh folder next to
 ``--out`` and moves it into place when done, so a report, its figures and its counterexamples
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import importlib
 import importlib.util
 import json
@@ -35,6 +37,33 @@ import numpy as np
 
 EXIT_OK, EXIT_CRASH, EXIT_STRICT, EXIT_INPUT = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # Ctrl-C: the finished checks are kept as a report marked INCOMPLETE (128 + SIGINT)
+
+
+EXIT_TERMINATED = 143  # SIGTERM, handled like Ctrl-C (128 + SIGTERM)
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread by SIGTERM, so that a terminated run unwinds like Ctrl-C: workers
+    terminated, staging removed, the finished checks published as INCOMPLETE."""
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    import signal
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (an embedding application): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _err(msg: str) -> int:
@@ -70,42 +99,73 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _load_baseline() -> dict:
-    path = Path(__file__).parent / "paper_checks" / "baseline.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    """The recorded baseline's parsed JSON (ValueError, one line, when missing or malformed)."""
+    from opdcheck.paper_checks.baseline_validation import load_baseline_file
+
+    return load_baseline_file(Path(__file__).parent / "paper_checks" / "baseline.json")
 
 
-# ---------------------------------------------------------------- the output folder (issue 7, class 4)
-#: what a report folder holds; an existing --out with anything else is refused (the folder is replaced whole)
-REPORT_ENTRIES = frozenset({"report.md", "results.json", "figures", "counterexamples"})
+# ---------------------------------------------------------------- the output folder
+#: the file every report folder opdcheck writes holds; only a folder holding it (or an empty one) is replaced
+MARKER = ".opdcheck-report"
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):  # pragma: no cover - platform without pathconf
+        return 255
 
 
 def check_out_dir(text: str) -> Path:
     """The report folder ``--out`` names, checked before any work: not empty, not a file, not the
-    current folder or one holding it, not a folder with files other than an earlier report's, and in
-    a location where this user can write. Returns the absolute path; ValueError naming the problem."""
+    current folder or one holding it, either new, empty, or a folder opdcheck wrote (it holds the
+    :data:`MARKER` file: recognised by that, not by the names of its contents), with names the file
+    system allows, in a location where this user can write. A symbolic link is followed: the report
+    replaces the folder it points to, and the link keeps pointing at it. Returns the absolute path;
+    ValueError naming the problem."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"--out {text!r}: empty; pass a folder for the report, e.g. --out opdcheck-report.")
     out = Path(text).expanduser().absolute()
-    cwd = Path.cwd().absolute()
-    if out == cwd or out in cwd.parents:
-        raise ValueError(f"--out {text}: is the current folder or holds it, and a run replaces its report folder "
-                         "as a whole; pass a new folder, e.g. --out opdcheck-report.")
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {text}: exists and is not a folder; pass a folder path or remove the file.")
-    if out.is_dir():
-        try:
-            foreign = sorted(e.name for e in out.iterdir() if e.name not in REPORT_ENTRIES)
-        except OSError as exc:
-            raise ValueError(f"--out {text}: cannot be read ({exc.strerror}); pass a folder you can write.") from None
-        if foreign:
-            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-            raise ValueError(f"--out {text}: holds {shown}, which no opdcheck report writes, and a run replaces the "
-                             "folder as a whole; pass a new folder or an earlier report folder.")
-        if not os.access(out, os.W_OK | os.X_OK):
-            raise ValueError(f"--out {text}: the folder is read-only; pass a folder you can write.")
     anchor = out.parent
-    while not anchor.exists():
-        anchor = anchor.parent
+    try:
+        while not anchor.exists():
+            anchor = anchor.parent
+        limit = _name_max(anchor if anchor.is_dir() else anchor.parent)
+        long = [part for part in out.parts if len(os.fsencode(part)) > limit]
+        # the staging and aside folders are named ".<name>.staging-XXXXXXXX": 20 more bytes than the name
+        if long or len(os.fsencode(out.name)) + 20 > limit:
+            raise ValueError(f"--out {text[:60]}{'...' if len(text) > 60 else ''}: a folder name of "
+                             f"{len(os.fsencode((long or [out.name])[0]))} bytes, over the {limit - 20} this file "
+                             "system allows for a report folder; pass a shorter name.")
+        if out.is_symlink():
+            target = out.resolve()
+            if not target.exists():
+                raise ValueError(f"--out {text}: a symbolic link to {target}, which does not exist; pass a real "
+                                 "folder or fix the link.")
+            out = target
+        cwd = Path.cwd().absolute()
+        if out == cwd or out in cwd.parents or out == cwd.resolve() or out in cwd.resolve().parents:
+            raise ValueError(f"--out {text}: is the current folder or holds it, and a run replaces its report folder "
+                             "as a whole; pass a new folder, e.g. --out opdcheck-report.")
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {text}: exists and is not a folder; pass a folder path or remove the file.")
+        if out.is_dir():
+            try:
+                entries = sorted(e.name for e in out.iterdir())
+            except OSError as exc:
+                raise ValueError(f"--out {text}: cannot be read ({exc.strerror}); pass a folder you can write.") from None
+            if entries and MARKER not in entries:
+                shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
+                raise ValueError(f"--out {text}: a folder opdcheck did not write (it holds {shown} and no {MARKER} "
+                                 "marker), and a run replaces its report folder as a whole; pass a new or empty folder.")
+            if not os.access(out, os.W_OK | os.X_OK):
+                raise ValueError(f"--out {text}: the folder is read-only; pass a folder you can write.")
+        anchor = out.parent
+        while not anchor.exists():
+            anchor = anchor.parent
+    except OSError as exc:  # ENAMETOOLONG on a path, ELOOP on a link cycle, EACCES on a parent
+        raise ValueError(f"--out {text[:60]}: cannot be used ({exc.strerror or exc}); pass another folder.") from None
     if not anchor.is_dir():
         raise ValueError(f"--out {text}: {anchor} is a file, so no folder can be made under it; pass another path.")
     if not os.access(anchor, os.W_OK | os.X_OK):
@@ -115,7 +175,10 @@ def check_out_dir(text: str) -> Path:
 
 def make_staging_dir(out: Path) -> Path:
     """A fresh, private folder next to ``out`` where this run writes everything (checks get it as their
-    ``out_dir``); :func:`publish` moves it into place. Creating it is the final writability test."""
+    ``out_dir``); :func:`publish` moves it into place. Creating it is the final writability test; it gets
+    the :data:`MARKER` file at once."""
+    from opdcheck.paper_checks.report import write_marker
+
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
@@ -125,38 +188,36 @@ def make_staging_dir(out: Path) -> Path:
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; the published report is not
+    try:
+        write_marker(staging)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ValueError(f"--out {out}: cannot write in {out.parent} ({exc.strerror}); free space or pass "
+                         "another folder.") from None
     return staging
 
 
-@contextmanager
-def _folder_lock(out: Path):
-    """An exclusive lock on ``.<name>.lock`` beside ``out`` (POSIX flock; none where unavailable)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
-    with open(out.parent / f".{out.name}.lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def publish(staging: Path, out: Path) -> None:
-    """Move the finished run's folder into place. Under the lock: the old folder is renamed aside, the
-    new one renamed in (two renames on one file system), so ``out`` always holds exactly one run's
-    report, figures and counterexamples; with concurrent runs the last to finish wins, whole."""
+    """Move the finished run's folder into place. Under a lock on the parent folder (no lock file is
+    left behind): the old folder is renamed aside, the new one renamed in (two renames on one file
+    system), so ``out`` always holds exactly one run's report, figures and counterexamples; with
+    concurrent runs the last to finish wins, whole. The folder set aside is re-checked for the marker
+    under the lock: a folder that another process replaced by a foreign one meanwhile is never deleted."""
+    from opdcheck.paper_checks.report import folder_lock
+
     old = None
-    with _folder_lock(out):
-        if out.exists() or out.is_symlink():
+    with folder_lock(out.parent):
+        if out.is_symlink():
+            raise ValueError(f"--out {out}: became a symbolic link during the run; the report was not published.")
+        if out.exists():
+            if out.is_dir() and any(True for _ in out.iterdir()) and not (out / MARKER).exists():
+                raise ValueError(f"--out {out}: now holds files opdcheck did not write; the report was not published.")
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
             old.rmdir()
             os.rename(out, old)
         os.rename(staging, out)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _appendices() -> tuple[list[tuple[str, str]], list[str]]:
@@ -205,6 +266,23 @@ def _memory_refusals(selected, instance, limit: int | None, source: str, jobs: i
     return lines
 
 
+def _profile_refusals(selected, profile: str, limit: int | None, source: str, jobs: int = 1) -> list[str]:
+    """One line per check whose built-in instances at ``profile`` would not fit in ``limit`` bytes."""
+    if limit is None:
+        return []
+    from opdcheck.paper_checks.profile_memory import profile_bytes
+    from opdcheck.resources import format_bytes
+
+    lines = []
+    for c in selected:
+        need = profile_bytes(c.id, profile, c.memory) * jobs
+        if need > limit:
+            lines.append(f"{c.id} --profile {profile}{f' with --jobs {jobs}' if jobs > 1 else ''} needs about "
+                         f"{format_bytes(need)} for its built-in instances, over the memory limit {format_bytes(limit)} "
+                         f"({source}); raise it with --memory-limit SIZE or use --profile quick.")
+    return lines
+
+
 def _memory_refusal(what: str, need: int, instance, limit: int | None, source: str) -> str | None:
     from opdcheck.resources import format_bytes
 
@@ -234,16 +312,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         out = check_out_dir(args.out)
         limit, limit_source = memory_limit(args.memory_limit)
+        if args.strict:  # the baseline's schema, before any work (not after an hour of checks)
+            from opdcheck.paper_checks.baseline_validation import validate_baseline
+
+            args.expected = validate_baseline(_load_baseline(), args.profile, [c.id for c in selected])
         executor = make_executor(args.jobs, args.scheduler)
     except ValueError as exc:
         return _err(str(exc))
     instance = None
     notes: list[str] = []
+    if not args.instance:  # the built-in profiles' instances are estimated and limited like a user's
+        too_big = _profile_refusals(selected, args.profile, limit, limit_source, jobs=getattr(executor, "jobs", 1))
+        if too_big:
+            for line in too_big[:-1]:
+                print(f"opdcheck: error: {line}", file=sys.stderr)
+            return _err(too_big[-1])
     if args.instance:
         from opdcheck.instances import load_problem
 
         try:
-            instance = _sanitised_name(load_problem(args.instance))
+            instance = _sanitised_name(load_problem(args.instance, memory_limit=limit))
         except ValueError as exc:
             return _err(f"--instance {args.instance}: {exc}")
         too_big = _memory_refusals(selected, instance, limit, limit_source, jobs=getattr(executor, "jobs", 1))  # before the Slater LP, too
@@ -253,9 +341,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
             return _err(too_big[-1])
         from opdcheck.numerics.lp import require_slater
 
-        try:  # every saddle-point check needs bounded multipliers (Assumption 3.1)
+        from opdcheck.numerics.types import SolverError
+
+        try:  # every saddle-point check needs bounded multipliers (Assumption 3.1) and a certified saddle point
             require_slater(instance)
-        except ValueError as exc:
+            if instance.beta > 0:  # cached per instance: the checks reuse it; refused here, not crashed in each
+                from opdcheck.numerics.saddle import solve_saddle
+
+                solve_saddle(instance)
+        except (ValueError, SolverError) as exc:
             return _err(f"--instance {args.instance}: {exc}")
         ignoring = [c.id for c in selected if not c.accepts_instance]
         if ignoring:
@@ -285,6 +379,7 @@ def _run_checks(args, selected, instance, notes, out: Path, staging: Path, execu
     progress = Progress(enabled=not args.quiet and sys.stderr.isatty())
     results, crashed = [], {}
     interrupted = None
+    terminated = False
     t_all = time.perf_counter()
     for k, c in enumerate(selected, 1):
         if not args.quiet:
@@ -298,12 +393,22 @@ def _run_checks(args, selected, instance, notes, out: Path, staging: Path, execu
             progress.done()
             if not args.quiet:
                 print(f"      {res.verdict.value} ({res.wall_time:.1f}s)", file=sys.stderr, flush=True)
-        except KeyboardInterrupt:  # Ctrl-C: keep what finished, as a report marked INCOMPLETE
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: keep what finished, as a report marked INCOMPLETE
             progress.done()
             interrupted = c.id
-            print(f"\ninterrupted during {c.id}: writing the {len(results)} finished check(s) as an INCOMPLETE "
-                  "report", file=sys.stderr, flush=True)
+            signal_name = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+            print(f"\ninterrupted ({signal_name}) during {c.id}: writing the {len(results)} finished check(s) as an "
+                  "INCOMPLETE report", file=sys.stderr, flush=True)
+            terminated = terminated or isinstance(exc, Terminated)
             break
+        except OSError as exc:
+            if exc.errno in _NO_SPACE:  # the disk, not the check: stop; the previous report stands
+                progress.done()
+                return _err(f"{c.id}: cannot write in {staging.parent} ({exc.strerror}); the run was abandoned and "
+                            f"the previous report in {out} is unchanged; free space and run again.")
+            progress.done()
+            crashed[c.id] = traceback.format_exc()
+            print(f"      CRASHED:\n{crashed[c.id]}", file=sys.stderr, flush=True)
         except Exception:  # a crash is reported, not raised: the other checks still run
             progress.done()
             crashed[c.id] = traceback.format_exc()
@@ -312,29 +417,32 @@ def _run_checks(args, selected, instance, notes, out: Path, staging: Path, execu
     status = RunStatus(complete=interrupted is None, interrupted=interrupted,
                        not_run=tuple(c.id for c in selected if c.id not in finished and c.id != interrupted))
     appendices, appendix_notes = _appendices() if interrupted is None else ([], [])
-    write_report(results, staging, profile=args.profile, seed=args.seed, crashed=crashed,
-                 instance=inline_name(args.instance) if args.instance else None, notes=notes + appendix_notes,
-                 appendices=appendices, status=status, executor=executor.describe())
-    publish(staging, out)
+    try:
+        write_report(results, staging, profile=args.profile, seed=args.seed, crashed=crashed,
+                     instance=inline_name(args.instance) if args.instance else None, notes=notes + appendix_notes,
+                     appendices=appendices, status=status, executor=executor.describe())
+        publish(staging, out)
+    except OSError as exc:
+        return _err(f"--out {out}: writing the report failed ({exc.strerror or exc}); the previous report, if any, "
+                    "is unchanged; free space or pass another folder.")
+    except ValueError as exc:
+        return _err(str(exc))
     md, js = out / "report.md", out / "results.json"
     print(verdict_table(results, crashed))
     print(f"\n{len(results)} checks ran in {time.perf_counter() - t_all:.1f}s; report: {md}  results: {js}")
     if interrupted is not None:
         print(f"INCOMPLETE: interrupted during {interrupted}; not run: {', '.join(status.not_run) or 'none'}",
               file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     if crashed:
         return EXIT_CRASH
     if args.strict:
-        baseline = _load_baseline().get(args.profile, {})
-        diffs = [(r.id, baseline.get(r.id), r.verdict.value) for r in results
-                 if baseline.get(r.id) not in (None, r.verdict.value)]
-        missing = [r.id for r in results if r.id not in baseline]
-        for cid, old, new in diffs:
-            print(f"strict: {cid}: recorded {old}, got {new}", file=sys.stderr)
-        for cid in missing:
-            print(f"strict: {cid}: no recorded baseline verdict", file=sys.stderr)
-        if diffs or missing:
+        from opdcheck.paper_checks.baseline_validation import strict_differences
+
+        diffs = strict_differences(results, getattr(args, "expected", {}))
+        for line in diffs:
+            print(f"strict: {line}", file=sys.stderr)
+        if diffs:
             return EXIT_STRICT
     return EXIT_OK
 
@@ -345,17 +453,14 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     from opdcheck.numerics.saddle import cross_check, solve_saddle
     from opdcheck.numerics.types import SolverError
 
-    try:
-        problem = load_problem(args.file)
-    except ValueError as exc:
-        return _err(str(exc))
-    problem = _sanitised_name(problem)
     from opdcheck.resources import cvxpy_bytes, dense_bytes, memory_limit
 
     try:
         limit, source = memory_limit(args.memory_limit)
+        problem = load_problem(args.file, memory_limit=limit)
     except ValueError as exc:
         return _err(str(exc))
+    problem = _sanitised_name(problem)
     uses_cvxpy = args.cross_check or args.method == "cvxpy"
     refusal = _memory_refusal(f"solve --method {args.method}" + (" --cross-check" if args.cross_check else ""),
                               (cvxpy_bytes if uses_cvxpy else dense_bytes)(problem), problem, limit, source)
@@ -484,17 +589,30 @@ def _add_certify(sub) -> None:
     c.add_argument("--T", type=int, default=3000, help="steps of the measured run (0: no measurement)")
     c.add_argument("--bilinear", default=None, help="a .npy matrix A: certify OGDA on min_x max_y x^T A y")
     c.add_argument("--step", type=float, default=0.125, help="OGDA step for --bilinear")
+    c.add_argument("--max-dim", type=_positive_int, default=None, metavar="K",
+                   help="largest square A that --bilinear certifies (default 32: seconds; the exact cost grows ~k^4)")
+    c.add_argument("--memory-limit", default=None, metavar="SIZE", help="as for run")
     c.set_defaults(func=_cmd_certify)
 
 
 def _cmd_certify(args: argparse.Namespace) -> int:
     from opdcheck import certify
+    from opdcheck.numerics.types import SolverError
+    from opdcheck.resources import bilinear_bytes, certify_bytes, format_bytes, memory_limit
+    from opdcheck.tolerances import CERTIFY_BILINEAR_MAX_DIM
 
     try:
+        limit, source = memory_limit(args.memory_limit)
         if args.bilinear is not None:
             if args.file is not None:
                 return _err("pass either an instance FILE or --bilinear A.npy, not both.")
-            print(certify.format_bilinear_report(certify.certify_bilinear(certify.load_matrix(args.bilinear), args.step)))
+            A = certify.load_matrix(args.bilinear, memory_limit=limit)
+            need = bilinear_bytes(A.shape)
+            if limit is not None and need > limit:
+                return _err(f"--bilinear {args.bilinear}: A {A.shape} needs about {format_bytes(need)}, over the memory "
+                            f"limit {format_bytes(limit)} ({source}); raise it with --memory-limit SIZE.")
+            r = certify.certify_bilinear(A, args.step, max_dim=args.max_dim or CERTIFY_BILINEAR_MAX_DIM)
+            print(certify.format_bilinear_report(r))
             return EXIT_OK
         if args.file is None:
             return _err("certify needs an instance FILE (or --bilinear A.npy).")
@@ -502,11 +620,17 @@ def _cmd_certify(args: argparse.Namespace) -> int:
             return _err(f"--T {args.T}: pass a number of steps >= 0.")
         from opdcheck.instances import load_problem
 
-        problem = load_problem(args.file)
+        problem = _sanitised_name(load_problem(args.file, memory_limit=limit))
+        refusal = _memory_refusal("certify", certify_bytes(problem), problem, limit, source)
+        if refusal:
+            return _err(refusal)
         r = certify.certify_instance(problem, method=args.method, eta_th=args.eta_th, eta_lam=args.eta_lam,
                                      dual_step=args.dual_step, T=max(args.T, 1), measure=args.T > 0)
-    except ValueError as exc:
+    except (ValueError, SolverError) as exc:
         return _err(str(exc))
+    except (OverflowError, ZeroDivisionError, FloatingPointError) as exc:  # a numerical range the checks above missed
+        return _err(f"certify: the computation left float64's range ({type(exc).__name__}: {exc}); rescale the "
+                    "instance (rewards and beta together) or the matrix and step.")
     print(certify.format_instance_report(r))
     return EXIT_OK
 
@@ -517,10 +641,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) or a bad argument (3): a code, not an exception, for callers
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_INPUT
     try:
-        return int(args.func(args))
-    except KeyboardInterrupt:  # outside a check (loading, writing): nothing was published, the old report stands
+        with _sigterm_as_interrupt():
+            return int(args.func(args))
+    except KeyboardInterrupt as exc:  # outside a check (loading, writing): nothing was published, the old report stands
         print("opdcheck: interrupted; no report written (the previous one, if any, is unchanged).", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

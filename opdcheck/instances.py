@@ -47,6 +47,13 @@ def cor310_counterexample() -> Problem:
                          "eta": 3.0, "theta0": 0.0})
 
 
+def _one_hot(idx: np.ndarray, n: int) -> np.ndarray:
+    """Deterministic policy table (X, n) putting mass 1 on ``idx[x]`` (O(X n) memory, not an n x n identity)."""
+    out = np.zeros((len(idx), n))
+    out[np.arange(len(idx)), idx] = 1.0
+    return out
+
+
 def random_instance(X: int, n: int, h: int, beta: float, seed: int, *, K: int = 2,
                     reward_scale: float = 1.0, inactive: int = 0, ref_temperature: float = 1.0,
                     active_quantile: tuple[float, float] = (0.3, 0.8)) -> Problem:
@@ -64,9 +71,9 @@ def random_instance(X: int, n: int, h: int, beta: float, seed: int, *, K: int = 
     by construction (the checks still compute ``xi`` by LP rather than trusting this).
     """
     for name, val, lo in (("X", X, 1), ("n", n, 2), ("h", h, 1), ("K", K, 1)):
-        if not isinstance(val, (int, np.integer)) or val < lo:
+        if isinstance(val, (bool, np.bool_)) or not isinstance(val, (int, np.integer)) or val < lo:
             raise ValueError(f"random_instance: {name} = {val!r}; pass an integer >= {lo}.")
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"random_instance: seed = {seed!r}; pass a non-negative integer.")
     try:
         beta = float(beta)
@@ -86,7 +93,11 @@ def random_instance(X: int, n: int, h: int, beta: float, seed: int, *, K: int = 
             need = "a finite float > 0 (rewards are drawn from [-s, s]; s = 0 makes every constraint 0 = 0, so no " \
                    "policy is strictly feasible)" if name == "reward_scale" else "a finite float >= 0"
             raise ValueError(f"random_instance: {name} = {val!r}; pass {need}.")
-    if not 0 < active_quantile[0] < active_quantile[1] < 1:
+    try:
+        q_ok = len(active_quantile) == 2 and 0 < float(active_quantile[0]) < float(active_quantile[1]) < 1
+    except (TypeError, ValueError):
+        q_ok = False
+    if not q_ok:
         raise ValueError(f"random_instance: active_quantile = {active_quantile!r}; pass 0 < lo < hi < 1.")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), X, n, h, K]))
     rho = rng.dirichlet(np.ones(X))
@@ -100,10 +111,10 @@ def random_instance(X: int, n: int, h: int, beta: float, seed: int, *, K: int = 
     if beta > 0:
         pi_0 = softmax_rows(np.log(pi_ref) + r / beta)
     else:
-        pi_0 = np.eye(n)[np.argmax(r, axis=1)]
+        pi_0 = _one_hot(np.argmax(r, axis=1), n)
     # pi_s favours the constraints that may be active (the slack ones hold for every policy), so that
     # at least one of them has c_j(pi_s) >= c_j(pi_0) and gets an active threshold
-    pi_s = np.eye(n)[np.argmax(G[:h - inactive].sum(axis=0), axis=1)]
+    pi_s = _one_hot(np.argmax(G[:h - inactive].sum(axis=0), axis=1), n)
     c0 = np.einsum("x,xn,jxn->j", rho, pi_0, G)
     cs = np.einsum("x,xn,jxn->j", rho, pi_s, G)
     spread = np.abs(G).max()
@@ -192,7 +203,23 @@ def _limit_bytes() -> int:
     return value
 
 
-def _read_npz(path: Path) -> dict:
+#: bytes the loader and Problem hold per byte of decoded array data at their peak (the raw member, its
+#: float64 copy, Problem's validated copy); JSON text becomes Python lists first (a float object and a
+#: pointer, ~32 bytes, per number written in as few as 2-4 characters): up to ~10 bytes per byte of text
+LOAD_NPZ_FACTOR = 3
+LOAD_JSON_FACTOR = 10
+
+
+def _memory_refusal(path: Path, what: str, need: int, memory_limit: int | None) -> None:
+    if memory_limit is not None and need > memory_limit:
+        from opdcheck.resources import format_bytes
+
+        raise ValueError(f"{path}: loading {what} needs about {format_bytes(need)} of memory, over the memory limit "
+                         f"{format_bytes(memory_limit)} (decided from the file's headers, before decompressing); "
+                         "raise it with --memory-limit SIZE or pass a smaller instance.")
+
+
+def _read_npz(path: Path, memory_limit: int | None = None) -> dict:
     """The members of an .npz that an instance needs, read safely.
 
     Only the FILE_KEYS and ``name`` members are opened; each member's uncompressed size (zip header) and
@@ -213,6 +240,10 @@ def _read_npz(path: Path) -> dict:
             sizes = {k: members[k].file_size for k in wanted}
             raise ValueError(f"{path}: the instance's arrays need {total} bytes uncompressed ({sizes}), more than "
                              f"the limit {limit}; raise it with OPDCHECK_MAX_INSTANCE_BYTES if this is intended.")
+        # every member's inflated size is bounded by its zip header (a member that declares more in its .npy
+        # header is refused below before it is read), so this decides before anything is decompressed
+        _memory_refusal(path, f"the instance's arrays ({total} bytes uncompressed)", LOAD_NPZ_FACTOR * max(total, 1),
+                        memory_limit)
         for k in wanted:
             info = members[k]
             try:
@@ -261,9 +292,10 @@ def _json_constant(name: str):
     raise ValueError(f"the JSON constant {name} is not a finite number; every entry must be finite.")
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(path: Path, memory_limit: int | None = None) -> dict:
     limit = _limit_bytes()
     size = path.stat().st_size
+    _memory_refusal(path, f"the JSON text ({size} bytes)", LOAD_JSON_FACTOR * size, memory_limit)
     if size > limit:
         raise ValueError(f"{path}: {size} bytes, more than the limit {limit}; raise it with "
                          "OPDCHECK_MAX_INSTANCE_BYTES if this is intended.")
@@ -295,15 +327,18 @@ def _depth(value, limit: int = 4) -> int:
     return depth
 
 
-def load_problem(path: str | Path) -> Problem:
+def load_problem(path: str | Path, *, memory_limit: int | None = None) -> Problem:
     """Read and validate a problem from ``.npz`` or ``.json``; errors name the file and the field.
 
     Never executes anything from the file (no pickle), never reads an .npz member it does not need, checks
     sizes from the zip and .npy headers before decompressing (limit INSTANCE_MAX_BYTES, or the environment
     variable OPDCHECK_MAX_INSTANCE_BYTES), refuses complex or object arrays, numbers beyond float64 and
     nesting deeper than an instance has, and sanitises the name (``sanitize_name``) so that it can never
-    forge lines of a report.
+    forge lines of a report. ``memory_limit`` (bytes): refuse, from the headers and before decompressing,
+    a file whose arrays would not fit (``opdcheck run/solve/certify --memory-limit``).
     """
+    if not isinstance(path, (str, Path)) or (isinstance(path, str) and not path):
+        raise ValueError(f"instance file {path!r}: pass the path of a .npz or .json file as a string or Path.")
     path = Path(path)
     if not path.exists():
         raise ValueError(f"instance file {str(path)!r} does not exist; pass the path of a .npz or .json file.")
@@ -311,9 +346,9 @@ def load_problem(path: str | Path) -> Problem:
         raise ValueError(f"instance file {str(path)!r} is a {'directory' if path.is_dir() else 'special file'}, "
                          "not a file; pass the path of a .npz or .json file.")
     if path.suffix == ".npz":
-        raw = _read_npz(path)
+        raw = _read_npz(path, memory_limit)
     elif path.suffix == ".json":
-        raw = _read_json(path)
+        raw = _read_json(path, memory_limit)
         for k in FILE_KEYS:
             if k in raw and _depth(raw[k]) > 3:
                 raise ValueError(f"{path}: field {k} is nested more than 3 levels deep; R_soft and R_hard are "
@@ -336,12 +371,22 @@ def load_problem(path: str | Path) -> Problem:
         beta = float(np.asarray(raw["beta"]))
     except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{path}: field beta = {str(raw['beta'])[:40]!r} is not a number; pass a float >= 0.") from None
+    fields = {}
+    for k in ("rho", "pi_ref", "R_soft", "w", "R_hard"):  # ragged or non-numeric arrays named by field
+        try:
+            with np.errstate(all="ignore"):
+                fields[k] = np.asarray(raw[k], dtype=np.float64)
+        except (TypeError, ValueError, OverflowError) as exc:
+            why = "rows of different lengths (a ragged array)" if "sequence" in str(exc) or "inhomogeneous" in str(exc) \
+                else f"entries that are not numbers ({str(exc)[:60]})"
+            raise ValueError(f"{path}: field {k} has {why}; write it as a rectangular array of numbers "
+                             "(R_soft and R_hard (K or h, X, n), pi_ref (X, n), rho and w vectors).") from None
     meta = {"file": str(path)}
     if clean != name:
         meta["name_sanitized_from"] = repr(name[:200])
     try:
-        return Problem(rho=raw["rho"], pi_ref=raw["pi_ref"], R_soft=raw["R_soft"], w=raw["w"],
-                       R_hard=raw["R_hard"], beta=beta, name=clean, meta=meta)
+        return Problem(rho=fields["rho"], pi_ref=fields["pi_ref"], R_soft=fields["R_soft"], w=fields["w"],
+                       R_hard=fields["R_hard"], beta=beta, name=clean, meta=meta)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from opdcheck.problem import Problem
 
 __all__ = ["DEFAULT_FRACTION", "ENV_VAR", "CVXPY_BYTES_PER_ENTRY", "FLOAT64_ARRAYS_PER_ENTRY",
-           "dense_bytes", "cvxpy_bytes", "generic_bytes", "physical_memory", "parse_size",
+           "dense_bytes", "cvxpy_bytes", "generic_bytes", "certify_bytes", "bilinear_bytes", "physical_memory", "parse_size",
            "format_bytes", "memory_limit", "MemoryEstimator"]
 
 MemoryEstimator = Callable[["Problem"], int]
@@ -70,11 +70,49 @@ def cvxpy_bytes(problem: "Problem") -> int:
     return dense_bytes(problem) + CVXPY_BYTES_PER_ENTRY * xn
 
 
+#: ``opdcheck certify``: bytes per entry of the exact rational design (pi* and the hard rewards as
+#: Fractions/sympy Rationals with a common denominator <= 1e12): measured 113 MB peak resident for
+#: X*n = 5e4, h = 1 (1e5 entries, of which ~80 MB is the interpreter and its imports); 512 covers it with room.
+RATIONAL_BYTES_PER_ENTRY = 512
+
+
+def certify_bytes(problem: "Problem") -> int:
+    """``opdcheck certify FILE``: the dense working set plus the exact rational design of (pi*, R_hard)."""
+    xn, h, _ = _entries(problem)
+    return dense_bytes(problem) + RATIONAL_BYTES_PER_ENTRY * xn * (h + 1)
+
+
+def bilinear_bytes(shape: tuple[int, ...]) -> int:
+    """``opdcheck certify --bilinear``: A^T A as Python integers of ~(4 + k/8) words each, a few copies."""
+    k = int(max(shape)) if len(shape) else 0
+    return 4 * k * k * (64 + 8 * k) + 8 * k * k * 8
+
+
 def generic_bytes(problem: "Problem") -> int:
     """The default for a check that declares no estimator: conservative, it assumes one cvxpy solve of
     the instance (the reference every certificate may fall back on). A numpy-only check declares
     ``memory=dense_bytes`` to be judged by its own need."""
     return cvxpy_bytes(problem)
+
+
+#: The most steps one run of an iteration may take unless the user raises it (``OPDCHECK_MAX_STEPS``):
+#: 1e7 steps of the numpy reference on the paper's toy take ~5 minutes on one core; the checks use <= 2e5.
+MAX_RUN_STEPS = 10**7
+STEPS_ENV_VAR = "OPDCHECK_MAX_STEPS"
+
+
+def max_run_steps() -> tuple[int, str]:
+    """(the step limit, where it came from): ``OPDCHECK_MAX_STEPS`` if set, else :data:`MAX_RUN_STEPS`."""
+    raw = os.environ.get(STEPS_ENV_VAR)
+    if raw is None or not raw.strip():
+        return MAX_RUN_STEPS, "the default"
+    try:
+        value = int(float(raw))
+    except (ValueError, OverflowError):
+        raise ValueError(f"{STEPS_ENV_VAR} = {raw!r} is not a number of steps; set an integer such as 100000000.") from None
+    if value < 1:
+        raise ValueError(f"{STEPS_ENV_VAR} = {raw!r}; set an integer >= 1.")
+    return value, STEPS_ENV_VAR
 
 
 def physical_memory() -> int | None:

@@ -120,8 +120,28 @@ class LocalProcesses(Executor):
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_worker_init)
         return self._pool
+
+    def terminate(self) -> None:
+        """Stop the workers now (SIGTERM to each, then reap): used when the run is interrupted, so that no
+        worker keeps computing, orphaned, after the parent has gone."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        procs = list(getattr(pool, "_processes", {}).values())
+        for proc in procs:
+            try:
+                proc.terminate()
+            except Exception:  # pragma: no cover - already gone
+                pass
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            proc.join(timeout=5)
+            if proc.is_alive():  # pragma: no cover - ignores SIGTERM
+                proc.kill()
+                proc.join(timeout=5)
 
     def map(self, fn, specs, *, seeds, progress=None):
         from concurrent.futures import as_completed
@@ -138,9 +158,11 @@ class LocalProcesses(Executor):
                 results[futs[fut]] = fut.result()
                 if progress:
                     progress(k + 1, len(specs))
-        except BaseException:  # a failed task or Ctrl-C: do not leave the other tasks running
+        except BaseException as exc:  # a failed task or Ctrl-C/SIGTERM: do not leave the other tasks running
             for f in futs:
                 f.cancel()
+            if not isinstance(exc, Exception):  # interrupted: the running tasks are stopped, not awaited
+                self.terminate()
             raise
         return results
 
@@ -178,11 +200,51 @@ class DaskCluster(Executor):
                 raise ValueError(f"--scheduler {self.address}: needs dask.distributed; install it with "
                                  "pip install 'opdcheck[dask]'.") from None
             try:
-                self._client = Client(self.address, timeout=self.timeout, set_as_default=False)
+                client = Client(self.address, timeout=self.timeout, set_as_default=False)
             except (OSError, TimeoutError, ValueError) as exc:
                 raise ValueError(f"--scheduler {self.address}: no Dask scheduler answered within {self.timeout:g} s "
                                  f"({type(exc).__name__}: {exc}); start one (dask scheduler) or fix the address.") from None
+            try:
+                self._check_workers(client)
+            except BaseException:
+                client.close()
+                raise
+            self._client = client
         return self._client
+
+    def _check_workers(self, client) -> None:
+        """At least one live worker within the timeout, every worker on this opdcheck version (a task
+        sent to a worker that imports another version would compute something else), and the
+        scheduler's/workers' packages consistent (``client.get_versions(check=True)``)."""
+        from opdcheck import __version__
+
+        try:
+            client.wait_for_workers(1, timeout=self.timeout)
+        except (TimeoutError, OSError) as exc:
+            raise ValueError(f"--scheduler {self.address}: the scheduler answered but no worker joined within "
+                             f"{self.timeout:g} s ({type(exc).__name__}); start workers (dask worker "
+                             f"{self.address}) or run without --scheduler.") from None
+        try:
+            client.get_versions(check=True)
+        except ValueError as exc:
+            raise ValueError(f"--scheduler {self.address}: package versions differ between this client, the scheduler "
+                             f"and the workers ({' '.join(str(exc).split())[:300]}); install the same versions "
+                             "everywhere.") from None
+        except (TimeoutError, OSError) as exc:
+            raise ValueError(f"--scheduler {self.address}: the workers did not report their versions ({exc}); "
+                             "check the cluster.") from None
+        try:
+            seen = client.run(worker_opdcheck_version)
+        except (TimeoutError, OSError) as exc:
+            raise ValueError(f"--scheduler {self.address}: the workers did not answer ({exc}); check the cluster.") from None
+        except Exception as exc:  # ImportError on a worker without opdcheck, reported by dask as the worker's error
+            raise ValueError(f"--scheduler {self.address}: a worker cannot import opdcheck ({type(exc).__name__}: "
+                             f"{exc}); pip install opdcheck=={__version__} on every worker.") from None
+        other = {w: v for w, v in seen.items() if v != __version__}
+        if other:
+            w, v = next(iter(other.items()))
+            raise ValueError(f"--scheduler {self.address}: {len(other)} worker(s) run opdcheck {v} (e.g. {w}), this "
+                             f"client runs {__version__}; install opdcheck=={__version__} on every worker.")
 
     def map(self, fn, specs, *, seeds, progress=None):
         from distributed import as_completed
@@ -209,6 +271,29 @@ class DaskCluster(Executor):
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _worker_init() -> None:
+    """In each local worker: die with the parent (Linux PR_SET_PDEATHSIG), so a parent killed by any
+    signal, even SIGKILL, leaves no orphan computing on; and leave SIGINT to the parent (which
+    terminates the workers itself)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+
+def worker_opdcheck_version() -> str:
+    """The opdcheck version a (Dask) worker imports: must equal the client's (tasks travel by reference)."""
+    from opdcheck import __version__
+
+    return __version__
 
 
 def make_executor(jobs: int | None = None, scheduler: str | None = None) -> Executor:

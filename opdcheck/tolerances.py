@@ -585,3 +585,19 @@ CORRECTED_FORMULA_ATOL = 1e-9
 #: r^2; the fit on a finite window carries sub-dominant-mode bias (see RATE_CERT_MATCH_RTOL), so a
 #: disagreement beyond max(this, the fit's half-window spread) makes the case INCONCLUSIVE, never REFUTED.
 CORRECTED_MEASURED_ATOL = 2e-3
+
+# ---------------------------------------------------------------- reliability (second pass)
+#: A saddle point is called solved only when it satisfies its own certificate at the problem's scale:
+#: primal infeasibility max_j max(0, -c_j(pi*)) / max|R_hard[j]|, complementarity
+#: max_j lam*_j |c_j(pi*)| / R_max and the simplex residual at most this. A certified dual Newton
+#: point on the paper's toy has all three at ~1e-16; at beta / R_max = 1e-8 (D nearly piecewise linear)
+#: ~1e-9; the failures this catches are O(1) (lam* = 0 with c = -0.7 when D's gradient cannot be
+#: resolved at beta = 1e-16, or rewards of 1e200 that overflow the Hessian).
+SADDLE_RESULT_RTOL = 1e-6
+
+#: ``opdcheck certify --bilinear``: the largest square A certified by default. The exact fraction-free
+#: elimination of A^T A - s I (about 20 of them to bracket sigma_min^2) costs O(k^3) operations on
+#: integers of O(k) words; measured on a loaded 2-core box (8 processes on 2 cores): 0.2 s at k = 20,
+#: 7.5 s at k = 40, 55 s at k = 64 (the former Fraction elimination: 24 s at k = 40, > 300 s at k = 200).
+#: 32 keeps the default answer within seconds. Not a tolerance of a result: a bound on waiting; raise with --max-dim.
+CERTIFY_BILINEAR_MAX_DIM = 32

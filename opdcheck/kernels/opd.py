@@ -85,18 +85,40 @@ def default_saddle(problem: Problem):
     return solve_dual_newton(problem)
 
 
+def _check_run_budget(problem: Problem, T: int, who: str) -> None:
+    """Refuse, before any step, a run that cannot finish: more steps than ``max_run_steps()`` (a bound on
+    waiting the user can raise), or per-step metrics that would not fit in the memory limit."""
+    from opdcheck.resources import format_bytes, max_run_steps, memory_limit
+
+    cap, source = max_run_steps()
+    if T > cap:
+        raise ValueError(f"{who}: T = {T} steps, above the limit {cap} ({source}; each step costs O(X n (h + K)) "
+                         "work, ~10-100 us on a small instance, so this run would take hours); pass a smaller T, or "
+                         f"raise the limit with the environment variable OPDCHECK_MAX_STEPS.")
+    need = 8 * (T + 1) * (8 + 2 * problem.h)  # the per-step metrics the trajectory keeps, and derived arrays
+    limit, lsource = memory_limit(None)
+    if limit is not None and need > limit:
+        raise ValueError(f"{who}: T = {T} steps keep per-step metrics of about {format_bytes(need)}, over the memory "
+                         f"limit {format_bytes(limit)} ({lsource}); pass a smaller T or raise OPDCHECK_MEMORY_LIMIT.")
+
+
 def validate_run(problem: Problem, *, eta_th, eta_lam, T, dual_step, lam_init, saddle, closed_form,
                  stop_below, prediction, who: str):
     """The inputs every OPD/PD driver (numpy reference and Numba kernel) shares, validated once.
 
     Returns ``(eta_th, eta_lam, T, pi*, lam*, lam_hat_0)``; errors name the field, the value and the fix.
     """
+    if not isinstance(problem, Problem):
+        raise ValueError(f"{who}: problem = {problem!r:.60} is a {type(problem).__name__}, not an "
+                         "opdcheck.problem.Problem; build one with Problem(...), paper_toy(), random_instance(...) "
+                         "or load_problem(path).")
     if prediction not in PREDICTIONS:
         raise ValueError(f"prediction: {prediction!r}; choose one of {PREDICTIONS}.")
     eta_th, eta_lam = validate_steps(eta_th, eta_lam, problem.beta, dual_convention=dual_step,
                                      closed_form=closed_form, who=who)
-    if not isinstance(T, (int, np.integer)) or T < 1:
+    if isinstance(T, (bool, np.bool_)) or not isinstance(T, (int, np.integer)) or T < 1:
         raise ValueError(f"T: {T!r}; pass an integer number of steps >= 1.")
+    _check_run_budget(problem, int(T), who)
     if stop_below is not None and not (stop_below >= 0):
         raise ValueError(f"stop_below: {stop_below!r}; pass None or a float >= 0.")
     pi_s, lam_s = _check_saddle(problem, saddle)

@@ -25,7 +25,8 @@ from opdcheck.logspace import kl_rows, logsumexp_rows
 if TYPE_CHECKING:
     from opdcheck.problem import Problem
 
-__all__ = ["check_point", "log_best_response", "best_response", "primal_objective", "kkt_residuals"]
+__all__ = ["check_point", "log_best_response", "best_response", "primal_objective", "kkt_residuals",
+           "scaled_residuals", "require_own_certificate"]
 
 
 def _check_lam(problem: "Problem", lam, name: str = "lam") -> np.ndarray:
@@ -106,3 +107,41 @@ def kkt_residuals(problem: "Problem", pi: np.ndarray, lam) -> dict:
         "complementarity": float(np.max(np.abs(lam * c))),
         "simplex": float(max(np.max(np.abs(pi.sum(axis=1) - 1.0)), np.max(np.maximum(0.0, -pi)))),
     }
+
+
+def scaled_residuals(problem: "Problem", pi, lam) -> dict:
+    """The KKT residuals a saddle point must pass to be called solved, at the problem's own scale:
+    ``primal_feasibility`` (``max_j max(0, -c_j) / max|R_hard[j]|``), ``complementarity``
+    (``max_j lam_j |c_j| / R_max``) and ``simplex``; non-finite values count as infinite."""
+    pi, lam = check_point(problem, pi, lam)
+    with np.errstate(over="ignore", invalid="ignore"):
+        a = np.abs(problem.R_hard).reshape(problem.h, -1).max(axis=1)
+        c = problem.constraint_values(pi)
+        scale = float(problem.R_max) if problem.R_max > 0 else 1.0
+        vals = {
+            "primal_feasibility": float(np.max(np.maximum(0.0, -c) / np.where(a > 0, a, 1.0))),
+            "complementarity": float(np.max(np.abs(lam) * np.abs(c)) / scale),
+            "simplex": float(max(np.max(np.abs(pi.sum(axis=1) - 1.0)), np.max(np.maximum(0.0, -pi)))),
+        }
+    return {k: (v if np.isfinite(v) else float("inf")) for k, v in vals.items()}
+
+
+def require_own_certificate(problem: "Problem", pi, lam, route: str) -> dict:
+    """``scaled_residuals`` when each is within SADDLE_RESULT_RTOL; else a SolverError
+    naming the route, the precision reached and the fix. A solver's "converged" is never taken on trust."""
+    from opdcheck.numerics.types import SolverError
+    from opdcheck.tolerances import SADDLE_RESULT_RTOL
+
+    res = scaled_residuals(problem, pi, lam)
+    bad = {k: v for k, v in res.items() if not v <= SADDLE_RESULT_RTOL}
+    if bad:
+        shown = ", ".join(f"{k} {v:.3g}" for k, v in bad.items())
+        ratio = problem.beta / problem.R_max if problem.R_max > 0 else float("nan")
+        hint = (f"R_max = {problem.R_max:.3g} is beyond the range where products of rewards stay finite in float64; "
+                "rescale the rewards (the saddle point scales with them)" if problem.R_max > 1e150 else
+                f"beta / R_max = {ratio:.3g} is below what float64 resolves (the dual function is flat to rounding); "
+                "solve the beta = 0 linear program instead (--method lp)" if 0 < ratio < 1e-9 else
+                "try another --method or --cross-check")
+        raise SolverError(f"{route} on {problem.name!r}: the result fails its own certificate ({shown}; each must be "
+                          f"<= {SADDLE_RESULT_RTOL:g} at the problem's scale), so it is not a saddle point; {hint}.")
+    return res

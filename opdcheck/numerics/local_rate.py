@@ -40,7 +40,7 @@ from opdcheck.problem import Problem
 from opdcheck.theory.linearization import (METHODS, RationalDesign, certify_modes, certify_rate)
 from opdcheck.theory.rate_formulas import spectral_rate
 from opdcheck.theory.schur_cohn import radius_enclosure
-from opdcheck.tolerances import (CERTIFY_ENCLOSURE_WIDTH, CERTIFY_FULL_JACOBIAN_MAX_DIM, CERTIFY_MAX_DENOMINATOR,
+from opdcheck.tolerances import (CERTIFY_BILINEAR_MAX_DIM, CERTIFY_ENCLOSURE_WIDTH, CERTIFY_FULL_JACOBIAN_MAX_DIM, CERTIFY_MAX_DENOMINATOR,
                                  CERTIFY_STRICT_COMPLEMENTARITY_ATOL, LAMBDA_UNIQUE_EIG_RTOL)
 
 __all__ = ["rational", "linearization_data", "rational_design", "certify_instance", "certify_bilinear",
@@ -139,6 +139,24 @@ def _measure(problem: Problem, method: str, eta_th: float, eta_lam: float, dual_
             "final_error": float(tr.error[-1])}
 
 
+def _float_curvature(problem: Problem, pi: np.ndarray, active: tuple) -> np.ndarray:
+    """``sum_x rho_x Cov_{pi_x}(R_A)`` in float64 (m x m, O(m^2 X n) time, O(m X n) memory)."""
+    R = np.asarray(problem.R_hard)[list(active)]
+    mean = np.einsum("xn,jxn->jx", pi, R)
+    Rc = R - mean[:, :, None]
+    return np.einsum("x,xn,jxn,kxn->jk", problem.rho, pi, Rc, Rc, optimize=True)
+
+
+def _require_unique(ev: np.ndarray, info: dict) -> None:
+    if ev[0] <= LAMBDA_UNIQUE_EIG_RTOL * max(1.0, float(ev[-1])):
+        shown = ev.tolist() if ev.size <= 8 else [float(ev[0]), "...", float(ev[-1])]
+        act = list(info["active"])
+        act_s = str(act) if len(act) <= 8 else f"[{act[0]}, ..., {act[-1]}] ({len(act)} constraints)"
+        raise ValueError(f"the dual curvature on the active set {act_s} is singular (eigenvalues "
+                         f"{shown}): lam* is not unique, so the iterates need not converge to one point and the "
+                         "linearization does not apply. Remove a redundant constraint or change its rewards.")
+
+
 def certify_instance(problem: Problem, *, method: str = "opd", eta_th: float | None = None,
                      eta_lam: float | None = None, dual_step: str | None = None, T: int = 3000, measure: bool = True,
                      saddle=None) -> dict:
@@ -173,15 +191,16 @@ def certify_instance(problem: Problem, *, method: str = "opd", eta_th: float | N
     d_th, d_lam = thm34_step_sizes(problem)
     eta_th = d_th if eta_th is None else float(eta_th)
     eta_lam = d_lam if eta_lam is None else float(eta_lam)
+    # lam* unique? decided in float64 *before* any exact arithmetic (the exact determinant of an m x m
+    # polynomial matrix is what hung on 40 duplicated constraints)
+    ev = np.linalg.eigvalsh(_float_curvature(problem, saddle.pi, info["active"]))
+    _require_unique(ev, info)
     design, rounding = rational_design(problem, saddle, info["active"])
     q_th, q_lam = rational(eta_th), rational(eta_lam)
     cert = certify_modes(design, method, q_th, q_lam, dual_step, Fraction(str(CERTIFY_ENCLOSURE_WIDTH)))
     H = np.array([[float(v) for v in row] for row in cert.H])
     ev = np.linalg.eigvalsh(H)
-    if ev[0] <= LAMBDA_UNIQUE_EIG_RTOL * max(1.0, float(ev[-1])):
-        raise ValueError(f"the dual curvature on the active set {list(info['active'])} is singular (eigenvalues "
-                         f"{ev.tolist()}): lam* is not unique, so the iterates need not converge to one point and the "
-                         "linearization does not apply. Remove a redundant constraint or change its rewards.")
+    _require_unique(ev, info)
     full = None
     dim = (4 if method == "opd" else 2) * (design.X * (design.n - 1) + len(design.active))
     if dim <= CERTIFY_FULL_JACOBIAN_MAX_DIM:  # small: the full exact Jacobian as a cross-check
@@ -209,56 +228,108 @@ def _ogda_mode(c: Fraction) -> list[Fraction]:
     return [Fraction(1), Fraction(-2), 1 + 4 * c, -4 * c, c]
 
 
-def _positive_definite(M: list[list[Fraction]]) -> bool:
-    """Exact: all pivots of the symmetric Gaussian elimination (LDL^T) of ``M`` are > 0."""
+def _positive_definite(M: list[list[int]]) -> bool:
+    """Exact: every leading principal minor of the symmetric integer matrix ``M`` is > 0 (Sylvester),
+    by fraction-free (Bareiss) elimination: integer arithmetic, each division exact."""
     a = [row[:] for row in M]
     n = len(a)
+    prev = 1
     for p in range(n):
         piv = a[p][p]
         if piv <= 0:
             return False
         for i in range(p + 1, n):
-            f = a[i][p] / piv
-            if f:
-                for j in range(p + 1, n):
-                    a[i][j] -= f * a[p][j]
+            aip = a[i][p]
+            row_i, row_p = a[i], a[p]
+            for j in range(p + 1, n):
+                row_i[j] = (row_i[j] * piv - aip * row_p[j]) // prev
+        prev = piv
     return True
 
 
-def certify_bilinear(A: np.ndarray, step: float, *, T: int = 20000, seed: int = 0,
-                     max_den: int = 2**30) -> dict:
-    """Certified OGDA rate on ``min_x max_y x^T A y`` (module docstring), beside a tail-window fit."""
+def _shifted(G: list[list[int]], den: int, s: Fraction) -> list[list[int]]:
+    """Integer matrix with the sign pattern of ``G / den - s I`` (scaled by ``den * s.denominator > 0``)."""
+    q, p = s.denominator, s.numerator * den
+    return [[G[i][j] * q - (p if i == j else 0) for j in range(len(G))] for i in range(len(G))]
+
+
+def _check_bilinear_input(A, step: float, max_dim: int) -> np.ndarray:
+    """``A`` as a float64 square matrix within the certificate's range, or a ValueError naming the fix."""
     A = np.asarray(A)
-    if A.ndim != 2 or A.size == 0 or not np.issubdtype(A.dtype, np.number):
-        raise ValueError(f"--bilinear: A has shape {A.shape} and dtype {A.dtype}; pass a 2-d numeric array (.npy).")
+    if A.dtype.kind == "c":
+        raise ValueError(f"--bilinear: A has complex dtype {A.dtype}; the game min_x max_y x^T A y is real. "
+                         "Pass a real matrix (save A.real explicitly if that is what you mean).")
+    if A.ndim != 2 or A.size == 0 or A.dtype.kind not in "biuf":
+        raise ValueError(f"--bilinear: A has shape {A.shape} and dtype {A.dtype}; pass a 2-d real array (.npy).")
+    m, k = A.shape
+    if m != k:
+        side, null = ("x", m - k) if m > k else ("y", k - m)
+        raise ValueError(f"--bilinear: A is {m}x{k}; a non-square A has a {null}-dimensional nullspace on the {side} "
+                         f"side ({'A^T x = 0' if m > k else 'A y = 0'}), so the game has a continuum of equilibria and "
+                         "OGDA has a neutral mode there (rate exactly 1): there is no linear rate to certify. "
+                         "Pass a square, nonsingular A.")
+    if k > max_dim:
+        raise ValueError(f"--bilinear: A is {k}x{k}, above the exact certificate's size limit {max_dim} (exact "
+                         "integer elimination grows like k^4 in time: ~0.2 s at k = 20, ~1 min at k = 64, hours at "
+                         "k = 200); raise it with --max-dim K if you mean to wait.")
     A = A.astype(np.float64)
     if not np.isfinite(A).all():
         raise ValueError("--bilinear: A has non-finite entries; pass a finite matrix.")
-    if not (math.isfinite(step) and step > 0):
+    amax = float(np.max(np.abs(A)))
+    if amax == 0:
+        raise ValueError("--bilinear: A is zero: every point is an equilibrium and OGDA does not move (rate 1); "
+                         "pass a nonsingular A.")
+    if not (1e-100 <= amax <= 1e100):
+        raise ValueError(f"--bilinear: max|A| = {amax:.3g} is outside [1e-100, 1e100], where the certificate's "
+                         "products stay finite; the rate depends on step*A only, so rescale A and divide --step "
+                         "by the same factor.")
+    if not (isinstance(step, (int, float)) and math.isfinite(step) and step > 0):
         raise ValueError(f"--step = {step!r}; pass a finite step > 0.")
+    eta_sigma = float(step) * float(np.linalg.norm(A, 2))
+    if not eta_sigma >= 1e-6:
+        raise ValueError(f"--step {step}: step * sigma_max(A) = {eta_sigma:.3g} is below 1e-6, where OGDA's rate is "
+                         "within 1e-12 of 1 and beyond the certificate's resolution; pass a larger step "
+                         "(the rate depends on step*A only).")
+    return A
+
+
+def certify_bilinear(A: np.ndarray, step: float, *, T: int = 20000, seed: int = 0,
+                     max_den: int = 2**30, max_dim: int = CERTIFY_BILINEAR_MAX_DIM) -> dict:
+    """Certified OGDA rate on ``min_x max_y x^T A y`` (module docstring), beside a tail-window fit.
+
+    Refused up front (ValueError): complex or non-square ``A`` (a nullspace: a continuum of equilibria,
+    rate exactly 1), ``A`` larger than ``max_dim`` (the exact elimination's cost), entries or a step
+    outside the range the certificate resolves."""
+    A = _check_bilinear_input(A, step, max_dim)
     t0 = time.perf_counter()
-    # one common denominator; M = A^T A exactly (rationals), its extreme eigenvalues certified by the
-    # inertia of M - s I (exact LDL^T pivots: all > 0 iff s < lambda_min), not by its charpoly
+    # the rate depends on eta*A only: certify eta*A / scale with step*scale, scale a power of 2 (exact)
+    scale = 2.0 ** math.floor(math.log2(float(np.max(np.abs(A)))))
+    A, step = A / scale, float(step) * scale
+    # one common denominator D: G = (D A)^T (D A) is an integer matrix and M = A^T A = G / D^2 exactly;
+    # its extreme eigenvalues are certified by the inertia of M - s I (exact fraction-free pivots: all
+    # leading minors > 0 iff s < lambda_min), not by its charpoly
     D = max_den
     Aint = [[int(round(float(A[i, j]) * D)) for j in range(A.shape[1])] for i in range(A.shape[0])]
     k = A.shape[1]
-    M = [[Fraction(sum(Aint[r][i] * Aint[r][j] for r in range(A.shape[0])), D * D) for j in range(k)] for i in range(k)]
+    G = [[sum(Aint[r][i] * Aint[r][j] for r in range(A.shape[0])) for j in range(k)] for i in range(k)]
+    den = D * D
     eta = rational(step, 10**12)
+    if eta == 0 or abs(float(eta) - step) > 1e-6 * step:
+        raise ValueError(f"--step {step / scale!r}: rounds to {eta} at denominators <= 1e12; pass a larger step.")
     sv = np.linalg.svd(A, compute_uv=False)
-    if not _positive_definite([[(Fraction(1) / (4 * eta * eta) if i == j else 0) - M[i][j] for j in range(k)]
-                               for i in range(k)]):
-        raise ValueError(f"--step {step}: eta^2 sigma_max^2 >= 1/4 for this A; the certificate's monotone regime "
-                         "needs eta < 1/(2 sigma_max).")
+    if not _positive_definite(_shifted([[-g for g in row] for row in G], den, -Fraction(1) / (4 * eta * eta))):
+        raise ValueError(f"--step {step / scale}: eta^2 sigma_max^2 >= 1/4 for this A; the certificate's monotone "
+                         f"regime needs eta < 1/(2 sigma_max) = {1 / (2 * float(sv[0]) * scale):.6g}.")
     s_est = float(sv[-1]) ** 2
-    if s_est <= 0 or not _positive_definite(M):
-        raise ValueError("A^T A is singular: a zero singular value gives a neutral mode (rate exactly 1); "
-                         "OGDA has no linear rate on this game. Pass a full-column-rank A.")
+    if s_est <= 0 or not _positive_definite(G):
+        raise ValueError("--bilinear: A is singular: a zero singular value gives a neutral mode (rate exactly 1) and "
+                         "a continuum of equilibria; OGDA has no linear rate on this game. Pass a nonsingular A.")
     delta = Fraction(s_est * 1e-9).limit_denominator(10**15) + Fraction(1, 10**30)
     for _ in range(20):
         s_lo = max(Fraction(s_est).limit_denominator(10**18) - delta, Fraction(0))
         s_hi = Fraction(s_est).limit_denominator(10**18) + delta
-        below = s_lo == 0 or _positive_definite([[M[i][j] - (s_lo if i == j else 0) for j in range(k)] for i in range(k)])
-        above = not _positive_definite([[M[i][j] - (s_hi if i == j else 0) for j in range(k)] for i in range(k)])
+        below = s_lo == 0 or _positive_definite(_shifted(G, den, s_lo))
+        above = not _positive_definite(_shifted(G, den, s_hi))
         if below and above:  # s_lo < s_min <= s_hi
             break
         delta *= 16
@@ -273,21 +344,41 @@ def certify_bilinear(A: np.ndarray, step: float, *, T: int = 20000, seed: int = 
     from opdcheck.kernels.bilinear import run_optimistic
 
     rng = np.random.default_rng(seed)
-    z = run_optimistic(A, rng.normal(size=A.shape[0]), rng.normal(size=A.shape[1]), float(step), T)
-    t = np.arange(T // 2, T + 1)
-    slope = np.polyfit(t, np.log(z[t]), 1)[0]
-    return {"shape": A.shape, "step": float(step), "sigma_max": float(sv[0]), "sigma_min": float(sv[-1]),
+    with np.errstate(under="ignore", divide="ignore", invalid="ignore"):
+        z = run_optimistic(A, rng.normal(size=A.shape[0]), rng.normal(size=A.shape[1]), float(step), T)
+        t = np.arange(T // 2, T + 1)
+        ok = np.isfinite(np.log(z[t])).all()
+        slope = np.polyfit(t, np.log(z[t]), 1)[0] if ok else float("nan")
+    return {"shape": A.shape, "step": float(step) / scale, "sigma_max": float(sv[0]) * scale,
+            "sigma_min": float(sv[-1]) * scale, "scale": scale,
             "radius_lo": r_lo, "radius_hi": r_hi, "one_minus_radius": (float(1 - r_hi), float(1 - r_lo)),
-            "s_min": (float(s_lo), float(s_hi)), "measured": float(np.exp(slope)), "T": T,
+            "s_min": (float(s_lo) * scale**2, float(s_hi) * scale**2), "measured": float(np.exp(slope)), "T": T,
             "certify_seconds": cert_s, "max_denominator": max_den}
 
 
 
-def load_matrix(path: str) -> np.ndarray:
-    """Read ``A`` from a ``.npy`` file (no pickles) with a clear error."""
+def load_matrix(path: str, memory_limit: int | None = None) -> np.ndarray:
+    """Read ``A`` from a ``.npy`` file (no pickles) with a clear error; its header (dtype, shape) is checked
+    against ``memory_limit`` bytes before the data is read."""
     p = Path(path)
     if not p.exists():
         raise ValueError(f"--bilinear {path!r}: file does not exist; pass a .npy file with a 2-d array.")
+    if not p.is_file():
+        raise ValueError(f"--bilinear {path!r}: not a file; pass a .npy file with a 2-d array.")
+    try:
+        with open(p, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            shape, _, dtype = (np.lib.format.read_array_header_1_0(fh) if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0(fh))
+    except Exception as exc:
+        raise ValueError(f"--bilinear {path!r}: not a .npy file ({exc}); save A with numpy.save.") from None
+    if dtype.hasobject:
+        raise ValueError(f"--bilinear {path!r}: dtype {dtype} holds Python objects (read only via pickle, which "
+                         "opdcheck never uses); save a plain numeric array.")
+    need = int(np.prod(shape, dtype=np.float64)) * max(dtype.itemsize, 8) * 2
+    if memory_limit is not None and need > memory_limit:
+        raise ValueError(f"--bilinear {path!r}: A of shape {shape} needs about {need} bytes to load, over the "
+                         f"memory limit {memory_limit}; raise it with --memory-limit SIZE.")
     try:
         return np.load(p, allow_pickle=False)
     except Exception as exc:

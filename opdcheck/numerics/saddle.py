@@ -55,7 +55,9 @@ def slater_certificate(problem: "Problem") -> float:
 
     _, a = problem_units(problem)  # ValueError for an identically-zero constraint
     scale = float(np.max(a))
-    greedy = np.eye(problem.n)[np.argmax(np.tensordot(1.0 / a, problem.R_hard, axes=(0, 0)), axis=1)]
+    # the deterministic candidate as an (X, n) one-hot table (not rows of an n x n identity: O(n^2) memory)
+    greedy = np.zeros((problem.X, problem.n))
+    greedy[np.arange(problem.X), np.argmax(np.tensordot(1.0 / a, problem.R_hard, axes=(0, 0)), axis=1)] = 1.0
     for candidate in (problem.pi_ref, greedy):
         margin = float(np.min(problem.constraint_values(candidate)))
         if margin > SLATER_XI_ATOL * scale:
@@ -98,6 +100,9 @@ def solve_saddle(problem: "Problem", method: str = "auto") -> SaddlePoint:
             from opdcheck.numerics.lp import solve_lp
 
             sp = solve_lp(problem)
+        from opdcheck.numerics.kkt import require_own_certificate
+
+        sp.info["own_certificate"] = require_own_certificate(problem, sp.pi, sp.lam, sp.method)
         sp.pi.setflags(write=False)
         sp.lam.setflags(write=False)
         per[m] = sp

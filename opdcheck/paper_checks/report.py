@@ -22,8 +22,11 @@ line and table-safe before it reaches ``report.md`` (:func:`inline`), so a name 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import re
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -40,11 +43,22 @@ SCHEMA_VERSION = 2
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
 
+#: what could open raw HTML or an autolink in Markdown (``<script``, ``</a``, ``<!--``, ``<javascript:...>``)
+#: and an HTML entity; ``<=`` or ``< 1`` in a sentence are left as they are
+_MARKUP_OPEN = re.compile(r"<(?=[A-Za-z/!?])")
+_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
+
+
 def inline(v: Any) -> str:
-    """One line, table-safe text for Markdown: control characters (newlines included) become a
-    space, ``|`` and backticks are escaped. Defence in depth: the CLI sanitises names too."""
+    """One line, table-safe, inert text for Markdown: control characters (newlines included) become a
+    space; ``|`` and backticks are escaped; ``[`` and ``]`` are escaped (no link, so no ``javascript:``
+    URL, can be formed); a ``<`` that could open an HTML tag or autolink and a ``&`` that could open an
+    entity are written as ``&lt;`` and ``&amp;``. Every string from an instance file (its name, its path)
+    reaches report.md through this or inside a code span (:func:`_code`)."""
     text = _CONTROL_CHARS.sub(" ", str(v))
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+    text = text.replace("[", "\\[").replace("]", "\\]")
+    return _MARKUP_OPEN.sub("&lt;", _ENTITY.sub("&amp;", text))
 
 
 @dataclass(frozen=True)
@@ -282,11 +296,58 @@ def results_payload(results: Sequence[CheckResult], *, profile: str, seed: int,
     })
 
 
+MARKER = ".opdcheck-report"
+
+
+def write_marker(folder: Path) -> None:
+    """The file that says "opdcheck wrote this folder": only such a folder (or an empty one) is ever replaced."""
+    from opdcheck import __version__
+
+    (Path(folder) / MARKER).write_text(f"written by opdcheck {__version__}; this folder is replaced whole by the "
+                                       "next run that writes here\n", encoding="utf-8")
+
+
+@contextmanager
+def folder_lock(folder: Path):
+    """An exclusive POSIX lock on ``folder`` itself (flock on a directory descriptor): nothing is
+    created, so nothing is left behind. A no-op where flock is unavailable."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def _write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path`` and rename it over ``path``: a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    """Write to a fresh temporary file beside ``path`` (a unique name: concurrent writers never share it)
+    and rename it over ``path``: a reader never sees half a file. On any error (a full disk) the
+    temporary file is removed and ``path`` is left as it was."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_report(results: Sequence[CheckResult], out_dir: str | Path, *, profile: str, seed: int,
@@ -306,6 +367,7 @@ def write_report(results: Sequence[CheckResult], out_dir: str | Path, *, profile
                               notes=notes, appendices=appendices, status=status, executor=executor)
     text = render_markdown(results, profile=profile, seed=seed, crashed=crashed, instance=instance,
                            notes=notes, appendices=appendices, status=status)
-    _write_atomic(js, json.dumps(payload, indent=1))
-    _write_atomic(md, text)
+    with folder_lock(out):  # two writers on one folder: each pair (results.json, report.md) lands whole
+        _write_atomic(js, json.dumps(payload, indent=1))
+        _write_atomic(md, text)
     return md, js

@@ -183,6 +183,12 @@ def thm34_case(problem: Problem, *, dual_step: str = "prox", T: int = 1500, sadd
     return out
 
 
+#: (X, n, h, K) of the full profile's scale instance (:func:`scale_case`); the memory estimate of the
+#: built-in profiles reads it (``paper_checks/profile_memory.py``)
+SCALE_SHAPE = (10_000, 1_000, 4, 2)
+#: the checks whose full profile runs :func:`scale_case`
+SCALE_CHECKS = ("thm-3.4", "thm-3.4-lyapunov", "thm-3.4-rate")
+
 #: the instance sweep of each check, per profile: (toy betas, number of random instances, size bounds).
 #: A module-level table so that a smaller profile (the mutation table, opdcheck.mutants) can shrink it.
 SWEEPS: dict[str, dict[str, tuple]] = {
@@ -257,7 +263,8 @@ def scale_case(ctx: CheckContext, case: Callable, stream: str, **case_kwargs) ->
         return None, f"Scale instance (1e4, 1e3, 4) skipped: opdcheck.kernels.numba_fused.run_opd_fused not importable ({type(exc).__name__})."
     from opdcheck.numerics.saddle import solve_saddle
 
-    p = random_instance(10_000, 1_000, 4, 0.1, int(ctx.rng(stream + "-scale").integers(0, 2**31 - 1)))
+    X, n, h, _ = SCALE_SHAPE
+    p = random_instance(X, n, h, 0.1, int(ctx.rng(stream + "-scale").integers(0, 2**31 - 1)))
     t0 = time.perf_counter()
     c = case(p, dual_step="prox", saddle=solve_saddle(p), runner=run_opd_fused, **(case_kwargs | {"T": 2000}))
     return c, f"Scale instance {p.name} (X = 1e4, n = 1e3, h = 4, T = 2000, run_opd_fused): {time.perf_counter() - t0:.1f} s."

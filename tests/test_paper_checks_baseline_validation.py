@@ -1,0 +1,83 @@
+"""--strict: the baseline is validated before any work, and a missing or null entry is a difference."""
+import json
+
+import pytest
+
+from opdcheck.cli import EXIT_INPUT, EXIT_OK, EXIT_STRICT, main
+from opdcheck.paper_checks import registry
+from opdcheck.paper_checks.baseline_validation import load_baseline_file, strict_differences, validate_baseline
+from opdcheck.paper_checks.result import CheckResult, Finding, Verdict
+
+ran = []
+
+
+def _check(ctx):
+    ran.append(ctx.seed)
+    return CheckResult(id="b-a", paper_ref="t", claim="t", verdict=None, computed=1, stated=1, comparison="identity",
+                       findings=[Finding("f1", "claim", Verdict.CONFIRMED, computed=1, stated=1, judged=1)])
+
+
+@pytest.fixture
+def check(monkeypatch):
+    monkeypatch.setitem(registry._REGISTRY, "b-a", registry.Check("b-a", "t", "t", "", _check, order=0))
+    ran.clear()
+
+
+@pytest.mark.parametrize("baseline,match", [
+    ({"quick": {"b-a": None}}, "verdict None"),
+    ({"quick": {"b-a": "MAYBE"}}, "MAYBE"),
+    ({"quick": {"b-a": {"verdict": None}}}, "verdict None"),
+    ({"quick": {"b-a": {"verdict": "CONFIRMED", "findings": {"f1": None}}}}, "findings.f1"),
+    ({"quick": {"b-a": {"verdict": "CONFIRMED", "findings": 3}}}, "findings"),
+    ({"quick": ["b-a"]}, "expected an object"),
+    ({"full": {}}, "no entry for profile"),
+    ([], "top level"),
+])
+def test_a_malformed_baseline_is_refused_before_any_work(tmp_path, monkeypatch, capsys, check, baseline, match):
+    import opdcheck.cli as cli
+
+    monkeypatch.setattr(cli, "_load_baseline", lambda: baseline)
+    assert main(["run", "b-a", "--strict", "--out", str(tmp_path / "o"), "--quiet"]) == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and match in err
+    assert ran == []
+
+
+@pytest.mark.parametrize("text", ['{"quick": {"b-a": "CONF', "", "not json", '{"quick": ' * 100000])
+def test_a_truncated_file_is_one_line(tmp_path, text):
+    f = tmp_path / "baseline.json"
+    f.write_text(text)
+    with pytest.raises(ValueError, match="baseline"):
+        validate_baseline(load_baseline_file(f), "quick", ["b-a"])
+
+
+def test_missing_entries_and_findings_are_differences(tmp_path, monkeypatch, capsys, check):
+    import opdcheck.cli as cli
+
+    monkeypatch.setattr(cli, "_load_baseline", lambda: {"quick": {}})
+    assert main(["run", "b-a", "--strict", "--out", str(tmp_path / "o"), "--quiet"]) == EXIT_STRICT
+    assert "no recorded baseline verdict" in capsys.readouterr().err
+    monkeypatch.setattr(cli, "_load_baseline", lambda: {"quick": {"b-a": {"verdict": "CONFIRMED",
+                                                                          "findings": {"f1": "CONFIRMED", "f2": "REFUTED"}}}})
+    assert main(["run", "b-a", "--strict", "--out", str(tmp_path / "o"), "--quiet"]) == EXIT_STRICT
+    assert "'f2'" in capsys.readouterr().err
+    # positive controls: both formats, matching
+    for rec in ("CONFIRMED", {"verdict": "CONFIRMED", "findings": {"f1": "CONFIRMED"}},
+                {"verdict": "CONFIRMED", "findings": [{"name": "f1", "verdict": "CONFIRMED"}]}):
+        monkeypatch.setattr(cli, "_load_baseline", lambda rec=rec: {"quick": {"b-a": rec}})
+        assert main(["run", "b-a", "--strict", "--out", str(tmp_path / "o"), "--quiet"]) == EXIT_OK
+    # negative control: another verdict
+    monkeypatch.setattr(cli, "_load_baseline", lambda: {"quick": {"b-a": "REFUTED"}})
+    assert main(["run", "b-a", "--strict", "--out", str(tmp_path / "o"), "--quiet"]) == EXIT_STRICT
+
+
+def test_the_shipped_baseline_validates():
+    from pathlib import Path
+
+    import opdcheck
+
+    data = load_baseline_file(Path(opdcheck.__file__).parent / "paper_checks" / "baseline.json")
+    ids = [c.id for c in registry.all_checks()]
+    for profile in ("quick", "full"):
+        validate_baseline(data, profile, ids)
+    assert strict_differences([], {}) == []
