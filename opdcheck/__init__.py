@@ -7,59 +7,73 @@ Layout (dependencies point one way)::
 
     paper_checks -> kernels, numerics, theory -> problem
 
-Numba compilation cache (read once, here, before any kernel is compiled)
-------------------------------------------------------------------------
-The jitted kernels (``opdcheck.kernels.numba_opd``, ``numba_fused``, ``fastexp``) are cached on disk by
-default, so a second process loads them instead of compiling them (~20 s of ``opdcheck run all``).
-``OPDCHECK_NUMBA_CACHE`` decides where:
+The entry points are exported here and imported on first use (PEP 562), so ``import opdcheck`` is
+cheap and has no side effect on the process (no environment variable, no plotting backend):
 
-* unset or ``1``: the per-user folder ``$XDG_CACHE_HOME/opdcheck/numba`` (``~/.cache/opdcheck/numba``);
-* ``0``: no disk cache (every process compiles);
-* any other value: that folder.
+* :class:`Problem` -- a validated instance; ``instances`` -- generators (the paper's toy, random, files);
+* :func:`solve_saddle` -- the exact saddle point ``(pi*, lam*)`` (a :class:`~opdcheck.numerics.types.SaddlePoint`);
+* :func:`run_opd` -- Algorithm 2 (OPD), and :func:`run_config` -- the one driver of every named method;
+* :func:`certify` -- the certified local rate (a :class:`~opdcheck.api.RateCertificate`);
+  :func:`certify_instance` -- the same as a plain dict;
+* :func:`run_check` -- one check of the paper, as a ``CheckResult``.
 
-The folder is handed to numba as ``NUMBA_CACHE_DIR`` unless the user set ``NUMBA_CACHE_DIR`` already
-(then numba's own setting wins). A folder that cannot be created or written turns the cache off with
-a warning (numba would refuse to load the kernels otherwise). Numba keys each entry by the source file's path, its modification
-time, the argument types and the CPU, so an edited kernel or another machine compiles afresh.
+The Numba kernels are cached on disk (``opdcheck.numba_cache``: ``OPDCHECK_NUMBA_CACHE``); the folder is
+set the first time a kernel is imported. The ``opdcheck`` command also selects matplotlib's Agg backend
+for its own process; library users keep theirs (figures are drawn with the object-oriented API).
+Library code logs to the ``opdcheck`` logger (Python ``logging``), it does not print.
+
+Example:
+    >>> import opdcheck
+    >>> toy = opdcheck.instances.paper_toy(beta=0.05)
+    >>> sp = opdcheck.solve_saddle(toy)
+    >>> [round(float(v), 6) for v in sp.lam], [round(float(v), 6) for v in sp.pi[0]]
+    ([1.0], [0.3, 0.7])
+    >>> tr = opdcheck.run_opd(toy, eta_th=3.0, eta_lam=3.0, T=1000)
+    >>> bool(tr.error[-1] < 1e-9 * tr.error[0])  # last-iterate convergence
+    True
 """
 from __future__ import annotations
 
-import os
-import sys
+import importlib
+import logging
+from typing import Any
 
-
-def _numba_cache_setting() -> tuple[bool, str | None]:
-    v = os.environ.get("OPDCHECK_NUMBA_CACHE", "1").strip()
-    if v == "0":
-        return False, None
-    if "NUMBA_CACHE_DIR" in os.environ:
-        folder = os.environ["NUMBA_CACHE_DIR"]
-    elif v in ("", "1"):
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        folder = os.path.join(base, "opdcheck", "numba")
-    else:
-        folder = os.path.abspath(os.path.expanduser(v))
-    try:  # numba refuses to decorate a cached function whose folder it cannot write: fall back to no cache
-        os.makedirs(folder, exist_ok=True)
-        if not os.access(folder, os.W_OK):
-            raise OSError(f"{folder} is not writable")
-    except OSError as exc:
-        import warnings
-
-        warnings.warn(f"opdcheck: Numba disk cache off ({exc}); set OPDCHECK_NUMBA_CACHE to a writable folder.",
-                      RuntimeWarning, stacklevel=2)
-        return False, None
-    return True, folder
-
-
-#: on-disk caching of the jitted kernels, and the folder (see the module docstring)
-NUMBA_CACHE, NUMBA_CACHE_DIR = _numba_cache_setting()
-if NUMBA_CACHE and "NUMBA_CACHE_DIR" not in os.environ:
-    os.environ["NUMBA_CACHE_DIR"] = NUMBA_CACHE_DIR  # also read by worker processes (opdcheck.sweeps)
-    if "numba" in sys.modules:  # numba read its config at import: tell it now
-        sys.modules["numba"].config.CACHE_DIR = NUMBA_CACHE_DIR
-
-from opdcheck.problem import Problem  # noqa: E402
-
-__all__ = ["Problem", "NUMBA_CACHE", "NUMBA_CACHE_DIR"]
 __version__ = "0.1.0"
+
+#: name -> (module, attribute); attribute None: the module itself
+_EXPORTS = {
+    "Problem": ("opdcheck.problem", "Problem"),
+    "instances": ("opdcheck.instances", None),
+    "solve_saddle": ("opdcheck.numerics.saddle", "solve_saddle"),
+    "SaddlePoint": ("opdcheck.numerics.types", "SaddlePoint"),
+    "run_opd": ("opdcheck.kernels.opd", "run_opd"),
+    "run_config": ("opdcheck.kernels.framework", "run_config"),
+    "certify": ("opdcheck.api", "certify"),
+    "RateCertificate": ("opdcheck.api", "RateCertificate"),
+    "certify_instance": ("opdcheck.numerics.local_rate", "certify_instance"),
+    "run_check": ("opdcheck.api", "run_check"),
+}
+
+__all__ = sorted(_EXPORTS) + ["NUMBA_CACHE", "NUMBA_CACHE_DIR", "__version__"]
+
+logging.getLogger("opdcheck").addHandler(logging.NullHandler())  # library convention: the user configures logging
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        module, attr = _EXPORTS[name]
+        mod = importlib.import_module(module)
+        value = mod if attr is None else getattr(mod, attr)
+    elif name in ("NUMBA_CACHE", "NUMBA_CACHE_DIR"):  # first use by a kernel module: decide the cache now
+        from opdcheck.numba_cache import configure
+
+        enabled, folder = configure()
+        value = enabled if name == "NUMBA_CACHE" else folder
+    else:
+        raise AttributeError(f"module 'opdcheck' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -272,6 +272,12 @@ def results_payload(results: Sequence[CheckResult], *, profile: str, seed: int,
     from opdcheck.provenance import provenance, run_stamp
 
     stamp = stamp or run_stamp(executor)
+    dicts = []
+    for r in results:
+        d = r.to_dict()
+        d["evidence"] = numbers_as_numbers(d["evidence"])     # table cells: numbers as numbers
+        d["instances"] = numbers_as_numbers(d["instances"])
+        dicts.append(d)
     prov = provenance()
     prov.update(profile=profile, seed=seed)
     return to_jsonable({
@@ -287,13 +293,37 @@ def results_payload(results: Sequence[CheckResult], *, profile: str, seed: int,
         "provenance": prov,
         "conventions": list(GLOBAL_CONVENTIONS),
         "notes": list(notes),
-        "results": [r.to_dict() for r in results],
+        "results": dicts,
         "crashed": crashed or {},
         "appendices": [{"title": t, "markdown": m} for t, m in _check_appendices(appendices)],
         "timing": {"date": stamp["date"], "executor": stamp["executor"], "machine": platform.platform(),
                    "python": platform.python_version(),
                    "wall_time_total": float(sum(r.wall_time for r in results))},
     })
+
+
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+def _as_number(v: Any) -> Any:
+    """A table cell that a check wrote as a decimal string (``"0.21"``, ``"1e-09"``) as the number it
+    spells; a string with more than 17 significant digits (an exact or high-precision value that a
+    float would round) stays a string, and so does anything else."""
+    if isinstance(v, str) and _NUMBER.match(v.strip()):
+        digits = re.sub(r"[eE].*$", "", v.strip()).lstrip("+-").replace(".", "").lstrip("0")
+        f = float(v)
+        if len(digits) <= 17 and np.isfinite(f):
+            return int(v) if re.fullmatch(r"[-+]?\d+", v.strip()) and abs(f) < 2**53 else f
+    return v
+
+
+def numbers_as_numbers(rows: Any) -> Any:
+    """``_as_number`` on every cell of a list of table rows (evidence, instances), recursively."""
+    if isinstance(rows, list):
+        return [numbers_as_numbers(x) for x in rows]
+    if isinstance(rows, dict):
+        return {k: numbers_as_numbers(v) for k, v in rows.items()}
+    return _as_number(rows)
 
 
 def _write_atomic(path: Path, text: str) -> None:

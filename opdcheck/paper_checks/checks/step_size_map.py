@@ -45,6 +45,7 @@ from fractions import Fraction
 import numpy as np
 import sympy as sp
 
+from opdcheck.intervals import format_enclosure
 from opdcheck.kernels.framework import run_config
 from opdcheck.numerics.types import SaddlePoint
 from opdcheck.paper_checks.studies.alg1_designs import rational_design
@@ -241,9 +242,9 @@ def describe_undecided(cell: str, r: dict) -> str:
     proj = (f", the projection active on {r['projected_steps']}/{r['half_steps']} steps of the second half"
             if r["projected_steps"] else ", lam > 0 throughout the second half")
     local = (f"from {SSM_LOCAL_PROBE_DEVIATION:g} off the saddle point it converges (e/e_0 = {r['probe_ratio']:.1e}) at "
-             f"rate {r['probe_rate']:.5f}, certified [{r['lo']:.5f}, {r['hi']:.5f}]" if r["agrees_locally"] else
+             f"rate {r['probe_rate']:.5f}, certified {format_enclosure(r['lo'], r['hi'], 5)}" if r["agrees_locally"] else
              f"from {SSM_LOCAL_PROBE_DEVIATION:g} off the saddle point it does NOT match the certificate (converged: "
-             f"{r['probe_converged']}, rate {r['probe_rate']:.5f} vs [{r['lo']:.5f}, {r['hi']:.5f}])")
+             f"{r['probe_converged']}, rate {r['probe_rate']:.5f} vs {format_enclosure(r['lo'], r['hi'], 5)})")
     orbit = (r["period"] or r["progress"] >= 1) and not r["reaches_saddle"]
     closes = f", closure {r['replay_closure']:.1e}" if orbit else ""
     rep = (f"replayed at 50 digits apart from the kernels: lam agrees to {r['replay_max_lam_diff']:.1e}{closes}"
@@ -434,7 +435,7 @@ def evaluate(ctx: CheckContext) -> CheckResult:
     pos, neg = probe_controls(ctx.rng("step-size-map controls").integers(2**31), T)
     controls += [
         Control("local probe confirms a certified-stable cell (sequential GDA, beta = 0.1)", "positive",
-                pos["agrees_locally"], f"rate {pos['probe_rate']:.5f} vs certified [{pos['lo']:.5f}, {pos['hi']:.5f}]"),
+                pos["agrees_locally"], f"rate {pos['probe_rate']:.5f} vs certified {format_enclosure(pos['lo'], pos['hi'], 5)}"),
         Control("local probe rejects the wrong certificate (simultaneous GDA run, sequential GDA's radius)", "negative",
                 not neg["agrees_locally"], f"converged {neg['probe_converged']}, e/e_0 = {neg['probe_ratio']:.3g}")]
     figures = _figure(ctx, maps, g, hval, T, [o[2] for o in outside])
