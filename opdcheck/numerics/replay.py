@@ -6,10 +6,10 @@ or ``opdcheck.numerics.dual``), everything a counterexample rests on:
 
 * the best response (eq. (3), Lemma B.7): ``log pi_lam = log pi_ref + S_lam / beta - logsumexp``;
 * the dual function ``D(lam) = sum_x rho_x beta logsumexp_y(log pi_ref + S_lam / beta)``, its gradient
-  ``c(pi_lam)`` and Hessian ``(1/beta) sum_x rho_x Cov_{pi_lam[x]}(R_H)`` (SPEC.md §1);
+  ``c(pi_lam)`` and Hessian ``(1/beta) sum_x rho_x Cov_{pi_lam[x]}(R_H)``;
 * the saddle point by projected Newton on ``D`` from a float start, with its certificate: the
   projected gradient (KKT residual of ``min_{lam >= 0} D``) at 50 digits;
-* Algorithm 2 (eqs. (4)-(7)) with both dual conventions and SPEC.md's t = 0 convention
+* Algorithm 2 (eqs. (4)-(7)) with both dual conventions and the reports' t = 0 convention
   ``pi_{-1} = pi_hat_0 = pi_ref``, ``lam_{-1} = lam_hat_0``;
 * the error metric ``E_x KL(pi*[x] || pi_hat_t[x]) + ||lam* - lam_hat_t||^2`` (the KL direction of Thm 3.4)
   and the potential ``Phi_t``;

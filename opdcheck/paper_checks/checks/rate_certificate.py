@@ -1,4 +1,4 @@
-"""Check ``rate-certificate`` (opdcheck's own, SPEC.md "Beyond the paper").
+"""Check ``rate-certificate`` (opdcheck's own, beyond the paper).
 
 Claim: the asymptotic last-iterate rate of a primal-dual method equals the spectral radius of its
 update map linearized at the saddle point (reduced logits on the support of ``pi*``, active
@@ -52,7 +52,7 @@ $\mathbb{Q}$, factored over $\mathbb{Q}$, and each factor's root radius is brack
 Schur–Cohn test ($T p = (a_n p - a_0 p^*)/z$, stable iff $|a_0| < |a_n|$ at every stage; a root on the circle gives
 $|a_0| = |a_n|$ and is reported as not strictly stable; $|z| < r$ via $p(rw)$).
 
-**Cross-check with SPEC's per-mode polynomials.** With $a = \beta/(\eta_\theta+\beta)$ and $c_j = \kappa h_j/(\eta_\theta+\beta)$
+**Cross-check with the per-mode polynomials derived by hand.** With $a = \beta/(\eta_\theta+\beta)$ and $c_j = \kappa h_j/(\eta_\theta+\beta)$
 ($h_j$ the eigenvalues of $H = \sum_x\rho_x \mathrm{Cov}_{\pi^\star_x}(R_A)$), the exact characteristic polynomial
 equals $(\mu-\gamma)^{N-m}\det P(\mu, \kappa b H)$ for both GDAs and $\mu^{N-m}(\mu-\gamma)^{N-m}\det P(\mu,\kappa b H)$ for
 OPD, with $P$ = $\mu^2-(2-a)\mu+(1-a+c)$ (simultaneous), $\mu^2-(2-a-c)\mu+(1-a)$ (alternating),

@@ -252,7 +252,7 @@ def sweep_instances(ctx: CheckContext, label: str, specs: list[tuple], case: str
 
 
 def scale_case(ctx: CheckContext, case: str, **case_kwargs) -> tuple[dict | None, str]:
-    """Full profile only (issue 10 item 4): one instance at (X, n, h) = (1e4, 1e3, 4), 2000 iterations,
+    """Full profile only: one instance at (X, n, h) = (1e4, 1e3, 4), 2000 iterations,
     with ``opdcheck.kernels.numba_fused.run_opd_fused`` if importable. Returns ``(prox case or None, note)``;
     the case is reported as evidence (not judged: no saddle point cross-check at this size)."""
     if not ctx.full or ctx.instance is not None:
