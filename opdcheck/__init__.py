@@ -54,7 +54,8 @@ _EXPORTS = {
     "run_check": ("opdcheck.api", "run_check"),
 }
 
-__all__ = sorted(_EXPORTS) + ["NUMBA_CACHE", "NUMBA_CACHE_DIR", "__version__"]
+__all__ = ["NUMBA_CACHE", "NUMBA_CACHE_DIR", "Problem", "RateCertificate", "SaddlePoint", "__version__", "certify",
+           "certify_instance", "instances", "run_check", "run_config", "run_opd", "solve_saddle"]
 
 logging.getLogger("opdcheck").addHandler(logging.NullHandler())  # library convention: the user configures logging
 

@@ -9,7 +9,6 @@ import logging
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 __all__ = ["run_check", "certify", "RateCertificate"]
 

@@ -237,8 +237,8 @@ def evaluate(ctx: CheckContext, theta0: float = 0.0, T: int | None = None, figur
         save_semilogy(path, {r"error $e_t = \mathrm{KL}(\pi^\star_\Theta\|\hat\pi_t) + \|\lambda^\star - \hat\lambda_t\|^2$":
                              (np.arange(len(err)), err),
                              r"Cor 3.10 right-hand side ($\epsilon_{approx} = 0$)": (np.arange(len(err)), rhs)},
-                      title=(f"Cor 3.10 counterexample (one prompt, two responses), $\beta$ = 0.05, "
-                             f"$\hat\theta_0$ = {theta0:g}: the error stays above the bound"),
+                      title=(r"Cor 3.10 counterexample (one prompt, two responses), $\beta$ = 0.05, "
+                             rf"$\hat\theta_0$ = {theta0:g}: the error stays above the bound"),
                       ylabel=r"$e_t$ and its bound", styles={r"Cor 3.10 right-hand side ($\epsilon_{approx} = 0$)": "--"})
         figures.append(rel_)
     counterexample = None
