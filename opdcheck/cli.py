@@ -76,7 +76,7 @@ def _load_baseline() -> dict:
 
 # ---------------------------------------------------------------- the output folder
 #: what a report folder holds; an existing --out with anything else is refused (the folder is replaced whole)
-REPORT_ENTRIES = frozenset({"report.md", "results.json", "figures", "counterexamples"})
+REPORT_ENTRIES = frozenset({"report.md", "report.html", "results.json", "figures", "counterexamples"})
 
 
 def check_out_dir(text: str) -> Path:
