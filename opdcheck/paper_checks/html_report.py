@@ -24,7 +24,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from opdcheck.paper_checks.report import PAPER, display, tally
+from opdcheck.paper_checks.display import PAPER, display, tally
 from opdcheck.paper_checks.result import headline
 from opdcheck.paper_checks.richtext import markdown_to_html
 
@@ -37,7 +37,7 @@ EVIDENCE_ROWS = 200
 
 
 def anchor(check_id: str) -> str:
-    """The HTML id of a check's section (letters, digits, '-', '_', '.' only)."""
+    """The HTML id of a check's section (letters, digits, '-', '_', '.' only); report.md uses the same."""
     return "check-" + re.sub(r"[^A-Za-z0-9_.-]", "_", str(check_id))
 
 

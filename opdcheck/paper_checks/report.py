@@ -36,6 +36,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from opdcheck.paper_checks.display import PAPER, _fmt, display, tally  # noqa: F401  (re-exported)
 from opdcheck.paper_checks.result import CheckResult, to_jsonable
 
 __all__ = ["SCHEMA_VERSION", "PAPER", "write_report", "verdict_table", "render_markdown", "results_payload",
@@ -60,9 +61,6 @@ class RunStatus:
     complete: bool = True
     interrupted: str | None = None  # the check that was running when the run stopped
     not_run: tuple[str, ...] = ()   # ids never started
-PAPER = ("Yining Li, Peizhong Ju, Ness Shroff. Provable Last-Iterate Convergence for Multi-Objective Safe "
-         "LLM Alignment via Optimistic Primal-Dual. arXiv 2602.22146v1, 25 Feb 2026.")
-
 #: Conventions every report states, whatever checks ran.
 GLOBAL_CONVENTIONS = (
     "t = 0 of Algorithm 2: the paper leaves the 'previous predictions' pi_{-1}, lam_{-1} undefined; "
@@ -76,26 +74,6 @@ GLOBAL_CONVENTIONS = (
 )
 
 
-def _fmt(v: Any, digits: int = 4) -> str:
-    if isinstance(v, (float, np.floating)):
-        f = float(v)
-        if f == 0:
-            return "0"
-        if np.isfinite(f) and (1e-3 <= abs(f) < 1e5):
-            return f"{f:.{digits}g}"
-        return f"{f:.{digits - 1}e}"
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "no"
-    if isinstance(v, (list, tuple, np.ndarray)):
-        arr = list(np.asarray(v, dtype=object).ravel()) if not isinstance(v, (list, tuple)) else list(v)
-        if len(arr) > 8:
-            return "[" + ", ".join(_fmt(x, digits) for x in arr[:8]) + f", … ({len(arr)} values)]"
-        return "[" + ", ".join(_fmt(x, digits) for x in arr) + "]"
-    if isinstance(v, dict):
-        return ", ".join(f"{k}={_fmt(x, digits)}" for k, x in v.items())
-    return str(v)
-
-
 def _cell(v: Any) -> str:
     return inline(_fmt(v))
 
@@ -103,24 +81,6 @@ def _cell(v: Any) -> str:
 def _code(v: Any) -> str:
     """Text for inside a Markdown code span (where backslash escapes do not work): one line, no backticks."""
     return _CONTROL_CHARS.sub(" ", str(v)).replace("`", "'")
-
-
-def display(v: Any) -> str:
-    """A value as text for a table cell (numbers to 4 significant digits; lists shortened); never
-    used for ``results.json``, which keeps the numbers."""
-    return _fmt(v)
-
-
-def tally(verdicts: Sequence[str], crashed: int = 0) -> str:
-    """``"3 REFUTED, 2 CONFIRMED, ..."``: counts by verdict, strongest first."""
-    order = ("REFUTED", "INCONSISTENT", "INCONCLUSIVE", "CONFIRMED")
-    counts = {v: 0 for v in order}
-    for v in verdicts:
-        counts[str(v)] = counts.get(str(v), 0) + 1
-    text = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
-    if crashed:
-        text += (", " if text else "") + f"{crashed} CRASHED"
-    return text or "no check finished"
 
 
 def _anchor(check_id: str) -> str:
