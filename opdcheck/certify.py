@@ -2,6 +2,7 @@
 :mod:`opdcheck.numerics.local_rate` (the library half: :func:`certify_instance`, :func:`certify_bilinear`)."""
 from __future__ import annotations
 
+from opdcheck.intervals import format_enclosure
 from opdcheck.numerics.local_rate import (certify_bilinear, certify_instance, linearization_data,  # noqa: F401
                                           load_matrix, rational, rational_design)
 
@@ -17,12 +18,12 @@ def format_instance_report(r: dict) -> str:
              f"{r['eta_th_q']}, {r['eta_lam_q']}",
              f"dual curvature eigenvalues h_j of sum_x rho_x Cov_pi*(R_A): {', '.join(f'{v:.6g}' for v in r['h_eigs'])}"
              f"  (a = {r['a']:.6g}, c_j = {', '.join(f'{v:.6g}' for v in r['c'])})",
-             f"certified spectral radius r in [{float(r['radius_lo']):.9f}, {float(r['radius_hi']):.9f}] "
+             f"certified spectral radius r in {format_enclosure(r['radius_lo'], r['radius_hi'], 9)} "
              f"(exact Schur-Cohn; {'stable' if r['stable'] else 'UNSTABLE: radius > 1' if r['unstable'] else 'radius ~ 1'})",
-             f"  error rate r^2 in [{float(r['error_rate_lo']):.9f}, {float(r['error_rate_hi']):.9f}]"]
+             f"  error rate r^2 in {format_enclosure(r['error_rate_lo'], r['error_rate_hi'], 9)}"]
     if r["full_jacobian"]:
         f = r["full_jacobian"]
-        lines.append(f"  full exact Jacobian ({f['dim']} x {f['dim']}): r in [{float(f['lo']):.9f}, {float(f['hi']):.9f}]"
+        lines.append(f"  full exact Jacobian ({f['dim']} x {f['dim']}): r in {format_enclosure(f['lo'], f['hi'], 9)}"
                      f" ({'agrees' if f['agrees'] else 'DISAGREES'} with the mode factorization)")
     lines.append(f"corrected statement (mode formula): r = {r['corrected']['radius']:.9f} ({r['corrected']['dominant']})")
     lines.append(f"rho of eq. (46) (a rate of the squared error): {r['rho46']:.9f}")
@@ -39,7 +40,7 @@ def format_bilinear_report(r: dict) -> str:
         f"bilinear game min_x max_y x^T A y, A {r['shape'][0]}x{r['shape'][1]} (sigma_max = {r['sigma_max']:.6g}, "
         f"sigma_min = {r['sigma_min']:.6g}; entries rounded to the common denominator {r['max_denominator']:.3g})",
         f"OGDA step {r['step']:g}: per singular value the mode polynomial (mu^2-mu)^2 + (eta sigma)^2 (2mu-1)^2",
-        f"certified radius r in [{float(r['radius_lo']):.12f}, {float(r['radius_hi']):.12f}]  "
+        f"certified radius r in {format_enclosure(r['radius_lo'], r['radius_hi'], 12)}  "
         f"(1 - r in [{r['one_minus_radius'][0]:.4e}, {r['one_minus_radius'][1]:.4e}])",
         f"tail-window fit of ||z_t|| over t in [{r['T'] // 2}, {r['T']}]: {r['measured']:.12f} "
         f"(1 - fit = {1 - r['measured']:.4e}; the fit cannot resolve a rate this close to 1: trust the certificate)",

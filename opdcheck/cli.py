@@ -1,4 +1,4 @@
-"""Command line: ``opdcheck list | show ID | run [IDS|all] | solve FILE``.
+"""Command line: ``opdcheck list | show ID | run [IDS|all] | solve FILE | certify FILE``.
 
 Exit codes of ``run``: 0 every check ran (whatever the verdicts), 1 a check crashed,
 2 with ``--strict`` when a verdict differs from the recorded baseline, 3 invalid input (a bad
@@ -91,7 +91,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     print(f"{c.id}  ({c.paper_ref})\n")
     print(f"Claim: {c.claim}\n")
     if c.expected:
-        print(f"Known before running (SPEC.md): {c.expected}\n")
+        print(f"Known before running: {c.expected}\n")
     print(f"Accepts --instance FILE: {'yes' if c.accepts_instance else 'no'}\n")
     if c.doc:
         print(c.doc)
@@ -374,7 +374,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _run_checks(args, selected, instance, notes, out: Path, staging: Path, executor) -> int:
     from opdcheck.paper_checks.context import CheckContext, Progress
-    from opdcheck.paper_checks.report import RunStatus, verdict_table, write_report
+    from opdcheck.paper_checks.report import RunStatus, write_report
 
     progress = Progress(enabled=not args.quiet and sys.stderr.isatty())
     results, crashed = [], {}
@@ -427,9 +427,9 @@ def _run_checks(args, selected, instance, notes, out: Path, staging: Path, execu
                     "is unchanged; free space or pass another folder.")
     except ValueError as exc:
         return _err(str(exc))
-    md, js = out / "report.md", out / "results.json"
-    print(verdict_table(results, crashed))
-    print(f"\n{len(results)} checks ran in {time.perf_counter() - t_all:.1f}s; report: {md}  results: {js}")
+    print(summary_lines(results, crashed))
+    print(f"\n{len(results)} check(s) ran in {time.perf_counter() - t_all:.1f} s. Report: {out / 'report.html'} "
+          f"(short version: report.md; every number: results.json)")
     if interrupted is not None:
         print(f"INCOMPLETE: interrupted during {interrupted}; not run: {', '.join(status.not_run) or 'none'}",
               file=sys.stderr)
@@ -445,6 +445,24 @@ def _run_checks(args, selected, instance, notes, out: Path, staging: Path, execu
         if diffs:
             return EXIT_STRICT
     return EXIT_OK
+
+
+def summary_lines(results, crashed: dict[str, str] | None = None, width: int | None = None) -> str:
+    """One line per check for the terminal: id, verdict, time, the one-line headline (cut to the width)."""
+    crashed = crashed or {}
+    width = width or shutil.get_terminal_size((120, 24)).columns
+    ids = [r.id for r in results] + list(crashed)
+    w_id = max((len(i) for i in ids), default=5)
+    lines = []
+    for r in results:
+        head = f"{r.id:<{w_id}}  {r.verdict.value:<12}  {r.wall_time:6.1f}s  "
+        room = max(30, width - len(head))
+        text = r.headline if len(r.headline) <= room else r.headline[:room - 1].rsplit(" ", 1)[0] + " …"
+        lines.append(head + text)
+    for cid, err in crashed.items():
+        last = err.strip().splitlines()[-1] if err.strip() else "crashed"
+        lines.append(f"{cid:<{w_id}}  {'CRASHED':<12}  {'':>7}  {last[:max(30, width - w_id - 25)]}")
+    return "\n".join(lines)
 
 
 def _cmd_solve(args: argparse.Namespace) -> int:
@@ -471,8 +489,6 @@ def _cmd_solve(args: argparse.Namespace) -> int:
                     "cross-check does not apply (the dual Newton and the exponential-cone routes need beta > 0; "
                     "beta = 0 is solved as a linear program); drop --cross-check or use an instance with beta > 0.")
     xi = slater_margin(problem)
-    print(problem.describe())
-    print(f"Slater margin xi = {xi:.6g}" + ("" if xi > 0 else "  (Slater's condition FAILS: xi <= 0)"))
     if xi <= 0:
         return _err(f"{args.file}: Slater's condition fails (xi = {xi:.3g} <= 0); no saddle point with "
                     "bounded multipliers. Loosen the thresholds folded into R_hard.")
@@ -480,6 +496,25 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         sp = solve_saddle(problem, method=args.method)
     except (SolverError, ValueError) as exc:
         return _err(str(exc))
+    cc = None
+    if args.cross_check:
+        try:
+            cc = cross_check(problem)
+        except (SolverError, ValueError) as exc:
+            return _err(f"cross-check with cvxpy/Clarabel failed: {exc}")
+    if args.json:
+        from opdcheck.paper_checks.result import to_jsonable
+
+        payload = {"instance": problem.name, "X": problem.X, "n": problem.n, "h": problem.h,
+                   "beta": problem.beta, "slater_margin": xi, "method": sp.method, "lam": sp.lam,
+                   "pi": sp.pi, "constraints": problem.constraint_values(sp.pi), "primal_value": sp.primal_value,
+                   "dual_value": sp.dual_value, "duality_gap": sp.duality_gap, "kkt": sp.kkt,
+                   "info": {k: v for k, v in sp.info.items() if k in ("note", "ties", "status", "iterations")},
+                   "cross_check": cc}
+        print(json.dumps(to_jsonable(payload), indent=1))
+        return EXIT_OK
+    print(problem.describe())
+    print(f"Slater margin xi = {xi:.6g}")
     np.set_printoptions(precision=6, suppress=False, linewidth=100, threshold=40)
     print(f"method: {sp.method}")
     print(f"lam* = {sp.lam}")
@@ -492,13 +527,29 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     for k, v in sp.info.items():
         if k in ("note", "ties", "status"):
             print(f"{k}: {v}")
-    if args.cross_check:
-        try:
-            cc = cross_check(problem)
-        except (SolverError, ValueError) as exc:
-            return _err(f"cross-check with cvxpy/Clarabel failed: {exc}")
-        print("cross-check (dual Newton vs cvxpy/Clarabel): " + ", ".join(f"{k}={v}" for k, v in cc.items()))
+    if cc is not None:
+        print(format_cross_check(cc))
     return EXIT_OK
+
+
+def format_cross_check(cc: dict) -> str:
+    """The dual-Newton vs cvxpy/Clarabel agreement as a table: each difference, its tolerance, verdict."""
+    def row(name: str, value: float, tol: float | None, what: str) -> str:
+        judged = "" if tol is None else ("ok" if value <= tol else "EXCEEDS")
+        return f"  {name:<14} {value:>10.2e}  {'' if tol is None else f'{tol:.1e}':>9}  {judged:<7}  {what}"
+
+    unit = float(cc.get("lam_unit", 1.0))
+    lines = [f"cross-check (dual Newton vs cvxpy/Clarabel): {'AGREE' if cc.get('agree') else 'DISAGREE'}",
+             f"  {'quantity':<14} {'value':>10}  {'tolerance':>9}  {'':<7}  meaning",
+             row("pi_diff", cc["pi_diff"], cc["atol"], "max |pi* - pi*_cvxpy| (cvxpy point KKT-polished)"),
+             row("lam_diff", cc["lam_diff"], cc["atol"] * unit, f"max |lam* - lam*_cvxpy| (tolerance x {unit:g})"),
+             row("q_diff_raw", cc["q_diff_raw"], cc["raw_atol"], "Clarabel's raw q = rho pi, before the polish"),
+             row("lam_diff_raw", cc["lam_diff_raw"], cc["raw_atol"] * unit, "Clarabel's raw multipliers"),
+             row("pi_diff_raw", cc["pi_diff_raw"], None, "raw pi (reported, not judged)"),
+             row("value_diff", cc["value_diff"], None, "|primal value (dual Newton) - primal value (cvxpy)|"),
+             f"  duality gaps: dual Newton {cc['gap_dual']:.2e}, cvxpy {cc['gap_cvxpy']:.2e}; "
+             f"active set {cc.get('active_set')}; polish iterations {cc.get('polish_iterations')}"]
+    return "\n".join(lines)
 
 
 def _cmd_list_methods(args: argparse.Namespace) -> int:
@@ -526,23 +577,49 @@ def _positive_int(text: str) -> int:
     return v
 
 
+EXIT_CODES = """exit codes:
+  0    every check ran (whatever the verdicts; verdicts are results, not errors)
+  1    a check crashed (the other checks still ran and are reported)
+  2    with --strict: a verdict differs from the recorded baseline
+  3    invalid input (bad argument, unknown check id, an instance file that does not validate,
+       an output folder that cannot be written, an instance too large for the memory limit)
+  130  interrupted (Ctrl-C); the finished checks are written as a report marked INCOMPLETE"""
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after every option's help; the description and epilog kept as written."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="opdcheck", description=(
-        "Check, claim by claim, the theory of arXiv 2602.22146 (optimistic primal-dual for safe RLHF)."))
-    sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list the checks").set_defaults(func=_cmd_list)
-    sub.add_parser("list-methods", help="list the methods (canonical names, aliases, paper sources, default dual step)"
-                   ).set_defaults(func=_cmd_list_methods)
-    s = sub.add_parser("show", help="what a check does")
-    s.add_argument("id")
+    from opdcheck import __version__
+
+    p = _Parser(prog="opdcheck", formatter_class=_HelpFormatter, epilog=EXIT_CODES, description=(
+        "Check, claim by claim, the theory of arXiv 2602.22146 (Li, Ju, Shroff: optimistic primal-dual for "
+        "multi-objective safe LLM alignment).\nStart with `opdcheck run` (all checks, quick profile), then open "
+        "opdcheck-report/report.html."))
+    p.add_argument("--version", action="version", version=f"opdcheck {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_: str):
+        return sub.add_parser(name, help=help_, description=help_, formatter_class=_HelpFormatter, epilog=EXIT_CODES)
+
+    add("list", "list the checks (id and paper reference)").set_defaults(func=_cmd_list)
+    add("list-methods", "list the methods (canonical names, aliases, paper sources, default dual step)"
+        ).set_defaults(func=_cmd_list_methods)
+    s = add("show", "what a check does: the claim, how it is decided, whether it accepts --instance")
+    s.add_argument("id", help="a check id (`opdcheck list` shows them)")
     s.set_defaults(func=_cmd_show)
-    r = sub.add_parser("run", help="run checks and write report.md, results.json, figures/")
-    r.add_argument("ids", nargs="*", help="check ids, or 'all' (default)")
-    r.add_argument("--profile", choices=("quick", "full"), default="quick")
-    r.add_argument("--seed", type=int, default=0)
+    r = add("run", "run checks and write report.html, report.md, results.json, figures/ and counterexamples/")
+    r.add_argument("ids", nargs="*", help="check ids, or 'all' (default: all)")
+    r.add_argument("--profile", choices=("quick", "full"), default="quick",
+                   help="quick: every check in minutes on 2 cores; full: larger instances, longer horizons, "
+                        "adversarial search")
+    r.add_argument("--seed", type=int, default=0,
+                   help="seed of every random instance and sweep (same seed -> same report, whichever executor)")
     r.add_argument("--out", default="opdcheck-report",
-                   help="report folder (default: ./opdcheck-report); replaced as a whole when the run ends")
-    r.add_argument("--instance", default=None, help="a .npz or .json instance for checks that accept one")
+                   help="report folder; replaced as a whole when the run ends")
+    r.add_argument("--instance", default=None, metavar="FILE",
+                   help="a .npz or .json instance for the checks that accept one (the others use their own)")
     r.add_argument("--strict", action="store_true", help="exit 2 if a verdict differs from the recorded baseline")
     r.add_argument("--quiet", action="store_true", help="no progress on stderr")
     r.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
@@ -554,13 +631,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse checks estimated to need more than SIZE (e.g. 16G, or 'none'); default: "
                         "$OPDCHECK_MEMORY_LIMIT, else 75%% of physical memory")
     r.set_defaults(func=_cmd_run)
-    v = sub.add_parser("solve", help="exact saddle point of an instance file")
-    v.add_argument("file")
-    v.add_argument("--method", choices=("auto", "dual", "cvxpy", "lp"), default="auto")
-    v.add_argument("--cross-check", action="store_true", help="also run cvxpy and report agreement (beta > 0)")
-    v.add_argument("--memory-limit", default=None, metavar="SIZE", help="as for run")
+    v = add("solve", "exact saddle point (pi*, lam*) of an instance file, with KKT residuals")
+    v.add_argument("file", help="a .npz or .json instance")
+    v.add_argument("--method", choices=("auto", "dual", "cvxpy", "lp"), default="auto",
+                   help="auto: dual Newton when beta > 0, the linear program when beta = 0; dual: Newton on the "
+                        "dual function; cvxpy: exponential-cone program (Clarabel); lp: beta = 0 by HiGHS")
+    v.add_argument("--cross-check", action="store_true",
+                   help="also solve by cvxpy/Clarabel and print the agreement table (needs beta > 0)")
+    v.add_argument("--json", action="store_true", help="print one JSON object (numbers as numbers) instead of text")
+    v.add_argument("--memory-limit", default=None, metavar="SIZE", help="as for `run`")
     v.set_defaults(func=_cmd_solve)
-    _add_certify(sub)
+    _add_certify(add)
     return p
 
 
@@ -576,18 +657,20 @@ def _certified_method(name: str) -> str:
     return m.name
 
 
-def _add_certify(sub) -> None:
-    c = sub.add_parser("certify", help="certified local last-iterate rate of a method on an instance (exact)")
+def _add_certify(add) -> None:
+    c = add("certify", "certified local last-iterate rate of a method on an instance (exact Schur-Cohn enclosure)")
     c.add_argument("file", nargs="?", default=None, help="a .npz or .json instance")
     c.add_argument("--method", default="opd", type=_certified_method,
-                   help="a method whose local rate is certified: opd, simultaneous-gda, alternating-gda, or any alias "
-                        "(`opdcheck list-methods`); default opd")
-    c.add_argument("--eta-th", type=float, default=None, help="primal proximal weight (default 3 sqrt(h) R_max)")
-    c.add_argument("--eta-lam", type=float, default=None, help="dual proximal weight (default 3 sqrt(h) R_max)")
+                   help="the iteration whose rate is certified: opd, simultaneous-gda, alternating-gda, or any alias "
+                        "(`opdcheck list-methods`)")
+    c.add_argument("--eta-th", type=float, default=None, help="primal proximal weight (default: 3 sqrt(h) R_max)")
+    c.add_argument("--eta-lam", type=float, default=None, help="dual proximal weight (default: 3 sqrt(h) R_max)")
     c.add_argument("--dual-step", choices=("prox", "gradient"), default=None,
-                   help="dual-step convention (default: the method's own, `opdcheck list-methods`)")
+                   help="prox: [lam - c/(2 eta_lam)]_+ (eqs. (5)/(7)); gradient: [lam - c/eta_lam]_+ (eqs. (9)/(11)); "
+                        "default: the method's own (`opdcheck list-methods`)")
     c.add_argument("--T", type=int, default=3000, help="steps of the measured run (0: no measurement)")
-    c.add_argument("--bilinear", default=None, help="a .npy matrix A: certify OGDA on min_x max_y x^T A y")
+    c.add_argument("--bilinear", default=None, metavar="A.npy",
+                   help="a .npy matrix A: certify OGDA on min_x max_y x^T A y instead")
     c.add_argument("--step", type=float, default=0.125, help="OGDA step for --bilinear")
     c.add_argument("--max-dim", type=_positive_int, default=None, metavar="K",
                    help="largest square A that --bilinear certifies (default 32: seconds; the exact cost grows ~k^4)")
@@ -635,7 +718,15 @@ def _cmd_certify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _process_setup() -> None:
+    """What the command (not the library) sets for its own process: a non-interactive plotting backend
+    unless the user chose one. (The Numba disk cache is decided by ``opdcheck.kernels.numba_cache`` when a
+    kernel is first imported, without touching the process's environment.)"""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _process_setup()
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a bad argument (3): a code, not an exception, for callers

@@ -34,7 +34,7 @@ def paper_toy(beta: float = 0.05) -> Problem:
 
 
 def cor310_counterexample() -> Problem:
-    """The distributional data of the Cor 3.10 counterexample (SPEC §3, ``cor-3.10-counterexample``).
+    """The distributional data of the Cor 3.10 counterexample.
 
     One prompt, two responses, ``pi_ref = p_0 = (0.2, 0.8)``, soft reward ``(1, 0)``, hard reward
     ``(-0.6, 0.4)``, ``beta = 0.05``. The parameterized class ``p_th(y0) = 0.2 + 0.1 th^2`` on

@@ -1,4 +1,4 @@
-"""The mutation table: planted bugs that must each change at least one verdict (issue 6, item 5).
+"""The mutation table: planted bugs that must each change at least one verdict.
 
 Each :class:`Mutant` plants one plausible bug by monkeypatching (a context manager, undone on exit) and
 names the checks it can affect. :func:`run_table` runs those checks on the *mutation profile* (the quick

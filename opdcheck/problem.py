@@ -227,7 +227,7 @@ class Problem:
 
     @property
     def R_max(self) -> float:
-        """``max |R_k[x, y]|`` over all soft and hard objectives (SPEC §1)."""
+        """``max |R_k[x, y]|`` over all soft and hard objectives."""
         return float(max(np.abs(self.R_soft).max(), np.abs(self.R_hard).max()))
 
     @property

@@ -1,4 +1,4 @@
-"""Memory a check needs, estimated from the instance size before it starts (issue 7, class 6).
+"""Memory a check needs, estimated from the instance size before it starts.
 
 A check on a user instance that does not fit in memory used to abort in native code (cvxpy/Clarabel
 at 15 GB for ``eq3-best-response`` on a 1e4 x 1e3 instance), losing the run. ``opdcheck run``

@@ -11,13 +11,13 @@ Sections are owned by subsystems; add new names to the matching section.
 SIMPLEX_SUM_ATOL = 1e-9
 
 # ---------------------------------------------------------------- numerics (saddle points)
-#: Dual Newton stops when the projected-gradient norm is below this (dimensionless since issue 7: the
+#: Dual Newton stops when the projected-gradient norm is below this (dimensionless: the
 #: gradient c_j is measured in units of max|R_hard[j]|; see DUAL_NEWTON_XTOL for the step test that
 #: must hold too). D is smooth with Hessian of size ~1/beta', so 1e-12 gives lam* to ~1e-10 when well conditioned.
 DUAL_NEWTON_GTOL = 1e-12
 
-#: The two saddle-point routes (dual Newton, cvxpy/Clarabel) must agree this closely on pi* and lam*
-#: (issue 2): Clarabel's interior point reaches ~1e-9 relative gap at its tight settings.
+#: The two saddle-point routes (dual Newton, cvxpy/Clarabel) must agree this closely on pi* and lam*:
+#: Clarabel's interior point reaches ~1e-9 relative gap at its tight settings.
 SADDLE_AGREEMENT_ATOL = 1e-7
 
 #: Dual Newton: a multiplier within this of 0 whose gradient pushes it out is held on the bound
@@ -257,7 +257,7 @@ BILINEAR_RATE_ATOL = 5e-3
 #: both evaluate the same few rational operations in float64, so they agree to ~1e-15 relative.
 THM34_CROSSCHECK_RTOL = 1e-12
 
-# ---------------------------------------------------------------- reliability: certificates, scaling, limits (issue 7)
+# ---------------------------------------------------------------- reliability: certificates, scaling, limits
 # (names for the certificate-based judging, the scale-invariant saddle point and resource limits go here)
 #: Dual Newton (dimensionless units, numerics/dual.py): "converged" needs the remaining Newton step
 #: ||H_FF^+ g_F||_inf below this times max(1, ||lam'||_inf). The gradient rounds at ~1e-15 and the
@@ -306,7 +306,7 @@ CERT_REPLAY_DIGITS = 50
 
 #: load_problem: the largest uncompressed instance data it reads (sum of the needed .npz members from their
 #: zip headers, or the .json file's size), checked before decompressing. 4 GB holds the largest instances
-#: of SPEC §4 (1e4 x 1e3 x 8 hard + 2 soft objectives in float64 = 0.8 GB) with room; an .npz whose members
+#: of the supported instance range (1e4 x 1e3 x 8 hard + 2 soft objectives in float64 = 0.8 GB) with room; an .npz whose members
 #: would decompress to more is refused by name. Raise it with $OPDCHECK_MAX_INSTANCE_BYTES.
 INSTANCE_MAX_BYTES = 4 * 10**9
 
@@ -314,7 +314,7 @@ INSTANCE_MAX_BYTES = 4 * 10**9
 NAME_MAX_CHARS = 200
 
 
-# ---------------------------------------------------------------- verification power: independent replay (issue 6, thm-3.4 family)
+# ---------------------------------------------------------------- verification power: independent replay
 # (names for the high-precision replay of counterexamples and the positive controls go here)
 
 #: Working precision of the independent replay (opdcheck.numerics.replay): 50 significant digits,
@@ -363,7 +363,7 @@ SLATER_REPLAY_RTOL = 1e-7
 #: toy): enough for the error to reach the float floor (rate <= 0.8 per step: 1e-27 after ~300 steps).
 CONTROL_STEPS = 400
 
-# ---------------------------------------------------------------- verification power: sub-verdict checks (issue 6)
+# ---------------------------------------------------------------- verification power: sub-verdict checks
 # (names for the findings of thm-3.4-constants, lemmas, bilinear-gda, dual-step-scale, lemma-B.5 go here)
 
 #: Positive control of the Pinsker draws (lemmas-B.2-B.4-B.8): the test has power only if some draw is
@@ -389,7 +389,7 @@ DUAL_STEP_POLICY_ATOL = 1e-12
 #: by ~1e15, far from overflow, and the window rate is sharp). Not a tolerance: a test point.
 BILINEAR_UNSTABLE_S = 0.7
 
-# ---------------------------------------------------------------- Algorithm 3, parameterized policies (issue 8)
+# ---------------------------------------------------------------- Algorithm 3, parameterized policies
 #: Pseudo-inverse of the Fisher matrix: eigenvalues below this fraction of the largest are treated as
 #: zero. Exact null directions (per-prompt constant shifts of a tabular softmax, duplicated features)
 #: come out of eigh at ~1e-16 * ||F|| * d; genuine small curvature on the instances used is >= 1e-8
@@ -460,7 +460,7 @@ COUNTEREX_STAYS_RTOL = 1e-14
 #: far below any wrong entry (a missing rho or centring changes entries by >= 1e-3).
 REMARK35_FISHER_ATOL = 1e-14
 
-# ---------------------------------------------------------------- Algorithm 1, baselines and experiments (issue 9)
+# ---------------------------------------------------------------- Algorithm 1, baselines and experiments
 # (names for fig-1-toy, alg-1-unification, sec-4-stability, step-size-map go here)
 
 #: fig-1-toy / alg-1-unification: the error e_t = KL + ||lam - lam*||^2 is quadratic in the deviation, so
@@ -534,7 +534,7 @@ SSM_LOCAL_PROBE_DEVIATION = 1e-6
 #: closed orbit from a still-drifting run; the report then gives the best period and its closure instead.
 SSM_CYCLE_CLOSURE_ATOL = 1e-9
 
-# ---------------------------------------------------------------- fused Numba kernels (issue 10)
+# ---------------------------------------------------------------- fused Numba kernels
 #: kernels.fastexp vs numpy.exp (libm), normal results: Cody-Waite reduction (|r| <= ln2/2, error
 #: ~2^-70 from LN2_LO), Taylor polynomial to r^13 (truncation < 4.1e-18 relative), Horner in float64
 #: (~1/2 ulp, FMAs) and two exact power-of-2 scalings; measured max 1.0 ulp on 6.7e5 points of
@@ -556,7 +556,7 @@ FUSED_AGREEMENT_RTOL = NUMBA_AGREEMENT_RTOL
 #: Test: max|a - b| <= 1e-12 max|b| for g, F, w and the projected step.
 NUMBA_ALG3_AGREEMENT_RTOL = 1e-12
 
-# ---------------------------------------------------------------- corrected Thm 3.4, tightness, certify (issue 11)
+# ---------------------------------------------------------------- corrected Thm 3.4, tightness, certify
 # (names for theorem-tightness, thm-3.4-corrected and opdcheck certify go here)
 
 #: ``opdcheck certify``: floats of the user's instance (pi*, R_H, rho, beta, steps) are rounded to the

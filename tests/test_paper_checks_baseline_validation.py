@@ -1,5 +1,4 @@
 """--strict: the baseline is validated before any work, and a missing or null entry is a difference."""
-import json
 
 import pytest
 

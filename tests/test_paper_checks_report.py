@@ -59,7 +59,7 @@ def test_markdown_is_deterministic():
 def test_schema_version_is_documented():
     import opdcheck.paper_checks.report as report
 
-    assert SCHEMA_VERSION == 2 and f"* {SCHEMA_VERSION} (now)" in report.__doc__
+    assert SCHEMA_VERSION == 3 and f"* {SCHEMA_VERSION} (now)" in report.__doc__
 
 
 def test_findings_controls_witness_and_downgrades_are_rendered(tmp_path):
@@ -72,9 +72,15 @@ def test_findings_controls_witness_and_downgrades_are_rendered(tmp_path):
     bad = _result(id="downgraded", verdict="REFUTED", witness=None, judged=1)
     md, js = write_report([good, bad], tmp_path, profile="quick", seed=0)
     text = md.read_text()
+    # report.md is the short version: the deciding finding in full, one line per finding, controls counted
+    assert "- **rate** (REFUTED; stated 1, computed 1.2): measured 1.2 > 1" in text
     assert "| rate | **REFUTED** | 3 | 1 | 1.2 | measured 1.2 > 1 |" in text
-    assert "| toy | positive | yes | ratio 0.5 <= 1 |" in text and "| broken-step | negative | yes |" in text
-    assert "method: exact fractions.Fraction (no sympy)" in text and "replayed lhs - rhs" in text and "sympy lhs - rhs" in text
+    assert "**Controls:** 2 of 2 passed." in text
+    assert "exact fractions.Fraction (no sympy)" in text
+    # report.html has everything: the controls and the witness's numbers
+    html = (tmp_path / "report.html").read_text()
+    assert "<td>toy</td><td>positive</td>" in html and "broken-step" in html
+    assert "exact fractions.Fraction (no sympy)" in html and "replayed lhs - rhs" in html and "sympy lhs - rhs" in html
     assert "downgraded to INCONCLUSIVE" in text and "no witness attached" in text
     payload = json.loads(js.read_text())
     r0, r1 = payload["results"]

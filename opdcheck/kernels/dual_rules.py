@@ -1,6 +1,6 @@
 """Stateful multiplier rules (optax style: ``init`` / ``update`` with explicit state).
 
-Sign convention (SPEC §1): the constraint is ``c_j(pi) = E_{rho,pi}[R_j] >= 0`` and ``dL/dlam_j = c_j``;
+Sign convention: the constraint is ``c_j(pi) = E_{rho,pi}[R_j] >= 0`` and ``dL/dlam_j = c_j``;
 ``lam`` *descends* on ``L`` (``min_{lam>=0} max_pi L``). Practitioners write the same thing with a cost
 ``J_c`` and a limit ``d``: ``J_c - d = -c``. Every rule below is written in our convention, with the
 practitioner's formula and its source in the docstring.

@@ -1,6 +1,6 @@
 """Certificates for "pi maximises L(., lam)" (eq. (3), Lemma B.7), judged at the problem's own scale.
 
-A reference solver less accurate than the formula it judges can never refute it (issue 7, class 1).
+A reference solver less accurate than the formula it judges can never refute it.
 So the claim is judged by three certificates, each with a tolerance built from the problem's scale
 (``max|S_lam|``, ``beta``, ``log(1/p_min)``, ``X n``) and never by a bare solver distance:
 

@@ -250,7 +250,7 @@ def solve_dual_newton(problem: "Problem", lam0=None, *, gtol: float = DUAL_NEWTO
     Problem: the dual of the paper's constrained problem (1), ``min_{lam >= 0} D(lam)``, solved in the
     dimensionless units of :func:`problem_units` (rewards in R_max, each constraint in its own
     max |R_hard[j]|, beta in R_max), so that scaling the rewards, one constraint, or beta together
-    with the rewards changes nothing but the units of the answer (issue 7, class 3).
+    with the rewards changes nothing but the units of the answer.
     Update (Bertsekas' projected Newton with an eps-active set):
 
     - active set ``A = {j : lam_j <= eps, g_j > 0}`` with ``eps = min(DUAL_NEWTON_ACTIVE_EPS, ||pg||)``

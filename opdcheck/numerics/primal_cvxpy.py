@@ -88,7 +88,7 @@ def _joint_objective(problem: "Problem", q, S: np.ndarray):
     Written as ``beta * entr(q) + <S + beta log(rho pi_ref), q>``: the reference measure goes into the
     linear term, so the exponential cones carry no data at all. ``rel_entr(q, m)`` puts ``m`` inside
     each cone, and with ``pi_ref`` entries ~1e-9 Clarabel ends "solver_error" at every tolerance
-    (issue 7: random_instance(10, 100, 2, 0.5, seed=6, ref_temperature=3), 4 of 80 such instances);
+    (e.g. random_instance(10, 100, 2, 0.5, seed=6, ref_temperature=3), 4 of 80 such instances);
     with ``entr`` all of them end "optimal" at the tight settings.
     """
     import cvxpy as cp

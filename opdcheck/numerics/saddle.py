@@ -113,7 +113,7 @@ def cross_check(problem: "Problem", atol: float = SADDLE_AGREEMENT_ATOL, raw_ato
     """Solve by dual Newton and by cvxpy/Clarabel (+ KKT polish); max abs differences on pi* and lam*.
 
     Needs beta > 0 (both routes). ``pi_diff``/``lam_diff``: dual Newton vs the *polished* cvxpy point,
-    judged at ``atol`` (SADDLE_AGREEMENT_ATOL, issue 2; lam relative to ``max(1, |lam*|)``); ``q_diff_raw``/``lam_diff_raw``: vs Clarabel's
+    judged at ``atol`` (SADDLE_AGREEMENT_ATOL; lam relative to ``max(1, |lam*|)``); ``q_diff_raw``/``lam_diff_raw``: vs Clarabel's
     raw solution in its own variables (q = rho pi, lam), judged at ``raw_atol`` (CLARABEL_RAW_ATOL, its
     measured precision floor with margin); ``pi_diff_raw`` (unweighted) is reported, not judged.
     ``agree`` is True when the polished differences are <= atol and the raw ones <= raw_atol

@@ -31,7 +31,7 @@ class Check:
     id: str
     paper_ref: str
     claim: str
-    expected: str  # what SPEC.md says is known today (not used to decide the verdict)
+    expected: str  # what is known before running (not used to decide the verdict)
     func: Callable[[CheckContext], CheckResult]
     order: int = 100
     accepts_instance: bool = False  # whether --instance FILE is meaningful for it

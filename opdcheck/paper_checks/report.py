@@ -1,23 +1,29 @@
-"""The report writer: ``report.md`` (verdict table first), ``results.json`` (schema-versioned), figures.
+"""The report writer: ``report.html`` (the full, self-contained page), a short ``report.md``
+(verdict table of one-liners first, a compact section per check) and ``results.json``.
 
-Everything in the report except wall times and the timestamp is a function of (checks, profile,
-seed, instance): the same seed gives the same report, whichever executor ran the sweeps. Timings
-are kept apart (``timing`` fields) so that a determinism test can drop them.
+Everything in the report except wall times, the date and the executor is a function of (checks,
+profile, seed, instance): the same seed gives the same report, whichever executor ran the sweeps.
+Those are kept apart (``timing``) so that a determinism test can drop them.
 
-``results.json`` schema (``schema_version``):
+``results.json`` (``schema_version``; the JSON Schema is shipped as ``results.schema.json``):
 
 * 1: ``schema_version, opdcheck_version, paper, profile, seed, instance, conventions, results,
   crashed, timing``; each result is ``CheckResult.to_dict()``.
-* 2 (now): adds ``complete`` (False when the run was interrupted), ``interrupted`` (the check that
+* 2: adds ``complete`` (False when the run was interrupted), ``interrupted`` (the check that
   was running, or null), ``not_run`` (ids never started), ``notes``, ``appendices`` (list of
   ``{"title", "markdown"}``); each result also carries ``findings`` (name, claim, verdict, computed,
-  stated, comparison, sentence, judged, witness), ``controls`` (name, kind, passed, detail),
-  ``judged``, ``witness`` and ``downgrades``. The executor is recorded under ``timing`` (it does
-  not change any result).
+  stated, comparison, sentence, judged, witness, statement, reading, severity), ``controls`` (name,
+  kind, passed, detail), ``judged``, ``witness`` and ``downgrades``.
+* 3 (now): adds ``provenance`` (opdcheck version, git commit and whether the checkout was modified,
+  Python, platform, the versions of numpy, scipy, sympy, mpmath, cvxpy, clarabel, highspy, numba,
+  matplotlib, jinja2; profile and seed); ``timing`` gains ``date`` (UTC) beside ``executor``; each
+  result carries ``headline`` (a display field: the one line of the verdict tables). Other modules
+  may add top-level keys (``coverage``: the claims register's coverage of the paper's statements).
+  Numbers are JSON numbers; a non-finite float is the string ``"nan"``, ``"inf"`` or ``"-inf"``.
 
 Every string that comes from outside (instance names, file names, check output) is made one
 line and table-safe before it reaches ``report.md`` (:func:`inline`), so a name with newlines or
-``|`` cannot forge rows of the verdict table.
+``|`` cannot forge rows of the verdict table; ``report.html`` escapes it (jinja2 autoescape).
 """
 from __future__ import annotations
 
@@ -33,12 +39,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from opdcheck.paper_checks.display import PAPER, _fmt, display, tally  # noqa: F401  (re-exported)
 from opdcheck.paper_checks.result import CheckResult, to_jsonable
 
 __all__ = ["SCHEMA_VERSION", "PAPER", "write_report", "verdict_table", "render_markdown", "results_payload",
-           "inline", "RunStatus"]
+           "inline", "display", "tally", "RunStatus"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
@@ -68,10 +75,7 @@ class RunStatus:
     complete: bool = True
     interrupted: str | None = None  # the check that was running when the run stopped
     not_run: tuple[str, ...] = ()   # ids never started
-PAPER = ("Yining Li, Peizhong Ju, Ness Shroff. Provable Last-Iterate Convergence for Multi-Objective Safe "
-         "LLM Alignment via Optimistic Primal-Dual. arXiv 2602.22146v1, 25 Feb 2026.")
-
-#: Conventions every report states (SPEC.md §2), whatever checks ran.
+#: Conventions every report states, whatever checks ran.
 GLOBAL_CONVENTIONS = (
     "t = 0 of Algorithm 2: the paper leaves the 'previous predictions' pi_{-1}, lam_{-1} undefined; "
     "opdcheck sets pi_{-1} = pi_hat_0 = pi_ref and lam_{-1} = lam_hat_0 = lam_init.",
@@ -84,26 +88,6 @@ GLOBAL_CONVENTIONS = (
 )
 
 
-def _fmt(v: Any, digits: int = 4) -> str:
-    if isinstance(v, (float, np.floating)):
-        f = float(v)
-        if f == 0:
-            return "0"
-        if np.isfinite(f) and (1e-3 <= abs(f) < 1e5):
-            return f"{f:.{digits}g}"
-        return f"{f:.{digits - 1}e}"
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "no"
-    if isinstance(v, (list, tuple, np.ndarray)):
-        arr = list(np.asarray(v, dtype=object).ravel()) if not isinstance(v, (list, tuple)) else list(v)
-        if len(arr) > 8:
-            return "[" + ", ".join(_fmt(x, digits) for x in arr[:8]) + f", … ({len(arr)} values)]"
-        return "[" + ", ".join(_fmt(x, digits) for x in arr) + "]"
-    if isinstance(v, dict):
-        return ", ".join(f"{k}={_fmt(x, digits)}" for k, x in v.items())
-    return str(v)
-
-
 def _cell(v: Any) -> str:
     return inline(_fmt(v))
 
@@ -113,20 +97,26 @@ def _code(v: Any) -> str:
     return _CONTROL_CHARS.sub(" ", str(v)).replace("`", "'")
 
 
+def _anchor(check_id: str) -> str:
+    return "check-" + re.sub(r"[^A-Za-z0-9_.-]", "_", str(check_id))
+
+
 def verdict_table(results: Sequence[CheckResult], crashed: dict[str, str] | None = None,
                   with_time: bool = True) -> str:
-    """The Markdown verdict table (also printed by ``opdcheck run``)."""
+    """The Markdown verdict table of one-line headlines, each id linking to its section."""
     crashed = crashed or {}
-    head = "| check | paper | verdict | summary |" + (" time |" if with_time else "")
+    head = "| check | paper | verdict | headline |" + (" time |" if with_time else "")
     sep = "|---|---|---|---|" + ("---:|" if with_time else "")
     rows = [head, sep]
     for r in results:
-        row = f"| `{_code(r.id)}` | {_cell(r.paper_ref)} | **{r.verdict.value}** | {_cell(r.summary)} |"
+        row = (f"| [`{_code(r.id)}`](#{_anchor(r.id)}) | {_cell(r.paper_ref)} | **{r.verdict.value}** | "
+               f"{_cell(r.headline)} |")
         if with_time:
             row += f" {r.wall_time:.1f}s |"
         rows.append(row)
     for cid, err in crashed.items():
-        row = f"| `{_code(cid)}` | | **CRASHED** | {_cell(err.strip().splitlines()[-1] if err.strip() else err)} |"
+        row = (f"| [`{_code(cid)}`](#{_anchor(cid)}) | | **CRASHED** | "
+               f"{_cell(err.strip().splitlines()[-1] if err.strip() else err)} |")
         if with_time:
             row += " |"
         rows.append(row)
@@ -139,67 +129,42 @@ def _table(cols: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     return out
 
 
-def _evidence_table(rows: list[dict], limit: int = 80) -> str:
-    if not rows:
-        return ""
-    cols: list[str] = []
-    for r in rows:
-        for k in r:
-            if k not in cols:
-                cols.append(k)
-    out = _table(cols, [[r.get(c, "") for c in cols] for r in rows[:limit]])
-    if len(rows) > limit:
-        out.append(f"\n*{len(rows) - limit} more rows in results.json.*")
-    return "\n".join(out)
-
-
-def _witness_block(w: dict, title: str) -> list[str]:
-    """The independent replay of a refutation: its method, its verdict flags and every number it
-    carries (both sides: the replayed values and the ones the code under suspicion reported)."""
-    flags = ", ".join(f"{k} = {_fmt(bool(w.get(k)))}" for k in ("replayed", "confirms", "agrees") if k in w)
-    parts = [f"**{inline(title)}** — method: {_cell(w.get('method', 'not stated'))}" + (f"; {flags}" if flags else ""), ""]
-    rest = [(k, v) for k, v in w.items() if k not in ("replayed", "confirms", "agrees", "method")]
-    if rest:
-        parts += _table(["quantity", "value"], rest) + [""]
-    return parts
-
-
 def _section(r: CheckResult) -> str:
-    parts = [f"## `{_code(r.id)}` — {r.verdict.value}", "",
-             f"**Paper:** {inline(r.paper_ref)}  ", f"**Claim (as formalized):** {inline(r.claim)}", ""]
-    if r.summary:
-        parts += [inline(r.summary), ""]
+    """A compact section: claim, the deciding finding(s) in full, the witness's method, the figures
+    and the counterexample; one line per other finding; controls counted. Everything else (derivations,
+    per-instance tables, instances) is in report.html and results.json."""
+    parts = [f'<a id="{_anchor(r.id)}"></a>', "", f"## `{_code(r.id)}` — {r.verdict.value}", "",
+             f"**Paper:** {inline(r.paper_ref)}  ", f"**Claim:** {inline(r.claim)}", ""]
     if r.downgrades:
         parts += ["**Verdict downgraded to INCONCLUSIVE by the result machinery:**", ""]
         parts += [f"- {inline(d)}" for d in r.downgrades] + [""]
-    parts += ["| side | value |", "|---|---|",
-              f"| stated (paper) | {_cell(r.stated)} |",
-              f"| computed (opdcheck) | {_cell(r.computed)} |",
-              f"| comparison | `{_code(r.comparison)}` |"]
-    if r.tolerance is not None:
-        parts.append(f"| tolerance | {_fmt(r.tolerance)} — {_cell(r.tolerance_reason)} |")
-    if r.judged is not None:
-        parts.append(f"| cases judged | {r.judged} |")
-    parts.append(f"| wall time | {r.wall_time:.2f} s ({r.profile} profile, seed {r.seed}) |")
-    parts.append("")
-    if r.findings:
+    lead = [f for f in r.findings if f.verdict == r.verdict] or r.findings[:1]
+    if lead:
+        for f in lead:
+            parts += [f"- **{inline(f.name)}** ({f.verdict.value}; stated {_cell(f.stated)}, computed "
+                      f"{_cell(f.computed)}): {inline(f.sentence)}"]
+            if f.witness:
+                w = f.witness
+                flags = ", ".join(f"{k} = {_fmt(bool(w.get(k)))}" for k in ("replayed", "confirms", "agrees") if k in w)
+                parts += [f"  - witness: method: {_cell(w.get('method', 'not stated'))}; {flags}"]
+        parts.append("")
+    elif r.summary:
+        parts += [inline(r.summary), ""]
+    if r.witness:
+        w = r.witness
+        flags = ", ".join(f"{k} = {_fmt(bool(w.get(k)))}" for k in ("replayed", "confirms", "agrees") if k in w)
+        parts += [f"**Witness (independent replay):** method: {_cell(w.get('method', 'not stated'))}; {flags}", ""]
+    others = [f for f in r.findings if f not in lead]
+    if others:
         parts += ["**Findings**", ""]
         parts += _table(["finding", "verdict", "judged", "stated", "computed", "sentence"],
-                        [[f.name, f"**{f.verdict.value}**", f.judged, f.stated, f.computed, f.sentence]
-                         for f in r.findings]) + [""]
-        for f in r.findings:
-            if f.witness:
-                parts += _witness_block(f.witness, f"Witness of finding {f.name}")
+                        [[f.name, f"**{f.verdict.value}**", f.judged, f.stated, f.computed,
+                          _short(f.sentence)] for f in r.findings]) + [""]
     if r.controls:
-        parts += ["**Controls**", ""]
-        parts += _table(["control", "kind", "passed", "detail"],
-                        [[c.name, c.kind, c.passed, c.detail] for c in r.controls]) + [""]
-    if r.witness:
-        parts += _witness_block(r.witness, "Witness (independent replay)")
-    if r.details:
-        parts += [r.details.strip(), ""]  # Markdown written by the check itself (derivations), not input
-    if r.evidence:
-        parts += ["**Evidence**", "", _evidence_table(r.evidence), ""]
+        failed = [c for c in r.controls if not c.passed]
+        parts += [f"**Controls:** {len(r.controls) - len(failed)} of {len(r.controls)} passed"
+                  + ("." if not failed else ": failed " + "; ".join(f"{inline(c.name)} ({inline(c.detail)})"
+                                                                     for c in failed) + "."), ""]
     for fig in r.figures:
         parts += [f"![{_code(r.id)}]({_code(fig)})", ""]
     if r.counterexample:
@@ -210,15 +175,12 @@ def _section(r: CheckResult) -> str:
         else:  # a witness (e.g. exact vectors), not an instance: the check recomputes it deterministically
             parts += [f"**Counterexample (witness):** `{cx}` (relative to this report); "
                       f"`opdcheck run {_code(r.id)}` recomputes it exactly.", ""]
-    if r.conventions:
-        parts += ["**Conventions:**", ""] + [f"- {inline(c)}" for c in r.conventions] + [""]
-    if r.instances:
-        shown = r.instances[:12]
-        names = ", ".join(inline(i.get("name", "?")) + (f" (seed {inline(i['seed'])})" if "seed" in i else "")
-                          for i in shown)
-        more = f" and {len(r.instances) - len(shown)} more" if len(r.instances) > len(shown) else ""
-        parts += [f"**Instances ({len(r.instances)}):** {names}{more}", ""]
     return "\n".join(parts)
+
+
+def _short(text: Any, limit: int = 160) -> str:
+    t = " ".join(str(text).split())
+    return t if len(t) <= limit else t[:limit].rsplit(" ", 1)[0] + " …"
 
 
 def _check_appendices(appendices: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -233,16 +195,13 @@ def _check_appendices(appendices: Sequence[tuple[str, str]]) -> list[tuple[str, 
 def render_markdown(results: Sequence[CheckResult], *, profile: str, seed: int,
                     crashed: dict[str, str] | None = None, instance: str | None = None,
                     notes: Sequence[str] = (), appendices: Sequence[tuple[str, str]] = (),
-                    status: RunStatus = RunStatus()) -> str:
-    """``report.md``. ``appendices``: (title, markdown) pairs other modules add after the checks."""
+                    status: RunStatus = RunStatus(), stamp: dict | None = None) -> str:
+    """``report.md``, the short version: the verdict table of one-liners (each linking to its
+    section), then a compact section per check. ``appendices``: (title, markdown) pairs other modules
+    add after the checks. ``stamp``: the date and executor (:func:`opdcheck.provenance.run_stamp`)."""
     crashed = crashed or {}
     appendices = _check_appendices(appendices)
-    counts: dict[str, int] = {}
-    for r in results:
-        counts[r.verdict.value] = counts.get(r.verdict.value, 0) + 1
-    tally = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-    if crashed:
-        tally += f", {len(crashed)} CRASHED"
+    counts = tally([r.verdict.value for r in results], len(crashed))
     title = "# opdcheck report" + ("" if status.complete else " — INCOMPLETE (interrupted)")
     lines = [title, ""]
     if not status.complete:
@@ -252,19 +211,25 @@ def render_markdown(results: Sequence[CheckResult], *, profile: str, seed: int,
                   f"not run: {', '.join(f'`{_code(i)}`' for i in status.not_run) or 'none'}.", ""]
     lines += [f"Paper: {PAPER}", "",
               f"Profile `{_code(profile)}`, seed `{seed}`" + (f", instance `{_code(instance)}`" if instance else "")
-              + f". {tally or 'no check finished'}.",
+              + f". {counts}.", ""]
+    if stamp:
+        lines += [f"Run {inline(stamp.get('date', ''))} with the {inline(stamp.get('executor', ''))} executor; "
+                  f"wall time {sum(r.wall_time for r in results):.1f} s.", ""]
+    lines += ["## Verdicts", "", verdict_table(results, crashed), "",
+              "CONFIRMED: numerics and algebra agree with the claim on every instance tried. REFUTED: a "
+              "counterexample, replayed independently of the code under test and saved. INCONSISTENT: the paper "
+              "disagrees with itself or with a derivation (both versions shown). INCONCLUSIVE: could not decide.",
               "",
-              "## Verdicts", "", verdict_table(results, crashed), "",
-              "Verdicts: CONFIRMED = numerics and algebra agree with the claim on every instance tried; "
-              "REFUTED = a reproducible counterexample (saved); INCONSISTENT = the paper disagrees with itself "
-              "or with a derivation (both versions shown); INCONCLUSIVE = could not decide.", ""]
+              "The full evidence (derivations, per-instance tables, controls, witnesses, figures) is in "
+              "`report.html` beside this file, and every number in `results.json`.", ""]
     if notes:
         lines += ["## Notes", ""] + [f"- {inline(n)}" for n in notes] + [""]
     lines += ["## Conventions", ""] + [f"- {c}" for c in GLOBAL_CONVENTIONS] + [""]
     for r in results:
         lines += [_section(r), ""]
     for cid, err in crashed.items():
-        lines += [f"## `{_code(cid)}` — CRASHED", "", "```", err.strip().replace("```", "'''"), "```", ""]
+        lines += [f'<a id="{_anchor(cid)}"></a>', "", f"## `{_code(cid)}` — CRASHED", "", "```",
+                  err.strip().replace("```", "\'\'\'"), "```", ""]
     for title_a, body in appendices:
         lines += [f"## Appendix: {inline(title_a)}", "", body.strip(), ""]
     return "\n".join(lines)
@@ -273,9 +238,22 @@ def render_markdown(results: Sequence[CheckResult], *, profile: str, seed: int,
 def results_payload(results: Sequence[CheckResult], *, profile: str, seed: int,
                     crashed: dict[str, str] | None = None, instance: str | None = None,
                     notes: Sequence[str] = (), appendices: Sequence[tuple[str, str]] = (),
-                    status: RunStatus = RunStatus(), executor: str = "in-process") -> dict:
+                    status: RunStatus = RunStatus(), executor: str = "in-process",
+                    stamp: dict | None = None) -> dict:
+    """The dict written to ``results.json`` (and rendered as ``report.html``); see the module docstring
+    and ``results.schema.json``."""
     from opdcheck import __version__
+    from opdcheck.provenance import provenance, run_stamp
 
+    stamp = stamp or run_stamp(executor)
+    dicts = []
+    for r in results:
+        d = r.to_dict()
+        d["evidence"] = numbers_as_numbers(d["evidence"])     # table cells: numbers as numbers
+        d["instances"] = numbers_as_numbers(d["instances"])
+        dicts.append(d)
+    prov = provenance()
+    prov.update(profile=profile, seed=seed)
     return to_jsonable({
         "schema_version": SCHEMA_VERSION,
         "opdcheck_version": __version__,
@@ -286,12 +264,14 @@ def results_payload(results: Sequence[CheckResult], *, profile: str, seed: int,
         "profile": profile,
         "seed": seed,
         "instance": instance,
+        "provenance": prov,
         "conventions": list(GLOBAL_CONVENTIONS),
         "notes": list(notes),
-        "results": [r.to_dict() for r in results],
+        "results": dicts,
         "crashed": crashed or {},
         "appendices": [{"title": t, "markdown": m} for t, m in _check_appendices(appendices)],
-        "timing": {"machine": platform.platform(), "python": platform.python_version(), "executor": executor,
+        "timing": {"date": stamp["date"], "executor": stamp["executor"], "machine": platform.platform(),
+                   "python": platform.python_version(),
                    "wall_time_total": float(sum(r.wall_time for r in results))},
     })
 
@@ -324,6 +304,30 @@ def folder_lock(folder: Path):
         os.close(fd)  # releases the lock
 
 
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+def _as_number(v: Any) -> Any:
+    """A table cell that a check wrote as a decimal string (``"0.21"``, ``"1e-09"``) as the number it
+    spells; a string with more than 17 significant digits (an exact or high-precision value that a
+    float would round) stays a string, and so does anything else."""
+    if isinstance(v, str) and _NUMBER.match(v.strip()):
+        digits = re.sub(r"[eE].*$", "", v.strip()).lstrip("+-").replace(".", "").lstrip("0")
+        f = float(v)
+        if len(digits) <= 17 and np.isfinite(f):
+            return int(v) if re.fullmatch(r"[-+]?\d+", v.strip()) and abs(f) < 2**53 else f
+    return v
+
+
+def numbers_as_numbers(rows: Any) -> Any:
+    """``_as_number`` on every cell of a list of table rows (evidence, instances), recursively."""
+    if isinstance(rows, list):
+        return [numbers_as_numbers(x) for x in rows]
+    if isinstance(rows, dict):
+        return {k: numbers_as_numbers(v) for k, v in rows.items()}
+    return _as_number(rows)
+
+
 def _write_atomic(path: Path, text: str) -> None:
     """Write to a fresh temporary file beside ``path`` (a unique name: concurrent writers never share it)
     and rename it over ``path``: a reader never sees half a file. On any error (a full disk) the
@@ -353,21 +357,33 @@ def _umask() -> int:
 def write_report(results: Sequence[CheckResult], out_dir: str | Path, *, profile: str, seed: int,
                  crashed: dict[str, str] | None = None, instance: str | None = None,
                  notes: Sequence[str] = (), appendices: Sequence[tuple[str, str]] = (),
-                 status: RunStatus = RunStatus(), executor: str = "in-process") -> tuple[Path, Path]:
-    """Write ``report.md`` and ``results.json`` into ``out_dir``; return their paths.
+                 status: RunStatus = RunStatus(), executor: str = "in-process",
+                 extra: dict | None = None) -> tuple[Path, Path]:
+    """Write ``report.md``, ``report.html`` and ``results.json`` into ``out_dir``; return the paths of
+    ``report.md`` and ``results.json`` (``report.html`` is beside them). ``extra``: top-level keys other
+    modules add to ``results.json`` (e.g. ``coverage``); the page renders ``coverage`` when present.
 
     ``opdcheck run`` calls this on a fresh staging folder that it then moves into place
     (``opdcheck.cli``), so a report and its figures always come from one run.
     """
+    from opdcheck.paper_checks.html_report import render_html
+    from opdcheck.provenance import run_stamp
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     md = out / "report.md"
     js = out / "results.json"
+    stamp = run_stamp(executor)
     payload = results_payload(results, profile=profile, seed=seed, crashed=crashed, instance=instance,
-                              notes=notes, appendices=appendices, status=status, executor=executor)
+                              notes=notes, appendices=appendices, status=status, executor=executor, stamp=stamp)
+    for k, v in (extra or {}).items():
+        if k in payload:
+            raise ValueError(f"extra[{k!r}]: results.json already has this key; pass a new top-level key.")
+        payload[k] = to_jsonable(v)
     text = render_markdown(results, profile=profile, seed=seed, crashed=crashed, instance=instance,
-                           notes=notes, appendices=appendices, status=status)
-    with folder_lock(out):  # two writers on one folder: each pair (results.json, report.md) lands whole
+                           notes=notes, appendices=appendices, status=status, stamp=stamp)
+    with folder_lock(out):  # two writers on one folder: each set (results.json, report.md, report.html) lands whole
         _write_atomic(js, json.dumps(payload, indent=1))
         _write_atomic(md, text)
+        _write_atomic(out / "report.html", render_html(payload, out))
     return md, js

@@ -1,6 +1,7 @@
 """CheckResult: what one check found, with the computed and the stated side together (PEPit style)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from typing import Any
@@ -10,11 +11,11 @@ import numpy as np
 from opdcheck.numerics.replay.witness import Witness
 
 __all__ = ["Verdict", "Comparison", "Finding", "Control", "CheckResult", "combine_verdicts",
-           "summary_from_findings", "to_jsonable"]
+           "summary_from_findings", "headline", "to_jsonable"]
 
 
 class Verdict(str, Enum):
-    """The four outcomes of SPEC.md §3."""
+    """The four outcomes of a check."""
 
     CONFIRMED = "CONFIRMED"        # numerics and algebra agree with the claim on every instance tried
     REFUTED = "REFUTED"            # a reproducible counterexample, saved with its seed and instance
@@ -218,9 +219,15 @@ class CheckResult:
                             + self.summary)
             self.verdict = Verdict.INCONCLUSIVE
 
+    @property
+    def headline(self) -> str:
+        """One line for the verdict tables (terminal, report.md, report.html): see :func:`headline`."""
+        return headline(self.verdict, self.findings, self.summary, downgrades=self.downgrades)
+
     def to_dict(self) -> dict:
         d = _fields_of(self)
         d["verdict"] = self.verdict.value
+        d["headline"] = self.headline  # a display field, derived from the findings
         return to_jsonable(d)
 
 
@@ -235,6 +242,55 @@ def _fields_of(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {k: _fields_of(v) for k, v in obj.items()}
     return obj
+
+
+#: the length of a headline before it is cut at a word boundary
+HEADLINE_CHARS = 160
+
+
+_ABBREVIATIONS = {"eq", "eqs", "alg", "algs", "thm", "fig", "figs", "sec", "cor", "e.g", "i.e", "cf", "vs", "no", "approx"}
+
+
+def _first_sentence(text: str) -> str:
+    text = " ".join(str(text).split())
+    for m in re.finditer(r"\.\s+(?=[A-Z])", text):
+        word = re.split(r"[\s(]", text[:m.start()])[-1].lower()
+        if word not in _ABBREVIATIONS and not re.fullmatch(r"[a-z]", word):
+            return text[:m.start() + 1]
+    return text
+
+
+def _shorten(text: str, limit: int = HEADLINE_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:")
+    return cut + " …"
+
+
+def headline(verdict, findings, summary: str = "", *, downgrades=()) -> str:
+    """The one-line headline of a check, generated from what it computed: the first finding whose
+    verdict is the check's verdict (its name and first sentence), else the summary's first sentence.
+    ``findings`` may be :class:`Finding` objects or their ``to_dict`` form (the report renders either).
+
+    >>> headline("INCONSISTENT", [Finding("a", "c", "CONFIRMED", 1, 1, sentence="fine."),
+    ...                      Finding("b", "c", "INCONSISTENT", 1, 1, sentence="x is 2. More.")])
+    'b: x is 2.'
+    """
+    v = Verdict(verdict).value
+
+    def get(f, key):
+        return f.get(key) if isinstance(f, dict) else getattr(f, key)
+
+    if downgrades:
+        return _shorten("downgraded: " + _first_sentence(str(downgrades[0])))
+    lead = [f for f in findings if Verdict(get(f, "verdict")).value == v]
+    if not lead and findings:  # the check's own verdict is not any finding's: the strongest finding
+        strongest = combine_verdicts(get(f, "verdict") for f in findings).value
+        lead = [f for f in findings if Verdict(get(f, "verdict")).value == strongest]
+    if lead:
+        f = lead[0]
+        return _shorten(f"{get(f, 'name')}: {_first_sentence(get(f, 'sentence') or '')}".rstrip(": "))
+    return _shorten(_first_sentence(summary or "")) or v
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -1,6 +1,6 @@
 r"""Exact linearization of OPD (Algorithm 2) and of GDA at the saddle point, and rate certificates.
 
-Problem and updates (paper §2, Algorithm 1, Algorithm 2 eqs. (4)-(7); SPEC.md §2)
+Problem and updates (paper §2, Algorithm 1, Algorithm 2 eqs. (4)-(7))
 --------------------------------------------------------------------------------
 All three methods share the KL-proximal primal step (our derivation of the maximiser of (4)/(6)):
 
@@ -42,7 +42,7 @@ and the Jacobians on the stacked state are, with ``I`` identities of matching si
                     [gamma I,         0,   0,            b B        ],
                     [0,               I,   -kappa J,     0          ]]
 
-Per-mode factorization (cross-check against SPEC.md "Beyond the paper")
+Per-mode factorization (cross-check against the per-mode polynomials derived by hand)
 -----------------------------------------------------------------------
 With ``a = b beta = 1 - gamma`` and ``c_j = kappa b h_j`` (``h_j`` the eigenvalues of ``H``), a Schur
 complement gives, exactly over the rationals,
@@ -54,7 +54,7 @@ where ``P(mu, c)`` is the per-mode polynomial of :func:`mode_polynomial`:
 simultaneous ``mu^2 - (2-a) mu + (1-a+c)``, alternating ``mu^2 - (2-a-c) mu + (1-a)``, OPD
 ``mu^4 + (a-2) mu^3 + (1-a+4c-2ac) mu^2 + (3ac-4c) mu + c(1-a)``; ``det P(mu, kappa b H)`` is
 ``prod_j P(mu, c_j)`` and has rational coefficients although the ``h_j`` need not be rational.
-(SPEC writes ``a = eta_pi beta``, ``c = eta_pi eta_lam h_j``: there ``eta_pi = b`` is the primal *step*
+(a first derivation writes ``a = eta_pi beta``, ``c = eta_pi eta_lam h_j``: there ``eta_pi = b`` is the primal *step*
 ``1/(eta_th+beta)`` and ``eta_lam = kappa`` the dual *step*, not the paper's proximal weights.)
 
 Approximations the linearization makes (stated in every report)
@@ -174,7 +174,7 @@ def inverse_design_rational(pi_star: Sequence[Sequence[Any]], lam_star: Sequence
                             R_soft: Sequence[Sequence[Sequence[Any]]] | None = None,
                             rho: Sequence[Any] | None = None,
                             name: str = "inverse-design-rational") -> RationalDesign:
-    """Build an instance whose saddle point is the given rational ``(pi*, lam*)`` (SPEC §3, rate-certificate).
+    """Build an instance whose saddle point is the given rational ``(pi*, lam*)``.
 
     Choose rational ``pi*`` (rows on the simplex, all entries > 0), ``lam* >= 0`` (at least one
     > 0), raw hard rewards ``G`` (h, X, n), ``beta > 0`` and optionally ``R_soft`` (K, X, n; default
@@ -307,7 +307,7 @@ def charpoly_coeffs(M: sp.Matrix) -> list[Fraction]:
 
 
 def mode_polynomial(method: str, a: Any, c: Any, mu: sp.Symbol = MU) -> sp.Expr:
-    """The per-mode polynomial of SPEC.md ("Beyond the paper", rate-certificate), in ``mu``.
+    """The per-mode polynomial (rate-certificate), in ``mu``.
 
     ``a = beta/(eta_th+beta)``, ``c = kappa h_j/(eta_th+beta)``.
     """
@@ -322,7 +322,7 @@ def mode_polynomial(method: str, a: Any, c: Any, mu: sp.Symbol = MU) -> sp.Expr:
 
 def predicted_charpoly(design: RationalDesign, method: str, eta_th: Any, eta_lam: Any,
                        dual_step: str = "prox") -> list[Fraction]:
-    """The characteristic polynomial assembled from SPEC's per-mode polynomials (cross-check).
+    """The characteristic polynomial assembled from the per-mode polynomials derived by hand (cross-check).
 
     ``(mu-gamma)^(N-m) [mu^(N-m) for OPD] * det P(mu, kappa b H)``, where the matrix polynomial
     ``P(mu, C)`` substitutes the matrix ``C = kappa b H`` for ``c`` in :func:`mode_polynomial`.

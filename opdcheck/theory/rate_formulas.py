@@ -1,12 +1,12 @@
 r"""Exact local rates of OPD (Alg. 2) and of GDA as explicit functions of the problem (sympy).
 
-Problem (paper §2, SPEC.md §1): ``min_{lam >= 0} max_pi L(pi, lam)`` with ``beta > 0``, at a saddle
+Problem (paper §2): ``min_{lam >= 0} max_pi L(pi, lam)`` with ``beta > 0``, at a saddle
 point ``(pi*, lam*)`` with strict complementarity and a positive definite dual curvature on the
 active set ``A``:
 
     H = sum_x rho_x Cov_{pi*_x}(R_A)  (m x m),     hess D(lam*)|_A = H / beta.
 
-Updates (SPEC.md §2; :mod:`opdcheck.theory.linearization`): the KL-prox primal step
+Updates: the KL-prox primal step
 ``log pi_new = gamma log pi_hat + (1-gamma) log pi_ref + b S_lam - logZ`` with ``b = 1/(eta_th+beta)``,
 ``gamma = eta_th b``, and the projected dual step ``[lam_hat - kappa c(pi)]_+`` with
 ``kappa = 1/(2 eta_lam)`` (``prox``, eqs. (5)/(7)) or ``1/eta_lam`` (``gradient``, eqs. (9)/(11)).

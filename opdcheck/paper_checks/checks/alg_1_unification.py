@@ -142,7 +142,7 @@ def evaluate(ctx: CheckContext, lam_star_shift: float = 0.0, methods: tuple | No
         name="one-shot and exact multi-shot reach the saddle point",
         claim="the closed-form oracle (3) and an inner loop solved to tolerance reach the exact saddle point",
         verdict=Verdict.CONFIRMED if ok_b else Verdict.REFUTED,  # a REFUTED without a witness reads INCONCLUSIVE
-        computed={"max_abs_error": max(errs, default=float("nan"))}, stated=f"<= {ALG1_SADDLE_ATOL:g} (issue 9)", comparison="<=",
+        computed={"max_abs_error": max(errs, default=float("nan"))}, stated=f"<= {ALG1_SADDLE_ATOL:g}", comparison="<=",
         judged=len(rows_b),
         sentence=f"after {T} steps at Thm 3.4's step, max |pi_T - pi*|, |lam_T - lam*| over {len(rows_b)} runs is "
                  f"{max(errs, default=float('nan')):.2e} ({'<=' if ok_b else '>'} {ALG1_SADDLE_ATOL:g}) against the exact rational saddle point"
@@ -207,7 +207,7 @@ def evaluate(ctx: CheckContext, lam_star_shift: float = 0.0, methods: tuple | No
         verdict=None,
         computed={"findings": {f.name: f.verdict.value for f in findings}}, details=details,
         stated={"a": "instances of Algorithm 1", "b": "exact saddle point", "c": "standard PD: only average convergence"},
-        comparison="identity", tolerance=ALG1_SADDLE_ATOL, tolerance_reason="issue 9: 1e-7 on the saddle point; "
+        comparison="identity", tolerance=ALG1_SADDLE_ATOL, tolerance_reason="1e-7 on the saddle point; "
         f"converged = e_T/e_0 <= {ALG1_CONVERGED_RATIO:g}; rate agreement {ALG1_RATE_ATOL:g}",
         evidence=evidence, findings=findings, controls=controls, judged=len(cells),
         instances=[{"name": designs[s].name, "seed": s, **{k: v for k, v in designs[s].describe().items() if k in ("X", "n", "h", "beta")}}

@@ -234,7 +234,7 @@ def anchoring_test(step_cls, T: int = 60) -> dict:
             "ok": gap <= ALG3_ANCHOR_ATOL and chain <= ALG3_ANCHOR_ATOL}
 
 
-@register_check(id=ID, paper_ref=PAPER_REF, claim=CLAIM, expected="to be measured (SPEC.md §3)", order=71)
+@register_check(id=ID, paper_ref=PAPER_REF, claim=CLAIM, expected="to be measured", order=71)
 def run(ctx: CheckContext) -> CheckResult:
     """The NPG step: Taylor display, pinv vs least squares, anchoring, convergence with active projections."""
     return evaluate(ctx)

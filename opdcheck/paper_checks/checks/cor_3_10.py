@@ -186,7 +186,7 @@ def evaluate(ctx: CheckContext, gap_fn=None) -> CheckResult:
         )
 
 
-@register_check(id=ID, paper_ref=PAPER_REF, claim=CLAIM, expected="to be measured (SPEC.md §3)", order=73)
+@register_check(id=ID, paper_ref=PAPER_REF, claim=CLAIM, expected="to be measured", order=73)
 def run(ctx: CheckContext) -> CheckResult:
     """eps_approx sweep over three inexactness models, floors vs the corollary's RHS, fitted exponents."""
     return evaluate(ctx)

@@ -1,6 +1,6 @@
 """Check ``dual-function``: D, its gradient and Hessian; lam* from D is a multiplier of the primal (1).
 
-Judged by certificates at the problem's scale (issue 7, class 1), in the dimensionless units of
+Judged by certificates at the problem's scale, in the dimensionless units of
 ``numerics.dual.problem_units`` (rewards in R_max, constraint j in max|R_hard[j]|, beta in R_max):
 
 - derivatives: central differences at two steps; a comparison is judged only when the two agree

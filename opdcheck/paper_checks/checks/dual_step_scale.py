@@ -41,7 +41,7 @@ DualFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def _opd_policies(problem: Problem, eta_th: float, dual: DualFn, T: int) -> list[np.ndarray]:
-    """pi_hat_1..pi_hat_T of OPD (exact, tabular) with the dual step ``dual(lam_hat, c)``; t = 0 convention of SPEC §2.
+    """pi_hat_1..pi_hat_T of OPD (exact, tabular) with the dual step ``dual(lam_hat, c)``; t = 0 convention of Algorithm 2.
 
     The primal steps are the maximisers of (4)/(6), which App. D shows equal the tabular NPG steps
     (8)/(10); only the dual step differs between the two algorithms.

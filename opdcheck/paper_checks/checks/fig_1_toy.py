@@ -26,6 +26,7 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 
+from opdcheck.intervals import format_enclosure
 from opdcheck.instances import paper_toy
 from opdcheck.kernels.framework import run_config
 from opdcheck.kernels.trajectory import fit_tail_rate, last_iterate_converges
@@ -213,7 +214,7 @@ def evaluate(ctx: CheckContext, run_as: dict | None = None, T: int | None = None
         Control("replay reproduces the driver (OPD, gradient, 300 steps)", "positive", ok_rep,
                 f"max relative difference {d_rep:.2e} (tolerance {ALG1_REPLAY_RTOL:g})"),
         Control("OPD at Thm 3.4's step eta = 3 is certified stable", "positive", thm_cert.stable,
-                f"radius in [{float(thm_cert.lo):.5f}, {float(thm_cert.hi):.5f}]"),
+                f"radius in {format_enclosure(thm_cert.lo, thm_cert.hi, 5)}"),
     ]
     figures = _figures(ctx, runs)
     result = CheckResult(

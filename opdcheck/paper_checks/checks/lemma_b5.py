@@ -214,5 +214,5 @@ def run(ctx: CheckContext) -> CheckResult:
                  r"policy. $\xi$ is computed by LP (HiGHS), $R_{max}$ over soft and hard rewards."),
         instances=instances,
         conventions=["xi = max_pi min_j c_j(pi) by LP; pi_bar = the LP maximiser",
-                     "R_max = max |R| over soft and hard objectives (SPEC §1)"],
+                     "R_max = max |R| over soft and hard objectives"],
         counterexample=counterexample, )

@@ -103,7 +103,7 @@ def evaluate(ctx: CheckContext, b9_slack: float = 0.0) -> CheckResult:
 
 
 @register_check(id=ID, paper_ref=PAPER_REF, claim=CLAIM,
-                expected="B.11's proof steps to be tested (SPEC.md §3)", order=74)
+                expected="B.11's proof steps to be tested", order=74)
 def run(ctx: CheckContext) -> CheckResult:
     """Lemmas B.9, B.10 on draws; each step of B.11's proof and Cor B.12 with mpmath/exact witnesses."""
     return evaluate(ctx)

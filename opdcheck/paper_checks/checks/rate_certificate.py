@@ -1,4 +1,4 @@
-"""Check ``rate-certificate`` (opdcheck's own, SPEC.md "Beyond the paper").
+"""Check ``rate-certificate`` (opdcheck's own, beyond the paper).
 
 Claim: the asymptotic last-iterate rate of a primal-dual method equals the spectral radius of its
 update map linearized at the saddle point (reduced logits on the support of ``pi*``, active
@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
+from opdcheck.intervals import format_enclosure
 from opdcheck.instances import save_problem
 from opdcheck.kernels.opd import T0_CONVENTION
 from opdcheck.paper_checks.context import CheckContext
@@ -59,7 +60,7 @@ $\mathbb{Q}$, factored over $\mathbb{Q}$, and each factor's root radius is brack
 Schur–Cohn test ($T p = (a_n p - a_0 p^*)/z$, stable iff $|a_0| < |a_n|$ at every stage; a root on the circle gives
 $|a_0| = |a_n|$ and is reported as not strictly stable; $|z| < r$ via $p(rw)$).
 
-**Cross-check with SPEC's per-mode polynomials.** With $a = \beta/(\eta_\theta+\beta)$ and $c_j = \kappa h_j/(\eta_\theta+\beta)$
+**Cross-check with the per-mode polynomials derived by hand.** With $a = \beta/(\eta_\theta+\beta)$ and $c_j = \kappa h_j/(\eta_\theta+\beta)$
 ($h_j$ the eigenvalues of $H = \sum_x\rho_x \mathrm{Cov}_{\pi^\star_x}(R_A)$), the exact characteristic polynomial
 equals $(\mu-\gamma)^{N-m}\det P(\mu, \kappa b H)$ for both GDAs and $\mu^{N-m}(\mu-\gamma)^{N-m}\det P(\mu,\kappa b H)$ for
 OPD, with $P$ = $\mu^2-(2-a)\mu+(1-a+c)$ (simultaneous), $\mu^2-(2-a-c)\mu+(1-a)$ (alternating),
@@ -150,14 +151,14 @@ def run(ctx: CheckContext) -> CheckResult:
                f"enclosure (width {RATE_CERT_ENCLOSURE_WIDTH:g}) within {RATE_CERT_MATCH_RTOL:g} relative "
                f"(worst {worst:.2e}); {n_unstable} cases are certified unstable (radius > 1) and grow. "
                + (f"On {showcase['instance']}, simultaneous GDA is certified unstable (radius in "
-                  f"[{showcase['gda_lo']:.6f}, {showcase['gda_hi']:.6f}]) and moves away from the saddle point "
+                  f"{format_enclosure(showcase['gda_lo'], showcase['gda_hi'], 6)}) and moves away from the saddle point "
                   f"(measured growth {showcase['gda_measured']:.6f}; error {showcase['gda_final_error']:.2g} at "
                   f"the end of the run) while OPD is certified stable (radius {showcase['opd_hi']:.6f}) and "
                   f"converges (measured {showcase['opd_measured']:.6f})." if showcase else
                   "No instance showed GDA unstable with OPD stable.")
                + ("" if not bad else " Disagreements: " + "; ".join(
                    f"{r['instance']} {r['method']} [{r['dual_step']}]: measured {r['measured']:.6f} vs "
-                   f"[{r['lo']:.6f}, {r['hi']:.6f}]" + (" (fit ill-posed)" if r in ill_posed else "")
+                   f"{format_enclosure(r['lo'], r['hi'], 6)}" + (" (fit ill-posed)" if r in ill_posed else "")
                    for r in bad) + "."))
     computed = {
         "cases": len(rows), "agree": len(rows) - len(bad), "worst_rel_err": worst,
@@ -201,7 +202,7 @@ def _controls(rows: list[dict]) -> list[Control]:
     ok, rel = judge_rate(toy["measured"], toy["lo"], toy["hi"])
     bad, rel_bad = judge_rate(toy["measured"], 1.01 * toy["lo"], 1.01 * toy["hi"])
     return [Control(name=f"{toy['instance']} OPD prox in its certificate", kind="positive", passed=ok,
-                    detail=f"measured {toy['measured']:.7f} vs [{toy['lo']:.7f}, {toy['hi']:.7f}] (rel {rel:.1e})"),
+                    detail=f"measured {toy['measured']:.7f} vs {format_enclosure(toy['lo'], toy['hi'], 7)} (rel {rel:.1e})"),
             Control(name="certificate moved by 1% is rejected", kind="negative", passed=not bad,
                     detail=f"relative distance {rel_bad:.2e} > {RATE_CERT_MATCH_RTOL:g}")]
 

@@ -157,7 +157,7 @@ def evaluate(ctx: CheckContext, fisher: str = "centred") -> CheckResult:
 
 
 @register_check(id=ID, paper_ref=PAPER_REF, claim=CLAIM,
-                expected="holds for the policies once the dual steps are aligned (SPEC.md §3)", order=70)
+                expected="holds for the policies once the dual steps are aligned", order=70)
 def run(ctx: CheckContext) -> CheckResult:
     """Tabular Algorithm 3 vs Algorithm 2, aligned and as printed, plus the sympy sub-claims of App. D."""
     return evaluate(ctx)

@@ -32,7 +32,7 @@ kernels, :mod:`opdcheck.numerics.replay.orbit`): there the map shows global beha
 certificate does not describe. Controls: the probe confirms sequential GDA's certificate at such a cell
 and rejects it when handed to simultaneous GDA (certified unstable there).
 
-Claims judged (SPEC, "Beyond the paper"): the certificates agree with the runs on every decisive cell
+Claims judged (beyond the paper): the certificates agree with the runs on every decisive cell
 where they apply (above); simultaneous GDA is stable iff ``c < a`` (``h / (2 eta_lam) < beta``); tuned
 sequential GDA can converge faster than OPD at ``beta = 0.1``; as ``beta -> 0`` plain GDA stops
 converging anywhere on the grid while OPD still converges somewhere.
@@ -54,6 +54,7 @@ from fractions import Fraction
 import numpy as np
 import sympy as sp
 
+from opdcheck.intervals import format_enclosure
 from opdcheck.kernels.framework import run_config
 from opdcheck.numerics.types import SaddlePoint
 from opdcheck.paper_checks.studies.alg1_designs import rational_design
@@ -251,9 +252,9 @@ def describe_undecided(cell: str, r: dict) -> str:
     proj = (f", the projection active on {r['projected_steps']}/{r['half_steps']} steps of the second half"
             if r["projected_steps"] else ", lam > 0 throughout the second half")
     local = (f"from {SSM_LOCAL_PROBE_DEVIATION:g} off the saddle point it converges (e/e_0 = {r['probe_ratio']:.1e}) at "
-             f"rate {r['probe_rate']:.5f}, certified [{r['lo']:.5f}, {r['hi']:.5f}]" if r["agrees_locally"] else
+             f"rate {r['probe_rate']:.5f}, certified {format_enclosure(r['lo'], r['hi'], 5)}" if r["agrees_locally"] else
              f"from {SSM_LOCAL_PROBE_DEVIATION:g} off the saddle point it does NOT match the certificate (converged: "
-             f"{r['probe_converged']}, rate {r['probe_rate']:.5f} vs [{r['lo']:.5f}, {r['hi']:.5f}])")
+             f"{r['probe_converged']}, rate {r['probe_rate']:.5f} vs {format_enclosure(r['lo'], r['hi'], 5)})")
     orbit = (r["period"] or r["progress"] >= 1) and not r["reaches_saddle"]
     closes = f", closure {r['replay_closure']:.1e}" if orbit else ""
     rep = (f"replayed at 50 digits apart from the kernels: lam agrees to {r['replay_max_lam_diff']:.1e}{closes}"
@@ -406,7 +407,7 @@ def evaluate(ctx: CheckContext) -> CheckResult:
         lines.append(f"beta = {b}: " + "; ".join(parts))
     findings.append(Finding(
         name="a tuned baseline as good as OPD",
-        claim="tuned plain GDA can converge as fast as or faster than OPD (SPEC: sequential GDA at beta = 0.1)",
+        claim="tuned plain GDA can converge as fast as or faster than OPD",
         verdict=Verdict.CONFIRMED if better else Verdict.INCONCLUSIVE,
         computed={"best_radius": {f"{k[0]}/{k[1]}": float(v[0][1]) for k, v in best.items()},
                   "baseline_at_least_as_fast": better},
@@ -444,7 +445,7 @@ def evaluate(ctx: CheckContext) -> CheckResult:
     pos, neg = probe_controls(ctx.rng("step-size-map controls").integers(2**31), T)
     controls += [
         Control("local probe confirms a certified-stable cell (sequential GDA, beta = 0.1)", "positive",
-                pos["agrees_locally"], f"rate {pos['probe_rate']:.5f} vs certified [{pos['lo']:.5f}, {pos['hi']:.5f}]"),
+                pos["agrees_locally"], f"rate {pos['probe_rate']:.5f} vs certified {format_enclosure(pos['lo'], pos['hi'], 5)}"),
         Control("local probe rejects the wrong certificate (simultaneous GDA run, sequential GDA's radius)", "negative",
                 not neg["agrees_locally"], f"converged {neg['probe_converged']}, e/e_0 = {neg['probe_ratio']:.3g}")]
     figures = _figure(ctx, maps, g, hval, T, [o[2] for o in outside])
@@ -455,7 +456,7 @@ def evaluate(ctx: CheckContext) -> CheckResult:
     return CheckResult(
         verdict=None,
         computed={"findings": {f.name: f.verdict.value for f in findings}},
-        stated={"claims": "SPEC 'Beyond the paper': step-size-map"}, comparison="identity",
+        stated={"claims": "opdcheck's own claim: step-size-map"}, comparison="identity",
         tolerance=ALG1_CONVERGED_RATIO, tolerance_reason="a cell converged when e_T/e_0 <= this; decisive cells need "
         f"radius^(2T) < it/1e3 or radius > 1 + {ALG1_CERT_MARGIN:g}",
         evidence=evidence, findings=findings, controls=controls, judged=decisive, figures=figures,

@@ -30,6 +30,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from opdcheck.intervals import format_bound, format_enclosure
 from opdcheck.instances import save_problem
 from opdcheck.numerics.replay import Witness
 from opdcheck.numerics.replay.certified import judge_rate_certificates
@@ -137,11 +138,11 @@ def run(ctx: CheckContext, budget: int | None = None) -> CheckResult:
         verdict_b = Verdict.REFUTED if w else Verdict.CONFIRMED
         witness = w
         sent_b = (f"the certified asymptotic error rate r^2 exceeds rho(46) on {len(above)} of {len(good)} instances; "
-                  f"largest r^2/rho(46) = {worst_c['cert_ratio']:.6f} on {worst_c['name']} (r^2 >= {worst_c['rate_lo']:.6f} "
+                  f"largest r^2/rho(46) = {worst_c['cert_ratio']:.6f} on {worst_c['name']} (r^2 >= {format_bound(worst_c['rate_lo'], 6, direction='lower')} "
                   f"vs rho(46) = {worst_c['rho46']:.6f}, beta = {worst_c['beta']:.4g}, smallest normalised curvature "
                   f"nu = {min(worst_c.get('nu', [float('nan')])):.3g}; measured {worst_c['measured']:.6f}); the supremum of "
                   "r^2/rho(46) is 63/50 = 1.26 (r^2 -> 1 as beta -> oo or nu -> 0, rho(46) -> 50/63)"
-                  + (f"; witness (exact replay, fit-resolvable): {w['instance']}, r^2 >= {w.replay_values['certified r^2 lo'][0]:.6f} vs "
+                  + (f"; witness (exact replay, fit-resolvable): {w['instance']}, r^2 >= {format_bound(w.replay_values['certified r^2 lo'][0], 6, direction='lower')} vs "
                      f"rho(46) = {w['claimed rate']:.6f}, measured {w.code_values['measured rate'][0]:.6f}" if w else "") + ".")
         findings.append(Finding(name="certified rate vs rho(46)", claim="r^2 <= rho of eq. (46) on every instance",
                                 verdict=verdict_b, computed=worst_c["cert_ratio"], stated=1.0, comparison="<=",
@@ -167,7 +168,7 @@ def run(ctx: CheckContext, budget: int | None = None) -> CheckResult:
     controls = _controls(good)
     figures = _figure(ctx, rows)
     evidence = [{"instance": r["name"], "beta": round(r["beta"], 5), "X": r["X"], "n": r["n"], "h": r["h"],
-                 "active": r["m"], "rho (46)": round(r["rho46"], 6), "certified r^2 in": f"[{r['rate_lo']:.9f}, {r['rate_hi']:.9f}]",
+                 "active": r["m"], "rho (46)": round(r["rho46"], 6), "certified r^2 in": f"{format_enclosure(r['rate_lo'], r['rate_hi'], 9)}",
                  "r^2/rho": round(r["cert_ratio"], 5), "measured": round(r["measured"], 6) if np.isfinite(r["measured"]) else "n/a",
                  "log10 max err/bound": round(r["log10_bound_ratio"], 3)}
                 for r in sorted(good, key=lambda r: -r["cert_ratio"])[:40]]
@@ -199,7 +200,7 @@ def _controls(good: list[dict]) -> list[Control]:
 
     toy = certified_rate_vs_eq46(toy_design("1/20"), "prox", R_soft=TOY_R_SOFT)
     ctrl = [Control(name="toy beta=1/20 below rho(46)", kind="positive", passed=toy["verdict"] == "certified-below",
-                    detail=f"certified r^2 in [{float(toy['rate_lo']):.6f}, {float(toy['rate_hi']):.6f}] vs rho(46) "
+                    detail=f"certified r^2 in {format_enclosure(toy['rate_lo'], toy['rate_hi'], 6)} vs rho(46) "
                            f"{float(toy['rho46']):.6f}")]
     if good:
         broken = sum(r["rate_lo"] > 0.5 for r in good)

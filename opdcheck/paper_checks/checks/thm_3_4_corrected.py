@@ -50,6 +50,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from opdcheck.intervals import format_enclosure
 from opdcheck.instances import save_problem
 from opdcheck.numerics.replay import Witness
 from opdcheck.numerics.replay.certified import judge_rate_certificates
@@ -212,11 +213,11 @@ def _controls(rows: list[dict]) -> list[Control]:
         v for row in cert.H for v in row))], cert.extra_primal)["radius"]
     out.append(Control(name="toy beta=1: formula = certificate", kind="positive",
                        passed=float(cert.lo) - CORRECTED_FORMULA_ATOL <= f <= float(cert.hi) + CORRECTED_FORMULA_ATOL,
-                       detail=f"formula {f:.9f} vs certified [{float(cert.lo):.9f}, {float(cert.hi):.9f}]"))
+                       detail=f"formula {f:.9f} vs certified {format_enclosure(cert.lo, cert.hi, 9)}"))
     unst = certify_modes(toy_design("1/20"), "simultaneous-gda", 1, 1, "prox", Fraction(1, 10**9))
     out.append(Control(name="unstable instance certified radius > 1", kind="negative", passed=unst.unstable,
-                       detail=f"simultaneous GDA on the toy at beta = 1/20, eta = 1: radius in [{float(unst.lo):.6f}, "
-                              f"{float(unst.hi):.6f}]"))
+                       detail=f"simultaneous GDA on the toy at beta = 1/20, eta = 1: radius in "
+                              f"{format_enclosure(unst.lo, unst.hi, 6)}"))
     if rows:
         broken = sum(not judge_case(r, 0.99)["formula_ok"] for r in rows)
         out.append(Control(name="stated rate x 0.99 is broken", kind="negative", passed=broken > 0,
@@ -333,7 +334,7 @@ def run(ctx: CheckContext, budget: int | None = None, scale: float = 1.0) -> Che
     }
     evidence = [{"source": r["source"], "instance": r["name"][:44], "beta": round(r["beta"], 4),
                  "a": round(r["a"], 5), "c_min": f"{min(r['c']):.3g}", "stated r*": f"{r['corrected']:.9f}",
-                 "certified r in": f"[{float(r['lo']):.9f}, {float(r['hi']):.9f}]",
+                 "certified r in": f"{format_enclosure(r['lo'], r['hi'], 9)}",
                  "measured r^2": round(r["measured"], 6) if np.isfinite(r["measured"]) else "n/a",
                  "stated r*^2": round(r["corrected"] ** 2, 6), "rho (46)": round(r["rho46"], 6),
                  "1 - kappa h_min/beta": round(1 - r["kappa"] * min(r["h_eigs"]) / r["beta"], 6)}

@@ -40,6 +40,7 @@ from fractions import Fraction
 import numpy as np
 import sympy as sp
 
+from opdcheck.intervals import format_enclosure
 from opdcheck.instances import save_problem
 from opdcheck.kernels.opd import T0_CONVENTION, thm34_step_sizes
 from opdcheck.paper_checks.context import CheckContext
@@ -153,8 +154,8 @@ def run(ctx: CheckContext) -> CheckResult:
                                 detail=(f"{len(cert_rows) - len(cert_disagree)} of {len(cert_rows)} measured rates inside their "
                                         f"certified enclosure (+- max({THM34_CERT_MATCH_ATOL:g}, spread))"
                                         + ("; disagree: " + ", ".join(f"{r['instance']} ({r['dual_step']}): measured "
-                                                                      f"{r['measured']:.6f} vs [{float(r['rate_lo']):.6f}, "
-                                                                      f"{float(r['rate_hi']):.6f}]" for r in cert_disagree[:4])
+                                                                      f"{r['measured']:.6f} vs "
+                                                                      f"{format_enclosure(r['rate_lo'], r['rate_hi'], 6)}" for r in cert_disagree[:4])
                                            if cert_disagree else ""))))
     toy05 = next((r for r in cert_rows if r["instance"] == "paper-toy(beta=1/20)" and r["dual_step"] == "prox"), None)
     if toy05 is None:
@@ -163,7 +164,7 @@ def run(ctx: CheckContext) -> CheckResult:
         toy05["measured"] = rate_case(d05.problem, dual_step="prox", T=4000, saddle=_exact_saddle(d05))["rate"]
     controls.append(Control(name="paper toy, beta = 0.05 (certified below rho(46), measured below)", kind="positive",
                             passed=toy05["verdict"] == "certified-below" and bool(toy05["measured"] <= float(toy05["rho46"])),
-                            detail=(f"r^2 in [{float(toy05['rate_lo']):.6f}, {float(toy05['rate_hi']):.6f}], measured "
+                            detail=(f"r^2 in {format_enclosure(toy05['rate_lo'], toy05['rate_hi'], 6)}, measured "
                                     f"{toy05['measured']:.6f}, rho(46) = {float(toy05['rho46']):.6f}")))
     c_pos = rate_case(all_slack_toy(1.0), dual_step="prox", T=4000)
     controls.append(Control(name="all-slack toy, beta = 1 (lam* = 0: rate (eta/(eta+beta))^2 < rho)", kind="positive",
@@ -251,8 +252,8 @@ def _cert_texts(cert_rows: list[dict], refuting: list[dict], disagree: list[dict
     summary = (f" Exact Schur–Cohn certificates on {len(cert_rows) // 2} rational instances (both dual steps): the "
                f"asymptotic error rate r^2 of OPD's linearization is certified above rho of eq. (46) in {len(above)} "
                f"and below in {len(below)} of {len(cert_rows)} cases"
-               + (f"; e.g. the paper's toy at beta = 1 (prox): r^2 in [{float(toy1['rate_lo']):.6f}, "
-                  f"{float(toy1['rate_hi']):.6f}] vs rho(46) = {toy1['rho46']} = {float(toy1['rho46']):.6f}, measured "
+               + (f"; e.g. the paper's toy at beta = 1 (prox): r^2 in "
+                  f"{format_enclosure(toy1['rate_lo'], toy1['rate_hi'], 6)} vs rho(46) = {toy1['rho46']} = {float(toy1['rho46']):.6f}, measured "
                   f"{toy1['measured']:.6f}" if toy1 else "")
                + (f"; measured and certified rates disagree on {len(disagree)} case(s)." if disagree
                   else "; every measured rate agrees with its certificate."))

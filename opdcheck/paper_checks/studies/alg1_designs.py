@@ -1,4 +1,4 @@
-"""Shared pieces of the issue-9 checks (not a check: the registry skips ``_`` modules).
+"""Shared pieces of the Algorithm 1 checks (not a check: the registry skips ``_`` modules).
 
 * :func:`rational_design` -- a seeded instance with an exactly known rational saddle point (inverse
   design, :func:`opdcheck.theory.linearization.inverse_design_rational`), so every rate can be certified.

@@ -333,7 +333,7 @@ def run_case(case: Case, method: str, dual_step: str, *, T_max: int,
 
 
 def _spec_modes_match(case: Case, method: str, dual_step: str) -> bool:
-    """SPEC's per-mode polynomials, assembled, equal the exact characteristic polynomial."""
+    """the per-mode polynomials derived by hand, assembled, equal the exact characteristic polynomial."""
     d = case.design()
     M = jacobian(d, method, case.eta_th, case.eta_lam, dual_step)
     return charpoly_coeffs(M) == predicted_charpoly(d, method, case.eta_th, case.eta_lam, dual_step)
@@ -364,7 +364,7 @@ def ill_posed_fit(row: dict) -> bool:
 def classify(rows: list[dict], spec_ok: bool = True) -> tuple[Verdict, list[dict], list[dict]]:
     """Verdict from the evidence rows: CONFIRMED if every row agrees; INCONCLUSIVE if every
     disagreement is an ill-posed fit (:func:`ill_posed_fit`); REFUTED otherwise. INCONSISTENT if the
-    exact characteristic polynomials contradict SPEC's per-mode polynomials. Returns
+    exact characteristic polynomials contradict the per-mode polynomials derived by hand. Returns
     ``(verdict, disagreeing rows, ill-posed rows among them)``."""
     bad = [r for r in rows if not r["agree"]]
     ill = [r for r in bad if ill_posed_fit(r)]

@@ -251,7 +251,7 @@ def sweep_instances(ctx: CheckContext, label: str, specs: list[tuple], case: Cal
 
 
 def scale_case(ctx: CheckContext, case: Callable, stream: str, **case_kwargs) -> tuple[dict | None, str]:
-    """Full profile only (issue 10 item 4): one instance at (X, n, h) = (1e4, 1e3, 4), 2000 iterations,
+    """Full profile only: one instance at (X, n, h) = (1e4, 1e3, 4), 2000 iterations,
     with ``opdcheck.kernels.numba_fused.run_opd_fused`` if importable. Returns ``(prox case or None, note)``;
     the case is reported as evidence (not judged: no saddle point cross-check at this size). ``stream`` names
     the random stream of the instance's seed."""

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 import sympy as sp
 
+from opdcheck.intervals import format_enclosure
 from opdcheck.kernels.opd import thm34_step_sizes
 from opdcheck.kernels.potential import rho_eq46, thm34_constants
 from opdcheck.kernels.trajectory import fit_tail_rate
@@ -283,8 +284,8 @@ def overall_verdict(n_bad_prox: int, cert_rows: Sequence[dict]) -> tuple[Verdict
 def _cert_evidence(r: dict) -> dict:
     return {"kind": "certified (exact)", "instance": r["instance"], "beta": str(r["beta"]), "dual step": r["dual_step"],
             "rho (46)": f"{r['rho46']} = {float(r['rho46']):.6f}",
-            "certified radius r in": f"[{float(r['radius_lo']):.7f}, {float(r['radius_hi']):.7f}]",
-            "certified error rate r^2 in": f"[{float(r['rate_lo']):.7f}, {float(r['rate_hi']):.7f}]",
+            "certified radius r in": f"{format_enclosure(r['radius_lo'], r['radius_hi'], 7)}",
+            "certified error rate r^2 in": f"{format_enclosure(r['rate_lo'], r['rate_hi'], 7)}",
             "measured rate": round(r["measured"], 7) if np.isfinite(r["measured"]) else "n/a",
             "measured agrees": r["agrees"], "verdict": r["verdict"]}
 
@@ -301,7 +302,7 @@ def thm34_positive_controls() -> list[Control]:
     ok, worst, k = c["judge"]["denom_theorem"]
     out.append(Control(name="paper toy, beta = 0.05 (rate certified below rho(46); bound holds)", kind="positive",
                        passed=cert["verdict"] == "certified-below" and ok,
-                       detail=(f"certified error rate r^2 in [{float(cert['rate_lo']):.6f}, {float(cert['rate_hi']):.6f}] vs "
+                       detail=(f"certified error rate r^2 in {format_enclosure(cert['rate_lo'], cert['rate_hi'], 6)} vs "
                                f"rho(46) = {float(cert['rho46']):.6f} ({cert['verdict']}); max error/bound {worst:.4g} at t = {k}")))
     c = thm34_case(all_slack_toy(1.0), dual_step="prox", T=CONTROL_STEPS)
     ok, worst, k = c["judge"]["denom_theorem"]
