@@ -19,7 +19,7 @@ from opdcheck.numerics.replay import (MPRun, _agree, _constraints, _log_softmax,
                                       sympy_thm34_constants)
 from opdcheck.tolerances import REPLAY_DPS
 
-__all__ = ["mp_run_opd_printed", "replay_printed_bound_violation"]
+__all__ = ["mp_run_opd_printed", "replay_printed_bound_violation", "mp_in_class_duality"]
 
 
 def mp_run_opd_printed(P, saddle, *, eta_th: float, eta_lam: float, T: int, dual_step: str = "prox") -> MPRun:
@@ -95,3 +95,89 @@ def replay_printed_bound_violation(problem, lam_start: Sequence[float], *, dual_
         w["disagreement"] = (f"at t = {t}: error code {float(code_error):.12g} vs replay {float(err):.12g}, "
                              f"bound code {float(code_bound):.12g} vs replay {float(bound):.12g}")
     return w
+
+
+# ------------------------------------------------------------------ in-class duality (App. E)
+def mp_in_class_duality(logits, r: Sequence, R_h: Sequence, pi_ref: Sequence, beta, *, n_grid: int = 2001,
+                        refine: int = 60) -> dict:
+    """Primal and dual values of ``max_{theta in [0,1]} f(theta) s.t. c(theta) >= 0`` at 50 digits, by geometry.
+
+    ``logits(theta) -> list`` (mpmath) defines the one-parameter class ``pi_theta = softmax(logits(theta))`` (one prompt);
+    ``f = <pi, r> - beta KL(pi||pi_ref)``, ``c = <pi, R_h>``. The primal value is the largest ``f`` on the feasible
+    set (grid, then each local maximum refined by golden section, and the boundary points ``c = 0`` found by
+    bisection); the dual value ``min_{lam >= 0} max_theta f + lam c`` is the upper concave envelope of the image
+    ``{(c(theta), f(theta))}`` at ``c = 0`` (one-dimensional LP duality), from the convex hull of the image points.
+    Independent of any float64 code: only the class's closed form is shared.
+    """
+    with mpmath.workdps(REPLAY_DPS):
+        mpf = mpmath.mpf
+        rr = [mpf(v) for v in r]
+        hh = [mpf(v) for v in R_h]
+        lref = [mpmath.log(mpf(v)) for v in pi_ref]
+        b = mpf(beta)
+
+        def pol(th):
+            z = logits(th)
+            m = max(z)
+            e = [mpmath.exp(v - m) for v in z]
+            s = mpmath.fsum(e)
+            return [v / s for v in e]
+
+        def f_c(th):
+            p = pol(th)
+            kl = mpmath.fsum(pi * (mpmath.log(pi) - lr) for pi, lr in zip(p, lref))
+            return mpmath.fsum(pi * v for pi, v in zip(p, rr)) - b * kl, mpmath.fsum(pi * v for pi, v in zip(p, hh))
+
+        ths = [mpf(i) / (n_grid - 1) for i in range(n_grid)]
+        vals = [f_c(t) for t in ths]
+        # primal: feasible grid maxima refined, plus the boundary c = 0 crossings
+        cands = []
+        for i in range(n_grid):
+            f, c = vals[i]
+            if c < 0:
+                continue
+            left = vals[i - 1][0] if i > 0 else mpf("-inf")
+            right = vals[i + 1][0] if i + 1 < n_grid else mpf("-inf")
+            if f >= left and f >= right:
+                lo, hi = ths[max(i - 1, 0)], ths[min(i + 1, n_grid - 1)]
+                for _ in range(refine):  # golden section on the bracket
+                    m1, m2 = lo + (hi - lo) * mpf("0.382"), lo + (hi - lo) * mpf("0.618")
+                    if f_c(m1)[0] < f_c(m2)[0]:
+                        lo = m1
+                    else:
+                        hi = m2
+                t = (lo + hi) / 2
+                if f_c(t)[1] >= 0:
+                    cands.append((f_c(t)[0], t))
+                cands.append((f, ths[i]))
+        for i in range(n_grid - 1):
+            if (vals[i][1] >= 0) != (vals[i + 1][1] >= 0):
+                lo, hi = ths[i], ths[i + 1]
+                for _ in range(refine):
+                    mid = (lo + hi) / 2
+                    if (f_c(mid)[1] >= 0) == (vals[i][1] >= 0):
+                        lo = mid
+                    else:
+                        hi = mid
+                t = lo if vals[i][1] >= 0 else hi
+                cands.append((f_c(t)[0], t))
+        primal, th_primal = max(cands, key=lambda z: z[0])
+        # dual: upper concave envelope of the image at c = 0 (max over pairs straddling c = 0 of the chord value)
+        pts = sorted((c, f) for f, c in vals)
+        hull: list = []
+        for pnt in pts:  # upper hull, monotone chain
+            while len(hull) >= 2 and ((hull[-1][0] - hull[-2][0]) * (pnt[1] - hull[-2][1])
+                                      - (hull[-1][1] - hull[-2][1]) * (pnt[0] - hull[-2][0])) >= 0:
+                hull.pop()
+            hull.append(pnt)
+        dual = None
+        for (c1, f1), (c2, f2) in zip(hull, hull[1:]):
+            if c1 <= 0 <= c2:
+                dual = f1 + (f2 - f1) * (0 - c1) / (c2 - c1) if c2 != c1 else max(f1, f2)
+        # with lam >= 0, the dual is max over c >= 0 of the envelope: F(0), or a hull vertex with c > 0
+        right = [f for c, f in hull if c >= 0]
+        cands_d = ([dual] if dual is not None else []) + right
+        dual = max(cands_d) if cands_d else mpf("-inf")
+        p_min = min(min(pol(t)) for t in ths)
+        return {"primal": primal, "theta_primal": th_primal, "dual": dual, "gap": dual - primal, "p_min": p_min,
+                "xi (max over the class of c)": max(c for _, c in vals), "hull_points": len(hull)}
