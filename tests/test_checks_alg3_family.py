@@ -54,7 +54,16 @@ def test_lemmas_b9_b12(ctx):
     names = {f.name: f.verdict for f in r.findings}
     assert names["Lemma B.9 (Euclidean prox three-point)"] == Verdict.CONFIRMED
     assert names["Lemma B.10 (KL three-point)"] == Verdict.CONFIRMED
-    assert sum(v == Verdict.REFUTED for v in names.values()) == 5
+    assert names["Lemma B.9 with the KL Bregman divergence"] == Verdict.CONFIRMED
+    assert sum(v == Verdict.REFUTED for v in names.values()) == 4
+    by = {f.name: f for f in r.findings}
+    c = [f for n, f in by.items() if n.startswith("Lemma B.11 (c)")][0]
+    assert c.verdict == Verdict.INCONSISTENT and c.statement == "lemma-B.11-c"
+    a = [f for n, f in by.items() if n.startswith("Lemma B.11 (a)")][0]
+    assert a.severity == "misstatement" and "not used there" in a.sentence
+    assert by["Lemma B.11's update omits Proj_Theta"].verdict == Verdict.INCONSISTENT
+    assert by["Pi_Theta called convex"].verdict == Verdict.INCONSISTENT
+    assert all(ctl.passed for ctl in r.controls)
 
 
 def test_negative_control_b9_false_slack_caught(ctx):

@@ -163,7 +163,7 @@ def evaluate(ctx: CheckContext, logits=curved_logits) -> CheckResult:
 
 @register_check(id=ID, paper_ref=PAPER_REF, claim=CLAIM,
                 expected="false in general: a smooth one-parameter class satisfying Assumptions 3.7, 3.8 and p_min has a gap",
-                order=72)
+                order=78)
 def run(ctx: CheckContext) -> CheckResult:
     """A smooth class over a convex Theta with Slater, Lipschitz log-policy and p_min, and a duality gap (two computations)."""
     return evaluate(ctx)

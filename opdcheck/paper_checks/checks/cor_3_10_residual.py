@@ -127,7 +127,7 @@ def evaluate(ctx: CheckContext, gap_scale=1) -> CheckResult:
 
 
 @register_check(id=ID, paper_ref=PAPER_REF, claim=CLAIM,
-                expected="the residual is under-counted by 1/min(a1, a3) when that minimum is below 1", order=71)
+                expected="the residual is under-counted by 1/min(a1, a3) when that minimum is below 1", order=77)
 def run(ctx: CheckContext) -> CheckResult:
     """The recursion of App. E against its final display, exactly, where min(a1, a3) < 1 and where it is >= 1."""
     return evaluate(ctx)
