@@ -38,6 +38,7 @@ from opdcheck.numerics.replay_readings import mp_in_class_duality
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict, summary_from_findings
+from opdcheck.tolerances import IN_CLASS_AGREE_ATOL, IN_CLASS_GAP_ATOL
 
 ID = "app-E-strong-duality"
 PAPER_REF = "App. E (proof of Cor 3.10), first paragraph; Assumption 3.7"
@@ -48,10 +49,6 @@ R_SOFT = (0.0, 1.0, -1.0)
 R_HARD = (0.5, -0.5, 0.0)
 PI_REF = (1 / 3, 1 / 3, 1 / 3)
 BETA = 0.1
-#: a gap below this is not a gap (the grid computations are accurate to ~1e-6 here)
-IN_CLASS_GAP_ATOL = 1e-3
-#: the two computations must agree to this (float grid vs 50-digit geometry)
-IN_CLASS_AGREE_ATOL = 1e-4
 
 
 def curved_logits(theta, lib=np):

@@ -20,7 +20,7 @@ from opdcheck.paper_checks.result import Finding, Verdict
 from opdcheck.paper_checks.studies.curvature_family import (DEFAULT_PS, DEFAULT_STEPS, certify_family, family_design,
                                                              mode_polynomial_root_one, rho46)
 from opdcheck.theory.linearization import certify_rate, inverse_design_rational
-from opdcheck.tolerances import BOUND_RTOL
+from opdcheck.tolerances import BOUND_RTOL, EXISTENTIAL_RATE_SLACK
 
 __all__ = ["toy_design", "existential_finding", "printed_closed_form_finding", "first_iterates_markdown",
            "WITNESS_P", "WITNESS_STEPS", "WITNESS_WINDOW"]
@@ -31,8 +31,6 @@ WITNESS_P = Fraction(1, 100)
 WITNESS_STEPS = (Fraction(1), Fraction(3, 10))
 #: the window of the replayed tail-rate fit
 WITNESS_WINDOW = (150, 450)
-#: the measured rate must exceed rho(46) by this much to count (the certified gap is ~0.17)
-RATE_SLACK = 0.05
 
 
 def toy_design(beta) -> object:
@@ -78,7 +76,7 @@ def existential_finding(ps=DEFAULT_PS, steps=DEFAULT_STEPS) -> Finding:
                  saddle=_saddle(d))
     code_rate = _code_rate(tr.error, t0, t1)
     w = replay_rate_violation(d.problem, [1.0], dual_step="prox", t0=t0, t1=t1, eta_th=float(WITNESS_STEPS[0]),
-                              eta_lam=float(WITNESS_STEPS[1]), code_rate=code_rate, code_rho=float(rho), slack=RATE_SLACK)
+                              eta_lam=float(WITNESS_STEPS[1]), code_rate=code_rate, code_rho=float(rho), slack=EXISTENTIAL_RATE_SLACK)
     wcert = next(r for r in rows if Fraction(r["p"]) == WITNESS_P and (Fraction(r["eta_th"]), Fraction(r["eta_lam"])) == WITNESS_STEPS) \
         if any(Fraction(r["p"]) == WITNESS_P for r in rows) else None
     if wcert is not None:
