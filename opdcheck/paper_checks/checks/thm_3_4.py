@@ -45,7 +45,7 @@ from opdcheck.kernels.opd import T0_CONVENTION, thm34_step_sizes
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.numerics.replay import replay_bound_violation, replay_work
-from opdcheck.paper_checks.result import CheckResult, Finding, Verdict, summary_from_findings
+from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict, summary_from_findings
 from opdcheck.problem import Problem
 from opdcheck.tolerances import (BOUND_RTOL, LAMBDA_UNIQUE_EIG_RTOL, RUN_STOP_RTOL)
 
@@ -308,6 +308,12 @@ def run(ctx: CheckContext) -> CheckResult:
         controls += [numba_numpy_control(p_ce, c_ce["prox"], T=T, stop_below=RUN_STOP_RTOL),
                      constants_control(p_ce, c_ce["prox"])]
     controls += thm34_positive_controls()
+    # a finding whose independent replay disagrees with the code it checks is a failed control (the code under
+    # suspicion is then wrong somewhere, whatever the other findings say)
+    disagree = [f"{f.name}: {f.witness.get('disagreement', 'values differ')}" for f in findings
+                if f.witness and f.witness.get("replayed") and not f.witness.get("agrees", True)]
+    controls.append(Control("every independent replay agrees with the code it checks", "positive", not disagree,
+                            "; ".join(disagree) if disagree else f"{sum(bool(f.witness) for f in findings)} replay(s) agree"))
 
     # figures: the counterexample first (early steps visible), then the first instance (the toy at beta = 0.05
     # unless the user gave one) labelled by what it shows, then the worst instance
