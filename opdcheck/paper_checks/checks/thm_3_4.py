@@ -302,6 +302,10 @@ def run(ctx: CheckContext) -> CheckResult:
         findings.append(printed_closed_form_finding())
     witness = witness_a if viol_proof else witness_b
     verdict = None
+    if not any(f.verdict == Verdict.REFUTED and f.severity != "typo" for f in findings) and t1_idx:
+        # only the printed denominator's t = 1 case fails: the text disagrees with its own proof (a typo), which is
+        # INCONSISTENT, not a refutation of the theorem under the reading the proof supports
+        verdict = Verdict.INCONSISTENT
     controls = [numba_numpy_control(results[0][0], results[0][1]["prox"], T=T, stop_below=RUN_STOP_RTOL),
                 constants_control(results[0][0], results[0][1]["prox"])]
     if p_ce is not None and p_ce is not results[0][0]:  # the replayed instance, too
