@@ -242,6 +242,8 @@ def gda_scsc_case(design, side: str = "converging", T: int = 3000) -> dict:
     the rule ``h_max/(2 eta_lam) < beta``: ``side="converging"`` takes ``eta_lam >= h_max/beta`` (the rule holds
     with margin 2), ``"diverging"`` takes ``eta_lam <= h_max/(4 beta)`` (violated by a factor 2). Returns the exact
     certificate, the measured tail rate and whether the run converged."""
+    if side not in ("converging", "diverging"):
+        raise ValueError(f"gda_scsc_case: side = {side!r}; choose 'converging' or 'diverging'.")
     H = covariance_exact(design)
     h_max = float(max(np.linalg.eigvalsh(np.array(H.tolist(), dtype=float))))
     beta = float(design.beta)

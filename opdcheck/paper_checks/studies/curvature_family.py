@@ -60,6 +60,8 @@ def mode_polynomial_root_one() -> dict:
 
 def certify_family(ps: Sequence = DEFAULT_PS, steps: Sequence = DEFAULT_STEPS, dual_step: str = "prox") -> list[dict]:
     """Exact certificates of OPD's local rate on each ``(p, (eta_th, eta_lam))``: rows with ``r^2`` bounds."""
+    if dual_step not in ("prox", "gradient"):
+        raise ValueError(f"certify_family: dual_step = {dual_step!r}; choose 'prox' or 'gradient'.")
     rho = rho46()
     rows = []
     for p in ps:
