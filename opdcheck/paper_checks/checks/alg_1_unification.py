@@ -291,7 +291,7 @@ def _scsc_finding(designs: list, fs_ok: list) -> Finding:
         sentence=(f"the Lagrangian is linear in lam (not strongly convex in it), yet simultaneous GDA is certified to "
                   f"converge linearly on {len(ok)}/{len(cases)} instances when h_max/(2 eta_lam) < beta ({desc}); "
                   f"sequential GDA also converges linearly on {len(fs_ok)} run(s) at Thm 3.4's step. Strong concavity "
-                  "in pi with a coupling of full rank suffices (as in Du and Hu, AISTATS 2019)."),
+                  "in pi with a coupling of full rank suffices."),
         statement="sec-2.3-scsc", reading="charitable", severity="substantive")
 
 
