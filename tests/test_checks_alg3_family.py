@@ -43,6 +43,16 @@ def test_negative_control_unweighted_fisher_breaks_remark_35(ctx):
     assert r.computed["aligned"] > 1e-3
 
 
+def test_fisher_projection_fixed_point_is_kkt_and_euclidean_is_not(ctx):
+    """The two readings of Proj_Theta on the active box: the Fisher-metric run ends at a KKT point, the Euclidean run
+    (negative control of the reading) does not."""
+    from opdcheck.kernels.policies import Box
+
+    fi = alg_3_npg.convergence_case(ctx, "box", Box(-1.0, 1.0), 1000, projection="fisher")
+    eu = alg_3_npg.convergence_case(ctx, "box", Box(-1.0, 1.0), 1000)
+    assert fi["limit_kkt"] <= 1e-9 and eu["limit_kkt"] > 1e-6
+
+
 def test_negative_control_stale_anchor_caught_by_alg3_npg():
     assert alg_3_npg.anchoring_test(NaturalGradientStep, T=30)["ok"]
     assert not alg_3_npg.anchoring_test(StaleAnchorStep, T=30)["ok"]
@@ -54,7 +64,16 @@ def test_lemmas_b9_b12(ctx):
     names = {f.name: f.verdict for f in r.findings}
     assert names["Lemma B.9 (Euclidean prox three-point)"] == Verdict.CONFIRMED
     assert names["Lemma B.10 (KL three-point)"] == Verdict.CONFIRMED
-    assert sum(v == Verdict.REFUTED for v in names.values()) == 5
+    assert names["Lemma B.9 with the KL Bregman divergence"] == Verdict.CONFIRMED
+    assert sum(v == Verdict.REFUTED for v in names.values()) == 4
+    by = {f.name: f for f in r.findings}
+    c = [f for n, f in by.items() if n.startswith("Lemma B.11 (c)")][0]
+    assert c.verdict == Verdict.INCONSISTENT and c.statement == "lemma-B.11-c"
+    a = [f for n, f in by.items() if n.startswith("Lemma B.11 (a)")][0]
+    assert a.severity == "misstatement" and "not used there" in a.sentence
+    assert by["Lemma B.11's update omits Proj_Theta"].verdict == Verdict.INCONSISTENT
+    assert by["Pi_Theta called convex"].verdict == Verdict.INCONSISTENT
+    assert all(ctl.passed for ctl in r.controls)
 
 
 def test_negative_control_b9_false_slack_caught(ctx):
@@ -67,8 +86,15 @@ def test_alg3_npg_full_check(ctx):
     r = alg_3_npg.evaluate(ctx)
     v = {f.name: f.verdict for f in r.findings}
     assert v["converges: inactive projection (l2 ball r = 40)"] == Verdict.CONFIRMED
+    # literal reading (Euclidean Proj_Theta): a fixed point that is not a saddle point, replayed
     assert v["converges: active l2 ball r = 2"] == Verdict.REFUTED
-    assert r.verdict == Verdict.REFUTED and not r.downgrades
+    assert v["converges: active box [-1, 1]"] == Verdict.REFUTED
+    # charitable reading (Proj_Theta in the metric of F): the same runs end at KKT points, and decide the verdict
+    assert v["converges: active l2 ball r = 2, Proj_Theta in the metric of F"] == Verdict.CONFIRMED
+    assert v["converges: active box [-1, 1], Proj_Theta in the metric of F"] == Verdict.CONFIRMED
+    lit = [f for f in r.findings if f.reading.startswith("literal (Euclidean")]
+    assert lit and all(f.statement == "cor-3.10" for f in lit)
+    assert r.verdict == Verdict.CONFIRMED and not r.downgrades and r.summary.startswith("Proj_Theta is taken as Euclidean")
 
 
 @pytest.mark.slow

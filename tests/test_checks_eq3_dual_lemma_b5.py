@@ -80,6 +80,11 @@ def test_lemma_b5_quick(tmp_path):
     assert r.computed["bound_holds_everywhere"]
     assert r.computed["max_ratio"] < 1
     assert r.verdict == Verdict.REFUTED
+    # its weight is stated plainly: a misstatement (the proofs use lam* >= 0, which holds)
+    pos = [f for f in r.findings if f.name.startswith("lam* > 0")][0]
+    assert pos.severity == "misstatement" and pos.reading == "literal" and pos.statement == "lemma-B.5"
+    assert [f for f in r.findings if f.name.startswith("lam* >= 0")][0].verdict == Verdict.CONFIRMED
+    assert r.summary.startswith("Weight: a misstatement")
     assert r.counterexample and (tmp_path / r.counterexample).exists()
     inst = load_problem(tmp_path / r.counterexample)
     rr = get_check("lemma-B.5").run(CheckContext(out_dir=tmp_path / "again", instance=inst))
@@ -88,7 +93,7 @@ def test_lemma_b5_quick(tmp_path):
 
 def test_lemma_b5_confirmed_on_all_active_instance(tmp_path):
     r = get_check("lemma-B.5").run(CheckContext(out_dir=tmp_path, instance=paper_toy()))
-    assert r.verdict == Verdict.CONFIRMED
+    assert r.verdict == Verdict.CONFIRMED and not r.summary.startswith("Weight")
 
 
 def test_lemma_b5_negative_control_false_bound():

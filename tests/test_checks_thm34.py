@@ -122,9 +122,16 @@ def test_check_thm34_quick_and_counterexample_reproduces():
     _assert_witnessed_refutation(res)
     for f in res.figures:
         assert (out / f).exists()
-    # the smallest counterexample is the paper's toy at beta = 1, violated at t = 1: code and replay agree
+    # the summary leads with the substantive failure: the toy at beta = 1 violates the bound with the proof's own
+    # denominator from t = 2 on (certified r^2 = 0.92443 > 50/63), replayed; the t = 1 typo case comes second
+    assert res.summary.startswith("[bound fails with the proof's own denominator: REFUTED]")
     w = res.witness
-    assert w["instance"] == "paper-toy (beta = 1)" and w["t"] == 1
+    assert w["instance"] == "paper-toy (beta = 1)" and w["t"] == 2 and w["denominator"] == "denom_proof_min"
+    assert w["certified r^2"][0] > 50 / 63 and abs(w["certified r^2"][0] - 0.92443) < 1e-4
+    typo = [f for f in res.findings if f.severity == "typo"]
+    assert res.findings[1] is typo[0] and typo[0].witness["t"] == 1 and typo[0].witness["agrees"]
+    assert {f.reading for f in res.findings} >= {"existential (steps chosen from h, R_max, beta)", "printed-closed-form"}
+    assert "thm-3.4-counterexample.png" in res.figures[0] and "by hand" in res.details
     assert w["error (code)"] == pytest.approx(w["error (replay)"], rel=1e-12)
     assert w["bound (code)"] == pytest.approx(w["bound (replay)"], rel=1e-12)
     assert "Independent replay" in res.details

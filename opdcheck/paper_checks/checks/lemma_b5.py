@@ -145,13 +145,15 @@ def run(ctx: CheckContext) -> CheckResult:
                           verdict=Verdict.REFUTED, computed=r["lam_l1"], stated=r["bound"], comparison="<=", judged=n,
                           witness=w,
                           sentence=(f"violated on {p.name}: ||lam*||_1 = {r['lam_l1']:.6g} > {r['bound']:.6g} "
-                                    f"(xi = {r['xi']:.3g}); replay: ||lam*||_1 = {w['||lam*||_1 (replay)']:.6g}."))
+                                    f"(xi = {r['xi']:.3g}); replay: ||lam*||_1 = {w['||lam*||_1 (replay)']:.6g}."),
+                          statement="remark-B.6", reading="charitable", severity="substantive")
     else:
         f_bound = Finding(name="bound (Remark B.6)", claim="||lam*||_1 <= (2/xi)(R_max + beta log(1/p_min))",
                           verdict=Verdict.CONFIRMED, computed=worst_r["ratio"], stated=1.0, comparison="<=", judged=n,
                           # every instance's Slater margin replayed at the LP's own point: a control of the code
                           witness=replay_slater_margins([(p, r["xi"], r["pi_bar"]) for _, p, r in results]),
-                          sentence=f"holds on all {n} instances (largest ||lam*||_1 / bound = {worst_r['ratio']:.3g} on {worst_p.name}).")
+                          sentence=f"holds on all {n} instances (largest ||lam*||_1 / bound = {worst_r['ratio']:.3g} on {worst_p.name}).",
+                          statement="remark-B.6", reading="charitable", severity="substantive")
     # finding 2: lam* > 0
     witness = None
     if pos_fail:
@@ -170,26 +172,46 @@ def run(ctx: CheckContext) -> CheckResult:
                                   f"{witness['lam*_j (replay)']:g} with c_{j}(pi*) = {witness['c_j(pi*) (replay, slack)']:.6g} > 0 "
                                   f"(slack, so complementary slackness forces lam*_{j} = 0), projected gradient "
                                   f"{witness['saddle projected gradient']:.2g}. lam* >= 0 is what holds."
-                                  + (f" Even 'lam* != 0' fails on {allzero[0][1].name} (lam* = 0)." if allzero else "")))
+                                  + (f" Even 'lam* != 0' fails on {allzero[0][1].name} (lam* = 0)." if allzero else "")),
+                        statement="lemma-B.5", reading="literal", severity="misstatement")
     else:
         f_pos = Finding(name="lam* > 0 (Lemma B.5)", claim="every component of lam* is > 0", verdict=Verdict.CONFIRMED,
                         computed=min(r["lam_min"] for _, _, r in results), stated="> 0", comparison=">", judged=n,
-                        sentence=f"every lam*_j > 0 on all {n} instances (smallest {min(r['lam_min'] for _, _, r in results):.3g}).")
+                        sentence=f"every lam*_j > 0 on all {n} instances (smallest {min(r['lam_min'] for _, _, r in results):.3g}).",
+                        statement="lemma-B.5", reading="literal", severity="misstatement")
     # finding 3: the intermediate bound as printed (reported; the corrected one is what Remark B.6 uses)
     f_b5 = Finding(name="intermediate bound of Lemma B.5 as printed", claim="||lam*||_1 <= (E r(pi*) - E r(pi_bar))/xi",
                    verdict=Verdict.INCONSISTENT if printed_fail else Verdict.CONFIRMED,
                    computed=[p.name for _, p, _ in printed_fail], stated="holds with the LP Slater point", judged=n,
                    sentence=(f"as printed (KL(pi*) in both terms) it fails on {len(printed_fail)} of {n} instance(s); with "
                              f"KL(pi_bar) in the second term it holds on {sum(r['b5_corrected_holds'] for _, _, r in results)} of {n}."
-                             if printed_fail else f"holds on all {n} instances."))
-    findings = [f_bound, f_pos, f_b5]
+                             if printed_fail else f"holds on all {n} instances."),
+                   statement="lemma-B.5", reading="literal", severity="misstatement")
+    # the repaired form "lam* >= 0" is what every proof that cites Lemma B.5 uses (the bound of Remark B.6 and
+    # Thm 3.4's potential need only a nonnegative multiplier)
+    neg = [t for t in results if t[2]["lam_min"] < -LAMBDA_ZERO_ATOL]
+    f_nonneg = Finding(name="lam* >= 0 (the form the proofs use)", claim="every component of lam* is >= 0",
+                       verdict=Verdict.CONFIRMED if not neg else Verdict.INCONCLUSIVE,
+                       computed=min(r["lam_min"] for _, _, r in results), stated=">= 0", comparison=">=", judged=n,
+                       sentence=(f"lam* >= 0 on all {n} instances (smallest component {min(r['lam_min'] for _, _, r in results):.3g})."
+                                 if not neg else f"a negative multiplier was returned on {neg[0][1].name}: solver problem."),
+                       statement="lemma-B.5", reading="charitable (lam* >= 0)", severity="substantive")
+    findings = [f_pos, f_nonneg, f_bound, f_b5]
     # positive control: an instance with every constraint active (the toy: lam* = 1)
     r_toy = judge_lemma_b5(paper_toy())
     controls = [Control(name="paper toy (every constraint active): lam* > 0 and the bound hold", kind="positive",
                         passed=bool(r_toy.get("valid") and r_toy["positive_holds"] and r_toy["bound_holds"]),
                         detail=(f"lam* = {r_toy.get('lam')}, ||lam*||_1 / bound = {r_toy.get('ratio', float('nan')):.3g}"))]
     verdict = None
-    summary = summary_from_findings(findings)
+    # the weight of the verdict, said plainly and generated from what was found
+    if pos_fail:
+        weight = (f"Weight: a misstatement, not a failure of the argument. 'lam* > 0' is false as written ({len(pos_fail)} "
+                  f"of {n} instances have a zero multiplier for a slack constraint), but the proofs that cite Lemma B.5 use "
+                  f"only lam* >= 0, which holds on all {n}; the bound of Remark B.6 "
+                  + ("holds on all of them. " if bound_ok else f"fails on {len(bound_fail)}. "))
+    else:
+        weight = ""
+    summary = weight + summary_from_findings(findings, controls)
     return CheckResult(
         verdict=verdict, findings=findings,
         controls=controls, judged=n, witness=witness,

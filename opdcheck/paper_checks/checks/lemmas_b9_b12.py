@@ -10,12 +10,24 @@ Lemma B.11's proof on non-tabular classes, with exact/mpmath witnesses for every
   (c) "pi_new corresponds to the theta* of Assumption 3.9" ([248]); (d) Assumption 3.8 (a mean over y)
   used as a bound on the sum over y ([249]); (e) the lemma's conclusion at the exact step with eps = 0.
 * Cor B.12 at the same point.
+* B.9 with the KL Bregman divergence (negative entropy) on the simplex and on ``{x >= p_min}``.
+* The lemma's update ``theta_new = theta_old + w/(eta+beta)`` omits the ``Proj_Theta`` of eqs. (8)/(10); the proof
+  calls ``Pi_Theta`` convex although only ``Theta`` is assumed convex (a class over a convex Theta that is not a convex
+  set of policies, exact).
+
+Readings and weights: step (a) fails for pi' outside Pi_Theta, but App. E applies the lemma only with pi' in Pi_Theta
+(severity "misstatement"); step (c) is a conflict between two readings of theta* (Assumption 3.9: the exact NPG step;
+the proof: the class maximiser), so INCONSISTENT; steps (e) and Cor. B.12 are judged with theta* as Assumption 3.9
+defines it.
 """
 from __future__ import annotations
 
+import math
+from fractions import Fraction
 
 import mpmath as mp
 import numpy as np
+import sympy as sp
 
 from opdcheck.logspace import kl_rows
 from opdcheck.numerics.replay.lemma_b11 import b11_steps
@@ -59,35 +71,184 @@ def b10_draws(rng, n):
     return worst
 
 
+def _kl_vec(a, b):
+    return float(np.sum(a * (np.log(a) - np.log(b))))
+
+
+def _kl_prox_floor(g, x_old, eta, floor):
+    """``argmax_{x in simplex, x >= floor} <g, x> - eta KL(x || x_old)``: ``x = max(floor, x_old exp(g/eta - nu))``
+    with the normaliser ``nu`` found by bisection (the KKT conditions of the truncated simplex)."""
+    base = np.log(x_old) + g / eta
+    lo, hi = float(np.max(base)) - 60.0, float(np.max(base)) + 60.0
+    for _ in range(200):
+        nu = 0.5 * (lo + hi)
+        s = float(np.sum(np.maximum(floor, np.exp(base - nu))))
+        if s > 1.0:
+            lo = nu
+        else:
+            hi = nu
+    x = np.maximum(floor, np.exp(base - 0.5 * (lo + hi)))
+    return x / x.sum()
+
+
+def b9_kl_draws(rng, n, floor=0.0, outside=False):
+    """Lemma B.9 with ``h`` = negative entropy (``D_h`` = KL) on ``Omega`` = the simplex (``floor = 0``) or on the
+    closed convex ``{x >= floor}`` (the constraint active). Returns the min over draws of
+    ``<g, x_new - x'> - eta (-D(x', x_old) + D(x', x_new) + D(x_new, x_old))`` with ``x'`` in ``Omega`` (or, with
+    ``outside=True``, a full-support ``x'`` that violates ``x' >= floor``: the lemma does not claim those)."""
+    worst = np.inf
+    for _ in range(n):
+        k = int(rng.integers(3, 8))
+        g = rng.normal(size=k) * 3
+        x_old = rng.dirichlet(np.ones(k)) * (1 - k * floor) + floor
+        eta = float(rng.uniform(0.2, 3))
+        x_new = _kl_prox_floor(g, x_old, eta, floor) if floor > 0 else x_old * np.exp(g / eta) / np.sum(x_old * np.exp(g / eta))
+        if outside:
+            j = int(np.argmax(g))  # x' concentrated where the gain is largest, below the floor elsewhere
+            xp = np.full(k, floor / 10)
+            xp[j] = 1 - floor / 10 * (k - 1)
+        else:
+            xp = rng.dirichlet(np.ones(k) * 0.3) * (1 - k * floor) + floor
+        val = float(g @ (x_new - xp)) - eta * (-_kl_vec(xp, x_old) + _kl_vec(xp, x_new) + _kl_vec(x_new, x_old))
+        worst = min(worst, val)
+    return worst
+
+
+def pi_theta_convexity() -> dict:
+    """Exact (sympy): the class softmax(2(1-t), 2t, 12 t(1-t)) over the convex Theta = [0, 1] is not a convex set of
+    policies: the midpoint of pi_0 and pi_1 has pi(y0) = pi(y1), which in the class forces t = 1/2 (pi(y0)/pi(y1) =
+    exp(2 - 4t)), and pi_{1/2}(y2) differs from the midpoint's."""
+    t = sp.Symbol("t")
+    z = [2 * (1 - t), 2 * t, 12 * t * (1 - t)]
+
+    def pol(v):
+        e = [sp.exp(zz.subs(t, v)) for zz in z]
+        return [ee / sum(e) for ee in e]
+
+    p0, p1, ph = pol(0), pol(1), pol(sp.Rational(1, 2))
+    mid = [(a + b) / 2 for a, b in zip(p0, p1)]
+    diff = sp.nsimplify(sp.simplify(ph[2] - mid[2]))
+    return {"midpoint pi(y2)": float(mid[2]), "pi_(1/2)(y2)": float(ph[2]), "difference": float(diff),
+            "ratio pi(y0)/pi(y1) in the class": "exp(2 - 4t)", "not convex": bool(abs(float(diff)) > 1e-6)}
+
+
+def missing_projection() -> dict:
+    """The lemma's update theta_new = theta_old + w/(eta+beta) (no Proj_Theta) on the Cor 3.10 class p_theta(y0) =
+    1/5 + theta^2/10, Theta = [-1, 1], at theta_old = 9/10 with g = (1, 0), pi_ref = p_0, beta = 1/20, eta = 1/2:
+    exact Fractions. The unprojected step leaves Theta (eqs. (8)/(10) would project it back)."""
+    th = Fraction(9, 10)
+    beta, eta = Fraction(1, 20), Fraction(1, 2)
+    p = Fraction(1, 5) + th * th / 10
+    dp = th / 5  # d p / d theta
+    score = [dp / p, -dp / (1 - p)]  # d log pi(y) / d theta
+    F = p * score[0] ** 2 + (1 - p) * score[1] ** 2
+    # advantage-weighted score with g = (1, 0) and the KL-to-reference term (log-ratio evaluated in floats, exact enough)
+    pref = Fraction(1, 5)
+    lr = [math.log(float(p / pref)), math.log(float((1 - p) / (1 - pref)))]
+    gvec = [1.0, 0.0]
+    grad = float(p) * (gvec[0] - float(beta) * lr[0]) * float(score[0]) + float(1 - p) * (gvec[1] - float(beta) * lr[1]) * float(score[1])
+    w = grad / float(F)
+    th_new = float(th) + w / float(eta + beta)
+    return {"theta_old": float(th), "w": w, "theta_new (lemma, unprojected)": th_new, "Theta": [-1.0, 1.0],
+            "leaves Theta": abs(th_new) > 1.0}
+
+
+
 def evaluate(ctx: CheckContext, b9_slack: float = 0.0) -> CheckResult:
     rng = ctx.rng("lemmas-B.9-B.12")
     n = 4000 if ctx.full else 1000
     w9 = b9_draws(rng, n, b9_slack)
     w10 = b10_draws(rng, n)
+    w9kl = b9_kl_draws(ctx.rng("lemmas-B.9-kl"), n // 4)
+    w9kl_floor = b9_kl_draws(ctx.rng("lemmas-B.9-kl-floor"), n // 4, floor=0.05)
     findings = [
         Finding(name="Lemma B.9 (Euclidean prox three-point)", claim="eq. (20) and its consequence", comparison=">=",
                 verdict=Verdict.CONFIRMED if w9 >= -LEMMA_B11_ATOL else Verdict.INCONCLUSIVE, computed=w9, stated=0.0, judged=n,
-                sentence=f"min over {n} seeded draws (h = 1..5, x' on faces of R^h_+) of LHS = {w9:.3g} >= 0."),
+                sentence=f"min over {n} seeded draws (h = 1..5, x' on faces of R^h_+) of LHS = {w9:.3g} >= 0.",
+                statement="lemma-B.9", reading="Euclidean (as App. E uses it)", severity="substantive"),
+        Finding(name="Lemma B.9 with the KL Bregman divergence", claim="eq. (19) with h = negative entropy (D_h = KL) on the "
+                "simplex, and on the closed convex {x >= p_min} where the constraint is active", comparison=">=",
+                verdict=Verdict.CONFIRMED if min(w9kl, w9kl_floor) >= -LEMMA_B11_ATOL else Verdict.INCONCLUSIVE,
+                computed={"simplex": w9kl, "x >= 0.05": w9kl_floor}, stated=0.0, judged=2 * (n // 4),
+                sentence=(f"min over {n // 4} draws of LHS - RHS: {w9kl:.3g} on the simplex (an identity: x_new is interior) and "
+                          f"{w9kl_floor:.3g} on {{x >= 0.05}} with the floor active, x' in Omega. The negative entropy is not "
+                          "continuously differentiable on the closed simplex as the lemma's hypothesis b) asks; read on the "
+                          "relative interior (or on {x >= p_min}) the lemma holds."),
+                statement="lemma-B.9", reading="KL Bregman on the simplex (relative interior) and on {x >= p_min}",
+                severity="substantive"),
         Finding(name="Lemma B.10 (KL three-point)", claim="eq. (22)", comparison=">=",
                 verdict=Verdict.CONFIRMED if w10 >= -LEMMA_B11_ATOL else Verdict.INCONCLUSIVE, computed=w10, stated=0.0, judged=n,
-                sentence=f"min over {n} seeded draws (n = 2..7) of LHS - RHS = {w10:.3g} (an identity up to rounding)."),
+                sentence=f"min over {n} seeded draws (n = 2..7) of LHS - RHS = {w10:.3g} (an identity up to rounding).",
+                statement="lemma-B.10", reading="literal", severity="substantive"),
     ]
     steps = b11_steps()
     for s in steps:
+        key = s["step"][:3]
         v = Verdict.REFUTED if s["fails"] else Verdict.CONFIRMED
-        if s["fails"] and s["step"].startswith("(d)"):
+        statement, reading, severity, note = "lemma-B.11", "literal", "substantive", ""
+        if s["fails"] and key == "(d)":
             v = Verdict.INCONSISTENT  # two of the paper's own definitions disagree by a constant factor
+            statement, severity = "lemma-B.11-d", "misstatement"
+        elif key == "(a)":
+            statement, severity = "lemma-B.11-a", "misstatement"
+            note = (" Weight: App. E applies the lemma (through Cor. B.12) only with pi' = pi* (the in-class optimum) and "
+                    "pi' = pi_hat_(t+1), both in Pi_Theta, so the part of 'for any pi' in Pi_eff' that fails is not used there.")
+        elif s["fails"] and key == "(c)":
+            # two readings of theta*: Assumption 3.9 defines it as the exact NPG step (8)/(10); the proof ([248]) needs
+            # the KL-proximal maximiser over the class. They differ, so the text is inconsistent with itself.
+            v = Verdict.INCONSISTENT
+            statement, reading = "lemma-B.11-c", "theta* of Assumption 3.9 (exact NPG step) vs the proof's class maximiser"
+            note = (" Assumption 3.9 defines theta* as the exact update of eqs. (8)/(10); the proof's step [248] needs the "
+                    "maximiser of f over Pi_Theta. Read as the NPG step, the lemma's conclusion fails (step (e)); read as the "
+                    "class maximiser, Assumption 3.9 does not bound what Algorithm 3 computes.")
+        elif key == "(b)":
+            statement = "lemma-B.11-b"
+        elif key == "(e)":
+            statement, reading = "lemma-B.11", "Assumption 3.9 as defined (theta* = the exact NPG step)"
+        elif s["step"].startswith("Cor"):
+            statement, reading = "cor-B.12", "Assumption 3.9 as defined (theta* = the exact NPG step)"
+        wit = ({"replayed": True, "confirms": bool(s["fails"]), "agrees": True,
+                "method": "mpmath 50 digits / exact Fractions, closed forms of the class", "witness": s["witness"]}
+               if s["fails"] else None)
         findings.append(Finding(
             name=f"Lemma B.11 {s['step']}" if not s["step"].startswith("Cor") else s["step"], claim=s["claim"], verdict=v,
             computed=mp.nstr(s["lhs"], 12), stated=mp.nstr(s["rhs"], 12), comparison="<=" if "(b)" in s["step"] else ">=",
-            sentence=("fails: " if s["fails"] else "holds: ") + s["witness"] + ".",
-            witness=s["replay"] if s["fails"] else None))
+            sentence=("fails: " if s["fails"] else "holds: ") + s["witness"] + "." + note,
+            witness=wit, statement=statement, reading=reading, severity=severity))
+    mp_ = missing_projection()
+    findings.append(Finding(
+        name="Lemma B.11's update omits Proj_Theta",
+        claim="Lemma B.11 / Cor. B.12 take theta_new = theta_old + w/(eta+beta), while eqs. (8)/(10), to which App. E applies "
+              "them, project onto Theta",
+        verdict=Verdict.INCONSISTENT if mp_["leaves Theta"] else Verdict.CONFIRMED, computed=mp_,
+        stated="theta_new = Proj_Theta(theta_old + w/(eta+beta)) in Algorithm 3", comparison="identity", judged=1,
+        sentence=(f"on the Cor 3.10 class (Theta = [-1, 1]) at theta_old = {mp_['theta_old']:g}, the lemma's unprojected step "
+                  f"gives theta_new = {mp_['theta_new (lemma, unprojected)']:.4f}, outside Theta; Algorithm 3 projects it back, "
+                  "so whenever the projection is active the iterate App. E bounds is not the one the lemma describes."
+                  if mp_["leaves Theta"] else "the unprojected step stays in Theta on the case tried."),
+        statement="lemma-B.11", reading="literal", severity="substantive"))
+    cv = pi_theta_convexity()
+    findings.append(Finding(
+        name="Pi_Theta called convex",
+        claim="proof of Lemma B.11 ([240]): \"pi_new = argmax over Pi_Theta and Pi_Theta is the convex set\" (only Theta is "
+              "assumed convex)",
+        verdict=Verdict.INCONSISTENT if cv["not convex"] else Verdict.CONFIRMED, computed=cv,
+        stated="Pi_Theta convex", comparison="identity", judged=1,
+        sentence=(f"a smooth class over the convex Theta = [0, 1], softmax(2(1-t), 2t, 12t(1-t)), is not a convex set of "
+                  f"policies: the midpoint of pi_0 and pi_1 has pi(y0) = pi(y1), which in the class forces t = 1/2, but "
+                  f"pi_(1/2)(y2) = {cv['pi_(1/2)(y2)']:.4f} vs the midpoint's {cv['midpoint pi(y2)']:.4f} (exact, sympy). The "
+                  "first-order optimality condition of [240] needs a convex feasible set of policies, which the hypotheses "
+                  "do not give." if cv["not convex"] else "the class tried is convex."),
+        statement="lemma-B.11", reading="literal", severity="substantive"))
     controls = [Control(name="B.9 with a false slack of -1 (must be caught)", kind="negative",
-                        passed=b9_draws(ctx.rng("lemmas-B.9-neg"), 200, slack=-1.0) < 0, detail="min LHS < 0 with slack -1")]
+                        passed=b9_draws(ctx.rng("lemmas-B.9-neg"), 200, slack=-1.0) < 0, detail="min LHS < 0 with slack -1"),
+                Control(name="B.9 (KL, floor active) with x' outside Omega is not covered (the judge sees the failure)",
+                        kind="negative", passed=b9_kl_draws(ctx.rng("lemmas-B.9-kl-out"), 50, floor=0.05, outside=True) < 0,
+                        detail="x' below the floor: LHS - RHS < 0")]
     failing = [s["step"] for s in steps if s["fails"]]
     return CheckResult(
         verdict=None,
-        computed={"B.9 min": w9, "B.10 min": w10, "failing steps": failing}, stated={"all": ">= 0 / holds"},
+        computed={"B.9 min": w9, "B.9 KL min": min(w9kl, w9kl_floor), "B.10 min": w10, "failing steps": failing}, stated={"all": ">= 0 / holds"},
         comparison=">=", tolerance=LEMMA_B11_ATOL, tolerance_reason="float64 sums of <= 50 terms on the random draws",
         evidence=[{"step": s["step"], "lhs": mp.nstr(s["lhs"], 12), "rhs": mp.nstr(s["rhs"], 12), "fails": s["fails"],
                    "witness": s["witness"]} for s in steps],

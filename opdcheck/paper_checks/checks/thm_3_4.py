@@ -11,19 +11,27 @@ Claim (Thm 3.4): for all t >= 1,
 with rho of eq. (46) and Phi_1 of eq. (47). opdcheck also evaluates the proof's own (valid)
 denominator ``min(eta_th + beta, 5/4 eta_lam - 1/4 sqrt(h) R_max)`` (delta = 3/4).
 
-Verdict: REFUTED if the printed bound fails on a non-degenerate instance with the prox convention (the
-algorithm as stated), and only with an independent witness: the violating instance cheapest to replay
-is re-run at 50 digits (``opdcheck.numerics.replay``: its own saddle point by projected Newton on
-``D = max_pi L``, its own Algorithm 2 with (4)-(7) solved as optimisation problems, never by the kernels'
-closed forms, the bound from the sympy constants of ``theory/thm34_constants.py``) up to the first
-violating step; the replay must confirm the violation and agree with the code's error and bound
-(``REPLAY_AGREE_RTOL``), else INCONCLUSIVE. CONFIRMED otherwise; ``judged`` = the number of
-non-degenerate instances (instances whose lam* may not be unique are reported apart and never judged;
-none left -> INCONCLUSIVE). Controls (a failed one -> INCONCLUSIVE): the Numba kernel vs the numpy
-reference on the first instance, the numeric constants vs sympy (first instance and counterexample),
-the paper's toy at beta = 0.05 (rate certified below rho(46), bound holds) and the all-slack toy
-(:func:`all_slack_toy`, bound holds by convexity). The gradient convention and the proof's denominator
-are reported alongside. Sweeps run through ``ctx.map`` (:func:`sweep_task`).
+Findings (the verdict is combined from them; the summary leads with the first):
+
+(A) the bound with the proof's own denominator ``min(eta_th+beta, 5/4 eta_lam - 1/4 sqrt(h) R_max)`` (the
+charitable reading: what the proof supports) on the non-degenerate instances, prox convention. Its witness:
+the violating instance cheapest to replay is re-run at 50 digits (``opdcheck.numerics.replay``: its own saddle
+point by projected Newton, its own Algorithm 2 with (4)-(7) solved as optimisation problems, never by the
+kernels' closed forms, the bound from the sympy constants of
+``theory/thm34_constants.py``) up to the first violation; on the toy the exact Schur-Cohn certificate of
+OPD's rate is added (the toy at beta = 1: from t = 2, r^2 = 0.92443 > rho(46) = 50/63).
+(B) the printed denominator ``7/4, 3/4`` at t = 1, where the proof's denominator holds by construction: a
+typo (severity "typo"), replayed at t = 1.
+(C) the existential reading ("under suitably chosen hyper-parameters"): the small-curvature family
+(:mod:`opdcheck.paper_checks.studies.curvature_family`), exact certificates for a grid of fixed steps and a
+replayed tail rate. (D) the algorithm implemented from the printed closed form ``exp(S)``, replayed.
+(C) and (D) judge the theorem, not a user's instance: they run only without ``--instance``.
+
+Instances whose lam* may not be unique are reported apart and never judged. Controls (a failed one ->
+INCONCLUSIVE): the Numba kernel vs the numpy reference on the first instance, the numeric constants vs sympy
+(first instance and counterexample), the paper's toy at beta = 0.05 (rate certified below rho(46), bound
+holds) and the all-slack toy (:func:`all_slack_toy`, bound holds by convexity). The gradient convention is
+reported alongside. Sweeps run through ``ctx.map`` (:func:`sweep_task`).
 
 Shared with ``thm-3.4-lyapunov`` and ``thm-3.4-rate``: :func:`instance_family`, :func:`default_runner`.
 """
@@ -38,13 +46,18 @@ from opdcheck.kernels.opd import T0_CONVENTION, thm34_step_sizes
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.numerics.replay import replay_bound_violation, replay_work
-from opdcheck.paper_checks.result import CheckResult, Verdict
+from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict, summary_from_findings
 from opdcheck.problem import Problem
 from opdcheck.tolerances import (BOUND_RTOL, LAMBDA_UNIQUE_EIG_RTOL, RUN_STOP_RTOL)
 
 
 
+from fractions import Fraction
+
 from opdcheck.paper_checks.studies.thm34_rate import thm34_positive_controls
+from opdcheck.paper_checks.studies.thm34_readings import (existential_finding, first_iterates_markdown,
+                                                         printed_closed_form_finding, toy_design)
+from opdcheck.theory.linearization import certify_rate
 from opdcheck.paper_checks.studies.thm34 import (CONVENTIONS, DENOMINATORS, multiplier_curvature, thm34_case, beta_zero_instance_result, check_instance_specs, constants_control, numba_numpy_control, scale_case, sweep_instances, sweep_task, witness_sentence, witness_summary)
 
 #: the random stream of the full profile's scale instance (named as in the first layout, so its seed is unchanged)
@@ -197,55 +210,145 @@ def run(ctx: CheckContext) -> CheckResult:
     j_worst, worst_ratio, worst_log10 = worst_of("prox", "denom_theorem")
     p_worst, c_worst, _ = results[j_worst]
 
-    # the counterexample: among violating instances the one cheapest to replay (the violating
-    # trajectory up to its first violation), ties by the largest ratio
-    viol_idx = [k for k in counted if not results[k][1]["prox"]["judge"]["denom_theorem"][0]]
-    verdict = Verdict.CONFIRMED if ok[("prox", "denom_theorem")] else Verdict.REFUTED
-    counterexample = None
-    witness = None
-    ce_note = ""
-    if verdict == Verdict.REFUTED:
-        def first_t(k):
-            c = results[k][1]["prox"]
-            fv = c["first_violation"]["denom_theorem"]
-            return fv if fv is not None else c["judge"]["denom_theorem"][2]
+    # Findings, strongest evidence first. (A) the bound with the proof's own denominator (5/4, 1/4): the
+    # substantive failure; (B) the printed denominator (7/4, 3/4) at t = 1: a typo (at t = 1 the proof's
+    # denominator holds by construction, Phi_1 >= min(a1, a3) e_1); (C) the existential reading; (D) the printed
+    # closed form. Each REFUTED carries its own independent replay.
+    def first_t(k, d):
+        c = results[k][1]["prox"]
+        fv = c["first_violation"][d]
+        return fv if fv is not None else c["judge"][d][2]
 
-        k_small = min(viol_idx, key=lambda k: (replay_work(results[k][0], first_t(k)),
-                                               -results[k][1]["prox"]["log10_worst"]["denom_theorem"], k))
-        p_ce, c_ce, _ = results[k_small]
+    def cheapest(idx, d):
+        return min(idx, key=lambda k: (replay_work(results[k][0], first_t(k, d)),
+                                       -results[k][1]["prox"]["log10_worst"][d], k))
+
+    findings: list[Finding] = []
+    counterexample = None
+    ce_note = ""
+    viol_proof = [k for k in counted if not results[k][1]["prox"]["judge"]["denom_proof_min"][0]]
+    p_ce = c_ce = None
+    witness_a = None
+    if viol_proof:
+        k_ce = cheapest(viol_proof, "denom_proof_min")
+        p_ce, c_ce, _ = results[k_ce]
         path, rel = ctx.counterexample_path("thm-3.4-counterexample.npz")
         save_problem(p_ce, path)
         counterexample = rel
-        fv = first_t(k_small)
+        fv = first_t(k_ce, "denom_proof_min")
         e_fv = float(c_ce["prox"]["traj"].error[fv])
-        b_fv = float(c_ce["prox"]["bounds"]["denom_theorem"][fv])
-        r_ce = c_ce["prox"]["judge"]["denom_theorem"]
+        b_fv = float(c_ce["prox"]["bounds"]["denom_proof_min"][fv])
         eta_th, eta_lam = thm34_step_sizes(p_ce)
-        witness = replay_bound_violation(p_ce, c_ce["prox"]["lam_star"], dual_step="prox", t=fv, eta_th=eta_th,
-                                         eta_lam=eta_lam, code_error=e_fv, code_bound=b_fv, rtol=BOUND_RTOL)
-        ce_note = (f"Saved counterexample (smallest violating instance to replay) `{rel}`: {p_ce.name} (beta = {p_ce.beta:g}); first violation "
-                   f"at t = {fv}: error {e_fv:.4g} > bound {b_fv:.4g}; max error/bound {r_ce[1]:.4g} at t = {r_ce[2]}.")
+        witness_a = replay_bound_violation(p_ce, c_ce["prox"]["lam_star"], dual_step="prox", t=fv, eta_th=eta_th,
+                                           eta_lam=eta_lam, code_error=e_fv, code_bound=b_fv,
+                                           denominator="denom_proof_min", rtol=BOUND_RTOL)
+        cert_txt = ""
+        if p_ce.name == "paper-toy":  # the toy has an exact rational saddle point: certify the rate
+            cert = certify_rate(toy_design(p_ce.beta), "opd", Fraction(eta_th).limit_denominator(10**6),
+                                Fraction(eta_lam).limit_denominator(10**6), "prox", tol=Fraction(1, 10**9))
+            witness_a["certified r^2"] = [float(cert.lo ** 2), float(cert.hi ** 2)]
+            cert_txt = (f"; the exact Schur-Cohn certificate puts OPD's rate at r^2 in [{float(cert.lo ** 2):.5f}, "
+                        f"{float(cert.hi ** 2):.5f}] > rho(46) = {c_ce['prox']['rho']:.5f}, so the bound (which decays "
+                        f"like rho^t) stays below the error from then on")
+        sent_a = (f"{len(viol_proof)} of {len(counted)} instance(s) violate the bound even with the proof's own denominator "
+                  f"min(eta_th+beta, 5/4 eta_lam - 1/4 sqrt(h) R_max); the smallest, {p_ce.name} (beta = {p_ce.beta:g}), "
+                  f"first at t = {fv}: error {e_fv:.6g} > bound {b_fv:.6g}; measured tail rate "
+                  f"{c_ce['prox']['tail_rate']:.5f} vs rho(46) = {c_ce['prox']['rho']:.5f}{cert_txt}. Replayed at 50 digits: "
+                  f"error {witness_a.get('error (replay)', float('nan')):.6g}, bound {witness_a.get('bound (replay)', float('nan')):.6g}.")
+        ce_note = (f"Saved counterexample `{rel}`: {p_ce.name} (beta = {p_ce.beta:g}); first violation with the proof's "
+                   f"denominator at t = {fv}. " + witness_sentence(witness_a))
         if p_worst is not p_ce:
             path_w, rel_w = ctx.counterexample_path("thm-3.4-worst.npz")
             save_problem(p_worst, path_w)
             ce_note += f" Worst instance (largest ratio) saved as `{rel_w}`."
-        ce_note += " " + witness_sentence(witness)
+    else:
+        sent_a = (f"the bound with the proof's own denominator holds on all {len(counted)} non-degenerate instance(s) "
+                  "(prox convention).")
+    findings.append(Finding(
+        name="bound fails with the proof's own denominator",
+        claim="Thm 3.4 with the denominator its proof supports, min(eta_th+beta, 5/4 eta_lam - 1/4 sqrt(h) R_max), "
+              "at eta_th = eta_lam = 3 sqrt(h) R_max",
+        verdict=Verdict.REFUTED if viol_proof else Verdict.CONFIRMED,
+        computed={"violating instances": len(viol_proof), "instances": len(counted)},
+        stated="error_t <= rho^(t-1) Phi_1 / min(a1, a3) for all t >= 1", comparison="<=", judged=len(counted),
+        witness=witness_a, sentence=sent_a, statement="thm-3.4", reading="charitable (the proof's denominator)",
+        severity="substantive"))
 
+    # (B) the printed denominator at t = 1
+    def viol_at_1(k, d):
+        c = results[k][1]["prox"]
+        return len(c["traj"].error) > 1 and float(c["traj"].error[1]) > float(c["bounds"][d][1]) * (1 + BOUND_RTOL)
+
+    t1_idx = [k for k in counted if viol_at_1(k, "denom_theorem") and not viol_at_1(k, "denom_proof_min")]
+    witness_b = None
+    if t1_idx:
+        k_b = min(t1_idx, key=lambda k: (replay_work(results[k][0], 1), k))
+        p_b, c_b, _ = results[k_b]
+        eb, bb = float(c_b["prox"]["traj"].error[1]), float(c_b["prox"]["bounds"]["denom_theorem"][1])
+        e_th, e_lam = thm34_step_sizes(p_b)
+        witness_b = replay_bound_violation(p_b, c_b["prox"]["lam_star"], dual_step="prox", t=1, eta_th=e_th,
+                                           eta_lam=e_lam, code_error=eb, code_bound=bb, rtol=BOUND_RTOL)
+        sent_b = (f"with the printed denominator min(eta_th+beta, 7/4 eta_lam - 3/4 sqrt(h) R_max) the bound fails already "
+                  f"at t = 1 on {len(t1_idx)} instance(s) where the proof's denominator holds at t = 1 (e.g. {p_b.name}, "
+                  f"beta = {p_b.beta:g}: error {eb:.6g} > bound {bb:.6g}, replayed); the proof gives 5/4, 1/4 "
+                  "(delta = 3/4; thm-3.4-constants), so this is a typo, not the substance.")
+    else:
+        sent_b = "no instance violates the printed denominator at t = 1 without also violating the proof's."
+    findings.append(Finding(
+        name="t = 1 with the printed denominator (typo)",
+        claim="Thm 3.4 as printed, at t = 1: error_1 <= Phi_1 / min(eta_th+beta, 7/4 eta_lam - 3/4 sqrt(h) R_max)",
+        verdict=Verdict.REFUTED if t1_idx else Verdict.CONFIRMED,
+        computed={"instances violated at t = 1 only with the printed denominator": len(t1_idx)},
+        stated="error_1 <= Phi_1 / denominator (printed)", comparison="<=", judged=len(counted), witness=witness_b,
+        sentence=sent_b, statement="thm-3.4", reading="literal", severity="typo"))
+    if ctx.instance is None:  # readings of the theorem itself (not of a user's instance)
+        findings.append(existential_finding())
+        findings.append(printed_closed_form_finding())
+    witness = witness_a if viol_proof else witness_b
+    verdict = None
+    if not any(f.verdict == Verdict.REFUTED and f.severity != "typo" for f in findings) and t1_idx:
+        # only the printed denominator's t = 1 case fails: the text disagrees with its own proof (a typo), which is
+        # INCONSISTENT, not a refutation of the theorem under the reading the proof supports
+        verdict = Verdict.INCONSISTENT
     controls = [numba_numpy_control(results[0][0], results[0][1]["prox"], T=T, stop_below=RUN_STOP_RTOL),
                 constants_control(results[0][0], results[0][1]["prox"])]
-    if verdict == Verdict.REFUTED and p_ce is not results[0][0]:  # the replayed instance, too
+    if p_ce is not None and p_ce is not results[0][0]:  # the replayed instance, too
         controls += [numba_numpy_control(p_ce, c_ce["prox"], T=T, stop_below=RUN_STOP_RTOL),
                      constants_control(p_ce, c_ce["prox"])]
     controls += thm34_positive_controls()
+    # a finding whose independent replay disagrees with the code it checks is a failed control (the code under
+    # suspicion is then wrong somewhere, whatever the other findings say)
+    disagree = [f"{f.name}: {f.witness.get('disagreement', 'values differ')}" for f in findings
+                if f.witness and f.witness.get("replayed") and not f.witness.get("agrees", True)]
+    controls.append(Control("every independent replay agrees with the code it checks", "positive", not disagree,
+                            "; ".join(disagree) if disagree else f"{sum(bool(f.witness) for f in findings)} replay(s) agree"))
 
-    # figure: toy (or the user's instance) and the worst instance
+    # figures: the counterexample first (early steps visible), then the first instance (the toy at beta = 0.05
+    # unless the user gave one) labelled by what it shows, then the worst instance
     figures = []
     from opdcheck.paper_checks.figures import save_semilogy
 
+    if p_ce is not None:
+        cp = c_ce["prox"]
+        n_show = min(len(cp["traj"].error), 41)
+        t = np.arange(n_show)
+        abs_p, rel_p = ctx.figure_path("thm-3.4-counterexample.png")
+        save_semilogy(abs_p, {"error e_t (OPD, prox)": (t, cp["traj"].error[:n_show]),
+                              "bound, proof's denominator (5/4, 1/4)": (t[1:], cp["bounds"]["denom_proof_min"][1:n_show]),
+                              "bound, printed denominator (7/4, 3/4)": (t[1:], cp["bounds"]["denom_theorem"][1:n_show])},
+                      title=(f"Thm 3.4 counterexample: {p_ce.name[:50]}, beta = {p_ce.beta:g}, first {n_show - 1} steps\n"
+                             f"rho (46) = {cp['rho']:.4f}; first violation (proof's denominator) at t = "
+                             f"{cp['first_violation']['denom_proof_min']}"),
+                      ylabel="E KL(pi*||pi_hat_t) + ||lam*-lam_hat_t||^2",
+                      styles={"bound, proof's denominator (5/4, 1/4)": "--", "bound, printed denominator (7/4, 3/4)": ":"})
+        figures.append(rel_p)
     for label, (p, c) in {"first": (results[0][0], results[0][1]), "worst": (p_worst, c_worst)}.items():
-        if label == "worst" and p is results[0][0]:
+        if label == "worst" and (p is results[0][0] or p is p_ce):
             continue
         cp = c["prox"]
+        holds = cp["judge"]["denom_proof_min"][0] and cp["judge"]["denom_theorem"][0]
+        role = ("positive control: the bound holds" if holds else
+                f"the bound fails (first at t = {cp['first_violation']['denom_proof_min'] or cp['first_violation']['denom_theorem']})")
         t = np.arange(len(cp["traj"].error))
         series = {"error, prox (eqs. (5)/(7))": (t, cp["traj"].error),
                   "error, gradient (eqs. (9)/(11))": (np.arange(len(c["gradient"]["traj"].error)),
@@ -254,7 +357,7 @@ def run(ctx: CheckContext) -> CheckResult:
                   "bound, proof's min denominator": (t[1:], cp["bounds"]["denom_proof_min"][1:])}
         fname = f"thm-3.4-{label}.png"
         abs_p, rel_p = ctx.figure_path(fname)
-        save_semilogy(abs_p, series, title=f"Thm 3.4 on {p.name[:70]}\nrho (46) = {cp['rho']:.4f}; bounds use the prox run's Phi_1",
+        save_semilogy(abs_p, series, title=f"Thm 3.4 on {p.name[:50]}, beta = {p.beta:g} ({role})\nrho (46) = {cp['rho']:.4f}; bounds use the prox run's Phi_1",
                       ylabel="E KL(pi*||pi_hat_t) + ||lam*-lam_hat_t||^2",
                       styles={"bound, Thm 3.4 denominator": "--", "bound, proof's min denominator": ":"})
         figures.append(rel_p)
@@ -288,14 +391,12 @@ def run(ctx: CheckContext) -> CheckResult:
                   "need not vanish); they are listed with kappa in the evidence and excluded from the verdict and counts."
                   if n_degenerate else "")
     stops = sum(c[conv]["traj"].stop_reason == "error below stop threshold" for _, c, _ in results for conv in CONVENTIONS)
-    summary = (f"On {n_inst} instance(s) × 2 dual conventions, OPD at eta = 3 sqrt(h) R_max was run up to T = {T}; "
-               f"the printed Thm 3.4 bound (prox convention) is violated on {n_viol[('prox', 'denom_theorem')]} "
-               f"instance(s) (with the proof's own min denominator: {n_viol[('prox', 'denom_proof_min')]}; "
-               f"gradient dual step: {n_viol[('gradient', 'denom_theorem')]}), worst max_t error/bound = "
-               f"10^{worst_log10:.4g} on {p_worst.name}"
-               + (f" ({n_degenerate} degenerate instance(s) set apart)." if n_degenerate else ".")
-               + (f" Smallest counterexample: {p_ce.name} (beta = {p_ce.beta:g}), error {e_fv:.4g} > bound {b_fv:.4g} "
-                  f"already at t = {fv}." if verdict == Verdict.REFUTED else ""))
+    summary = summary_from_findings(findings, controls) + (
+        f" Sweep: {n_inst} instance(s) x 2 dual conventions, OPD at eta = 3 sqrt(h) R_max up to T = {T}; violated "
+        f"(prox) with the proof's denominator on {n_viol[('prox', 'denom_proof_min')]}, with the printed one on "
+        f"{n_viol[('prox', 'denom_theorem')]} (gradient dual step: {n_viol[('gradient', 'denom_proof_min')]}, "
+        f"{n_viol[('gradient', 'denom_theorem')]}); worst max_t error/bound = 10^{worst_log10:.4g} on {p_worst.name}"
+        + (f" ({n_degenerate} degenerate instance(s) set apart)." if n_degenerate else "."))
     details = "\n".join([
         "**What is compared.** Left: $e_t = \\mathbb E_x \\mathrm{KL}(\\pi^\\star\\|\\hat\\pi_t) + \\|\\lambda^\\star-\\hat\\lambda_t\\|^2$ "
         "measured along OPD (Alg. 2). Right: $\\rho^{t-1}\\Phi_1/\\mathrm{denom}$ with $\\rho$ of eq. (46), "
@@ -320,6 +421,8 @@ def run(ctx: CheckContext) -> CheckResult:
          "Errors at or below the float floor are not judged."),
         "",
         ce_note,
+        "",
+        (first_iterates_markdown(p_ce.beta) if p_ce is not None and p_ce.name == "paper-toy" else ""),
         "",
         scale_note,
     ])
@@ -348,7 +451,7 @@ def run(ctx: CheckContext) -> CheckResult:
     if witness is not None:
         computed["independent replay (counterexample)"] = witness_summary(witness)
     return CheckResult(
-        verdict=verdict, computed=computed,
+        verdict=verdict, computed=computed, findings=findings,
         stated="error_t / (rho^(t-1) Phi_1 / denom) <= 1 for all t >= 1, every instance",
         comparison="<=", tolerance=BOUND_RTOL,
         tolerance_reason="relative slack for rounding in KL and in the bound (~1e-15); violations found are O(1) or larger",

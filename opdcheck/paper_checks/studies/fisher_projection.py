@@ -1,0 +1,55 @@
+"""Algorithm 3's projection read in the metric of the Fisher matrix: ``Proj^F_Theta(z) = argmin_{theta in Theta}
+(theta - z)^T (F(theta_hat_t) + eps I) (theta - z)``, beside the Euclidean ``Proj_Theta`` the kernels use.
+
+The paper writes ``Proj_Theta`` (eqs. (8), (10)) without naming a metric. At a fixed point of the Fisher-metric
+step, ``F (theta - z) in -N_Theta(theta)`` with ``theta - z = -F^+ grad L/(eta+beta)``, i.e. ``F F^+ grad L in
+N_Theta(theta)``, and ``F F^+ grad L = grad L`` because ``grad L = E[A score]`` lies in the range of F: the KKT
+condition of the in-class problem. The Euclidean fixed point only has ``F^+ grad L`` in the normal cone.
+The ridge ``eps`` (``FISHER_PROJECTION_RIDGE`` relative to the largest eigenvalue) makes the metric definite when F is
+rank-deficient; it moves nothing along the range of F by more than that relative amount.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize
+
+from opdcheck.kernels.alg3 import NaturalGradientStep
+from opdcheck.kernels.policies import Box, L2Ball
+from opdcheck.tolerances import FISHER_PROJECTION_RIDGE
+
+__all__ = ["FisherProjectedStep", "fisher_projection", "FISHER_PROJECTION_RIDGE"]
+
+
+
+def fisher_projection(z: np.ndarray, M: np.ndarray, param_set, start: np.ndarray) -> np.ndarray:
+    """``argmin_{theta in Theta} (theta - z)^T M (theta - z)`` for a box or an l2 ball (SLSQP from ``start``)."""
+    z = np.asarray(z, dtype=np.float64)
+    if param_set.contains(z):
+        return z.copy()
+    fun = lambda th: float((th - z) @ M @ (th - z))  # noqa: E731
+    jac = lambda th: 2.0 * M @ (th - z)  # noqa: E731
+    if isinstance(param_set, Box):
+        lo = np.broadcast_to(param_set.lo, z.shape)
+        hi = np.broadcast_to(param_set.hi, z.shape)
+        res = minimize(fun, start, jac=jac, method="SLSQP", bounds=list(zip(lo, hi)),
+                       options={"ftol": 1e-15, "maxiter": 500})
+    elif isinstance(param_set, L2Ball):
+        c, r = param_set.center, param_set.radius
+        cons = [{"type": "ineq", "fun": lambda th: r * r - float((th - c) @ (th - c)), "jac": lambda th: -2.0 * (th - c)}]
+        res = minimize(fun, start, jac=jac, method="SLSQP", constraints=cons, options={"ftol": 1e-15, "maxiter": 500})
+    else:
+        raise ValueError(f"fisher_projection: Theta = {param_set.describe()}; supported: Box, L2Ball.")
+    return param_set.project(res.x)
+
+
+class FisherProjectedStep(NaturalGradientStep):
+    """Eqs. (8)/(10) with ``Proj_Theta`` in the metric of ``F(theta_hat_t)`` (the natural-gradient geometry)."""
+
+    name = "npg-fisher-projection"
+
+    def exact_step(self, theta: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        w = self.direction_at(theta, lam)
+        z = theta + w / (self.eta_th + self.problem.beta)
+        F = self.policy.fisher(theta, self.problem.rho)
+        M = F + FISHER_PROJECTION_RIDGE * max(1.0, float(np.max(np.abs(F)))) * np.eye(F.shape[0])
+        return fisher_projection(z, M, self.policy.param_set, self.policy.param_set.project(z))
