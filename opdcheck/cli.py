@@ -21,7 +21,6 @@ import dataclasses
 import errno
 import importlib
 import importlib.util
-import json
 import os
 import re
 import shutil
