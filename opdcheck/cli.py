@@ -21,7 +21,6 @@ import dataclasses
 import errno
 import importlib
 import importlib.util
-import json
 import os
 import re
 import shutil
@@ -734,6 +733,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _sigterm_as_interrupt():
             return int(args.func(args))
+    except MemoryError:  # an allocation no estimator foresaw: one line, not a traceback
+        print("opdcheck: error: out of memory; lower --memory-limit so that the estimate refuses it up front, or "
+              "pass a smaller instance.", file=sys.stderr)
+        return EXIT_INPUT
+    except OSError as exc:  # the file system (a name too long, no permission, a full disk) outside the handled paths
+        where = f" ({str(exc.filename)[:80]})" if getattr(exc, "filename", None) else ""
+        print(f"opdcheck: error: {exc.strerror or exc}{where}; check the paths and free space.", file=sys.stderr)
+        return EXIT_INPUT
     except KeyboardInterrupt as exc:  # outside a check (loading, writing): nothing was published, the old report stands
         print("opdcheck: interrupted; no report written (the previous one, if any, is unchanged).", file=sys.stderr)
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED

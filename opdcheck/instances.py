@@ -328,6 +328,17 @@ def _depth(value, limit: int = 4) -> int:
 
 
 def load_problem(path: str | Path, *, memory_limit: int | None = None) -> Problem:
+    """Read and validate a problem from ``.npz`` or ``.json`` (see :func:`_load_problem`); an operating
+    system error (a name too long, no permission, an I/O error) is a ValueError naming the file."""
+    try:
+        return _load_problem(path, memory_limit=memory_limit)
+    except OSError as exc:
+        shown = str(path) if len(str(path)) <= 80 else str(path)[:77] + "..."
+        raise ValueError(f"instance file {shown!r}: cannot be read ({exc.strerror or exc}); pass the path of a "
+                         "readable .npz or .json file.") from None
+
+
+def _load_problem(path: str | Path, *, memory_limit: int | None = None) -> Problem:
     """Read and validate a problem from ``.npz`` or ``.json``; errors name the file and the field.
 
     Never executes anything from the file (no pickle), never reads an .npz member it does not need, checks

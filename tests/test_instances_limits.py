@@ -135,3 +135,20 @@ def test_beta_below_float64s_resolution_is_one_line_for_run(tmp_path, capsys):
     assert main(["run", "dual-function", "--instance", str(f), "--out", str(tmp_path / "o"), "--quiet"]) == EXIT_INPUT
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [["solve", "{long}.npz"], ["certify", "{long}.json"],
+                                  ["certify", "--bilinear", "{long}.npy"],
+                                  ["run", "eq3-best-response", "--instance", "{long}.npz", "--out", "{tmp}/o"]])
+def test_an_over_long_file_name_is_one_line(tmp_path, capsys, argv):
+    long = str(tmp_path / ("a" * 300))
+    assert main([a.format(long=long, tmp=tmp_path) for a in argv]) == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "too long" in err.lower()
+
+
+def test_a_directory_or_unreadable_instance_is_one_line(tmp_path, capsys):
+    d = tmp_path / "dir.npz"
+    d.mkdir()
+    assert main(["solve", str(d)]) == EXIT_INPUT
+    assert capsys.readouterr().err.count("\n") == 1

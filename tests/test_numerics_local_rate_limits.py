@@ -7,7 +7,12 @@ import pytest
 from opdcheck.cli import EXIT_INPUT, EXIT_OK, main
 from opdcheck.instances import random_instance, save_problem
 from opdcheck.numerics import local_rate
-from opdcheck.numerics.local_rate import _positive_definite, _shifted, certify_bilinear, certify_instance
+from opdcheck.numerics.local_rate import (
+    _positive_definite,
+    _shifted,
+    certify_bilinear,
+    certify_instance,
+)
 from opdcheck.problem import Problem
 
 

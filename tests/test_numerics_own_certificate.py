@@ -57,3 +57,14 @@ def test_solve_command_says_what_precision_was_reached(tmp_path, capsys, beta, s
     assert len(err) == 1 and "fails its own certificate" in err[0] and "Traceback" not in cap.err
     assert main(["solve", str(f), "--method", "lp"]) == EXIT_OK  # the fix the message names works
     assert np.all(np.isfinite(paper_toy().R_hard))
+
+
+def test_an_undecided_eq3_finding_reads_no_missing_numbers():
+    # eq3-best-response on a large instance where every reference solve failed: the cases hold no value_gap
+    from opdcheck.paper_checks.checks.eq3_best_response import _finding
+    from opdcheck.paper_checks.result import Verdict
+
+    cases = [{"instance": "big", "lam": "0", "foc_ok": True, "value_ok": None, "distance_ok": None}]
+    f = _finding("value vs an independent feasible point", "claim", cases, "value_ok", "gap >= 0",
+                 lambda cs: f"min {min(c['value_gap'] for c in cs):.1e}" if cs else "-")
+    assert f.verdict == Verdict.INCONCLUSIVE and "no case could be decided" in f.sentence

@@ -4,7 +4,11 @@ import pytest
 
 from opdcheck.cli import EXIT_INPUT, EXIT_OK, EXIT_STRICT, main
 from opdcheck.paper_checks import registry
-from opdcheck.paper_checks.baseline_validation import load_baseline_file, strict_differences, validate_baseline
+from opdcheck.paper_checks.baseline_validation import (
+    load_baseline_file,
+    strict_differences,
+    validate_baseline,
+)
 from opdcheck.paper_checks.result import CheckResult, Finding, Verdict
 
 ran = []
@@ -33,7 +37,7 @@ def check(monkeypatch):
     ([], "top level"),
 ])
 def test_a_malformed_baseline_is_refused_before_any_work(tmp_path, monkeypatch, capsys, check, baseline, match):
-    import opdcheck.cli as cli
+    from opdcheck import cli
 
     monkeypatch.setattr(cli, "_load_baseline", lambda: baseline)
     assert main(["run", "b-a", "--strict", "--out", str(tmp_path / "o"), "--quiet"]) == EXIT_INPUT
@@ -51,7 +55,7 @@ def test_a_truncated_file_is_one_line(tmp_path, text):
 
 
 def test_missing_entries_and_findings_are_differences(tmp_path, monkeypatch, capsys, check):
-    import opdcheck.cli as cli
+    from opdcheck import cli
 
     monkeypatch.setattr(cli, "_load_baseline", lambda: {"quick": {}})
     assert main(["run", "b-a", "--strict", "--out", str(tmp_path / "o"), "--quiet"]) == EXIT_STRICT

@@ -361,8 +361,13 @@ def load_matrix(path: str, memory_limit: int | None = None) -> np.ndarray:
     """Read ``A`` from a ``.npy`` file (no pickles) with a clear error; its header (dtype, shape) is checked
     against ``memory_limit`` bytes before the data is read."""
     p = Path(path)
-    if not p.exists():
-        raise ValueError(f"--bilinear {path!r}: file does not exist; pass a .npy file with a 2-d array.")
+    shown = path if len(str(path)) <= 80 else str(path)[:77] + "..."
+    try:
+        exists = p.exists()
+    except OSError as exc:
+        raise ValueError(f"--bilinear {shown!r}: cannot be read ({exc.strerror or exc}); pass a .npy file.") from None
+    if not exists:
+        raise ValueError(f"--bilinear {shown!r}: file does not exist; pass a .npy file with a 2-d array.")
     if not p.is_file():
         raise ValueError(f"--bilinear {path!r}: not a file; pass a .npy file with a 2-d array.")
     try:
