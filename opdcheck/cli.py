@@ -21,6 +21,7 @@ import dataclasses
 import errno
 import importlib
 import importlib.util
+import json
 import os
 import re
 import shutil
