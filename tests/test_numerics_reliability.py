@@ -76,7 +76,7 @@ def test_eq3_printed_formula_refuted_with_independent_witness(tmp_path):
     assert r.verdict == Verdict.REFUTED and not r.downgrades, r.summary
     w = r.findings[0].witness
     assert w["replayed"] and w["confirms"] and w["agrees"] and "mpmath" in w["method"]
-    assert w["replayed_value"] > 1e6 * w["gate"]
+    assert w["value (replay)"] > 1e6 * w["gate"] and w.replay_values["value"] == w["value (replay)"]
     assert (tmp_path / r.counterexample).exists()
 
 

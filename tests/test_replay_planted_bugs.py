@@ -14,8 +14,13 @@ import pytest
 
 from opdcheck import mutants as M
 from opdcheck.paper_checks.context import CheckContext
-from opdcheck.paper_checks.registry import get_check
+from opdcheck.paper_checks.registry import all_checks, get_check
 from opdcheck.paper_checks.result import Verdict
+
+# a planted bug is patched into every module bound to the original at that moment: import them all first, so
+# that no module first imported while the bug is planted keeps it after the test
+import opdcheck.kernels.numba_opd  # noqa: E402,F401  (imports rules.dual_step_size at module level)
+all_checks()
 
 
 def _run(cid: str, tmp_path: Path):
