@@ -70,8 +70,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _load_baseline() -> dict:
-    path = Path(__file__).parent / "paper_checks" / "baseline.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    """The recorded per-finding baseline (``paper_checks/baseline.py``); a malformed file raises a one-line error."""
+    from opdcheck.paper_checks.baseline import load
+
+    return load()
 
 
 # ---------------------------------------------------------------- the output folder (issue 7, class 4)
@@ -231,6 +233,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     selected = checks if "all" in ids else [by_id[i] for i in dict.fromkeys(ids)]
     if args.seed < 0:
         return _err(f"--seed {args.seed}: pass a non-negative integer.")
+    if args.strict:  # a malformed baseline is bad input, found before any work
+        try:
+            _load_baseline()
+        except ValueError as exc:
+            return _err(str(exc))
     try:
         out = check_out_dir(args.out)
         limit, limit_source = memory_limit(args.memory_limit)
@@ -326,15 +333,12 @@ def _run_checks(args, selected, instance, notes, out: Path, staging: Path, execu
     if crashed:
         return EXIT_CRASH
     if args.strict:
-        baseline = _load_baseline().get(args.profile, {})
-        diffs = [(r.id, baseline.get(r.id), r.verdict.value) for r in results
-                 if baseline.get(r.id) not in (None, r.verdict.value)]
-        missing = [r.id for r in results if r.id not in baseline]
-        for cid, old, new in diffs:
-            print(f"strict: {cid}: recorded {old}, got {new}", file=sys.stderr)
-        for cid in missing:
-            print(f"strict: {cid}: no recorded baseline verdict", file=sys.stderr)
-        if diffs or missing:
+        from opdcheck.paper_checks.baseline import compare
+
+        diffs = compare(results, _load_baseline().get(args.profile, {}))
+        for line in diffs:
+            print(f"strict: {line}", file=sys.stderr)
+        if diffs:
             return EXIT_STRICT
     return EXIT_OK
 
@@ -438,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="opdcheck-report",
                    help="report folder (default: ./opdcheck-report); replaced as a whole when the run ends")
     r.add_argument("--instance", default=None, help="a .npz or .json instance for checks that accept one")
-    r.add_argument("--strict", action="store_true", help="exit 2 if a verdict differs from the recorded baseline")
+    r.add_argument("--strict", action="store_true", help="exit 2 if a verdict, a finding's verdict or a control differs from the recorded baseline")
     r.add_argument("--quiet", action="store_true", help="no progress on stderr")
     r.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
                    help="run sweeps in N local worker processes (default: in this process)")

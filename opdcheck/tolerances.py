@@ -579,3 +579,15 @@ CORRECTED_FORMULA_ATOL = 1e-9
 #: r^2; the fit on a finite window carries sub-dominant-mode bias (see RATE_CERT_MATCH_RTOL), so a
 #: disagreement beyond max(this, the fit's half-window spread) makes the case INCONCLUSIVE, never REFUTED.
 CORRECTED_MEASURED_ATOL = 2e-3
+
+# ---------------------------------------------------------------- recorded baseline and gate controls (trust)
+#: baseline.json key numbers (a check's or a finding's scalar ``computed``) vs a new run, relative. A run is
+#: deterministic for a seed (same bits on one machine); across machines BLAS/libm ordering moves the last
+#: few digits of a sum of ~1e4 terms and iterated maps amplify that by at most ~1e3 over the quick horizons,
+#: so ~1e-12 becomes ~1e-9; 1e-6 is far above that and far below any change a real bug makes to a rate.
+BASELINE_NUMBER_RTOL = 1e-6
+
+#: A gate's runtime negative control perturbs the certified point until the gate's own residual is this many
+#: times the gate's tolerance: far enough beyond it that rounding cannot bring it back under, near enough
+#: (same order of magnitude) that a gate loosened by 10x or more lets the perturbed point through.
+GATE_CONTROL_FACTOR = 4.0
