@@ -1,0 +1,79 @@
+"""Runtime controls of a certificate gate at its own scale: a point perturbed just beyond the gate must
+fail it, a point perturbed to well inside must pass. A gate made looser (or tighter) by more than
+GATE_CONTROL_FACTOR fails one of the two, so a broken tolerance cannot leave a verdict standing unnoticed."""
+from __future__ import annotations
+
+import numpy as np
+
+from opdcheck.numerics.certificates import first_order_certificate
+from opdcheck.paper_checks.result import Control
+from opdcheck.problem import Problem
+from opdcheck.tolerances import GATE_CONTROL_FACTOR
+
+__all__ = ["first_order_gate_controls", "sec4_rule_controls"]
+
+
+def _tilt(pi: np.ndarray, row: int, d: float) -> np.ndarray:
+    """``pi`` with ``log pi[row, 0]`` raised by ``d`` and the row renormalised: the first-order residual
+    ``max_y g - min_y g`` (``g = S - beta log(pi/pi_ref)``) moves by ``beta |d|``; the row sums stay 1."""
+    out = np.array(pi, dtype=np.float64)
+    out[row, 0] *= np.exp(d)
+    out[row] /= out[row].sum()
+    return out
+
+
+def first_order_gate_controls(problem: Problem, lam, pi: np.ndarray) -> list[Control]:
+    """The first-order gate of eq. (3) (``first_order_certificate``) at its own scale, around ``pi`` (a
+    certified maximiser): tilted by GATE_CONTROL_FACTOR x gate it must fail, by gate / GATE_CONTROL_FACTOR pass."""
+    base = first_order_certificate(problem, lam, pi)
+    gate, beta = base["gate"], float(problem.beta)
+    out_pt = _tilt(pi, 0, GATE_CONTROL_FACTOR * gate / beta)
+    in_pt = _tilt(pi, 0, gate / (GATE_CONTROL_FACTOR * beta))
+    c_out = first_order_certificate(problem, lam, out_pt)
+    c_in = first_order_certificate(problem, lam, in_pt)
+    return [
+        Control(f"first-order gate rejects a point {GATE_CONTROL_FACTOR:g}x beyond it", "negative",
+                passed=not c_out["ok"],
+                detail=f"residual {c_out['residual']:.2e} vs gate {c_out['gate']:.2e}: rejected {not c_out['ok']}"),
+        Control(f"first-order gate accepts a point 1/{GATE_CONTROL_FACTOR:g} of it away", "positive",
+                passed=bool(base["ok"] and c_in["ok"]),
+                detail=f"residual {c_in['residual']:.2e} vs gate {c_in['gate']:.2e} (unperturbed {base['residual']:.1e})"),
+    ]
+
+
+def sec4_rule_controls(methods: dict, opd: str = "sec4-opd", pd: str = "sec4-pd") -> list[Control]:
+    """§4's two multiplier rules, as the check builds them from ``methods`` (name -> config with ``dual_rule``,
+    ``dual_params``), fed the same changing gradients g_t: the OPD rule must follow the paper's update
+    ``log lam_{t+1} = log lam_t - 0.5 (2 g_t - g_{t-1})`` (``g_{-1} = g_0``, recomputed here), and its
+    multiplier path must differ from plain PD's (a rule that dropped the correction would match it)."""
+    from opdcheck.kernels.dual_rules import make_dual_rule
+
+    gs = [np.array([g]) for g in (-0.4, 0.3, -0.2, 0.5, 0.1)]
+
+    def path(name: str) -> list[float]:
+        cfg = methods[name]
+        rule = make_dual_rule(cfg.dual_rule, **cfg.dual_params)
+        lam, state, out = np.array([1.0]), rule.init(np.array([1.0])), []
+        for g in gs:
+            lam, state = rule.update(state, lam, g)
+            out.append(float(lam[0]))
+        return out
+
+    try:
+        p_opd, p_pd = path(opd), path(pd)
+    except Exception as exc:
+        return [Control("§4 rules follow the paper's update and differ", "positive", False, f"{exc!r}")]
+    ref, loglam, prev = [], 0.0, None
+    for g in gs:
+        g_t = float(g[0])
+        loglam -= 0.5 * (2.0 * g_t - (g_t if prev is None else prev))
+        prev = g_t
+        ref.append(float(np.exp(loglam)))
+    err = max(abs(a - b) / b for a, b in zip(p_opd, ref))
+    gap = max(abs(a - b) for a, b in zip(p_opd, p_pd))
+    return [
+        Control("OPD rule equals the paper's 2 g_t - g_{t-1} update on 5 steps", "positive", err <= 1e-12,
+                f"max relative difference {err:.1e} from log lam -= 0.5 (2 g_t - g_(t-1))"),
+        Control("OPD rule's multiplier path differs from plain PD's", "negative", gap > 1e-3,
+                f"max |lam_OPD - lam_PD| over 5 steps with changing g_t: {gap:.3g}"),
+    ]
