@@ -31,6 +31,7 @@ from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.figures import save_semilogy
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
+from opdcheck.paper_checks.studies.kernel_controls import numba_alg3_control
 from opdcheck.theory.alg3 import eq72_hessian_residual
 from opdcheck.tolerances import (ALG3_ANCHOR_ATOL, ALG3_FIXED_POINT_ATOL, ALG3_TAIL_SPREAD_ATOL, ALG3_CONVERGED_RTOL, ALG3_DIRECTION_RTOL, COUNTEREX_AGREE_RTOL, IN_CLASS_KKT_ATOL,
                                  EQ72_FD_RTOL, EQ72_FD_STEP)
@@ -189,7 +190,7 @@ def evaluate(ctx: CheckContext, step_cls=NaturalGradientStep) -> CheckResult:
                                       f"{anchor['max_anchor_gap']:.2g}) and the next anchor is eq. (10)'s output (max gap {anchor['chain_gap']:.2g})."),
                             witness={"replayed": True, "confirms": True, "agrees": True,
                                      "method": "recorded linearisation points vs the driver's state"} if not anchor["ok"] else None))
-    controls = []
+    controls = [numba_alg3_control()]  # the kernel backend="auto" takes on large classes
     if step_cls is NaturalGradientStep:
         neg = anchoring_test(StaleAnchorStep, T=60)
         controls.append(Control(name="actual update linearised at theta_t (StaleAnchorStep)", kind="negative", passed=not neg["ok"],

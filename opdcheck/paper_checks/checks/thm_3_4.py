@@ -38,6 +38,7 @@ from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.numerics.replay import replay_bound_violation, replay_work
 from opdcheck.paper_checks.result import CheckResult, Verdict
+from opdcheck.paper_checks.studies.kernel_controls import fused_kernel_control
 from opdcheck.problem import Problem
 from opdcheck.tolerances import (BOUND_RTOL, LAMBDA_UNIQUE_EIG_RTOL, RUN_STOP_RTOL)
 
@@ -233,6 +234,7 @@ def run(ctx: CheckContext) -> CheckResult:
         controls += [numba_numpy_control(p_ce, c_ce["prox"], T=T, stop_below=RUN_STOP_RTOL),
                      constants_control(p_ce, c_ce["prox"])]
     controls += thm34_positive_controls()
+    controls.append(fused_kernel_control())  # the kernel the full profile's scale instance runs
 
     # figure: toy (or the user's instance) and the worst instance
     figures = []
