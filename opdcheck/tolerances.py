@@ -591,3 +591,9 @@ BASELINE_NUMBER_RTOL = 1e-6
 #: times the gate's tolerance: far enough beyond it that rounding cannot bring it back under, near enough
 #: (same order of magnitude) that a gate loosened by 10x or more lets the perturbed point through.
 GATE_CONTROL_FACTOR = 4.0
+
+#: The largest a rounding-level gate may be, in units of eps x (term size): a first-order residual is a
+#: difference of terms rounded a handful of times (log, product, subtraction), and even a sum of 1e6
+#: such terms rounds within ~20 eps x size; 1024 leaves a 16x margin over CERT_FOC_ROUNDING_FACTOR and is
+#: still ~1e10 below any residual a wrong formula leaves. A gate above it is not a rounding gate.
+FOC_GATE_MAX_ROUNDINGS = 1024.0

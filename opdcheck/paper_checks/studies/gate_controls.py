@@ -8,7 +8,7 @@ import numpy as np
 from opdcheck.numerics.certificates import first_order_certificate
 from opdcheck.paper_checks.result import Control
 from opdcheck.problem import Problem
-from opdcheck.tolerances import GATE_CONTROL_FACTOR
+from opdcheck.tolerances import FOC_GATE_MAX_ROUNDINGS, GATE_CONTROL_FACTOR
 
 __all__ = ["first_order_gate_controls", "sec4_rule_controls"]
 
@@ -22,19 +22,36 @@ def _tilt(pi: np.ndarray, row: int, d: float) -> np.ndarray:
     return out
 
 
+def _foc_rounding_scale(problem: Problem, lam, pi: np.ndarray) -> float:
+    """eps x (max|S| + beta max|log pi| + beta max|log pi_ref|): the size a first-order residual is rounded
+    at, recomputed here apart from ``first_order_certificate``."""
+    S = problem.scores(np.asarray(lam, dtype=np.float64))
+    beta = float(problem.beta)
+    size = float(np.max(np.abs(S))) + beta * float(np.max(np.abs(np.log(pi)))) + beta * float(np.max(-problem.log_pi_ref))
+    return float(np.finfo(np.float64).eps) * size
+
+
 def first_order_gate_controls(problem: Problem, lam, pi: np.ndarray) -> list[Control]:
     """The first-order gate of eq. (3) (``first_order_certificate``) at its own scale, around ``pi`` (a
-    certified maximiser): tilted by GATE_CONTROL_FACTOR x gate it must fail, by gate / GATE_CONTROL_FACTOR pass."""
+    certified maximiser, full support). The gate's scale is recomputed here (``CERT_FOC_ROUNDING_FACTOR`` x
+    eps x size); the reported gate must be that (a few roundings: at most FOC_GATE_MAX_ROUNDINGS x eps x size);
+    ``pi`` tilted GATE_CONTROL_FACTOR x beyond it must fail the certificate, tilted to 1/GATE_CONTROL_FACTOR of
+    it must pass. A gate loosened or tightened by more than GATE_CONTROL_FACTOR fails one of them."""
+    from opdcheck.tolerances import CERT_FOC_ROUNDING_FACTOR
+
+    unit = _foc_rounding_scale(problem, lam, pi)
+    gate = CERT_FOC_ROUNDING_FACTOR * unit
+    beta = float(problem.beta)
     base = first_order_certificate(problem, lam, pi)
-    gate, beta = base["gate"], float(problem.beta)
-    out_pt = _tilt(pi, 0, GATE_CONTROL_FACTOR * gate / beta)
-    in_pt = _tilt(pi, 0, gate / (GATE_CONTROL_FACTOR * beta))
-    c_out = first_order_certificate(problem, lam, out_pt)
-    c_in = first_order_certificate(problem, lam, in_pt)
+    c_out = first_order_certificate(problem, lam, _tilt(pi, 0, GATE_CONTROL_FACTOR * gate / beta))
+    c_in = first_order_certificate(problem, lam, _tilt(pi, 0, gate / (GATE_CONTROL_FACTOR * beta)))
+    scale_ok = base["gate"] <= FOC_GATE_MAX_ROUNDINGS * unit and gate <= FOC_GATE_MAX_ROUNDINGS * unit
     return [
         Control(f"first-order gate rejects a point {GATE_CONTROL_FACTOR:g}x beyond it", "negative",
-                passed=not c_out["ok"],
-                detail=f"residual {c_out['residual']:.2e} vs gate {c_out['gate']:.2e}: rejected {not c_out['ok']}"),
+                passed=(not c_out["ok"]) and scale_ok,
+                detail=(f"residual {c_out['residual']:.2e} vs reported gate {c_out['gate']:.2e} (rounding scale "
+                        f"eps x size = {unit:.2e}; gate <= {FOC_GATE_MAX_ROUNDINGS:g} x that: {scale_ok}): "
+                        f"rejected {not c_out['ok']}")),
         Control(f"first-order gate accepts a point 1/{GATE_CONTROL_FACTOR:g} of it away", "positive",
                 passed=bool(base["ok"] and c_in["ok"]),
                 detail=f"residual {c_in['residual']:.2e} vs gate {c_in['gate']:.2e} (unperturbed {base['residual']:.1e})"),
