@@ -16,6 +16,8 @@ is optional: key numbers with their stated relative tolerance.
 Regenerate from a report's ``results.json``::
 
     python -m opdcheck.paper_checks.baseline --from opdcheck-report/results.json --profile quick
+
+(``--from`` repeated merges runs: a later file's checks replace an earlier one's.)
 """
 from __future__ import annotations
 
@@ -175,23 +177,26 @@ def compare(results: Iterable[Any], recorded: Mapping[str, Any] | None) -> list[
 
 
 # ------------------------------------------------------------------------------------------ writing
-def write_profile(results_json: str | Path, profile: str, path: str | Path | None = None) -> dict:
-    """Replace ``profile``'s entries of the baseline file with those of a report's ``results.json``;
-    the other profile is kept. Returns the new profile's entries."""
-    src = Path(results_json)
-    try:
-        payload = json.loads(src.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise BaselineError(f"--from {src}: cannot read a results.json ({exc}); pass the results.json of a "
-                            "finished opdcheck run") from None
-    if payload.get("profile") not in (None, profile):
-        raise BaselineError(f"--from {src}: its profile is {payload.get('profile')!r}, not {profile!r}; "
-                            f"pass --profile {payload.get('profile')} or a {profile} run's results.json")
-    if payload.get("crashed"):
-        raise BaselineError(f"--from {src}: checks crashed ({', '.join(payload['crashed'])}); fix them and run again")
+def write_profile(results_json, profile: str, path: str | Path | None = None) -> dict:
+    """Replace ``profile``'s entries of the baseline file with those of one or more reports' ``results.json``
+    (a later file's check replaces an earlier one's: how a run of a few re-run checks is merged into a full
+    run); the other profile is kept. Returns the new profile's entries."""
+    sources = [results_json] if isinstance(results_json, (str, Path)) else list(results_json)
+    entries: dict = {}
+    for src in map(Path, sources):
+        try:
+            payload = json.loads(src.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise BaselineError(f"--from {src}: cannot read a results.json ({exc}); pass the results.json of a "
+                                "finished opdcheck run") from None
+        if payload.get("profile") not in (None, profile):
+            raise BaselineError(f"--from {src}: its profile is {payload.get('profile')!r}, not {profile!r}; "
+                                f"pass --profile {payload.get('profile')} or a {profile} run's results.json")
+        if payload.get("crashed"):
+            raise BaselineError(f"--from {src}: checks crashed ({', '.join(payload['crashed'])}); fix them and run again")
+        entries.update(record(payload["results"]))
     dest = Path(path) if path is not None else BASELINE_PATH
     data = load(dest) if dest.exists() else {}
-    entries = record(payload["results"])
     data[profile] = entries
     validate(data, str(dest))
     dest.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
@@ -201,7 +206,8 @@ def write_profile(results_json: str | Path, profile: str, path: str | Path | Non
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m opdcheck.paper_checks.baseline",
                                  description="Record a profile's per-finding baseline from a results.json.")
-    ap.add_argument("--from", dest="src", required=True, help="results.json of an opdcheck run")
+    ap.add_argument("--from", dest="src", required=True, action="append",
+                    help="results.json of an opdcheck run (repeat to merge: a later file's checks replace earlier ones)")
     ap.add_argument("--profile", choices=PROFILES, required=True)
     ap.add_argument("--out", default=None, help="baseline file (default: the package's baseline.json)")
     args = ap.parse_args(argv)
