@@ -58,11 +58,13 @@ def first_order_gate_controls(problem: Problem, lam, pi: np.ndarray) -> list[Con
     ]
 
 
-def sec4_rule_controls(methods: dict, opd: str = "sec4-opd", pd: str = "sec4-pd") -> list[Control]:
+def sec4_rule_controls(methods: dict, opd: str = "sec4-opd", pd: str = "sec4-pd",
+                       safe: str = "safe-rlhf") -> list[Control]:
     """§4's two multiplier rules, as the check builds them from ``methods`` (name -> config with ``dual_rule``,
     ``dual_params``), fed the same changing gradients g_t: the OPD rule must follow the paper's update
     ``log lam_{t+1} = log lam_t - 0.5 (2 g_t - g_{t-1})`` (``g_{-1} = g_0``, recomputed here), and its
-    multiplier path must differ from plain PD's (a rule that dropped the correction would match it)."""
+    multiplier path must differ from plain PD's (a rule that dropped the correction would match it); the
+    Safe-RLHF rule must follow its source (``log lam -= 0.1 lam g``, clamped at ``log 5``)."""
     from opdcheck.kernels.dual_rules import make_dual_rule
 
     gs = [np.array([g]) for g in (-0.4, 0.3, -0.2, 0.5, 0.1)]
@@ -88,7 +90,21 @@ def sec4_rule_controls(methods: dict, opd: str = "sec4-opd", pd: str = "sec4-pd"
         ref.append(float(np.exp(loglam)))
     err = max(abs(a - b) / b for a, b in zip(p_opd, ref))
     gap = max(abs(a - b) for a, b in zip(p_opd, p_pd))
-    return [
+    out = []
+    if safe in methods:  # the third rule the check compares: Safe-RLHF's (SGD on log lambda, lr 0.1, clamp at log 5)
+        try:
+            p_safe = path(safe)
+        except Exception as exc:
+            p_safe, exc_s = None, exc
+        ref_s, log_lam = [], 0.0
+        for g in gs:
+            log_lam = min(log_lam - 0.1 * float(np.exp(log_lam)) * float(g[0]), float(np.log(5.0)))
+            ref_s.append(float(np.exp(log_lam)))
+        err_s = float("inf") if p_safe is None else max(abs(a - b) / b for a, b in zip(p_safe, ref_s))
+        out.append(Control("Safe-RLHF rule equals its source's update on 5 steps", "positive", err_s <= 1e-12,
+                           f"max relative difference {err_s:.1e} from log lam -= 0.1 lam g, clamp log 5"
+                           if p_safe is not None else f"{exc_s!r}"))
+    return out + [
         Control("OPD rule equals the paper's 2 g_t - g_{t-1} update on 5 steps", "positive", err <= 1e-12,
                 f"max relative difference {err:.1e} from log lam -= 0.5 (2 g_t - g_(t-1))"),
         Control("OPD rule's multiplier path differs from plain PD's", "negative", gap > 1e-3,
