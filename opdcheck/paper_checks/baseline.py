@@ -31,7 +31,7 @@ from typing import Any, Iterable, Mapping
 from opdcheck.tolerances import BASELINE_NUMBER_RTOL
 
 __all__ = ["BASELINE_PATH", "VERDICTS", "BaselineError", "load", "validate", "record", "compare",
-           "result_entry", "write_profile", "main"]
+           "result_entry", "entry_differences", "write_profile", "main"]
 
 BASELINE_PATH = Path(__file__).parent / "baseline.json"
 VERDICTS = ("CONFIRMED", "REFUTED", "INCONSISTENT", "INCONCLUSIVE")
@@ -146,33 +146,36 @@ def compare(results: Iterable[Any], recorded: Mapping[str, Any] | None) -> list[
     recorded = recorded or {}
     diffs: list[str] = []
     for r in results:
-        got = result_entry(r)
-        cid = _as_dict(r)["id"]
-        want = recorded.get(cid)
-        if want is None:
-            diffs.append(f"{cid}: no recorded baseline entry (got {got['verdict']})")
+        diffs += entry_differences(_as_dict(r)["id"], recorded.get(_as_dict(r)["id"]), result_entry(r))
+    return diffs
+
+
+def entry_differences(cid: str, want: Mapping[str, Any] | None, got: Mapping[str, Any]) -> list[str]:
+    """The differences between a recorded entry ``want`` and an entry ``got`` of check ``cid`` (see :func:`compare`)."""
+    if want is None:
+        return [f"{cid}: no recorded baseline entry (got {got['verdict']})"]
+    diffs = []
+    if want["verdict"] != got["verdict"]:
+        diffs.append(f"{cid}: recorded {want['verdict']}, got {got['verdict']}")
+    for kind in ("findings", "controls"):
+        w, g = want.get(kind), got.get(kind) or {}
+        if w is None:
+            diffs.append(f"{cid}: {kind} not recorded (got {len(g)})")
             continue
-        if want["verdict"] != got["verdict"]:
-            diffs.append(f"{cid}: recorded {want['verdict']}, got {got['verdict']}")
-        for kind in ("findings", "controls"):
-            w, g = want.get(kind), got[kind]
-            if w is None:
-                diffs.append(f"{cid}: {kind} not recorded (got {len(g)})")
-                continue
-            for name in sorted(set(w) | set(g)):
-                if name not in w:
-                    diffs.append(f"{cid}: {kind[:-1]} {name!r} not in the baseline (got {g[name]})")
-                elif name not in g:
-                    diffs.append(f"{cid}: {kind[:-1]} {name!r} recorded {w[name]}, missing from the run")
-                elif w[name] != g[name]:
-                    diffs.append(f"{cid}: {kind[:-1]} {name!r} recorded {w[name]}, got {g[name]}")
-        gn = got.get("numbers", {})
-        for key, n in (want.get("numbers") or {}).items():
-            if key not in gn:
-                diffs.append(f"{cid}: number {key} recorded {n['value']:.6g}, missing from the run")
-            elif not _close(gn[key]["value"], n["value"], n["rtol"]):
-                diffs.append(f"{cid}: number {key} recorded {n['value']:.10g}, got {gn[key]['value']:.10g} "
-                             f"(rtol {n['rtol']:g})")
+        for name in sorted(set(w) | set(g)):
+            if name not in w:
+                diffs.append(f"{cid}: {kind[:-1]} {name!r} not in the baseline (got {g[name]})")
+            elif name not in g:
+                diffs.append(f"{cid}: {kind[:-1]} {name!r} recorded {w[name]}, missing from the run")
+            elif w[name] != g[name]:
+                diffs.append(f"{cid}: {kind[:-1]} {name!r} recorded {w[name]}, got {g[name]}")
+    gn = got.get("numbers", {})
+    for key, n in (want.get("numbers") or {}).items():
+        if key not in gn:
+            diffs.append(f"{cid}: number {key} recorded {n['value']:.6g}, missing from the run")
+        elif not _close(gn[key]["value"], n["value"], n["rtol"]):
+            diffs.append(f"{cid}: number {key} recorded {n['value']:.10g}, got {gn[key]['value']:.10g} "
+                         f"(rtol {n['rtol']:g})")
     return diffs
 
 
