@@ -599,7 +599,9 @@ MUTANTS: tuple[Mutant, ...] = (
            kind="replay", slow=False),
     # ---- cache: a memo keyed too coarsely
     Mutant("cache-saddle-by-shape", "solve_saddle memoised by (X, n, h) only", ("lemma-B.5",), _cache_saddle_by_shape,
-           kind="cache", slow=False),
+           kind="cache", slow=False,
+           xfail=("measured not caught: lemma-B.5 then judges paper-toy-all-slack with the paper toy's lam* (same shape), "
+                  "which passes its bound; it has no per-instance KKT control of the saddle points it uses")),
     Mutant("cache-printed-parse-by-name", "the printed-formula parse cache keyed by name, holding a typo'd eq. (46)",
            ("thm-3.4-constants",), _cache_printed_parse_by_name, kind="cache", slow=False),
     Mutant("cache-step-sizes-stale", "Thm 3.4's step sizes cached from the first instance", ("thm-3.4-constants", "thm-3.4"),
