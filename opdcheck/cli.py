@@ -99,10 +99,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _load_baseline() -> dict:
-    """The recorded baseline's parsed JSON (ValueError, one line, when missing or malformed)."""
-    from opdcheck.paper_checks.baseline_validation import load_baseline_file
+    """The recorded per-finding baseline (``paper_checks/baseline.py``); a malformed file raises a one-line error."""
+    from opdcheck.paper_checks.baseline import load
 
-    return load_baseline_file(Path(__file__).parent / "paper_checks" / "baseline.json")
+    return load()
 
 
 # ---------------------------------------------------------------- the output folder
@@ -309,13 +309,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
     selected = checks if "all" in ids else [by_id[i] for i in dict.fromkeys(ids)]
     if args.seed < 0:
         return _err(f"--seed {args.seed}: pass a non-negative integer.")
+    if args.strict:  # a malformed baseline is bad input, found before any work
+        try:
+            _load_baseline()
+        except ValueError as exc:
+            return _err(str(exc))
     try:
         out = check_out_dir(args.out)
         limit, limit_source = memory_limit(args.memory_limit)
         if args.strict:  # the baseline's schema, before any work (not after an hour of checks)
-            from opdcheck.paper_checks.baseline_validation import validate_baseline
+            from opdcheck.paper_checks.baseline import validate
 
-            args.expected = validate_baseline(_load_baseline(), args.profile, [c.id for c in selected])
+            data = _load_baseline()
+            validate(data, "baseline")
+            if args.profile not in data:
+                raise ValueError(f"baseline: no entry for profile {args.profile!r} (profiles recorded: {sorted(data)}); "
+                                 "record one with python -m opdcheck.paper_checks.baseline --from results.json "
+                                 f"--profile {args.profile}.")
+            args.expected = data[args.profile]
         executor = make_executor(args.jobs, args.scheduler)
     except ValueError as exc:
         return _err(str(exc))
@@ -437,9 +448,9 @@ def _run_checks(args, selected, instance, notes, out: Path, staging: Path, execu
     if crashed:
         return EXIT_CRASH
     if args.strict:
-        from opdcheck.paper_checks.baseline_validation import strict_differences
+        from opdcheck.paper_checks.baseline import compare
 
-        diffs = strict_differences(results, getattr(args, "expected", {}))
+        diffs = compare(results, getattr(args, "expected", {}))
         for line in diffs:
             print(f"strict: {line}", file=sys.stderr)
         if diffs:
@@ -620,7 +631,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="report folder; replaced as a whole when the run ends")
     r.add_argument("--instance", default=None, metavar="FILE",
                    help="a .npz or .json instance for the checks that accept one (the others use their own)")
-    r.add_argument("--strict", action="store_true", help="exit 2 if a verdict differs from the recorded baseline")
+    r.add_argument("--strict", action="store_true", help="exit 2 if a verdict, a finding's verdict or a control differs from the recorded baseline")
     r.add_argument("--quiet", action="store_true", help="no progress on stderr")
     r.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
                    help="run sweeps in N local worker processes (default: in this process)")

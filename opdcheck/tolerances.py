@@ -618,3 +618,21 @@ IN_CLASS_AGREE_ATOL = 1e-4
 #: thm-3.4 (existential reading): the replayed tail rate must exceed rho(46) by this much to confirm the violation; the
 #: certified gap on the witness instance is ~0.17, and a 300-step least-squares fit is accurate to ~1e-6.
 EXISTENTIAL_RATE_SLACK = 0.05
+
+# ---------------------------------------------------------------- recorded baseline and gate controls (trust)
+#: baseline.json key numbers (a check's or a finding's scalar ``computed``) vs a new run, relative. A run is
+#: deterministic for a seed (same bits on one machine); across machines BLAS/libm ordering moves the last
+#: few digits of a sum of ~1e4 terms and iterated maps amplify that by at most ~1e3 over the quick horizons,
+#: so ~1e-12 becomes ~1e-9; 1e-6 is far above that and far below any change a real bug makes to a rate.
+BASELINE_NUMBER_RTOL = 1e-6
+
+#: A gate's runtime negative control perturbs the certified point until the gate's own residual is this many
+#: times the gate's tolerance: far enough beyond it that rounding cannot bring it back under, near enough
+#: (same order of magnitude) that a gate loosened by 10x or more lets the perturbed point through.
+GATE_CONTROL_FACTOR = 4.0
+
+#: The largest a rounding-level gate may be, in units of eps x (term size): a first-order residual is a
+#: difference of terms rounded a handful of times (log, product, subtraction), and even a sum of 1e6
+#: such terms rounds within ~20 eps x size; 1024 leaves a 16x margin over CERT_FOC_ROUNDING_FACTOR and is
+#: still ~1e10 below any residual a wrong formula leaves. A gate above it is not a rounding gate.
+FOC_GATE_MAX_ROUNDINGS = 1024.0

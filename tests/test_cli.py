@@ -65,19 +65,43 @@ def test_run_with_instance_file(tmp_path, capsys):
 
 def test_strict_flags_a_verdict_that_differs_from_the_baseline(tmp_path, monkeypatch, capsys):
     import opdcheck.cli as cli
+    from opdcheck.paper_checks.baseline import record
 
-    # a baseline holding the verdicts just measured: --strict passes (the recorded baseline.json is
-    # compared by the slow test below; its verdicts belong to the checks' owners)
+    # a baseline holding the run just measured: --strict passes (the recorded baseline.json is compared
+    # finding by finding by tests/test_paper_checks_baseline.py)
     assert main(["run", *FAST, "--out", str(tmp_path), "--quiet"]) == EXIT_OK
-    measured = {r["id"]: r["verdict"] for r in json.loads((tmp_path / "results.json").read_text())["results"]}
-    monkeypatch.setattr(cli, "_load_baseline", lambda: {"quick": dict(measured)})
+    measured = record(json.loads((tmp_path / "results.json").read_text())["results"])
+    monkeypatch.setattr(cli, "_load_baseline", lambda: {"quick": measured})
     assert main(["run", *FAST, "--out", str(tmp_path), "--strict", "--quiet"]) == EXIT_OK
-    # negative control: a baseline recording another verdict must make --strict fail
-    other = "CONFIRMED" if measured["dual-step-scale"] != "CONFIRMED" else "REFUTED"
-    monkeypatch.setattr(cli, "_load_baseline", lambda: {"quick": {**measured, "dual-step-scale": other}})
-    capsys.readouterr()
-    assert main(["run", *FAST, "--out", str(tmp_path), "--strict", "--quiet"]) == EXIT_STRICT
-    assert f"recorded {other}, got {measured['dual-step-scale']}" in capsys.readouterr().err
+    # negative controls: another check verdict, another verdict of one finding only, a control recorded as
+    # failed: each makes --strict fail and is named
+    v = measured["dual-step-scale"]["verdict"]
+    other = "CONFIRMED" if v != "CONFIRMED" else "REFUTED"
+    f0 = next(iter(measured["dual-step-scale"]["findings"]))
+    c0 = next(iter(measured["dual-step-scale"]["controls"]))
+    for changed, line in [({"verdict": other}, f"dual-step-scale: recorded {other}, got {v}"),
+                          ({"findings": {**measured["dual-step-scale"]["findings"], f0: "INCONCLUSIVE"}},
+                           f"finding {f0!r} recorded INCONCLUSIVE"),
+                          ({"controls": {**measured["dual-step-scale"]["controls"], c0: False}},
+                           f"control {c0!r} recorded False, got True")]:
+        monkeypatch.setattr(cli, "_load_baseline",
+                            lambda ch=changed: {"quick": {**measured, "dual-step-scale": {**measured["dual-step-scale"], **ch}}})
+        capsys.readouterr()
+        assert main(["run", *FAST, "--out", str(tmp_path), "--strict", "--quiet"]) == EXIT_STRICT
+        assert line in capsys.readouterr().err
+
+
+def test_strict_with_a_malformed_baseline_is_bad_input(tmp_path, monkeypatch, capsys):
+    import opdcheck.cli as cli
+    from opdcheck.paper_checks.baseline import BaselineError
+
+    def broken():
+        raise BaselineError("baseline.json: quick.x.verdict is 'MAYBE'; use one of ('CONFIRMED', ...)")
+
+    monkeypatch.setattr(cli, "_load_baseline", broken)
+    assert main(["run", "dual-step-scale", "--out", str(tmp_path), "--strict", "--quiet"]) == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert "quick.x.verdict" in err and len(err.strip().splitlines()) == 1
 
 
 def test_a_crashing_check_is_reported_not_raised(tmp_path, monkeypatch, capsys):

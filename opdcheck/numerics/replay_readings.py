@@ -14,12 +14,18 @@ from typing import Sequence
 
 import mpmath
 
-from opdcheck.numerics.replay import (MPRun, _agree, _constraints, _log_softmax, _not_replayed, _scores,
+from opdcheck.numerics.replay.core import (MPRun, _agree, _constraints, _not_replayed, _scores,
                                       mp_bound, mp_kl_rows, mp_phi1_eq47, mp_problem, mp_saddle, replay_work,
                                       sympy_thm34_constants)
 from opdcheck.tolerances import REPLAY_DPS
 
 __all__ = ["mp_run_opd_printed", "replay_printed_bound_violation", "mp_in_class_duality"]
+
+
+def _log_softmax(z: list) -> list:
+    m = max(z)
+    lse = m + mpmath.log(mpmath.fsum(mpmath.exp(v - m) for v in z))
+    return [v - lse for v in z]
 
 
 def mp_run_opd_printed(P, saddle, *, eta_th: float, eta_lam: float, T: int, dual_step: str = "prox") -> MPRun:

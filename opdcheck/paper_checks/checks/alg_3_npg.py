@@ -35,6 +35,7 @@ from opdcheck.paper_checks.figures import save_semilogy
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict, combine_verdicts, summary_from_findings
 from opdcheck.paper_checks.studies.fisher_projection import FisherProjectedStep
+from opdcheck.paper_checks.studies.kernel_controls import numba_alg3_control
 from opdcheck.theory.alg3 import eq72_hessian_residual
 from opdcheck.tolerances import (REPLAY_AGREE_RTOL, ALG3_ANCHOR_ATOL, ALG3_FIXED_POINT_ATOL, ALG3_TAIL_SPREAD_ATOL, ALG3_CONVERGED_RTOL, ALG3_DIRECTION_RTOL, IN_CLASS_KKT_ATOL,
                                  EQ72_FD_RTOL, EQ72_FD_STEP, FISHER_PROJECTION_RIDGE)
@@ -160,7 +161,7 @@ def evaluate(ctx: CheckContext, step_cls=NaturalGradientStep) -> CheckResult:
                             # a failure here is a defect of the implementation, not of the paper: no witness, so
                             # it can only be INCONCLUSIVE
                             witness=None, statement="sec-3.2.1-asymmetric-optimism", reading="literal", severity="substantive"))
-    controls = []
+    controls = [numba_alg3_control()]  # the kernel backend="auto" takes on large classes
     if step_cls is NaturalGradientStep:
         neg = anchoring_test(StaleAnchorStep, T=60)
         controls.append(Control(name="actual update linearised at theta_t (StaleAnchorStep)", kind="negative", passed=not neg["ok"],

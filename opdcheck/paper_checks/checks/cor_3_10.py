@@ -35,6 +35,7 @@ from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.figures import plt, save_figure
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
+from opdcheck.paper_checks.studies.printed_controls import printed_formula_control
 from opdcheck.theory.alg3 import gap_leading_exponent, gap_numeric
 
 ID = "cor-3.10"
@@ -149,7 +150,7 @@ def evaluate(ctx: CheckContext, gap_fn=None) -> CheckResult:
                             verdict=Verdict.CONFIRMED if eps_N < 0 else Verdict.INCONCLUSIVE, computed=eps_N, stated="< 0 (N^-1/2 expected)",
                             comparison="<=", judged=len(MODELS["sampled"]),
                             sentence=f"achieved eps against N: fitted exponent {eps_N:.3f} over N = 1e2..1e12."))
-    controls = []
+    controls = [printed_formula_control(("gap_eq28",), "eq. (28)")]
     if gap_fn is None:
         tiny = lambda e, pm, g, et, b, c: 1e-6 * e ** 2  # noqa: E731  # a false, far too small gap
         rr = [r for r in res if r["model"] == "l1-perturbation"]

@@ -27,6 +27,7 @@ from opdcheck.kernels.rules import dual_step, dual_step_size, primal_mirror_step
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
+from opdcheck.paper_checks.studies.printed_controls import printed_formula_control
 from opdcheck.problem import Problem
 from opdcheck.theory import closed_forms as cf
 from opdcheck.theory.render import latex_block, side_by_side
@@ -153,6 +154,8 @@ def evaluate(ctx: CheckContext, printed: sp.Expr | None = None, derived: sp.Expr
                 worst <= DUAL_STEP_POLICY_ATOL and abs(coef_k - coef_s) <= DUAL_STEP_POLICY_ATOL * coef_s,
                 f"20 seeded points: max q(lam) - q(lam +- 1e-3) = {worst:.1e}; step {coef_k:.6g} (kernel) vs {coef_s:.6g} (sympy)"),
         Control("coefficient test rejects c/(3 eta_lam)", "negative", wrong == "INCONSISTENT", f"verdict {wrong}"),
+        printed_formula_control(("dual_objective_eq5", "dual_objective_eq7", "dual_step_eq9", "dual_step_eq11"),
+                                "eqs. (5), (7), (9), (11)"),
     ]
     coef_grad = dual_step_size(1.7, "gradient")
     coef_printed = float(cf.dual_step_coefficient(printed).subs(cf.ETA_LAM, 1.7))

@@ -28,6 +28,7 @@ from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.numerics.replay import replay_l1_bound, replay_slater_margins, replay_zero_multiplier
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict, summary_from_findings
+from opdcheck.paper_checks.studies.printed_controls import printed_b6_control
 from opdcheck.problem import Problem
 from opdcheck.tolerances import BOUND_RTOL, LAMBDA_ZERO_ATOL
 
@@ -201,7 +202,8 @@ def run(ctx: CheckContext) -> CheckResult:
     r_toy = judge_lemma_b5(paper_toy())
     controls = [Control(name="paper toy (every constraint active): lam* > 0 and the bound hold", kind="positive",
                         passed=bool(r_toy.get("valid") and r_toy["positive_holds"] and r_toy["bound_holds"]),
-                        detail=(f"lam* = {r_toy.get('lam')}, ||lam*||_1 / bound = {r_toy.get('ratio', float('nan')):.3g}"))]
+                        detail=(f"lam* = {r_toy.get('lam')}, ||lam*||_1 / bound = {r_toy.get('ratio', float('nan')):.3g}")),
+                printed_b6_control(remark_b6_bound, paper_toy(), 0.25)]
     verdict = None
     # the weight of the verdict, said plainly and generated from what was found
     if pos_fail:

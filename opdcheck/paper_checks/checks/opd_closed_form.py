@@ -36,6 +36,7 @@ from opdcheck.numerics.types import SolverError
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
+from opdcheck.paper_checks.studies.printed_controls import printed_formula_control
 from opdcheck.problem import Problem
 from opdcheck.theory import closed_forms as cf
 from opdcheck.theory.render import latex_block, side_by_side
@@ -207,6 +208,7 @@ def evaluate(ctx: CheckContext, printed: sp.Expr | None = None, derived: sp.Expr
         Control("symbolic and numeric findings agree", "positive", len(set(decided)) <= 1,
                 "; ".join(f"{f.name}: {f.verdict.value}" for f in findings)),
         Control("KKT test rejects exp(S/eta) (beta dropped)", "negative", caught, f"rejected: {caught}"),
+        printed_formula_control(("closed_form_eq4", "closed_form_eq6"), "the closed forms of eqs. (4)/(6)"),
     ]
 
     details = "\n".join([

@@ -38,6 +38,7 @@ from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.figures import plt, save_figure
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
+from opdcheck.paper_checks.studies.gate_controls import sec4_rule_controls
 from opdcheck.tolerances import SEC4_FEASIBLE_ATOL, SEC4_OSCILLATION_MIN, SEC4_SETTLE_BAND_EXACT
 
 ID = "sec-4-stability"
@@ -194,6 +195,7 @@ def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None
                 f"mean {est.mean():.4f} vs exact {exact_c0:.4f} (4 SE = {4 * se:.4f}, {len(est)} seeds)"),
         Control("the settling judge flags an undamped cycle", "negative",
                 settle_time(cyc, 0.75, SEC4_SETTLE_BAND_EXACT) == float("inf"), "30% sinusoid around lam* = 0.75"),
+        *sec4_rule_controls(FRAMEWORK_METHODS),
     ]
     figures = _figures(ctx, by, exact, T)
     evidence = [{"rule": LABEL[k], **v} for k, v in stats.items()]

@@ -47,6 +47,7 @@ from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.numerics.replay import replay_bound_violation, replay_work
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict, summary_from_findings
+from opdcheck.paper_checks.studies.kernel_controls import fused_kernel_control
 from opdcheck.problem import Problem
 from opdcheck.tolerances import (BOUND_RTOL, LAMBDA_UNIQUE_EIG_RTOL, RUN_STOP_RTOL)
 
@@ -322,6 +323,7 @@ def run(ctx: CheckContext) -> CheckResult:
                 if f.witness and f.witness.get("replayed") and not f.witness.get("agrees", True)]
     controls.append(Control("every independent replay agrees with the code it checks", "positive", not disagree,
                             "; ".join(disagree) if disagree else f"{sum(bool(f.witness) for f in findings)} replay(s) agree"))
+    controls.append(fused_kernel_control())  # the kernel the full profile's scale instance runs
 
     # figures: the counterexample first (early steps visible), then the first instance (the toy at beta = 0.05
     # unless the user gave one) labelled by what it shows, then the worst instance

@@ -32,6 +32,7 @@ from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.numerics.replay import exact as ew
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
+from opdcheck.paper_checks.studies.printed_controls import printed_formula_control
 from opdcheck.theory import lemmas as lm
 from opdcheck.theory import thm34_constants as tc
 from opdcheck.theory.render import latex_block, side_by_side
@@ -267,6 +268,9 @@ def evaluate(ctx: CheckContext, rho46: sp.Expr | None = None, phi47: sp.Expr | N
     findings = [f_req, f46, f47, f_den, f_div, f_b4]
     controls = controls_for(tc.audit_thm34(rho46, phi47, stated_denominator, sp.Min), injected)
     controls.append(numeric_constants_control(ctx.seed))
+    controls.append(printed_formula_control(("rho_eq46", "phi1_eq47", "thm34_denominator", "final_division",
+                                             "rho_general", "lemma_b4_rhs"),
+                                            "eqs. (46), (47), Thm 3.4's denominator, the general rho, the final division, Lemma B.4"))
     dd, wit = i_den["diff"], i_div["wit"]
 
     evidence = []

@@ -1,0 +1,112 @@
+"""Runtime controls of a certificate gate at its own scale: a point perturbed just beyond the gate must
+fail it, a point perturbed to well inside must pass. A gate made looser (or tighter) by more than
+GATE_CONTROL_FACTOR fails one of the two, so a broken tolerance cannot leave a verdict standing unnoticed."""
+from __future__ import annotations
+
+import numpy as np
+
+from opdcheck.numerics.certificates import first_order_certificate
+from opdcheck.paper_checks.result import Control
+from opdcheck.problem import Problem
+from opdcheck.tolerances import FOC_GATE_MAX_ROUNDINGS, GATE_CONTROL_FACTOR
+
+__all__ = ["first_order_gate_controls", "sec4_rule_controls"]
+
+
+def _tilt(pi: np.ndarray, row: int, d: float) -> np.ndarray:
+    """``pi`` with ``log pi[row, 0]`` raised by ``d`` and the row renormalised: the first-order residual
+    ``max_y g - min_y g`` (``g = S - beta log(pi/pi_ref)``) moves by ``beta |d|``; the row sums stay 1."""
+    out = np.array(pi, dtype=np.float64)
+    out[row, 0] *= np.exp(d)
+    out[row] /= out[row].sum()
+    return out
+
+
+def _foc_rounding_scale(problem: Problem, lam, pi: np.ndarray) -> float:
+    """eps x (max|S| + beta max|log pi| + beta max|log pi_ref|): the size a first-order residual is rounded
+    at, recomputed here apart from ``first_order_certificate``."""
+    S = problem.scores(np.asarray(lam, dtype=np.float64))
+    beta = float(problem.beta)
+    size = float(np.max(np.abs(S))) + beta * float(np.max(np.abs(np.log(pi)))) + beta * float(np.max(-problem.log_pi_ref))
+    return float(np.finfo(np.float64).eps) * size
+
+
+def first_order_gate_controls(problem: Problem, lam, pi: np.ndarray) -> list[Control]:
+    """The first-order gate of eq. (3) (``first_order_certificate``) at its own scale, around ``pi`` (a
+    certified maximiser, full support). The gate's scale is recomputed here (``CERT_FOC_ROUNDING_FACTOR`` x
+    eps x size); the reported gate must be that (a few roundings: at most FOC_GATE_MAX_ROUNDINGS x eps x size);
+    ``pi`` tilted GATE_CONTROL_FACTOR x beyond it must fail the certificate, tilted to 1/GATE_CONTROL_FACTOR of
+    it must pass. A gate loosened or tightened by more than GATE_CONTROL_FACTOR fails one of them."""
+    from opdcheck.tolerances import CERT_FOC_ROUNDING_FACTOR
+
+    unit = _foc_rounding_scale(problem, lam, pi)
+    gate = CERT_FOC_ROUNDING_FACTOR * unit
+    beta = float(problem.beta)
+    base = first_order_certificate(problem, lam, pi)
+    c_out = first_order_certificate(problem, lam, _tilt(pi, 0, GATE_CONTROL_FACTOR * gate / beta))
+    c_in = first_order_certificate(problem, lam, _tilt(pi, 0, gate / (GATE_CONTROL_FACTOR * beta)))
+    scale_ok = base["gate"] <= FOC_GATE_MAX_ROUNDINGS * unit and gate <= FOC_GATE_MAX_ROUNDINGS * unit
+    return [
+        Control(f"first-order gate rejects a point {GATE_CONTROL_FACTOR:g}x beyond it", "negative",
+                passed=(not c_out["ok"]) and scale_ok,
+                detail=(f"residual {c_out['residual']:.2e} vs reported gate {c_out['gate']:.2e} (rounding scale "
+                        f"eps x size = {unit:.2e}; gate <= {FOC_GATE_MAX_ROUNDINGS:g} x that: {scale_ok}): "
+                        f"rejected {not c_out['ok']}")),
+        Control(f"first-order gate accepts a point 1/{GATE_CONTROL_FACTOR:g} of it away", "positive",
+                passed=bool(base["ok"] and c_in["ok"]),
+                detail=f"residual {c_in['residual']:.2e} vs gate {c_in['gate']:.2e} (unperturbed {base['residual']:.1e})"),
+    ]
+
+
+def sec4_rule_controls(methods: dict, opd: str = "sec4-opd", pd: str = "sec4-pd",
+                       safe: str = "safe-rlhf") -> list[Control]:
+    """§4's two multiplier rules, as the check builds them from ``methods`` (name -> config with ``dual_rule``,
+    ``dual_params``), fed the same changing gradients g_t: the OPD rule must follow the paper's update
+    ``log lam_{t+1} = log lam_t - 0.5 (2 g_t - g_{t-1})`` (``g_{-1} = g_0``, recomputed here), and its
+    multiplier path must differ from plain PD's (a rule that dropped the correction would match it); the
+    Safe-RLHF rule must follow its source (``log lam -= 0.1 lam g``, clamped at ``log 5``)."""
+    from opdcheck.kernels.dual_rules import make_dual_rule
+
+    gs = [np.array([g]) for g in (-0.4, 0.3, -0.2, 0.5, 0.1)]
+
+    def path(name: str) -> list[float]:
+        cfg = methods[name]
+        rule = make_dual_rule(cfg.dual_rule, **cfg.dual_params)
+        lam, state, out = np.array([1.0]), rule.init(np.array([1.0])), []
+        for g in gs:
+            lam, state = rule.update(state, lam, g)
+            out.append(float(lam[0]))
+        return out
+
+    try:
+        p_opd, p_pd = path(opd), path(pd)
+    except Exception as exc:
+        return [Control("§4 rules follow the paper's update and differ", "positive", False, f"{exc!r}")]
+    ref, loglam, prev = [], 0.0, None
+    for g in gs:
+        g_t = float(g[0])
+        loglam -= 0.5 * (2.0 * g_t - (g_t if prev is None else prev))
+        prev = g_t
+        ref.append(float(np.exp(loglam)))
+    err = max(abs(a - b) / b for a, b in zip(p_opd, ref))
+    gap = max(abs(a - b) for a, b in zip(p_opd, p_pd))
+    out = []
+    if safe in methods:  # the third rule the check compares: Safe-RLHF's (SGD on log lambda, lr 0.1, clamp at log 5)
+        try:
+            p_safe = path(safe)
+        except Exception as exc:
+            p_safe, exc_s = None, exc
+        ref_s, log_lam = [], 0.0
+        for g in gs:
+            log_lam = min(log_lam - 0.1 * float(np.exp(log_lam)) * float(g[0]), float(np.log(5.0)))
+            ref_s.append(float(np.exp(log_lam)))
+        err_s = float("inf") if p_safe is None else max(abs(a - b) / b for a, b in zip(p_safe, ref_s))
+        out.append(Control("Safe-RLHF rule equals its source's update on 5 steps", "positive", err_s <= 1e-12,
+                           f"max relative difference {err_s:.1e} from log lam -= 0.1 lam g, clamp log 5"
+                           if p_safe is not None else f"{exc_s!r}"))
+    return out + [
+        Control("OPD rule equals the paper's 2 g_t - g_{t-1} update on 5 steps", "positive", err <= 1e-12,
+                f"max relative difference {err:.1e} from log lam -= 0.5 (2 g_t - g_(t-1))"),
+        Control("OPD rule's multiplier path differs from plain PD's", "negative", gap > 1e-3,
+                f"max |lam_OPD - lam_PD| over 5 steps with changing g_t: {gap:.3g}"),
+    ]
