@@ -25,6 +25,8 @@ to read). All rows of a size are measured in the same run on the same seeded ins
   the constraints), compiled by a first call outside the timing, no metrics; its floor counts
   ``log pi_hat, log pi_ref, r, R_1..R_h`` read and ``log pi_hat_{t+1}`` written (``8 (h+4) X n``), at
   the 2-thread bandwidth. Needs ``pip install jax jaxlib`` (the ``bench`` extra); skipped otherwise.
+* the fused rows' floors use the bandwidth measured right before and after their own timing (the larger
+  of the two, so contention errs against the kernel); the other rows use the per-size measurement.
 * ``load``: ``os.getloadavg()`` before and after the run (the box is shared: read ratios within a run).
 * exp throughput: ns per element of scalar libm ``math.exp`` and of ``kernels.fastexp`` in a loop.
 * exact saddle point: dual Newton (``numerics.dual.solve_dual_newton``) against cvxpy/Clarabel
@@ -265,13 +267,14 @@ def bench_size(X: int, n: int, h: int, T: int, repeats: int, bw: dict, rows: lis
     print(f"{'version':<22} {'threads':>7} {'ms/step':>9} {'floor ms':>9} {'x floor':>8} {'numpy/this':>10} "
           f"{'jax/this':>9} {'load':>5}")
 
-    def row(version, threads, t, nbytes):
-        fl = nbytes / bw[threads] * 1e3
+    def row(version, threads, t, nbytes, bw_row=None):
+        bw_row = bw[threads] if bw_row is None else bw_row
+        fl = nbytes / bw_row * 1e3
         load = os.getloadavg()[0]
         rows.append({"size": [X, n, h], "version": version, "threads": threads, "ms_per_step": 1e3 * t,
                      "floor_ms": fl, "x_floor": 1e3 * t / fl, "numpy_ms": 1e3 * t_np,
                      "jax_ms": None if t_jax is None else 1e3 * t_jax, "numpy_over_this": t_np / t,
-                     "jax_over_this": None if t_jax is None else t_jax / t, "bandwidth_GBps": bw[threads] / 1e9,
+                     "jax_over_this": None if t_jax is None else t_jax / t, "bandwidth_GBps": bw_row / 1e9,
                      "bytes_per_step": nbytes, "load1": load})
         jr = f"{t_jax / t:>9.2f}" if t_jax is not None else f"{'-':>9}"
         print(f"{version:<22} {threads:>7} {1e3 * t:>9.1f} {fl:>9.1f} {1e3 * t / fl:>8.2f} {t_np / t:>10.1f} {jr} "
@@ -291,12 +294,17 @@ def bench_size(X: int, n: int, h: int, T: int, repeats: int, bw: dict, rows: lis
         if materialising:
             t_mat = per_step(lambda s: run_materialising(p, T=s, parallel=True, **kw), T, repeats, loop_time=True)
             row("numba-materialising", threads, t_mat, bytes_mat)
+        # the fused rows' floors: bandwidth measured right before and right after their timing, the larger
+        # of the two (the smaller floor: on a shared box this errs against the kernel, never for it)
+        bw_a = read_bandwidth(threads)
         t_f = per_step(lambda s: run_opd_fused(p, T=s, parallel=True, metrics_every=10 ** 9, **kw), 5 * T, repeats,
                        loop_time=True)
-        row("numba-fused", threads, t_f, bytes_fused)
+        bw_b = read_bandwidth(threads)
+        row("numba-fused", threads, t_f, bytes_fused, max(bw_a, bw_b))
         t_fm = per_step(lambda s: run_opd_fused(p, T=s, parallel=True, metrics_every=1, **kw), 2 * T, repeats,
                         loop_time=True)
-        row("numba-fused-metrics", threads, t_fm, bytes_fused_m)
+        bw_c = read_bandwidth(threads)
+        row("numba-fused-metrics", threads, t_fm, bytes_fused_m, max(bw_b, bw_c))
     numba.set_num_threads(2)
 
 

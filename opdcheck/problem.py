@@ -247,7 +247,9 @@ class Problem:
         lam = np.asarray(lam, dtype=np.float64)
         if lam.shape != (self.h,):
             raise ValueError(f"lam: shape {lam.shape}, expected ({self.h},): one multiplier per constraint.")
-        return self.r + np.tensordot(lam, self.R_hard, axes=(0, 0))
+        # what np.tensordot(lam, R_hard, axes=(0, 0)) computes (the same dot, the same bits) without its
+        # Python-level setup, which dominated the numpy reference's small steps (~30 us of ~45 per call)
+        return self.r + np.dot(lam.reshape(1, self.h), self.R_hard.reshape(self.h, -1)).reshape(self.X, self.n)
 
     def constraint_values(self, pi: np.ndarray) -> np.ndarray:
         """``c_j(pi) = E_{rho, pi}[R_hard[j]]``, shape (h,). Feasible iff all >= 0."""

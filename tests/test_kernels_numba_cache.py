@@ -20,12 +20,19 @@ from opdcheck.kernels import numba_cache
 
 _RUN = r"""
 import json, sys
+import numpy as np
 from opdcheck.kernels.numba_cache import configure_cache
 from opdcheck.instances import paper_toy
 import opdcheck.kernels.numba_fused as nf
 p = paper_toy()
-nf.run_opd_fused(p, eta_th=3.0, eta_lam=3.0, T=5, parallel=False)
-kernels = [("fused_pass", nf._pass_serial), ("fused_reduce", nf._reduce)]
+if "small" in sys.argv:  # two small kernels of numba_fused.py: one inlines fastexp.exp1, one does not
+    u = np.linspace(-3.0, 3.0, 9)
+    nf._exp_sum(u, 0.0, np.empty_like(u))
+    nf._max(u)
+    kernels = [("fused_exp", nf._exp_sum), ("fused_max", nf._max)]
+else:
+    nf.run_opd_fused(p, eta_th=3.0, eta_lam=3.0, T=5, parallel=False)
+    kernels = [("fused_pass", nf._pass_serial), ("fused_reduce", nf._reduce)]
 if "materialising" in sys.argv:
     from opdcheck.kernels.numba_opd import run_opd_numba, opd_kernel
     run_opd_numba(p, eta_th=3.0, eta_lam=3.0, T=5)
@@ -71,17 +78,18 @@ def _package_copy(tmp_path: Path) -> Path:
 
 
 def test_second_process_loads_and_an_edit_of_fastexp_recompiles_the_fused_kernel(tmp_path):
-    """On a copy of the package: process 1 compiles, process 2 loads; then only fastexp.py is edited
-    (a constant numba_fused.py inlines, value unchanged in double precision) and process 3 compiles the
-    fused kernels again, in another folder. Numba's own keying (the decorated function's file) would
-    have loaded the stale numba_fused code."""
-    names = ("fused_pass", "fused_reduce")
+    """On a copy of the package: process 1 compiles two kernels of numba_fused.py (one inlining fastexp's
+    exp1), process 2 loads them; then only fastexp.py is edited (a constant exp1 inlines, value unchanged
+    in double precision) and process 3 compiles them again, in another folder. Numba's own keying (the
+    decorated function's file) would have loaded the stale numba_fused code. (Small kernels: the same
+    mechanism as the full pass, whose load is tested below, at a fraction of the compile time.)"""
+    names = ("fused_exp", "fused_max")
     src = _package_copy(tmp_path)
     cache = tmp_path / "cache"
-    first = _run(str(cache), pythonpath=str(src))
+    first = _run(str(cache), "small", pythonpath=str(src))
     assert first["package"].startswith(str(src))  # the copy ran, not the installed tree
     assert Path(first["dir"]).parent == cache and list(cache.rglob("*.nbi")), "no numba cache index written"
-    second = _run(str(cache), pythonpath=str(src))
+    second = _run(str(cache), "small", pythonpath=str(src))
     assert _compiled(first, names), first  # the first process compiled: the load check below can fail
     assert _loaded(second, names), second
     assert second["dir"] == first["dir"]
@@ -90,7 +98,7 @@ def test_second_process_loads_and_an_edit_of_fastexp_recompiles_the_fused_kernel
     text = fx.read_text()
     assert "_INV_LN2 = 1.4426950408889634\n" in text
     fx.write_text(text.replace("_INV_LN2 = 1.4426950408889634\n", "_INV_LN2 = 1.44269504088896340736\n"))
-    third = _run(str(cache), pythonpath=str(src))
+    third = _run(str(cache), "small", pythonpath=str(src))
     assert third["dir"] != first["dir"]
     assert _compiled(third, names), third
 
@@ -110,6 +118,15 @@ def test_the_key_changes_with_every_kernel_source_and_nothing_else(tmp_path):
     other = src.parent / "instances.py"
     other.write_text(other.read_text() + "\n# edited\n")
     assert numba_cache.sources_hash(numba_cache.kernel_sources(src)) == key
+
+
+@pytest.mark.slow
+def test_second_process_loads_the_fused_pass(tmp_path):
+    """The whole fused pass (the default suite checks the same mechanism on two small kernels above)."""
+    names = ("fused_pass", "fused_reduce")
+    first = _run(str(tmp_path))
+    second = _run(str(tmp_path))
+    assert _compiled(first, names) and _loaded(second, names), (first, second)
 
 
 @pytest.mark.slow

@@ -278,3 +278,35 @@ def test_fused_divergence_is_flagged_like_the_reference(prediction):
     steps = b.extra["metric_t"]
     for k in ("kl_star", "kl_hat_pred", "constraint"):
         np.testing.assert_array_equal(a.metrics[k][steps], b.metrics[k])
+
+
+def _has_avx2() -> bool:
+    import platform
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            return " avx2" in f.read()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_avx2(), reason="checks x86 AVX2 code (ymm registers, FMA)")
+def test_the_row_loop_and_exp1_are_vectorised():
+    """The one loop per row (logits, exp1, row sum, four constraint sums) compiles to AVX2 code: packed
+    FMAs on ymm registers (a regression to scalar code, e.g. a branch in exp1, would show xmm only).
+    Inspected in a subprocess without the disk cache (numba does not inspect cached code)."""
+    code = (
+        "import numpy as np\n"
+        "import opdcheck.kernels.numba_fused as nf\n"
+        "a = np.linspace(-1.0, 1.0, 64)\n"
+        "u, e = np.empty_like(a), np.empty_like(a)\n"
+        "nf._logits_exp_dots(a, a, a, a, a, a, 1.0, 0.5, 0.1, 0.2, 0.3, 0.4, 0.0, u, e)\n"
+        "asm = ''.join(nf._logits_exp_dots.inspect_asm().values())\n"
+        "print(asm.count('vfmadd'), len([l for l in asm.splitlines() if 'vfmadd' in l and 'ymm' in l]))\n")
+    import os
+    env = {**os.environ, "OPDCHECK_NUMBA_CACHE": "0"}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    n_fma, n_packed = (int(v) for v in res.stdout.split())
+    assert n_fma > 0 and n_packed >= 14, (n_fma, n_packed)  # the degree-13 polynomial alone is 13 packed FMAs

@@ -27,9 +27,13 @@ step the same pass also evaluates ``pi_hat_{t+1}`` and the four metric sums (it 
 ``pi*`` and ``log pi*``). Per row everything stays in L1/L2 (a row of ``h + 2`` tables is
 ``8 (h + 2) n`` bytes), so the several short loops over a row cost no memory traffic.
 
-exp and the KL metrics without a scalar libm call per entry: ``exp`` is ``kernels.fastexp``
-(vectorised, <= 1 ulp), evaluated once per entry per policy the step needs (one policy at a step
-without metrics: OPD's prediction, whose constraint values the dual step (7) needs). Each KL term
+exp and the KL metrics without a scalar libm call per entry: ``exp`` is ``kernels.fastexp.exp1``
+(branch-free, <= 1 ulp, subnormals included), evaluated once per entry per policy the step needs (one
+policy at a step without metrics: OPD's prediction, whose constraint values the dual step (7) needs),
+inside ONE vectorised loop per row (:func:`_logits_exp_dots`) that reads ``log pi_ref, r, R_1..R_4``
+once and forms the logits, their exp, the row sum and four constraint sums together (h < 4: zero
+rows of weight 0; h > 4: the other rows folded into the first input before the loop). The shift of
+the exp is the row's normaliser from the previous pass, so the common step needs no max pass. Each KL term
 ``p (d + expm1(-d))`` (the reference's accurate form, ``kernels.trajectory.kl_rows_log``) is its
 Taylor series for ``|d| <= 1`` and ``p d + q - p`` beyond (equal, since ``expm1(-d) = q/p - 1``, and
 free of cancellation there), with ``p`` and ``q`` both already known (computed rows, ``pi*``,
