@@ -241,7 +241,7 @@ def evaluate(ctx: CheckContext, step_cls=NaturalGradientStep) -> CheckResult:
                      "kernel L(theta_T)": L_T_kernel, "mp L(theta_T)": mp.nstr(w["L(theta_T, lam_T)"], 17),
                      "disagreement": "" if agrees else "kernel and mpmath Lagrangians differ"}))
     path, rel = ctx.figure_path("alg3_npg_convergence.png")
-    save_semilogy(path, series, title="Algorithm 3 on log-linear classes (d = 4, rank F = 3)", ylabel="KL + ||lam - lam*||^2 to in-class saddle")
+    save_semilogy(path, series, title="Algorithm 3 on log-linear classes (d = 4, rank F = 3)", ylabel=r"$\mathrm{KL} + \|\lambda - \lambda^\star_\Theta\|^2$ to the in-class saddle point")
     return CheckResult(
         verdict=None,
         computed={c["label"]: c["error_T"] for c in conv}, stated={"error": "-> 0"}, comparison="converges",

@@ -256,6 +256,6 @@ def _figure(ctx: CheckContext, rows: list[dict], instance: str) -> list[str]:
     if not series:
         return []
     path, rel = ctx.figure_path("rate-certificate.png")
-    save_semilogy(path, series, ylabel="E KL(pi*||pi_hat_t) + ||lam*-lam_hat_t||^2", styles=styles,
+    save_semilogy(path, series, ylabel=r"$\mathbb{E}\,\mathrm{KL}(\pi^\star\|\hat\pi_t) + \|\lambda^\star - \hat\lambda_t\|^2$", styles=styles,
                   title=f"rate-certificate: {instance}, prox dual step (dashed: certified rate on the fit window)")
     return [rel]

@@ -367,8 +367,8 @@ def _figure(ctx: CheckContext, rows: list[dict]) -> list[str]:
             ax.plot([r["corrected"] ** 2 for r in rs], [r["rho46"] for r in rs], mk, ms=3, color="gray")
     lo = min(min(r["corrected"] ** 2 for r in rows), 0.7)
     ax.plot([lo, 1], [lo, 1], "k--", lw=1, label="= stated (corrected)")
-    ax.set_xlabel("stated corrected error rate r*^2")
-    ax.set_ylabel("certified r^2 (open) / rho(46) (gray)")
+    ax.set_xlabel(r"stated corrected error rate $r_\star^2$")
+    ax.set_ylabel(r"certified $r^2$ (open) and $\rho$ of eq. (46) (gray)")
     ax.set_title(f"thm-3.4-corrected: certified vs stated\n({len(rows)} converging cases; "
                  f"{n_unstable} with r* >= 1 not drawn)", fontsize=9)
     ax.legend(fontsize=7)

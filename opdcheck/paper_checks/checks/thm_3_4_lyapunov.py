@@ -156,7 +156,7 @@ def run(ctx: CheckContext) -> CheckResult:
     t = np.arange(len(ph))
     abs_p, rel_p = ctx.figure_path("thm-3.4-lyapunov-worst.png")
     save_semilogy(abs_p, {"Phi_t (prox)": (t, ph), "rho^(t-1) Phi_1": (t[1:], ph[1] * c_w["prox"]["rho"] ** (t[1:] - 1.0))},
-                  title=f"Potential of the proof of Thm 3.4 on {p_w.name[:60]}", ylabel="Phi_t",
+                  title=f"Potential of the proof of Thm 3.4 on {p_w.name} (beta = {p_w.beta:g})", ylabel=r"$\Phi_t$",
                   styles={"rho^(t-1) Phi_1": "--"})
     figures.append(rel_p)
 

@@ -165,7 +165,7 @@ def run(ctx: CheckContext) -> CheckResult:
         xs = [p.beta for p, _ in results]
         ys = [c[conv]["rate"] for _, c in results]
         ax.semilogx(xs, ys, mk, label=f"measured tail rate ({conv})")
-    ax.set_xlabel("beta")
+    ax.set_xlabel(r"$\beta$")
     ax.set_ylabel("per-step rate of the error")
     rho_pts = sorted((p.beta, c["prox"]["rho"]) for p, c in results)
     ax.semilogx([b for b, _ in rho_pts], [r for _, r in rho_pts], "k.", ms=3, label="rho of eq. (46) (per instance)")
