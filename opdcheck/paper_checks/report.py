@@ -127,8 +127,8 @@ def _section(r: CheckResult) -> str:
     lead = [f for f in r.findings if f.verdict == r.verdict] or r.findings[:1]
     if lead:
         for f in lead:
-            parts += [f"- **{inline(f.name)}** ({f.verdict.value}; stated {_cell(f.stated)}, computed "
-                      f"{_cell(f.computed)}): {inline(f.sentence)}"]
+            parts += [f"- **{inline(f.name)}** ({f.verdict.value}; stated {inline(_short(_fmt(f.stated), 100))}, computed "
+                      f"{inline(_short(_fmt(f.computed), 100))}): {inline(f.sentence)}"]
             if f.witness:
                 w = f.witness
                 flags = ", ".join(f"{k} = {_fmt(bool(w.get(k)))}" for k in ("replayed", "confirms", "agrees") if k in w)
@@ -144,8 +144,8 @@ def _section(r: CheckResult) -> str:
     if others:
         parts += ["**Findings**", ""]
         parts += _table(["finding", "verdict", "judged", "stated", "computed", "sentence"],
-                        [[f.name, f"**{f.verdict.value}**", f.judged, f.stated, f.computed,
-                          _short(f.sentence)] for f in r.findings]) + [""]
+                        [[f.name, f"**{f.verdict.value}**", f.judged, _short(_fmt(f.stated), 60),
+                          _short(_fmt(f.computed), 60), _short(f.sentence, 120)] for f in r.findings]) + [""]
     if r.controls:
         failed = [c for c in r.controls if not c.passed]
         parts += [f"**Controls:** {len(r.controls) - len(failed)} of {len(r.controls)} passed"
