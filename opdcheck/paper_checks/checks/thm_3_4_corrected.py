@@ -326,7 +326,7 @@ def run(ctx: CheckContext, budget: int | None = None, scale: float = 1.0) -> Che
             stable_box_certificate()["proved"],
         "scale": scale,
     }
-    evidence = [{"source": r["source"], "instance": r["name"][:44], "beta": round(r["beta"], 4),
+    evidence = [{"source": r["source"], "instance": r["name"], "beta": round(r["beta"], 4),
                  "a": round(r["a"], 5), "c_min": f"{min(r['c']):.3g}", "stated r*": f"{r['corrected']:.9f}",
                  "certified r in": f"{format_enclosure(r['lo'], r['hi'], 9)}",
                  "measured r^2": round(r["measured"], 6) if np.isfinite(r["measured"]) else "n/a",

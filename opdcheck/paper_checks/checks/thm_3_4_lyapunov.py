@@ -98,7 +98,7 @@ def run(ctx: CheckContext) -> CheckResult:
     rows = []
     for p, cases in results:
         degen = cases["prox"]["degenerate"]
-        row = {"instance": p.name if len(p.name) < 48 else p.name[:45] + "...", "beta": p.beta,
+        row = {"instance": p.name, "beta": p.beta,  # the whole name: a row must be regenerable from it
                "rho": round(cases["prox"]["rho"], 4)}
         for conv, c in cases.items():
             row[f"{conv}: max Phi_(t+1)/(rho Phi_t)"] = c["worst_ratio"]

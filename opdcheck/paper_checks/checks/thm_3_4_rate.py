@@ -70,7 +70,7 @@ def run(ctx: CheckContext) -> CheckResult:
     rows = []
     for p, cases in results:
         degen = cases["prox"]["degenerate"]
-        row = {"kind": "measured", "instance": p.name if len(p.name) < 48 else p.name[:45] + "...", "beta": p.beta,
+        row = {"kind": "measured", "instance": p.name, "beta": p.beta,  # the whole name: regenerable
                "rho (46)": round(cases["prox"]["rho"], 5)}
         for conv, c in cases.items():
             row[f"{conv}: rate"] = round(c["rate"], 5) if np.isfinite(c["rate"]) else "n/a"
