@@ -89,12 +89,14 @@ def _anchor(check_id: str) -> str:
 
 def verdict_table(results: Sequence[CheckResult], crashed: dict[str, str] | None = None,
                   with_time: bool = True) -> str:
-    """The Markdown verdict table of one-line headlines, each id linking to its section."""
+    """The Markdown verdict table of one-line headlines, each id linking to its section; failing claims
+    first (REFUTED, INCONSISTENT, INCONCLUSIVE, CONFIRMED), run order within a verdict."""
     crashed = crashed or {}
     head = "| check | paper | verdict | headline |" + (" time |" if with_time else "")
     sep = "|---|---|---|---|" + ("---:|" if with_time else "")
     rows = [head, sep]
-    for r in results:
+    strength = {"REFUTED": 0, "INCONSISTENT": 1, "INCONCLUSIVE": 2, "CONFIRMED": 3}
+    for r in sorted(results, key=lambda r: strength.get(r.verdict.value, 4)):  # failing claims first
         row = (f"| [`{_code(r.id)}`](#{_anchor(r.id)}) | {_cell(r.paper_ref)} | **{r.verdict.value}** | "
                f"{_cell(r.headline)} |")
         if with_time:
