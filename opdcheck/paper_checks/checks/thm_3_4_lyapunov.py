@@ -155,9 +155,9 @@ def run(ctx: CheckContext) -> CheckResult:
     ph = c_w["prox"]["phi"]
     t = np.arange(len(ph))
     abs_p, rel_p = ctx.figure_path("thm-3.4-lyapunov-worst.png")
-    save_semilogy(abs_p, {"Phi_t (prox)": (t, ph), "rho^(t-1) Phi_1": (t[1:], ph[1] * c_w["prox"]["rho"] ** (t[1:] - 1.0))},
+    save_semilogy(abs_p, {r"$\Phi_t$ (prox)": (t, ph), r"$\rho^{t-1}\Phi_1$ (the proof's claim)": (t[1:], ph[1] * c_w["prox"]["rho"] ** (t[1:] - 1.0))},
                   title=f"Potential of the proof of Thm 3.4 on {p_w.name} (beta = {p_w.beta:g})", ylabel=r"$\Phi_t$",
-                  styles={"rho^(t-1) Phi_1": "--"})
+                  styles={r"$\rho^{t-1}\Phi_1$ (the proof's claim)": "--"})
     figures.append(rel_p)
 
     summary = (f"Along OPD on {len(results)} instance(s) ({len(results) - len(counted)} degenerate, not judged) (T <= {T}), Phi_(t+1) <= rho Phi_t fails on "
