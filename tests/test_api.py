@@ -44,7 +44,7 @@ def test_importing_a_check_does_not_choose_a_plotting_backend():
 
 
 def test_top_level_exports():
-    for name in ("Problem", "instances", "solve_saddle", "run_opd", "run_config", "certify", "certify_instance",
+    for name in ("Problem", "instances", "solve_saddle", "run_opd", "run_config", "certify_local_rate", "certify_instance",
                  "run_check", "RateCertificate", "SaddlePoint"):
         obj = getattr(opdcheck, name)
         assert obj is not None and (obj.__doc__ or "").strip(), name
@@ -54,7 +54,7 @@ def test_top_level_exports():
 
 
 def test_certify_returns_a_typed_result():
-    c = opdcheck.certify(opdcheck.instances.paper_toy(1.0), measure=False)
+    c = opdcheck.certify_local_rate(opdcheck.instances.paper_toy(1.0), measure=False)
     assert isinstance(c, opdcheck.RateCertificate)
     assert isinstance(c.radius[0], Fraction) and c.radius[0] <= c.radius[1]
     assert c.error_rate[0] > Fraction(50, 63) and c.stable and not c.unstable  # beyond rho(46) = 50/63
