@@ -13,8 +13,8 @@ cheap and has no side effect on the process (no environment variable, no plottin
 * :class:`Problem` -- a validated instance; ``instances`` -- generators (the paper's toy, random, files);
 * :func:`solve_saddle` -- the exact saddle point ``(pi*, lam*)`` (a :class:`~opdcheck.numerics.types.SaddlePoint`);
 * :func:`run_opd` -- Algorithm 2 (OPD), and :func:`run_config` -- the one driver of every named method;
-* :func:`certify` -- the certified local rate (a :class:`~opdcheck.api.RateCertificate`);
-  :func:`certify_instance` -- the same as a plain dict;
+* :func:`certify_local_rate` -- the certified local rate (a :class:`~opdcheck.api.RateCertificate`);
+  :func:`certify_instance` -- the same as a plain dict (``opdcheck.certify`` is the command's formatting);
 * :func:`run_check` -- one check of the paper, as a ``CheckResult``.
 
 The Numba kernels are cached on disk in a per-user folder keyed on every kernel source
@@ -49,14 +49,14 @@ _EXPORTS = {
     "SaddlePoint": ("opdcheck.numerics.types", "SaddlePoint"),
     "run_opd": ("opdcheck.kernels.opd", "run_opd"),
     "run_config": ("opdcheck.kernels.framework", "run_config"),
-    "certify": ("opdcheck.api", "certify"),
+    "certify_local_rate": ("opdcheck.api", "certify_local_rate"),
     "RateCertificate": ("opdcheck.api", "RateCertificate"),
     "certify_instance": ("opdcheck.numerics.local_rate", "certify_instance"),
     "run_check": ("opdcheck.api", "run_check"),
 }
 
-__all__ = ["Problem", "RateCertificate", "SaddlePoint", "__version__", "certify",
-           "certify_instance", "instances", "run_check", "run_config", "run_opd", "solve_saddle"]
+__all__ = ["Problem", "RateCertificate", "SaddlePoint", "__version__", "certify_instance", "certify_local_rate",
+           "instances", "run_check", "run_config", "run_opd", "solve_saddle"]
 
 logging.getLogger("opdcheck").addHandler(logging.NullHandler())  # library convention: the user configures logging
 

@@ -1,6 +1,6 @@
 """The library's entry points with typed results: run one check, certify a rate.
 
-``opdcheck`` re-exports these lazily (``from opdcheck import run_check, certify``); importing them
+``opdcheck`` re-exports these lazily (``from opdcheck import run_check, certify_local_rate``); importing them
 costs nothing until they are called.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-__all__ = ["run_check", "certify", "RateCertificate"]
+__all__ = ["run_check", "certify_local_rate", "RateCertificate"]
 
 log = logging.getLogger("opdcheck")
 
@@ -64,7 +64,7 @@ def run_check(check_id: str, *, profile: str = "quick", seed: int = 0, out_dir: 
 
 @dataclass(frozen=True)
 class RateCertificate:
-    """The certified local last-iterate rate of a method on an instance (:func:`certify`).
+    """The certified local last-iterate rate of a method on an instance (:func:`certify_local_rate`).
 
     ``radius``: exact rational enclosure ``(lo, hi)`` of the spectral radius ``r`` of the method's update
     linearized at the saddle point; ``error_rate``: the same for ``r^2``, the rate of the squared error
@@ -97,7 +97,7 @@ class RateCertificate:
         return format_instance_report(self.details)
 
 
-def certify(problem, *, method: str = "opd", eta_th: float | None = None, eta_lam: float | None = None,
+def certify_local_rate(problem, *, method: str = "opd", eta_th: float | None = None, eta_lam: float | None = None,
             dual_step: str = "prox", T: int = 3000, measure: bool = True) -> RateCertificate:
     """Certify, in exact arithmetic, the local last-iterate rate of ``method`` on ``problem``.
 
@@ -108,7 +108,7 @@ def certify(problem, *, method: str = "opd", eta_th: float | None = None, eta_la
     Example (the paper's toy at beta = 1: the certified rate exceeds rho(46) = 50/63):
         >>> from opdcheck.instances import paper_toy
         >>> from opdcheck.intervals import format_enclosure
-        >>> c = certify(paper_toy(1.0), measure=False)
+        >>> c = certify_local_rate(paper_toy(1.0), measure=False)
         >>> format_enclosure(*c.error_rate, 6), round(c.rho46, 6)
         ('[0.924435, 0.924436]', 0.793651)
         >>> c.error_rate[0] > Fraction(50, 63)

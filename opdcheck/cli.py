@@ -598,7 +598,14 @@ EXIT_CODES = """exit codes:
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown after every option's help; the description and epilog kept as written."""
+    """Defaults shown after every option's help (unless the help states its default, or there is none to
+    show: a flag, or None); the description and epilog kept as written."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or any(action.default is v for v in (None, False, argparse.SUPPRESS)) or action.nargs == 0:
+            return text
+        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -151,7 +151,7 @@ def test_coverage_is_rendered_when_present(tmp_path):
 # ------------------------------------------------------------------ outward rounding
 def test_printed_enclosure_contains_the_exact_value():
     # the toy at beta = 1: r^2 = 0.9244350851...; rounding to nearest printed [0.924434, 0.924435], which misses it
-    from opdcheck.api import certify
+    from opdcheck.api import certify_local_rate as certify
     from opdcheck.instances import paper_toy
 
     c = certify(paper_toy(1.0), measure=False)

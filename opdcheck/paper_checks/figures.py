@@ -95,7 +95,7 @@ def save_semilogy(path: Path, series: Mapping[str, tuple[Sequence[float], Sequen
         keep = np.isfinite(y) & (y > 0)
         if keep.any():
             ax.semilogy(x[keep], y[keep], styles.get(label, "-"), label=label, lw=1.4)
-    ax.set_title(title, fontsize=10, wrap=True)
+    ax.set_title(title, fontsize=10, wrap="$" not in title)  # wrapping would split a formula
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(True, which="both", alpha=0.3)

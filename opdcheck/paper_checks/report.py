@@ -103,12 +103,14 @@ def _anchor(check_id: str) -> str:
 
 def verdict_table(results: Sequence[CheckResult], crashed: dict[str, str] | None = None,
                   with_time: bool = True) -> str:
-    """The Markdown verdict table of one-line headlines, each id linking to its section."""
+    """The Markdown verdict table of one-line headlines, each id linking to its section; failing claims
+    first (REFUTED, INCONSISTENT, INCONCLUSIVE, CONFIRMED), run order within a verdict."""
     crashed = crashed or {}
     head = "| check | paper | verdict | headline |" + (" time |" if with_time else "")
     sep = "|---|---|---|---|" + ("---:|" if with_time else "")
     rows = [head, sep]
-    for r in results:
+    strength = {"REFUTED": 0, "INCONSISTENT": 1, "INCONCLUSIVE": 2, "CONFIRMED": 3}
+    for r in sorted(results, key=lambda r: strength.get(r.verdict.value, 4)):  # failing claims first
         row = (f"| [`{_code(r.id)}`](#{_anchor(r.id)}) | {_cell(r.paper_ref)} | **{r.verdict.value}** | "
                f"{_cell(r.headline)} |")
         if with_time:
@@ -141,8 +143,8 @@ def _section(r: CheckResult) -> str:
     lead = [f for f in r.findings if f.verdict == r.verdict] or r.findings[:1]
     if lead:
         for f in lead:
-            parts += [f"- **{inline(f.name)}** ({f.verdict.value}; stated {_cell(f.stated)}, computed "
-                      f"{_cell(f.computed)}): {inline(f.sentence)}"]
+            parts += [f"- **{inline(f.name)}** ({f.verdict.value}; stated {inline(_short(_fmt(f.stated), 100))}, computed "
+                      f"{inline(_short(_fmt(f.computed), 100))}): {inline(f.sentence)}"]
             if f.witness:
                 w = f.witness
                 flags = ", ".join(f"{k} = {_fmt(bool(w.get(k)))}" for k in ("replayed", "confirms", "agrees") if k in w)
@@ -158,8 +160,8 @@ def _section(r: CheckResult) -> str:
     if others:
         parts += ["**Findings**", ""]
         parts += _table(["finding", "verdict", "judged", "stated", "computed", "sentence"],
-                        [[f.name, f"**{f.verdict.value}**", f.judged, f.stated, f.computed,
-                          _short(f.sentence)] for f in r.findings]) + [""]
+                        [[f.name, f"**{f.verdict.value}**", f.judged, _short(_fmt(f.stated), 60),
+                          _short(_fmt(f.computed), 60), _short(f.sentence, 120)] for f in r.findings]) + [""]
     if r.controls:
         failed = [c for c in r.controls if not c.passed]
         parts += [f"**Controls:** {len(r.controls) - len(failed)} of {len(r.controls)} passed"

@@ -216,7 +216,9 @@ def evaluate(ctx: CheckContext, lam_star_shift: float = 0.0, methods: tuple | No
                  "evaluations to 1e-6 e_0": c["evals_to_1e-6"], "tail rate": c["rate"],
                  "certified radius^2": (c["cert"].mid ** 2 if c["cert"] is not None else None)} for c in cells]
     details = _ranking(cells, method_order)
+    figures = [_convergence_figure(ctx, cells, method_order)]
     return CheckResult(
+        figures=figures,
         verdict=None,
         computed={"findings": {f.name: f.verdict.value for f in findings}}, details=details,
         stated={"a": "instances of Algorithm 1", "b": "exact saddle point", "c": "standard PD: only average convergence"},
@@ -319,6 +321,38 @@ def _dual_curvature_finding() -> Finding:
                   f"{root['root_one']}), so r^2 -> 1 as that curvature vanishes. Plain GDA converges linearly under the "
                   "same conditions (finding above), so the stabilisation is not specific to optimism."),
         statement="sec-3.1-no-dual-sc", reading="charitable", severity="substantive")
+
+
+def _convergence_figure(ctx: CheckContext, cells: list, method_order: tuple) -> str:
+    """Where "no last-iterate convergence without optimism" fails: e_T/e_0 of every run, by method and step,
+    against the convergence threshold; finite-step (Gauss-Seidel) PD's runs are marked."""
+    from opdcheck.paper_checks.figures import plt, save_figure
+
+    order = [m for m in method_order if any(c["method"] == m for c in cells)]
+    fig, ax = plt.subplots(figsize=(7.2, 4.2), dpi=110)
+    steps = sorted({c["step"] for c in cells})
+    for k, step in enumerate(steps):
+        xs, ys, hi = [], [], []
+        for c in cells:
+            if c["step"] != step or c["method"] not in order:
+                continue
+            xs.append(order.index(c["method"]) + (k - (len(steps) - 1) / 2) * 0.18)
+            ys.append(c["ratio"] if np.isfinite(c["ratio"]) and not c["diverged"] else 1e6)
+            hi.append(c["method"] == "finite-step-pd")
+        xs, ys, hi = np.array(xs), np.clip(np.array(ys, dtype=float), 1e-22, 1e6), np.array(hi, dtype=bool)
+        ax.semilogy(xs[~hi], ys[~hi], "o", ms=5, color=f"C{k}", alpha=0.7, label=f"step: {step}")
+        ax.semilogy(xs[hi], ys[hi], "D", ms=8, color=f"C{k}", mec="C3", mew=1.5)
+    ax.axhline(ALG1_CONVERGED_RATIO, color="0.3", ls="--", lw=1.0, label=rf"converged: $e_T/e_0 \leq$ {ALG1_CONVERGED_RATIO:g}")
+    ax.plot([], [], "D", color="white", mec="C3", mew=1.5, label="finite-step PD (no optimism): converges")
+    ax.set_xticks(range(len(order)), order, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(r"$e_T / e_0$ (diverged runs drawn at $10^6$)")
+    ax.set_title("Algorithm 1's instances on inverse-design instances (exact rational saddle points): last-iterate error",
+                 fontsize=9, wrap=True)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    path, rel = ctx.figure_path("alg-1-unification.png")
+    save_figure(fig, path)
+    return rel
 
 
 def _ranking(cells: list, method_order: tuple) -> str:

@@ -243,7 +243,7 @@ def evaluate(ctx: CheckContext, step_cls=NaturalGradientStep) -> CheckResult:
             statement="cor-3.10", reading="charitable (Proj_Theta in the metric of F(theta_hat_t))", severity="substantive"))
     path, rel = ctx.figure_path("alg3_npg_convergence.png")
     save_semilogy(path, series, title="Algorithm 3 on log-linear classes (d = 4, rank F = 3), both projections",
-                  ylabel="KL + ||lam - lam*||^2 to in-class saddle")
+                  ylabel=r"$\mathrm{KL} + \|\lambda - \lambda^\star_\Theta\|^2$ to the in-class saddle point")
     # a statement that fails only under the literal (Euclidean) reading and holds under the charitable one gets the
     # charitable verdict; the literal failure stays as a finding of its severity
     rescued = {f.name.split(", Proj_Theta")[0] for f in findings

@@ -185,7 +185,7 @@ def evaluate(ctx: CheckContext, block: sp.Matrix | None = None, claimed: list | 
     save_semilogy(fig_abs, {"simultaneous GDA ||z_t||": (t, sim["gda"]), "optimistic (Popov) ||z_hat_t||": (t, sim["opt"]),
                             "GDA exact radius^t": (t, sim["gda"][0] * sim["pred_gda"] ** t),
                             "exact optimistic radius^t": (t, sim["opt"][0] * sim["pred_opt"] ** t)},
-                  title=f"x^T A y, random full-rank A (m={len(sim['A_singular_values'])}), alpha sigma_max = {sim['s_max']}",
+                  title=f"$x^\\top A y$, random full-rank A (m={len(sim['A_singular_values'])}), alpha sigma_max = {sim['s_max']}",
                   ylabel="distance to the saddle point",
                   styles={"GDA exact radius^t": "k:", "exact optimistic radius^t": "k--"})
 

@@ -163,8 +163,8 @@ def evaluate(ctx: CheckContext, gap_fn=None) -> CheckResult:
         e = [r["eps"] for r in rr]
         ax.loglog(e, [r["floor"] for r in rr], mk + "-", label=f"floor, {m} (slope {expo[m]:.2f})")
         ax.loglog(e, [r["rhs_favourable"] for r in rr], mk + "--", alpha=0.6, label=f"Cor 3.10 RHS, {m}")
-    ax.set_xlabel("achieved eps_approx = max_t ||theta_t - theta_t*||_1")
-    ax.set_ylabel("last-iterate error floor / bound")
+    ax.set_xlabel(r"achieved $\epsilon_{approx} = \max_t \|\theta_t - \theta_t^\star\|_1$")
+    ax.set_ylabel("last-iterate error floor and its bound")
     ax.set_title("Cor 3.10: error floor vs eps_approx (one-hot log-linear class, d = 12)", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=6)

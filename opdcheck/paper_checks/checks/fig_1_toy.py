@@ -296,11 +296,12 @@ def _figures(ctx: CheckContext, runs: list) -> list[str]:
         axes[1].plot(np.arange(n), r["lam"][:n], style, color=c, lw=1.2)
     axes[0].axhline(0.3, color="k", lw=0.6, ls=":")
     axes[1].axhline(1.0, color="k", lw=0.6, ls=":")
-    axes[0].set_ylabel("pi(y0)")
-    axes[1].set_ylabel("lambda")
-    axes[1].set_xlabel("t")
-    axes[0].legend(fontsize=7)
-    axes[0].set_title("Fig. 1 toy, gradient dual convention, from pi_ref, lam_0 = 0 (first 200 steps)", fontsize=9)
+    axes[0].set_ylabel(r"$\pi(y_0)$")
+    axes[1].set_ylabel(r"$\lambda$")
+    axes[1].set_xlabel(r"$t$")
+    axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never over the curves
+    axes[0].set_title(r"Fig. 1 toy ($\beta$ = 0.05), gradient dual convention, from $\pi_{ref}$, $\lambda_0 = 0$ (first 200 steps)",
+                      fontsize=9)
     p1, rel1 = ctx.figure_path("fig-1-toy-trajectories.png")
     save_figure(fig, p1)
 
@@ -313,11 +314,11 @@ def _figures(ctx: CheckContext, runs: list) -> list[str]:
         lab = f"{VARIANT_LABEL[r['variant']]} [{r['dual_step']}]" + (f" step {r['step']}" if r["step"] != str(STEP) else "")
         c = "tab:purple" if r["step"] != str(STEP) else colors[r["variant"]]
         ax.semilogy(np.arange(d.size)[keep], d[keep], "-" if r["dual_step"] == "gradient" else ":", color=c, lw=1.1, label=lab)
-    ax.set_xlabel("t")
-    ax.set_ylabel("||(pi(y0), lam) - (0.3, 1)||")
-    ax.set_title("distance to the saddle point (from pi_ref)", fontsize=9)
+    ax.set_xlabel(r"$t$")
+    ax.set_ylabel(r"$\|(\pi(y_0), \lambda) - (0.3, 1)\|$")
+    ax.set_title(r"Fig. 1 toy ($\beta$ = 0.05): distance to the saddle point (from $\pi_{ref}$)", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     p2, rel2 = ctx.figure_path("fig-1-toy-distance.png")
     save_figure(fig, p2)
     return [rel1, rel2]

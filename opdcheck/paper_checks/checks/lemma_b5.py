@@ -198,6 +198,7 @@ def run(ctx: CheckContext) -> CheckResult:
                                  if not neg else f"a negative multiplier was returned on {neg[0][1].name}: solver problem."),
                        statement="lemma-B.5", reading="charitable (lam* >= 0)", severity="substantive")
     findings = [f_pos, f_nonneg, f_bound, f_b5]
+    figures = [_positivity_figure(ctx, p, r, j, witness)] if pos_fail else []
     # positive control: an instance with every constraint active (the toy: lam* = 1)
     r_toy = judge_lemma_b5(paper_toy())
     controls = [Control(name="paper toy (every constraint active): lam* > 0 and the bound hold", kind="positive",
@@ -239,4 +240,31 @@ def run(ctx: CheckContext) -> CheckResult:
         instances=instances,
         conventions=["xi = max_pi min_j c_j(pi) by LP; pi_bar = the LP maximiser",
                      "R_max = max |R| over soft and hard objectives"],
-        counterexample=counterexample, )
+        figures=figures, counterexample=counterexample, )
+
+
+def _positivity_figure(ctx: CheckContext, p, r: dict, j: int, witness: dict) -> str:
+    """The counterexample to "lam* > 0": each lam*_j against the claim's strict lower bound 0, the zero
+    component marked, with its slack constraint value (complementary slackness forces lam*_j = 0)."""
+    from opdcheck.paper_checks.figures import plt, save_figure
+
+    lam = np.asarray(r["lam"], dtype=float)
+    idx = np.arange(lam.size)
+    fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=110)
+    ax.axhline(0.0, color="0.3", lw=1.0, ls="--", label=r"claim: $\lambda^\star_j > 0$ (strictly above this line)")
+    ax.vlines(idx, 0.0, lam, color="C0", lw=3)
+    ax.plot(idx, lam, "o", color="C0", label=r"$\lambda^\star_j$ (exact saddle point)")
+    zero = [k for k in r["zero_components"]]
+    ax.plot(zero, lam[zero], "X", color="C3", ms=12, label=r"$\lambda^\star_j = 0$: the claim fails")
+    ax.annotate(rf"$\lambda^\star_{j} = 0$, $c_{j}(\pi^\star) = {witness['c_j(pi*) (replay, slack)']:.3g} > 0$ (slack)",
+                (j, 0.0), xytext=(0.55, 0.45), textcoords="axes fraction", arrowprops={"arrowstyle": "->", "color": "C3"},
+                fontsize=9, ha="center", bbox={"boxstyle": "round", "fc": "white", "ec": "C3"})
+    ax.set_xticks(idx, [f"j = {k}" for k in idx])
+    ax.set_ylabel(r"$\lambda^\star_j$")
+    top = max(float(lam.max()), 1e-3)
+    ax.set_ylim(-0.15 * top, 1.6 * top)
+    ax.set_title(f"Lemma B.5 counterexample: {p.name} ($\\beta$ = {p.beta:g})", fontsize=10, wrap=True)
+    ax.legend(fontsize=8, loc="upper right")
+    path, rel = ctx.figure_path("lemma-B.5-positivity.png")
+    save_figure(fig, path)
+    return rel

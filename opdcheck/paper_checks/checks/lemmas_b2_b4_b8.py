@@ -219,6 +219,38 @@ def controls_for(coeffs_fn: CoeffFn, injected: bool, grid: dict, draws: dict, b8
     return out
 
 
+def _b4_figure(ctx: CheckContext, coeffs_fn: CoeffFn, f4: Finding) -> str:
+    """Lemma B.4's violation made visible: the smallest eigenvalue of its quadratic form
+    ``M = 11^T - diag(d_1, d_2, d_3)`` against delta (the inequality holds for all a, b, c iff it is >= 0),
+    at the proof's theta = 3/4 and two other theta; the proof's delta = 3/4 is marked."""
+    from opdcheck.paper_checks.figures import plt, save_figure
+
+    deltas = np.linspace(0.3, 1.6, 261)
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    for theta, style in ((sp.Rational(3, 4), "-"), (sp.Integer(2), "--")):
+        lam_min = []
+        for d in deltas:
+            dd = [float(v) for v in coeffs_fn(sp.nsimplify(round(float(d), 6)), theta)]
+            lam_min.append(float(np.linalg.eigvalsh(np.ones((3, 3)) - np.diag(dd))[0]))
+        ax.plot(deltas, lam_min, style, lw=1.6, label=rf"$\theta$ = {theta}")
+    d34 = [float(v) for v in coeffs_fn(sp.Rational(3, 4), sp.Rational(3, 4))]
+    at34 = float(np.linalg.eigvalsh(np.ones((3, 3)) - np.diag(d34))[0])
+    ax.axhline(0.0, color="0.3", lw=1.0)
+    ax.set_ylim(-1.0, 0.15)
+    ax.axhspan(-1.0, 0.0, color="C3", alpha=0.08, label="the inequality fails for some $(a, b, c)$")
+    ax.plot([0.75], [at34], "X", color="C3", ms=11, label=rf"the proof's $\delta = \theta = 3/4$: $\lambda_{{min}}$ = {at34:.3g} < 0")
+    ax.set_xlabel(r"$\delta$")
+    ax.set_ylabel(r"$\lambda_{min}$ of the form $\|a+b+c\|^2 - \sum_i d_i v_i^2$")
+    ax.set_title("Lemma B.4 as printed (eq. (44) uses it at $\\delta = \\theta = 3/4$):\n"
+                 r"$\|a+b+c\|^2 \geq (1-\delta)\|a\|^2 + (1-1/\delta)(1-\theta)\|b\|^2"
+                 r" + (1-1/\delta)(1-1/\theta)\|c\|^2$ fails where $\lambda_{min} < 0$", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    path, rel = ctx.figure_path("lemma-B.4.png")
+    save_figure(fig, path)
+    return rel
+
+
 def evaluate(ctx: CheckContext, b4_coeffs: CoeffFn | None = None, pinsker_const: float = 2.0,
              bregman: Callable[[sp.Expr, sp.Expr], sp.Expr] | None = None) -> CheckResult:
     """All three lemmas as findings; every statement under test is a parameter (negative controls).
@@ -240,6 +272,7 @@ def evaluate(ctx: CheckContext, b4_coeffs: CoeffFn | None = None, pinsker_const:
     young = lm.b4_young_identity_residual()
     minors = lm.b4_principal_minors(coeffs_fn(lm.DELTA, lm.THETA))
 
+    figures = [_b4_figure(ctx, coeffs_fn, f4)] if f4.verdict is Verdict.REFUTED else []
     counterexample = None
     if any(f.verdict is Verdict.REFUTED for f in findings):
         path, rel = ctx.counterexample_path("lemmas-B.2-B.4-B.8.json")
@@ -281,7 +314,7 @@ def evaluate(ctx: CheckContext, b4_coeffs: CoeffFn | None = None, pinsker_const:
         stated={f.name: f.stated for f in findings},
         comparison="identity", tolerance=PINSKER_ATOL,
         tolerance_reason="float64 rounding of KL on the random Pinsker draws; the other parts are exact",
-        evidence=evidence, details=details, counterexample=counterexample, findings=findings, controls=controls,
+        evidence=evidence, details=details, figures=figures, counterexample=counterexample, findings=findings, controls=controls,
         judged=sum(f.judged for f in findings),
         instances=[{"name": "symbolic + Dirichlet(0.05) draws", "seed": ctx.seed, "stream": "pinsker"}],
         conventions=["Lemma B.4 tested as the PSD-ness of its 3x3 quadratic form (exact rationals); vectors reduce to scalars coordinate-wise."],

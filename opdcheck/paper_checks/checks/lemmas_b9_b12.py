@@ -154,6 +154,30 @@ def missing_projection() -> dict:
 
 
 
+def _b11a_figure(ctx: CheckContext, d: dict, eta_small: float) -> str:
+    """Lemma B.11 step (a) made visible: <grad f(pi_new), pi_new - pi'> over pi'(y0) in (0, 1). It is >= 0 on
+    the class image (where the class maximiser's optimality condition speaks) and < 0 beyond it, where the proof uses it."""
+    from opdcheck.paper_checks.figures import plt, save_figure
+
+    q = np.linspace(0.001, 0.999, 400)
+    val = d["grad_diff"] * (d["q_new"] - q)
+    fig, ax = plt.subplots(figsize=(6.4, 3.9), dpi=110)
+    ax.axvspan(0.2, 0.3, color="C2", alpha=0.15, label=r"class image $\{\pi_\theta(y_0)\} = [0.2, 0.3]$")
+    ax.plot(q, val, lw=1.6, label=r"$\langle \nabla f(\pi_{new}), \pi_{new} - \pi' \rangle$")
+    ax.axhline(0.0, color="0.3", lw=1.0, ls="--", label=r"the proof needs $\geq 0$ for every $\pi' \in \Pi_{eff}$")
+    ax.plot([d["q_prime"]], [d["grad_diff"] * (d["q_new"] - d["q_prime"])], "X", color="C3", ms=11,
+            label=rf"witness $\pi'(y_0)$ = {d['q_prime']:.3f}: {d['grad_diff'] * (d['q_new'] - d['q_prime']):.3g} < 0")
+    ax.set_xlabel(r"$\pi'(y_0)$")
+    ax.set_ylabel("value of the optimality condition")
+    ax.set_title(rf"Lemma B.11 (a) on the Cor 3.10 class ($\beta$ = 0.05, $\eta$ = {eta_small:g}, "
+                 rf"$\pi_{{new}}(y_0)$ = {d['q_new']:.3g})", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    path, rel = ctx.figure_path("lemma-B.11a.png")
+    save_figure(fig, path)
+    return rel
+
+
 def evaluate(ctx: CheckContext, b9_slack: float = 0.0) -> CheckResult:
     rng = ctx.rng("lemmas-B.9-B.12")
     n = 4000 if ctx.full else 1000
@@ -246,7 +270,9 @@ def evaluate(ctx: CheckContext, b9_slack: float = 0.0) -> CheckResult:
                         kind="negative", passed=b9_kl_draws(ctx.rng("lemmas-B.9-kl-out"), 50, floor=0.05, outside=True) < 0,
                         detail="x' below the floor: LHS - RHS < 0")]
     failing = [s["step"] for s in steps if s["fails"]]
+    figures = [_b11a_figure(ctx, steps[0]["plot"], eta_small=0.1)] if steps and steps[0]["fails"] else []
     return CheckResult(
+        figures=figures,
         verdict=None,
         computed={"B.9 min": w9, "B.9 KL min": min(w9kl, w9kl_floor), "B.10 min": w10, "failing steps": failing}, stated={"all": ">= 0 / holds"},
         comparison=">=", tolerance=LEMMA_B11_ATOL, tolerance_reason="float64 sums of <= 50 terms on the random draws",

@@ -257,13 +257,13 @@ def _figure(ctx: CheckContext, rows: list[dict], instance: str) -> list[str]:
         rho = 0.5 * (r["lo"] + r["hi"])
         t0, t1 = (int(v) for v in r["window"].strip("[)").split(","))
         if t0 < e.size and np.isfinite(e[t0]) and e[t0] > 0:
-            label = f"{r['method']} certified rho^2t, rho={rho:.5f}"
+            label = f"{r['method']} certified $r^{{2t}}$, r = {rho:.5f}"
             tw = np.arange(t0, min(t1, e.size))  # the fit window only
             series[label] = (tw, e[t0] * rho ** (2.0 * (tw - t0)))
             styles[label] = "--"
     if not series:
         return []
     path, rel = ctx.figure_path("rate-certificate.png")
-    save_semilogy(path, series, ylabel="E KL(pi*||pi_hat_t) + ||lam*-lam_hat_t||^2", styles=styles,
+    save_semilogy(path, series, ylabel=r"$\mathbb{E}\,\mathrm{KL}(\pi^\star\|\hat\pi_t) + \|\lambda^\star - \hat\lambda_t\|^2$", styles=styles,
                   title=f"rate-certificate: {instance}, prox dual step (dashed: certified rate on the fit window)")
     return [rel]

@@ -516,9 +516,9 @@ def _figure(ctx: CheckContext, maps: dict, g: list, hval: dict, T: int, outside:
             if bi == 0:
                 ax.set_title(LABEL[m], fontsize=9)
             if mi == 0:
-                ax.set_ylabel(f"beta={b}\neta_lam", fontsize=8)
+                ax.set_ylabel(f"$\\beta$ = {b}\n$\\eta_\\lambda$", fontsize=8)
             if bi == len(BETAS) - 1:
-                ax.set_xlabel("eta_th", fontsize=8)
+                ax.set_xlabel(r"$\eta_\theta$", fontsize=8)
     fig.colorbar(im, ax=axes, shrink=0.6, label=f"log10 e_T/e_0 (T = {T})")
     fig.suptitle("final error over (eta_th, eta_lam); red: exact (local) stability boundary (radius = 1); star: Thm 3.4's "
                  "step; x: certified stable but not reached from (pi_ref, 0)",

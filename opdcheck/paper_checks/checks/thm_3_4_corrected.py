@@ -332,7 +332,7 @@ def run(ctx: CheckContext, budget: int | None = None, scale: float = 1.0) -> Che
             stable_box_certificate()["proved"],
         "scale": scale,
     }
-    evidence = [{"source": r["source"], "instance": r["name"][:44], "beta": round(r["beta"], 4),
+    evidence = [{"source": r["source"], "instance": r["name"], "beta": round(r["beta"], 4),
                  "a": round(r["a"], 5), "c_min": f"{min(r['c']):.3g}", "stated r*": f"{r['corrected']:.9f}",
                  "certified r in": f"{format_enclosure(r['lo'], r['hi'], 9)}",
                  "measured r^2": round(r["measured"], 6) if np.isfinite(r["measured"]) else "n/a",
@@ -373,8 +373,8 @@ def _figure(ctx: CheckContext, rows: list[dict]) -> list[str]:
             ax.plot([r["corrected"] ** 2 for r in rs], [r["rho46"] for r in rs], mk, ms=3, color="gray")
     lo = min(min(r["corrected"] ** 2 for r in rows), 0.7)
     ax.plot([lo, 1], [lo, 1], "k--", lw=1, label="= stated (corrected)")
-    ax.set_xlabel("stated corrected error rate r*^2")
-    ax.set_ylabel("certified r^2 (open) / rho(46) (gray)")
+    ax.set_xlabel(r"stated corrected error rate $r_\star^2$")
+    ax.set_ylabel(r"certified $r^2$ (open) and $\rho$ of eq. (46) (gray)")
     ax.set_title(f"thm-3.4-corrected: certified vs stated\n({len(rows)} converging cases; "
                  f"{n_unstable} with r* >= 1 not drawn)", fontsize=9)
     ax.legend(fontsize=7)

@@ -108,7 +108,7 @@ def run(ctx: CheckContext) -> CheckResult:
     rows = []
     for p, cases in results:
         degen = cases["prox"]["degenerate"]
-        row = {"instance": p.name if len(p.name) < 48 else p.name[:45] + "...", "beta": p.beta,
+        row = {"instance": p.name, "beta": p.beta,  # the whole name: a row must be regenerable from it
                "rho": round(cases["prox"]["rho"], 4)}
         for conv, c in cases.items():
             row[f"{conv}: max Phi_(t+1)/(rho Phi_t)"] = c["worst_ratio"]
@@ -166,9 +166,9 @@ def run(ctx: CheckContext) -> CheckResult:
     ph = c_w["prox"]["phi"]
     t = np.arange(len(ph))
     abs_p, rel_p = ctx.figure_path("thm-3.4-lyapunov-worst.png")
-    save_semilogy(abs_p, {"Phi_t (prox)": (t, ph), "rho^(t-1) Phi_1": (t[1:], ph[1] * c_w["prox"]["rho"] ** (t[1:] - 1.0))},
-                  title=f"Potential of the proof of Thm 3.4 on {p_w.name[:60]}", ylabel="Phi_t",
-                  styles={"rho^(t-1) Phi_1": "--"})
+    save_semilogy(abs_p, {r"$\Phi_t$ (prox)": (t, ph), r"$\rho^{t-1}\Phi_1$ (the proof's claim)": (t[1:], ph[1] * c_w["prox"]["rho"] ** (t[1:] - 1.0))},
+                  title=f"Potential of the proof of Thm 3.4 on {p_w.name} (beta = {p_w.beta:g})", ylabel=r"$\Phi_t$",
+                  styles={r"$\rho^{t-1}\Phi_1$ (the proof's claim)": "--"})
     figures.append(rel_p)
 
     summary = (f"Along OPD on {len(results)} instance(s) ({len(results) - len(counted)} degenerate, not judged) (T <= {T}), Phi_(t+1) <= rho Phi_t fails on "

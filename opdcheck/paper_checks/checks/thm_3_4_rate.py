@@ -83,7 +83,7 @@ def run(ctx: CheckContext) -> CheckResult:
     rows = []
     for p, cases in results:
         degen = cases["prox"]["degenerate"]
-        row = {"kind": "measured", "instance": p.name if len(p.name) < 48 else p.name[:45] + "...", "beta": p.beta,
+        row = {"kind": "measured", "instance": p.name, "beta": p.beta,  # the whole name: regenerable
                "rho (46)": round(cases["prox"]["rho"], 5)}
         for conv, c in cases.items():
             row[f"{conv}: rate"] = round(c["rate"], 5) if np.isfinite(c["rate"]) else "n/a"
@@ -179,7 +179,7 @@ def run(ctx: CheckContext) -> CheckResult:
         xs = [p.beta for p, _ in results]
         ys = [c[conv]["rate"] for _, c in results]
         ax.semilogx(xs, ys, mk, label=f"measured tail rate ({conv})")
-    ax.set_xlabel("beta")
+    ax.set_xlabel(r"$\beta$")
     ax.set_ylabel("per-step rate of the error")
     rho_pts = sorted((p.beta, c["prox"]["rho"]) for p, c in results)
     ax.semilogx([b for b, _ in rho_pts], [r for _, r in rho_pts], "k.", ms=3, label="rho of eq. (46) (per instance)")
