@@ -457,12 +457,14 @@ REGISTER: tuple[Statement, ...] = (
        "practical approximation of NPG", "PPO approximates NPG", status="not", reason="qualitative"),
     _S("sec4-dual-rule", "§4, OPD implementation", "equation",
        "g_t^OPD = 2 g_t - g_{t-1} ... applied directly to the log-dual variable log lambda",
-       "the practical OPD dual rule", [J("sec-4-stability", "OPD rule vs sec4-pd", "synthetic"),
+       {LIT: "the practical OPD dual rule in the LLM experiment", "synthetic": "the same rule on a synthetic bandit"},
+       [J("sec-4-stability", "OPD rule vs sec4-pd", "synthetic"),
                                        J("sec-4-stability", "multiplier settles faster, exact expectations", "synthetic")],
        "partly", "a synthetic analogue only"),
     _S("sec4-aggressive", "§4", "experiment",
        "These relatively aggressive stepsizes intentionally place PD-based methods in an unstable regime",
-       "PD is unstable at dual step 0.5", [J("sec-4-stability", "premise: plain PD unstable at dual step 0.5", "synthetic")],
+       {LIT: "PD is unstable at dual step 0.5 in the LLM experiment", "synthetic": "on a synthetic bandit"},
+       [J("sec-4-stability", "premise: plain PD unstable at dual step 0.5", "synthetic")],
        "partly", "a synthetic analogue only; the LLM runs are not reproduced"),
     _S("fig-2", "Fig. 2; §4", "experiment",
        "the OPD method converges to policies that satisfy the safety constraints while maintaining competitive "
@@ -523,8 +525,8 @@ REGISTER: tuple[Statement, ...] = (
     _S("lemma-B.9", "Lemma B.9, eqs. (18)-(20)", "lemma",
        "<g, x_new - x'> >= eta(-D_h(x', x_old) + D_h(x', x_new) + D_h(x_new, x_old))",
        {LIT: "for every Bregman divergence D_h on a closed convex set",
-        "euclidean": "for D_h = ||x - y||^2 on R_+^h (the case App. C uses)"},
-       [J("lemmas-B.9-B.12", "Lemma B.9 (Euclidean prox three-point)", "euclidean"),
+        CH: "for D_h = ||x - y||^2 on R_+^h (the only case App. C and App. E use)"},
+       [J("lemmas-B.9-B.12", "Lemma B.9 (Euclidean prox three-point)", CH),
         J("lemmas-B.9-B.12", "Lemma B.9 KL Bregman", LIT, planned=True)], "partly",
        "only the Euclidean case is run until the KL-Bregman finding lands"),
     _S("lemma-B.10", "Lemma B.10, eq. (22)", "lemma",
@@ -679,6 +681,44 @@ REGISTER: tuple[Statement, ...] = (
 
 _BY_ID: dict[str, Statement] = {s.id: s for s in REGISTER}
 
+#: A finding that judges several statements labels itself with its *home* statement (the one it was built to
+#: decide); the others cite it. Findings judging a single statement need no entry.
+PRIMARY: dict[tuple[str, str], str] = {
+    ("alg-1-unification", "configurations of one driver"): "alg-1",
+    ("alg-1-unification", "one-shot and exact multi-shot reach the saddle point"): "sec23-oneshot",
+    ("alg-1-unification", "standard PD may fail in the last iterate"): "sec3-fail-unique-saddle",
+    ("alg-1-unification", "last-iterate convergence without optimism"): "sec23-lack-guarantees",
+    ("thm-3.4", "existential reading"): "thm-3.4",
+    ("cor-3.10-counterexample", "bound along the run"): "cor-3.10",
+    ("cor-3.10-counterexample", "hypothesis: Theta closed convex, class full support"): "sec323-class",
+    ("bilinear-gda", "optimistic stability condition"): "sec3-optimism-suppresses",
+    ("bilinear-gda", "GDA last iterate spirals out"): "sec3-bilinear-eigenvalues",
+    ("bilinear-gda", "measured GDA growth vs exact"): "sec3-bilinear-eigenvalues",
+    ("bilinear-gda", "GDA eigenvalues (symbolic)"): "sec3-bilinear-eigenvalues",
+    ("dual-function", "convexity"): "sec2-convex-concave",
+    ("dual-function", "gradient and Hessian"): "sec2-dual-gradient",
+    ("dual-function", "lam* is a KKT multiplier of (1)"): "sec31-slater-duality",
+    ("lemma-B.5", "bound (Remark B.6)"): "remark-B.6",
+    ("remark-3.5", "policies equal (dual steps aligned)"): "remark-3.5",
+    ("remark-3.5", "w = A + c(x) (sympy, n = 3)"): "appD-w",
+    ("fig-1-toy", "OPD converges [prox]"): "fig-1-opd",
+    ("theorem-tightness", "certified rate vs rho(46)"): "appC-step-choice",
+    ("alg-3-npg", "converges: active box [-1, 1]"): "sec321-projection",
+    ("alg-3-npg", "converges: inactive projection (l2 ball r = 40)"): "alg-3",
+    ("alg-3-npg", "F^+ grad L = least-squares advantage fit"): "sec321-npg-reduction",
+    ("lemmas-B.9-B.12", "Lemma B.10 (KL three-point)"): "lemma-B.10",
+    ("lemmas-B.9-B.12", "Lemma B.9 (Euclidean prox three-point)"): "lemma-B.9",
+    ("lemmas-B.9-B.12", "Cor B.12 at the exact step (eps_approx = 0)"): "cor-B.12",
+    ("thm-3.4-constants", "eq. (46) reproduces"): "eq-46",
+    ("thm-3.4-constants", "eq. (47) reproduces"): "eq-47",
+    ("thm-3.4-constants", "positivity requirements on (1/2,1)^2"): "appC-requirements",
+    ("eq3-best-response", "first-order condition"): "eq-3",
+    ("sec-4-stability", "premise: plain PD unstable at dual step 0.5"): "sec4-aggressive",
+    ("sec-4-stability", "multiplier stability"): "fig-2",
+    ("opd-closed-form", "cvxpy agreement"): "appC-closed-form",
+    ("cor-3.10", "Cor 3.10 residual scale"): "cor-3.10-residual",
+}
+
 
 def get_statement(statement_id: str) -> Statement:
     """The register entry ``statement_id``; ``KeyError`` naming the id and how to list them otherwise."""
@@ -696,9 +736,11 @@ def has_weaker_reading(statement_id: str) -> bool | None:
 
 
 def judge_for(check_id: str, finding_name: str) -> tuple[Statement, Judge] | None:
-    """The first (statement, judge) of the register naming this check's finding (non-planned judges first)."""
+    """The (statement, judge) that labels this check's finding: its home statement (:data:`PRIMARY`) if it has
+    one, else the first entry naming it (non-planned judges first); None if the register does not name it."""
+    home = PRIMARY.get((check_id, finding_name))
     hits = [(s, j) for s in REGISTER for j in s.judges if j.check == check_id and j.finding == finding_name]
-    hits.sort(key=lambda sj: sj[1].planned)
+    hits.sort(key=lambda sj: (sj[0].id != home, sj[1].planned))
     return hits[0] if hits else None
 
 
@@ -732,6 +774,11 @@ def validate_register(register: Iterable[Statement] = REGISTER) -> list[str]:
             if j.severity not in SEVERITIES:
                 problems.append(f"{where}: judge {j.check}/{j.finding!r} severity {j.severity!r}; choose one of "
                                 f"{', '.join(SEVERITIES)}")
+    for (check, finding), sid in PRIMARY.items():
+        st = _BY_ID.get(sid)
+        if st is None or not any(j.check == check and j.finding == finding for j in st.judges):
+            problems.append(f"PRIMARY[{check!r}, {finding!r}] = {sid!r}: that statement does not list this judge; "
+                            "fix the home statement")
     return problems
 
 
