@@ -1,4 +1,4 @@
-"""Command line: ``opdcheck list | show ID | run [IDS|all] | solve FILE``.
+"""Command line: ``opdcheck list | show ID | claims | run [IDS|all] | solve FILE``.
 
 Exit codes of ``run``: 0 every check ran (whatever the verdicts), 1 a check crashed,
 2 with ``--strict`` when a verdict differs from the recorded baseline, 3 invalid input (a bad
@@ -49,6 +49,27 @@ def _cmd_list(args: argparse.Namespace) -> int:
     width = max(len(c.id) for c in checks)
     for c in checks:
         print(f"{c.id:<{width}}  {c.paper_ref}")
+    return EXIT_OK
+
+
+def _cmd_claims(args: argparse.Namespace) -> int:
+    """The claims register with its coverage; with ``--results FILE`` the coverage of that run."""
+    from opdcheck.paper_checks.claims import coverage, coverage_markdown
+
+    results = None
+    if args.results is not None:
+        try:
+            payload = json.loads(Path(args.results).read_text(encoding="utf-8"))
+            results = payload["results"]
+            if not isinstance(results, list):
+                raise TypeError("results is not a list")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return _err(f"--results {args.results}: not a readable results.json ({type(exc).__name__}); pass the "
+                        "results.json an `opdcheck run` wrote.")
+    cov = coverage(results)
+    if args.status is not None:
+        cov = dict(cov, entries=[e for e in cov["entries"] if e["status"] == args.status])
+    print(json.dumps(cov, indent=1) if args.json else coverage_markdown(cov))
     return EXIT_OK
 
 
@@ -428,6 +449,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list the checks").set_defaults(func=_cmd_list)
     sub.add_parser("list-methods", help="list the named primal-dual configurations (Algorithm 1) and their sources"
                    ).set_defaults(func=_cmd_list_methods)
+    cl = sub.add_parser("claims", help="the register of the paper's checkable statements, with coverage")
+    cl.add_argument("--json", action="store_true", help="print the register and its coverage as JSON")
+    cl.add_argument("--results", default=None, metavar="FILE",
+                    help="a results.json of a run: show which statements that run decided")
+    cl.add_argument("--status", choices=("fully", "partly", "not"), default=None, help="only entries of this status")
+    cl.set_defaults(func=_cmd_claims)
     s = sub.add_parser("show", help="what a check does")
     s.add_argument("id")
     s.set_defaults(func=_cmd_show)

@@ -13,7 +13,10 @@ are kept apart (``timing`` fields) so that a determinism test can drop them.
   ``{"title", "markdown"}``); each result also carries ``findings`` (name, claim, verdict, computed,
   stated, comparison, sentence, judged, witness), ``controls`` (name, kind, passed, detail),
   ``judged``, ``witness`` and ``downgrades``. The executor is recorded under ``timing`` (it does
-  not change any result).
+  not change any result). ``coverage`` (an additive key; readers of version 2 may ignore it): the claims
+  register's coverage by this run, ``opdcheck.paper_checks.claims.coverage(results)``: ``statements``,
+  ``declared`` (fully / partly / not), ``decided_in_run``, ``reasons_not_fully`` and one entry per statement
+  (id, location, quote, readings, status, reason, judges with this run's verdicts).
 
 Every string that comes from outside (instance names, file names, check output) is made one
 line and table-safe before it reaches ``report.md`` (:func:`inline`), so a name with newlines or
@@ -33,7 +36,7 @@ import numpy as np
 from opdcheck.paper_checks.result import CheckResult, to_jsonable
 
 __all__ = ["SCHEMA_VERSION", "PAPER", "write_report", "verdict_table", "render_markdown", "results_payload",
-           "inline", "RunStatus"]
+           "inline", "RunStatus", "coverage_section"]
 
 SCHEMA_VERSION = 2
 
@@ -251,9 +254,18 @@ def render_markdown(results: Sequence[CheckResult], *, profile: str, seed: int,
         lines += [_section(r), ""]
     for cid, err in crashed.items():
         lines += [f"## `{_code(cid)}` — CRASHED", "", "```", err.strip().replace("```", "'''"), "```", ""]
+    lines += [coverage_section(results), ""]
     for title_a, body in appendices:
         lines += [f"## Appendix: {inline(title_a)}", "", body.strip(), ""]
     return "\n".join(lines)
+
+
+def coverage_section(results: Sequence[CheckResult]) -> str:
+    """The report's coverage section: the claims register against this run (counts, reasons, one row per
+    statement), generated from ``claims.coverage``, never a fixed sentence."""
+    from opdcheck.paper_checks.claims import coverage, coverage_markdown
+
+    return "## What the paper says, statement by statement\n\n" + coverage_markdown(coverage(results))
 
 
 def results_payload(results: Sequence[CheckResult], *, profile: str, seed: int,
@@ -277,9 +289,16 @@ def results_payload(results: Sequence[CheckResult], *, profile: str, seed: int,
         "results": [r.to_dict() for r in results],
         "crashed": crashed or {},
         "appendices": [{"title": t, "markdown": m} for t, m in _check_appendices(appendices)],
+        "coverage": _coverage(results),
         "timing": {"machine": platform.platform(), "python": platform.python_version(), "executor": executor,
                    "wall_time_total": float(sum(r.wall_time for r in results))},
     })
+
+
+def _coverage(results: Sequence[CheckResult]) -> dict:
+    from opdcheck.paper_checks.claims import coverage
+
+    return coverage(results)
 
 
 def _write_atomic(path: Path, text: str) -> None:
