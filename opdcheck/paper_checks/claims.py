@@ -872,7 +872,7 @@ def coverage_markdown(cov: dict, *, with_entries: bool = True) -> str:
         lines += [f"- {label}: {n}" for label, n in sorted(cov["reason_categories"].items(), key=lambda kv: (-kv[1], kv[0]))]
         lines.append("")
     if with_entries:
-        lines += ["| statement | paper | status | readings | judged by |", "|---|---|---|---|---|"]
+        lines += ["| paper | statement | status | readings | judged by |", "|---|---|---|---|---|"]
         for e in cov["entries"]:
             judges = "; ".join(
                 f"{j['check']}" + (f" / {j['finding']}" if j["finding"] else "") + f" [{j['reading']}"
@@ -882,6 +882,6 @@ def coverage_markdown(cov: dict, *, with_entries: bool = True) -> str:
             readings = ", ".join(e["readings"])
             cell = lambda t: str(t).replace("|", "\\|").replace("\n", " ")  # noqa: E731
             why = f" — {e['reason']}" if e["reason"] and e["judges"] else ""
-            lines.append(f"| `{e['id']}` | {cell(e['location'])} | {e['status']} | {cell(readings)} | "
+            lines.append(f"| {cell(e['location'])} | `{e['id']}` | {e['status']} | {cell(readings)} | "
                          f"{cell(judges + why)} |")
     return "\n".join(lines)
