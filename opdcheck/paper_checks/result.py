@@ -268,6 +268,9 @@ class CheckResult:
         # what the check itself gave (kept so that the register's readings can be applied later, once)
         self._own_verdict = None if self.verdict is None else Verdict(self.verdict)
         self._own_summary = self.summary
+        if self.summary and self.findings and self.summary in (summary_from_findings(self.findings),
+                                                               summary_from_findings(self.findings, self.controls)):
+            self._own_summary = ""  # the check used the generator: regenerate it once the readings are known
         self._settle()
 
     def apply_register(self) -> None:
