@@ -151,3 +151,14 @@ def test_every_finding_name_appears_in_a_real_quick_run(tmp_path):
         got = {f.name for f in res.findings}
         missing += [f"{cid}: {n!r}" for n in sorted(names - got)]
     assert missing == []
+
+
+def test_readme_counts_are_the_registers():
+    """The README's counts are generated from the register: a change to the register must update them."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    d = coverage(None)
+    want = (f"The register lists **{d['statements']} statements: {d['declared']['fully']} judged fully, "
+            f"{d['declared']['partly']} partly, {d['declared']['not']} not judged**")
+    assert want in readme
