@@ -153,6 +153,17 @@ def _witness_block(w: dict, title: str) -> list[str]:
     return parts
 
 
+def _reading_note(f) -> str:
+    """The reading, severity and weight of a finding, when not the defaults (see result.py)."""
+    from opdcheck.paper_checks.result import reading_tag
+
+    tag = reading_tag(f)
+    rest = tag.split("; ", 1)[1] if "; " in tag else ""
+    where = f"statement {f.statement}" if f.statement else ""
+    note = ", ".join(x for x in (where, rest) if x)
+    return f" ({note})" if note else ""
+
+
 def _section(r: CheckResult) -> str:
     parts = [f"## `{_code(r.id)}` — {r.verdict.value}", "",
              f"**Paper:** {inline(r.paper_ref)}  ", f"**Claim (as formalized):** {inline(r.claim)}", ""]
@@ -174,7 +185,8 @@ def _section(r: CheckResult) -> str:
     if r.findings:
         parts += ["**Findings**", ""]
         parts += _table(["finding", "verdict", "judged", "stated", "computed", "sentence"],
-                        [[f.name, f"**{f.verdict.value}**", f.judged, f.stated, f.computed, f.sentence]
+                        [[f.name, f"**{f.verdict.value}**" + _reading_note(f), f.judged, f.stated, f.computed,
+                          f.sentence]
                          for f in r.findings]) + [""]
         for f in r.findings:
             if f.witness:

@@ -40,7 +40,7 @@ import numpy as np
 
 __all__ = ["Verdict", "Comparison", "Finding", "Control", "CheckResult", "combine_verdicts",
            "summary_from_findings", "to_jsonable", "finding_contribution", "combine_findings", "SEVERITIES",
-           "MAIN_READINGS"]
+           "MAIN_READINGS", "reading_tag"]
 
 #: the weight of a failure (``Finding.severity``)
 SEVERITIES = ("substantive", "misstatement", "typo")
@@ -183,7 +183,8 @@ def combine_findings(findings) -> Verdict:
     return combine_verdicts(contributions)
 
 
-def _tag(f: Finding) -> str:
+def reading_tag(f: Finding) -> str:
+    """``VERDICT; reading, severity, what it counts as`` for reports (defaults omitted)."""
     c = finding_contribution(f)
     bits = []
     if f.reading != "literal":
@@ -208,7 +209,7 @@ def summary_from_findings(findings: "list[Finding]", controls: "list[Control] | 
     sentence``, strongest evidence under the most charitable reading first (then the order given); then,
     if controls are given, how many passed (and the detail of any that failed)."""
     ordered = sorted(findings, key=_lead_key)  # stable: ties keep the check's order
-    text = " ".join(f"[{f.name}: {_tag(f)}] {f.sentence}".strip() for f in ordered)
+    text = " ".join(f"[{f.name}: {reading_tag(f)}] {f.sentence}".strip() for f in ordered)
     if controls:
         failed = [c for c in controls if not c.passed]
         text += f" Controls: {len(controls) - len(failed)} of {len(controls)} passed"
@@ -308,7 +309,7 @@ class CheckResult:
                 combined = combine_findings(self.findings)
                 self.downgrades.append(
                     f"the check said REFUTED, but none of its refuting findings judges the most charitable reading "
-                    f"as a substantive failure ({'; '.join(f'{f.name}: {_tag(f)}' for f in refuting)}), so "
+                    f"as a substantive failure ({'; '.join(f'{f.name}: {reading_tag(f)}' for f in refuting)}), so "
                     f"{combined.value}")
                 self.summary = f"{combined.value} under the most charitable reading (the check alone said REFUTED). " \
                     + (self.summary or summary_from_findings(self.findings, self.controls))
