@@ -85,6 +85,15 @@ def _cmd_show(args: argparse.Namespace) -> int:
     if c.expected:
         print(f"Known before running (SPEC.md): {c.expected}\n")
     print(f"Accepts --instance FILE: {'yes' if c.accepts_instance else 'no'}\n")
+    from opdcheck.paper_checks.claims import REGISTER
+
+    judged = [(s, j) for s in REGISTER for j in s.judges if j.check == c.id]
+    if judged:
+        print("Statements of the paper it judges (`opdcheck claims`):")
+        for s, j in judged:
+            print(f"  {s.id} ({s.location}): {j.finding or 'the check as a whole'} [{j.reading}"
+                  + (f", {j.severity}" if j.severity != "substantive" else "") + (", planned" if j.planned else "") + "]")
+        print()
     if c.doc:
         print(c.doc)
     return EXIT_OK
