@@ -162,3 +162,8 @@ def test_readme_counts_are_the_registers():
     want = (f"The register lists **{d['statements']} statements: {d['declared']['fully']} judged fully, "
             f"{d['declared']['partly']} partly, {d['declared']['not']} not judged**")
     assert want in readme
+
+
+def test_every_check_judges_some_statement():
+    named = {j.check for s in REGISTER for j in s.judges}
+    assert set(_checks()) - named == set()
