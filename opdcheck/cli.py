@@ -1,4 +1,4 @@
-"""Command line: ``opdcheck list | show ID | run [IDS|all] | solve FILE | certify FILE``.
+"""Command line: ``opdcheck list | list-methods | show ID | claims | run [IDS|all] | solve FILE | certify FILE``.
 
 Exit codes of ``run``: 0 every check ran (whatever the verdicts), 1 a check crashed,
 2 with ``--strict`` when a verdict differs from the recorded baseline, 3 invalid input (a bad
@@ -81,6 +81,27 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_claims(args: argparse.Namespace) -> int:
+    """The claims register with its coverage; with ``--results FILE`` the coverage of that run."""
+    from opdcheck.paper_checks.claims import coverage, coverage_markdown
+
+    results = None
+    if args.results is not None:
+        try:
+            payload = json.loads(Path(args.results).read_text(encoding="utf-8"))
+            results = payload["results"]
+            if not isinstance(results, list):
+                raise TypeError("results is not a list")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return _err(f"--results {args.results}: not a readable results.json ({type(exc).__name__}); pass the "
+                        "results.json an `opdcheck run` wrote.")
+    cov = coverage(results)
+    if args.status is not None:
+        cov = dict(cov, entries=[e for e in cov["entries"] if e["status"] == args.status])
+    print(json.dumps(cov, indent=1) if args.json else coverage_markdown(cov))
+    return EXIT_OK
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
     from opdcheck.paper_checks.registry import get_check
 
@@ -93,6 +114,15 @@ def _cmd_show(args: argparse.Namespace) -> int:
     if c.expected:
         print(f"Known before running: {c.expected}\n")
     print(f"Accepts --instance FILE: {'yes' if c.accepts_instance else 'no'}\n")
+    from opdcheck.paper_checks.claims import REGISTER
+
+    judged = [(s, j) for s in REGISTER for j in s.judges if j.check == c.id]
+    if judged:
+        print("Statements of the paper it judges (`opdcheck claims`):")
+        for s, j in judged:
+            print(f"  {s.id} ({s.location}): {j.finding or 'the check as a whole'} [{j.reading}"
+                  + (f", {j.severity}" if j.severity != "substantive" else "") + (", planned" if j.planned else "") + "]")
+        print()
     if c.doc:
         print(c.doc)
     return EXIT_OK
@@ -626,6 +656,12 @@ def build_parser() -> argparse.ArgumentParser:
         ).set_defaults(func=_cmd_list_methods)
     s = add("show", "what a check does: the claim, how it is decided, whether it accepts --instance")
     s.add_argument("id", help="a check id (`opdcheck list` shows them)")
+    cl = add("claims", "the register of the paper's checkable statements, with coverage")
+    cl.add_argument("--json", action="store_true", help="print the register and its coverage as JSON")
+    cl.add_argument("--results", default=None, metavar="FILE",
+                    help="a results.json of a run: show which statements that run decided")
+    cl.add_argument("--status", choices=("fully", "partly", "not"), default=None, help="only entries of this status")
+    cl.set_defaults(func=_cmd_claims)
     s.set_defaults(func=_cmd_show)
     r = add("run", "run checks and write report.html, report.md, results.json, figures/ and counterexamples/")
     r.add_argument("ids", nargs="*", help="check ids, or 'all' (default: all)")

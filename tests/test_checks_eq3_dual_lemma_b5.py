@@ -76,19 +76,17 @@ def test_dual_function_wrong_hessian_refuted_with_witness(tmp_path):
 def test_lemma_b5_quick(tmp_path):
     r = get_check("lemma-B.5").run(CheckContext(out_dir=tmp_path))
     # measured: the bound holds everywhere (largest ratio ~0.14) but "lam* > 0" fails on the instance
-    # with an inactive constraint -> REFUTED as stated, counterexample saved and reloadable
+    # with an inactive constraint -> REFUTED as stated, counterexample saved and reloadable; the proofs use
+    # only lam* >= 0, so the register reads it as a misstatement and the check is INCONSISTENT (result.py)
     assert r.computed["bound_holds_everywhere"]
     assert r.computed["max_ratio"] < 1
-    assert r.verdict == Verdict.REFUTED
-    # its weight is stated plainly: a misstatement (the proofs use lam* >= 0, which holds)
-    pos = [f for f in r.findings if f.name.startswith("lam* > 0")][0]
-    assert pos.severity == "misstatement" and pos.reading == "literal" and pos.statement == "lemma-B.5"
-    assert [f for f in r.findings if f.name.startswith("lam* >= 0")][0].verdict == Verdict.CONFIRMED
-    assert r.summary.startswith("Weight: a misstatement")
+    pos = next(f for f in r.findings if f.name == "lam* > 0 (Lemma B.5)")
+    assert pos.verdict == Verdict.REFUTED and (pos.statement, pos.severity) == ("lemma-B.5-positivity", "misstatement")
+    assert r.verdict == Verdict.INCONSISTENT
     assert r.counterexample and (tmp_path / r.counterexample).exists()
     inst = load_problem(tmp_path / r.counterexample)
     rr = get_check("lemma-B.5").run(CheckContext(out_dir=tmp_path / "again", instance=inst))
-    assert rr.verdict == Verdict.REFUTED and rr.computed["instances_with_zero_multiplier"]
+    assert rr.verdict == Verdict.INCONSISTENT and rr.computed["instances_with_zero_multiplier"]
 
 
 def test_lemma_b5_confirmed_on_all_active_instance(tmp_path):

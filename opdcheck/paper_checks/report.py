@@ -20,6 +20,9 @@ Those are kept apart (``timing``) so that a determinism test can drop them.
   result carries ``headline`` (a display field: the one line of the verdict tables). Other modules
   may add top-level keys (``coverage``: the claims register's coverage of the paper's statements).
   Numbers are JSON numbers; a non-finite float is the string ``"nan"``, ``"inf"`` or ``"-inf"``.
+  ``coverage``: the claims register's coverage by this run, ``opdcheck.paper_checks.claims.coverage(results)``:
+  ``statements``, ``declared`` (fully / partly / not), ``decided_in_run``, ``reasons_not_fully`` and one entry per
+  statement (id, location, quote, readings, status, reason, judges with this run's verdicts).
 
 Every string that comes from outside (instance names, file names, check output) is made one
 line and table-safe before it reaches ``report.md`` (:func:`inline`), so a name with newlines or
@@ -43,7 +46,7 @@ from opdcheck.paper_checks.display import PAPER, _fmt, display, tally  # noqa: F
 from opdcheck.paper_checks.result import CheckResult, to_jsonable
 
 __all__ = ["SCHEMA_VERSION", "PAPER", "write_report", "verdict_table", "render_markdown", "results_payload",
-           "inline", "display", "tally", "RunStatus"]
+           "inline", "display", "tally", "RunStatus", "coverage_section"]
 
 SCHEMA_VERSION = 3
 
@@ -131,6 +134,17 @@ def _table(cols: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     return out
 
 
+def _reading_note(f) -> str:
+    """The reading, severity and weight of a finding, when not the defaults (see result.py)."""
+    from opdcheck.paper_checks.result import reading_tag
+
+    tag = reading_tag(f)
+    rest = tag.split("; ", 1)[1] if "; " in tag else ""
+    where = f"statement {f.statement}" if f.statement else ""
+    note = ", ".join(x for x in (where, rest) if x)
+    return f" ({note})" if note else ""
+
+
 def _section(r: CheckResult) -> str:
     """A compact section: claim, the deciding finding(s) in full, the witness's method, the figures
     and the counterexample; one line per other finding; controls counted. Everything else (derivations,
@@ -160,7 +174,7 @@ def _section(r: CheckResult) -> str:
     if others:
         parts += ["**Findings**", ""]
         parts += _table(["finding", "verdict", "judged", "stated", "computed", "sentence"],
-                        [[f.name, f"**{f.verdict.value}**", f.judged, _short(_fmt(f.stated), 60),
+                        [[f.name, f"**{f.verdict.value}**" + _reading_note(f), f.judged, _short(_fmt(f.stated), 60),
                           _short(_fmt(f.computed), 60), _short(f.sentence, 120)] for f in r.findings]) + [""]
     if r.controls:
         failed = [c for c in r.controls if not c.passed]
@@ -232,9 +246,18 @@ def render_markdown(results: Sequence[CheckResult], *, profile: str, seed: int,
     for cid, err in crashed.items():
         lines += [f'<a id="{_anchor(cid)}"></a>', "", f"## `{_code(cid)}` — CRASHED", "", "```",
                   err.strip().replace("```", "\'\'\'"), "```", ""]
+    lines += [coverage_section(results), ""]
     for title_a, body in appendices:
         lines += [f"## Appendix: {inline(title_a)}", "", body.strip(), ""]
     return "\n".join(lines)
+
+
+def coverage_section(results: Sequence[CheckResult]) -> str:
+    """The report's coverage section: the claims register against this run (counts, reasons, one row per
+    statement), generated from ``claims.coverage``, never a fixed sentence."""
+    from opdcheck.paper_checks.claims import coverage, coverage_markdown
+
+    return "## What the paper says, statement by statement\n\n" + coverage_markdown(coverage(results))
 
 
 def results_payload(results: Sequence[CheckResult], *, profile: str, seed: int,
@@ -272,6 +295,7 @@ def results_payload(results: Sequence[CheckResult], *, profile: str, seed: int,
         "results": dicts,
         "crashed": crashed or {},
         "appendices": [{"title": t, "markdown": m} for t, m in _check_appendices(appendices)],
+        "coverage": _coverage(results),
         "timing": {"date": stamp["date"], "executor": stamp["executor"], "machine": platform.platform(),
                    "python": platform.python_version(),
                    "wall_time_total": float(sum(r.wall_time for r in results))},
@@ -338,6 +362,12 @@ def numbers_as_numbers(rows: Any) -> Any:
     if isinstance(rows, dict):
         return {k: numbers_as_numbers(v) for k, v in rows.items()}
     return _as_number(rows)
+
+
+def _coverage(results: Sequence[CheckResult]) -> dict:
+    from opdcheck.paper_checks.claims import coverage
+
+    return coverage(results)
 
 
 def _write_atomic(path: Path, text: str) -> None:

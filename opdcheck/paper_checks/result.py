@@ -1,4 +1,35 @@
-"""CheckResult: what one check found, with the computed and the stated side together (PEPit style)."""
+"""CheckResult: what one check found, with the computed and the stated side together (PEPit style).
+
+Verdicts across readings (one rule for every check, enforced here, not per check)
+-------------------------------------------------------------------------------
+Every :class:`Finding` names the register statement it judges (``statement``, see
+:mod:`opdcheck.paper_checks.claims`), the ``reading`` of that statement it judges and the ``severity`` of a
+failure. A finding the check left unlabelled (``statement == ""``) takes all three from the register entry that
+names its check and finding (:meth:`CheckResult.apply_register`, called by the registry once the result carries
+its check id); a finding the register does not know keeps the defaults (literal, substantive) and is judged as
+its check formalises the claim.
+
+What a finding contributes to its check's verdict (:func:`finding_contribution`):
+
+* not REFUTED: its own verdict (CONFIRMED, INCONSISTENT, INCONCLUSIVE), whatever the reading;
+* REFUTED under a reading that is neither ``"literal"`` nor ``"charitable"`` (a reading the text does not make
+  the paper's claim: "PD = Algorithm 1's sequential update", "runs" for a claim about guarantees, a synthetic
+  analogue of the LLM experiment): nothing. It is a *caveat*, reported with its evidence;
+* REFUTED with severity ``"misstatement"`` (the repaired form is what the paper uses) or ``"typo"``:
+  INCONSISTENT (the printed text disagrees with the derivation or with what the paper uses);
+* REFUTED, substantive, under the ``"charitable"`` reading: REFUTED;
+* REFUTED, substantive, under the ``"literal"`` reading: REFUTED only if the register declares no weaker reading
+  of its statement (or the statement is unregistered); otherwise INCONSISTENT: the text as written is false while
+  a reading the text supports is what the paper claims, and that reading's own finding decides the rest.
+
+So a check is REFUTED only if some finding judging the most charitable reading is a substantive, independently
+replayed refutation. Its verdict combines the contributions with the precedence REFUTED > INCONSISTENT >
+INCONCLUSIVE > CONFIRMED; a check whose findings are all caveats is INCONCLUSIVE. A check that gives its own
+verdict beside findings keeps it, except a REFUTED none of whose REFUTED findings counts: it gets the combined
+verdict, and the change is recorded in ``downgrades``. The generated summary leads with the strongest evidence
+under the most charitable reading (:func:`summary_from_findings` orders by contribution, charitable reading
+first), and tags each finding with its reading and severity when they are not the defaults.
+"""
 from __future__ import annotations
 
 import re
@@ -11,7 +42,13 @@ import numpy as np
 from opdcheck.numerics.replay.witness import Witness
 
 __all__ = ["Verdict", "Comparison", "Finding", "Control", "CheckResult", "combine_verdicts",
-           "summary_from_findings", "headline", "to_jsonable"]
+           "summary_from_findings", "headline", "to_jsonable", "finding_contribution", "combine_findings",
+           "SEVERITIES", "MAIN_READINGS", "reading_tag"]
+
+#: the weight of a failure (``Finding.severity``)
+SEVERITIES = ("substantive", "misstatement", "typo")
+#: the readings that are the paper's claim; any other name is a caveat reading
+MAIN_READINGS = ("literal", "charitable")
 
 
 class Verdict(str, Enum):
@@ -56,6 +93,15 @@ class Finding:
     def __post_init__(self) -> None:
         self.verdict = Verdict(self.verdict)
         _require_witness(self.witness, f"Finding({self.name!r}).witness")
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"Finding({self.name!r}).severity = {self.severity!r}; choose one of "
+                             f"{', '.join(SEVERITIES)}.")
+        if not isinstance(self.reading, str) or not self.reading.strip():
+            raise ValueError(f"Finding({self.name!r}).reading = {self.reading!r}; name the reading judged "
+                             "('literal', 'charitable' or another named reading).")
+        if not isinstance(self.statement, str):
+            raise ValueError(f"Finding({self.name!r}).statement = {self.statement!r}; pass a register id "
+                             "(`opdcheck claims`) or ''.")
         # an INCONSISTENT finding is a judgement too: with nothing judged it is undecided as well
         if self.verdict != Verdict.INCONCLUSIVE and self.judged <= 0:
             self.sentence = f"nothing was judged (0 cases decided), so INCONCLUSIVE instead of {self.verdict.value}. " + self.sentence
@@ -117,10 +163,72 @@ def combine_verdicts(verdicts) -> Verdict:
     return Verdict.INCONCLUSIVE  # pragma: no cover
 
 
+def _has_weaker_reading(statement: str) -> bool | None:
+    if not statement:
+        return None
+    from opdcheck.paper_checks.claims import has_weaker_reading  # data only; imports nothing of ours
+
+    return has_weaker_reading(statement)
+
+
+def reading_kind(reading: str) -> str:
+    """``"literal"`` or ``"charitable"`` for the paper's own readings (also when annotated, e.g.
+    ``"charitable (the proof's denominator)"``); ``"caveat"`` for any other named reading."""
+    for kind in MAIN_READINGS:
+        if reading == kind or reading.startswith(kind + " "):
+            return kind
+    return "caveat"
+
+
+def finding_contribution(f: Finding) -> Verdict | None:
+    """What ``f`` contributes to its check's verdict under the reading rule of this module's docstring
+    (None: a caveat, reported but not counted)."""
+    if f.verdict != Verdict.REFUTED:
+        return f.verdict
+    kind = reading_kind(f.reading)
+    if kind == "caveat":
+        return None
+    if f.severity != "substantive":
+        return Verdict.INCONSISTENT
+    if kind == "charitable":
+        return Verdict.REFUTED
+    return Verdict.INCONSISTENT if _has_weaker_reading(f.statement) else Verdict.REFUTED
+
+
+def combine_findings(findings) -> Verdict:
+    """The verdict of a check from its findings under the reading rule (all caveats -> INCONCLUSIVE)."""
+    contributions = [c for c in (finding_contribution(f) for f in findings) if c is not None]
+    return combine_verdicts(contributions)
+
+
+def reading_tag(f: Finding) -> str:
+    """``VERDICT; reading, severity, what it counts as`` for reports (defaults omitted)."""
+    c = finding_contribution(f)
+    bits = []
+    if f.reading != "literal":
+        bits.append(f"{f.reading} reading")
+    if f.severity != "substantive":
+        bits.append(f.severity)
+    if f.verdict == Verdict.REFUTED and c is None:
+        bits.append("caveat: not the paper's claim")
+    elif f.verdict == Verdict.REFUTED and c != Verdict.REFUTED:
+        bits.append(f"counts as {c.value}")
+    return f"{f.verdict.value}" + (f"; {', '.join(bits)}" if bits else "")
+
+
+def _lead_key(f: Finding) -> tuple:
+    c = finding_contribution(f)
+    rank = _PRECEDENCE.index(c) if c is not None else len(_PRECEDENCE)
+    kind = reading_kind(f.reading)
+    return (rank, 0 if kind == "charitable" else 1 if kind == "literal" else 2)
+
+
 def summary_from_findings(findings: "list[Finding]", controls: "list[Control] | None" = None) -> str:
-    """One sentence per finding, generated from what each computed: ``[name: VERDICT] sentence``;
-    then, if controls are given, how many passed (and the detail of any that failed)."""
-    text = " ".join(f"[{f.name}: {f.verdict.value}] {f.sentence}".strip() for f in findings)
+    """One sentence per finding, generated from what each computed: ``[name: VERDICT; reading, severity]
+    sentence``, strongest evidence under the most charitable reading first (then the order given); then,
+    if controls are given, how many passed (and the detail of any that failed)."""
+    ordered = sorted(findings, key=_lead_key)  # stable: ties keep the check's order
+    text = " ".join(f"[{f.name}: {reading_tag(f)}] {f.sentence}".strip() for f in ordered)
     if controls:
         failed = [c for c in controls if not c.passed]
         text += f" Controls: {len(controls) - len(failed)} of {len(controls)} passed"
@@ -176,10 +284,54 @@ class CheckResult:
     def __post_init__(self) -> None:
         if self.stated is None:
             raise ValueError(f"CheckResult({self.id}).stated is None; state the claim's side explicitly.")
-        if self.verdict is None:
-            self.verdict = combine_verdicts(f.verdict for f in self.findings)
+        # what the check itself gave (kept so that the register's readings can be applied later, once)
+        self._own_verdict = None if self.verdict is None else Verdict(self.verdict)
+        self._own_summary = self.summary
+        if self.summary and self.findings and self.summary in (summary_from_findings(self.findings),
+                                                               summary_from_findings(self.findings, self.controls)):
+            self._own_summary = ""  # the check used the generator: regenerate it once the readings are known
+        self._settle()
+
+    def apply_register(self) -> None:
+        """Label the findings the check left unlabelled from the claims register (statement, reading,
+        severity of the judge naming this check id and finding) and settle the verdict again. Called by
+        the registry once ``id`` is filled; a no-op when no finding changes."""
+        from opdcheck.paper_checks.claims import judge_for
+
+        changed = False
+        for f in self.findings:
+            if f.statement:
+                continue
+            hit = judge_for(self.id, f.name)
+            if hit is None:
+                continue
+            st, j = hit
+            f.statement, f.reading, f.severity = st.id, j.reading, j.severity
+            changed = True
+        if changed:
+            self._settle()
+
+    def _settle(self) -> None:
+        """The verdict from the check's own verdict or its findings (reading rule), then ``_enforce``."""
+        self.downgrades = []
+        self.summary = self._own_summary
+        if self._own_verdict is None:
+            self.verdict = combine_findings(self.findings)
             if not self.summary:
                 self.summary = summary_from_findings(self.findings, self.controls)
+        else:
+            self.verdict = self._own_verdict
+            refuting = [f for f in self.findings if f.verdict == Verdict.REFUTED]
+            if (self.verdict == Verdict.REFUTED and refuting
+                    and not any(finding_contribution(f) == Verdict.REFUTED for f in refuting)):
+                combined = combine_findings(self.findings)
+                self.downgrades.append(
+                    f"the check said REFUTED, but none of its refuting findings judges the most charitable reading "
+                    f"as a substantive failure ({'; '.join(f'{f.name}: {reading_tag(f)}' for f in refuting)}), so "
+                    f"{combined.value}")
+                self.summary = f"{combined.value} under the most charitable reading (the check alone said REFUTED). " \
+                    + (self.summary or summary_from_findings(self.findings, self.controls))
+                self.verdict = combined
         self.verdict = Verdict(self.verdict)
         _require_witness(self.witness, f"CheckResult({self.id}).witness")
         self._enforce()
@@ -209,7 +361,7 @@ class CheckResult:
         if v == Verdict.REFUTED:
             own = self.witness
             if own is None and self.findings:  # a REFUTED finding carries its own replayed witness
-                refuting = [f for f in self.findings if f.verdict == Verdict.REFUTED]
+                refuting = [f for f in self.findings if finding_contribution(f) == Verdict.REFUTED]
                 own = refuting[0].witness if refuting else None
             if not _witness_confirms(own):
                 reasons.append("the refutation was not confirmed by an independent replay (" + _witness_reason(own) + ")")

@@ -1,0 +1,168 @@
+"""The claims register (paper_checks/claims.py): well formed, every judge names a check that exists and a
+finding that check produces (statically from the check's source; one slow test against a real run), coverage
+generated from a run, and ``opdcheck claims``."""
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import re
+import sys
+from functools import lru_cache
+
+import pytest
+
+from opdcheck.paper_checks.claims import REGISTER, Judge, Statement, coverage, coverage_markdown, validate_register
+
+
+@lru_cache(maxsize=None)
+def _checks() -> dict:
+    from opdcheck.paper_checks.registry import all_checks
+
+    return {c.id: c for c in all_checks()}
+
+
+@lru_cache(maxsize=None)
+def _name_patterns(check_id: str) -> tuple:
+    """Every string literal of the check's module and every f-string as a regex (formatted parts = ``.+``):
+    a finding name the check can produce matches one of them."""
+    module = sys.modules[_checks()[check_id].func.__module__]
+    tree = ast.parse(inspect.getsource(module))
+    pats = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            pats.append(re.escape(node.value))
+        elif isinstance(node, ast.JoinedStr):
+            pats.append("".join(re.escape(v.value) if isinstance(v, ast.Constant) else ".+" for v in node.values))
+    return tuple(re.compile(p, re.S) for p in pats)
+
+
+def _unknown_judges(register) -> list[str]:
+    checks = _checks()
+    bad = []
+    for s in register:
+        for j in s.judges:
+            if j.check not in checks:
+                bad.append(f"{s.id}: check {j.check!r} does not exist")
+            elif j.finding and not j.planned and not any(p.fullmatch(j.finding) for p in _name_patterns(j.check)):
+                bad.append(f"{s.id}: check {j.check!r} produces no finding named {j.finding!r}")
+    return bad
+
+
+def test_register_is_well_formed_and_large():
+    assert validate_register() == []
+    assert len(REGISTER) >= 80
+    kinds = {s.kind for s in REGISTER}
+    assert {"theorem", "corollary", "lemma", "assumption", "equation", "remark", "prose", "experiment"} <= kinds
+
+
+def test_locations_use_the_papers_numbering():
+    for s in REGISTER:
+        assert not re.search(r"\[\d+\]", s.location), f"{s.id}: location {s.location!r} cites a parse block number"
+
+
+def test_every_judge_names_an_existing_check_and_finding():
+    assert _unknown_judges(REGISTER) == []
+
+
+def test_bad_judges_are_caught():
+    """Negative control: a register naming a missing check or finding fails."""
+    bogus = (Statement("x", "Thm 3.4", "theorem", "q", {"literal": "l"},
+                       (Judge("no-such-check", "f"), Judge("thm-3.4-constants", "no such finding"))), )
+    assert len(_unknown_judges(bogus)) == 2
+    planned = (Statement("y", "Thm 3.4", "theorem", "q", {"literal": "l"},
+                         (Judge("thm-3.4", "not yet there", planned=True),)),)
+    assert _unknown_judges(planned) == []
+
+
+def test_validate_register_catches_structural_errors():
+    bad = (Statement("a", "Thm 3.4", "theorem", "q", {"literal": "l"}, (Judge("thm-3.4", "", "charitable"),), "fully"),
+           Statement("a", "Thm 3.4", "novel", "q", {"charitable": "c"}, (), "fully"),
+           Statement("b", "", "theorem", "q", {"literal": "l"}, (), "not"))
+    problems = "\n".join(validate_register(bad))
+    for needle in ("reads 'charitable'", "duplicate id", "kind 'novel'", "lack 'literal'", "no judges",
+                   "without a reason", "empty location"):
+        assert needle in problems
+
+
+def test_planned_findings_of_the_verdicts_work_are_registered():
+    planned = {j.finding for s in REGISTER for j in s.judges if j.planned}
+    assert {"existential reading", "in-class strong duality", "Cor 3.10 residual scale", "contraction at beta = 0.05",
+            "off-by-one Phi_t", "App. C sign slip", "Lemma B.9 KL Bregman", "SC-SC only (§2.3)"} <= planned
+
+
+def test_coverage_is_computed_from_the_run():
+    reg = coverage(None)
+    assert sum(reg["declared"].values()) == reg["statements"] == len(REGISTER)
+    assert reg["decided_in_run"] is None
+    fake = [{"id": "lemmas-B.2-B.4-B.8", "verdict": "REFUTED",
+             "findings": [{"name": "B.4 at the proof's delta", "verdict": "REFUTED"},
+                          {"name": "B.2 Pinsker", "verdict": "INCONCLUSIVE"}]}]
+    cov = coverage(fake)
+    assert cov["decided_in_run"] == 1  # Lemma B.4 decided; Pinsker ran but decided nothing
+    e = {x["id"]: x for x in cov["entries"]}
+    assert e["lemma-B.4"]["decided_in_run"] and not e["lemma-B.2"]["decided_in_run"]
+    text = coverage_markdown(cov)
+    assert f"lists {len(REGISTER)} checkable statements" in text and "In this run 1 of them" in text
+
+
+def test_report_carries_the_coverage(tmp_path):
+    from opdcheck.paper_checks.report import write_report
+    from opdcheck.paper_checks.result import CheckResult, Finding, Verdict
+
+    res = CheckResult(verdict=None, computed=0, stated="s", comparison="identity", id="lemmas-B.2-B.4-B.8",
+                      findings=[Finding("B.2 Pinsker", "c", Verdict.CONFIRMED, 1, 1)])
+    md, js = write_report([res], tmp_path, profile="quick", seed=0)
+    payload = json.loads(js.read_text())
+    assert payload["coverage"]["decided_in_run"] == 1
+    assert "## What the paper says, statement by statement" in md.read_text()
+
+
+def test_cli_claims(capsys, tmp_path):
+    from opdcheck.cli import EXIT_INPUT, EXIT_OK, main
+
+    assert main(["claims"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert f"lists {len(REGISTER)} checkable statements" in out and "`thm-3.4`" in out
+    assert main(["claims", "--json", "--status", "not"]) == EXIT_OK
+    d = json.loads(capsys.readouterr().out)
+    assert d["entries"] and all(e["status"] == "not" for e in d["entries"])
+    bad = tmp_path / "results.json"
+    bad.write_text("{not json")
+    assert main(["claims", "--results", str(bad)]) == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert "--results" in err and "results.json" in err and "\n" == err[-1] and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_every_finding_name_appears_in_a_real_quick_run(tmp_path):
+    """Run every check the register names (quick profile) and compare finding names with what it produced."""
+    from opdcheck.paper_checks.context import CheckContext
+
+    wanted: dict[str, set] = {}
+    for s in REGISTER:
+        for j in s.judges:
+            if j.finding and not j.planned:
+                wanted.setdefault(j.check, set()).add(j.finding)
+    missing = []
+    for cid, names in sorted(wanted.items()):
+        res = _checks()[cid].run(CheckContext(profile="quick", seed=0, out_dir=tmp_path / cid))
+        got = {f.name for f in res.findings}
+        missing += [f"{cid}: {n!r}" for n in sorted(names - got)]
+    assert missing == []
+
+
+def test_readme_counts_are_the_registers():
+    """The README's counts are generated from the register: a change to the register must update them."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    d = coverage(None)
+    want = (f"The register lists **{d['statements']} statements: {d['declared']['fully']} judged fully, "
+            f"{d['declared']['partly']} partly, {d['declared']['not']} not judged**")
+    assert want in readme
+
+
+def test_every_check_judges_some_statement():
+    named = {j.check for s in REGISTER for j in s.judges}
+    assert set(_checks()) - named == set()
