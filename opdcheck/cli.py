@@ -792,6 +792,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("opdcheck: error: out of memory; lower --memory-limit so that the estimate refuses it up front, or "
               "pass a smaller instance.", file=sys.stderr)
         return EXIT_INPUT
+    except BrokenPipeError:  # the reader went away (`opdcheck claims | head`): nothing to report, as other CLI tools do
+        try:
+            sys.stdout = open(os.devnull, "w")  # so the interpreter's final flush does not raise again
+        except OSError:
+            pass
+        return EXIT_OK
     except OSError as exc:  # the file system (a name too long, no permission, a full disk) outside the handled paths
         where = f" ({str(exc.filename)[:80]})" if getattr(exc, "filename", None) else ""
         print(f"opdcheck: error: {exc.strerror or exc}{where}; check the paths and free space.", file=sys.stderr)
