@@ -10,7 +10,7 @@ import pytest
 from opdcheck.instances import paper_toy
 from opdcheck.kernels.opd import run_opd, thm34_step_sizes
 from opdcheck.numerics.lp import slater_margin
-from opdcheck.numerics.replay_readings import replay_printed_bound_violation
+from opdcheck.numerics.replay.readings import replay_printed_bound_violation
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.result import Verdict
 from opdcheck.paper_checks.studies import thm34_readings as rd

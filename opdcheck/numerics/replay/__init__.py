@@ -15,6 +15,9 @@ confirmed by a replay that evaluates the same closed form.
 * ``alg3.py``     log-linear classes (Fisher matrix, natural direction, fixed points) and Cor 3.10's example;
 * ``toy.py``      the paper's toy (Fig. 1) from its definition;
 * ``certified.py`` witnesses resting on exact certificates (Schur-Cohn over QQ, 50-digit derivatives).
+* ``lemma_b11.py`` the proof steps of Lemma B.11 / Cor. B.12 on the Cor 3.10 class, at 50 digits or exactly;
+* ``readings.py`` the paper's other readings: Algorithm 2 with the printed closed form exp(S) against Thm 3.4's
+  bound, and App. E's in-class duality gap by geometry.
 """
 from opdcheck.numerics.replay.core import *  # noqa: F401,F403
 from opdcheck.numerics.replay.core import __all__ as _core_all

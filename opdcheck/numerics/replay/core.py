@@ -370,13 +370,14 @@ def _not_replayed(reason: str, **extra) -> Witness:
 
 def replay_bound_violation(problem, lam_start: Sequence[float], *, dual_step: str, t: int, eta_th: float,
                            eta_lam: float, code_error: float, code_bound: float, denominator: str = "denom_theorem",
-                           rtol: float = 0.0) -> Witness:
+                           rtol: float = 0.0, certified_r2: Sequence[float] | None = None) -> Witness:
     """Witness for ``thm-3.4``: replay OPD for ``t`` steps at 50 digits, recompute Phi_1 (eq. (47)),
     rho (eq. (46)) and the denominator from the sympy constants, and judge ``error_t > bound_t``.
 
     ``confirms``: the replayed error exceeds the replayed bound (by the check's ``rtol``); ``agrees``:
     the code's error and bound at step t match the replay (``REPLAY_AGREE_RTOL``, ``REPLAY_AGREE_ATOL``);
     ``certified``: the 50-digit saddle point's projected gradient is below ``REPLAY_NEWTON_PG_TOL``.
+    ``certified_r2``: an exact certificate's enclosure ``[lo^2, hi^2]`` of OPD's rate there (reported, not judged).
     """
     from opdcheck.tolerances import REPLAY_MAX_WORK
 
@@ -404,7 +405,8 @@ def replay_bound_violation(problem, lam_start: Sequence[float], *, dual_step: st
          "ratio (code)": float(code_error / code_bound) if code_bound else float("inf"), "ratio (replay)": float(ratio),
          "rho46 (sympy)": float(k["rho_eq46"]), "Phi_1 (replay)": float(phi1), "denominator (sympy)": float(k[denominator]),
          "lam* (replay)": [float(v) for v in S.lam], "saddle projected gradient": float(S.pg_norm),
-         "saddle certified": S.certified}
+         "saddle certified": S.certified,
+         **({"certified r^2": [float(v) for v in certified_r2]} if certified_r2 is not None else {})}
     if not w["agrees"]:
         w["disagreement"] = (f"at t = {t}: error code {float(code_error):.12g} vs replay {float(err):.12g}, "
                              f"bound code {float(code_bound):.12g} vs replay {float(bound):.12g}")
@@ -466,10 +468,12 @@ def mp_tail_rate(errors: Sequence, t0: int, t1: int) -> mpmath.mpf:
 
 
 def replay_rate_violation(problem, lam_start: Sequence[float], *, dual_step: str, t0: int, t1: int, eta_th: float,
-                          eta_lam: float, code_rate: float, code_rho: float, slack: float) -> Witness:
+                          eta_lam: float, code_rate: float, code_rho: float, slack: float,
+                          certified_r2: Sequence[float] | None = None) -> Witness:
     """Witness for ``thm-3.4-rate``: replay ``t1`` steps, fit the tail rate on the code's window
     ``[t0, t1]`` at 50 digits, and judge ``rate > rho(46) + slack`` with rho from sympy.
-    ``agrees``: the code's rate (``REPLAY_RATE_ATOL``) and rho (``REPLAY_AGREE_RTOL``) match the replay."""
+    ``agrees``: the code's rate (``REPLAY_RATE_ATOL``) and rho (``REPLAY_AGREE_RTOL``) match the replay.
+    ``certified_r2``: an exact certificate's enclosure ``[lo^2, hi^2]`` of the rate (reported, not judged)."""
     from opdcheck.tolerances import REPLAY_AGREE_RTOL, REPLAY_MAX_WORK, REPLAY_RATE_ATOL
 
     if t1 <= t0 or replay_work(problem, t1) > REPLAY_MAX_WORK:
@@ -491,7 +495,8 @@ def replay_rate_violation(problem, lam_start: Sequence[float], *, dual_step: str
          "instance": f"{problem.name} (beta = {problem.beta:g})", "dual_step": dual_step, "window": [int(t0), int(t1)],
          "rate (code)": float(code_rate), "rate (replay)": float(rate), "rho46 (code)": float(code_rho),
          "rho46 (sympy)": float(k["rho_eq46"]), "slack": float(slack), "lam* (replay)": [float(v) for v in S.lam],
-         "saddle projected gradient": float(S.pg_norm), "saddle certified": S.certified}
+         "saddle projected gradient": float(S.pg_norm), "saddle certified": S.certified,
+         **({"certified r^2": [float(v) for v in certified_r2]} if certified_r2 is not None else {})}
     if not agrees:
         w["disagreement"] = (f"rate code {float(code_rate):.10g} vs replay {float(rate):.10g}; rho code "
                              f"{float(code_rho):.12g} vs sympy {float(k['rho_eq46']):.12g}")

@@ -36,6 +36,7 @@ import numpy as np
 from opdcheck.kernels.framework import run_config
 from opdcheck.methods import get_method
 from opdcheck.kernels.trajectory import fit_tail_rate
+from opdcheck.numerics.replay.certified import judge_rate_certificates
 from opdcheck.numerics.types import SaddlePoint
 from opdcheck.paper_checks.studies.alg1_designs import CERT_METHOD, exact_fraction, first_below, rational_design
 from opdcheck.paper_checks.context import CheckContext
@@ -270,12 +271,12 @@ def _scsc_finding(designs: list, fs_ok: list) -> Finding:
     ok = [c for c in cases if c["cert"].stable and c["converged"] and c["rate_ok"]]
     witness = None
     if cases and len(ok) == len(cases):
-        witness = {"replayed": True, "method": "exact Schur-Cohn certificate of simultaneous GDA's map linearised at the "
-                                               "exact rational saddle point (sympy, theory.linearization.certify_rate)",
-                   "confirms": all(c["cert"].stable for c in cases), "agrees": all(c["rate_ok"] for c in cases),
-                   "disagreement": "measured tail rate vs certified radius^2 beyond ALG1_RATE_ATOL",
-                   "certified_radius": [[str(round(float(c["cert"].lo), 8)), str(round(float(c["cert"].hi), 8))] for c in cases],
-                   "measured_rate": [c["rate"] for c in cases], "tolerance": ALG1_RATE_ATOL}
+        witness = judge_rate_certificates(
+            "simultaneous GDA certified stable without strong convexity in lam", [c["cert"] for c in cases],
+            claim="stable", code_rates=[c["rate"] for c in cases], rate_slack=ALG1_RATE_ATOL,
+            method="exact Schur-Cohn certificate of simultaneous GDA's map linearised at the exact rational saddle "
+                   "point (sympy, theory.linearization.certify_rate)",
+            instance="; ".join(str(c["design"]) for c in cases))
         v = Verdict.REFUTED
     else:
         v = Verdict.INCONCLUSIVE

@@ -18,7 +18,7 @@ computed), Assumption 3.2 (``R_max = 1``).
 
 Two independent computations of the duality gap: (i) float64 brute force (theta grid, then ``min_lam max_theta``
 by a lam grid refined by golden section); (ii) the 50-digit geometric computation of
-``opdcheck.numerics.replay_readings.mp_in_class_duality`` (primal by refined grid search and boundary bisection; dual
+``opdcheck.numerics.replay.readings.replay_in_class_duality`` (primal by refined grid search and boundary bisection; dual
 as the upper concave envelope of the image at c = 0). REFUTED when both find a gap above ``IN_CLASS_GAP_ATOL`` and
 agree to ``IN_CLASS_AGREE_ATOL``. Positive control: the mixture class ``pi_theta = (1 - theta) pi_A + theta pi_B`` (a
 segment of the simplex: concave image) has no gap by both computations.
@@ -34,7 +34,7 @@ import math
 import mpmath
 import numpy as np
 
-from opdcheck.numerics.replay_readings import mp_in_class_duality
+from opdcheck.numerics.replay.readings import replay_in_class_duality
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict, summary_from_findings
@@ -103,13 +103,14 @@ def float_duality(logits, n_grid: int = 20001) -> dict:
 
 
 def judge(logits, mp_logits) -> dict:
+    """The float64 brute force and its 50-digit replay (a Witness): both gaps, whether they agree and both exceed
+    ``IN_CLASS_GAP_ATOL``."""
     fl = float_duality(logits)
-    mp = mp_in_class_duality(mp_logits, R_SOFT, R_HARD, PI_REF, BETA, n_grid=801)
-    gap_mp = float(mp["gap"])
-    agrees = abs(fl["gap"] - gap_mp) <= IN_CLASS_AGREE_ATOL and abs(fl["primal"] - float(mp["primal"])) <= IN_CLASS_AGREE_ATOL
-    return {"float": fl, "mp": {k: (float(v) if isinstance(v, mpmath.mpf) else v) for k, v in mp.items()},
-            "gap_float": fl["gap"], "gap_mp": gap_mp, "agrees": bool(agrees),
-            "gap": bool(fl["gap"] > IN_CLASS_GAP_ATOL and gap_mp > IN_CLASS_GAP_ATOL)}
+    w = replay_in_class_duality(mp_logits, R_SOFT, R_HARD, PI_REF, BETA, code_gap=fl["gap"], code_primal=fl["primal"],
+                                code_dual=fl["dual"], n_grid=801)
+    gap_mp = float(w.replay_values["gap"])
+    return {"float": fl, "mp": dict(w.replay_values), "replay": w, "gap_float": fl["gap"], "gap_mp": gap_mp,
+            "agrees": w.agrees, "gap": bool(fl["gap"] > IN_CLASS_GAP_ATOL and gap_mp > IN_CLASS_GAP_ATOL)}
 
 
 def evaluate(ctx: CheckContext, logits=curved_logits) -> CheckResult:
@@ -117,12 +118,7 @@ def evaluate(ctx: CheckContext, logits=curved_logits) -> CheckResult:
     j = judge(logits, lambda t: logits(t, lib=mpmath))
     fl = j["float"]
     in_class = fl["xi"] > 0 and fl["p_min"] > 0 and math.isfinite(fl["C (Assumption 3.8)"])
-    witness = {"replayed": True, "confirms": j["gap"] and in_class, "agrees": j["agrees"],
-               "method": "mpmath 50 digits: primal by refined grid search and boundary bisection, dual as the upper "
-                         "concave envelope of the image {(c, f)} at c = 0 (opdcheck.numerics.replay_readings)",
-               "gap (code)": j["gap_float"], "gap (replay)": j["gap_mp"], "primal (code)": fl["primal"],
-               "primal (replay)": j["mp"]["primal"], "dual (code)": fl["dual"], "dual (replay)": j["mp"]["dual"],
-               "disagreement": f"gap float {j['gap_float']:.8f} vs 50-digit {j['gap_mp']:.8f}"}
+    witness = j["replay"]
     v = Verdict.REFUTED if (j["gap"] and in_class) else Verdict.CONFIRMED if (in_class and not j["gap"]) else Verdict.INCONCLUSIVE
     f = Finding(
         name="in-class strong duality under Assumption 3.7",

@@ -231,9 +231,7 @@ def evaluate(ctx: CheckContext, b9_slack: float = 0.0) -> CheckResult:
             statement, reading = "lemma-B.11", "Assumption 3.9 as defined (theta* = the exact NPG step)"
         elif s["step"].startswith("Cor"):
             statement, reading = "cor-B.12", "Assumption 3.9 as defined (theta* = the exact NPG step)"
-        wit = ({"replayed": True, "confirms": bool(s["fails"]), "agrees": True,
-                "method": "mpmath 50 digits / exact Fractions, closed forms of the class", "witness": s["witness"]}
-               if s["fails"] else None)
+        wit = s["replay"] if s["fails"] else None  # the 50-digit / exact evaluation of the step (replay layer)
         findings.append(Finding(
             name=f"Lemma B.11 {s['step']}" if not s["step"].startswith("Cor") else s["step"], claim=s["claim"], verdict=v,
             computed=mp.nstr(s["lhs"], 12), stated=mp.nstr(s["rhs"], 12), comparison="<=" if "(b)" in s["step"] else ">=",

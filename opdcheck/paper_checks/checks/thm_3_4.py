@@ -240,17 +240,17 @@ def run(ctx: CheckContext) -> CheckResult:
         e_fv = float(c_ce["prox"]["traj"].error[fv])
         b_fv = float(c_ce["prox"]["bounds"]["denom_proof_min"][fv])
         eta_th, eta_lam = thm34_step_sizes(p_ce)
-        witness_a = replay_bound_violation(p_ce, c_ce["prox"]["lam_star"], dual_step="prox", t=fv, eta_th=eta_th,
-                                           eta_lam=eta_lam, code_error=e_fv, code_bound=b_fv,
-                                           denominator="denom_proof_min", rtol=BOUND_RTOL)
-        cert_txt = ""
+        cert_txt, cert_r2 = "", None
         if p_ce.name == "paper-toy":  # the toy has an exact rational saddle point: certify the rate
             cert = certify_rate(toy_design(p_ce.beta), "opd", Fraction(eta_th).limit_denominator(10**6),
                                 Fraction(eta_lam).limit_denominator(10**6), "prox", tol=Fraction(1, 10**9))
-            witness_a["certified r^2"] = [float(cert.lo ** 2), float(cert.hi ** 2)]
+            cert_r2 = (float(cert.lo ** 2), float(cert.hi ** 2))
             cert_txt = (f"; the exact Schur-Cohn certificate puts OPD's rate at r^2 in [{float(cert.lo ** 2):.5f}, "
                         f"{float(cert.hi ** 2):.5f}] > rho(46) = {c_ce['prox']['rho']:.5f}, so the bound (which decays "
                         f"like rho^t) stays below the error from then on")
+        witness_a = replay_bound_violation(p_ce, c_ce["prox"]["lam_star"], dual_step="prox", t=fv, eta_th=eta_th,
+                                           eta_lam=eta_lam, code_error=e_fv, code_bound=b_fv,
+                                           denominator="denom_proof_min", rtol=BOUND_RTOL, certified_r2=cert_r2)
         sent_a = (f"{len(viol_proof)} of {len(counted)} instance(s) violate the bound even with the proof's own denominator "
                   f"min(eta_th+beta, 5/4 eta_lam - 1/4 sqrt(h) R_max); the smallest, {p_ce.name} (beta = {p_ce.beta:g}), "
                   f"first at t = {fv}: error {e_fv:.6g} > bound {b_fv:.6g}; measured tail rate "

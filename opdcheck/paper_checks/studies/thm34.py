@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -309,13 +309,13 @@ def constants_control(problem: Problem, case: dict) -> Control:
 
 
 
-def witness_summary(w: dict) -> dict:
-    """The witness without bulky entries (for ``computed``)."""
+def witness_summary(w: Mapping) -> dict:
+    """The witness's flat view (a ``Witness`` reads like a mapping) without bulky entries (for ``computed``)."""
     return {k: v for k, v in w.items() if k not in ("method",)}
 
 
-def witness_sentence(w: dict) -> str:
-    """The independent replay, both sides, as a sentence generated from the witness dict."""
+def witness_sentence(w: Mapping) -> str:
+    """The independent replay, both sides, as a sentence generated from the witness's flat view."""
     if not w.get("replayed"):
         return f"**Independent replay:** not replayed ({w.get('reason', 'no reason given')}), so the verdict cannot be REFUTED."
     pairs = [(k[:-7], w[k], w[k[:-7] + " (replay)"]) for k in w if k.endswith(" (code)") and k[:-7] + " (replay)" in w]

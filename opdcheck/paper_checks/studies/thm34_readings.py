@@ -14,7 +14,7 @@ from opdcheck.instances import paper_toy
 from opdcheck.kernels.opd import run_opd, thm34_step_sizes
 from opdcheck.kernels.potential import phi1_eq47, thm34_bound, thm34_constants
 from opdcheck.numerics.replay import replay_rate_violation
-from opdcheck.numerics.replay_readings import replay_printed_bound_violation
+from opdcheck.numerics.replay.readings import replay_printed_bound_violation
 from opdcheck.numerics.types import SaddlePoint
 from opdcheck.paper_checks.result import Finding, Verdict
 from opdcheck.paper_checks.studies.curvature_family import (DEFAULT_PS, DEFAULT_STEPS, certify_family, family_design,
@@ -75,12 +75,11 @@ def existential_finding(ps=DEFAULT_PS, steps=DEFAULT_STEPS) -> Finding:
     tr = run_opd(d.problem, eta_th=float(WITNESS_STEPS[0]), eta_lam=float(WITNESS_STEPS[1]), T=t1, dual_step="prox",
                  saddle=_saddle(d))
     code_rate = _code_rate(tr.error, t0, t1)
-    w = replay_rate_violation(d.problem, [1.0], dual_step="prox", t0=t0, t1=t1, eta_th=float(WITNESS_STEPS[0]),
-                              eta_lam=float(WITNESS_STEPS[1]), code_rate=code_rate, code_rho=float(rho), slack=EXISTENTIAL_RATE_SLACK)
     wcert = next(r for r in rows if Fraction(r["p"]) == WITNESS_P and (Fraction(r["eta_th"]), Fraction(r["eta_lam"])) == WITNESS_STEPS) \
         if any(Fraction(r["p"]) == WITNESS_P for r in rows) else None
-    if wcert is not None:
-        w["certified r^2"] = [wcert["r^2 lower"], wcert["r^2 upper"]]
+    w = replay_rate_violation(d.problem, [1.0], dual_step="prox", t0=t0, t1=t1, eta_th=float(WITNESS_STEPS[0]),
+                              eta_lam=float(WITNESS_STEPS[1]), code_rate=code_rate, code_rho=float(rho), slack=EXISTENTIAL_RATE_SLACK,
+                              certified_r2=(wcert["r^2 lower"], wcert["r^2 upper"]) if wcert is not None else None)
     ok = all_above and root["root_one"]
     v = Verdict.REFUTED if ok else Verdict.INCONCLUSIVE
     grid = ", ".join(f"({r['eta_th']}, {r['eta_lam']}) -> {r['r^2 lower']:.6f}" for r in at_min)

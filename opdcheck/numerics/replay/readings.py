@@ -1,51 +1,54 @@
 """High-precision replays (mpmath, 50 digits) of readings of the paper other than opdcheck's derivation.
 
-Written apart from ``kernels/`` (imports nothing from it), like :mod:`opdcheck.numerics.replay`, whose 50-digit
-problem, saddle point, KL and Thm 3.4 constants it reuses:
+Part of the replay layer: imports nothing from ``kernels/`` nor the closed-form modules, solves every step as the
+optimisation problem it is (``solve.py``), and reuses the 50-digit problem, saddle point, KL and Thm 3.4
+constants of :mod:`opdcheck.numerics.replay.core`:
 
 * :func:`mp_run_opd_printed` -- Algorithm 2 as a reader implements it from the *printed* closed form of
   eqs. (4)/(6) (proof of Thm 3.4, App. C): ``pi ∝ pi_hat^(eta/(eta+beta)) pi_ref^(beta/(eta+beta)) exp(S_lam)``,
-  i.e. the score enters without the factor ``1/(eta+beta)`` that the maximiser of (4)/(6) has;
-* :func:`replay_printed_bound_violation` -- the witness that this algorithm's error exceeds Thm 3.4's bound.
+  i.e. the score enters without the factor ``1/(eta+beta)`` that the maximiser of (4)/(6) has. That policy is the
+  maximiser of (4)/(6) with the score multiplied by ``eta + beta``, which is how it is computed here (Newton on
+  the KKT conditions), not by evaluating the printed formula;
+* :func:`replay_printed_bound_violation` -- the Witness that this algorithm's error exceeds Thm 3.4's bound;
+* :func:`mp_in_class_duality` / :func:`replay_in_class_duality` -- App. E's in-class duality gap by geometry, and
+  its Witness against the float64 brute force.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import mpmath
 
-from opdcheck.numerics.replay.core import (MPRun, _agree, _constraints, _not_replayed, _scores,
-                                      mp_bound, mp_kl_rows, mp_phi1_eq47, mp_problem, mp_saddle, replay_work,
-                                      sympy_thm34_constants)
-from opdcheck.tolerances import REPLAY_DPS
+from opdcheck.numerics.replay.core import (MPRun, _agree, _constraints, _not_replayed, _scores, mp_bound, mp_kl_rows,
+                                           mp_phi1_eq47, mp_problem, mp_saddle, replay_work, sympy_thm34_constants)
+from opdcheck.numerics.replay.solve import kl_prox_argmax, quadratic_prox_argmin
+from opdcheck.numerics.replay.witness import Witness, _from_flat, _issue
+from opdcheck.tolerances import IN_CLASS_AGREE_ATOL, IN_CLASS_GAP_ATOL, REPLAY_DPS
 
-__all__ = ["mp_run_opd_printed", "replay_printed_bound_violation", "mp_in_class_duality"]
+__all__ = ["mp_run_opd_printed", "replay_printed_bound_violation", "mp_in_class_duality", "replay_in_class_duality"]
 
-
-def _log_softmax(z: list) -> list:
-    m = max(z)
-    lse = m + mpmath.log(mpmath.fsum(mpmath.exp(v - m) for v in z))
-    return [v - lse for v in z]
 
 
 def mp_run_opd_printed(P, saddle, *, eta_th: float, eta_lam: float, T: int, dual_step: str = "prox") -> MPRun:
-    """Eqs. (4)-(7) with the printed primal closed form ``log pi = log_softmax((eta log pi_hat + beta log pi_ref)
-    / (eta + beta) + S_lam)``; dual ``[lam_hat - s c]_+`` (``s = 1/(2 eta_lam)`` prox, ``1/eta_lam`` gradient);
-    t = 0: ``pi_hat_0 = pi_ref``, ``lam_hat_0 = 0``, ``pi_{-1} = pi_hat_0``, ``lam_{-1} = lam_hat_0``."""
+    """Eqs. (4)-(7) with the printed primal closed form ``pi ∝ pi_hat^(eta/(eta+beta)) pi_ref^(beta/(eta+beta))
+    exp(S_lam)``, obtained as ``argmax_pi <pi, (eta+beta) S_lam> - eta KL(pi||pi_hat) - beta KL(pi||pi_ref)`` (Newton on
+    its KKT conditions); dual ``argmin_{lam >= 0} <lam, c> + kappa ||lam - lam_hat||^2`` (``kappa = eta_lam`` prox,
+    ``eta_lam / 2`` gradient); t = 0: ``pi_hat_0 = pi_ref``, ``lam_hat_0 = 0``, ``pi_{-1} = pi_hat_0``,
+    ``lam_{-1} = lam_hat_0``."""
     if dual_step not in ("prox", "gradient"):
         raise ValueError(f"dual_step = {dual_step!r}; choose 'prox' or 'gradient'.")
     with mpmath.workdps(REPLAY_DPS):
         eta, el = mpmath.mpf(float(eta_th)), mpmath.mpf(float(eta_lam))
-        s = 1 / (2 * el) if dual_step == "prox" else 1 / el
-        den = eta + P.beta
+        kappa = el if dual_step == "prox" else el / 2
+        w = eta + P.beta
 
         def primal(log_hat, lam):
             S = _scores(P, lam)
-            return [_log_softmax([(eta * log_hat[x][y] + P.beta * P.log_ref[x][y]) / den + S[x][y]
-                                  for y in range(P.n)]) for x in range(P.X)]
+            return [kl_prox_argmax([w * v for v in S[x]], [(eta, log_hat[x]), (P.beta, P.log_ref[x])])
+                    for x in range(P.X)]
 
         def dual(lam_hat, c):
-            return [max(lam_hat[j] - s * c[j], mpmath.mpf(0)) for j in range(P.h)]
+            return [quadratic_prox_argmin(c[j], lam_hat[j], kappa) for j in range(P.h)]
 
         def rho_kl(lp, lq):
             return mpmath.fsum(P.rho[x] * k for x, k in enumerate(mp_kl_rows(lp, lq)))
@@ -72,9 +75,18 @@ def mp_run_opd_printed(P, saddle, *, eta_th: float, eta_lam: float, T: int, dual
 
 def replay_printed_bound_violation(problem, lam_start: Sequence[float], *, dual_step: str, t: int, eta_th: float,
                                    eta_lam: float, code_error: float, code_bound: float,
-                                   denominator: str = "denom_proof_min", rtol: float = 0.0) -> dict:
+                                   denominator: str = "denom_proof_min", rtol: float = 0.0) -> Witness:
     """Witness: the printed-closed-form OPD replayed at 50 digits violates ``rho^(t-1) Phi_1 / denominator`` at t
-    (``confirms``), and the code's error and bound match the replay (``agrees``)."""
+    (``confirms``), and the code's error and bound match the replay (``agrees``).
+
+    Example::
+
+        >>> from opdcheck.instances import paper_toy
+        >>> w = replay_printed_bound_violation(paper_toy(beta=0.05), [1.0], dual_step="prox", t=1, eta_th=3.0,
+        ...                                    eta_lam=3.0, code_error=float("nan"), code_bound=1.0)
+        >>> w.ran, w.agrees
+        (True, False)
+    """
     from opdcheck.tolerances import REPLAY_MAX_WORK
 
     if replay_work(problem, t) > REPLAY_MAX_WORK:
@@ -92,7 +104,8 @@ def replay_printed_bound_violation(problem, lam_start: Sequence[float], *, dual_
     agrees = _agree(code_error, err, run.error[0]) and _agree(code_bound, bound, run.error[0])
     w = {"replayed": True, "confirms": confirms and S.certified, "agrees": agrees,
          "method": f"mpmath, {REPLAY_DPS} digits: projected Newton saddle point, Algorithm 2 with the printed closed "
-                   f"form exp(S) ({dual_step}), bound from the sympy constants of theory/thm34_constants.py",
+                   f"form exp(S) ({dual_step}) solved as the maximiser of (4)/(6) with the score times (eta+beta) "
+                   "(Newton on its KKT conditions), bound from the sympy constants of theory/thm34_constants.py",
          "instance": f"{problem.name} (beta = {problem.beta:g})", "t": int(t), "dual_step": dual_step,
          "denominator": denominator, "error (code)": float(code_error), "error (replay)": float(err),
          "bound (code)": float(code_bound), "bound (replay)": float(bound), "ratio (replay)": float(ratio),
@@ -100,7 +113,7 @@ def replay_printed_bound_violation(problem, lam_start: Sequence[float], *, dual_
     if not agrees:
         w["disagreement"] = (f"at t = {t}: error code {float(code_error):.12g} vs replay {float(err):.12g}, "
                              f"bound code {float(code_bound):.12g} vs replay {float(bound):.12g}")
-    return w
+    return _from_flat(w, "Thm 3.4 bound violated by Algorithm 2 with the printed closed form exp(S) (replayed)")
 
 
 # ------------------------------------------------------------------ in-class duality (App. E)
@@ -187,3 +200,27 @@ def mp_in_class_duality(logits, r: Sequence, R_h: Sequence, pi_ref: Sequence, be
         p_min = min(min(pol(t)) for t in ths)
         return {"primal": primal, "theta_primal": th_primal, "dual": dual, "gap": dual - primal, "p_min": p_min,
                 "xi (max over the class of c)": max(c for _, c in vals), "hull_points": len(hull)}
+
+
+def replay_in_class_duality(logits: Callable, r: Sequence, R_h: Sequence, pi_ref: Sequence, beta, *, code_gap: float,
+                            code_primal: float, code_dual: float, n_grid: int = 801) -> Witness:
+    """Witness for App. E's in-class strong duality: :func:`mp_in_class_duality` at 50 digits against the float64
+    brute force's gap, primal and dual values.
+
+    ``confirms``: the replayed gap exceeds ``IN_CLASS_GAP_ATOL`` on a class with Slater (``xi > 0``) and
+    ``p_min > 0`` (both replayed); ``agrees``: the code's gap and primal value match the replay to
+    ``IN_CLASS_AGREE_ATOL``. The 50-digit values are in ``replay_values`` (``gap``, ``primal``, ``dual``, ...).
+    """
+    mp = mp_in_class_duality(logits, r, R_h, pi_ref, beta, n_grid=n_grid)
+    rep = {k: (float(v) if isinstance(v, mpmath.mpf) else v) for k, v in mp.items()}
+    agrees = (abs(float(code_gap) - rep["gap"]) <= IN_CLASS_AGREE_ATOL
+              and abs(float(code_primal) - rep["primal"]) <= IN_CLASS_AGREE_ATOL)
+    confirms = rep["gap"] > IN_CLASS_GAP_ATOL and rep["xi (max over the class of c)"] > 0 and rep["p_min"] > 0
+    return _issue("in-class duality gap (App. E)",
+                  f"mpmath {REPLAY_DPS} digits: primal by refined grid search and boundary bisection, dual as the upper "
+                  "concave envelope of the image {(c, f)} at c = 0",
+                  confirms=bool(confirms), agrees=bool(agrees), replay_values=rep,
+                  code_values={"gap": float(code_gap), "primal": float(code_primal), "dual": float(code_dual)},
+                  disagreement=f"gap float {float(code_gap):.8f} vs 50-digit {rep['gap']:.8f}, primal float "
+                               f"{float(code_primal):.8f} vs 50-digit {rep['primal']:.8f}",
+                  details={"gap tolerance": IN_CLASS_GAP_ATOL, "agreement tolerance": IN_CLASS_AGREE_ATOL})
