@@ -573,7 +573,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("rule-safe-rlhf-rate-doubled", "the Safe-RLHF baseline's rate doubled (0.2 for 0.1)", ("sec-4-stability",),
            _rule_safe_rlhf_rate_doubled, kind="rule"),
     Mutant("rule-safe-rlhf-no-clamp", "the Safe-RLHF baseline without its clamp at lambda_max = 5", ("sec-4-stability",),
-           _rule_safe_rlhf_no_clamp, kind="rule"),
+           _rule_safe_rlhf_no_clamp, kind="rule",
+           xfail=("measured not caught: the multiplier never reaches lambda_max = 5 on the bandit, and the source control's "
+                  "5 steps start at lambda = 1 (tests/test_kernels_dual_rules_sources.py does not reach the clamp either)")),
     # ---- kernel: the Numba kernels used at scale
     Mutant("kernel-fused-printed-closed-form", "the fused kernel uses the printed closed form exp(S)", ("thm-3.4",),
            lambda: _wrap_fused(closed_form="printed"), kind="kernel"),
@@ -604,7 +606,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("cache-printed-parse-by-name", "the printed-formula parse cache keyed by name, holding a typo'd eq. (46)",
            ("thm-3.4-constants",), _cache_printed_parse_by_name, kind="cache", slow=False),
     Mutant("cache-step-sizes-stale", "Thm 3.4's step sizes cached from the first instance", ("thm-3.4-constants", "thm-3.4"),
-           _cache_step_sizes_stale, kind="cache"),
+           _cache_step_sizes_stale, kind="cache",
+           xfail=("measured not caught: the run and the bound both take the stale step, and no control checks that the "
+                  "step used is 3 sqrt(h) R_max of the instance judged")),
 )
 
 
