@@ -163,7 +163,7 @@ def test_thm34_constants_b4_transcription_mutant(ctx, monkeypatch):
 def test_thm34_constants_numeric_rho_made_smaller(ctx, monkeypatch):
     from opdcheck.kernels import potential
     orig = potential.rho_eq46
-    monkeypatch.setattr(potential, "rho_eq46", lambda p: 0.9 * orig(p))   # issue 6: rho of eq. (46) 10 % smaller
+    monkeypatch.setattr(potential, "rho_eq46", lambda p: 0.9 * orig(p))   # rho of eq. (46) 10 % smaller
     r = thm_3_4_constants.run(ctx)
     assert r.verdict is Verdict.INCONCLUSIVE and "rho eq. (46) on paper-toy" in r.summary
 

@@ -42,7 +42,7 @@ def worst_disagreement(a, b, steps=None) -> float:
 
 
 def extreme_instance() -> Problem:
-    """beta = 1e-3, R_max = 100, p_min = 1e-12, n = 1e4 with X = 1 (issue 10's extreme case)."""
+    """beta = 1e-3, R_max = 100, p_min = 1e-12, n = 1e4 with X = 1."""
     base = random_instance(1, 10_000, 2, 1e-3, seed=11, reward_scale=100.0)
     pi_ref = np.array(base.pi_ref)
     pi_ref[0, :3] = 1e-12

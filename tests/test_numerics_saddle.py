@@ -90,7 +90,7 @@ def test_cvxpy_agrees_with_dual_newton(X, n, h, beta, seed):
     p = random_instance(X, n, h, beta, seed)
     r = cross_check(p)
     assert r["raw_ok"], r  # raw Clarabel within its precision floor
-    assert r["pi_diff"] <= SADDLE_AGREEMENT_ATOL and r["lam_diff"] <= SADDLE_AGREEMENT_ATOL, r  # issue 2's 1e-7
+    assert r["pi_diff"] <= SADDLE_AGREEMENT_ATOL and r["lam_diff"] <= SADDLE_AGREEMENT_ATOL, r  # the required 1e-7
     assert r["agree"], r
     assert max(r["polish_residuals"].values()) <= POLISH_KKT_ATOL * 10, r
     sp = solve_saddle(p, "cvxpy")

@@ -1,4 +1,4 @@
-"""Class 2 of issue 7 (a verdict with nothing judged): how a verdict is earned, enforced once in
+"""A verdict with nothing judged: how a verdict is earned, enforced once in
 ``CheckResult.__post_init__`` for every check. Each test plants the defect and checks the downgrade."""
 import pytest
 
@@ -109,7 +109,7 @@ def test_a_finding_with_nothing_judged_or_no_witness_is_inconclusive():
 
 
 def test_degenerate_instances_only_cannot_confirm():
-    # the thm-3.4 pattern of issue 7: every instance set apart as degenerate -> 0 judged -> INCONCLUSIVE
+    # the thm-3.4 pattern: every instance set apart as degenerate -> 0 judged -> INCONCLUSIVE
     r = _result(evidence=[{"instance": "toy-duplicated", "degenerate": True}], judged=0)
     assert r.verdict is Verdict.INCONCLUSIVE
 

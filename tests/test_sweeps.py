@@ -1,4 +1,4 @@
-"""The one sweep executor (issue 7, "Distributed sweeps"): seeds depend only on (run seed, stream,
+"""The one sweep executor: seeds depend only on (run seed, stream,
 index), results come back in task order, and a run is byte-identical (wall times aside) in-process,
 with local worker processes and on a two-worker Dask cluster."""
 import io

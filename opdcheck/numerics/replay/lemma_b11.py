@@ -36,6 +36,7 @@ def b11_steps(eta_small: float = 0.1) -> list[dict]:
         out.append({"step": "(a) optimality over Pi_Theta used for pi' in Pi_eff ([240]-[241])",
                     "claim": "<grad f(pi_new), pi_new - pi'> >= 0 for pi' in Pi_eff",
                     "lhs": val_a, "rhs": mp.mpf(0), "fails": val_a < -LEMMA_B11_ATOL,
+                    "plot": {"q_new": float(q_new), "grad_diff": float(grad_diff), "q_prime": float(qp)},
                     "witness": f"eta = {eta_small:g}, g = (1, 0), pi_old = pi_ref = (0.2, 0.8): pi_new(y0) = {mp.nstr(q_new, 8)} "
                                f"(the class maximiser, on the boundary), pi'(y0) = {mp.nstr(qp, 6)}: value {mp.nstr(val_a, 8)} < 0"})
         # (b) |<log(pi_new/pi_theta), pi_theta - pi'>| <= (1 + 1/p_min) KL(pi_theta || pi_new), near-equal pair
