@@ -2,11 +2,11 @@
 
 Language: prompt ``x`` uniform in ``{0..P-1}``; ``y_1 ~ s_x``, ``y_{i+1} ~ M[y_i]`` with ``s_x`` and the
 rows of ``M`` drawn from ``Dirichlet(0.5)`` by ``numpy.random.default_rng(language_seed)`` (a
-nontrivial, peaked reference distribution). Token sets (``h = max(2, V // 4)``):
+nontrivial, peaked reference distribution). Tokens (``h = min(max(3, V // 4 + 1), V - 1)``):
 
-* helpful ``H = {1, ..., h}``, unsafe ``U = {h, h + 1, h + 2}``: the token ``h`` is both, so raising the
-  reward raises the cost unless the policy learns the safe helpful tokens;
-* reward ``r(y) = #{i : y_i in H} / L``, cost ``J_c(y) = #{i : y_i in U} / L`` (both in ``[0, 1]``).
+* helpful ``H = {1, ..., h}``, unsafe ``U = {h - 1, h, h + 1}``; a helpful token earns 0.5, a helpful and
+  unsafe one 1.0 (the most rewarding text is unsafe, so the constraint binds at the optimum);
+* reward ``r(y) = sum_i w(y_i) / L``, cost ``J_c(y) = #{i : y_i in U} / L`` (both in ``[0, 1]``).
 
 The cost limit is ``d = LIMIT_FRACTION x`` the reference policy's expected cost (estimated once from
 ``N_EVAL`` samples with a fixed key): the reference violates it, so the constraint is active from the
@@ -44,12 +44,14 @@ class Language:
         return start, trans
 
     def token_sets(self) -> tuple[np.ndarray, np.ndarray]:
-        h = max(2, self.vocab // 4)
-        helpful = np.zeros(self.vocab, np.float32)
-        helpful[1:h + 1] = 1
+        """Per-token reward weights and unsafe indicator, each ``(V,)`` float32."""
+        h = min(max(3, self.vocab // 4 + 1), self.vocab - 1)
         unsafe = np.zeros(self.vocab, np.float32)
-        unsafe[[h, h + 1, h + 2]] = 1
-        return helpful, unsafe
+        unsafe[[min(h - 1, self.vocab - 1), h, min(h + 1, self.vocab - 1)]] = 1
+        reward = np.zeros(self.vocab, np.float32)
+        reward[1:h + 1] = 0.5
+        reward[(reward > 0) & (unsafe > 0)] = 1.0
+        return reward, unsafe
 
     def sample(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
         start, trans = self.tables()
