@@ -579,3 +579,25 @@ CORRECTED_FORMULA_ATOL = 1e-9
 #: r^2; the fit on a finite window carries sub-dominant-mode bias (see RATE_CERT_MATCH_RTOL), so a
 #: disagreement beyond max(this, the fit's half-window spread) makes the case INCONCLUSIVE, never REFUTED.
 CORRECTED_MEASURED_ATOL = 2e-3
+
+#: sec-4-stability, neural study: a seed ends feasible when its last iterate's expected cost (estimated from
+#: N_EVAL = 4096 fresh responses) is <= d + this. A per-response cost lies in [0, 1], so the estimate's standard
+#: error is <= 0.5/sqrt(4096) = 0.0078; 0.025 is about three such errors, so sampling noise alone almost
+#: never turns a seed sitting exactly at the limit infeasible, while a violation of 0.03 (a quarter of the
+#: prototype's 0.138 vs 0.1) is still caught.
+NEURAL_FEASIBLE_ATOL = 2.5e-2
+
+#: sec-4-stability, neural study: the multiplier "oscillates" when log10(lam) spans more than this many
+#: decades over the last quarter of training. With the primal noise of a 64-256 response batch a stable
+#: rule's lam wanders by < 0.3 decades (measured, scale x1); one decade is a factor of 10 in the penalty,
+#: far beyond noise.
+NEURAL_OSCILLATION_DECADES = 1.0
+
+#: sec-4-stability, neural study: "competitive in reward" = the median paired reward difference (OPD rule
+#: minus the baseline) is >= -this. Rewards lie in [0, 1]; 0.05 is 5% of the scale, about the spread of the
+#: final reward across seeds of one rule (measured), so a smaller gap is not distinguishable at 10 seeds.
+NEURAL_REWARD_MARGIN = 5e-2
+
+#: sec-4-stability, paired tests (Wilcoxon signed-rank, exact McNemar): the two-sided level at which a
+#: paired difference counts as shown. Conventional 5%; the check reports the p-values themselves.
+PAIRED_TEST_ALPHA = 5e-2

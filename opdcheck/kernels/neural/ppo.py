@@ -27,8 +27,8 @@ class PPOConfig:
     batch: int = 256
     epochs: int = 2
     clip: float = 0.2
-    lr: float = 3e-3
-    beta: float = 0.05
+    lr: float = 1e-3
+    beta: float = 0.2
 
 
 def clipped_surrogate(params, cfg: ModelConfig, x, ys, logp_old, adv, clip: float):
