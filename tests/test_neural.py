@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 jax = pytest.importorskip("jax")
+import jax.flatten_util  # noqa: E402,F401
 
 from opdcheck.kernels.neural.model import ModelConfig  # noqa: E402
 from opdcheck.kernels.neural.study import run_neural_seed  # noqa: E402

@@ -73,6 +73,7 @@ def make_exact(cfg: ModelConfig, beta: float):
     ``fvp(th, v, rho)``.
     """
     import jax
+    import jax.flatten_util  # noqa: F401  (a submodule: not imported by `import jax`)
     import jax.numpy as jnp
 
     from opdcheck.kernels.neural.model import init_params, token_logprobs
@@ -132,6 +133,7 @@ def run_alg3(cfg: ModelConfig, T: int = 200, npg: NPGConfig = NPGConfig(), seed:
     ``pi_{th_t}`` every ``keep_every`` steps, and the largest CG relative residual over the run.
     """
     import jax
+    import jax.flatten_util  # noqa: F401
     import jax.numpy as jnp
 
     with jax.enable_x64(True):
