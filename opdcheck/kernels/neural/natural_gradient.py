@@ -43,7 +43,7 @@ class NPGConfig:
     beta: float = 0.1
     damping: float = 1e-6
     cg_tol: float = 1e-10
-    cg_maxiter: int = 200
+    cg_maxiter: int = 500
     init_scale: float = 1.0   # std of the reference model's weights: a peaked, nontrivial pi_ref
     limit_fraction: float = 0.75
 
