@@ -5,7 +5,19 @@ gradient ``g_OPD = 2 g_t - g_{t-1}``, dual step 0.5 ("relatively aggressive step
 PD-based methods in an unstable regime"); claim: OPD converges to policies that satisfy the safety
 constraint while PD-based methods show degraded safety at convergence.
 
-This check is NOT the LLM experiment. It runs the same *update rules* on a seeded multi-prompt bandit
+This check is NOT the LLM experiment. It runs the same *update rules* on two synthetic families.
+
+**Neural family** (first; :mod:`opdcheck.paper_checks.studies.sec4_neural`, :mod:`opdcheck.kernels.neural`): a small
+causal transformer LM (float32 JAX) pretrained on a seeded synthetic language, aligned by PPO-Lagrangian
+(PPO-clip, KL penalty to the reference) with the three rules below at cost scales x1 (and x5) and x20, over
+paired seeds. Premise: plain PD's log10 lambda must span > ``NEURAL_OSCILLATION_DECADES`` over the last
+quarter at the largest scale, else every neural finding is INCONCLUSIVE. Then, at that scale, paired tests
+(exact McNemar on feasibility, Wilcoxon signed-rank with the rank-biserial effect size on violation, log-lambda
+spread, reward and KL to the reference) decide one finding per §4 statement (``sec-4-feasible``,
+``sec-4-stability``, ``sec-4-reward``).
+
+**Bandit family** (the cheaper analogue, with a cost-scale x20 and a slow-primal setting reported beside it):
+the same rules on a seeded multi-prompt bandit
 (``random_instance(X=8, n=6, h=1, beta=0.05, seed=3)``, rewards as fixed reward models) with the sampled
 primal of :mod:`opdcheck.kernels.stochastic` (tabular softmax, PPO-clip 0.2, 4 epochs, N responses per
 prompt per step, the rollout batch feeding both the policy step and the constraint estimate the dual rule
