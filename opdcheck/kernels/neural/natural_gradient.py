@@ -41,7 +41,7 @@ class NPGConfig:
     eta_th: float = 2.0
     eta_lam: float = 2.0
     beta: float = 0.1
-    damping: float = 1e-6
+    damping: float = 1e-9
     cg_tol: float = 1e-10
     cg_maxiter: int = 500
     init_scale: float = 1.0   # std of the reference model's weights: a peaked, nontrivial pi_ref

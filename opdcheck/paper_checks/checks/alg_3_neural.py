@@ -6,7 +6,7 @@ error), reward and cost as in the §4 neural study, limit ``d = 0.75 x`` the ref
 ``eta_th = eta_lam = 2``, Alg. 3's dual convention ``c / eta_lam``; ``Theta = R^D`` (no projection).
 
 Update: eqs. (8)-(11) with ``F^+ grad L`` by conjugate gradient on Fisher-vector products (jvp/vjp), damping
-1e-6, relative tolerance 1e-10, at most 500 iterations; the worst achieved residual ``||F x - grad L|| /
+1e-9, relative tolerance 1e-10, at most 500 iterations; the worst achieved residual ``||F x - grad L|| /
 ||grad L||`` is reported. Float64.
 
 Claim (paper): Algorithm 3 / Cor 3.10 -- with ``eps_approx``-inexact natural-gradient steps the last iterate
@@ -93,7 +93,7 @@ def evaluate(ctx: CheckContext, widths: tuple[int, ...] | None = None, T: int | 
     controls = [Control("the KL judge is zero at the saddle point and positive at the reference", "positive",
                         all(r["kl_ref"] > 1e-4 for r in runs), f"KL(pi*||pi_ref) = {[round(r['kl_ref'], 4) for r in runs]}"),
                 Control("CG solves F x = grad L to its stated tolerance", "positive", worst_cg < 1e-3,
-                        f"worst relative residual {worst_cg:.2g} (damping 1e-6)")]
+                        f"worst relative residual {worst_cg:.2g} (damping 1e-9)")]
     fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.4), dpi=100)
     for r in runs:
         axes[0].semilogy(np.maximum(r["kl"], 1e-16), label=f"width {r['width']}")
@@ -114,7 +114,7 @@ def evaluate(ctx: CheckContext, widths: tuple[int, ...] | None = None, T: int | 
         controls=controls, judged=len(runs), figures=[rel],
         instances=[{"name": "enumerated LM", **MODEL, "widths": list(widths)}],
         conventions=["float64 JAX; exact expectations over all 27 responses per prompt",
-                     "CG on F + 1e-6 I, tol 1e-10, maxiter 500; Theta = R^D (no projection)",
+                     "CG on F + 1e-9 I, tol 1e-10, maxiter 500; Theta = R^D (no projection)",
                      "Alg. 3's dual step c / eta_lam, eta_th = eta_lam = 2, beta = 0.1, lam_0 = lam_hat_0 = 0"])
 
 
