@@ -636,3 +636,26 @@ GATE_CONTROL_FACTOR = 4.0
 #: such terms rounds within ~20 eps x size; 1024 leaves a 16x margin over CERT_FOC_ROUNDING_FACTOR and is
 #: still ~1e10 below any residual a wrong formula leaves. A gate above it is not a rounding gate.
 FOC_GATE_MAX_ROUNDINGS = 1024.0
+
+#: sec-4-stability, neural study: a seed ends feasible when its last iterate's expected cost (estimated from
+#: N_EVAL = 4096 fresh responses) is <= d + this. A per-response cost lies in [0, 1], so the estimate's standard
+#: error is <= 0.5/sqrt(4096) = 0.0078; 0.025 is about three such errors, so sampling noise alone almost
+#: never turns a seed sitting exactly at the limit infeasible, while a violation of 0.03 (a quarter of the
+#: prototype's 0.138 vs 0.1) is still caught.
+NEURAL_FEASIBLE_ATOL = 2.5e-2
+
+#: sec-4-stability, neural study: the multiplier "oscillates" when log10(lam) spans more than this many
+#: decades over the last quarter of training. With the primal noise of a 64-response batch a stable
+#: rule's lam wanders by 0.02-0.07 decades (measured, quick LM, scale x1, 10 seeds); one decade is a factor of
+#: 10 in the penalty, far beyond noise.
+NEURAL_OSCILLATION_DECADES = 1.0
+
+#: sec-4-stability, neural study: "competitive in reward" = the median paired reward difference (OPD rule
+#: minus the baseline) is >= -this. Rewards lie in [0, 1]; the paper gives no number for "competitive", so
+#: this is a stated reading (5% of the reward scale), not a measured quantity; the report gives the p-value and
+#: the effect size beside it.
+NEURAL_REWARD_MARGIN = 5e-2
+
+#: sec-4-stability, paired tests (Wilcoxon signed-rank, exact McNemar): the two-sided level at which a
+#: paired difference counts as shown. Conventional 5%; the check reports the p-values themselves.
+PAIRED_TEST_ALPHA = 5e-2

@@ -98,8 +98,8 @@ def test_scsc_rule_two_sided():
 
 # -------------------------------------------------------------------------------------- sec-4-stability
 def test_sec4_optimism_off_loses_the_exact_damping(tmp_path):
-    on = sec_4_stability.evaluate(_ctx(tmp_path), n_seeds=2, T=100)
-    off = sec_4_stability.evaluate(_ctx(tmp_path), opd_optimistic=False, n_seeds=2, T=100)
+    on = sec_4_stability.evaluate(_ctx(tmp_path), n_seeds=2, T=100, neural=False)
+    off = sec_4_stability.evaluate(_ctx(tmp_path), opd_optimistic=False, n_seeds=2, T=100, neural=False)
     assert _finding(on, "multiplier settles faster, exact")[0].verdict == Verdict.CONFIRMED
     assert _finding(off, "multiplier settles faster, exact")[0].verdict != Verdict.CONFIRMED
     assert all(c.passed for c in on.controls)

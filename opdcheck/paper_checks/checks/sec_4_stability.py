@@ -5,7 +5,19 @@ gradient ``g_OPD = 2 g_t - g_{t-1}``, dual step 0.5 ("relatively aggressive step
 PD-based methods in an unstable regime"); claim: OPD converges to policies that satisfy the safety
 constraint while PD-based methods show degraded safety at convergence.
 
-This check is NOT the LLM experiment. It runs the same *update rules* on a seeded multi-prompt bandit
+This check is NOT the LLM experiment. It runs the same *update rules* on two synthetic families.
+
+**Neural family** (first; :mod:`opdcheck.paper_checks.studies.sec4_neural`, :mod:`opdcheck.kernels.neural`): a small
+causal transformer LM (float32 JAX) pretrained on a seeded synthetic language, aligned by PPO-Lagrangian
+(PPO-clip, KL penalty to the reference) with the three rules below at cost scales x1 (and x5) and x20, over
+paired seeds. Premise: plain PD's log10 lambda must span > ``NEURAL_OSCILLATION_DECADES`` over the last
+quarter at the largest scale, else every neural finding is INCONCLUSIVE. Then, at that scale, paired tests
+(exact McNemar on feasibility, Wilcoxon signed-rank with the rank-biserial effect size on violation, log-lambda
+spread, reward and KL to the reference) decide one finding per §4 statement (``sec-4-feasible``,
+``sec-4-stability``, ``sec-4-reward``).
+
+**Bandit family** (the cheaper analogue, with a cost-scale x20 and a slow-primal setting reported beside it):
+the same rules on a seeded multi-prompt bandit
 (``random_instance(X=8, n=6, h=1, beta=0.05, seed=3)``, rewards as fixed reward models) with the sampled
 primal of :mod:`opdcheck.kernels.stochastic` (tabular softmax, PPO-clip 0.2, 4 epochs, N responses per
 prompt per step, the rollout batch feeding both the policy step and the constraint estimate the dual rule
@@ -34,12 +46,15 @@ from opdcheck.kernels.framework import FRAMEWORK_METHODS
 from opdcheck.kernels.opd import run_primal_dual
 from opdcheck.kernels.stochastic import SampledPrimal
 from opdcheck.numerics.saddle import solve_saddle
+from opdcheck.problem import Problem
+from opdcheck.paper_checks.studies import sec4_neural
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.figures import plt, save_figure
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.paper_checks.studies.gate_controls import sec4_rule_controls
-from opdcheck.tolerances import SEC4_FEASIBLE_ATOL, SEC4_OSCILLATION_MIN, SEC4_SETTLE_BAND_EXACT
+from opdcheck.tolerances import (NEURAL_FEASIBLE_ATOL, NEURAL_OSCILLATION_DECADES, NEURAL_REWARD_MARGIN,
+                                 PAIRED_TEST_ALPHA, SEC4_FEASIBLE_ATOL, SEC4_OSCILLATION_MIN, SEC4_SETTLE_BAND_EXACT)
 
 ID = "sec-4-stability"
 PAPER_REF = "§4 (OPD implementation), Figs. 2-3"
@@ -54,8 +69,17 @@ LABEL = {"sec4-opd": "OPD rule (2 g_t - g_{t-1})", "sec4-pd": "plain PD (log lam
          "safe-rlhf": "Safe-RLHF defaults"}
 
 
-def bandit():
-    return random_instance(INSTANCE["X"], INSTANCE["n"], INSTANCE["h"], INSTANCE["beta"], INSTANCE["seed"])
+def bandit(scale: float = 1.0):
+    """The analogue's bandit; ``scale`` multiplies the hard rewards (a cost model's outputs times ``scale``)."""
+    p = random_instance(INSTANCE["X"], INSTANCE["n"], INSTANCE["h"], INSTANCE["beta"], INSTANCE["seed"])
+    if scale == 1.0:
+        return p
+    return Problem(rho=p.rho, pi_ref=p.pi_ref, R_soft=p.R_soft, w=p.w, R_hard=p.R_hard * scale, beta=p.beta,
+                   name=f"{p.name} (cost x{scale:g})")
+
+
+#: the bandit's extra settings (where the regime changes): cost scale x20, and a slow primal (lr 1)
+BANDIT_SETTINGS = {"cost x20": {"scale": 20.0, "lr": PRIMAL_LR}, "slow primal (lr 1)": {"scale": 1.0, "lr": 1.0}}
 
 
 #: the exact-expectation runs (premise and damping) use this horizon in every profile: a damped oscillation
@@ -74,7 +98,7 @@ def settle_time(lam: np.ndarray, lam_star: float, band: float) -> float:
 
 def run_seed(spec: dict, seed: int) -> dict:
     """One seeded run of one rule (module-level for ``ctx.map``); ``spec["sampler_seed"]`` pairs the rules."""
-    p = bandit()
+    p = bandit(spec.get("scale", 1.0))
     sad = solve_saddle(p)
     prim = SampledPrimal(p, lr=spec["lr"], N=spec["N"], seed=spec["sampler_seed"], update=spec["update"])
     cfg = FRAMEWORK_METHODS[spec["rule"]]
@@ -95,9 +119,11 @@ def run_seed(spec: dict, seed: int) -> dict:
 
 
 def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None = None,
-             T: int | None = None) -> CheckResult:
+             T: int | None = None, neural: bool = True, neural_seeds: int | None = None,
+             neural_T: int | None = None) -> CheckResult:
     """``opd_optimistic=False`` switches the correction off in the OPD arm, sampled and exact (negative control);
-    ``n_seeds``, ``T`` override the profile (tests)."""
+    ``n_seeds``, ``T`` override the bandit profile, ``neural_seeds``, ``neural_T`` the neural one (tests);
+    ``neural=False`` runs the bandit family only."""
     n_seeds = n_seeds or (40 if ctx.full else 20)
     T = T or (800 if ctx.full else 300)
     sampler_seeds = [int(s) for s in ctx.rng("sec-4-stability").integers(0, 2**31 - 1, size=n_seeds)]
@@ -111,8 +137,13 @@ def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None
     specs_exact = [{"rule": r, "params": {"optimistic": False} if (r == "sec4-opd" and not opd_optimistic) else {},
                     "sampler_seed": 0, "lr": PRIMAL_LR, "N": 1, "T": EXACT_T, "update": "exact-pg"}
                    for r in ("sec4-pd", "sec4-opd")]
-    runs = ctx.map(run_seed, specs + specs_exact, stream="sec-4-stability", label="sec-4-stability seeds")
-    exact = {r["rule"]: r for r in runs[len(specs):]}
+    n_extra = max(n_seeds // 2, 2)
+    specs_extra = [{**sp, "lr": cfg["lr"], "scale": cfg["scale"], "setting": name}
+                   for name, cfg in BANDIT_SETTINGS.items() for sp in specs
+                   if sp["sampler_seed"] in sampler_seeds[:n_extra]]
+    runs = ctx.map(run_seed, specs + specs_exact + specs_extra, stream="sec-4-stability", label="sec-4-stability seeds")
+    exact = {r["rule"]: r for r in runs[len(specs):len(specs) + len(specs_exact)]}
+    extra = runs[len(specs) + len(specs_exact):]
     runs = runs[:len(specs)]
     by = {rule: [r for r in runs if r["rule"] == rule] for rule in RULES}
 
@@ -136,7 +167,7 @@ def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None
             name=f"OPD rule vs {other}", claim=f"the 2 g_t - g_{{t-1}} rule ends feasible where {LABEL[other]} does not",
             verdict=Verdict.CONFIRMED if ok else Verdict.INCONCLUSIVE,
             computed={"opd": a, other: b}, stated="OPD feasible at convergence, PD degraded", comparison=">=",
-            judged=n_seeds,
+            judged=n_seeds, statement="sec-4-feasible", reading="charitable",
             sentence=(f"over {n_seeds} paired seeds, feasible at T = {T}: OPD rule {a['feasible']:.0%} vs {LABEL[other]} "
                       f"{b['feasible']:.0%}; median violation {a['viol_median']:.3g} vs {b['viol_median']:.3g}; median reward "
                       f"{a['reward_median']:.4f} vs {b['reward_median']:.4f}"
@@ -150,7 +181,7 @@ def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None
         name="multiplier stability", claim="the OPD rule damps the multiplier's oscillation",
         verdict=Verdict.CONFIRMED if calmer and b["amp_median"] > SEC4_OSCILLATION_MIN else Verdict.INCONCLUSIVE,
         computed={k: v["amp_median"] for k, v in stats.items()}, stated="smaller oscillation than PD", comparison="<",
-        judged=n_seeds,
+        judged=n_seeds, statement="sec-4-stability", reading="charitable",
         sentence=(f"median range of lam over the last quarter, relative to lam* = {runs[0]['lam_star']:.4f}: "
                   + ", ".join(f"{LABEL[k]} {v['amp_median']:.3f}" for k, v in stats.items())
                   + f" (exact expectations, {EXACT_T} steps: plain PD {exact['sec4-pd']['lam_amp']:.3f}, OPD rule {exact['sec4-opd']['lam_amp']:.3f})"
@@ -198,19 +229,167 @@ def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None
         *sec4_rule_controls(FRAMEWORK_METHODS),
     ]
     figures = _figures(ctx, by, exact, T)
-    evidence = [{"rule": LABEL[k], **v} for k, v in stats.items()]
+    evidence = [{"family": "bandit", "setting": "base", "rule": LABEL[k], **v} for k, v in stats.items()]
+    for name in BANDIT_SETTINGS:
+        for rule in RULES:
+            rs = [r for r in extra if r["setting"] == name and r["rule"] == rule]
+            evidence.append({"family": "bandit", "setting": name, "rule": LABEL[rule],
+                             "feasible": float(np.mean([(not r["diverged"]) and r["c_T"] >= -SEC4_FEASIBLE_ATOL for r in rs])),
+                             "amp_median": float(np.median([r["lam_amp"] for r in rs])),
+                             "reward_median": float(np.median([r["reward_T"] for r in rs])), "seeds": len(rs)})
+    neural_out = {}
+    if neural:
+        nf, nev, nfig, neural_out = _neural(ctx, opd_optimistic, neural_seeds, neural_T)
+        findings = nf + findings
+        evidence = nev + evidence
+        figures = figures + nfig
     return CheckResult(
         verdict=None,
-        computed={"findings": {f.name: f.verdict.value for f in findings}, "stats": stats},
+        computed={"findings": {f.name: f.verdict.value for f in findings}, "stats": stats, "neural": neural_out},
         stated={"paper": "OPD converges to feasible policies; PD-based methods degrade (Figs. 2-3, LLM experiment)"},
         comparison=">=", tolerance=SEC4_FEASIBLE_ATOL,
         tolerance_reason="feasible = exact c(pi_T) >= -tol (one standard error of the sampled estimate)",
         evidence=evidence, findings=findings, controls=controls, judged=len(runs), figures=figures,
         instances=[{"name": "random_instance", **INSTANCE, "sampler_seeds": sampler_seeds[:5] + ["..."]}],
-        conventions=["SYNTHETIC ANALOGUE of the §4 LLM experiment (tabular PPO-clip on a bandit), not the experiment",
+        conventions=["two SYNTHETIC instance families, neither the §4 7B experiment: a small transformer LM (float32 JAX) "
+                     "aligned by PPO-Lagrangian, and tabular PPO-clip on a bandit; a result against the paper reads "
+                     "INCONCLUSIVE, a result for it means 'reproduced on this synthetic family' only",
                      f"primal: PPO-clip 0.2, 4 epochs, lr {PRIMAL_LR:g}, N = {N_RESPONSES} responses per prompt per step; "
                      "simultaneous ordering; lam_0 = 1", "§4 rule: g_t = c_hat_t applied to log lam; g_{-1} = g_0"],
         )
+
+
+def _neural(ctx: CheckContext, opd_optimistic: bool, n_seeds: int | None, T: int | None):
+    """The neural family: paired seeds per (cost scale, rule); premise, then one finding per §4 statement."""
+    profile = "full" if ctx.full else "quick"
+    prof = sec4_neural.PROFILES[profile]
+    specs = sec4_neural.neural_specs(ctx.seed, profile, n_seeds, T, opd_optimistic)
+    from opdcheck.kernels.neural.study import run_neural_seed
+    runs = ctx.map(run_neural_seed, specs, stream="sec-4-neural", label="sec-4-stability neural seeds")
+    scales = list(prof["scales"])
+    hot = max(scales)
+    cell = {(s, r): sorted([x for x in runs if x["scale"] == s and x["rule"] == r], key=lambda x: x["pair_seed"])
+            for s in scales for r in sec4_neural.RULES}
+    limit = runs[0]["limit"]
+    n = len(cell[(hot, "sec4-pd")])
+
+    def feas(x):
+        return (not x["diverged"]) and x["cost_T"] <= x["limit"] + NEURAL_FEASIBLE_ATOL
+
+    def col(s, r, k):
+        return [x[k] for x in cell[(s, r)]]
+
+    table = []
+    for s in scales:
+        for r in sec4_neural.RULES:
+            xs = cell[(s, r)]
+            table.append({"family": "neural LM", "setting": f"cost x{s:g}", "rule": LABEL[r], "seeds": len(xs),
+                          "feasible_seeds": int(sum(feas(x) for x in xs)),
+                          "log10_lam_spread_median": float(np.median(col(s, r, "log10_lam_spread"))),
+                          "cost_median": float(np.median(col(s, r, "cost_T"))), "limit": limit,
+                          "reward_median": float(np.median(col(s, r, "reward_T"))),
+                          "kl_to_ref_median": float(np.median(col(s, r, "kl_T"))),
+                          "sec_per_iter_median": float(np.median(col(s, r, "sec_per_iter")))})
+    pd_spread = float(np.median(col(hot, "sec4-pd", "log10_lam_spread")))
+    premise = pd_spread > NEURAL_OSCILLATION_DECADES
+    size = sec4_neural.PROFILES[profile]["model"]
+    what = (f"{n} paired seeds, a {size['n_layers']}-layer width-{size['d_model']} transformer LM (vocabulary "
+            f"{size['vocab']}, length {size['length']}), cost x{hot:g}")
+    findings = [Finding(
+        name="neural premise: plain PD oscillates at the aggressive setting",
+        claim="§4: dual step 0.5 on log lambda places plain PD in an unstable regime (neural LM, largest cost scale)",
+        verdict=Verdict.CONFIRMED if premise else Verdict.INCONCLUSIVE,
+        computed={"plain_pd_log10_lam_spread_median": pd_spread}, stated=f"> {NEURAL_OSCILLATION_DECADES:g} decades",
+        comparison=">", judged=n, statement="sec-4-stability", reading="charitable",
+        sentence=(f"{what}: plain PD's log10 lambda spans a median {pd_spread:.2f} decades over the last quarter "
+                  + ("(it oscillates: the comparison below is in the paper's regime)." if premise else
+                     f"(<= {NEURAL_OSCILLATION_DECADES:g}: not the paper's unstable regime, so the neural comparison "
+                     "below decides nothing)."))),
+    ]
+    o = cell[(hot, "sec4-opd")]
+
+    def decide(name, claim, statement, stats_by, good, sentence):
+        ok = premise and good
+        findings.append(Finding(name=name, claim=claim, statement=statement, reading="charitable",
+                                verdict=Verdict.CONFIRMED if ok else Verdict.INCONCLUSIVE,
+                                computed=stats_by, stated=claim, comparison=">=", judged=n if premise else 0,
+                                sentence=sentence + ("" if ok else (" -- not reproduced on this synthetic LM" if premise
+                                                                    else " -- premise failed")) + "."))
+
+    feas_st, spread_st, rew_st = {}, {}, {}
+    for other in ("sec4-pd", "safe-rlhf"):
+        b = cell[(hot, other)]
+        viol = sec4_neural.paired([max(0.0, x["cost_T"] - x["limit"]) for x in o],
+                                  [max(0.0, x["cost_T"] - x["limit"]) for x in b])
+        feas_st[other] = {"mcnemar": sec4_neural.mcnemar([feas(x) for x in o], [feas(x) for x in b]),
+                          "violation_paired": viol, "opd_feasible": int(sum(map(feas, o))),
+                          "other_feasible": int(sum(map(feas, b)))}
+        spread_st[other] = sec4_neural.paired([x["log10_lam_spread"] for x in o], [x["log10_lam_spread"] for x in b])
+        rew_st[other] = {"reward": sec4_neural.paired([x["reward_T"] for x in o], [x["reward_T"] for x in b]),
+                         "kl": sec4_neural.paired([x["kl_T"] for x in o], [x["kl_T"] for x in b])}
+    f_pd = feas_st["sec4-pd"]
+    decide("neural: OPD rule ends feasible where plain PD does not",
+           "OPD converges to policies that satisfy the safety constraint while PD-based methods degrade", "sec-4-feasible",
+           feas_st, f_pd["opd_feasible"] > f_pd["other_feasible"] and f_pd["violation_paired"]["median_diff"] <= 0
+           and min(f_pd["mcnemar"]["p"], f_pd["violation_paired"]["p"]) < PAIRED_TEST_ALPHA,
+           f"{what}: feasible at the last iterate (cost <= d + {NEURAL_FEASIBLE_ATOL:g}, d = {limit:.3f}): OPD rule "
+           f"{f_pd['opd_feasible']}/{n}, plain PD {f_pd['other_feasible']}/{n} (McNemar p = {f_pd['mcnemar']['p']:.3g}), "
+           f"Safe-RLHF {feas_st['safe-rlhf']['other_feasible']}/{n}; paired violation OPD - PD median "
+           f"{f_pd['violation_paired']['median_diff']:+.3g} (Wilcoxon p = {f_pd['violation_paired']['p']:.3g}, "
+           f"rank-biserial {f_pd['violation_paired']['effect']:+.2f})")
+    sp = spread_st["sec4-pd"]
+    decide("neural: OPD rule stabilises the multiplier",
+           "the 2 g_t - g_{t-1} rule keeps lambda stable where plain PD oscillates", "sec-4-stability", spread_st,
+           sp["median_diff"] < 0 and sp["p"] < PAIRED_TEST_ALPHA,
+           f"{what}: log10 lambda spread over the last quarter, paired OPD - PD median {sp['median_diff']:+.2f} decades "
+           f"(Wilcoxon p = {sp['p']:.3g}, rank-biserial {sp['effect']:+.2f}); medians OPD "
+           f"{np.median(col(hot, 'sec4-opd', 'log10_lam_spread')):.2f}, PD {pd_spread:.2f}, Safe-RLHF "
+           f"{np.median(col(hot, 'safe-rlhf', 'log10_lam_spread')):.2f}")
+    rw = rew_st["sec4-pd"]
+    decide("neural: OPD rule competitive in reward",
+           "OPD stays competitive in reward (within the margin of plain PD)", "sec-4-reward", rew_st,
+           rw["reward"]["median_diff"] >= -NEURAL_REWARD_MARGIN,
+           f"{what}: paired reward OPD - PD median {rw['reward']['median_diff']:+.3f} (margin -{NEURAL_REWARD_MARGIN:g}; "
+           f"Wilcoxon p = {rw['reward']['p']:.3g}, rank-biserial {rw['reward']['effect']:+.2f}), OPD - Safe-RLHF "
+           f"{rew_st['safe-rlhf']['reward']['median_diff']:+.3f}; KL to the reference OPD - PD median "
+           f"{rw['kl']['median_diff']:+.3f} (p = {rw['kl']['p']:.3g})")
+    figs = _neural_figures(ctx, cell, scales, limit)
+    computed = {"table": table, "premise_spread": pd_spread, "feasible": feas_st, "spread": spread_st, "reward": rew_st,
+                "profile": {k: (list(v) if isinstance(v, tuple) else v) for k, v in prof.items()}}
+    return findings, table, figs, computed
+
+
+def _neural_figures(ctx: CheckContext, cell: dict, scales: list, limit: float) -> list[str]:
+    colors = {"sec4-opd": "tab:red", "sec4-pd": "tab:blue", "safe-rlhf": "tab:green"}
+    fig, axes = plt.subplots(2, len(scales), figsize=(4.0 * len(scales), 6.0), dpi=100, squeeze=False)
+    for j, s in enumerate(scales):
+        for r in sec4_neural.RULES:
+            for k, x in enumerate(cell[(s, r)]):
+                lab = LABEL[r] if k == 0 else None
+                axes[0, j].plot(np.log10(np.maximum(x["lam"], 1e-300)), color=colors[r], lw=0.8, alpha=0.7, label=lab)
+                axes[1, j].plot(x["cost"], color=colors[r], lw=0.8, alpha=0.7, label=lab)
+        axes[1, j].axhline(limit, color="k", ls=":", lw=0.8)
+        axes[0, j].set_title(f"cost x{s:g}", fontsize=9)
+        axes[1, j].set_xlabel("PPO iteration")
+    axes[0, 0].set_ylabel("log10 lambda")
+    axes[1, 0].set_ylabel("batch cost (limit dotted)")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle("sec-4 neural study: PPO-Lagrangian on a small transformer LM, dual step 0.5", fontsize=9)
+    p1, rel1 = ctx.figure_path("sec-4-neural-training.png")
+    save_figure(fig, p1)
+    fig, axes = plt.subplots(1, len(scales), figsize=(4.0 * len(scales), 3.4), dpi=100, squeeze=False)
+    for j, s in enumerate(scales):
+        for r in sec4_neural.RULES:
+            xs = cell[(s, r)]
+            axes[0, j].scatter([x["cost_T"] for x in xs], [x["reward_T"] for x in xs], color=colors[r], s=14, label=LABEL[r])
+        axes[0, j].axvline(limit + NEURAL_FEASIBLE_ATOL, color="k", ls=":", lw=0.8)
+        axes[0, j].set_title(f"cost x{s:g}", fontsize=9)
+        axes[0, j].set_xlabel("final cost")
+    axes[0, 0].set_ylabel("final reward")
+    axes[0, 0].legend(fontsize=7)
+    p2, rel2 = ctx.figure_path("sec-4-neural-cost-reward.png")
+    save_figure(fig, p2)
+    return [rel1, rel2]
 
 
 def _figures(ctx: CheckContext, by: dict, exact: dict, T: int) -> list[str]:

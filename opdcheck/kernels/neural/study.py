@@ -1,0 +1,72 @@
+"""Seeded runs of the neural §4 study, one task of ``ctx.map`` each (module-level, picklable specs).
+
+``run_neural_seed(spec, seed)``: pretrain (cached per process) the reference LM, then ``spec["T"]``
+PPO-Lagrangian iterations with the dual rule ``spec["rule"]`` (a §4 method of
+:data:`opdcheck.kernels.framework.FRAMEWORK_METHODS`, built by :func:`opdcheck.kernels.dual_rules.make_dual_rule`)
+on ``log lam`` from ``lam_0 = 1``. Pairing: the JAX key is ``PRNGKey(spec["pair_seed"])`` -- the same
+for every rule and cost scale of a pair -- so paired runs see the same sampler stream until their
+multipliers differ; ``pair_seed`` is itself a task seed of the run (:func:`opdcheck.sweeps.task_seeds`).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+def _finite(tree) -> bool:
+    import jax
+    return all(bool(np.all(np.isfinite(np.asarray(x)))) for x in jax.tree_util.tree_leaves(tree))
+
+
+def run_neural_seed(spec: dict, seed: int) -> dict:
+    import jax
+    import jax.numpy as jnp
+
+    from opdcheck.kernels.dual_rules import make_dual_rule
+    from opdcheck.kernels.framework import FRAMEWORK_METHODS
+    from opdcheck.kernels.neural.language import N_EVAL, Language, pretrained
+    from opdcheck.kernels.neural.model import ModelConfig
+    from opdcheck.kernels.neural.ppo import PPOConfig, make_evaluator, make_iteration
+
+    cfg, ppo = ModelConfig(**spec["model"]), PPOConfig(**spec["ppo"])
+    ref_np, d = pretrained(cfg, spec["pretrain_steps"], spec["lang_seed"])
+    ref = jax.tree_util.tree_map(jnp.asarray, ref_np)
+    helpful, unsafe = (jnp.asarray(a) for a in Language(cfg.vocab, cfg.n_prompts, cfg.length,
+                                                         spec["lang_seed"]).token_sets())
+    init, step = make_iteration(cfg, ppo)
+    evaluate = make_evaluator(cfg, N_EVAL)
+    m = FRAMEWORK_METHODS[spec["rule"]]
+    rule = make_dual_rule(m.dual_rule, **{**m.dual_params, **spec.get("params", {})})
+    s = float(spec["scale"])
+    key = jax.random.PRNGKey(int(spec["pair_seed"]) % (2**31 - 1))
+    params, opt_state = ref, init(ref)
+    lam = np.array([1.0])
+    state = rule.init(lam)
+    T = int(spec["T"])
+    lam_hist, cost_hist, reward_hist = [1.0], [], []
+    diverged, t0 = False, None
+    for t in range(T):
+        if t == 1:
+            t0 = time.perf_counter()  # iteration 0 pays the compilation
+        params, opt_state, st = step(params, opt_state, ref, jax.random.fold_in(key, t), float(lam[0]) * s,
+                                     helpful, unsafe)
+        c = float(st["cost"])
+        cost_hist.append(c)
+        reward_hist.append(float(st["reward"]))
+        lam, state = rule.update(state, lam, np.array([s * (d - c)]))
+        lam_hist.append(float(lam[0]))
+        if not (np.isfinite(lam[0]) and lam[0] > 0) or not _finite(params["head"]):
+            diverged = True
+            break
+    sec_per_iter = (time.perf_counter() - t0) / max(len(cost_hist) - 1, 1) if t0 is not None else float("nan")
+    r_T, c_T, kl_T, se_T = (float(v) for v in evaluate(params, ref, jax.random.fold_in(key, 10**6), helpful, unsafe))
+    lam_arr = np.array(lam_hist)
+    q = max(len(lam_arr) // 4, 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ll = np.log10(lam_arr[-q:])
+    spread = float(ll.max() - ll.min()) if np.all(np.isfinite(ll)) else float("inf")
+    return {"rule": spec["rule"], "scale": s, "pair_seed": int(spec["pair_seed"]), "limit": d,
+            "lam": lam_arr, "cost": np.array(cost_hist), "reward": np.array(reward_hist),
+            "cost_T": c_T, "reward_T": r_T, "kl_T": kl_T, "cost_se": se_T, "log10_lam_spread": spread,
+            "diverged": diverged, "sec_per_iter": sec_per_iter, "T": T}

@@ -1,0 +1,136 @@
+"""The neural policies (JAX): determinism, the dual rules' wiring, CG vs a dense pseudo-inverse, PPO's gradient."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax")
+import jax.flatten_util  # noqa: E402,F401,F811 (the submodule is not loaded by `import jax`)
+
+from opdcheck.kernels.neural.model import ModelConfig  # noqa: E402
+from opdcheck.kernels.neural.study import run_neural_seed  # noqa: E402
+from opdcheck.paper_checks.studies.sec4_neural import mcnemar, paired  # noqa: E402
+
+TINY = {"vocab": 4, "length": 3, "n_prompts": 2, "d_model": 8, "n_layers": 1, "n_heads": 2}
+
+
+def _spec(rule: str, scale: float = 20.0) -> dict:
+    return {"rule": rule, "params": {}, "scale": scale, "pair_seed": 123, "model": TINY, "ppo": {"batch": 16},
+            "T": 6, "pretrain_steps": 3, "lang_seed": 0}
+
+
+@pytest.fixture(scope="module")
+def tiny_runs():
+    return {r: run_neural_seed(_spec(r), 0) for r in ("sec4-opd", "sec4-pd", "safe-rlhf")}
+
+
+@pytest.mark.slow  # JAX compilation: 80-115 s measured on the shared, loaded 2-core box
+def test_same_seed_same_numbers(tiny_runs):
+    again = run_neural_seed(_spec("sec4-opd"), 0)
+    first = tiny_runs["sec4-opd"]
+    for k in ("lam", "cost", "reward"):
+        np.testing.assert_array_equal(first[k], again[k])
+    assert (first["cost_T"], first["reward_T"], first["kl_T"]) == (again["cost_T"], again["reward_T"], again["kl_T"])
+
+
+@pytest.mark.slow  # JAX compilation: 80-115 s measured on the shared, loaded 2-core box
+def test_each_dual_rule_updates_as_its_source_defines(tiny_runs):
+    """Replayed from the recorded batch costs: §4 OPD (2 g_t - g_{t-1}, g_{-1} = g_0), plain PD, Safe-RLHF."""
+    for rule, run in tiny_runs.items():
+        lam, c, s, d = run["lam"], run["cost"], run["scale"], run["limit"]
+        g = s * (d - c)
+        log_lam = [0.0]
+        for t in range(len(c)):
+            if rule == "sec4-opd":
+                nxt = log_lam[-1] - 0.5 * (2 * g[t] - g[t - 1 if t else 0])
+            elif rule == "sec4-pd":
+                nxt = log_lam[-1] - 0.5 * g[t]
+            else:
+                nxt = min(log_lam[-1] - 0.1 * math.exp(log_lam[-1]) * g[t], math.log(5.0))
+            log_lam.append(nxt)
+        np.testing.assert_allclose(np.log(lam), log_lam, rtol=1e-9, atol=1e-9, err_msg=rule)
+
+
+@pytest.mark.slow  # JAX compilation: 80-115 s measured on the shared, loaded 2-core box
+def test_cg_solve_matches_the_dense_pseudo_inverse():
+    import jax.numpy as jnp
+
+    from opdcheck.kernels.neural.model import init_params
+    from opdcheck.kernels.neural.natural_gradient import make_exact, npg_direction, reward_constraint
+
+    cfg = ModelConfig(vocab=3, length=2, n_prompts=1, d_model=4, n_layers=1, n_heads=1)
+    with jax.enable_x64(True):
+        logpi, lagrangian, fvp, _ = make_exact(cfg, 0.1)
+        params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64) * 50.0 if a.ndim == 2
+                                        else jnp.asarray(a, jnp.float64), init_params(1, cfg))
+        th, _ = jax.flatten_util.ravel_pytree(params)
+        r, jc = reward_constraint(cfg)
+        rho = jnp.ones(1)
+        ref = logpi(th) * 0.0 - math.log(9.0)   # uniform reference
+        grad = jax.grad(lagrangian)(th, 0.7, ref, rho, jnp.asarray(r), jnp.asarray(0.3 - jc))
+        J = jax.jacfwd(lambda t: logpi(t).ravel())(th)
+        w = jnp.exp(logpi(th)).ravel()
+        F = np.asarray(J.T @ (w[:, None] * J))
+        dense = np.linalg.pinv(F, rcond=1e-10, hermitian=True) @ np.asarray(grad)
+        x, res = npg_direction(fvp, th, grad, rho, damping=1e-12, tol=1e-14, maxiter=500)
+        # the policy-space direction J x is what the step moves; compare it and x itself
+        np.testing.assert_allclose(np.asarray(J @ x), np.asarray(J) @ dense, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(np.asarray(x), dense, rtol=1e-5, atol=1e-6 * np.abs(dense).max())
+        assert float(res) < 1e-8
+        # negative control: a wrong Fisher-vector product (no pi weights) gives a different solution
+        xw, _ = npg_direction(lambda t, v, rh: J.T @ (J @ v), th, grad, rho, 1e-12, 1e-14, 500)
+        assert not np.allclose(np.asarray(xw), dense, rtol=1e-3)
+
+
+@pytest.mark.slow  # JAX compilation: 80-115 s measured on the shared, loaded 2-core box
+def test_ppo_objective_gradient_matches_finite_differences():
+    import jax.numpy as jnp
+
+    from opdcheck.kernels.neural.model import init_params, token_logprobs
+    from opdcheck.kernels.neural.ppo import clipped_surrogate
+
+    cfg = ModelConfig(vocab=4, length=3, n_prompts=2, d_model=8, n_layers=1, n_heads=2)
+    with jax.enable_x64(True):
+        params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64) * 10.0, init_params(2, cfg))
+        rng = np.random.default_rng(0)
+        x = jnp.asarray(rng.integers(0, 2, 12))
+        ys = jnp.asarray(rng.integers(0, 4, (12, 3)))
+        # old log-probs offset so that ratios sit inside the clip band and beyond it, away from the kinks
+        offs = jnp.asarray(rng.choice([-0.05, 0.05, 0.5, -0.5], size=(12, 3)))
+        logp_old = token_logprobs(params, cfg, x, ys) + offs
+        adv = jnp.asarray(rng.standard_normal(12))
+        f = lambda p: clipped_surrogate(p, cfg, x, ys, logp_old, adv, 0.2)
+        flat, unravel = jax.flatten_util.ravel_pytree(params)
+        v = jnp.asarray(rng.standard_normal(flat.size))
+        g = jax.flatten_util.ravel_pytree(jax.grad(f)(params))[0]
+        eps = 1e-6
+        fd = (f(unravel(flat + eps * v)) - f(unravel(flat - eps * v))) / (2 * eps)
+        assert abs(float(g @ v) - float(fd)) <= 1e-6 * max(1.0, abs(float(fd)))
+        assert abs(float(g @ v)) > 1e-6   # a non-trivial directional derivative
+
+
+def test_paired_statistics_controls():
+    a = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
+    shifted = paired(a + 1.0 + 0.01 * np.arange(8), a)     # positive: a clear paired shift
+    assert shifted["p"] < 0.05 and shifted["effect"] == 1.0 and shifted["median_diff"] > 0.9
+    same = paired(a, a)                                      # negative: no difference
+    assert same["p"] == 1.0 and same["effect"] == 0.0
+    assert mcnemar([True] * 8, [False] * 8)["p"] < 0.05
+    assert mcnemar([True, False] * 4, [True, False] * 4)["p"] == 1.0
+
+
+@pytest.mark.slow
+def test_neural_check_optimism_off_is_not_confirmed(tmp_path):
+    """Negative control of the neural findings: with the correction off the 'OPD' arm is plain PD, so the
+    paired spread difference is zero and the stability finding cannot be CONFIRMED."""
+    from opdcheck.paper_checks.checks import sec_4_stability
+    from opdcheck.paper_checks.context import CheckContext
+    from opdcheck.paper_checks.result import Verdict
+
+    res = sec_4_stability.evaluate(CheckContext(out_dir=tmp_path), opd_optimistic=False, n_seeds=2, T=20,
+                                   neural_seeds=2, neural_T=20)
+    f = [x for x in res.findings if x.name == "neural: OPD rule stabilises the multiplier"][0]
+    assert f.verdict != Verdict.CONFIRMED
+    assert res.verdict != Verdict.REFUTED
