@@ -135,7 +135,7 @@ def evaluate(ctx: CheckContext, step_cls=NaturalGradientStep) -> CheckResult:
                             comparison="<=", judged=len(cases),
                             sentence=(f"max relative error {worst:.2e} at s = {EQ72_FD_STEP:g}, shrinking >= 5x at s/10: {shrink_ok}; "
                                       f"sympy Hessian of KL minus F (tabular, n = 3) = {list(H)}."),
-                            witness=w72, statement="sec-3.2.1-kl-taylor", reading="literal", severity="substantive"))
+                            witness=w72, statement="eq-72-taylor", reading="literal", severity="substantive"))
     # ---- pinv vs least squares, incl. rank-deficient F
     dmax, w_dir = 0.0, None
     for name, cls, th, prob in [("tabular", TabularSoftmax(2, 3), rng.normal(size=6), p_tab),
@@ -150,7 +150,7 @@ def evaluate(ctx: CheckContext, step_cls=NaturalGradientStep) -> CheckResult:
                             verdict=Verdict.CONFIRMED if dmax <= ALG3_DIRECTION_RTOL else Verdict.REFUTED, computed=dmax,
                             stated=0.0, comparison="==", judged=2,
                             sentence=f"max relative difference {dmax:.2e} (tolerance {ALG3_DIRECTION_RTOL:g}), rank(F) = 3 of d = 4 in the log-linear case.",
-                            witness=w_dir, statement="app-D-npg-direction", reading="literal", severity="substantive"))
+                            witness=w_dir, statement="sec321-npg-reduction", reading="literal", severity="substantive"))
     # ---- gradients only at theta_hat_t
     anchor = anchoring_test(step_cls, T=60)
     findings.append(Finding(name="gradients only at theta_hat_t", claim="asymmetric optimism (Sec. 3.2.1)",
@@ -160,7 +160,7 @@ def evaluate(ctx: CheckContext, step_cls=NaturalGradientStep) -> CheckResult:
                                       f"{anchor['max_anchor_gap']:.2g}) and the next anchor is eq. (10)'s output (max gap {anchor['chain_gap']:.2g})."),
                             # a failure here is a defect of the implementation, not of the paper: no witness, so
                             # it can only be INCONCLUSIVE
-                            witness=None, statement="sec-3.2.1-asymmetric-optimism", reading="literal", severity="substantive"))
+                            witness=None, statement="sec321-asymmetric", reading="literal", severity="substantive"))
     controls = [numba_alg3_control()]  # the kernel backend="auto" takes on large classes
     if step_cls is NaturalGradientStep:
         neg = anchoring_test(StaleAnchorStep, T=60)
