@@ -187,7 +187,7 @@ def run(ctx: CheckContext) -> CheckResult:
                    sentence=(f"as printed (KL(pi*) in both terms) it fails on {len(printed_fail)} of {n} instance(s); with "
                              f"KL(pi_bar) in the second term it holds on {sum(r['b5_corrected_holds'] for _, _, r in results)} of {n}."
                              if printed_fail else f"holds on all {n} instances."),
-                   statement="lemma-B.5-positivity", reading="literal", severity="misstatement")
+                   statement="lemma-B.5-bound", reading="literal", severity="misstatement")
     # the repaired form "lam* >= 0" is what every proof that cites Lemma B.5 uses (the bound of Remark B.6 and
     # Thm 3.4's potential need only a nonnegative multiplier)
     neg = [t for t in results if t[2]["lam_min"] < -LAMBDA_ZERO_ATOL]

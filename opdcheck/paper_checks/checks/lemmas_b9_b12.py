@@ -250,7 +250,7 @@ def evaluate(ctx: CheckContext, b9_slack: float = 0.0) -> CheckResult:
                   f"gives theta_new = {mp_['theta_new (lemma, unprojected)']:.4f}, outside Theta; Algorithm 3 projects it back, "
                   "so whenever the projection is active the iterate App. E bounds is not the one the lemma describes."
                   if mp_["leaves Theta"] else "the unprojected step stays in Theta on the case tried."),
-        statement="lemma-B.11", reading="literal", severity="substantive"))
+        statement="lemma-B.11-projection", reading="literal", severity="substantive"))
     cv = pi_theta_convexity()
     findings.append(Finding(
         name="Pi_Theta called convex",
@@ -263,7 +263,7 @@ def evaluate(ctx: CheckContext, b9_slack: float = 0.0) -> CheckResult:
                   f"pi_(1/2)(y2) = {cv['pi_(1/2)(y2)']:.4f} vs the midpoint's {cv['midpoint pi(y2)']:.4f} (exact, sympy). The "
                   "first-order optimality condition of [240] needs a convex feasible set of policies, which the hypotheses "
                   "do not give." if cv["not convex"] else "the class tried is convex."),
-        statement="lemma-B.11", reading="literal", severity="substantive"))
+        statement="lemma-B.11-projection", reading="literal", severity="substantive"))
     controls = [Control(name="B.9 with a false slack of -1 (must be caught)", kind="negative",
                         passed=b9_draws(ctx.rng("lemmas-B.9-neg"), 200, slack=-1.0) < 0, detail="min LHS < 0 with slack -1"),
                 Control(name="B.9 (KL, floor active) with x' outside Omega is not covered (the judge sees the failure)",
