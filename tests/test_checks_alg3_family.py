@@ -93,7 +93,7 @@ def test_alg3_npg_full_check(ctx):
     assert v["converges: active l2 ball r = 2, Proj_Theta in the metric of F"] == Verdict.CONFIRMED
     assert v["converges: active box [-1, 1], Proj_Theta in the metric of F"] == Verdict.CONFIRMED
     lit = [f for f in r.findings if f.reading.startswith("literal (Euclidean")]
-    assert lit and all(f.statement == "cor-3.10" for f in lit)
+    assert lit and all(f.statement == "sec321-projection" for f in lit)
     assert r.verdict == Verdict.CONFIRMED and not r.downgrades and r.summary.startswith("Proj_Theta is taken as Euclidean")
 
 

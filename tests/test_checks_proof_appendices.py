@@ -19,7 +19,7 @@ def test_app_c_contraction_fails_where_the_bound_holds(tmp_path):
     f = res.findings[0]
     assert f.verdict == Verdict.REFUTED and f.computed["first step violated"] == 21
     assert f.computed["bound (proof's denominator) holds on the run"]
-    assert f.witness["confirms"] and f.witness["agrees"] and f.statement == "app-C-contraction"
+    assert f.witness["confirms"] and f.witness["agrees"] and f.statement == "appC-contraction"
     assert [g.severity for g in res.findings[1:]] == ["typo", "typo"]
     assert all(g.verdict == Verdict.INCONSISTENT for g in res.findings[1:])
     assert all(c.passed for c in res.controls) and not res.downgrades

@@ -3,12 +3,19 @@ failure of the most charitable reading; typos and misstatements are INCONSISTENT
 nothing; the summary leads with the strongest evidence under the most charitable reading."""
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 
+from opdcheck.numerics.replay import exact as ew
+from opdcheck.numerics.replay.certified import judge_rate_certificates
 from opdcheck.paper_checks.result import (CheckResult, Finding, Verdict, combine_findings, finding_contribution,
                                           summary_from_findings)
 
-REPLAYED = {"replayed": True, "confirms": True, "agrees": True, "method": "test replay"}
+#: a real replay (a Witness only comes from the replay layer): Lemma B.4 fails at delta = theta = 3/4
+REPLAYED = ew.replay_b4_witness(Fraction(3, 4), Fraction(3, 4), (1, 0, -1), "-13/36")
+#: no certificate: the replay did not run
+NOT_REPLAYED = judge_rate_certificates("demo", [None], claim="stable", method="exact Schur-Cohn")
 
 
 def _f(name, verdict, reading="literal", severity="substantive", statement="", witness=None):
@@ -68,7 +75,7 @@ def test_explicit_refuted_without_a_decisive_finding_is_replaced_and_recorded():
 
 
 def test_unreplayed_charitable_refutation_stays_inconclusive():
-    f = _f("no witness", Verdict.REFUTED, reading="charitable", witness={"replayed": False})
+    f = _f("no witness", Verdict.REFUTED, reading="charitable", witness=NOT_REPLAYED)
     assert f.verdict == Verdict.INCONCLUSIVE
     assert _check(f).verdict == Verdict.INCONCLUSIVE
 

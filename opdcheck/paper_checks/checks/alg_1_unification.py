@@ -153,7 +153,7 @@ def evaluate(ctx: CheckContext, lam_star_shift: float = 0.0, methods: tuple | No
         sentence=f"after {T} steps at Thm 3.4's step, max |pi_T - pi*|, |lam_T - lam*| over {len(rows_b)} runs is "
                  f"{max(errs, default=float('nan')):.2e} ({'<=' if ok_b else '>'} {ALG1_SADDLE_ATOL:g}) against the exact rational saddle point"
                  + (f" shifted by {lam_star_shift:g} in lam*" if lam_star_shift else "") + ".",
-        statement="sec-2.3-one-shot", reading="charitable", severity="substantive"))
+        statement="sec23-oneshot", reading="charitable", severity="substantive"))
     # (c1) standard PD may fail to converge in the last iterate
     std = [c for c in cells if c["method"] in ("simultaneous-pd", "one-shot", "multi-shot", "finite-step-pd")]
     failing = [c for c in std if not c["converged"]]
@@ -167,7 +167,7 @@ def evaluate(ctx: CheckContext, lam_star_shift: float = 0.0, methods: tuple | No
         judged=len(fail_cert),
         sentence=(f"{len(failing)}/{len(std)} standard-PD runs do not converge ({', '.join(fail_names) or 'none'}); "
                   f"{len(fail_cert)} of them are certified unstable (Schur-Cohn radius > 1)."),
-        statement="sec-3-bilinear-pd", reading="charitable", severity="substantive"))
+        statement="sec3-fail-unique-saddle", reading="charitable", severity="substantive"))
     # (c2) "lack last-iterate convergence guarantees" / "admit only average convergence guarantees": statements
     # about proofs. A run that converges does not refute them, so they are not judged; the runs are reported.
     fs = [c for c in cells if c["method"] == "finite-step-pd"]
@@ -185,7 +185,7 @@ def evaluate(ctx: CheckContext, lam_star_shift: float = 0.0, methods: tuple | No
                   f"record, finite-step (Gauss-Seidel) PD's last iterate converges linearly on {len(fs_ok)}/{len(fs)} "
                   f"runs (error rates {rates or 'none'}), and OPD "
                   f"{'fails at the ' + ' and '.join(opd_fail) + ' step' if opd_fail else 'converges at both steps'}."),
-        statement="sec-2.3-guarantees", reading="charitable", severity="substantive"))
+        statement="sec23-lack-guarantees", reading="charitable", severity="substantive"))
     # (d) §3: "GDA methods converge linearly to the unique saddle point only under smooth strongly-convex-
     # strongly-concave conditions". The Lagrangian is linear in lam (never strongly convex in it); simultaneous
     # GDA is certified to converge linearly when h_max/(2 eta_lam) < beta, and sequential GDA converges too.
@@ -296,7 +296,7 @@ def _scsc_finding(designs: list, fs_ok: list) -> Finding:
                   f"converge linearly on {len(ok)}/{len(cases)} instances when h_max/(2 eta_lam) < beta ({desc}); "
                   f"sequential GDA also converges linearly on {len(fs_ok)} run(s) at Thm 3.4's step. Strong concavity "
                   "in pi with a coupling of full rank suffices."),
-        statement="sec-2.3-scsc", reading="charitable", severity="substantive")
+        statement="sec3-gda-scsc-only", reading="charitable", severity="substantive")
 
 
 def _dual_curvature_finding() -> Finding:
@@ -321,7 +321,7 @@ def _dual_curvature_finding() -> Finding:
                   + f", and OPD's mode polynomial at zero curvature is {root['polynomial_at_c0']} (root 1: "
                   f"{root['root_one']}), so r^2 -> 1 as that curvature vanishes. Plain GDA converges linearly under the "
                   "same conditions (finding above), so the stabilisation is not specific to optimism."),
-        statement="sec-3.1-no-dual-sc", reading="charitable", severity="substantive")
+        statement="sec31-no-dual-sc", reading="charitable", severity="substantive")
 
 
 def _convergence_figure(ctx: CheckContext, cells: list, method_order: tuple) -> str:

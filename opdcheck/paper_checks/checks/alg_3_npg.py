@@ -33,7 +33,8 @@ from opdcheck.numerics.replay.alg3 import replay_fisher, replay_fixed_point, rep
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.figures import save_semilogy
 from opdcheck.paper_checks.registry import register_check
-from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict, combine_verdicts, summary_from_findings
+from opdcheck.paper_checks.result import (CheckResult, Control, Finding, Verdict, combine_findings,
+                                          summary_from_findings)
 from opdcheck.paper_checks.studies.fisher_projection import FisherProjectedStep
 from opdcheck.paper_checks.studies.kernel_controls import numba_alg3_control
 from opdcheck.theory.alg3 import eq72_hessian_residual
@@ -135,7 +136,7 @@ def evaluate(ctx: CheckContext, step_cls=NaturalGradientStep) -> CheckResult:
                             comparison="<=", judged=len(cases),
                             sentence=(f"max relative error {worst:.2e} at s = {EQ72_FD_STEP:g}, shrinking >= 5x at s/10: {shrink_ok}; "
                                       f"sympy Hessian of KL minus F (tabular, n = 3) = {list(H)}."),
-                            witness=w72, statement="sec-3.2.1-kl-taylor", reading="literal", severity="substantive"))
+                            witness=w72, statement="eq-72-taylor", reading="literal", severity="substantive"))
     # ---- pinv vs least squares, incl. rank-deficient F
     dmax, w_dir = 0.0, None
     for name, cls, th, prob in [("tabular", TabularSoftmax(2, 3), rng.normal(size=6), p_tab),
@@ -150,7 +151,7 @@ def evaluate(ctx: CheckContext, step_cls=NaturalGradientStep) -> CheckResult:
                             verdict=Verdict.CONFIRMED if dmax <= ALG3_DIRECTION_RTOL else Verdict.REFUTED, computed=dmax,
                             stated=0.0, comparison="==", judged=2,
                             sentence=f"max relative difference {dmax:.2e} (tolerance {ALG3_DIRECTION_RTOL:g}), rank(F) = 3 of d = 4 in the log-linear case.",
-                            witness=w_dir, statement="app-D-npg-direction", reading="literal", severity="substantive"))
+                            witness=w_dir, statement="sec321-npg-reduction", reading="literal", severity="substantive"))
     # ---- gradients only at theta_hat_t
     anchor = anchoring_test(step_cls, T=60)
     findings.append(Finding(name="gradients only at theta_hat_t", claim="asymmetric optimism (Sec. 3.2.1)",
@@ -160,7 +161,7 @@ def evaluate(ctx: CheckContext, step_cls=NaturalGradientStep) -> CheckResult:
                                       f"{anchor['max_anchor_gap']:.2g}) and the next anchor is eq. (10)'s output (max gap {anchor['chain_gap']:.2g})."),
                             # a failure here is a defect of the implementation, not of the paper: no witness, so
                             # it can only be INCONCLUSIVE
-                            witness=None, statement="sec-3.2.1-asymmetric-optimism", reading="literal", severity="substantive"))
+                            witness=None, statement="sec321-asymmetric", reading="literal", severity="substantive"))
     controls = [numba_alg3_control()]  # the kernel backend="auto" takes on large classes
     if step_cls is NaturalGradientStep:
         neg = anchoring_test(StaleAnchorStep, T=60)
@@ -181,13 +182,13 @@ def evaluate(ctx: CheckContext, step_cls=NaturalGradientStep) -> CheckResult:
     for c in conv:
         evidence.append({k: v for k, v in c.items() if k not in ("traj", "p", "cls", "ic", "theta_T", "lam_T", "eta", "theta_best_at_lam_T")})
         series[c["label"] + " (Euclidean)"] = (np.arange(len(c["traj"].error)), c["traj"].error)
-        lit = dict(statement="cor-3.10", reading="literal (Euclidean Proj_Theta)", severity="substantive")
+        lit = dict(statement="sec321-projection", reading="literal (Euclidean Proj_Theta)", severity="substantive")
         if c["converged"]:
             findings.append(Finding(name=f"converges: {c['label']}", claim="Alg. 3 -> (pi*_Theta, lam*_Theta)", verdict=Verdict.CONFIRMED,
                                     computed=c["error_T"], stated=f"<= {ALG3_CONVERGED_RTOL:g} x error_0", comparison="converges",
                                     sentence=(f"error {c['error_0']:.3g} -> {c['error_T']:.3g} in {T} steps; rank(F) = {c['rank_F']} of d = {c['d']}; "
                                               f"in-class KKT {c['in_class_kkt']:.1e}."),
-                                    statement="cor-3.10", reading="charitable", severity="substantive"))
+                                    statement="sec321-projection", reading="charitable", severity="substantive"))
             continue
         if c["limit_is_saddle"]:
             findings.append(Finding(name=f"converges: {c['label']}", claim="Alg. 3 -> the in-class saddle set", verdict=Verdict.CONFIRMED,
@@ -240,7 +241,7 @@ def evaluate(ctx: CheckContext, step_cls=NaturalGradientStep) -> CheckResult:
                       f"{cf['limit_kkt']:.1e}, lam_T = {np.round(cf['lam_T'], 6).tolist()} (lam*_Theta = "
                       f"{np.round(cf['in_class_lam'], 6).tolist()}). At a fixed point F F^+ grad L = grad L lies in the normal cone."
                       if kkt_ok else f"the Fisher-metric runs do not end at a KKT point (residual {cf['limit_kkt']:.2g})."),
-            statement="cor-3.10", reading="charitable (Proj_Theta in the metric of F(theta_hat_t))", severity="substantive"))
+            statement="sec321-projection", reading="charitable (Proj_Theta in the metric of F(theta_hat_t))", severity="substantive"))
     path, rel = ctx.figure_path("alg3_npg_convergence.png")
     save_semilogy(path, series, title="Algorithm 3 on log-linear classes (d = 4, rank F = 3), both projections",
                   ylabel=r"$\mathrm{KL} + \|\lambda - \lambda^\star_\Theta\|^2$ to the in-class saddle point")
@@ -249,7 +250,7 @@ def evaluate(ctx: CheckContext, step_cls=NaturalGradientStep) -> CheckResult:
     rescued = {f.name.split(", Proj_Theta")[0] for f in findings
                if f.reading.startswith("charitable (Proj_Theta") and f.verdict == Verdict.CONFIRMED}
     deciding = [f for f in findings if not (f.reading.startswith("literal (Euclidean") and f.name in rescued)]
-    verdict = combine_verdicts(f.verdict for f in deciding)
+    verdict = combine_findings(deciding)  # the reading rule every check uses
     literal_fail = [f for f in findings if f.reading.startswith("literal (Euclidean") and f.verdict == Verdict.REFUTED]
     lead = ((f"Proj_Theta is taken as Euclidean (the literal reading; the paper names no metric): with it Algorithm 3 stops "
              f"at fixed points that are not saddle points on {len(literal_fail)} active-projection case(s), so Cor 3.10 read "

@@ -115,7 +115,7 @@ def evaluate(ctx: CheckContext, rho_override: float | None = None) -> CheckResul
                    "The proof's key step fails even where the theorem's conclusion is true, so the proof does not establish it there.")
                   if c["first"] is not None else
                   f"Phi_(t+1) <= rho Phi_t on all {len(c['phi']) - 2} steps (rho = {c['rho']:.6f})."),
-        statement="app-C-contraction", reading="literal", severity="substantive"))
+        statement="appC-contraction", reading="literal", severity="substantive"))
     ob = off_by_one()
     findings.append(Finding(
         name="iterating the recursion: rho^t vs rho^(t-1)",
@@ -126,7 +126,7 @@ def evaluate(ctx: CheckContext, rho_override: float | None = None) -> CheckResul
                   f"(rho = 50/63, Phi_1 = 1) is {', '.join(ob['iterated'])} and exceeds the printed rho^t Phi_1 at t = "
                   f"{ob['fails at t']} (at t = 1 the printed form says Phi_1 <= rho Phi_1). The final display divides by rho "
                   "again, which restores rho^(t-1): an off-by-one in the text, not in the theorem."),
-        statement="app-C-iteration", reading="literal", severity="typo"))
+        statement="appC-off-by-one", reading="literal", severity="typo"))
     ss = sign_slip()
     slip = (not ss["printed < 1/2"]) and ss["actual < 1/2"]
     findings.append(Finding(
@@ -139,7 +139,7 @@ def evaluate(ctx: CheckContext, rho_override: float | None = None) -> CheckResul
                   f"as printed goes the wrong way; the quantity itself is {ss['actual']} (minus 1/2: {ss['actual - 1/2']} < 0), "
                   "so the requirement holds: a sign slip (-beta for +beta)."
                   if slip else "the printed expression and the quantity agree."),
-        statement="app-C-requirements", reading="literal", severity="typo"))
+        statement="appC-requirements", reading="literal", severity="typo"))
     # controls: the all-slack toy (Phi contracts by convexity) and a rho at the measured max one-step ratio
     phi = c["phi"]
     q = float(np.max(phi[2:][phi[1:-1] > 0] / phi[1:-1][phi[1:-1] > 0]))

@@ -138,7 +138,7 @@ def evaluate(ctx: CheckContext, logits=curved_logits) -> CheckResult:
                    "Slater gives strong duality for convex problems; the class image is not convex.")
                   if v == Verdict.REFUTED else
                   f"no duality gap on this class (float {j['gap_float']:.2e}, 50-digit {j['gap_mp']:.2e})."),
-        statement="app-E-strong-duality", reading="charitable", severity="substantive")
+        statement="appE-in-class-duality", reading="charitable", severity="substantive")
     ctrl = judge(mixture_logits, lambda t: mixture_logits(t, lib=mpmath))
     controls = [Control("the mixture class (a segment of the simplex) has no duality gap by both computations", "positive",
                         (not ctrl["gap"]) and abs(ctrl["gap_float"]) <= IN_CLASS_GAP_ATOL and abs(ctrl["gap_mp"]) <= IN_CLASS_GAP_ATOL,

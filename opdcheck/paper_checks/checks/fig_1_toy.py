@@ -152,7 +152,7 @@ def evaluate(ctx: CheckContext, run_as: dict | None = None, T: int | None = None
             verdict=v, computed={"converges": conv, "measured_rates": [r["rate"] for r in rs],
                                  "certified_radius": cert.mid, "certified_stable": cert.stable},
             stated="linear last-iterate convergence", comparison="converges", judged=len(rs),
-            witness=None, statement="fig-1", reading="charitable", severity="substantive",
+            witness=None, statement="fig-1-opd", reading="charitable", severity="substantive",
             sentence=(f"OPD ({ds} dual step {float(1 / (rs[0]['eta_lam'] * (1 if ds == 'gradient' else 2))):.2g}) "
                       f"{'converges' if conv else 'does not converge'}: error rate {rates} per step vs the exact "
                       f"radius^2 {cert.mid ** 2:.5f} (radius {cert.mid:.5f}, Schur-Cohn "
@@ -199,7 +199,7 @@ def evaluate(ctx: CheckContext, run_as: dict | None = None, T: int | None = None
                                          "rates": [r["rate"] for r in rs]},
                     stated="persistent oscillation, no last-iterate convergence", comparison="diverges",
                     judged=len(rs), witness=witness, sentence=sent,
-                    statement="fig-1", reading="charitable", severity="substantive"))
+                    statement="fig-1-pd", reading="charitable", severity="substantive"))
                 continue
             # caveat: sequential PD is not the paper's PD; its convergence does not refute Fig. 1
             if converges and witness["agrees"] and witness["confirms"]:
@@ -226,7 +226,7 @@ def evaluate(ctx: CheckContext, run_as: dict | None = None, T: int | None = None
                                      "rates": [r["rate"] for r in rs]},
                 stated="not stated by the paper (Fig. 1's PD is the simultaneous update)", comparison="converges",
                 judged=len(rs), witness=witness, sentence=sent,
-                statement="fig-1", reading="sequential PD (not the paper's PD)", severity="substantive"))
+                statement="fig-1-pd", reading="sequential PD (not the paper's PD)", severity="substantive"))
     # opdcheck's own: OPD at step 2.0
     rs = group("opd", str(BIG_STEP))
     big_fail = all(not r["converges"] for r in rs) and all(certs[("opd", r["dual_step"], str(BIG_STEP))].unstable for r in rs)
@@ -239,7 +239,7 @@ def evaluate(ctx: CheckContext, run_as: dict | None = None, T: int | None = None
         computed={"converges": [r["converges"] for r in rs], "radius": [r["cert"].mid for r in rs]},
         stated="not a paper claim: the paper states only the step 0.6", comparison="diverges", judged=len(rs),
         sentence=f"caveat: OPD at step 2.0 {'does not converge' if big_fail else 'is undecided'} ({big_desc}).",
-        statement="fig-1", reading="step 2.0 (not Fig. 1's step)", severity="substantive"))
+        statement="fig-1-consistent", reading="step 2.0 (not Fig. 1's step)", severity="substantive"))
 
     # controls: the replay machinery on OPD (positive), and the certificate at Thm 3.4's step (positive)
     r_opd = [r for r in group("opd", str(STEP)) if r["dual_step"] == "gradient" and r["init"] == "pi_ref"][0]

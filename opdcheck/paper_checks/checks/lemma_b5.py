@@ -174,12 +174,12 @@ def run(ctx: CheckContext) -> CheckResult:
                                   f"(slack, so complementary slackness forces lam*_{j} = 0), projected gradient "
                                   f"{witness['saddle projected gradient']:.2g}. lam* >= 0 is what holds."
                                   + (f" Even 'lam* != 0' fails on {allzero[0][1].name} (lam* = 0)." if allzero else "")),
-                        statement="lemma-B.5", reading="literal", severity="misstatement")
+                        statement="lemma-B.5-positivity", reading="literal", severity="misstatement")
     else:
         f_pos = Finding(name="lam* > 0 (Lemma B.5)", claim="every component of lam* is > 0", verdict=Verdict.CONFIRMED,
                         computed=min(r["lam_min"] for _, _, r in results), stated="> 0", comparison=">", judged=n,
                         sentence=f"every lam*_j > 0 on all {n} instances (smallest {min(r['lam_min'] for _, _, r in results):.3g}).",
-                        statement="lemma-B.5", reading="literal", severity="misstatement")
+                        statement="lemma-B.5-positivity", reading="literal", severity="misstatement")
     # finding 3: the intermediate bound as printed (reported; the corrected one is what Remark B.6 uses)
     f_b5 = Finding(name="intermediate bound of Lemma B.5 as printed", claim="||lam*||_1 <= (E r(pi*) - E r(pi_bar))/xi",
                    verdict=Verdict.INCONSISTENT if printed_fail else Verdict.CONFIRMED,
@@ -187,7 +187,7 @@ def run(ctx: CheckContext) -> CheckResult:
                    sentence=(f"as printed (KL(pi*) in both terms) it fails on {len(printed_fail)} of {n} instance(s); with "
                              f"KL(pi_bar) in the second term it holds on {sum(r['b5_corrected_holds'] for _, _, r in results)} of {n}."
                              if printed_fail else f"holds on all {n} instances."),
-                   statement="lemma-B.5", reading="literal", severity="misstatement")
+                   statement="lemma-B.5-bound", reading="literal", severity="misstatement")
     # the repaired form "lam* >= 0" is what every proof that cites Lemma B.5 uses (the bound of Remark B.6 and
     # Thm 3.4's potential need only a nonnegative multiplier)
     neg = [t for t in results if t[2]["lam_min"] < -LAMBDA_ZERO_ATOL]
@@ -196,7 +196,7 @@ def run(ctx: CheckContext) -> CheckResult:
                        computed=min(r["lam_min"] for _, _, r in results), stated=">= 0", comparison=">=", judged=n,
                        sentence=(f"lam* >= 0 on all {n} instances (smallest component {min(r['lam_min'] for _, _, r in results):.3g})."
                                  if not neg else f"a negative multiplier was returned on {neg[0][1].name}: solver problem."),
-                       statement="lemma-B.5", reading="charitable (lam* >= 0)", severity="substantive")
+                       statement="lemma-B.5-positivity", reading="charitable (lam* >= 0)", severity="substantive")
     findings = [f_pos, f_nonneg, f_bound, f_b5]
     figures = [_positivity_figure(ctx, p, r, j, witness)] if pos_fail else []
     # positive control: an instance with every constraint active (the toy: lam* = 1)

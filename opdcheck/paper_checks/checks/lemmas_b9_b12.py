@@ -189,7 +189,7 @@ def evaluate(ctx: CheckContext, b9_slack: float = 0.0) -> CheckResult:
         Finding(name="Lemma B.9 (Euclidean prox three-point)", claim="eq. (20) and its consequence", comparison=">=",
                 verdict=Verdict.CONFIRMED if w9 >= -LEMMA_B11_ATOL else Verdict.INCONCLUSIVE, computed=w9, stated=0.0, judged=n,
                 sentence=f"min over {n} seeded draws (h = 1..5, x' on faces of R^h_+) of LHS = {w9:.3g} >= 0.",
-                statement="lemma-B.9", reading="Euclidean (as App. E uses it)", severity="substantive"),
+                statement="lemma-B.9", reading="charitable (Euclidean, as App. E uses it)", severity="substantive"),
         Finding(name="Lemma B.9 with the KL Bregman divergence", claim="eq. (19) with h = negative entropy (D_h = KL) on the "
                 "simplex, and on the closed convex {x >= p_min} where the constraint is active", comparison=">=",
                 verdict=Verdict.CONFIRMED if min(w9kl, w9kl_floor) >= -LEMMA_B11_ATOL else Verdict.INCONCLUSIVE,
@@ -198,7 +198,7 @@ def evaluate(ctx: CheckContext, b9_slack: float = 0.0) -> CheckResult:
                           f"{w9kl_floor:.3g} on {{x >= 0.05}} with the floor active, x' in Omega. The negative entropy is not "
                           "continuously differentiable on the closed simplex as the lemma's hypothesis b) asks; read on the "
                           "relative interior (or on {x >= p_min}) the lemma holds."),
-                statement="lemma-B.9", reading="KL Bregman on the simplex (relative interior) and on {x >= p_min}",
+                statement="lemma-B.9", reading="literal (KL Bregman on the simplex (relative interior) and on {x >= p_min})",
                 severity="substantive"),
         Finding(name="Lemma B.10 (KL three-point)", claim="eq. (22)", comparison=">=",
                 verdict=Verdict.CONFIRMED if w10 >= -LEMMA_B11_ATOL else Verdict.INCONCLUSIVE, computed=w10, stated=0.0, judged=n,
@@ -248,7 +248,7 @@ def evaluate(ctx: CheckContext, b9_slack: float = 0.0) -> CheckResult:
                   f"gives theta_new = {mp_['theta_new (lemma, unprojected)']:.4f}, outside Theta; Algorithm 3 projects it back, "
                   "so whenever the projection is active the iterate App. E bounds is not the one the lemma describes."
                   if mp_["leaves Theta"] else "the unprojected step stays in Theta on the case tried."),
-        statement="lemma-B.11", reading="literal", severity="substantive"))
+        statement="lemma-B.11-projection", reading="literal", severity="substantive"))
     cv = pi_theta_convexity()
     findings.append(Finding(
         name="Pi_Theta called convex",
@@ -261,7 +261,7 @@ def evaluate(ctx: CheckContext, b9_slack: float = 0.0) -> CheckResult:
                   f"pi_(1/2)(y2) = {cv['pi_(1/2)(y2)']:.4f} vs the midpoint's {cv['midpoint pi(y2)']:.4f} (exact, sympy). The "
                   "first-order optimality condition of [240] needs a convex feasible set of policies, which the hypotheses "
                   "do not give." if cv["not convex"] else "the class tried is convex."),
-        statement="lemma-B.11", reading="literal", severity="substantive"))
+        statement="lemma-B.11-projection", reading="literal", severity="substantive"))
     controls = [Control(name="B.9 with a false slack of -1 (must be caught)", kind="negative",
                         passed=b9_draws(ctx.rng("lemmas-B.9-neg"), 200, slack=-1.0) < 0, detail="min LHS < 0 with slack -1"),
                 Control(name="B.9 (KL, floor active) with x' outside Omega is not covered (the judge sees the failure)",
