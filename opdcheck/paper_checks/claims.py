@@ -352,8 +352,10 @@ REGISTER: tuple[Statement, ...] = (
     _S("alg-3", "§3.2.1, Algorithm 3, eqs. (8)-(11)", "algorithm",
        "theta_t = Proj_Theta(theta_hat_t + F^+ grad L(pi_{theta_hat_t}, lam_{t-1})/(eta_th + beta)); "
        "lam_t = [lam_hat_t - E[R]/eta_lam]_+ ...", "the NPG form of OPD",
-       [J("alg-3-npg", "converges: inactive projection (l2 ball r = 40)")], "partly",
-       "converges where the projection is inactive; see sec321-projection for the active case"),
+       [J("alg-3-npg", "converges: inactive projection (l2 ball r = 40)"),
+        J("alg-3-neural", "Alg. 3 last iterate settles on a neural class")], "partly",
+       "converges where the projection is inactive; see sec321-projection for the active case; on small neural "
+       "classes measured, not certified (alg-3-neural)"),
     _S("sec321-asymmetric", "§3.2.1", "prose",
        "the predicted policy iterate pi_{theta_t} is only used to form the dual updates ... whereas the actual "
        "policy is used for the primal updates", "gradients only at theta_hat_t",

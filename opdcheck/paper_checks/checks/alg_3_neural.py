@@ -74,7 +74,7 @@ def evaluate(ctx: CheckContext, widths: tuple[int, ...] | None = None, T: int | 
         claim="the natural-gradient OPD step of eqs. (8)-(11) converges in the last iterate on a non-convex neural class",
         verdict=Verdict.CONFIRMED if all(settled) else Verdict.INCONCLUSIVE,
         computed={"settled": settled, "closer_than_ref": moved}, stated="last-iterate convergence", comparison="identity",
-        judged=len(runs), statement="alg-3-npg", reading="charitable",
+        judged=len(runs), statement="alg-3", reading="charitable",
         sentence=(f"measured with exact expectations over {T} steps (worst CG relative residual {worst_cg:.2g}): {desc}; "
                   f"settled at {sum(settled)}/{len(runs)} widths."))
     kls = [r["kl_T"] for r in runs]

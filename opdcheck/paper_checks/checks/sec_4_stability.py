@@ -167,7 +167,7 @@ def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None
             name=f"OPD rule vs {other}", claim=f"the 2 g_t - g_{{t-1}} rule ends feasible where {LABEL[other]} does not",
             verdict=Verdict.CONFIRMED if ok else Verdict.INCONCLUSIVE,
             computed={"opd": a, other: b}, stated="OPD feasible at convergence, PD degraded", comparison=">=",
-            judged=n_seeds, statement="sec-4-feasible", reading="charitable",
+            judged=n_seeds, statement="fig-2", reading="charitable",
             sentence=(f"over {n_seeds} paired seeds, feasible at T = {T}: OPD rule {a['feasible']:.0%} vs {LABEL[other]} "
                       f"{b['feasible']:.0%}; median violation {a['viol_median']:.3g} vs {b['viol_median']:.3g}; median reward "
                       f"{a['reward_median']:.4f} vs {b['reward_median']:.4f}"
@@ -181,7 +181,7 @@ def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None
         name="multiplier stability", claim="the OPD rule damps the multiplier's oscillation",
         verdict=Verdict.CONFIRMED if calmer and b["amp_median"] > SEC4_OSCILLATION_MIN else Verdict.INCONCLUSIVE,
         computed={k: v["amp_median"] for k, v in stats.items()}, stated="smaller oscillation than PD", comparison="<",
-        judged=n_seeds, statement="sec-4-stability", reading="charitable",
+        judged=n_seeds, statement="sec4-dual-rule", reading="charitable",
         sentence=(f"median range of lam over the last quarter, relative to lam* = {runs[0]['lam_star']:.4f}: "
                   + ", ".join(f"{LABEL[k]} {v['amp_median']:.3f}" for k, v in stats.items())
                   + f" (exact expectations, {EXACT_T} steps: plain PD {exact['sec4-pd']['lam_amp']:.3f}, OPD rule {exact['sec4-opd']['lam_amp']:.3f})"
@@ -300,7 +300,7 @@ def _neural(ctx: CheckContext, opd_optimistic: bool, n_seeds: int | None, T: int
         claim="§4: dual step 0.5 on log lambda places plain PD in an unstable regime (neural LM, largest cost scale)",
         verdict=Verdict.CONFIRMED if premise else Verdict.INCONCLUSIVE,
         computed={"plain_pd_log10_lam_spread_median": pd_spread}, stated=f"> {NEURAL_OSCILLATION_DECADES:g} decades",
-        comparison=">", judged=n, statement="sec-4-stability", reading="charitable",
+        comparison=">", judged=n, statement="sec4-aggressive", reading="charitable",
         sentence=(f"{what}: plain PD's log10 lambda spans a median {pd_spread:.2f} decades over the last quarter "
                   + ("(it oscillates: the comparison below is in the paper's regime)." if premise else
                      f"(<= {NEURAL_OSCILLATION_DECADES:g}: not the paper's unstable regime, so the neural comparison "
@@ -329,7 +329,7 @@ def _neural(ctx: CheckContext, opd_optimistic: bool, n_seeds: int | None, T: int
                          "kl": sec4_neural.paired([x["kl_T"] for x in o], [x["kl_T"] for x in b])}
     f_pd = feas_st["sec4-pd"]
     decide("neural: OPD rule ends feasible where plain PD does not",
-           "OPD converges to policies that satisfy the safety constraint while PD-based methods degrade", "sec-4-feasible",
+           "OPD converges to policies that satisfy the safety constraint while PD-based methods degrade", "fig-2",
            feas_st, f_pd["opd_feasible"] > f_pd["other_feasible"] and f_pd["violation_paired"]["median_diff"] <= 0
            and min(f_pd["mcnemar"]["p"], f_pd["violation_paired"]["p"]) < PAIRED_TEST_ALPHA,
            f"{what}: feasible at the last iterate (cost <= d + {NEURAL_FEASIBLE_ATOL:g}, d = {limit:.3f}): OPD rule "
@@ -339,7 +339,7 @@ def _neural(ctx: CheckContext, opd_optimistic: bool, n_seeds: int | None, T: int
            f"rank-biserial {f_pd['violation_paired']['effect']:+.2f})")
     sp = spread_st["sec4-pd"]
     decide("neural: OPD rule stabilises the multiplier",
-           "the 2 g_t - g_{t-1} rule keeps lambda stable where plain PD oscillates", "sec-4-stability", spread_st,
+           "the 2 g_t - g_{t-1} rule keeps lambda stable where plain PD oscillates", "sec4-dual-rule", spread_st,
            sp["median_diff"] < 0 and sp["p"] < PAIRED_TEST_ALPHA,
            f"{what}: log10 lambda spread over the last quarter, paired OPD - PD median {sp['median_diff']:+.2f} decades "
            f"(Wilcoxon p = {sp['p']:.3g}, rank-biserial {sp['effect']:+.2f}); medians OPD "
@@ -347,7 +347,7 @@ def _neural(ctx: CheckContext, opd_optimistic: bool, n_seeds: int | None, T: int
            f"{np.median(col(hot, 'safe-rlhf', 'log10_lam_spread')):.2f}")
     rw = rew_st["sec4-pd"]
     decide("neural: OPD rule competitive in reward",
-           "OPD stays competitive in reward (within the margin of plain PD)", "sec-4-reward", rew_st,
+           "OPD stays competitive in reward (within the margin of plain PD)", "fig-2", rew_st,
            rw["reward"]["median_diff"] >= -NEURAL_REWARD_MARGIN,
            f"{what}: paired reward OPD - PD median {rw['reward']['median_diff']:+.3f} (margin -{NEURAL_REWARD_MARGIN:g}; "
            f"Wilcoxon p = {rw['reward']['p']:.3g}, rank-biserial {rw['reward']['effect']:+.2f}), OPD - Safe-RLHF "
