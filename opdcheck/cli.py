@@ -455,6 +455,10 @@ def _run_checks(args, selected, instance, notes, out: Path, staging: Path, execu
             crashed[c.id] = traceback.format_exc()
             print(f"      CRASHED:\n{crashed[c.id]}", file=sys.stderr, flush=True)
     finished = {r.id for r in results} | set(crashed)
+    if interrupted is not None and not finished:  # nothing finished: publishing would replace a good report with an empty one
+        print(f"no check finished; nothing written (the previous report in {out}, if any, is unchanged).",
+              file=sys.stderr, flush=True)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     status = RunStatus(complete=interrupted is None, interrupted=interrupted,
                        not_run=tuple(c.id for c in selected if c.id not in finished and c.id != interrupted))
     appendices, appendix_notes = _appendices() if interrupted is None else ([], [])

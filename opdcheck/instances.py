@@ -84,6 +84,16 @@ def random_instance(X: int, n: int, h: int, beta: float, seed: int, *, K: int = 
     if not (0 <= inactive < h) and not (inactive == 0):
         raise ValueError(f"random_instance: inactive = {inactive!r}; pass 0 <= inactive < h = {h} "
                          "(at least one constraint must be active).")
+    # the arrays below take about (h + K + 6) float64 tables of shape (X, n) at once: refuse up front what the
+    # memory limit (OPDCHECK_MEMORY_LIMIT, default a fraction of RAM) cannot hold, instead of hanging in an allocation
+    from opdcheck.resources import format_bytes, memory_limit
+
+    need = 8 * int(X) * int(n) * (int(h) + int(K) + 6)
+    limit, source = memory_limit(None)
+    if limit is not None and need > limit:
+        raise ValueError(f"random_instance: X = {X}, n = {n}, h = {h} needs about {format_bytes(need)} of memory, more "
+                         f"than the limit {format_bytes(limit)} ({source}); pass a smaller X or n (or raise "
+                         "OPDCHECK_MEMORY_LIMIT).")
     for name, val in (("reward_scale", reward_scale), ("ref_temperature", ref_temperature)):
         try:
             ok = np.isfinite(float(val)) and float(val) > 0 if name == "reward_scale" else np.isfinite(float(val)) and float(val) >= 0

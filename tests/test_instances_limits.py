@@ -152,3 +152,12 @@ def test_a_directory_or_unreadable_instance_is_one_line(tmp_path, capsys):
     d.mkdir()
     assert main(["solve", str(d)]) == EXIT_INPUT
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_random_instance_refuses_sizes_beyond_the_memory_limit_up_front():
+    """A size no machine holds is refused at once with the estimate and the fix, never a hang in an allocation."""
+    from opdcheck.instances import random_instance
+
+    with pytest.raises(ValueError, match=r"X = 1000000000, n = 1000000000.*pass a smaller X or n"):
+        random_instance(X=10**9, n=10**9, h=1, beta=0.1, seed=0)
+    assert random_instance(X=3, n=4, h=2, beta=0.1, seed=0).X == 3  # positive control
