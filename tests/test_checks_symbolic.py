@@ -194,8 +194,10 @@ def test_opd_closed_form_printed_replaced_by_derived_confirms(ctx, monkeypatch):
     assert "beta + eta_theta - 1 = 0" in before.summary
     monkeypatch.setattr(cf, "printed_prox_weight", cf.derived_prox_weight)
     after = opd_closed_form.run(ctx)
-    assert after.verdict is Verdict.CONFIRMED
-    assert after.summary != before.summary and "matches cvxpy on all" in after.summary
+    # a transcription of the printed formula that hides the paper's error no longer reads as CONFIRMED: the
+    # mechanical transcription from the paper's LaTeX disagrees with it, a failed control
+    assert after.verdict is Verdict.INCONCLUSIVE
+    assert any(not c.passed and "LaTeX" in c.detail for c in after.controls)
 
 
 @pytest.mark.slow
@@ -216,8 +218,8 @@ def test_dual_step_equal_steps_confirm(ctx, monkeypatch):
     assert before.verdict is Verdict.INCONSISTENT and "ratio 2" in before.summary
     monkeypatch.setattr(cf, "printed_dual_step", lambda eta_lam=cf.ETA_LAM: cf.derive_dual_prox(eta_lam)[0])
     after = dual_step_scale.run(ctx)
-    assert after.verdict is Verdict.CONFIRMED and "ratio 1" in after.summary
-    assert "Remark 3.5 fails" not in after.summary
+    assert after.verdict is Verdict.INCONCLUSIVE  # the printed formula no longer matches the paper's LaTeX: a failed control
+    assert any(not c.passed and "LaTeX" in c.detail for c in after.controls)
 
 
 def test_dual_step_broken_kernel_prox_step(ctx, monkeypatch):

@@ -124,7 +124,7 @@ def test_check_thm34_quick_and_counterexample_reproduces():
         assert (out / f).exists()
     # the summary leads with the substantive failure: the toy at beta = 1 violates the bound with the proof's own
     # denominator from t = 2 on (certified r^2 = 0.92443 > 50/63), replayed; the t = 1 typo case comes second
-    assert res.summary.startswith("[bound fails with the proof's own denominator: REFUTED]")
+    assert res.summary.startswith("[bound fails with the proof's own denominator: REFUTED")  # then its reading tag
     w = res.witness
     assert w["instance"] == "paper-toy (beta = 1)" and w["t"] == 2 and w["denominator"] == "denom_proof_min"
     assert w["certified r^2"][0] > 50 / 63 and abs(w["certified r^2"][0] - 0.92443) < 1e-4

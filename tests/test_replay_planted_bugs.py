@@ -121,5 +121,5 @@ def test_a_slater_margin_in_the_wrong_unit_is_not_masked_by_the_positivity_refut
     assert "Slater" in bound.witness.subject and "min_j c_j(pi_bar)" in bound.witness.disagreement
     assert next(f for f in res.findings if f.name.startswith("lam* > 0")).verdict is Verdict.REFUTED
     assert res.verdict is Verdict.INCONCLUSIVE
-    ok = _run("lemma-B.5", tmp_path / "ok")  # positive control
-    assert ok.verdict is Verdict.REFUTED and not _disagreeing(ok)
+    ok = _run("lemma-B.5", tmp_path / "ok")  # positive control: a misstatement, so INCONSISTENT (the reading rule)
+    assert ok.verdict is Verdict.INCONSISTENT and not _disagreeing(ok)

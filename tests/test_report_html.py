@@ -16,7 +16,11 @@ from opdcheck.paper_checks.report import numbers_as_numbers, render_markdown, re
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict, headline
 from opdcheck.paper_checks.richtext import latex_to_html, markdown_to_html
 
-WITNESS = {"replayed": True, "confirms": True, "agrees": True, "method": "mpmath, 50 digits", "ratio": 1.5}
+# a real Witness from the replay layer (a dict of flags is not evidence): the exact replay of Lemma B.4's counterexample
+
+from opdcheck.numerics.replay import exact as _ew  # noqa: E402
+
+WITNESS = _ew.replay_b4_witness(Fraction(3, 4), Fraction(3, 4), (1, 0, -1), "-13/36")
 
 
 def _schema():
@@ -138,12 +142,13 @@ def test_numbers_as_numbers():
 
 
 def test_coverage_is_rendered_when_present(tmp_path):
-    md, js = write_report([_result()], tmp_path, profile="quick", seed=0,
-                          extra={"coverage": {"statements": [{"id": "thm-3.4", "judged_by": "thm-3.4/rate"}]}})
+    # the claims register's coverage is part of every report (results.json's "coverage", the report's section)
+    md, js = write_report([_result()], tmp_path, profile="quick", seed=0)
     payload = json.loads(js.read_text())
     jsonschema.validate(payload, _schema())
+    assert payload["coverage"]["statements"] >= 80
     html = (tmp_path / "report.html").read_text()
-    assert 'id="coverage"' in html and "thm-3.4/rate" in html
+    assert 'id="coverage"' in html and "thm-3.4" in html
     with pytest.raises(ValueError, match="extra\\['results'\\]"):
         write_report([_result()], tmp_path, profile="quick", seed=0, extra={"results": []})
 
@@ -233,4 +238,4 @@ def test_solve_json_and_cross_check_table(tmp_path, capsys):
 def test_markdown_sections_are_compact():
     text = render_markdown([_result()], profile="quick", seed=0)
     assert "**rate** (REFUTED; stated 1, computed 1.2): measured 1.2 > 1. More text." in text
-    assert "witness: method: mpmath, 50 digits" in text and "**Controls:** 2 of 2 passed." in text
+    assert "witness: method: exact fractions.Fraction (no sympy)" in text and "**Controls:** 2 of 2 passed." in text

@@ -65,7 +65,7 @@ def test_thm34_check_leads_with_the_substantive_failure(tmp_path):
 
     res = thm_3_4.run(CheckContext(profile="quick", seed=0, out_dir=tmp_path))
     assert res.verdict == Verdict.REFUTED and not res.downgrades
-    assert res.summary.startswith("[bound fails with the proof's own denominator: REFUTED]")
+    assert res.summary.startswith("[bound fails with the proof's own denominator: REFUTED")  # then its reading tag
     w = res.witness
     assert w["instance"] == "paper-toy (beta = 1)" and w["t"] == 2 and w["denominator"] == "denom_proof_min"
     assert w["confirms"] and w["agrees"] and abs(w["certified r^2"][0] - 0.92443) < 1e-4
