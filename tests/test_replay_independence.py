@@ -18,26 +18,8 @@ PRIVATE = ("_issue", "_not_run", "_from_flat", "_unpickle", "_TOKEN")
 FLAG_KEYS = {"replayed", "confirms", "agrees"}
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(PKG.parent).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    mod = _module_name(path)
-    pkg = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
-    out = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            out.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                base = ".".join(pkg.split(".")[: len(pkg.split(".")) - node.level + 1] + ([base] if base else []))
-            out.add(base)
-            out.update(f"{base}.{a.name}" for a in node.names)
-    return out
+# the package's import graph, read the same way as the layering test reads it (one parser)
+from test_layering import _imports, _module_name  # noqa: E402
 
 
 FILES = {_module_name(p): p for p in PKG.rglob("*.py")}
