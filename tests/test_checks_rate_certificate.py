@@ -213,6 +213,7 @@ def test_design_input_errors():
 
 
 # ------------------------------------------------------------------------------ the check itself
+@pytest.mark.slow  # the same quick run of rate-certificate is compared finding by finding with baseline.json by default
 def test_check_quick_profile_confirmed(tmp_path):
     res = run(CheckContext(profile="quick", seed=0, out_dir=tmp_path))
     assert res.verdict is Verdict.CONFIRMED, res.summary

@@ -173,6 +173,7 @@ print(json.dumps({"hits": sum(st.cache_hits.values()), "misses": sum(st.cache_mi
 """
 
 
+@pytest.mark.slow  # a second Python process importing numba; the cache keying itself is tested by default (test_kernels_numba_cache)
 def test_second_process_loads_the_kernel_from_the_disk_cache(tmp_path):
     """Judged by numba's dispatcher statistics, not wall time. OPDCHECK_NUMBA_CACHE=1 with NUMBA_CACHE_DIR
     puts the cache (kernels/numba_cache.py: a subfolder keyed on the kernel sources) in a given folder."""
