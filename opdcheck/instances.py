@@ -327,6 +327,23 @@ def _read_json(path: Path, memory_limit: int | None = None) -> dict:
     return raw
 
 
+def _refuse_non_numbers(path: Path, field: str, value) -> None:
+    """JSON entries must be numbers: a string ("0.05"), a boolean (true) or null is refused by name rather
+    than converted (numpy would read "0.05" as 0.05 and true as 1.0 without a word). Depth is already
+    bounded by 3, so the walk is short."""
+    level = [value]
+    while level:
+        nxt = []
+        for item in level:
+            if isinstance(item, list):
+                nxt.extend(item)
+            elif isinstance(item, bool) or not isinstance(item, (int, float)):
+                shown = json.dumps(item)[:40] if not isinstance(item, dict) else "an object"
+                raise ValueError(f"{path}: field {field} holds {shown} ({type(item).__name__}); every entry must be "
+                                 "a JSON number (write 0.05, not \"0.05\"; 1, not true).")
+        level = nxt
+
+
 def _depth(value, limit: int = 4) -> int:
     """Nesting depth of lists, stopping at ``limit`` (no recursion: a list nested 1e5 deep is safe)."""
     depth, level = 0, [value]
@@ -374,6 +391,8 @@ def _load_problem(path: str | Path, *, memory_limit: int | None = None) -> Probl
             if k in raw and _depth(raw[k]) > 3:
                 raise ValueError(f"{path}: field {k} is nested more than 3 levels deep; R_soft and R_hard are "
                                  "(K or h, X, n) arrays, pi_ref (X, n), rho and w vectors, beta a number.")
+            if k in raw:
+                _refuse_non_numbers(path, k, raw[k])
     else:
         raise ValueError(f"instance file {str(path)!r}: suffix {path.suffix!r}; use .npz or .json.")
     missing = [k for k in FILE_KEYS if k not in raw]

@@ -1,5 +1,6 @@
 """Instances: file round trips and errors; random_instance properties (checked by LP / dual Newton)."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -112,3 +113,22 @@ def test_random_instance_rejects_bad_arguments_by_name(kwargs, field):
     args = dict(X=2, n=3, h=2, beta=0.1, seed=0) | kwargs
     with pytest.raises(ValueError, match=field):
         random_instance(**args)
+
+
+@pytest.mark.parametrize("field,value,shown", [
+    ("beta", "0.05", '"0.05"'), ("beta", True, "true"), ("rho", [True], "true"),
+    ("w", [None, 1.0], "null"), ("R_hard", [[["-0.7", 0.3]]], '"-0.7"'), ("beta", {"a": 1}, "an object"),
+])
+def test_json_entries_must_be_numbers(tmp_path, field, value, shown):
+    """A string, boolean, null or object where a number belongs is refused by field name, never converted
+    (numpy would read "0.05" as 0.05 and true as 1.0)."""
+    import json
+
+    from opdcheck.instances import load_problem, paper_toy, save_problem
+    path = tmp_path / "toy.json"
+    save_problem(paper_toy(), path)
+    raw = json.loads(path.read_text())
+    raw[field] = value
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ValueError, match=rf"field {field} holds {re.escape(shown)}"):
+        load_problem(path)
