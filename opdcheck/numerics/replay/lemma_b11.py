@@ -33,7 +33,7 @@ def b11_steps(eta_small: float = 0.1) -> list[dict]:
         grad_diff = dfdq(q_new)  # d f / d q = (grad f)_0 - (grad f)_1 on the simplex
         qp = mp.mpf(1) - mp.mpf(1) / 10 ** 3  # pi' in Pi_eff (full support), far outside the class image
         val_a = grad_diff * (q_new - qp)
-        out.append({"step": "(a) optimality over Pi_Theta used for pi' in Pi_eff ([240]-[241])",
+        out.append({"step": "(a) optimality over Pi_Theta used for pi' in Pi_eff",
                     "claim": "<grad f(pi_new), pi_new - pi'> >= 0 for pi' in Pi_eff",
                     "lhs": val_a, "rhs": mp.mpf(0), "fails": val_a < -LEMMA_B11_ATOL,
                     "plot": {"q_new": float(q_new), "grad_diff": float(grad_diff), "q_prime": float(qp)},
@@ -54,17 +54,17 @@ def b11_steps(eta_small: float = 0.1) -> list[dict]:
             mp.log(q / p_ref) - mp.log((1 - q) / (1 - p_ref)))
         q3 = mp.findroot(d3, (p_ref, mp.mpf(3) / 10), solver="bisect")
         th3 = mp.sqrt((q3 - p_ref) * 10)
-        out.append({"step": "(c) [248]: pi_new corresponds to the theta* of Assumption 3.9",
+        out.append({"step": "(c) pi_new corresponds to the theta* of Assumption 3.9",
                     "claim": "the KL-proximal maximiser over the class is the exact NPG step (8)/(10)",
                     "lhs": th3, "rhs": mp.mpf(0), "fails": th3 > LEMMA_B11_ATOL,
                     "witness": f"at theta_old = 0 the exact NPG step is theta* = 0 (score and F vanish) but the class maximiser is "
                                f"theta = ±{mp.nstr(th3, 8)} (pi_new(y0) = {mp.nstr(q3, 8)}): ||theta_new - theta*||_1 = {mp.nstr(th3, 8)} with eps_approx = 0"})
-        # (d) Assumption 3.8 is a mean over y; [249] uses it for the sum over y
+        # (d) Assumption 3.8 is a mean over y; the proof's step (d) uses it for the sum over y
         t1, t2 = mp.mpf(1), mp.mpf(1) / 2
         p1, p2 = p_ref + t1 ** 2 / 10, p_ref + t2 ** 2 / 10
         diffs = [abs(mp.log(p1) - mp.log(p2)), abs(mp.log(1 - p1) - mp.log(1 - p2))]
         mean_d, sum_d = (diffs[0] + diffs[1]) / 2, diffs[0] + diffs[1]
-        out.append({"step": "(d) [249]: ||log(pi_theta_new/pi_new)||_1 <= C ||theta_new - theta*||_1 with C of Assumption 3.8",
+        out.append({"step": "(d) ||log(pi_theta_new/pi_new)||_1 <= C ||theta_new - theta*||_1 with C of Assumption 3.8",
                     "claim": "Assumption 3.8 (mean over y ~ Y(x)) bounds the sum over y", "lhs": sum_d, "rhs": mean_d,
                     "fails": sum_d > mean_d + LEMMA_B11_ATOL,
                     "witness": f"theta = 1 vs 1/2: sum over y {mp.nstr(sum_d, 8)} = n x mean {mp.nstr(mean_d, 8)}: the tightest C of "
@@ -82,7 +82,7 @@ def b11_steps(eta_small: float = 0.1) -> list[dict]:
         kl_p = _mp_kl(mp.mpf(3) / 10, p_ref)
         lhs12 = (mp.mpf(1) / 5 - mp.mpf(3) / 10) - beta * (0 - kl_p)
         rhs12 = eta3 * (-kl_p + kl_p + 0) + beta * kl_p
-        out.append({"step": "Cor B.12 at the exact step (eps_approx = 0)", "claim": "eq. after [260] with gap(0) = 0",
+        out.append({"step": "Cor B.12 at the exact step (eps_approx = 0)", "claim": "Cor. B.12's bound with gap(0) = 0",
                     "lhs": lhs12, "rhs": rhs12, "fails": lhs12 < rhs12 - LEMMA_B11_ATOL,
                     "witness": f"pi_theta_new = pi_old = pi_ref = (0.2, 0.8), pi' = (0.3, 0.7), eta = 3: LHS {mp.nstr(lhs12, 10)} < RHS {mp.nstr(rhs12, 10)}"})
     for s in out:

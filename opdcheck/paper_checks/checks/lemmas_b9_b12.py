@@ -5,10 +5,10 @@ Lemma B.11's proof on non-tabular classes, with exact/mpmath witnesses for every
   satisfies ``<g, x_new - x'> + eta (D(x',x_old) - D(x',x_new) - D(x_new,x_old)) >= 0`` for all x' in Omega.
 * B.10 (KL three-point on the simplex, eq. (22)).
 * B.11 and its proof (eqs. (25)-(28)), on the class ``p_theta(y0) = 0.2 + 0.1 theta^2`` of the Cor 3.10
-  counterexample: (a) the optimality condition over Pi_Theta used for every pi' in Pi_eff ([240]);
+  counterexample: (a) the optimality condition over Pi_Theta used for every pi' in Pi_eff (the proof's first step);
   (b) ``|<log(pi_new/pi_theta), pi_theta - pi'>| <= (1 + 1/p_min) KL(pi_theta || pi_new)`` (eq. (27));
-  (c) "pi_new corresponds to the theta* of Assumption 3.9" ([248]); (d) Assumption 3.8 (a mean over y)
-  used as a bound on the sum over y ([249]); (e) the lemma's conclusion at the exact step with eps = 0.
+  (c) "pi_new corresponds to the theta* of Assumption 3.9" (step (c)); (d) Assumption 3.8 (a mean over y)
+  used as a bound on the sum over y (step (d)); (e) the lemma's conclusion at the exact step with eps = 0.
 * Cor B.12 at the same point.
 * B.9 with the KL Bregman divergence (negative entropy) on the simplex and on ``{x >= p_min}``.
 * The lemma's update ``theta_new = theta_old + w/(eta+beta)`` omits the ``Proj_Theta`` of eqs. (8)/(10); the proof
@@ -218,11 +218,11 @@ def evaluate(ctx: CheckContext, b9_slack: float = 0.0) -> CheckResult:
             note = (" Weight: App. E applies the lemma (through Cor. B.12) only with pi' = pi* (the in-class optimum) and "
                     "pi' = pi_hat_(t+1), both in Pi_Theta, so the part of 'for any pi' in Pi_eff' that fails is not used there.")
         elif s["fails"] and key == "(c)":
-            # two readings of theta*: Assumption 3.9 defines it as the exact NPG step (8)/(10); the proof ([248]) needs
+            # two readings of theta*: Assumption 3.9 defines it as the exact NPG step (8)/(10); the proof's step (c) needs
             # the KL-proximal maximiser over the class. They differ, so the text is inconsistent with itself.
             v = Verdict.INCONSISTENT
             statement, reading = "lemma-B.11-c", "theta* of Assumption 3.9 (exact NPG step) vs the proof's class maximiser"
-            note = (" Assumption 3.9 defines theta* as the exact update of eqs. (8)/(10); the proof's step [248] needs the "
+            note = (" Assumption 3.9 defines theta* as the exact update of eqs. (8)/(10); the proof's step (c) needs the "
                     "maximiser of f over Pi_Theta. Read as the NPG step, the lemma's conclusion fails (step (e)); read as the "
                     "class maximiser, Assumption 3.9 does not bound what Algorithm 3 computes.")
         elif key == "(b)":
@@ -252,14 +252,14 @@ def evaluate(ctx: CheckContext, b9_slack: float = 0.0) -> CheckResult:
     cv = pi_theta_convexity()
     findings.append(Finding(
         name="Pi_Theta called convex",
-        claim="proof of Lemma B.11 ([240]): \"pi_new = argmax over Pi_Theta and Pi_Theta is the convex set\" (only Theta is "
+        claim="proof of Lemma B.11, first step: \"pi_new = argmax over Pi_Theta and Pi_Theta is the convex set\" (only Theta is "
               "assumed convex)",
         verdict=Verdict.INCONSISTENT if cv["not convex"] else Verdict.CONFIRMED, computed=cv,
         stated="Pi_Theta convex", comparison="identity", judged=1,
         sentence=(f"a smooth class over the convex Theta = [0, 1], softmax(2(1-t), 2t, 12t(1-t)), is not a convex set of "
                   f"policies: the midpoint of pi_0 and pi_1 has pi(y0) = pi(y1), which in the class forces t = 1/2, but "
                   f"pi_(1/2)(y2) = {cv['pi_(1/2)(y2)']:.4f} vs the midpoint's {cv['midpoint pi(y2)']:.4f} (exact, sympy). The "
-                  "first-order optimality condition of [240] needs a convex feasible set of policies, which the hypotheses "
+                  "first-order optimality condition of the proof's first step needs a convex feasible set of policies, which the hypotheses "
                   "do not give." if cv["not convex"] else "the class tried is convex."),
         statement="lemma-B.11-projection", reading="literal", severity="substantive"))
     controls = [Control(name="B.9 with a false slack of -1 (must be caught)", kind="negative",
