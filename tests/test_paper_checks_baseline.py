@@ -91,3 +91,17 @@ def test_write_profile_from_results_json(tmp_path):
     data = B.load(out)
     assert set(data["quick"]) == {"x", "y"} and data["full"]["x"]["findings"] is None
     assert B.main(["--from", str(res), "--profile", "full", "--out", str(out)]) == 3  # its profile is quick
+
+
+def test_update_keeps_the_profiles_other_checks(tmp_path):
+    """Recording a few checks re-run alone (--update) keeps every other recorded check of the profile;
+    without --update the profile is replaced by what the runs hold."""
+    res = tmp_path / "results.json"
+    res.write_text(json.dumps({"profile": "full", "results": [{**_result(), "id": "y"}], "crashed": {}}))
+    out = tmp_path / "baseline.json"
+    out.write_text(json.dumps({"full": {"x": {"verdict": "REFUTED", "findings": None}, "y": None}}))
+    assert B.main(["--from", str(res), "--profile", "full", "--update", "--out", str(out)]) == 0
+    data = B.load(out)
+    assert set(data["full"]) == {"x", "y"} and data["full"]["y"]["verdict"] == _result()["verdict"]
+    assert B.main(["--from", str(res), "--profile", "full", "--out", str(out)]) == 0
+    assert set(B.load(out)["full"]) == {"y"}

@@ -180,12 +180,16 @@ def entry_differences(cid: str, want: Mapping[str, Any] | None, got: Mapping[str
 
 
 # ------------------------------------------------------------------------------------------ writing
-def write_profile(results_json, profile: str, path: str | Path | None = None) -> dict:
+def write_profile(results_json, profile: str, path: str | Path | None = None, *, update: bool = False) -> dict:
     """Replace ``profile``'s entries of the baseline file with those of one or more reports' ``results.json``
     (a later file's check replaces an earlier one's: how a run of a few re-run checks is merged into a full
-    run); the other profile is kept. Returns the new profile's entries."""
+    run); the other profile is kept. With ``update=True`` the profile's recorded checks that the given runs
+    did not run are kept (recording a few checks re-run alone never erases the others). Returns the new
+    profile's entries."""
     sources = [results_json] if isinstance(results_json, (str, Path)) else list(results_json)
-    entries: dict = {}
+    dest = Path(path) if path is not None else BASELINE_PATH
+    data = load(dest) if dest.exists() else {}
+    entries: dict = dict(data.get(profile) or {}) if update else {}
     for src in map(Path, sources):
         try:
             payload = json.loads(src.read_text())
@@ -198,8 +202,6 @@ def write_profile(results_json, profile: str, path: str | Path | None = None) ->
         if payload.get("crashed"):
             raise BaselineError(f"--from {src}: checks crashed ({', '.join(payload['crashed'])}); fix them and run again")
         entries.update(record(payload["results"]))
-    dest = Path(path) if path is not None else BASELINE_PATH
-    data = load(dest) if dest.exists() else {}
     data[profile] = entries
     validate(data, str(dest))
     dest.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
@@ -212,14 +214,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--from", dest="src", required=True, action="append",
                     help="results.json of an opdcheck run (repeat to merge: a later file's checks replace earlier ones)")
     ap.add_argument("--profile", choices=PROFILES, required=True)
+    ap.add_argument("--update", action="store_true",
+                    help="keep the profile's recorded checks that these runs did not run (default: replace the profile)")
     ap.add_argument("--out", default=None, help="baseline file (default: the package's baseline.json)")
     args = ap.parse_args(argv)
     try:
-        entries = write_profile(args.src, args.profile, args.out)
+        entries = write_profile(args.src, args.profile, args.out, update=args.update)
     except BaselineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
-    n_f = sum(len(e["findings"]) for e in entries.values())
+    n_f = sum(len((e or {}).get("findings") or {}) for e in entries.values())  # None: listed, not recorded
     print(f"recorded {len(entries)} checks and {n_f} findings for profile {args.profile}")
     return 0
 
