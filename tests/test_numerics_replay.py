@@ -141,3 +141,20 @@ def test_zero_multiplier_witness():
     assert not replay_zero_multiplier(p, lam, 2, lam * 1.001)["agrees"]
     assert not replay_zero_multiplier(p, lam, 0, lam)["confirms"]
     assert math.isfinite(w["saddle projected gradient"])
+
+
+def test_quadratic_prox_argmin_survives_a_refused_secant(monkeypatch):
+    """The full profile's toy replay met brackets where mpmath's regula falsi refused its own tolerance test
+    (f(hi) ~ 2e-13, the root next to the bracket's end); the bisection fallback must still land on the root."""
+    import mpmath
+
+    from opdcheck.numerics.replay import solve
+
+    def refuse(*args, **kwargs):
+        raise ValueError("Could not find root within given tolerance.")
+
+    monkeypatch.setattr(solve.mpmath, "findroot", refuse)
+    with mpmath.workdps(50):
+        c, l_hat, kappa = -mpmath.mpf(10) / 3 + mpmath.mpf("2.1218e-13"), mpmath.mpf(0), mpmath.mpf(5) / 6
+        root = solve.quadratic_prox_argmin(c, l_hat, kappa)
+        assert abs(c + 2 * kappa * (root - l_hat)) < mpmath.mpf(10) ** -45

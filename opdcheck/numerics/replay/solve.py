@@ -81,6 +81,25 @@ def kl_prox_argmax(s: Sequence, terms: Sequence[tuple], max_iter: int = 100) -> 
     raise SolveError(f"kl_prox_argmax: KKT residual {mpmath.nstr(max(abs(v) for v in F), 3)} after {max_iter} Newton steps.")
 
 
+def _bracketed_root(f, lo, hi):
+    """A root of an increasing ``f`` with ``f(lo) < 0 < f(hi)``: regula falsi (Illinois), which is exact in one
+    step on an affine ``f``; bisection to the working precision if mpmath's tolerance test refuses (it can
+    on a bracket whose secant lands on the root at once, leaving no step to measure)."""
+    try:
+        return mpmath.findroot(f, (lo, hi), solver="illinois", tol=_tol() ** 2)
+    except ValueError:
+        pass
+    for _ in range(4 * mpmath.mp.prec):  # each halving gains one bit: the bracket ends at the working precision
+        mid = (lo + hi) / 2
+        if mid in (lo, hi):
+            break
+        if f(mid) < 0:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
 def quadratic_prox_argmin(c, l_hat, kappa) -> mpmath.mpf:
     """``argmin_{l >= 0} l c + kappa (l - l_hat)^2`` (``kappa > 0``) by a bracketing root-finder on the
     derivative; 0 when the derivative is already >= 0 at ``l = 0``."""
@@ -98,7 +117,7 @@ def quadratic_prox_argmin(c, l_hat, kappa) -> mpmath.mpf:
         hi *= 2
     if deriv(hi) == 0:
         return hi
-    root = mpmath.findroot(deriv, (mpmath.mpf(0), hi), solver="anderson", tol=_tol() ** 2)
+    root = _bracketed_root(deriv, mpmath.mpf(0), hi)
     if abs(deriv(root)) > _tol() * max(1, abs(c), kappa * abs(l_hat)):
         raise SolveError(f"quadratic_prox_argmin: derivative {mpmath.nstr(deriv(root), 3)} at the root.")
     return max(root, mpmath.mpf(0))
