@@ -27,6 +27,10 @@ to read). All rows of a size are measured in the same run on the same seeded ins
   the 2-thread bandwidth. Needs ``pip install jax jaxlib`` (the ``bench`` extra); skipped otherwise.
 * the fused rows' floors use the bandwidth measured right before and after their own timing (the larger
   of the two, so contention errs against the kernel); the other rows use the per-size measurement.
+* ``fused-arithmetic-in-L1`` (h = 4 only): the fused step's row loop run X times over ONE row that stays
+  in cache, 1 thread: its arithmetic without memory traffic, against the same floor as ``numba-fused``.
+  Its ``x_floor`` above 1 means the step is compute-bound at that bandwidth (no prefetch or layout
+  change can bring it to the floor; only less arithmetic per entry can).
 * ``load``: ``os.getloadavg()`` before and after the run (the box is shared: read ratios within a run).
 * exp throughput: ns per element of scalar libm ``math.exp`` and of ``kernels.fastexp`` in a loop.
 * exact saddle point: dual Newton (``numerics.dual.solve_dual_newton``) against cvxpy/Clarabel
@@ -35,7 +39,7 @@ to read). All rows of a size are measured in the same run on the same seeded ins
   each, and their agreement ``max |lam_newton - lam_cvxpy|``.
 
 With ``--json FILE``: a list of rows with keys ``size`` ([X, n, h]), ``version`` (``numpy``,
-``numba-materialising``, ``numba-fused``, ``numba-fused-metrics``, ``jax-jit``), ``threads``, ``ms_per_step``,
+``numba-materialising``, ``numba-fused``, ``numba-fused-metrics``, ``fused-arithmetic-in-L1``, ``jax-jit``), ``threads``, ``ms_per_step``,
 ``floor_ms``, ``numpy_ms``, ``bandwidth_GBps``, ``bytes_per_step`` (and the exp throughputs, date);
 then one row per cvxpy size with ``version = "saddle"`` (``newton_ms``, ``cvxpy_ms``, ``kkt_newton``,
 ``kkt_cvxpy``, ``lam_agreement``; the step keys are None there).
@@ -58,7 +62,7 @@ from numba import njit, prange
 
 from opdcheck.instances import random_instance
 from opdcheck.kernels.fastexp import exp_shift
-from opdcheck.kernels.numba_fused import run_opd_fused
+from opdcheck.kernels.numba_fused import _logits_exp_dots, run_opd_fused
 from opdcheck.kernels.numba_opd import _run as run_materialising
 from opdcheck.kernels.opd import run_opd, thm34_step_sizes
 from opdcheck.logspace import softmax_rows
@@ -206,6 +210,33 @@ def jax_per_step(step, state0, T: int, repeats: int) -> float:
     return best
 
 
+@njit
+def _row_loop_in_cache(L, r, R, w, u, e, X):
+    """The fused step's per-row loop (logits, exp, row sum, four constraint sums) X times over ONE row,
+    which stays in L1/L2: the arithmetic of a step (h <= 4) without its memory traffic."""
+    s = 0.0
+    for _ in range(X):
+        s += _logits_exp_dots(L, r, R[0], R[1], R[2], R[3], w[0], w[1], w[2], w[3], w[4], w[5], 0.0, u, e)[0]
+    return s
+
+
+def compute_in_cache(p, w: np.ndarray, repeats: int) -> float | None:
+    """Seconds of the fused step's arithmetic alone (:func:`_row_loop_in_cache` over X copies of row 0,
+    1 thread, best of ``repeats``); None for h != 4 (the loop has exactly four constraint rows)."""
+    if p.h != 4:
+        return None
+    L, r = np.ascontiguousarray(p.log_pi_ref[0]), np.ascontiguousarray(p.r[0])
+    R = np.ascontiguousarray(p.R_hard[:, 0])
+    u, e = np.empty_like(L), np.empty_like(L)
+    _row_loop_in_cache(L, r, R, w, u, e, 1)
+    best = math.inf
+    for _ in range(max(repeats, 3)):
+        t0 = time.perf_counter()
+        _row_loop_in_cache(L, r, R, w, u, e, p.X)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def machine() -> str:
     """CPU model, core count and host kind (for the JSON; ratios within one run are what to compare)."""
     model = platform.processor() or platform.machine()
@@ -305,6 +336,13 @@ def bench_size(X: int, n: int, h: int, T: int, repeats: int, bw: dict, rows: lis
                         loop_time=True)
         bw_c = read_bandwidth(threads)
         row("numba-fused-metrics", threads, t_fm, bytes_fused_m, max(bw_b, bw_c))
+        if threads == 1:
+            # the arithmetic of the plain step alone (its row loop over a row kept in cache, 1 thread), with
+            # the same floor: ms/step below the floor would mean the step is memory-bound, above compute-bound
+            w = run_opd_fused(p, T=2, parallel=True, metrics_every=10 ** 9, **kw).extra["coefficients"]
+            t_c = compute_in_cache(p, w, repeats)
+            if t_c is not None:
+                row("fused-arithmetic-in-L1", 1, t_c, bytes_fused, max(bw_a, bw_b))
     numba.set_num_threads(2)
 
 

@@ -83,6 +83,29 @@ def test_fastexp_negative_control_a_wrong_coefficient_is_caught():
         fx.vexp(np.array([np.nan]))
 
 
+def test_the_exp_inside_the_fused_row_loop_keeps_the_accuracy_contract():
+    """The exp as the fused pass evaluates it (inlined in ``_logits_exp_dots``, under that loop's reassoc
+    flags, vectorised) meets the same ulp contract as ``vexp`` over the full range, subnormal results
+    and overflow included: the logits are x itself (weight 1 on A0, 0 elsewhere) and the shift is 0."""
+    import opdcheck.kernels.numba_fused as nf
+    rng = np.random.default_rng(1)
+    x = np.concatenate([np.linspace(-746.0, 709.78, 200_001), np.linspace(-745.2, -708.0, 10_001),
+                        rng.uniform(-1.0, 1.0, 20_000), [0.0, -0.0, 709.8, 710.0, -1000.0]])
+    z = np.zeros_like(x)
+    u, got = np.empty_like(x), np.empty_like(x)
+    with np.errstate(over="ignore"):
+        nf._logits_exp_dots(x, z, z, z, z, z, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, u, got)
+        want = np.exp(x)
+    assert np.array_equal(u, x)
+    normal = np.isfinite(want) & (want >= np.finfo(np.float64).tiny)
+    assert np.max(np.abs(got[normal] - want[normal]) / np.spacing(want[normal])) <= FASTEXP_MAX_ULP
+    sub = want < np.finfo(np.float64).tiny
+    assert np.max(np.abs(got[sub] - want[sub])) <= 2.0 ** -1074
+    assert np.all(got[want == 0.0] == 0.0) and np.all(np.isinf(got[np.isinf(want)]))
+    # negative control: the same comparison flags an exp that is off by 2 ulp
+    assert np.max(np.abs(want[normal] * (1 + 4e-16) - want[normal]) / np.spacing(want[normal])) > FASTEXP_MAX_ULP
+
+
 # ------------------------------------------------------------------------------------------ theory
 @pytest.mark.parametrize("closed_form", ["derived", "printed"])
 def test_coefficient_recursion_is_proved_and_the_kernel_uses_it(closed_form):

@@ -78,6 +78,16 @@ def _from_bits(typingctx, k):
     return None
 
 
+@intrinsic
+def _lshr1(typingctx, k):
+    """``k >> 1`` as a logical shift of the int64 ``k`` (numba's ``>>`` on int64 is arithmetic)."""
+    if isinstance(k, types.Integer) and k.bitwidth == 64:
+        def codegen(context, builder, signature, args):
+            return builder.lshr(args[0], ir.Constant(ir.IntType(64), 1))
+        return types.int64(k), codegen
+    return None
+
+
 @njit(cache=CACHE, fastmath={"contract"})
 def exp1(x):
     """``exp(x)`` of one float64, branch-free (the clamp is min/max), so that a loop calling it is
@@ -90,9 +100,13 @@ def exp1(x):
     r = (xv - k * _LN2_HI) - k * _LN2_LO
     p = (((((((((((((_E13 * r + _E12) * r + _E11) * r + _E10) * r + _E9) * r + _E8) * r + _E7) * r
                  + _E6) * r + _E5) * r + _E4) * r + _E3) * r + _E2) * r + _E1) * r + _E0)
-    kb = _bits(t) - _ROUND_BITS  # k, read from the low mantissa bits of t
-    k1 = kb >> 1  # floor(k / 2): 2^k = 2^k1 2^(k - k1), both normal for k in [-1076, 1024]
-    return (p * _from_bits((k1 + 1023) << 52)) * _from_bits((kb - k1 + 1023) << 52)
+    # 2^k = 2^k1 2^(k - k1) with k1 = floor(k / 2), both normal for k in [-1076, 1024]. Their biased
+    # exponents from s = k + 2046 >= 0 (k is read from the low mantissa bits of t): k1 + 1023 = s >> 1
+    # and k - k1 + 1023 = s - (s >> 1), a LOGICAL shift (AVX2 has no 64-bit arithmetic shift: an
+    # arithmetic one costs several instructions per vector), exact since s >= 0.
+    s = _bits(t) - (_ROUND_BITS - 2046)
+    e1 = _lshr1(s)
+    return (p * _from_bits(e1 << 52)) * _from_bits((s - e1) << 52)
 
 
 @njit(cache=CACHE, fastmath={"contract"})
