@@ -24,3 +24,13 @@ def quick_results() -> tuple[Path, dict]:
         except Exception as exc:  # recorded; the baseline test reports it as a crash
             results[check.id] = exc
     return out, results
+
+
+def quick_result(check_id: str):
+    """The session's quick-profile result of one check (the same ``check.run`` a test would repeat); a crash of
+    that check fails the calling test with its exception."""
+    _, results = quick_results()
+    res = results[check_id]
+    if isinstance(res, Exception):
+        raise AssertionError(f"{check_id} crashed in the session's quick run: {res!r}")
+    return res

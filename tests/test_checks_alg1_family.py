@@ -15,6 +15,7 @@ from opdcheck.paper_checks.registry import get_check
 from opdcheck.methods import canonical_name
 from opdcheck.paper_checks.result import Verdict
 from opdcheck.theory.linearization import certify_rate
+from quick_profile_run import quick_result
 
 
 def _ctx(tmp_path):
@@ -35,8 +36,8 @@ def test_toy_replay_matches_the_driver():
         assert ok, (m, rel)
 
 
-def test_fig1_judges_the_papers_pd_and_reports_sequential_pd_as_a_caveat(tmp_path):
-    res = fig_1_toy.evaluate(_ctx(tmp_path), T=600)
+def test_fig1_judges_the_papers_pd_and_reports_sequential_pd_as_a_caveat():
+    res = quick_result("fig-1-toy")  # the session's quick run (T = 800; tests/quick_profile_run.py)
     # positive control: the paper's PD (simultaneous) oscillates, OPD converges -> the figure's claim holds
     assert res.verdict == Verdict.CONFIRMED and not res.downgrades
     assert all(f.verdict == Verdict.CONFIRMED for f in _finding(res, "OPD converges"))
@@ -193,17 +194,15 @@ def test_local_probe_catches_wrong_certificates():
     assert step_size_map.judge_default_run("stable", 1e-9, 1e-15, 1e-15) == "agree"
 
 
-@pytest.mark.slow
-def test_step_size_map_quick_profile(tmp_path):
-    res = step_size_map.evaluate(_ctx(tmp_path))
+def test_step_size_map_quick_profile():
+    res = quick_result("step-size-map")  # the session's quick run (tests/quick_profile_run.py)
     assert _finding(res, "maps agree")[0].verdict == Verdict.CONFIRMED
     assert _finding(res, "simultaneous GDA needs")[0].verdict == Verdict.CONFIRMED
     assert _finding(res, "optimism needed at beta = 0")[0].verdict == Verdict.CONFIRMED
 
 
-@pytest.mark.slow
-def test_alg1_quick_profile(tmp_path):
-    res = alg_1_unification.evaluate(_ctx(tmp_path))
+def test_alg1_quick_profile():
+    res = quick_result("alg-1-unification")
     assert res.verdict == Verdict.REFUTED and not res.downgrades
 
 

@@ -5,6 +5,7 @@ from opdcheck.paper_checks.checks import alg_3_npg, cor_3_10, cor_3_10_counterex
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.result import Verdict
 from opdcheck.kernels.alg3 import NaturalGradientStep, StaleAnchorStep
+from quick_profile_run import quick_result
 
 
 @pytest.fixture
@@ -12,8 +13,8 @@ def ctx(tmp_path):
     return CheckContext(out_dir=tmp_path)
 
 
-def test_counterexample_refuted_with_replayed_witness(ctx):
-    r = cor_3_10_counterexample.evaluate(ctx)
+def test_counterexample_refuted_with_replayed_witness():
+    r = quick_result("cor-3.10-counterexample")  # the session's quick run (tests/quick_profile_run.py)
     assert r.verdict == Verdict.REFUTED and not r.downgrades
     bound = [f for f in r.findings if f.name == "bound along the run"][0]
     w = bound.witness
@@ -30,8 +31,8 @@ def test_negative_control_counterexample_from_theta_one_not_refuted(ctx):
     assert r.computed["error_T"] <= 1e-20
 
 
-def test_remark_35_inconsistent_as_printed_confirmed_aligned(ctx):
-    r = remark_3_5.evaluate(ctx)
+def test_remark_35_inconsistent_as_printed_confirmed_aligned():
+    r = quick_result("remark-3.5")
     assert r.verdict == Verdict.INCONSISTENT
     assert r.findings[0].verdict == Verdict.CONFIRMED and r.computed["aligned"] <= 1e-10
     assert all(c.passed for c in r.controls)
@@ -58,8 +59,8 @@ def test_negative_control_stale_anchor_caught_by_alg3_npg():
     assert not alg_3_npg.anchoring_test(StaleAnchorStep, T=30)["ok"]
 
 
-def test_lemmas_b9_b12(ctx):
-    r = lemmas_b9_b12.evaluate(ctx)
+def test_lemmas_b9_b12():
+    r = quick_result("lemmas-B.9-B.12")
     assert r.verdict == Verdict.REFUTED and not r.downgrades
     names = {f.name: f.verdict for f in r.findings}
     assert names["Lemma B.9 (Euclidean prox three-point)"] == Verdict.CONFIRMED
@@ -81,9 +82,8 @@ def test_negative_control_b9_false_slack_caught(ctx):
     assert r.findings[0].verdict != Verdict.CONFIRMED
 
 
-@pytest.mark.slow
-def test_alg3_npg_full_check(ctx):
-    r = alg_3_npg.evaluate(ctx)
+def test_alg3_npg_full_check():
+    r = quick_result("alg-3-npg")
     v = {f.name: f.verdict for f in r.findings}
     assert v["converges: inactive projection (l2 ball r = 40)"] == Verdict.CONFIRMED
     # literal reading (Euclidean Proj_Theta): a fixed point that is not a saddle point, replayed
@@ -97,9 +97,8 @@ def test_alg3_npg_full_check(ctx):
     assert r.verdict == Verdict.CONFIRMED and not r.downgrades and r.summary.startswith("Proj_Theta is taken as Euclidean")
 
 
-@pytest.mark.slow
-def test_cor_310_sweep(ctx):
-    r = cor_3_10.evaluate(ctx)
+def test_cor_310_sweep():
+    r = quick_result("cor-3.10")
     assert r.verdict == Verdict.CONFIRMED
     assert 1.8 <= r.computed["exponents"]["l1-perturbation"] <= 2.2
     assert r.computed["eps_vs_N"] < 0

@@ -8,14 +8,15 @@ from opdcheck.paper_checks.checks import app_c_proof_steps, app_e_strong_duality
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import get_check
 from opdcheck.paper_checks.result import Verdict
+from quick_profile_run import quick_result
 
 
 def _ctx(tmp_path):
     return CheckContext(out_dir=tmp_path)
 
 
-def test_app_c_contraction_fails_where_the_bound_holds(tmp_path):
-    res = app_c_proof_steps.evaluate(_ctx(tmp_path))
+def test_app_c_contraction_fails_where_the_bound_holds():
+    res = quick_result("app-C-proof-steps")  # the session's quick run (tests/quick_profile_run.py)
     f = res.findings[0]
     assert f.verdict == Verdict.REFUTED and f.computed["first step violated"] == 21
     assert f.computed["bound (proof's denominator) holds on the run"]
@@ -43,14 +44,14 @@ def test_cor_3_10_residual_under_counted_below_one_only():
                                                     gap_scale=sp.Rational(1, 10))["first t violated"] is not None
 
 
-def test_cor_3_10_residual_check(tmp_path):
-    res = cor_3_10_residual.evaluate(_ctx(tmp_path))
+def test_cor_3_10_residual_check():
+    res = quick_result("cor-3.10-residual")
     assert res.verdict == Verdict.INCONSISTENT and all(c.passed for c in res.controls)
     assert res.findings[0].statement == "cor-3.10-residual"
 
 
-def test_in_class_duality_gap_two_computations(tmp_path):
-    res = app_e_strong_duality.evaluate(_ctx(tmp_path))
+def test_in_class_duality_gap_two_computations():
+    res = quick_result("app-E-strong-duality")
     f = res.findings[0]
     assert f.verdict == Verdict.REFUTED and f.witness["agrees"] and f.witness["confirms"]
     assert abs(f.witness["gap (code)"] - f.witness["gap (replay)"]) < 1e-4 and f.witness["gap (replay)"] > 0.3

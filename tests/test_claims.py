@@ -170,10 +170,13 @@ def test_cli_claims(capsys, tmp_path):
     assert "--results" in err and "results.json" in err and "\n" == err[-1] and err.count("\n") == 1
 
 
+# slow, and failing on this tree: fig-1-toy produces "PD fails to converge: finite-step-pd [...]" only when
+# sequential PD does not converge (today it does, and the findings are "caveat: sequential PD converges [...]"),
+# while the register names both outcomes
 @pytest.mark.slow
-def test_every_finding_name_appears_in_a_real_quick_run(tmp_path):
-    """Run every check the register names (quick profile) and compare finding names with what it produced."""
-    from opdcheck.paper_checks.context import CheckContext
+def test_every_finding_name_appears_in_a_real_quick_run():
+    """Every finding the register names appears in the session's quick run of its check (tests/quick_profile_run.py)."""
+    from quick_profile_run import quick_result
 
     wanted: dict[str, set] = {}
     for s in REGISTER:
@@ -182,7 +185,7 @@ def test_every_finding_name_appears_in_a_real_quick_run(tmp_path):
                 wanted.setdefault(j.check, set()).add(j.finding)
     missing = []
     for cid, names in sorted(wanted.items()):
-        res = _checks()[cid].run(CheckContext(profile="quick", seed=0, out_dir=tmp_path / cid))
+        res = quick_result(cid)
         got = {f.name for f in res.findings}
         missing += [f"{cid}: {n!r}" for n in sorted(names - got)]
     assert missing == []

@@ -60,10 +60,11 @@ def test_first_iterates_table_checks_t1_by_hand():
     assert "| 1 | 0.3549621438 |" in md and "rho(46) = 0.7936507937" in md
 
 
-def test_thm34_check_leads_with_the_substantive_failure(tmp_path):
-    from opdcheck.paper_checks.checks import thm_3_4
+def test_thm34_check_leads_with_the_substantive_failure():
+    from quick_profile_run import quick_result, quick_results
 
-    res = thm_3_4.run(CheckContext(profile="quick", seed=0, out_dir=tmp_path))
+    res = quick_result("thm-3.4")  # the session's quick run (tests/quick_profile_run.py)
+    tmp_path = quick_results()[0]
     assert res.verdict == Verdict.REFUTED and not res.downgrades
     assert res.summary.startswith("[bound fails with the proof's own denominator: REFUTED")  # then its reading tag
     w = res.witness
