@@ -170,10 +170,6 @@ def test_cli_claims(capsys, tmp_path):
     assert "--results" in err and "results.json" in err and "\n" == err[-1] and err.count("\n") == 1
 
 
-# slow, and failing on this tree: fig-1-toy produces "PD fails to converge: finite-step-pd [...]" only when
-# sequential PD does not converge (today it does, and the findings are "caveat: sequential PD converges [...]"),
-# while the register names both outcomes
-@pytest.mark.slow
 def test_every_finding_name_appears_in_a_real_quick_run():
     """Every finding the register names appears in the session's quick run of its check (tests/quick_profile_run.py)."""
     from quick_profile_run import quick_result

@@ -395,8 +395,6 @@ REGISTER: tuple[Statement, ...] = (
         "sequential PD": "PD = Algorithm 1's sequential update (a caveat about the paper's motivation)"},
        [J("fig-1-toy", "PD fails to converge: simultaneous-pd [gradient]"),
         J("fig-1-toy", "PD fails to converge: simultaneous-pd [prox]"),
-        J("fig-1-toy", "PD fails to converge: finite-step-pd [gradient]", "sequential PD"),
-        J("fig-1-toy", "PD fails to converge: finite-step-pd [prox]", "sequential PD"),
         J("fig-1-toy", "caveat: sequential PD converges [gradient]", "sequential PD"),
         J("fig-1-toy", "caveat: sequential PD converges [prox]", "sequential PD")], "fully"),
     _S("fig-1-consistent", "§3.2.2", "prose",
