@@ -84,7 +84,7 @@ def test_register_labels_unlabelled_findings():
     """fig-1-toy's sequential-PD findings judge a reading the paper does not make: a caveat once labelled."""
     r = _check(_f("OPD converges [prox]", Verdict.CONFIRMED),
                _f("PD fails to converge: simultaneous-pd [prox]", Verdict.CONFIRMED),
-               _f("PD fails to converge: finite-step-pd [prox]", Verdict.REFUTED), check_id="fig-1-toy")
+               _f("caveat: sequential PD converges [prox]", Verdict.REFUTED), check_id="fig-1-toy")
     assert r.verdict == Verdict.REFUTED  # before the registry labels the findings
     r.apply_register()
     assert r.verdict == Verdict.CONFIRMED
@@ -94,7 +94,7 @@ def test_register_labels_unlabelled_findings():
 
 
 def test_a_finding_the_check_labelled_is_not_relabelled():
-    f = _f("PD fails to converge: finite-step-pd [prox]", Verdict.REFUTED, reading="charitable", statement="fig-1-pd")
+    f = _f("caveat: sequential PD converges [prox]", Verdict.REFUTED, reading="charitable", statement="fig-1-pd")
     r = _check(f, check_id="fig-1-toy")
     r.apply_register()
     assert f.reading == "charitable" and r.verdict == Verdict.REFUTED
