@@ -42,6 +42,7 @@ from opdcheck.numerics.replay import Witness
 from opdcheck.numerics.replay.certified import replay_dual_hessian
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
+from opdcheck.paper_checks.studies.gate_controls import kkt_gate_controls
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.problem import Problem
 from opdcheck.tolerances import (
@@ -159,6 +160,14 @@ def judge_derivatives(problem: Problem, lams: list[np.ndarray], rng: np.random.G
             "derivatives_ok": None if judged == 0 else failed == 0, "convexity_ok": bool(conv_violation <= CONVEXITY_RTOL)}
 
 
+def kkt_gates_accept(feasibility: float, complementarity: float, gap_unit: float, gate: float, gap_gate: float,
+                     lam: np.ndarray) -> bool:
+    """The KKT gates of (1) at ``(pi_{lam*}, lam*)`` in the problem's units: infeasibility and complementarity
+    below ``gate``, ``|duality gap| <= gap_gate``, ``lam* >= 0``. One function, so that the runtime controls
+    (``gate_controls.kkt_gate_controls``) exercise the very comparison the finding uses."""
+    return bool(feasibility <= gate and complementarity <= gate and abs(gap_unit) <= gap_gate and np.all(np.asarray(lam) >= 0))
+
+
 def multiplier_certificate(problem: Problem) -> dict:
     """lam* by dual Newton and the KKT conditions of (1) at ``(pi_{lam*}, lam*)``, judged at their rounding.
 
@@ -182,8 +191,8 @@ def multiplier_certificate(problem: Problem) -> dict:
     gap_gate = lagrangian_rounding(unit, lam_u) + float(np.sum(lam_u)) * g_round
     feas = float(np.max(np.maximum(0.0, -c_u)))
     comp = float(np.max(np.abs(lam_u * c_u) / (1.0 + lam_u)))
-    ok = bool(feas <= g_round and comp <= g_round and abs(gap_u) <= gap_gate and np.all(a_sp.lam >= 0))
-    return {"saddle": a_sp, "lam": a_sp.lam, "feasibility": feas, "complementarity": comp, "duality_gap": float(a_sp.duality_gap),
+    ok = kkt_gates_accept(feas, comp, gap_u, g_round, gap_gate, a_sp.lam)
+    return {"saddle": a_sp, "lam": a_sp.lam, "lam_unit": lam_u, "feasibility": feas, "complementarity": comp, "duality_gap": float(a_sp.duality_gap),
             "duality_gap_unit": float(gap_u), "gap_gate_unit": float(gap_gate), "gate_unit": float(g_round),
             "newton_iterations": a_sp.info["iterations"], "ok": ok}
 
@@ -369,7 +378,7 @@ def _controls(rng: np.random.Generator) -> list[Control]:
     neg = Control("Hessian without 1/beta (random 3x4, h=2, beta=0.1)", "negative",
                   passed=d["derivatives_ok"] is False and bool(w.get("confirms")) and bool(w.get("agrees")),
                   detail=f"Hessian error {d['hess_fd_rel_err']:.2g}, mpmath {w.get('formula_rel_err_vs_mpmath', float('nan')):.2g}")
-    return [pos, neg]
+    return [pos, neg] + kkt_gate_controls(toy, multiplier_certificate(toy), kkt_gates_accept)
 
 
 @register_check(id="dual-function", paper_ref="(standard; not printed in the paper), Lemma B.7", claim=CLAIM,

@@ -10,7 +10,7 @@ from opdcheck.paper_checks.result import Control
 from opdcheck.problem import Problem
 from opdcheck.tolerances import FOC_GATE_MAX_ROUNDINGS, GATE_CONTROL_FACTOR
 
-__all__ = ["first_order_gate_controls", "sec4_rule_controls"]
+__all__ = ["first_order_gate_controls", "kkt_gate_controls", "sec4_rule_controls"]
 
 
 def _tilt(pi: np.ndarray, row: int, d: float) -> np.ndarray:
@@ -55,6 +55,53 @@ def first_order_gate_controls(problem: Problem, lam, pi: np.ndarray) -> list[Con
         Control(f"first-order gate accepts a point 1/{GATE_CONTROL_FACTOR:g} of it away", "positive",
                 passed=bool(base["ok"] and c_in["ok"]),
                 detail=f"residual {c_in['residual']:.2e} vs gate {c_in['gate']:.2e} (unperturbed {base['residual']:.1e})"),
+    ]
+
+
+def _kkt_gate_ceilings(problem: Problem, lam_unit: np.ndarray) -> tuple[float, float]:
+    """Ceilings of the KKT gates of dual-function, recomputed apart from the check: the constraint gate is
+    twice the dual Newton gradient gate, max(DUAL_NEWTON_GTOL, a few roundings of c(pi_lam)); the gap gate the
+    rounding of L plus sum_j lam_j times that. "A few roundings" is at most FOC_GATE_MAX_ROUNDINGS x eps x
+    size, with size = max|logit| + log2(X n) + 1 (c) and max|S| + beta (max|log pi_ref| + log n) times
+    (1 + log2(X n)) (L), in the units of ``nondimensional_problem``."""
+    from opdcheck.numerics.dual import nondimensional_problem
+    from opdcheck.tolerances import DUAL_NEWTON_GTOL
+
+    unit, _, _ = nondimensional_problem(problem)
+    eps = float(np.finfo(np.float64).eps)
+    S = unit.scores(np.asarray(lam_unit, dtype=np.float64))
+    beta = float(unit.beta)
+    log_xn = float(np.log2(unit.X * unit.n))
+    z_size = float(np.max(np.abs(S))) / beta + float(np.max(-unit.log_pi_ref)) + log_xn + 1.0
+    gate = 2.0 * max(DUAL_NEWTON_GTOL, FOC_GATE_MAX_ROUNDINGS * eps * z_size)
+    l_size = float(np.max(np.abs(S))) + beta * (float(np.max(-unit.log_pi_ref)) + float(np.log(unit.n)))
+    gap_gate = FOC_GATE_MAX_ROUNDINGS * eps * l_size * (1.0 + log_xn) + float(np.sum(lam_unit)) * gate
+    return gate, gap_gate
+
+
+def kkt_gate_controls(problem: Problem, certificate: dict, accept) -> list[Control]:
+    """dual-function's KKT gates (``accept(feasibility, complementarity, gap, gate, gap_gate, lam)``, the
+    check's own comparison) at their own scale, from ``certificate`` (``multiplier_certificate`` on a problem
+    whose lam* certifies). Each of infeasibility, complementarity and duality gap set to GATE_CONTROL_FACTOR x
+    its gate must be rejected, all three at 1/GATE_CONTROL_FACTOR of their gates accepted, a negative lam
+    rejected; and the gates themselves must lie below their ceilings recomputed here (``_kkt_gate_ceilings``),
+    so that a gate loosened by more than the ceiling's margin fails the negative control."""
+    gate, gap_gate, lam = certificate["gate_unit"], certificate["gap_gate_unit"], certificate["lam"]
+    ceil_gate, ceil_gap = _kkt_gate_ceilings(problem, certificate["lam_unit"])
+    scale_ok = gate <= ceil_gate and gap_gate <= ceil_gap
+    f = GATE_CONTROL_FACTOR
+    beyond = {"infeasibility": accept(f * gate, 0.0, 0.0, gate, gap_gate, lam),
+              "complementarity": accept(0.0, f * gate, 0.0, gate, gap_gate, lam),
+              "duality gap": accept(0.0, 0.0, f * gap_gate, gate, gap_gate, lam),
+              "negative lam": accept(0.0, 0.0, 0.0, gate, gap_gate, -np.abs(lam) - 1.0)}
+    inside = accept(gate / f, gate / f, gap_gate / f, gate, gap_gate, lam)
+    return [
+        Control(f"KKT gates reject a point {f:g}x beyond each gate", "negative",
+                passed=(not any(beyond.values())) and scale_ok,
+                detail=(f"gates {gate:.2e} (ceiling {ceil_gate:.2e}) and gap {gap_gate:.2e} (ceiling {ceil_gap:.2e}); "
+                        "accepted beyond the gate: " + (", ".join(k for k, v in beyond.items() if v) or "none"))),
+        Control(f"KKT gates accept a point 1/{f:g} of each gate away", "positive", passed=bool(inside and certificate["ok"]),
+                detail=f"accepted {inside}; the certified point itself: {certificate['ok']}"),
     ]
 
 

@@ -1,0 +1,20 @@
+
+
+def test_kkt_gate_controls_catch_a_loosened_or_dropped_gate():
+    """dual-function's KKT gates: the controls pass on the real comparison, and fail when one condition is
+    dropped from it, or when a gate is made 1e6 times looser than its recomputed ceiling."""
+    from opdcheck.instances import paper_toy
+    from opdcheck.paper_checks.checks.dual_function import kkt_gates_accept, multiplier_certificate
+    from opdcheck.paper_checks.studies.gate_controls import kkt_gate_controls
+
+    toy = paper_toy(0.5)
+    cert = multiplier_certificate(toy)
+    assert all(c.passed for c in kkt_gate_controls(toy, cert, kkt_gates_accept))
+
+    def no_gap_gate(feas, comp, gap, gate, gap_gate, lam):
+        return kkt_gates_accept(feas, comp, 0.0, gate, gap_gate, lam)
+
+    neg = [c for c in kkt_gate_controls(toy, cert, no_gap_gate) if c.kind == "negative"]
+    assert not neg[0].passed and "duality gap" in neg[0].detail
+    loose = {**cert, "gate_unit": cert["gate_unit"] * 1e6}
+    assert not [c for c in kkt_gate_controls(toy, loose, kkt_gates_accept) if c.kind == "negative"][0].passed
