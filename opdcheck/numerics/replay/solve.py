@@ -50,13 +50,17 @@ def kl_prox_argmax(s: Sequence, terms: Sequence[tuple], max_iter: int = 100) -> 
     if not mpmath.fsum(ws) > 0:
         raise ValueError(f"kl_prox_argmax: KL weights {ws} must sum to a positive number.")
 
+    W = mpmath.fsum(ws)
+    # sum_k w_k (u_y - log q_k,y + 1) = W u_y - shift_y: the part that does not depend on u, summed once
+    shift = [mpmath.fsum(w * (lq[y] - 1) for w, (_, lq) in zip(ws, terms)) for y in range(n)]
+
     def grad_objective(u: list) -> list:
         # d/dpi_y of <pi, s> - sum_k w_k sum_y pi_y (log pi_y - log q_k,y)
-        return [s[y] - mpmath.fsum(w * (u[y] - lq[y] + 1) for w, (_, lq) in zip(ws, terms)) for y in range(n)]
+        return [s[y] - (W * u[y] - shift[y]) for y in range(n)]
 
     def d_grad_du(u: list) -> list:
         # the objective's Hessian in pi is diagonal, -sum_k w_k / pi_y; times dpi_y/du_y = pi_y
-        return [-mpmath.fsum(ws) for _ in range(n)]
+        return [-W] * n
 
     # start at the first proximal centre (a point of the simplex, near the solution for a proximal step)
     u = [mpmath.mpf(v) for v in terms[0][1]]
