@@ -16,7 +16,9 @@ with numba's keying an edit of ``fastexp.py`` would leave the cached ``numba_fus
 (and every check and test using them would run the old exp). Here the folder is
 ``<base>/<sources_hash()[:16]>``: any edit of any kernel source (a constant, a helper, this file) is a
 new folder, so everything compiles afresh; unchanged sources load. Old folders are left in place (a
-few MB each; delete ``<base>`` to reclaim them).
+few MB each; delete ``<base>`` to reclaim them). Inside it nothing depends on where the sources live or
+when they were written (:class:`_KernelLocator`): a fresh clone of the same sources, at another path, loads
+the kernels an earlier checkout compiled.
 
 ``OPDCHECK_NUMBA_CACHE`` decides ``<base>``:
 
@@ -109,12 +111,26 @@ _Base = getattr(_caching, "UserProvidedCacheLocator", None) or getattr(_caching,
 
 
 class _KernelLocator(_Base):  # type: ignore[misc, valid-type]
-    """Numba's user-folder locator, pointed at :func:`configure_cache`'s folder instead of ``config.CACHE_DIR``."""
+    """Numba's user-folder locator, pointed at :func:`configure_cache`'s folder instead of ``config.CACHE_DIR``,
+    and keyed on content only, so that a fresh checkout (another path, new modification times) of the same
+    sources loads what an earlier one compiled:
+
+    * the subfolder is the kernel file's name (numba's default hashes the file's full path into it); the
+      parent folder already is the hash of every kernel source, and the kernel file names are distinct;
+    * the index's freshness stamp is that hash (numba's default is the file's modification time and size,
+      which a clone or a copy changes without changing a byte).
+
+    The rest of numba's index key is path-free (the signature, the CPU and the hash of the function's
+    bytecode and closure variables), and numba's own version is both in the hash and checked by the index.
+    """
 
     def __init__(self, py_func, py_file):
         self._py_file = py_file
         self._lineno = py_func.__code__.co_firstlineno
-        self._cache_path = os.path.join(configure_cache(), self.get_suitable_cache_subpath(py_file))
+        self._cache_path = os.path.join(configure_cache(), Path(py_file).stem)
+
+    def get_source_stamp(self):
+        return ("opdcheck kernel sources", os.path.basename(configure_cache()))
 
     @classmethod
     def from_function(cls, py_func, py_file):
