@@ -573,9 +573,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("rule-safe-rlhf-rate-doubled", "the Safe-RLHF baseline's rate doubled (0.2 for 0.1)", ("sec-4-stability",),
            _rule_safe_rlhf_rate_doubled, kind="rule"),
     Mutant("rule-safe-rlhf-no-clamp", "the Safe-RLHF baseline without its clamp at lambda_max = 5", ("sec-4-stability",),
-           _rule_safe_rlhf_no_clamp, kind="rule",
-           xfail=("measured not caught: the multiplier never reaches lambda_max = 5 on the bandit, and the source control's "
-                  "5 steps start at lambda = 1 (tests/test_kernels_dual_rules_sources.py does not reach the clamp either)")),
+           _rule_safe_rlhf_no_clamp, kind="rule"),
     # ---- kernel: the Numba kernels used at scale
     Mutant("kernel-fused-printed-closed-form", "the fused kernel uses the printed closed form exp(S)", ("thm-3.4",),
            lambda: _wrap_fused(closed_form="printed"), kind="kernel"),
@@ -600,9 +598,7 @@ MUTANTS: tuple[Mutant, ...] = (
            kind="replay", slow=False),
     # ---- cache: a memo keyed too coarsely
     Mutant("cache-saddle-by-shape", "solve_saddle memoised by (X, n, h) only", ("lemma-B.5",), _cache_saddle_by_shape,
-           kind="cache", slow=False,
-           xfail=("measured not caught: lemma-B.5 then judges paper-toy-all-slack with the paper toy's lam* (same shape), "
-                  "which passes its bound; it has no per-instance KKT control of the saddle points it uses")),
+           kind="cache", slow=False),
     Mutant("cache-printed-parse-by-name", "the printed-formula parse cache keyed by name, holding a typo'd eq. (46)",
            ("thm-3.4-constants",), _cache_printed_parse_by_name, kind="cache", slow=False),
     Mutant("cache-step-sizes-stale", "Thm 3.4's step sizes cached from the first instance", ("thm-3.4-constants", "thm-3.4"),

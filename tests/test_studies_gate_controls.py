@@ -18,3 +18,18 @@ def test_kkt_gate_controls_catch_a_loosened_or_dropped_gate():
     assert not neg[0].passed and "duality gap" in neg[0].detail
     loose = {**cert, "gate_unit": cert["gate_unit"] * 1e6}
     assert not [c for c in kkt_gate_controls(toy, loose, kkt_gates_accept) if c.kind == "negative"][0].passed
+
+
+def test_safe_rlhf_source_control_reaches_the_clamp():
+    """The Safe-RLHF source control drives log lam past log 5: the rule without its clamp (a planted bug
+    the bandit never reaches) fails it, the real rule passes."""
+    from opdcheck.kernels.framework import FRAMEWORK_METHODS
+    from opdcheck.mutants import _rule_safe_rlhf_no_clamp
+    from opdcheck.paper_checks.studies.gate_controls import sec4_rule_controls
+
+    def safe_control():
+        return next(c for c in sec4_rule_controls(FRAMEWORK_METHODS) if c.name.startswith("Safe-RLHF rule"))
+
+    assert safe_control().passed
+    with _rule_safe_rlhf_no_clamp():
+        assert not safe_control().passed

@@ -23,6 +23,7 @@ from opdcheck.instances import paper_toy, random_instance, save_problem
 from opdcheck.numerics.dual import primal_objective
 from opdcheck.numerics.lp import slater_point
 from opdcheck.logspace import kl_rows
+from opdcheck.numerics.kkt import kkt_residuals, scaled_residuals
 from opdcheck.numerics.saddle import solve_saddle
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
@@ -30,7 +31,7 @@ from opdcheck.numerics.replay import replay_l1_bound, replay_slater_margins, rep
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict, summary_from_findings
 from opdcheck.paper_checks.studies.printed_controls import printed_b6_control
 from opdcheck.problem import Problem
-from opdcheck.tolerances import BOUND_RTOL, LAMBDA_ZERO_ATOL
+from opdcheck.tolerances import BOUND_RTOL, LAMBDA_ZERO_ATOL, SADDLE_RESULT_RTOL
 
 CLAIM = ("Lemma B.5 / Remark B.6: under Slater (xi > 0), lam* > 0 and "
          "||lam*||_1 <= (2/xi)(R_max + beta log(1/p_min)).")
@@ -57,6 +58,7 @@ def judge_lemma_b5(problem: Problem, bound: Callable[[Problem, float], float] = 
         return {"xi": xi, "valid": False}
     sp = solve_saddle(problem)
     lam = np.asarray(sp.lam)
+    own = saddle_is_own(problem, sp.pi, lam)
     l1 = float(np.sum(lam))
     b = float(bound(problem, xi))
     r_star = float(np.einsum("x,xn,xn->", problem.rho, sp.pi, problem.r))
@@ -73,8 +75,18 @@ def judge_lemma_b5(problem: Problem, bound: Callable[[Problem, float], float] = 
         "b5_corrected": b5_corrected,
         "b5_corrected_holds": bool(l1 <= b5_corrected + BOUND_RTOL * max(1.0, abs(b5_corrected))),
         "kl_pi_bar": float(np.dot(problem.rho, kl_rows(pi_bar, problem.pi_ref))), "lam": lam.tolist(),
-        "pi_bar": pi_bar,
+        "pi_bar": pi_bar, "saddle_own_kkt": own,
     }
+
+
+def saddle_is_own(problem: Problem, pi: np.ndarray, lam: np.ndarray) -> dict:
+    """Is ``(pi, lam)`` a saddle point of *this* instance? Its scaled KKT residuals (feasibility,
+    complementarity, simplex) and the stationarity ``||pi - pi_lam||_inf`` recomputed from the instance's own
+    arrays, each at most SADDLE_RESULT_RTOL: a saddle point taken from another instance (a memo keyed too
+    coarsely) fails it."""
+    res = dict(scaled_residuals(problem, pi, lam))
+    res["stationarity"] = float(kkt_residuals(problem, pi, lam)["stationarity"])
+    return {"residuals": res, "ok": bool(all(v <= SADDLE_RESULT_RTOL for v in res.values()))}
 
 
 def _instances(ctx: CheckContext) -> list[tuple[str, Problem]]:
@@ -205,6 +217,13 @@ def run(ctx: CheckContext) -> CheckResult:
                         passed=bool(r_toy.get("valid") and r_toy["positive_holds"] and r_toy["bound_holds"]),
                         detail=(f"lam* = {r_toy.get('lam')}, ||lam*||_1 / bound = {r_toy.get('ratio', float('nan')):.3g}")),
                 printed_b6_control(remark_b6_bound, paper_toy(), 0.25)]
+    # per instance: every saddle point judged is a KKT point of that instance (not of another one)
+    foreign = [p.name for _, p, r in results if not r["saddle_own_kkt"]["ok"]]
+    worst_kkt = max((max(r["saddle_own_kkt"]["residuals"].values()) for _, _, r in results), default=0.0)
+    controls.append(Control(name="every saddle point used is a KKT point of its own instance", kind="positive",
+                            passed=not foreign,
+                            detail=(f"largest scaled KKT residual {worst_kkt:.2g} (<= {SADDLE_RESULT_RTOL:g}) on all {n} instances"
+                                    if not foreign else f"not a KKT point of its instance: {', '.join(foreign[:3])}")))
     verdict = None
     # the weight of the verdict, said plainly and generated from what was found
     if pos_fail:
