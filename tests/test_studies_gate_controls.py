@@ -33,3 +33,25 @@ def test_safe_rlhf_source_control_reaches_the_clamp():
     assert safe_control().passed
     with _rule_safe_rlhf_no_clamp():
         assert not safe_control().passed
+
+
+def test_value_gate_controls_catch_a_loosened_gate():
+    """eq. (3)'s value-gap gate: the controls pass on value_certificate, and the negative one fails when the
+    gate is made 1000 times looser (above its recomputed ceiling)."""
+    import numpy as np
+
+    from opdcheck.instances import paper_toy
+    from opdcheck.numerics.certificates import value_certificate
+    from opdcheck.paper_checks.checks.eq3_best_response import best_response
+    from opdcheck.paper_checks.studies.gate_controls import value_gate_controls
+
+    toy, lam = paper_toy(), np.array([0.5])
+    pi = best_response(toy, lam)
+    assert all(c.passed for c in value_gate_controls(toy, lam, pi, value_certificate))
+
+    def loose(problem, lam, cand, ref):
+        r = value_certificate(problem, lam, cand, ref)
+        return {**r, "gate": 1000 * r["gate"], "ok": r["value_gap"] >= -1000 * r["gate"]}
+
+    neg = [c for c in value_gate_controls(toy, lam, pi, loose) if c.kind == "negative"][0]
+    assert not neg.passed

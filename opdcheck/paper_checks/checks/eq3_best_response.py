@@ -39,7 +39,7 @@ from opdcheck.numerics.certificates import (
     value_certificate,
 )
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
-from opdcheck.paper_checks.studies.gate_controls import first_order_gate_controls
+from opdcheck.paper_checks.studies.gate_controls import first_order_gate_controls, value_gate_controls
 from opdcheck.problem import Problem
 from opdcheck.tolerances import BEST_RESPONSE_CVXPY_ATOL
 
@@ -163,7 +163,9 @@ def _controls() -> list[Control]:
                   detail=f"foc residual {bad['foc_residual']:.3g} (gate {bad['foc_gate']:.1e}), mpmath replay "
                          f"{w.get('replayed_value', float('nan')):.3g}")
     toy = paper_toy(0.5)
-    return [pos, neg, *first_order_gate_controls(toy, np.array([0.5]), best_response(toy, np.array([0.5])))]
+    pi_half = best_response(toy, np.array([0.5]))
+    return [pos, neg, *first_order_gate_controls(toy, np.array([0.5]), pi_half),
+            *value_gate_controls(toy, np.array([0.5]), pi_half, value_certificate)]
 
 
 def _finding(name: str, claim: str, cases: list[dict], key: str, problems_failed: str, describe) -> Finding:

@@ -10,7 +10,7 @@ from opdcheck.paper_checks.result import Control
 from opdcheck.problem import Problem
 from opdcheck.tolerances import FOC_GATE_MAX_ROUNDINGS, GATE_CONTROL_FACTOR
 
-__all__ = ["first_order_gate_controls", "kkt_gate_controls", "sec4_rule_controls"]
+__all__ = ["first_order_gate_controls", "kkt_gate_controls", "sec4_rule_controls", "value_gate_controls"]
 
 
 def _tilt(pi: np.ndarray, row: int, d: float) -> np.ndarray:
@@ -55,6 +55,46 @@ def first_order_gate_controls(problem: Problem, lam, pi: np.ndarray) -> list[Con
         Control(f"first-order gate accepts a point 1/{GATE_CONTROL_FACTOR:g} of it away", "positive",
                 passed=bool(base["ok"] and c_in["ok"]),
                 detail=f"residual {c_in['residual']:.2e} vs gate {c_in['gate']:.2e} (unperturbed {base['residual']:.1e})"),
+    ]
+
+
+def _tilt_to_value_gap(problem: Problem, lam, pi: np.ndarray, target: float) -> tuple[np.ndarray, float]:
+    """``pi`` (the maximiser of L(., lam)) tilted on row 0 until ``L(pi) - L(tilted)`` is ``target`` to a few
+    percent: L is concave with its maximum at ``pi``, so the loss grows like d^2 (secant steps in log d)."""
+    d = 1e-6
+    for _ in range(60):
+        loss = float(problem.lagrangian(pi, lam) - problem.lagrangian(_tilt(pi, 0, d), lam))
+        if loss > 0 and abs(loss / target - 1.0) < 0.05:
+            break
+        d *= float(np.sqrt(target / loss)) if loss > 0 else 10.0
+    q = _tilt(pi, 0, d)
+    return q, float(problem.lagrangian(pi, lam) - problem.lagrangian(q, lam))
+
+
+def value_gate_controls(problem: Problem, lam, pi: np.ndarray, certify) -> list[Control]:
+    """The value-gap gate of eq. (3) (``certify(problem, lam, pi_candidate, pi_reference)``, the check's own
+    comparison: ``numerics.certificates.value_certificate``) at its own scale, around ``pi`` (the maximiser):
+    a candidate whose value is GATE_CONTROL_FACTOR x the gate below the maximiser's must be rejected, one
+    1/GATE_CONTROL_FACTOR of the gate below accepted; and the gate must lie below its ceiling recomputed here
+    (FOC_GATE_MAX_ROUNDINGS x eps x (max|S| + beta (max|log pi_ref| + log n + 1)) x (1 + log2(X n)): the
+    rounding of L and the simplex slack of normalised rows are a few roundings of that size)."""
+    gate = float(certify(problem, lam, pi, pi)["gate"])
+    S = problem.scores(np.asarray(lam, dtype=np.float64))
+    beta = float(problem.beta)
+    size = float(np.max(np.abs(S))) + beta * (float(np.max(-problem.log_pi_ref)) + float(np.log(problem.n)) + 1.0)
+    ceiling = FOC_GATE_MAX_ROUNDINGS * float(np.finfo(np.float64).eps) * size * (1.0 + float(np.log2(problem.X * problem.n)))
+    f = GATE_CONTROL_FACTOR
+    q_out, loss_out = _tilt_to_value_gap(problem, lam, pi, f * gate)
+    q_in, loss_in = _tilt_to_value_gap(problem, lam, pi, gate / f)
+    c_out, c_in = certify(problem, lam, q_out, pi), certify(problem, lam, q_in, pi)
+    scale_ok = gate <= ceiling
+    return [
+        Control(f"value-gap gate rejects a candidate {f:g}x the gate below the maximiser", "negative",
+                passed=(not c_out["ok"]) and scale_ok,
+                detail=(f"gap {c_out['value_gap']:.2e} vs gate {gate:.2e} (ceiling {ceiling:.2e}, below it: {scale_ok}): "
+                        f"rejected {not c_out['ok']}")),
+        Control(f"value-gap gate accepts a candidate 1/{f:g} of the gate below", "positive", passed=bool(c_in["ok"]),
+                detail=f"gap {c_in['value_gap']:.2e} vs gate {c_in['gate']:.2e}: accepted {c_in['ok']}"),
     ]
 
 
