@@ -134,3 +134,34 @@ def test_neural_check_optimism_off_is_not_confirmed(tmp_path):
     f = [x for x in res.findings if x.name == "neural: OPD rule stabilises the multiplier"][0]
     assert f.verdict != Verdict.CONFIRMED
     assert res.verdict != Verdict.REFUTED
+
+
+def test_compilation_cache_directory_from_the_environment(monkeypatch, tmp_path):
+    from opdcheck.kernels.neural.cache import cache_dir
+
+    monkeypatch.setenv("OPDCHECK_JAX_CACHE", "off")
+    assert cache_dir() is None
+    monkeypatch.setenv("OPDCHECK_JAX_CACHE", str(tmp_path / "c"))
+    assert cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("OPDCHECK_JAX_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cache_dir() == tmp_path / "opdcheck" / "jax"
+
+
+@pytest.mark.slow  # two fresh interpreters compile (cold) and load (warm) the tiny step
+def test_warm_compilation_cache_gives_the_same_numbers(tmp_path):
+    """Cold run fills the cache; a second process loads from it and reproduces the run bit for bit."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = ("import json, sys; from opdcheck.kernels.neural.study import run_neural_seed; "
+            f"r = run_neural_seed({_spec('sec4-opd')!r}, 0); "
+            "print(json.dumps({k: [float(v) for v in r[k]] for k in ('lam', 'cost', 'reward')}))")
+    env = {**os.environ, "OPDCHECK_JAX_CACHE": str(tmp_path / "jax")}
+    cold, warm = (json.loads(subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                                            capture_output=True, text=True).stdout.strip().splitlines()[-1])
+                  for _ in range(2))
+    assert any((tmp_path / "jax").iterdir())
+    assert cold == warm

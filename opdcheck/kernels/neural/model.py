@@ -21,6 +21,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from opdcheck.kernels.neural.cache import enable_compilation_cache
+
+enable_compilation_cache()  # every neural module imports this one: warm runs skip XLA compilation
+
 
 @dataclass(frozen=True)
 class ModelConfig:
