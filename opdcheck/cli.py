@@ -189,6 +189,13 @@ def check_out_dir(text: str) -> Path:
                 shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
                 raise ValueError(f"--out {text}: a folder opdcheck did not write (it holds {shown} and no {MARKER} "
                                  "marker), and a run replaces its report folder as a whole; pass a new or empty folder.")
+            from opdcheck.paper_checks.report import foreign_entries
+
+            added = foreign_entries(out) if MARKER in entries else []
+            if added:
+                shown = ", ".join(added[:3]) + (f" and {len(added) - 3} more" if len(added) > 3 else "")
+                raise ValueError(f"--out {text}: a report folder opdcheck wrote, but it now also holds {shown}, which "
+                                 "opdcheck did not write and a run would delete; move them out or pass another folder.")
             if not os.access(out, os.W_OK | os.X_OK):
                 raise ValueError(f"--out {text}: the folder is read-only; pass a folder you can write.")
         anchor = out.parent
@@ -233,14 +240,15 @@ def publish(staging: Path, out: Path) -> None:
     system), so ``out`` always holds exactly one run's report, figures and counterexamples; with
     concurrent runs the last to finish wins, whole. The folder set aside is re-checked for the marker
     under the lock: a folder that another process replaced by a foreign one meanwhile is never deleted."""
-    from opdcheck.paper_checks.report import folder_lock
+    from opdcheck.paper_checks.report import folder_lock, foreign_entries, write_marker
 
+    write_marker(staging, entries=[e.name for e in staging.iterdir()])  # the manifest: what this run wrote
     old = None
     with folder_lock(out.parent):
         if out.is_symlink():
             raise ValueError(f"--out {out}: became a symbolic link during the run; the report was not published.")
         if out.exists():
-            if out.is_dir() and any(True for _ in out.iterdir()) and not (out / MARKER).exists():
+            if out.is_dir() and any(True for _ in out.iterdir()) and (not (out / MARKER).exists() or foreign_entries(out)):
                 raise ValueError(f"--out {out}: now holds files opdcheck did not write; the report was not published.")
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
             old.rmdir()

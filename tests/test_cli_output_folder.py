@@ -213,3 +213,26 @@ def test_interrupted_local_workers_are_terminated_not_orphaned():
         p.join(timeout=30)
     assert not any(p.is_alive() for p in procs)
     assert all(f.cancelled() or f.done() for f in futs)
+
+
+@pytest.mark.parametrize("manifest", [True, False])
+def test_a_user_file_in_a_report_folder_is_never_deleted(tmp_path, manifest):
+    """A file the user put into a folder opdcheck wrote (after the run, or beside a bare marker of an older
+    version) is not in the marker's manifest: the run refuses up front, and the file survives."""
+    from opdcheck.cli import check_out_dir
+    from opdcheck.paper_checks.report import MARKER, foreign_entries, write_marker
+
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "report.md").write_text("old report")
+    if manifest:
+        write_marker(out, entries=["report.md"])
+    else:
+        (out / MARKER).write_text("")
+    assert foreign_entries(out) == []
+    assert check_out_dir(str(out)) == out.absolute()
+    (out / "thesis.tex").write_text("mine")
+    assert foreign_entries(out) == ["thesis.tex"]
+    with pytest.raises(ValueError, match="thesis.tex, which opdcheck did not write"):
+        check_out_dir(str(out))
+    assert (out / "thesis.tex").read_text() == "mine"

@@ -305,12 +305,33 @@ def results_payload(results: Sequence[CheckResult], *, profile: str, seed: int,
 MARKER = ".opdcheck-report"
 
 
-def write_marker(folder: Path) -> None:
-    """The file that says "opdcheck wrote this folder": only such a folder (or an empty one) is ever replaced."""
+_MANIFEST_HEAD = "entries written by opdcheck:"
+#: what a report folder held before markers carried a manifest
+_PRE_MANIFEST_ENTRIES = frozenset({"report.md", "report.html", "results.json", "figures", "counterexamples"})
+
+
+def write_marker(folder: Path, entries: list[str] | None = None) -> None:
+    """The file that says "opdcheck wrote this folder": only such a folder (or an empty one) is ever replaced.
+    ``entries``: the folder's top-level names once the report is complete (the manifest); a later run
+    replaces the folder only if it holds nothing else (:func:`foreign_entries`)."""
     from opdcheck import __version__
 
-    (Path(folder) / MARKER).write_text(f"written by opdcheck {__version__}; this folder is replaced whole by the "
-                                       "next run that writes here\n", encoding="utf-8")
+    text = f"written by opdcheck {__version__}; this folder is replaced whole by the next run that writes here\n"
+    if entries is not None:
+        text += _MANIFEST_HEAD + "\n" + "".join(f"{e}\n" for e in sorted(entries) if e != MARKER)
+    (Path(folder) / MARKER).write_text(text, encoding="utf-8")
+
+
+def foreign_entries(folder: Path) -> list[str]:
+    """Top-level names in ``folder`` that its marker's manifest does not list: files a user put into a report
+    folder after opdcheck wrote it (a run must not delete them). A marker without a manifest (an older
+    version's, or a bare marker file) is taken to list what those versions wrote, :data:`_PRE_MANIFEST_ENTRIES`."""
+    try:
+        text = (Path(folder) / MARKER).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    listed = set(text.split(_MANIFEST_HEAD, 1)[1].split()) if _MANIFEST_HEAD in text else _PRE_MANIFEST_ENTRIES
+    return sorted(e.name for e in Path(folder).iterdir() if e.name != MARKER and e.name not in listed)
 
 
 @contextmanager
