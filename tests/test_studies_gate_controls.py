@@ -55,3 +55,30 @@ def test_value_gate_controls_catch_a_loosened_gate():
 
     neg = [c for c in value_gate_controls(toy, lam, pi, loose) if c.kind == "negative"][0]
     assert not neg.passed
+
+
+def test_pinsker_controls_catch_a_broken_derivation_or_replay(monkeypatch):
+    """Lemma B.2's evidence paths run every time: a mistyped n = 2 gap (2(p-q)^2 for 4(p-q)^2) fails the
+    argument's control; a replay that drops the square of ||p-q||_1 fails the replay's control."""
+    import sympy as sp
+
+    from opdcheck.numerics.replay import exact
+    from opdcheck.paper_checks.checks import lemmas_b2_b4_b8 as chk
+    from opdcheck.theory import lemmas as lm
+
+    assert all(c.passed for c in chk.pinsker_controls())
+
+    def gap_typo(const=2):
+        p, q = lm._P2, lm._Q2
+        return const * (p * sp.log(p / q) + (1 - p) * sp.log((1 - p) / (1 - q))) - 2 * (p - q) ** 2
+
+    with monkeypatch.context() as m:
+        m.setattr(lm, "pinsker_gap_n2", gap_typo)
+        assert not chk.pinsker_controls()[0].passed
+    orig = exact.replay_pinsker_pair
+
+    def no_square(p, q, const, reported_gap, atol):  # the replay computes ||p-q||_1 - const KL
+        return orig(p, q, const, reported_gap + 0.2 - 0.04, atol)
+
+    monkeypatch.setattr(chk.ew, "replay_pinsker_pair", no_square)
+    assert not chk.pinsker_controls()[1].passed

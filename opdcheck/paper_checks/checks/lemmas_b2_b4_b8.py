@@ -149,15 +149,37 @@ def finding_b4(coeffs_fn: CoeffFn, injected: bool) -> tuple[Finding, dict]:
     return f, {"grid": grid, "region": region}
 
 
+def pinsker_n2_argument(const_sym: sp.Expr) -> tuple[bool, sp.Expr, sp.Expr]:
+    """The n = 2 argument for Pinsker's constant: ``d/dq gap = (q-p)[const/(q(1-q)) - 8]`` (factorisation
+    residual 0) and the bracket is >= 0 on (0, 1), which holds iff const >= 2 (q(1-q) <= 1/4).
+    Returns ``(argument holds, bracket minimum, derivative)``."""
+    gap_deriv = lm.pinsker_derivative_n2(const_sym)
+    fact_res = lm.pinsker_n2_factorisation_residual(const_sym)
+    q = sp.Symbol("q", positive=True)
+    bracket_min = sp.minimum(const_sym / (q * (1 - q)) - 8, q, sp.Interval.open(0, 1))
+    return bool(fact_res == 0 and bool(bracket_min >= 0)), bracket_min, gap_deriv
+
+
+def pinsker_controls() -> list[Control]:
+    """Pinsker's evidence paths, run every time: the n = 2 argument at the paper's constant 2 must go through
+    (a broken symbolic derivation would otherwise drop silently to draws only), and the 50-digit replay that
+    a refutation would carry must confirm a known violation of the false constant 1 (p = (1/2, 1/2),
+    q = (3/5, 2/5): ||p-q||_1^2 = 0.04 > KL = 0.0201) and agree with its float64 gap."""
+    ok2, bmin, _ = pinsker_n2_argument(sp.Integer(2))
+    p, q = np.array([0.5, 0.5]), np.array([0.6, 0.4])
+    gap = float(np.abs(p - q).sum() ** 2 - float(np.sum(p * np.log(p / q))))
+    w = ew.replay_pinsker_pair(p, q, 1.0, gap, PINSKER_ATOL)
+    return [Control("Pinsker n = 2 argument holds at constant 2", "positive", ok2,
+                    f"factorisation residual 0 and bracket minimum {sp.sstr(bmin)} >= 0: {ok2}"),
+            Control("Pinsker replay confirms a violation of constant 1", "negative",
+                    bool(w["confirms"] and w["agrees"]),
+                    f"replayed gap {w['replayed gap']} vs float64 {gap:.15g}: confirms {w['confirms']}, agrees {w['agrees']}")]
+
+
 def finding_b2(ctx: CheckContext, pinsker_const: float) -> tuple[Finding, dict]:
     """Pinsker (Lemma B.2): symbolic for n = 2 (const 2) and seeded draws near the boundary."""
     const_sym = sp.nsimplify(pinsker_const)
-    gap_deriv = lm.pinsker_derivative_n2(const_sym)
-    fact_res = lm.pinsker_n2_factorisation_residual(const_sym)
-    # the argument: d/dq gap = (q-p)[const/(q(1-q)) - 8]; the bracket is >= 0 on (0,1) iff const >= 2 (q(1-q) <= 1/4)
-    q = sp.Symbol("q", positive=True)
-    bracket_min = sp.minimum(const_sym / (q * (1 - q)) - 8, q, sp.Interval.open(0, 1))
-    sym_ok = fact_res == 0 and bool(bracket_min >= 0)
+    sym_ok, bracket_min, gap_deriv = pinsker_n2_argument(const_sym)
     draws = pinsker_draws(ctx.rng("pinsker"), 20000 if ctx.full else 4000, pinsker_const)
     witness = None
     c_txt = f"{pinsker_const:g}"
@@ -267,7 +289,7 @@ def evaluate(ctx: CheckContext, b4_coeffs: CoeffFn | None = None, pinsker_const:
     f2, i2 = finding_b2(ctx, pinsker_const)
     findings = [f2, f4, f8]
     b8_default = i8["res"] if bregman is lm.bregman_negentropy else lm.three_point_identity_residual(lm.bregman_negentropy)
-    controls = controls_for(coeffs_fn, injected, i4["grid"], i2["draws"], b8_default)
+    controls = controls_for(coeffs_fn, injected, i4["grid"], i2["draws"], b8_default) + pinsker_controls()
     grid, region, draws = i4["grid"], i4["region"], i2["draws"]
     young = lm.b4_young_identity_residual()
     minors = lm.b4_principal_minors(coeffs_fn(lm.DELTA, lm.THETA))
