@@ -119,3 +119,53 @@ def test_names_cannot_forge_table_rows():
     assert not any(line.startswith("| `thm-3.4`") for line in text.splitlines())
     assert "\n| `thm-3.4`" not in text
     assert inline("a\nb|c`d") == "a b\\|c\\`d"
+
+
+def test_markdown_and_html_round_trip_the_tally_and_the_deciding_finding(tmp_path):
+    """Parsed back, report.md's tally counts every verdict and every crash of results.json, and
+    report.html leads each check's section with the finding that carries its verdict (not simply the first)."""
+    import re
+    from html.parser import HTMLParser
+
+    from opdcheck.paper_checks.display import tally
+    from opdcheck.paper_checks.html_report import render_html
+
+    first = Finding("first listed, holds", "a", Verdict.CONFIRMED, computed=1.0, stated=1.0, comparison="==",
+                    sentence="holds")
+    deciding = Finding("second listed, fails", "b", Verdict.REFUTED, computed=2.0, stated=1.0, comparison="<=",
+                       sentence="fails", witness=WITNESS)
+    results = [_result(), _result(id="other", verdict=Verdict.REFUTED, findings=[first, deciding], witness=WITNESS)]
+    md, js = write_report(results, tmp_path, profile="quick", seed=3, crashed={"boom": "Traceback\nValueError: bad"})
+    payload = json.loads(js.read_text())
+    want = tally([r["verdict"] for r in payload["results"]], len(payload["crashed"]))
+    assert want == "1 REFUTED, 1 CONFIRMED, 1 CRASHED"
+    assert want in md.read_text()
+
+    html = render_html(payload, tmp_path)
+
+    class LeadBlocks(HTMLParser):
+        """The text of every <div class="lead ..."> block (the first screen of each check's section)."""
+
+        def __init__(self):
+            super().__init__()
+            self.depth, self.blocks = 0, []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "div" and "lead" in (dict(attrs).get("class") or "").split():
+                self.depth, self.blocks = 1, self.blocks + [""]
+            elif tag == "div" and self.depth:
+                self.depth += 1
+
+        def handle_endtag(self, tag):
+            if tag == "div" and self.depth:
+                self.depth -= 1
+
+        def handle_data(self, data):
+            if self.depth:
+                self.blocks[-1] += data
+
+    parser = LeadBlocks()
+    parser.feed(html)
+    other = [b for b in parser.blocks if "listed" in b]
+    assert len(other) == 1 and "second listed, fails" in other[0] and "first listed, holds" not in other[0], parser.blocks
+    assert want in re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
