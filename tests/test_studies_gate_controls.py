@@ -82,3 +82,15 @@ def test_pinsker_controls_catch_a_broken_derivation_or_replay(monkeypatch):
 
     monkeypatch.setattr(chk.ew, "replay_pinsker_pair", no_square)
     assert not chk.pinsker_controls()[1].passed
+
+
+def test_prox_step_derivation_control_breaks_a_shared_misreading(monkeypatch):
+    """A prox dual step misread the same way in the kernel and a replay agrees with itself; the sympy
+    derivation of (5)/(7) does not: the control fails on the kernel's 1/eta for 1/(2 eta)."""
+    from opdcheck.kernels import rules
+    from opdcheck.paper_checks.studies.printed_controls import prox_step_derivation_control
+
+    assert prox_step_derivation_control().passed
+    orig = rules.dual_step_size
+    monkeypatch.setattr(rules, "dual_step_size", lambda eta, convention="prox": orig(eta, "gradient"))
+    assert not prox_step_derivation_control().passed

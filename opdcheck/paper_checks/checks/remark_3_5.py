@@ -32,6 +32,7 @@ from opdcheck.numerics.in_class import cross_check_tabular
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
+from opdcheck.paper_checks.studies.printed_controls import prox_step_derivation_control
 from opdcheck.theory.alg3 import natural_direction_residual, tabular_fisher_residual
 from opdcheck.tolerances import REMARK35_FISHER_ATOL, REMARK35_POLICY_ATOL
 
@@ -126,7 +127,7 @@ def evaluate(ctx: CheckContext, fisher: str = "centred") -> CheckResult:
                             stated=f"<= {cc['atol']:g}", comparison="<=",
                             sentence=(f"on {pc.name}: max |pi diff| = {cc['max_pi_diff']:.2g}, max |lam diff| = {cc['max_lam_diff']:.2g} "
                                       f"(tolerance {cc['atol']:g}); in-class KKT residual {cc['in_class_kkt']['max']:.1e}.")))
-    controls = []
+    controls = [prox_step_derivation_control()]
     if fisher == "centred":
         pn = random_instance(3, 4, 2, 0.3, 11)
         g_neg = max_policy_gap(pn, T, "prox", "prox", 3.0 * np.sqrt(2) * pn.R_max, fisher="unweighted")

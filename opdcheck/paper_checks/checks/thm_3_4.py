@@ -47,6 +47,7 @@ from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.numerics.replay import replay_bound_violation, replay_work
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict, summary_from_findings
+from opdcheck.paper_checks.studies.printed_controls import prox_step_derivation_control
 from opdcheck.paper_checks.studies.kernel_controls import fused_kernel_control
 from opdcheck.problem import Problem
 from opdcheck.tolerances import (BOUND_RTOL, LAMBDA_UNIQUE_EIG_RTOL, RUN_STOP_RTOL)
@@ -312,7 +313,7 @@ def run(ctx: CheckContext) -> CheckResult:
         # INCONSISTENT, not a refutation of the theorem under the reading the proof supports
         verdict = Verdict.INCONSISTENT
     controls = [numba_numpy_control(results[0][0], results[0][1]["prox"], T=T, stop_below=RUN_STOP_RTOL),
-                constants_control(results[0][0], results[0][1]["prox"])]
+                constants_control(results[0][0], results[0][1]["prox"]), prox_step_derivation_control()]
     if p_ce is not None and p_ce is not results[0][0]:  # the replayed instance, too
         controls += [numba_numpy_control(p_ce, c_ce["prox"], T=T, stop_below=RUN_STOP_RTOL),
                      constants_control(p_ce, c_ce["prox"])]
