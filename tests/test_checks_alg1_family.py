@@ -5,7 +5,6 @@ from fractions import Fraction
 
 import mpmath
 import numpy as np
-import pytest
 
 from opdcheck.kernels.framework import run_config
 from opdcheck.instances import paper_toy

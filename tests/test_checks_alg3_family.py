@@ -1,7 +1,7 @@
 """The five Algorithm 3 checks: verdicts, witnesses, controls (negative controls as tests)."""
 import pytest
 
-from opdcheck.paper_checks.checks import alg_3_npg, cor_3_10, cor_3_10_counterexample, lemmas_b9_b12, remark_3_5
+from opdcheck.paper_checks.checks import alg_3_npg, cor_3_10_counterexample, lemmas_b9_b12, remark_3_5
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.result import Verdict
 from opdcheck.kernels.alg3 import NaturalGradientStep, StaleAnchorStep

@@ -10,7 +10,6 @@ import re
 import sys
 from functools import lru_cache
 
-import pytest
 
 from opdcheck.paper_checks.claims import REGISTER, Judge, Statement, coverage, coverage_markdown, validate_register
 

@@ -11,7 +11,6 @@ from opdcheck.instances import paper_toy
 from opdcheck.kernels.opd import run_opd, thm34_step_sizes
 from opdcheck.numerics.lp import slater_margin
 from opdcheck.numerics.replay.readings import replay_printed_bound_violation
-from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.result import Verdict
 from opdcheck.paper_checks.studies import thm34_readings as rd
 from opdcheck.paper_checks.studies.curvature_family import family_design, mode_polynomial_root_one, rho46
