@@ -370,7 +370,8 @@ def _not_replayed(reason: str, **extra) -> Witness:
 
 def replay_bound_violation(problem, lam_start: Sequence[float], *, dual_step: str, t: int, eta_th: float,
                            eta_lam: float, code_error: float, code_bound: float, denominator: str = "denom_theorem",
-                           rtol: float = 0.0, certified_r2: Sequence[float] | None = None) -> Witness:
+                           rtol: float = 0.0, certified_r2: Sequence[float] | None = None,
+                           runner=None, method: str | None = None, title: str | None = None) -> Witness:
     """Witness for ``thm-3.4``: replay OPD for ``t`` steps at 50 digits, recompute Phi_1 (eq. (47)),
     rho (eq. (46)) and the denominator from the sympy constants, and judge ``error_t > bound_t``.
 
@@ -378,6 +379,8 @@ def replay_bound_violation(problem, lam_start: Sequence[float], *, dual_step: st
     the code's error and bound at step t match the replay (``REPLAY_AGREE_RTOL``, ``REPLAY_AGREE_ATOL``);
     ``certified``: the 50-digit saddle point's projected gradient is below ``REPLAY_NEWTON_PG_TOL``.
     ``certified_r2``: an exact certificate's enclosure ``[lo^2, hi^2]`` of OPD's rate there (reported, not judged).
+    ``runner``: the 50-digit Algorithm 2 replayed (default :func:`mp_run_opd`; a reading of the paper passes its own,
+    e.g. ``readings.mp_run_opd_printed``), with its ``method`` description and the Witness ``title``.
     """
     from opdcheck.tolerances import REPLAY_MAX_WORK
 
@@ -385,7 +388,7 @@ def replay_bound_violation(problem, lam_start: Sequence[float], *, dual_step: st
         return _not_replayed(f"replay of {replay_work(problem, t)} mp-operations exceeds REPLAY_MAX_WORK = {REPLAY_MAX_WORK}")
     P = mp_problem(problem)
     S = mp_saddle(P, lam_start)
-    run = mp_run_opd(P, S, eta_th=eta_th, eta_lam=eta_lam, T=t, dual_step=dual_step)
+    run = (runner or mp_run_opd)(P, S, eta_th=eta_th, eta_lam=eta_lam, T=t, dual_step=dual_step)
     k = sympy_thm34_constants(problem.h, P.R_max, P.beta)
     phi1 = mp_phi1_eq47(k, run)
     bound = mp_bound(t, k["rho_eq46"], phi1, k[denominator])
@@ -396,9 +399,9 @@ def replay_bound_violation(problem, lam_start: Sequence[float], *, dual_step: st
     agree_e = _agree(code_error, err, run.error[0])
     agree_b = _agree(code_bound, bound, run.error[0])
     w = {"replayed": True, "confirms": confirms and S.certified, "agrees": agree_e and agree_b,
-         "method": f"mpmath, {REPLAY_DPS} digits: saddle point by projected Newton on D = max_pi L, Algorithm 2 ({dual_step}) "
-                   "with (4)-(7) solved as optimisation problems (Newton on their KKT conditions), "
-                   "bound from the sympy constants of theory/thm34_constants.py",
+         "method": method or (f"mpmath, {REPLAY_DPS} digits: saddle point by projected Newton on D = max_pi L, "
+                              f"Algorithm 2 ({dual_step}) with (4)-(7) solved as optimisation problems (Newton on "
+                              "their KKT conditions), bound from the sympy constants of theory/thm34_constants.py"),
          "instance": f"{problem.name} (beta = {problem.beta:g})", "t": int(t), "dual_step": dual_step, "denominator": denominator,
          "error (code)": float(code_error), "error (replay)": float(err),
          "bound (code)": float(code_bound), "bound (replay)": float(bound),
@@ -410,7 +413,7 @@ def replay_bound_violation(problem, lam_start: Sequence[float], *, dual_step: st
     if not w["agrees"]:
         w["disagreement"] = (f"at t = {t}: error code {float(code_error):.12g} vs replay {float(err):.12g}, "
                              f"bound code {float(code_bound):.12g} vs replay {float(bound):.12g}")
-    return _from_flat(w, "Thm 3.4 bound violated at step t (Algorithm 2 replayed)")
+    return _from_flat(w, title or "Thm 3.4 bound violated at step t (Algorithm 2 replayed)")
 
 
 def replay_lyapunov_violation(problem, lam_start: Sequence[float], *, dual_step: str, t: int, eta_th: float,

@@ -19,10 +19,10 @@ from typing import Callable, Sequence
 
 import mpmath
 
-from opdcheck.numerics.replay.core import (MPRun, _agree, _constraints, _not_replayed, _scores, mp_bound, mp_kl_rows,
-                                           mp_phi1_eq47, mp_problem, mp_saddle, replay_work, sympy_thm34_constants)
+from opdcheck.numerics.replay.core import (MPRun, _constraints, _scores, mp_kl_rows,
+                                           replay_bound_violation)
 from opdcheck.numerics.replay.solve import kl_prox_argmax, quadratic_prox_argmin
-from opdcheck.numerics.replay.witness import Witness, _from_flat, _issue
+from opdcheck.numerics.replay.witness import Witness, _issue
 from opdcheck.tolerances import IN_CLASS_AGREE_ATOL, IN_CLASS_GAP_ATOL, REPLAY_DPS
 
 __all__ = ["mp_run_opd_printed", "replay_printed_bound_violation", "mp_in_class_duality", "replay_in_class_duality"]
@@ -87,33 +87,13 @@ def replay_printed_bound_violation(problem, lam_start: Sequence[float], *, dual_
         >>> w.ran, w.agrees
         (True, False)
     """
-    from opdcheck.tolerances import REPLAY_MAX_WORK
-
-    if replay_work(problem, t) > REPLAY_MAX_WORK:
-        return _not_replayed(f"replay of {replay_work(problem, t)} mp-operations exceeds REPLAY_MAX_WORK = {REPLAY_MAX_WORK}")
-    P = mp_problem(problem)
-    S = mp_saddle(P, lam_start)
-    run = mp_run_opd_printed(P, S, eta_th=eta_th, eta_lam=eta_lam, T=t, dual_step=dual_step)
-    k = sympy_thm34_constants(problem.h, P.R_max, P.beta)
-    phi1 = mp_phi1_eq47(k, run)
-    bound = mp_bound(t, k["rho_eq46"], phi1, k[denominator])
-    err = run.error[t]
-    with mpmath.workdps(REPLAY_DPS):
-        confirms = bool(err > bound * (1 + mpmath.mpf(rtol)))
-        ratio = err / bound
-    agrees = _agree(code_error, err, run.error[0]) and _agree(code_bound, bound, run.error[0])
-    w = {"replayed": True, "confirms": confirms and S.certified, "agrees": agrees,
-         "method": f"mpmath, {REPLAY_DPS} digits: projected Newton saddle point, Algorithm 2 with the printed closed "
-                   f"form exp(S) ({dual_step}) solved as the maximiser of (4)/(6) with the score times (eta+beta) "
-                   "(Newton on its KKT conditions), bound from the sympy constants of theory/thm34_constants.py",
-         "instance": f"{problem.name} (beta = {problem.beta:g})", "t": int(t), "dual_step": dual_step,
-         "denominator": denominator, "error (code)": float(code_error), "error (replay)": float(err),
-         "bound (code)": float(code_bound), "bound (replay)": float(bound), "ratio (replay)": float(ratio),
-         "saddle projected gradient": float(S.pg_norm), "saddle certified": S.certified}
-    if not agrees:
-        w["disagreement"] = (f"at t = {t}: error code {float(code_error):.12g} vs replay {float(err):.12g}, "
-                             f"bound code {float(code_bound):.12g} vs replay {float(bound):.12g}")
-    return _from_flat(w, "Thm 3.4 bound violated by Algorithm 2 with the printed closed form exp(S) (replayed)")
+    return replay_bound_violation(
+        problem, lam_start, dual_step=dual_step, t=t, eta_th=eta_th, eta_lam=eta_lam, code_error=code_error,
+        code_bound=code_bound, denominator=denominator, rtol=rtol, runner=mp_run_opd_printed,
+        method=(f"mpmath, {REPLAY_DPS} digits: projected Newton saddle point, Algorithm 2 with the printed closed "
+                f"form exp(S) ({dual_step}) solved as the maximiser of (4)/(6) with the score times (eta+beta) "
+                "(Newton on its KKT conditions), bound from the sympy constants of theory/thm34_constants.py"),
+        title="Thm 3.4 bound violated by Algorithm 2 with the printed closed form exp(S) (replayed)")
 
 
 # ------------------------------------------------------------------ in-class duality (App. E)
