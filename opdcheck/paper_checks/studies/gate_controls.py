@@ -58,17 +58,29 @@ def first_order_gate_controls(problem: Problem, lam, pi: np.ndarray) -> list[Con
     ]
 
 
+def _lagrangian_rounding_ceiling(problem: Problem, lam, slack: float = 0.0) -> float:
+    """A few roundings of a float64 L(pi, lam), recomputed apart from ``numerics.certificates``:
+    FOC_GATE_MAX_ROUNDINGS x eps x (max|S| + beta (max|log pi_ref| + log n + slack)) x (1 + log2(X n));
+    ``slack = 1`` adds the simplex slack of normalised rows (a row's value bound m_x has beta (... + 1))."""
+    S = problem.scores(np.asarray(lam, dtype=np.float64))
+    beta = float(problem.beta)
+    size = float(np.max(np.abs(S))) + beta * (float(np.max(-problem.log_pi_ref)) + float(np.log(problem.n)) + slack)
+    return FOC_GATE_MAX_ROUNDINGS * float(np.finfo(np.float64).eps) * size * (1.0 + float(np.log2(problem.X * problem.n)))
+
+
 def _tilt_to_value_gap(problem: Problem, lam, pi: np.ndarray, target: float) -> tuple[np.ndarray, float]:
     """``pi`` (the maximiser of L(., lam)) tilted on row 0 until ``L(pi) - L(tilted)`` is ``target`` to a few
     percent: L is concave with its maximum at ``pi``, so the loss grows like d^2 (secant steps in log d)."""
+    top = problem.lagrangian(pi, lam)
     d = 1e-6
     for _ in range(60):
-        loss = float(problem.lagrangian(pi, lam) - problem.lagrangian(_tilt(pi, 0, d), lam))
+        q = _tilt(pi, 0, d)
+        loss = float(top - problem.lagrangian(q, lam))
         if loss > 0 and abs(loss / target - 1.0) < 0.05:
-            break
+            return q, loss
         d *= float(np.sqrt(target / loss)) if loss > 0 else 10.0
     q = _tilt(pi, 0, d)
-    return q, float(problem.lagrangian(pi, lam) - problem.lagrangian(q, lam))
+    return q, float(top - problem.lagrangian(q, lam))
 
 
 def value_gate_controls(problem: Problem, lam, pi: np.ndarray, certify) -> list[Control]:
@@ -79,10 +91,7 @@ def value_gate_controls(problem: Problem, lam, pi: np.ndarray, certify) -> list[
     (FOC_GATE_MAX_ROUNDINGS x eps x (max|S| + beta (max|log pi_ref| + log n + 1)) x (1 + log2(X n)): the
     rounding of L and the simplex slack of normalised rows are a few roundings of that size)."""
     gate = float(certify(problem, lam, pi, pi)["gate"])
-    S = problem.scores(np.asarray(lam, dtype=np.float64))
-    beta = float(problem.beta)
-    size = float(np.max(np.abs(S))) + beta * (float(np.max(-problem.log_pi_ref)) + float(np.log(problem.n)) + 1.0)
-    ceiling = FOC_GATE_MAX_ROUNDINGS * float(np.finfo(np.float64).eps) * size * (1.0 + float(np.log2(problem.X * problem.n)))
+    ceiling = _lagrangian_rounding_ceiling(problem, lam, slack=1.0)
     f = GATE_CONTROL_FACTOR
     q_out, loss_out = _tilt_to_value_gap(problem, lam, pi, f * gate)
     q_in, loss_in = _tilt_to_value_gap(problem, lam, pi, gate / f)
@@ -114,8 +123,7 @@ def _kkt_gate_ceilings(problem: Problem, lam_unit: np.ndarray) -> tuple[float, f
     log_xn = float(np.log2(unit.X * unit.n))
     z_size = float(np.max(np.abs(S))) / beta + float(np.max(-unit.log_pi_ref)) + log_xn + 1.0
     gate = 2.0 * max(DUAL_NEWTON_GTOL, FOC_GATE_MAX_ROUNDINGS * eps * z_size)
-    l_size = float(np.max(np.abs(S))) + beta * (float(np.max(-unit.log_pi_ref)) + float(np.log(unit.n)))
-    gap_gate = FOC_GATE_MAX_ROUNDINGS * eps * l_size * (1.0 + log_xn) + float(np.sum(lam_unit)) * gate
+    gap_gate = _lagrangian_rounding_ceiling(unit, lam_unit) + float(np.sum(lam_unit)) * gate
     return gate, gap_gate
 
 
