@@ -200,3 +200,40 @@ def test_readme_counts_are_the_registers():
 def test_every_check_judges_some_statement():
     named = {j.check for s in REGISTER for j in s.judges}
     assert set(_checks()) - named == set()
+
+
+def test_checks_and_register_label_their_findings_alike():
+    """In the session's quick run, no finding labels itself (reading, severity) differently from the register."""
+    from quick_profile_run import quick_result
+
+    from opdcheck.paper_checks.claims import label_conflicts
+
+    conflicts = [c for cid in _checks() for c in label_conflicts(cid, quick_result(cid).findings)]
+    assert conflicts == []
+
+
+def test_a_register_severity_typo_makes_the_check_inconclusive(monkeypatch):
+    """A register entry whose severity contradicts the check's own label (a planted 'typo' -> 'substantive')
+    is an internal inconsistency: the check that carries that finding becomes INCONCLUSIVE, naming both."""
+    import dataclasses
+
+    from opdcheck.paper_checks import claims
+    from opdcheck.paper_checks.result import CheckResult, Finding, Verdict
+
+    target = next(s for s in REGISTER for j in s.judges if j.severity == "typo" and j.finding)
+    judge = next(j for j in target.judges if j.severity == "typo" and j.finding)
+    finding = Finding(judge.finding, "claim", Verdict.CONFIRMED, 1.0, 1.0, statement=target.id,
+                      reading=judge.reading, severity="typo")
+
+    def result():
+        r = CheckResult(claim="c", verdict=None, computed=None, stated="s", comparison="identity",
+                        findings=[dataclasses.replace(finding)], id=judge.check)
+        r.apply_register()
+        return r
+    assert result().verdict == Verdict.CONFIRMED and result().downgrades == []
+    planted = dataclasses.replace(target, judges=tuple(dataclasses.replace(j, severity="substantive")
+                                                       if j == judge else j for j in target.judges))
+    monkeypatch.setattr(claims, "REGISTER", tuple(planted if s is target else s for s in REGISTER))
+    r = result()
+    assert r.verdict == Verdict.INCONCLUSIVE
+    assert any("label a finding differently" in d and "substantive" in d for d in r.downgrades)

@@ -308,6 +308,20 @@ def test_cache_per_problem_object():
         solve_saddle(p, "newton")
 
 
+def test_memo_keyed_too_coarsely_is_refused_at_runtime(monkeypatch):
+    """A memo that ignores the route (hands the dual-Newton point to a cvxpy caller) raises, so a
+    cross-check can never compare a solver with itself and agree."""
+    import opdcheck.numerics.saddle as saddle
+
+    p = paper_toy()
+    dual_point = solve_saddle(p, "dual")
+    saddle._CACHE[p]["cvxpy"] = dual_point  # what a memo keyed by instance only would return
+    with pytest.raises(SolverError, match="memo"):
+        solve_saddle(p, "cvxpy")
+    with pytest.raises(SolverError, match="memo"):
+        saddle.cross_check(p)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(40))
 def test_agreement_sweep_slow(seed):

@@ -94,10 +94,17 @@ def test_register_labels_unlabelled_findings():
 
 
 def test_a_finding_the_check_labelled_is_not_relabelled():
-    f = _f("caveat: sequential PD converges [prox]", Verdict.REFUTED, reading="charitable", statement="fig-1-pd")
+    f = _f("a finding the register does not name", Verdict.REFUTED, reading="charitable", statement="fig-1-pd")
     r = _check(f, check_id="fig-1-toy")
     r.apply_register()
     assert f.reading == "charitable" and r.verdict == Verdict.REFUTED
+    # a label the register contradicts (it lists this finding under fig-1-pd with reading "sequential PD") is
+    # kept as the check set it, but neither label may carry a verdict
+    g = _f("caveat: sequential PD converges [prox]", Verdict.REFUTED, reading="charitable", statement="fig-1-pd")
+    r = _check(g, check_id="fig-1-toy")
+    r.apply_register()
+    assert g.reading == "charitable" and r.verdict == Verdict.INCONCLUSIVE
+    assert any("label a finding differently" in d for d in r.downgrades)
 
 
 def test_summary_is_generated_and_ordered():

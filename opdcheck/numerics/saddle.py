@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from opdcheck.numerics.types import SaddlePoint
+from opdcheck.numerics.types import SaddlePoint, SolverError
 from opdcheck.tolerances import CLARABEL_RAW_ATOL, SADDLE_AGREEMENT_ATOL
 
 if TYPE_CHECKING:
@@ -21,6 +21,12 @@ if TYPE_CHECKING:
 __all__ = ["solve_saddle", "cross_check", "slater_certificate", "METHODS", "clear_cache"]
 
 METHODS = ("auto", "dual", "cvxpy", "lp")
+
+# The route each resolved method must have produced (SaddlePoint.method starts with it). Checked on
+# every return from the memo: a memo keyed too coarsely (by instance only) would otherwise hand the
+# dual-Newton point to a caller asking for the cvxpy route, and a cross-check would compare a solver
+# with itself and always agree.
+_ROUTE_PREFIX = {"dual": "dual-newton", "cvxpy": "cvxpy-clarabel", "lp": "lp-highs"}
 
 # Problem is a frozen dataclass with eq=False: hashed by identity, so a weak-key cache never mixes
 # two instances and frees the entry when the Problem is garbage-collected.
@@ -106,7 +112,12 @@ def solve_saddle(problem: "Problem", method: str = "auto") -> SaddlePoint:
         sp.pi.setflags(write=False)
         sp.lam.setflags(write=False)
         per[m] = sp
-    return per[m]
+    sp = per[m]
+    if not str(sp.method).startswith(_ROUTE_PREFIX[m]):
+        raise SolverError(f"saddle memo: method={m!r} was asked but the cached point of instance {problem.name!r} "
+                          f"was produced by {sp.method!r}; the memo must be keyed by instance and route "
+                          "(an internal error of opdcheck, not of the instance).")
+    return sp
 
 
 def cross_check(problem: "Problem", atol: float = SADDLE_AGREEMENT_ATOL, raw_atol: float = CLARABEL_RAW_ATOL) -> dict:

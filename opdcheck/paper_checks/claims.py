@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 __all__ = ["Judge", "Statement", "REGISTER", "STATUSES", "KINDS", "SEVERITIES", "get_statement", "judge_for",
-           "has_weaker_reading", "validate_register", "coverage", "coverage_markdown", "register_payload"]
+           "has_weaker_reading", "label_conflicts", "validate_register", "coverage", "coverage_markdown", "register_payload"]
 
 STATUSES = ("fully", "partly", "not")
 SEVERITIES = ("substantive", "misstatement", "typo")
@@ -751,6 +751,32 @@ def judge_for(check_id: str, finding_name: str) -> tuple[Statement, Judge] | Non
     hits = [(s, j) for s in REGISTER for j in s.judges if j.check == check_id and j.finding == finding_name]
     hits.sort(key=lambda sj: (sj[0].id != home, sj[1].planned))
     return hits[0] if hits else None
+
+
+def label_conflicts(check_id: str, findings: Iterable[Any]) -> list[str]:
+    """Findings of ``check_id`` that label themselves (a non-empty ``statement``) differently from the register.
+
+    A check may set a finding's statement, reading and severity itself; the register names the same judge
+    (check id, finding name, statement id) with a reading and a severity of its own. When the register has
+    that judge and none of its entries carries the finding's (reading, severity), one of the two labels is
+    wrong, and the verdict it feeds (a typo vs a substantive failure) cannot be trusted: the result layer
+    makes the check INCONCLUSIVE. Returns one sentence per conflict (empty when they agree)."""
+    out = []
+    for f in findings:
+        get = f.get if isinstance(f, dict) else (lambda key, _f=f: getattr(_f, key))
+        name, statement, reading, severity = get("name"), get("statement"), get("reading"), get("severity")
+        if not statement:
+            continue
+        entries = [j for s in REGISTER if s.id == statement for j in s.judges
+                   if j.check == check_id and j.finding == name]
+        # a check may annotate a reading ("charitable (the proof's denominator)"): the register names its head
+        same = [j for j in entries if (reading == j.reading or reading.startswith(j.reading + " "))
+                and severity == j.severity]
+        if entries and not same:
+            listed = ", ".join(f"{j.reading}/{j.severity}" for j in entries)
+            out.append(f"finding {name!r} labels itself {reading}/{severity} for statement {statement!r}, "
+                       f"the claims register says {listed}")
+    return out
 
 
 def validate_register(register: Iterable[Statement] = REGISTER) -> list[str]:

@@ -296,9 +296,10 @@ class CheckResult:
         """Label the findings the check left unlabelled from the claims register (statement, reading,
         severity of the judge naming this check id and finding) and settle the verdict again. Called by
         the registry once ``id`` is filled; a no-op when no finding changes."""
-        from opdcheck.paper_checks.claims import judge_for
+        from opdcheck.paper_checks.claims import judge_for, label_conflicts
 
-        changed = False
+        self._label_conflicts = label_conflicts(self.id, self.findings)
+        changed = bool(self._label_conflicts)
         for f in self.findings:
             if f.statement:
                 continue
@@ -358,6 +359,11 @@ class CheckResult:
         if judging and disagreeing:
             reasons.append("replay control(s) failed: " + "; ".join(
                 f"{name}: {w.why_not()}" for name, w in disagreeing))
+        # a finding's own label (reading, severity) that the claims register contradicts: which one is right
+        # decides between a typo and a substantive failure, so neither may carry the verdict
+        conflicts = getattr(self, "_label_conflicts", [])
+        if judging and conflicts:
+            reasons.append("the check and the claims register label a finding differently: " + "; ".join(conflicts))
         if v == Verdict.REFUTED:
             own = self.witness
             if own is None and self.findings:  # a REFUTED finding carries its own replayed witness
