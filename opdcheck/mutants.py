@@ -471,6 +471,19 @@ def _cache_saddle_by_shape():
     return patch_everywhere("opdcheck.numerics.saddle", "solve_saddle", by_shape)
 
 
+def _register_severity_substantive():
+    """The claims register lists opd-closed-form's judges as substantive where it says typo (a copy-paste slip)."""
+    import dataclasses
+
+    from opdcheck.paper_checks import claims
+
+    def retyped(s):
+        judges = tuple(dataclasses.replace(j, severity="substantive") if j.check == "opd-closed-form" else j
+                       for j in s.judges)
+        return dataclasses.replace(s, judges=judges)
+    return patch_attr(claims, "REGISTER", tuple(retyped(s) for s in claims.REGISTER))
+
+
 def _cache_printed_parse_by_name():
     """The printed-formula parse cache keyed by name only, pre-filled with a typo'd eq. (46) (50/64)."""
     from opdcheck.theory import printed
@@ -601,6 +614,8 @@ MUTANTS: tuple[Mutant, ...] = (
            kind="cache", slow=False),
     Mutant("cache-printed-parse-by-name", "the printed-formula parse cache keyed by name, holding a typo'd eq. (46)",
            ("thm-3.4-constants",), _cache_printed_parse_by_name, kind="cache", slow=False),
+    Mutant("register-severity-substantive", "the claims register labels opd-closed-form's judges substantive, not typo",
+           ("opd-closed-form",), _register_severity_substantive, kind="printed formula", slow=False),
     Mutant("cache-step-sizes-stale", "Thm 3.4's step sizes cached from the first instance", ("thm-3.4-constants", "thm-3.4"),
            _cache_step_sizes_stale, kind="cache"),
 )

@@ -85,6 +85,9 @@ def _S(id: str, location: str, kind: str, quote: str, readings: Mapping[str, str
 J = Judge
 LIT = "literal"
 CH = "charitable"
+#: named readings the lemmas-B.9-B.12 check judges (the check writes the same strings)
+A39 = "Assumption 3.9 as defined (theta* = the exact NPG step)"
+A39_VS_PROOF = "theta* of Assumption 3.9 (exact NPG step) vs the proof's class maximiser"
 
 #: Every checkable statement of the paper, in the paper's order.
 REGISTER: tuple[Statement, ...] = (
@@ -348,7 +351,8 @@ REGISTER: tuple[Statement, ...] = (
        [J("alg-3-npg", "converges: active box [-1, 1]", LIT),
         J("alg-3-npg", "converges: active l2 ball r = 2", LIT),
         J("alg-3-npg", "converges: active box [-1, 1], Proj_Theta in the metric of F", CH),
-        J("alg-3-npg", "converges: active l2 ball r = 2, Proj_Theta in the metric of F", CH)], "fully"),
+        J("alg-3-npg", "converges: active l2 ball r = 2, Proj_Theta in the metric of F", CH),
+        J("alg-3-npg", "converges: inactive projection (l2 ball r = 40)", CH)], "fully"),
     _S("alg-3", "§3.2.1, Algorithm 3, eqs. (8)-(11)", "algorithm",
        "theta_t = Proj_Theta(theta_hat_t + F^+ grad L(pi_{theta_hat_t}, lam_{t-1})/(eta_th + beta)); "
        "lam_t = [lam_hat_t - E[R]/eta_lam]_+ ...", "the NPG form of OPD",
@@ -399,7 +403,8 @@ REGISTER: tuple[Statement, ...] = (
         J("fig-1-toy", "caveat: sequential PD converges [prox]", "sequential PD")], "fully"),
     _S("fig-1-consistent", "§3.2.2", "prose",
        "consistent with the theoretical guarantees in theorem 3.4",
-       "the figure illustrates Thm 3.4", [J("fig-1-toy", "OPD at step 2.0 (opdcheck)")], "partly",
+       {LIT: "the figure illustrates Thm 3.4", "step 2.0": "OPD at a step opdcheck chose, not the figure's"},
+       [J("fig-1-toy", "OPD at step 2.0 (opdcheck)", "step 2.0")], "partly",
        "the figure's step (eta_th ≈ 1.617) is not the theorem's; opdcheck reports OPD at a larger step beside it"),
     # ---------------------------------------------------------------- §3.2.3
     _S("sec323-class", "§3.2.3; App. E", "assumption",
@@ -466,20 +471,21 @@ REGISTER: tuple[Statement, ...] = (
        "practical approximation of NPG", "PPO approximates NPG", status="not", reason="qualitative"),
     _S("sec4-dual-rule", "§4, OPD implementation", "equation",
        "g_t^OPD = 2 g_t - g_{t-1} ... applied directly to the log-dual variable log lambda",
-       {LIT: "the practical OPD dual rule in the LLM experiment", "synthetic": "the same rule on a synthetic bandit"},
-       [J("sec-4-stability", "OPD rule vs sec4-pd", "synthetic"),
-                                       J("sec-4-stability", "multiplier settles faster, exact expectations", "synthetic")],
+       {LIT: "the practical OPD dual rule in the LLM experiment", "synthetic": "the same rule on a synthetic analogue (a bandit; a small transformer LM)"},
+       [J("sec-4-stability", "multiplier stability", "synthetic"),
+        J("sec-4-stability", "multiplier settles faster, exact expectations", "synthetic")],
        "partly", "a synthetic analogue only"),
     _S("sec4-aggressive", "§4", "experiment",
        "These relatively aggressive stepsizes intentionally place PD-based methods in an unstable regime",
-       {LIT: "PD is unstable at dual step 0.5 in the LLM experiment", "synthetic": "on a synthetic bandit"},
+       {LIT: "PD is unstable at dual step 0.5 in the LLM experiment", "synthetic": "on a synthetic analogue (a bandit; a small transformer LM)"},
        [J("sec-4-stability", "premise: plain PD unstable at dual step 0.5", "synthetic")],
        "partly", "a synthetic analogue only; the LLM runs are not reproduced"),
     _S("fig-2", "Fig. 2; §4", "experiment",
        "the OPD method converges to policies that satisfy the safety constraints while maintaining competitive "
        "rewards, whereas PD-based methods exhibit degraded safety performance",
-       {LIT: "on the LLM experiment", "synthetic": "on a synthetic bandit analogue"},
+       {LIT: "on the LLM experiment", "synthetic": "on a synthetic analogue (a bandit; a small transformer LM)"},
        [J("sec-4-stability", "multiplier stability", "synthetic"),
+        J("sec-4-stability", "OPD rule vs sec4-pd", "synthetic"),
         J("sec-4-stability", "OPD rule vs safe-rlhf", "synthetic")], "partly",
        "needs the LLM experiment; a synthetic analogue is run"),
     _S("fig-3", "Fig. 3; §4", "experiment",
@@ -518,7 +524,7 @@ REGISTER: tuple[Statement, ...] = (
     _S("lemma-B.5-bound", "Lemma B.5, intermediate bound", "equation",
        "||lam*||_1 <= (1/xi) E[(E_{pi*}[r] - beta KL(pi*||pi_ref)) - (E_{pi_bar}[r] - beta KL(pi*||pi_ref))]",
        "the intermediate bound as printed (KL of pi* in both terms)",
-       [J("lemma-B.5", "intermediate bound of Lemma B.5 as printed")], "fully"),
+       [J("lemma-B.5", "intermediate bound of Lemma B.5 as printed", LIT, "misstatement")], "fully"),
     _S("remark-B.6", "Remark B.6", "remark",
        "||lam*||_1 <= (2/xi)(R_max + beta log(1/p_min))", "the bound on lam*",
        [J("lemma-B.5", "bound (Remark B.6)")], "fully"),
@@ -556,20 +562,25 @@ REGISTER: tuple[Statement, ...] = (
     _S("lemma-B.11-c", "Lemma B.11 step (c)", "proof step",
        "As pi_new(y|x) corresponds to parameter theta*, under Assumption 3.8 and Assumption 3.9",
        {LIT: "theta* is the exact NPG step of Assumption 3.9",
-        CH: "theta* is the in-class maximiser (the proof's own object); the two readings conflict"},
-       [J("lemmas-B.9-B.12", "Lemma B.11 (c) pi_new corresponds to the theta* of Assumption 3.9", LIT)],
+        CH: "theta* is the in-class maximiser (the proof's own object); the two readings conflict",
+        A39_VS_PROOF: "whether the two objects the proof names theta* coincide"},
+       [J("lemmas-B.9-B.12", "Lemma B.11 (c) pi_new corresponds to the theta* of Assumption 3.9", A39_VS_PROOF)],
        "fully"),
     _S("lemma-B.11-d", "Lemma B.11 step (d)", "proof step",
        "||log(pi_theta_new/pi_new)||_1 <= C ||theta_new - theta*||_1",
        "Assumption 3.8 applied to pi_new (which may not be in the class)",
        [J("lemmas-B.9-B.12",
-          "Lemma B.11 (d) ||log(pi_theta_new/pi_new)||_1 <= C ||theta_new - theta*||_1 with C of Assumption 3.8")],
+          "Lemma B.11 (d) ||log(pi_theta_new/pi_new)||_1 <= C ||theta_new - theta*||_1 with C of Assumption 3.8",
+          LIT, "misstatement")],
        "fully"),
     _S("lemma-B.11", "Lemma B.11 (conclusion), eq. (28)", "lemma",
        "E<g - eta grad KL(pi_theta_new||pi_old) - beta grad KL(pi_theta_new||pi_ref), pi_theta_new - pi'> >= "
-       "-gap(eps_approx, p_min)", "as printed, at the exact step (eps_approx = 0, gap = 0)",
-       [J("lemmas-B.9-B.12", "Lemma B.11 (e) conclusion of Lemma B.11 at the exact step (eps_approx = 0, gap = 0)")],
-       "fully"),
+       "-gap(eps_approx, p_min)",
+       {LIT: "as printed, at the exact step (eps_approx = 0, gap = 0)",
+        A39: "theta* read as Assumption 3.9 defines it, not as the proof uses it (step (c))"},
+       [J("lemmas-B.9-B.12", "Lemma B.11 (e) conclusion of Lemma B.11 at the exact step (eps_approx = 0, gap = 0)",
+          A39)],
+       "partly", "judged with theta* as Assumption 3.9 defines it; the proof's own theta* (step (c)) differs"),
     _S("lemma-B.11-projection", "Lemma B.11 (statement vs eqs. (8), (10))", "proof step",
        "Let theta_new = theta_old + w/(eta + beta) ... Pi_Theta is the convex set",
        {LIT: "the lemma's update has no Proj_Theta and calls Pi_Theta convex",
@@ -578,8 +589,11 @@ REGISTER: tuple[Statement, ...] = (
         J("lemmas-B.9-B.12", "Pi_Theta called convex", LIT)], "fully"),
     _S("cor-B.12", "Corollary B.12", "corollary",
        "E[<g, pi_theta_new - pi'> - beta(KL(pi_theta_new||pi_ref) - KL(pi'||pi_ref))] >= E[eta(...) + "
-       "beta KL(pi'||pi_theta_new)] - gap", "as printed, at the exact step",
-       [J("lemmas-B.9-B.12", "Cor B.12 at the exact step (eps_approx = 0)")], "fully"),
+       "beta KL(pi'||pi_theta_new)] - gap",
+       {LIT: "as printed, at the exact step",
+        A39: "theta* read as Assumption 3.9 defines it, not as the proof uses it (Lemma B.11 step (c))"},
+       [J("lemmas-B.9-B.12", "Cor B.12 at the exact step (eps_approx = 0)", A39)],
+       "partly", "judged with theta* as Assumption 3.9 defines it; the proof's own theta* (Lemma B.11 step (c)) differs"),
     # ---------------------------------------------------------------- App. C (proof of Thm 3.4)
     _S("appC-duality", "App. C, first paragraph", "proof step",
        "Note that Pi is a finite policy set, hence the primal maximization attains an optimum ... Under "
@@ -753,28 +767,37 @@ def judge_for(check_id: str, finding_name: str) -> tuple[Statement, Judge] | Non
     return hits[0] if hits else None
 
 
+def _reading_head(reading: str, statement: Statement) -> str:
+    """The register's name for a reading a check wrote: an annotated reading ("charitable (the proof's
+    denominator)", "step 2.0 (not Fig. 1's step)") by the register reading it starts with, and "charitable"
+    as "literal" where the statement declares no weaker reading (the literal one *is* the most charitable)."""
+    head = reading if reading in statement.readings else next(
+        (r for r in sorted(statement.readings, key=len, reverse=True) if reading.startswith(r + " ")), reading)
+    if head == "charitable" and "charitable" not in statement.readings:
+        head = "literal"
+    return head
+
+
 def label_conflicts(check_id: str, findings: Iterable[Any]) -> list[str]:
     """Findings of ``check_id`` that label themselves (a non-empty ``statement``) differently from the register.
 
     A check may set a finding's statement, reading and severity itself; the register names the same judge
-    (check id, finding name, statement id) with a reading and a severity of its own. When the register has
-    that judge and none of its entries carries the finding's (reading, severity), one of the two labels is
-    wrong, and the verdict it feeds (a typo vs a substantive failure) cannot be trusted: the result layer
-    makes the check INCONCLUSIVE. Returns one sentence per conflict (empty when they agree)."""
+    (check id, finding name) under a statement, with a reading and a severity of its own. When the register
+    lists that judge and no entry carries the finding's (statement, reading, severity), one of the two labels
+    is wrong, and what it feeds (a typo vs a substantive failure, the paper's claim vs a caveat, coverage)
+    cannot be trusted: the result layer makes the check INCONCLUSIVE. Returns one sentence per conflict."""
     out = []
     for f in findings:
         get = f.get if isinstance(f, dict) else (lambda key, _f=f: getattr(_f, key))
         name, statement, reading, severity = get("name"), get("statement"), get("reading"), get("severity")
         if not statement:
             continue
-        entries = [j for s in REGISTER if s.id == statement for j in s.judges
-                   if j.check == check_id and j.finding == name]
-        # a check may annotate a reading ("charitable (the proof's denominator)"): the register names its head
-        same = [j for j in entries if (reading == j.reading or reading.startswith(j.reading + " "))
-                and severity == j.severity]
+        entries = [(s, j) for s in REGISTER for j in s.judges if j.check == check_id and j.finding == name]
+        same = [j for s, j in entries if s.id == statement and severity == j.severity
+                and _reading_head(reading, s) == _reading_head(j.reading, s)]
         if entries and not same:
-            listed = ", ".join(f"{j.reading}/{j.severity}" for j in entries)
-            out.append(f"finding {name!r} labels itself {reading}/{severity} for statement {statement!r}, "
+            listed = ", ".join(f"{s.id}: {j.reading}/{j.severity}" for s, j in entries)
+            out.append(f"finding {name!r} labels itself {statement}: {reading}/{severity}, "
                        f"the claims register says {listed}")
     return out
 

@@ -30,6 +30,7 @@ import numpy as np
 import sympy as sp
 
 from opdcheck.logspace import kl_rows
+from opdcheck.paper_checks.claims import A39, A39_VS_PROOF
 from opdcheck.numerics.replay.lemma_b11 import b11_steps
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
@@ -221,16 +222,16 @@ def evaluate(ctx: CheckContext, b9_slack: float = 0.0) -> CheckResult:
             # two readings of theta*: Assumption 3.9 defines it as the exact NPG step (8)/(10); the proof's step (c) needs
             # the KL-proximal maximiser over the class. They differ, so the text is inconsistent with itself.
             v = Verdict.INCONSISTENT
-            statement, reading = "lemma-B.11-c", "theta* of Assumption 3.9 (exact NPG step) vs the proof's class maximiser"
+            statement, reading = "lemma-B.11-c", A39_VS_PROOF
             note = (" Assumption 3.9 defines theta* as the exact update of eqs. (8)/(10); the proof's step (c) needs the "
                     "maximiser of f over Pi_Theta. Read as the NPG step, the lemma's conclusion fails (step (e)); read as the "
                     "class maximiser, Assumption 3.9 does not bound what Algorithm 3 computes.")
         elif key == "(b)":
             statement = "lemma-B.11-b"
         elif key == "(e)":
-            statement, reading = "lemma-B.11", "Assumption 3.9 as defined (theta* = the exact NPG step)"
+            statement, reading = "lemma-B.11", A39
         elif s["step"].startswith("Cor"):
-            statement, reading = "cor-B.12", "Assumption 3.9 as defined (theta* = the exact NPG step)"
+            statement, reading = "cor-B.12", A39
         wit = s["replay"] if s["fails"] else None  # the 50-digit / exact evaluation of the step (replay layer)
         findings.append(Finding(
             name=f"Lemma B.11 {s['step']}" if not s["step"].startswith("Cor") else s["step"], claim=s["claim"], verdict=v,

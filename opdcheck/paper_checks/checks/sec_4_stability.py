@@ -167,7 +167,7 @@ def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None
             name=f"OPD rule vs {other}", claim=f"the 2 g_t - g_{{t-1}} rule ends feasible where {LABEL[other]} does not",
             verdict=Verdict.CONFIRMED if ok else Verdict.INCONCLUSIVE,
             computed={"opd": a, other: b}, stated="OPD feasible at convergence, PD degraded", comparison=">=",
-            judged=n_seeds, statement="fig-2", reading="charitable",
+            judged=n_seeds, statement="fig-2", reading="synthetic",
             sentence=(f"over {n_seeds} paired seeds, feasible at T = {T}: OPD rule {a['feasible']:.0%} vs {LABEL[other]} "
                       f"{b['feasible']:.0%}; median violation {a['viol_median']:.3g} vs {b['viol_median']:.3g}; median reward "
                       f"{a['reward_median']:.4f} vs {b['reward_median']:.4f}"
@@ -181,7 +181,7 @@ def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None
         name="multiplier stability", claim="the OPD rule damps the multiplier's oscillation",
         verdict=Verdict.CONFIRMED if calmer and b["amp_median"] > SEC4_OSCILLATION_MIN else Verdict.INCONCLUSIVE,
         computed={k: v["amp_median"] for k, v in stats.items()}, stated="smaller oscillation than PD", comparison="<",
-        judged=n_seeds, statement="sec4-dual-rule", reading="charitable",
+        judged=n_seeds, statement="sec4-dual-rule", reading="synthetic",
         sentence=(f"median range of lam over the last quarter, relative to lam* = {runs[0]['lam_star']:.4f}: "
                   + ", ".join(f"{LABEL[k]} {v['amp_median']:.3f}" for k, v in stats.items())
                   + f" (exact expectations, {EXACT_T} steps: plain PD {exact['sec4-pd']['lam_amp']:.3f}, OPD rule {exact['sec4-opd']['lam_amp']:.3f})"
@@ -300,7 +300,7 @@ def _neural(ctx: CheckContext, opd_optimistic: bool, n_seeds: int | None, T: int
         claim="§4: dual step 0.5 on log lambda places plain PD in an unstable regime (neural LM, largest cost scale)",
         verdict=Verdict.CONFIRMED if premise else Verdict.INCONCLUSIVE,
         computed={"plain_pd_log10_lam_spread_median": pd_spread}, stated=f"> {NEURAL_OSCILLATION_DECADES:g} decades",
-        comparison=">", judged=n, statement="sec4-aggressive", reading="charitable",
+        comparison=">", judged=n, statement="sec4-aggressive", reading="synthetic",
         sentence=(f"{what}: plain PD's log10 lambda spans a median {pd_spread:.2f} decades over the last quarter "
                   + ("(it oscillates: the comparison below is in the paper's regime)." if premise else
                      f"(<= {NEURAL_OSCILLATION_DECADES:g}: not the paper's unstable regime, so the neural comparison "
@@ -310,7 +310,7 @@ def _neural(ctx: CheckContext, opd_optimistic: bool, n_seeds: int | None, T: int
 
     def decide(name, claim, statement, stats_by, good, sentence):
         ok = premise and good
-        findings.append(Finding(name=name, claim=claim, statement=statement, reading="charitable",
+        findings.append(Finding(name=name, claim=claim, statement=statement, reading="synthetic",
                                 verdict=Verdict.CONFIRMED if ok else Verdict.INCONCLUSIVE,
                                 computed=stats_by, stated=claim, comparison=">=", judged=n if premise else 0,
                                 sentence=sentence + ("" if ok else (" -- not reproduced on this synthetic LM" if premise
