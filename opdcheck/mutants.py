@@ -472,15 +472,15 @@ def _cache_saddle_by_shape():
 
 
 def _register_severity_substantive():
-    """The claims register lists opd-closed-form's judges as substantive where it says typo (a copy-paste slip)."""
+    """The claims register calls Lemma B.5's "lam* > 0" a substantive error where it says misstatement."""
     import dataclasses
 
     from opdcheck.paper_checks import claims
 
     def retyped(s):
-        judges = tuple(dataclasses.replace(j, severity="substantive") if j.check == "opd-closed-form" else j
-                       for j in s.judges)
-        return dataclasses.replace(s, judges=judges)
+        if s.id != "lemma-B.5-positivity":
+            return s
+        return dataclasses.replace(s, judges=tuple(dataclasses.replace(j, severity="substantive") for j in s.judges))
     return patch_attr(claims, "REGISTER", tuple(retyped(s) for s in claims.REGISTER))
 
 
@@ -614,8 +614,8 @@ MUTANTS: tuple[Mutant, ...] = (
            kind="cache", slow=False),
     Mutant("cache-printed-parse-by-name", "the printed-formula parse cache keyed by name, holding a typo'd eq. (46)",
            ("thm-3.4-constants",), _cache_printed_parse_by_name, kind="cache", slow=False),
-    Mutant("register-severity-substantive", "the claims register labels opd-closed-form's judges substantive, not typo",
-           ("opd-closed-form",), _register_severity_substantive, kind="printed formula", slow=False),
+    Mutant("register-severity-substantive", "the claims register calls Lemma B.5's lam* > 0 substantive, not a misstatement",
+           ("lemma-B.5",), _register_severity_substantive, kind="printed formula", slow=False),
     Mutant("cache-step-sizes-stale", "Thm 3.4's step sizes cached from the first instance", ("thm-3.4-constants", "thm-3.4"),
            _cache_step_sizes_stale, kind="cache"),
 )
