@@ -1,0 +1,158 @@
+"""Runtime negative controls of the verdict gates named in ``opdcheck.tolerances``, each at its own scale.
+
+A gate compares a measured quantity with a stated one up to a named tolerance. Its control feeds the check's
+own comparison function (passed in by the check, so the two cannot drift apart) a point GATE_CONTROL_FACTOR
+times the tolerance beyond the boundary (it must be rejected) and one 1/GATE_CONTROL_FACTOR of it beyond
+(it must be accepted). A comparison loosened or tightened by more than GATE_CONTROL_FACTOR, or one that
+ignores its tolerance, fails one of the two.
+
+One more control here is not a tolerance but a gate of the replay itself: the 50-digit Algorithm 2 must
+project its dual step onto ``lam >= 0`` (:func:`replay_projection_control`).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from opdcheck.paper_checks.result import Control
+from opdcheck.tolerances import (BOUND_RTOL, CORRECTED_FORMULA_ATOL, CORRECTED_MEASURED_ATOL, GATE_CONTROL_FACTOR,
+                                 RATE_CERT_MATCH_RTOL, THM34_CERT_MATCH_ATOL)
+
+__all__ = ["band_controls", "rate_match_controls", "cert_match_controls", "bound_gate_controls",
+           "lyapunov_gate_controls", "corrected_gate_controls", "replay_projection_control"]
+
+
+def band_controls(label: str, accepts: Callable[[float], Sequence[bool]], tol: float, unit: str = "") -> list[Control]:
+    """The two controls of one gate: ``accepts(d)`` returns, for each side the gate guards, whether the check's
+    comparison accepts a point ``d`` beyond its boundary (``d`` in the gate's own units, ``tol`` its tolerance).
+    Negative: at ``GATE_CONTROL_FACTOR x tol`` no side may accept; positive: at ``tol / GATE_CONTROL_FACTOR``
+    every side must accept. A comparison that raises fails its control (with the exception in the detail)."""
+    f = GATE_CONTROL_FACTOR
+    try:
+        beyond, inside = [bool(a) for a in accepts(f * tol)], [bool(a) for a in accepts(tol / f)]
+    except Exception as exc:  # a broken comparison is a failed control, never a crash of the check
+        return [Control(f"{label}: rejects a point {f:g}x its tolerance beyond", "negative", False, repr(exc)),
+                Control(f"{label}: accepts a point 1/{f:g} of its tolerance beyond", "positive", False, repr(exc))]
+    return [
+        Control(f"{label}: rejects a point {f:g}x its tolerance beyond", "negative", passed=not any(beyond),
+                detail=f"tolerance {tol:g}{unit}; at {f * tol:.3g}{unit} beyond, accepted on {sum(beyond)} of "
+                       f"{len(beyond)} side(s)"),
+        Control(f"{label}: accepts a point 1/{f:g} of its tolerance beyond", "positive", passed=all(inside),
+                detail=f"tolerance {tol:g}{unit}; at {tol / f:.3g}{unit} beyond, accepted on {sum(inside)} of "
+                       f"{len(inside)} side(s)"),
+    ]
+
+
+def rate_match_controls(lo: float, hi: float, judge: Callable | None = None) -> list[Control]:
+    """rate-certificate's enclosure match (``judge(measured, lo, hi) -> (ok, rel)``, ``rate_cases.judge_rate``
+    by default, at its default ``RATE_CERT_MATCH_RTOL``): a measured rate ``d`` relative beyond ``hi`` (above)
+    or beyond ``lo`` (below) of the certified ``[lo, hi]``."""
+    if judge is None:
+        from opdcheck.paper_checks.studies import rate_cases
+        judge = rate_cases.judge_rate
+    lo, hi = float(lo), float(hi)
+    return band_controls("rate-certificate enclosure match (RATE_CERT_MATCH_RTOL)",
+                         lambda d: [judge(hi * (1.0 + d), lo, hi)[0], judge(lo * (1.0 - d), lo, hi)[0]],
+                         RATE_CERT_MATCH_RTOL, " relative")
+
+
+def cert_match_controls(rate_lo: Any, rate_hi: Any, agrees: Callable | None = None) -> list[Control]:
+    """thm-3.4-rate's measured-vs-certified agreement (``agrees(measured, lo, hi, spread)``,
+    ``thm34_rate.measured_agrees`` by default, at ``THM34_CERT_MATCH_ATOL`` with no fit spread): a measured
+    rate ``d`` above the certified ``hi`` or below ``lo`` (absolute)."""
+    if agrees is None:
+        from opdcheck.paper_checks.studies import thm34_rate
+        agrees = thm34_rate.measured_agrees
+    lo, hi = Fraction(rate_lo), Fraction(rate_hi)
+    return band_controls("thm-3.4-rate measured vs certified match (THM34_CERT_MATCH_ATOL)",
+                         lambda d: [agrees(float(hi) + d, lo, hi, 0.0), agrees(float(lo) - d, lo, hi, 0.0)],
+                         THM34_CERT_MATCH_ATOL, " absolute")
+
+
+def bound_gate_controls(judge: Callable | None = None) -> list[Control]:
+    """thm-3.4's bound gate (``judge(errors, None, BOUND_RTOL, log_bounds=...)``, the ``judge_bound`` that
+    ``studies/thm34.py`` calls, by default): a run whose error at one step of three exceeds the bound by
+    ``d`` relative (the bound in log space, as the check passes it)."""
+    if judge is None:
+        from opdcheck.paper_checks.studies import thm34
+        judge = thm34.judge_bound
+    log_b = np.log(np.array([0.9, 0.5, 0.25]))
+
+    def accepts(d: float) -> list[bool]:
+        err = np.exp(log_b) * np.array([0.5, 1.0 + d, 0.5])
+        return [judge(err, None, BOUND_RTOL, log_bounds=log_b)[0]]
+
+    return band_controls("Thm 3.4 bound gate (BOUND_RTOL)", accepts, BOUND_RTOL, " relative")
+
+
+def lyapunov_gate_controls(judge: Callable | None = None) -> list[Control]:
+    """thm-3.4-lyapunov's contraction gate (``judge(phi, rho, BOUND_RTOL, atol=floor, start=1)``,
+    ``trajectory.judge_lyapunov`` by default): a potential with ``Phi_3 = rho Phi_2 (1 + d)``, the other steps
+    contracting, the floor as the check sets it (LYAPUNOV_PHI_FLOOR_RTOL x Phi_1)."""
+    if judge is None:
+        from opdcheck.kernels import trajectory
+        judge = trajectory.judge_lyapunov
+    from opdcheck.tolerances import LYAPUNOV_PHI_FLOOR_RTOL
+    rho = 0.8
+
+    def accepts(d: float) -> list[bool]:
+        phi = np.array([2.0, 1.0, 0.7, 0.7 * rho * (1.0 + d), 0.1])
+        return [judge(phi, rho, BOUND_RTOL, atol=LYAPUNOV_PHI_FLOOR_RTOL * phi[1], start=1)[0]]
+
+    return band_controls("Thm 3.4 one-step contraction gate (BOUND_RTOL)", accepts, BOUND_RTOL, " relative")
+
+
+def corrected_gate_controls(judge_case: Callable, row: dict | None = None) -> list[Control]:
+    """thm-3.4-corrected's two gates (``judge_case(row)``, the check's per-case judgement) on a case with the
+    certified enclosure ``[lo, hi]`` of ``row`` (a converging case of the check; a fixed one if none): the
+    stated rate ``d`` below ``lo`` (CORRECTED_FORMULA_ATOL: ``formula_ok``), and the measured rate ``d``
+    above ``hi^2`` or below ``lo^2`` with no fit spread (CORRECTED_MEASURED_ATOL: ``measured_agrees``)."""
+    lo, hi = (float(row["lo"]), float(row["hi"])) if row is not None and float(row["hi"]) < 1 else (0.8, 0.8 + 1e-9)
+
+    def case(**kw: float) -> dict:
+        return {"corrected": hi, "lo": lo, "hi": hi, "spread": 0.0, "measured": 0.5 * (lo * lo + hi * hi), **kw}
+
+    formula = band_controls("thm-3.4-corrected stated-vs-certified gate (CORRECTED_FORMULA_ATOL)",
+                            lambda d: [judge_case(case(corrected=lo - d))["formula_ok"]],
+                            CORRECTED_FORMULA_ATOL, " absolute")
+    measured = band_controls("thm-3.4-corrected measured-vs-certified gate (CORRECTED_MEASURED_ATOL)",
+                             lambda d: [judge_case(case(measured=hi * hi + d))["measured_agrees"],
+                                        judge_case(case(measured=lo * lo - d))["measured_agrees"]],
+                             CORRECTED_MEASURED_ATOL, " absolute")
+    return formula + measured
+
+
+def replay_projection_control(run: Callable | None = None) -> Control:
+    """The 50-digit Algorithm 2 (``numerics.replay.core.mp_run_opd`` by default) projects its dual steps (5)/(7)
+    onto ``lam >= 0``. On the all-slack toy (``c(pi) >= xi > 0`` for every policy, ``xi = sum_x rho_x min_y
+    R_hard[x, y]`` recomputed here) one step from ``lam_hat_0 = xi / (4 kappa)`` (``kappa = eta_lam``, eq. (5)'s
+    weight) has the unprojected step ``lam_hat_0 - c / (2 kappa) <= -xi / (4 kappa) < 0`` in both (5) and (7),
+    so the projected value computed apart is 0 for both. Read back through the run's recorded errors, against a
+    reference multiplier of 1: ``||lam* - lam_1||^2`` must be exactly 1 and ``||lam_1 - lam_pred||^2`` 0; a
+    replay that drops the projection gives ``(1 + |step|)^2 > 1``."""
+    import mpmath
+
+    from opdcheck.numerics.replay import core
+    from opdcheck.paper_checks.studies.thm34 import all_slack_toy
+
+    run = core.mp_run_opd if run is None else run
+    prob = all_slack_toy(1.0)
+    xi = float(min(np.sum(prob.rho * np.min(prob.R_hard[j], axis=1)) for j in range(prob.h)))
+    eta_lam = 1.0
+    lam0 = xi / (4.0 * eta_lam)
+    try:
+        P = core.mp_problem(prob)
+        saddle = core.MPSaddle(log_pi=[list(r) for r in P.log_ref], lam=[mpmath.mpf(1)] * P.h, grad=[mpmath.mpf(0)] * P.h,
+                               pg_norm=mpmath.mpf(0), newton_steps=0, certified=True)
+        out = run(P, saddle, eta_th=1.0, eta_lam=eta_lam, T=1, dual_step="prox", lam_init=[lam0] * P.h)
+        err_star, err_pred = float(out.lam_err2[1]), float(out.lam_hat_pred2[1])
+    except Exception as exc:
+        return Control("50-digit replay projects its dual step onto lam >= 0", "negative", False, repr(exc))
+    ok = xi > 0 and abs(err_star - float(P.h)) <= 1e-30 and abs(err_pred) <= 1e-30
+    return Control("50-digit replay projects its dual step onto lam >= 0", "negative", passed=ok,
+                   detail=(f"all-slack toy, xi = {xi:.3g}, lam_hat_0 = {lam0:.3g}: unprojected step <= {-xi / 4:.3g}; "
+                           f"replayed ||lam* - lam_1||^2 = {err_star:.6g} (projected: {P.h}), "
+                           f"||lam_1 - lam_pred||^2 = {err_pred:.3g} (projected: 0)"))
