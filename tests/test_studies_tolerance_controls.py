@@ -1,0 +1,152 @@
+"""The gates' runtime negative controls (paper_checks/studies/tolerance_controls.py): each passes on the check's
+own comparison and fails when exactly the bug it guards is planted (a gate 1000x looser, a tolerance ignored,
+a dropped projection)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from opdcheck.paper_checks.studies import tolerance_controls as tc
+
+
+def _neg(controls):
+    return [c for c in controls if c.kind == "negative"]
+
+
+def _pos(controls):
+    return [c for c in controls if c.kind == "positive"]
+
+
+def test_band_controls_fail_on_a_comparison_that_raises():
+    def boom(d):
+        raise ValueError("broken comparison")
+
+    out = tc.band_controls("demo", boom, 1e-3)
+    assert len(out) == 2 and not any(c.passed for c in out) and "broken comparison" in out[0].detail
+
+
+def test_rate_match_controls_catch_a_looser_or_tighter_judge_rate():
+    from opdcheck.paper_checks.studies.rate_cases import judge_rate
+    from opdcheck.tolerances import RATE_CERT_MATCH_RTOL
+
+    lo, hi = 0.9244340, 0.9244355
+    assert all(c.passed for c in tc.rate_match_controls(lo, hi, judge_rate))
+    # the default looks the comparison up where the check's run_case finds it
+    assert all(c.passed for c in tc.rate_match_controls(lo, hi))
+
+    def loose(m, lo, hi):
+        return judge_rate(m, lo, hi, 1000 * RATE_CERT_MATCH_RTOL)
+
+    def tight(m, lo, hi):
+        return judge_rate(m, lo, hi, RATE_CERT_MATCH_RTOL / 1000)
+
+    def one_sided(m, lo, hi):  # forgets the lower end of the enclosure
+        return judge_rate(m, -np.inf, hi)
+
+    assert not _neg(tc.rate_match_controls(lo, hi, loose))[0].passed
+    assert not _pos(tc.rate_match_controls(lo, hi, tight))[0].passed
+    assert not _neg(tc.rate_match_controls(lo, hi, one_sided))[0].passed
+
+
+def test_rate_match_control_sees_a_judge_rate_patched_in_rate_cases(monkeypatch):
+    from opdcheck.paper_checks.studies import rate_cases
+
+    orig = rate_cases.judge_rate
+    monkeypatch.setattr(rate_cases, "judge_rate", lambda m, lo, hi, rtol=1e-3: orig(m, lo, hi, 1000 * rtol))
+    assert not _neg(tc.rate_match_controls(0.5, 0.5000001))[0].passed
+
+
+def test_cert_match_controls_catch_a_loosened_thm34_agreement(monkeypatch):
+    from opdcheck.paper_checks.studies import thm34_rate
+    from opdcheck.tolerances import THM34_CERT_MATCH_ATOL
+
+    assert all(c.passed for c in tc.cert_match_controls("4/5", "800001/1000000"))
+    orig = thm34_rate.measured_agrees
+    monkeypatch.setattr(thm34_rate, "measured_agrees",
+                        lambda m, lo, hi, spread=0.0, atol=THM34_CERT_MATCH_ATOL: orig(m, lo, hi, spread, 1000 * atol))
+    assert not _neg(tc.cert_match_controls("4/5", "800001/1000000"))[0].passed
+
+
+def test_bound_gate_controls_catch_a_loosened_or_ignored_rtol():
+    from opdcheck.kernels.trajectory import judge_bound
+
+    assert all(c.passed for c in tc.bound_gate_controls(judge_bound))
+    assert all(c.passed for c in tc.bound_gate_controls())
+
+    def loose(err, b, rtol, log_bounds=None):
+        return judge_bound(err, b, 1000 * rtol, log_bounds=log_bounds)
+
+    def no_slack(err, b, rtol, log_bounds=None):  # strict <= without the rounding slack
+        return judge_bound(err, b, 0.0, log_bounds=log_bounds)
+
+    assert not _neg(tc.bound_gate_controls(loose))[0].passed
+    assert not _pos(tc.bound_gate_controls(no_slack))[0].passed
+
+
+def test_lyapunov_gate_controls_catch_a_loosened_rtol():
+    from opdcheck.kernels.trajectory import judge_lyapunov
+
+    assert all(c.passed for c in tc.lyapunov_gate_controls(judge_lyapunov))
+
+    def loose(phi, rho, rtol, atol=0.0, start=1):
+        return judge_lyapunov(phi, rho, 1000 * rtol, atol=atol, start=start)
+
+    def floor_too_high(phi, rho, rtol, atol=0.0, start=1):  # a floor at Phi_1 judges nothing
+        return judge_lyapunov(phi, rho, rtol, atol=1e12 * atol, start=start)
+
+    assert not _neg(tc.lyapunov_gate_controls(loose))[0].passed
+    assert not _neg(tc.lyapunov_gate_controls(floor_too_high))[0].passed
+
+
+def test_corrected_gate_controls_catch_loosened_gates(monkeypatch):
+    from opdcheck.paper_checks.checks import thm_3_4_corrected as chk
+    from opdcheck.tolerances import CORRECTED_FORMULA_ATOL, CORRECTED_MEASURED_ATOL
+
+    row = {"lo": 0.7, "hi": 0.7 + 1e-9}
+    assert all(c.passed for c in tc.corrected_gate_controls(chk.judge_case, row))
+    assert all(c.passed for c in tc.corrected_gate_controls(chk.judge_case, None))
+    with monkeypatch.context() as m:
+        m.setattr(chk, "CORRECTED_FORMULA_ATOL", 1000 * CORRECTED_FORMULA_ATOL)
+        out = tc.corrected_gate_controls(chk.judge_case, row)
+        assert not out[0].passed and out[2].passed  # the formula gate's negative control, the other gate untouched
+    with monkeypatch.context() as m:
+        m.setattr(chk, "CORRECTED_MEASURED_ATOL", 1000 * CORRECTED_MEASURED_ATOL)
+        out = tc.corrected_gate_controls(chk.judge_case, row)
+        assert out[0].passed and not out[2].passed
+
+
+def test_replay_projection_control_catches_a_dropped_projection(monkeypatch):
+    """The 50-digit replay without the projection of (5)/(7) onto lam >= 0 (the argmin taken over all of R):
+    the control fails; with the projection it passes."""
+    import mpmath
+
+    from opdcheck.numerics.replay import core
+
+    assert tc.replay_projection_control().passed
+
+    def unprojected(c, l_hat, kappa):
+        return mpmath.mpf(l_hat) - mpmath.mpf(c) / (2 * mpmath.mpf(kappa))
+
+    monkeypatch.setattr(core, "quadratic_prox_argmin", unprojected)
+    ctl = tc.replay_projection_control()
+    assert not ctl.passed and "projected: 1" in ctl.detail
+
+
+def test_replay_projection_control_catches_a_clamp_at_the_wrong_bound(monkeypatch):
+    import mpmath
+
+    from opdcheck.numerics.replay import core
+
+    def clamp_at_half(c, l_hat, kappa):  # projects onto lam >= 1/2
+        return max(mpmath.mpf(l_hat) - mpmath.mpf(c) / (2 * mpmath.mpf(kappa)), mpmath.mpf("0.5"))
+
+    monkeypatch.setattr(core, "quadratic_prox_argmin", clamp_at_half)
+    assert not tc.replay_projection_control().passed
+
+
+@pytest.mark.parametrize("make", [
+    lambda: tc.rate_match_controls(0.9, 0.9 + 1e-6), lambda: tc.cert_match_controls("9/10", "9/10"),
+    tc.bound_gate_controls, tc.lyapunov_gate_controls, lambda: [tc.replay_projection_control()]])
+def test_controls_are_named_and_kinds_are_valid(make):
+    out = make()
+    assert out and all(c.name and c.detail and c.kind in ("positive", "negative") for c in out)
