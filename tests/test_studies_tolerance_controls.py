@@ -150,3 +150,39 @@ def test_replay_projection_control_catches_a_clamp_at_the_wrong_bound(monkeypatc
 def test_controls_are_named_and_kinds_are_valid(make):
     out = make()
     assert out and all(c.name and c.detail and c.kind in ("positive", "negative") for c in out)
+
+
+def test_thm34_rate_gate_controls_catch_a_loosened_atol(monkeypatch):
+    from opdcheck.paper_checks.studies import thm34_rate
+    from opdcheck.tolerances import THM34_RATE_ATOL
+
+    assert all(c.passed for c in tc.thm34_rate_gate_controls())
+    orig = thm34_rate.judge_rate
+    monkeypatch.setattr(thm34_rate, "judge_rate",
+                        lambda m, rho, atol=THM34_RATE_ATOL, spread=0.0: orig(m, rho, 1000 * atol, spread))
+    assert not _neg(tc.thm34_rate_gate_controls())[0].passed
+
+
+def test_replay_agree_controls_catch_a_loosened_tolerance(monkeypatch):
+    """The replay's agreement with REPLAY_AGREE_RTOL or REPLAY_AGREE_ATOL made 1000x looser fails its control;
+    the default (core._agree, looked up at call time) passes."""
+    import mpmath
+
+    from opdcheck.numerics.replay import core
+    from opdcheck.tolerances import REPLAY_AGREE_ATOL, REPLAY_AGREE_RTOL
+
+    out = tc.replay_agree_controls()
+    assert all(c.passed for c in out) and len(out) == 4
+
+    def agree_with(rtol, atol):
+        def agree(code, replay, scale):
+            return bool(abs(mpmath.mpf(code) - replay) <= rtol * abs(replay) + atol * abs(scale))
+        return agree
+
+    assert all(c.passed for c in tc.replay_agree_controls(agree_with(REPLAY_AGREE_RTOL, REPLAY_AGREE_ATOL)))
+    out = tc.replay_agree_controls(agree_with(1000 * REPLAY_AGREE_RTOL, REPLAY_AGREE_ATOL))
+    assert not out[0].passed and out[2].passed
+    out = tc.replay_agree_controls(agree_with(REPLAY_AGREE_RTOL, 1000 * REPLAY_AGREE_ATOL))
+    assert out[0].passed and not out[2].passed
+    monkeypatch.setattr(core, "_agree", agree_with(1000 * REPLAY_AGREE_RTOL, REPLAY_AGREE_ATOL))
+    assert not tc.replay_agree_controls()[0].passed

@@ -22,7 +22,8 @@ from opdcheck.tolerances import (BOUND_RTOL, CORRECTED_FORMULA_ATOL, CORRECTED_M
                                  RATE_CERT_MATCH_RTOL, THM34_CERT_MATCH_ATOL)
 
 __all__ = ["band_controls", "rate_match_controls", "cert_match_controls", "bound_gate_controls",
-           "lyapunov_gate_controls", "corrected_gate_controls", "replay_projection_control"]
+           "lyapunov_gate_controls", "corrected_gate_controls", "replay_projection_control", "thm34_rate_gate_controls",
+           "replay_agree_controls"]
 
 
 def band_controls(label: str, accepts: Callable[[float], Sequence[bool]], tol: float, unit: str = "") -> list[Control]:
@@ -103,6 +104,36 @@ def lyapunov_gate_controls(judge: Callable | None = None) -> list[Control]:
         return [judge(phi, rho, BOUND_RTOL, atol=LYAPUNOV_PHI_FLOOR_RTOL * phi[1], start=1)[0]]
 
     return band_controls("Thm 3.4 one-step contraction gate (BOUND_RTOL)", accepts, BOUND_RTOL, " relative")
+
+
+def thm34_rate_gate_controls(judge: Callable | None = None) -> list[Control]:
+    """thm-3.4-rate's measured-rate gate (``judge(measured, rho)``, ``thm34_rate.judge_rate`` by default, at
+    THM34_RATE_ATOL with no fit spread): a measured tail rate ``d`` above rho of eq. (46)."""
+    if judge is None:
+        from opdcheck.paper_checks.studies import thm34_rate
+        judge = thm34_rate.judge_rate
+    from opdcheck.tolerances import THM34_RATE_ATOL
+    rho = 0.9
+    return band_controls("thm-3.4-rate measured rate vs rho(46) gate (THM34_RATE_ATOL)",
+                         lambda d: [judge(rho + d, rho)], THM34_RATE_ATOL, " absolute")
+
+
+def replay_agree_controls(agree: Callable | None = None) -> list[Control]:
+    """The replay-vs-code agreement every 50-digit witness reports (``agree(code, replay, scale)``,
+    ``numerics.replay.core._agree`` by default): a code value ``d`` relative off a replayed value of 1
+    (REPLAY_AGREE_RTOL, either side) and ``d`` absolute off a replayed 0 at scale 1 (REPLAY_AGREE_ATOL)."""
+    import mpmath
+
+    from opdcheck.numerics.replay import core
+    from opdcheck.tolerances import REPLAY_AGREE_ATOL, REPLAY_AGREE_RTOL
+
+    agree = core._agree if agree is None else agree
+    one, zero = mpmath.mpf(1), mpmath.mpf(0)
+    rel = band_controls("replay-vs-code agreement, relative (REPLAY_AGREE_RTOL)",
+                        lambda d: [agree(1.0 + d, one, zero), agree(1.0 - d, one, zero)], REPLAY_AGREE_RTOL, " relative")
+    ab = band_controls("replay-vs-code agreement, absolute (REPLAY_AGREE_ATOL)",
+                       lambda d: [agree(d, zero, one), agree(-d, zero, one)], REPLAY_AGREE_ATOL, " x scale")
+    return rel + ab
 
 
 def corrected_gate_controls(judge_case: Callable, row: dict | None = None) -> list[Control]:
