@@ -186,3 +186,71 @@ def test_replay_agree_controls_catch_a_loosened_tolerance(monkeypatch):
     assert out[0].passed and not out[2].passed
     monkeypatch.setattr(core, "_agree", agree_with(1000 * REPLAY_AGREE_RTOL, REPLAY_AGREE_ATOL))
     assert not tc.replay_agree_controls()[0].passed
+
+
+def test_pinsker_replay_controls_catch_a_loosened_or_ignored_atol(monkeypatch):
+    from opdcheck.numerics.replay import exact
+
+    assert all(c.passed for c in tc.pinsker_replay_controls())
+    orig = exact.replay_pinsker_pair
+
+    def loose(p, q, const, reported_gap, atol):
+        return orig(p, q, const, reported_gap, 1000 * atol)
+
+    def no_atol(p, q, const, reported_gap, atol):  # confirms any positive gap, rounding included
+        return orig(p, q, const, reported_gap, 0.0)
+
+    out = tc.pinsker_replay_controls(loose)
+    assert not out[0].passed and not out[2].passed
+    out = tc.pinsker_replay_controls(no_atol)
+    assert not out[1].passed and not out[3].passed
+    monkeypatch.setattr(exact, "replay_pinsker_pair", loose)
+    assert not tc.pinsker_replay_controls()[0].passed
+
+
+def _in_class_gates(replayed_gap: float, code_gap: float, code_primal: float):
+    """replay_in_class_duality's two gates with the 50-digit computation replaced by fixed replayed values
+    (primal 0.5, the given gap, Slater and full support): (agrees, confirms)."""
+    from opdcheck.numerics.replay import readings
+
+    stub = {"gap": replayed_gap, "primal": 0.5, "dual": 0.5 + replayed_gap, "xi (max over the class of c)": 0.1,
+            "p_min": 0.1}
+    orig = readings.mp_in_class_duality
+    readings.mp_in_class_duality = lambda *a, **k: stub
+    try:
+        w = readings.replay_in_class_duality(None, [], [], [], 1.0, code_gap=code_gap, code_primal=code_primal,
+                                             code_dual=0.5 + code_gap)
+    finally:
+        readings.mp_in_class_duality = orig
+    return bool(w.agrees), bool(w.confirms)
+
+
+def in_class_agree_controls():
+    """IN_CLASS_AGREE_ATOL at its own scale: the float gap or primal value d off the replayed one."""
+    from opdcheck.tolerances import IN_CLASS_AGREE_ATOL
+
+    return tc.band_controls("in-class float vs 50-digit agreement (IN_CLASS_AGREE_ATOL)",
+                            lambda d: [_in_class_gates(0.3, 0.3 + d, 0.5)[0], _in_class_gates(0.3, 0.3, 0.5 - d)[0]],
+                            IN_CLASS_AGREE_ATOL, " absolute")
+
+
+def in_class_gap_controls():
+    """IN_CLASS_GAP_ATOL at its own scale: a replayed gap of 4x the tolerance confirms a gap, 1/4 of it does not."""
+    from opdcheck.tolerances import IN_CLASS_GAP_ATOL
+
+    return tc.band_controls("in-class duality gap threshold (IN_CLASS_GAP_ATOL)",
+                            lambda d: [not _in_class_gates(d, d, 0.5)[1]], IN_CLASS_GAP_ATOL, " absolute")
+
+
+def test_in_class_replay_gates_at_their_own_scale(monkeypatch):
+    """app-E-strong-duality's replay: both gates pass their own-scale controls, and each fails when its
+    tolerance is made 1000x looser in the replay module."""
+    from opdcheck.numerics.replay import readings
+
+    assert all(c.passed for c in in_class_agree_controls() + in_class_gap_controls())
+    with monkeypatch.context() as m:
+        m.setattr(readings, "IN_CLASS_AGREE_ATOL", 1000 * readings.IN_CLASS_AGREE_ATOL)
+        assert not _neg(in_class_agree_controls())[0].passed
+    with monkeypatch.context() as m:
+        m.setattr(readings, "IN_CLASS_GAP_ATOL", readings.IN_CLASS_GAP_ATOL / 1000)  # a looser "there is a gap"
+        assert not _pos(in_class_gap_controls())[0].passed

@@ -23,7 +23,7 @@ from opdcheck.tolerances import (BOUND_RTOL, CORRECTED_FORMULA_ATOL, CORRECTED_M
 
 __all__ = ["band_controls", "rate_match_controls", "cert_match_controls", "bound_gate_controls",
            "lyapunov_gate_controls", "corrected_gate_controls", "replay_projection_control", "thm34_rate_gate_controls",
-           "replay_agree_controls"]
+           "replay_agree_controls", "pinsker_replay_controls"]
 
 
 def band_controls(label: str, accepts: Callable[[float], Sequence[bool]], tol: float, unit: str = "") -> list[Control]:
@@ -134,6 +134,27 @@ def replay_agree_controls(agree: Callable | None = None) -> list[Control]:
     ab = band_controls("replay-vs-code agreement, absolute (REPLAY_AGREE_ATOL)",
                        lambda d: [agree(d, zero, one), agree(-d, zero, one)], REPLAY_AGREE_ATOL, " x scale")
     return rel + ab
+
+
+def pinsker_replay_controls(replay: Callable | None = None) -> list[Control]:
+    """lemmas-B.2-B.4-B.8's Pinsker replay (``replay(p, q, const, reported_gap, atol)``,
+    ``numerics.replay.exact.replay_pinsker_pair`` by default) at PINSKER_ATOL, both of its gates: ``agrees``
+    with a reported gap ``d`` off the replayed one (p = q, replayed gap 0), and ``confirms`` a violation of size
+    ``d`` (the pair p = (1/2, 1/2), q = (3/5, 2/5) with the constant set so that ``||p-q||_1^2 - const KL = d``;
+    here a gap at 4x the tolerance must confirm, one at 1/4 must not)."""
+    if replay is None:
+        from opdcheck.numerics.replay import exact
+        replay = exact.replay_pinsker_pair
+    from opdcheck.tolerances import PINSKER_ATOL
+    p, q = np.array([0.5, 0.5]), np.array([0.6, 0.4])
+    l1_sq, kl = float(np.abs(p - q).sum() ** 2), float(np.sum(p * np.log(p / q)))
+    agree = band_controls("Pinsker replay agreement with the float gap (PINSKER_ATOL)",
+                          lambda d: [replay(p, p, 2.0, d, PINSKER_ATOL)["agrees"], replay(p, p, 2.0, -d, PINSKER_ATOL)["agrees"]],
+                          PINSKER_ATOL, " absolute")
+    confirm = band_controls("Pinsker replay: a gap beyond the tolerance is a violation (PINSKER_ATOL)",
+                            lambda d: [not replay(p, q, (l1_sq - d) / kl, d, PINSKER_ATOL)["confirms"]],
+                            PINSKER_ATOL, " absolute")
+    return agree + confirm
 
 
 def corrected_gate_controls(judge_case: Callable, row: dict | None = None) -> list[Control]:
