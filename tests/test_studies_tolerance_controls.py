@@ -254,3 +254,62 @@ def test_in_class_replay_gates_at_their_own_scale(monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(readings, "IN_CLASS_GAP_ATOL", readings.IN_CLASS_GAP_ATOL / 1000)  # a looser "there is a gap"
         assert not _pos(in_class_gap_controls())[0].passed
+
+
+def test_converged_gate_controls_catch_a_loosened_status(monkeypatch):
+    from opdcheck.kernels import trajectory
+    from opdcheck.tolerances import LAST_ITERATE_CONVERGED_RTOL
+
+    assert all(c.passed for c in tc.converged_gate_controls())
+    orig = trajectory.last_iterate_converges
+
+    def loose(e, rtol=LAST_ITERATE_CONVERGED_RTOL, window=0.2):
+        return orig(e, rtol=1000 * rtol, window=window)
+
+    def short_window(e, rtol=LAST_ITERATE_CONVERGED_RTOL, window=0.2):  # judges only the final value
+        return orig(e, rtol=rtol, window=0.0)
+
+    assert not _neg(tc.converged_gate_controls(loose))[0].passed
+    assert not _neg(tc.converged_gate_controls(short_window))[0].passed
+    monkeypatch.setattr(trajectory, "last_iterate_converges", loose)
+    assert not _neg(tc.converged_gate_controls())[0].passed
+
+
+def test_toy_replay_agree_controls_catch_a_loosened_rtol_or_floor(monkeypatch):
+    from opdcheck.numerics.replay import toy
+
+    assert all(c.passed for c in tc.toy_replay_agree_controls())
+    with monkeypatch.context() as m:
+        m.setattr(toy, "ALG1_REPLAY_RTOL", 1000 * toy.ALG1_REPLAY_RTOL)
+        out = tc.toy_replay_agree_controls()
+        assert not out[0].passed and out[2].passed
+    with monkeypatch.context() as m:
+        m.setattr(toy, "ALG1_REPLAY_FLOOR", 1000 * toy.ALG1_REPLAY_FLOOR)  # hides real differences below it
+        out = tc.toy_replay_agree_controls()
+        assert out[0].passed and not out[2].passed
+
+
+def baseline_number_controls(close=None):
+    """--strict's number comparison (baseline.entry_differences at the recorded rtol, BASELINE_NUMBER_RTOL): a new
+    value d relative off the recorded one, either side, must be reported beyond 4x the tolerance and not at 1/4."""
+    from opdcheck.paper_checks import baseline
+    from opdcheck.tolerances import BASELINE_NUMBER_RTOL
+
+    def accepted(value):
+        want = {"verdict": "CONFIRMED", "findings": {}, "controls": {},
+                "numbers": {"computed": {"value": 0.75, "rtol": BASELINE_NUMBER_RTOL}}}
+        got = {"verdict": "CONFIRMED", "findings": {}, "controls": {}, "numbers": {"computed": {"value": value}}}
+        return baseline.entry_differences("demo", want, got) == []
+
+    return tc.band_controls("--strict number comparison (BASELINE_NUMBER_RTOL)",
+                            lambda d: [accepted(0.75 * (1 + d)), accepted(0.75 * (1 - d))], BASELINE_NUMBER_RTOL,
+                            " relative")
+
+
+def test_baseline_number_gate_at_its_own_scale(monkeypatch):
+    from opdcheck.paper_checks import baseline
+
+    assert all(c.passed for c in baseline_number_controls())
+    orig = baseline._close
+    monkeypatch.setattr(baseline, "_close", lambda a, b, rtol: orig(a, b, 1000 * rtol))
+    assert not _neg(baseline_number_controls())[0].passed

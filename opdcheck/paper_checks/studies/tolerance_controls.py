@@ -23,7 +23,7 @@ from opdcheck.tolerances import (BOUND_RTOL, CORRECTED_FORMULA_ATOL, CORRECTED_M
 
 __all__ = ["band_controls", "rate_match_controls", "cert_match_controls", "bound_gate_controls",
            "lyapunov_gate_controls", "corrected_gate_controls", "replay_projection_control", "thm34_rate_gate_controls",
-           "replay_agree_controls", "pinsker_replay_controls"]
+           "replay_agree_controls", "pinsker_replay_controls", "converged_gate_controls", "toy_replay_agree_controls"]
 
 
 def band_controls(label: str, accepts: Callable[[float], Sequence[bool]], tol: float, unit: str = "") -> list[Control]:
@@ -155,6 +155,42 @@ def pinsker_replay_controls(replay: Callable | None = None) -> list[Control]:
                             lambda d: [not replay(p, q, (l1_sq - d) / kl, d, PINSKER_ATOL)["confirms"]],
                             PINSKER_ATOL, " absolute")
     return agree + confirm
+
+
+def converged_gate_controls(judge: Callable | None = None) -> list[Control]:
+    """The "last iterate converges" status (``judge(errors) -> (ok, info)``, ``trajectory.last_iterate_converges``
+    by default, at LAST_ITERATE_CONVERGED_RTOL): a 50-step error sequence whose largest value over the last 20% is
+    ``d`` times its maximum."""
+    if judge is None:
+        from opdcheck.kernels import trajectory
+        judge = trajectory.last_iterate_converges
+    from opdcheck.tolerances import LAST_ITERATE_CONVERGED_RTOL
+
+    def accepts(d: float) -> list[bool]:
+        e = np.geomspace(1.0, 1e-12, 50)
+        e[int(0.8 * 49) + 1] = d  # one value in the judged tail, the rest far below it
+        return [judge(e)[0]]
+
+    return band_controls("last-iterate convergence status (LAST_ITERATE_CONVERGED_RTOL)", accepts,
+                         LAST_ITERATE_CONVERGED_RTOL, " x max error")
+
+
+def toy_replay_agree_controls(agree: Callable | None = None) -> list[Control]:
+    """fig-1-toy's driver-vs-replay agreement (``agree(replayed, measured) -> (ok, rel)``,
+    ``numerics.replay.toy.replay_agreement`` by default): a measured error ``d`` relative off the replayed one
+    (ALG1_REPLAY_RTOL, either side); and the floor (ALG1_REPLAY_FLOOR): a value twice the replay's, of size ``d``,
+    is compared (rejected) at 4x the floor and skipped (accepted) at 1/4 of it."""
+    if agree is None:
+        from opdcheck.numerics.replay import toy
+        agree = toy.replay_agreement
+    from opdcheck.tolerances import ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL
+    rel = band_controls("toy driver vs 50-digit replay agreement (ALG1_REPLAY_RTOL)",
+                        lambda d: [agree([1.0, 0.5], np.array([1.0, 0.5 * (1 + d)]))[0],
+                                   agree([1.0, 0.5], np.array([1.0, 0.5 * (1 - d)]))[0]], ALG1_REPLAY_RTOL, " relative")
+    floor = band_controls("toy replay comparison floor (ALG1_REPLAY_FLOOR)",
+                          lambda d: [agree([1.0, d], np.array([1.0, 2.0 * d]))[0]],
+                          ALG1_REPLAY_FLOOR, " absolute")
+    return rel + floor
 
 
 def corrected_gate_controls(judge_case: Callable, row: dict | None = None) -> list[Control]:
