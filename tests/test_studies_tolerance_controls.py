@@ -313,3 +313,23 @@ def test_baseline_number_gate_at_its_own_scale(monkeypatch):
     orig = baseline._close
     monkeypatch.setattr(baseline, "_close", lambda a, b, rtol: orig(a, b, 1000 * rtol))
     assert not _neg(baseline_number_controls())[0].passed
+
+
+def test_saddle_certificate_controls_catch_a_loosened_certificate(monkeypatch):
+    from opdcheck import tolerances
+    from opdcheck.numerics import kkt
+    from opdcheck.paper_checks.checks import lemma_b5
+
+    assert all(c.passed for c in tc.saddle_certificate_controls())
+    own = tc.saddle_certificate_controls(lambda p, pi, lam: lemma_b5.saddle_is_own(p, pi, lam)["ok"], "own")
+    assert all(c.passed for c in own) and own[0].name != tc.saddle_certificate_controls()[0].name
+    with monkeypatch.context() as m:  # require_own_certificate reads the tolerance at call time
+        m.setattr(tolerances, "SADDLE_RESULT_RTOL", 1000 * tolerances.SADDLE_RESULT_RTOL)
+        assert not _neg(tc.saddle_certificate_controls())[0].passed
+    orig = kkt.scaled_residuals
+    monkeypatch.setattr(kkt, "scaled_residuals",  # residuals in the wrong unit (1000x smaller)
+                        lambda problem, pi, lam: {k: v / 1000 for k, v in orig(problem, pi, lam).items()})
+    assert not _neg(tc.saddle_certificate_controls())[0].passed
+    monkeypatch.setattr(kkt, "scaled_residuals", orig)
+    monkeypatch.setattr(lemma_b5, "SADDLE_RESULT_RTOL", 1000 * tolerances.SADDLE_RESULT_RTOL)
+    assert not _neg(tc.saddle_certificate_controls(lambda p, pi, lam: lemma_b5.saddle_is_own(p, pi, lam)["ok"]))[0].passed

@@ -256,8 +256,8 @@ AUDIT: dict[str, E] = {
     "CORRECTED_MEASURED_ATOL": E("gate", "thm-3.4-corrected judge_case measured_agrees; theorem-tightness",
                                  f"{TOL}:corrected_gate_controls", True),
     # ---------------------------------------------------------------- reliability
-    "SADDLE_RESULT_RTOL": E("gate", "numerics/kkt.py saddle 'solved' certificate; lemma-B.5",
-                            "tests/test_numerics_own_certificate.py::test_the_residuals_catch_a_planted_infeasible_point"),
+    "SADDLE_RESULT_RTOL": E("gate", "numerics/kkt.py require_own_certificate (every solve_saddle); lemma-B.5 saddle_is_own",
+                            f"{TOL}:saddle_certificate_controls", True),
     "CERTIFY_BILINEAR_MAX_DIM": E("limit", "certify --bilinear default size",
                                   "tests/test_numerics_local_rate_limits.py::test_a_large_A_is_refused_before_any_work_and_the_limit_can_be_raised"),
     # ---------------------------------------------------------------- readings
@@ -303,7 +303,7 @@ GATES_WITHOUT_OWN_SCALE_CONTROL = frozenset({
     "ALG1_RATE_ATOL", "ALG1_SADDLE_ATOL", "ALG1_CONVERGED_RATIO",
     "ALG1_CERT_MARGIN", "SEC4_FEASIBLE_ATOL", "SEC4_OSCILLATION_MIN", "SEC4_SETTLE_BAND_EXACT",
     "SSM_CERT_CROSSCHECK_ATOL", "FASTEXP_MAX_ULP", "NUMBA_ALG3_AGREEMENT_RTOL",
-    "CERTIFY_STRICT_COMPLEMENTARITY_ATOL", "SADDLE_RESULT_RTOL", "EXISTENTIAL_RATE_SLACK", "NEURAL_FEASIBLE_ATOL", "NEURAL_OSCILLATION_DECADES",
+    "CERTIFY_STRICT_COMPLEMENTARITY_ATOL", "EXISTENTIAL_RATE_SLACK", "NEURAL_FEASIBLE_ATOL", "NEURAL_OSCILLATION_DECADES",
     "NEURAL_REWARD_MARGIN", "PAIRED_TEST_ALPHA",
 })
 

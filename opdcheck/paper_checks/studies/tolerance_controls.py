@@ -18,12 +18,16 @@ from typing import Any
 import numpy as np
 
 from opdcheck.paper_checks.result import Control
-from opdcheck.tolerances import (BOUND_RTOL, CORRECTED_FORMULA_ATOL, CORRECTED_MEASURED_ATOL, GATE_CONTROL_FACTOR,
-                                 RATE_CERT_MATCH_RTOL, THM34_CERT_MATCH_ATOL)
+# bound at import: a gate that reads another value at call time (a patched or mistyped tolerance) is then caught
+from opdcheck.tolerances import (ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
+                                 CORRECTED_MEASURED_ATOL, GATE_CONTROL_FACTOR, LAST_ITERATE_CONVERGED_RTOL,
+                                 LYAPUNOV_PHI_FLOOR_RTOL, PINSKER_ATOL, RATE_CERT_MATCH_RTOL, REPLAY_AGREE_ATOL,
+                                 REPLAY_AGREE_RTOL, SADDLE_RESULT_RTOL, THM34_CERT_MATCH_ATOL, THM34_RATE_ATOL)
 
 __all__ = ["band_controls", "rate_match_controls", "cert_match_controls", "bound_gate_controls",
            "lyapunov_gate_controls", "corrected_gate_controls", "replay_projection_control", "thm34_rate_gate_controls",
-           "replay_agree_controls", "pinsker_replay_controls", "converged_gate_controls", "toy_replay_agree_controls"]
+           "replay_agree_controls", "pinsker_replay_controls", "converged_gate_controls", "toy_replay_agree_controls",
+           "saddle_certificate_controls"]
 
 
 def band_controls(label: str, accepts: Callable[[float], Sequence[bool]], tol: float, unit: str = "") -> list[Control]:
@@ -96,7 +100,6 @@ def lyapunov_gate_controls(judge: Callable | None = None) -> list[Control]:
     if judge is None:
         from opdcheck.kernels import trajectory
         judge = trajectory.judge_lyapunov
-    from opdcheck.tolerances import LYAPUNOV_PHI_FLOOR_RTOL
     rho = 0.8
 
     def accepts(d: float) -> list[bool]:
@@ -112,7 +115,6 @@ def thm34_rate_gate_controls(judge: Callable | None = None) -> list[Control]:
     if judge is None:
         from opdcheck.paper_checks.studies import thm34_rate
         judge = thm34_rate.judge_rate
-    from opdcheck.tolerances import THM34_RATE_ATOL
     rho = 0.9
     return band_controls("thm-3.4-rate measured rate vs rho(46) gate (THM34_RATE_ATOL)",
                          lambda d: [judge(rho + d, rho)], THM34_RATE_ATOL, " absolute")
@@ -125,7 +127,6 @@ def replay_agree_controls(agree: Callable | None = None) -> list[Control]:
     import mpmath
 
     from opdcheck.numerics.replay import core
-    from opdcheck.tolerances import REPLAY_AGREE_ATOL, REPLAY_AGREE_RTOL
 
     agree = core._agree if agree is None else agree
     one, zero = mpmath.mpf(1), mpmath.mpf(0)
@@ -145,7 +146,6 @@ def pinsker_replay_controls(replay: Callable | None = None) -> list[Control]:
     if replay is None:
         from opdcheck.numerics.replay import exact
         replay = exact.replay_pinsker_pair
-    from opdcheck.tolerances import PINSKER_ATOL
     p, q = np.array([0.5, 0.5]), np.array([0.6, 0.4])
     l1_sq, kl = float(np.abs(p - q).sum() ** 2), float(np.sum(p * np.log(p / q)))
     agree = band_controls("Pinsker replay agreement with the float gap (PINSKER_ATOL)",
@@ -164,7 +164,6 @@ def converged_gate_controls(judge: Callable | None = None) -> list[Control]:
     if judge is None:
         from opdcheck.kernels import trajectory
         judge = trajectory.last_iterate_converges
-    from opdcheck.tolerances import LAST_ITERATE_CONVERGED_RTOL
 
     def accepts(d: float) -> list[bool]:
         e = np.geomspace(1.0, 1e-12, 50)
@@ -183,7 +182,6 @@ def toy_replay_agree_controls(agree: Callable | None = None) -> list[Control]:
     if agree is None:
         from opdcheck.numerics.replay import toy
         agree = toy.replay_agreement
-    from opdcheck.tolerances import ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL
     rel = band_controls("toy driver vs 50-digit replay agreement (ALG1_REPLAY_RTOL)",
                         lambda d: [agree([1.0, 0.5], np.array([1.0, 0.5 * (1 + d)]))[0],
                                    agree([1.0, 0.5], np.array([1.0, 0.5 * (1 - d)]))[0]], ALG1_REPLAY_RTOL, " relative")
@@ -191,6 +189,37 @@ def toy_replay_agree_controls(agree: Callable | None = None) -> list[Control]:
                           lambda d: [agree([1.0, d], np.array([1.0, 2.0 * d]))[0]],
                           ALG1_REPLAY_FLOOR, " absolute")
     return rel + floor
+
+
+def saddle_certificate_controls(accept: Callable | None = None,
+                                label: str = "saddle point 'solved' certificate") -> list[Control]:
+    """The "solved" certificate of a saddle point at SADDLE_RESULT_RTOL (``accept(problem, pi, lam) -> bool``;
+    default: ``numerics.kkt.require_own_certificate`` does not raise). On the paper's toy (beta = 1/2, exact
+    saddle point pi* = (3/10, 7/10), lam* = 1) mass ``s`` moved to the response that lowers the constraint makes
+    the scaled primal infeasibility ``max(0, -c)/max|R_hard|`` equal to ``d`` (the other residuals stay below it)."""
+    from opdcheck.instances import paper_toy
+
+    if accept is None:
+        from opdcheck.numerics import kkt
+
+        def accept(problem, pi, lam) -> bool:
+            try:
+                kkt.require_own_certificate(problem, pi, lam, "control")
+            except Exception:
+                return False
+            return True
+
+    toy = paper_toy(0.5)
+    a = float(np.max(np.abs(toy.R_hard[0])))
+    slope = float(toy.rho[0] * (toy.R_hard[0, 0, 0] - toy.R_hard[0, 0, 1]))  # dc/ds moving mass to response 0
+    sign = 1.0 if slope < 0 else -1.0
+
+    def accepts(d: float) -> list[bool]:
+        s = sign * d * a / abs(slope)
+        return [bool(accept(toy, np.array([[0.3 + s, 0.7 - s]]), np.array([1.0])))]
+
+    return band_controls(f"{label} (SADDLE_RESULT_RTOL)", accepts, SADDLE_RESULT_RTOL,
+                         " x max|R_hard| infeasibility")
 
 
 def corrected_gate_controls(judge_case: Callable, row: dict | None = None) -> list[Control]:
