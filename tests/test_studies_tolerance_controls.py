@@ -333,3 +333,23 @@ def test_saddle_certificate_controls_catch_a_loosened_certificate(monkeypatch):
     monkeypatch.setattr(kkt, "scaled_residuals", orig)
     monkeypatch.setattr(lemma_b5, "SADDLE_RESULT_RTOL", 1000 * tolerances.SADDLE_RESULT_RTOL)
     assert not _neg(tc.saddle_certificate_controls(lambda p, pi, lam: lemma_b5.saddle_is_own(p, pi, lam)["ok"]))[0].passed
+
+
+def test_stays_gate_controls_catch_a_loosened_stays(monkeypatch):
+    from opdcheck.paper_checks.checks import cor_3_10_counterexample as chk
+
+    assert all(c.passed for c in tc.stays_gate_controls(chk.error_stays))
+    monkeypatch.setattr(chk, "COUNTEREX_STAYS_RTOL", 1000 * chk.COUNTEREX_STAYS_RTOL)
+    assert not _neg(tc.stays_gate_controls(chk.error_stays))[0].passed
+
+
+def test_slater_replay_controls_catch_a_loosened_or_unscaled_replay(monkeypatch):
+    from opdcheck import tolerances
+
+    assert all(c.passed for c in tc.slater_replay_controls())
+    with monkeypatch.context() as m:  # replay_slater_margins reads the tolerance at call time
+        m.setattr(tolerances, "SLATER_REPLAY_RTOL", 1000 * tolerances.SLATER_REPLAY_RTOL)
+        assert not _neg(tc.slater_replay_controls())[0].passed
+    with monkeypatch.context() as m:  # a gate with no slack at all refuses the rounding-level points
+        m.setattr(tolerances, "SLATER_REPLAY_RTOL", 0.0)
+        assert not _pos(tc.slater_replay_controls())[0].passed

@@ -227,6 +227,7 @@ def run(ctx: CheckContext) -> CheckResult:
                                     if not foreign else f"not a KKT point of its instance: {', '.join(foreign[:3])}")))
     controls += tolc.saddle_certificate_controls() + tolc.saddle_certificate_controls(
         lambda p, pi, lam: saddle_is_own(p, pi, lam)["ok"], "own-instance KKT test")
+    controls += tolc.slater_replay_controls(replay_slater_margins)
     verdict = None
     # the weight of the verdict, said plainly and generated from what was found
     if pos_fail:

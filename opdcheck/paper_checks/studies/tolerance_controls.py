@@ -21,13 +21,13 @@ from opdcheck.paper_checks.result import Control
 # bound at import: a gate that reads another value at call time (a patched or mistyped tolerance) is then caught
 from opdcheck.tolerances import (ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
                                  CORRECTED_MEASURED_ATOL, GATE_CONTROL_FACTOR, LAST_ITERATE_CONVERGED_RTOL,
-                                 LYAPUNOV_PHI_FLOOR_RTOL, PINSKER_ATOL, RATE_CERT_MATCH_RTOL, REPLAY_AGREE_ATOL,
+                                 LYAPUNOV_PHI_FLOOR_RTOL, PINSKER_ATOL, COUNTEREX_STAYS_RTOL, SLATER_REPLAY_RTOL, RATE_CERT_MATCH_RTOL, REPLAY_AGREE_ATOL,
                                  REPLAY_AGREE_RTOL, SADDLE_RESULT_RTOL, THM34_CERT_MATCH_ATOL, THM34_RATE_ATOL)
 
 __all__ = ["band_controls", "rate_match_controls", "cert_match_controls", "bound_gate_controls",
            "lyapunov_gate_controls", "corrected_gate_controls", "replay_projection_control", "thm34_rate_gate_controls",
            "replay_agree_controls", "pinsker_replay_controls", "converged_gate_controls", "toy_replay_agree_controls",
-           "saddle_certificate_controls"]
+           "saddle_certificate_controls", "stays_gate_controls", "slater_replay_controls"]
 
 
 def band_controls(label: str, accepts: Callable[[float], Sequence[bool]], tol: float, unit: str = "") -> list[Control]:
@@ -220,6 +220,33 @@ def saddle_certificate_controls(accept: Callable | None = None,
 
     return band_controls(f"{label} (SADDLE_RESULT_RTOL)", accepts, SADDLE_RESULT_RTOL,
                          " x max|R_hard| infeasibility")
+
+
+def stays_gate_controls(stays: Callable) -> list[Control]:
+    """cor-3.10-counterexample's "the error stays" (``stays(errors) -> bool``, the check's ``error_stays``) at
+    COUNTEREX_STAYS_RTOL: one value of a constant error sequence (0.0208, the counterexample's size) moved by ``d``
+    relative, up or down."""
+    e0 = 0.0208
+
+    def accepts(d: float) -> list[bool]:
+        return [stays(np.array([e0, e0, e0 * (1.0 + d), e0])), stays(np.array([e0, e0 * (1.0 - d), e0, e0]))]
+
+    return band_controls("the error stays constant (COUNTEREX_STAYS_RTOL)", accepts, COUNTEREX_STAYS_RTOL, " relative")
+
+
+def slater_replay_controls(replay: Callable | None = None) -> list[Control]:
+    """lemma-B.5's Slater-margin replay (``replay([(problem, xi, pi_bar)]).agrees``,
+    ``numerics.replay.core.replay_slater_margins`` by default) at SLATER_REPLAY_RTOL: on the paper's toy at the
+    policy pi* = (3/10, 7/10), where ``min_j c_j = 0`` exactly, a reported margin ``d`` above or below it."""
+    from opdcheck.instances import paper_toy
+
+    if replay is None:
+        from opdcheck.numerics.replay import core
+        replay = core.replay_slater_margins
+    toy, pi_bar = paper_toy(0.5), np.array([[0.3, 0.7]])
+    return band_controls("Slater margin replay agreement (SLATER_REPLAY_RTOL)",
+                         lambda d: [replay([(toy, d, pi_bar)]).agrees, replay([(toy, -d, pi_bar)]).agrees],
+                         SLATER_REPLAY_RTOL, " x max(1, |xi|)")
 
 
 def corrected_gate_controls(judge_case: Callable, row: dict | None = None) -> list[Control]:
