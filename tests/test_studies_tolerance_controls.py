@@ -353,3 +353,30 @@ def test_slater_replay_controls_catch_a_loosened_or_unscaled_replay(monkeypatch)
     with monkeypatch.context() as m:  # a gate with no slack at all refuses the rounding-level points
         m.setattr(tolerances, "SLATER_REPLAY_RTOL", 0.0)
         assert not _pos(tc.slater_replay_controls())[0].passed
+
+
+def test_settle_band_controls_catch_a_loosened_or_absolute_band():
+    from opdcheck.paper_checks.checks.sec_4_stability import settle_time
+
+    assert all(c.passed for c in tc.settle_band_controls(settle_time))
+
+    def loose(lam, lam_star, band):
+        return settle_time(lam, lam_star, 1000 * band)
+
+    def absolute(lam, lam_star, band):  # |lam - lam*| <= band, not band lam*
+        return settle_time(lam, lam_star, band / lam_star)
+
+    assert not _neg(tc.settle_band_controls(loose))[0].passed
+    assert not _pos(tc.settle_band_controls(absolute))[0].passed
+
+
+def test_cert_margin_controls_catch_a_dropped_margin(monkeypatch):
+    from opdcheck.paper_checks.checks import step_size_map as chk
+
+    assert all(c.passed for c in tc.cert_margin_controls(chk.expectation))
+    with monkeypatch.context() as m:
+        m.setattr(chk, "ALG1_CERT_MARGIN", 0.0)  # any radius above 1 decided
+        assert not _pos(tc.cert_margin_controls(chk.expectation))[0].passed
+    with monkeypatch.context() as m:
+        m.setattr(chk, "ALG1_CERT_MARGIN", 1000 * chk.ALG1_CERT_MARGIN)
+        assert not _neg(tc.cert_margin_controls(chk.expectation))[0].passed

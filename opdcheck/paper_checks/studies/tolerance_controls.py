@@ -21,13 +21,14 @@ from opdcheck.paper_checks.result import Control
 # bound at import: a gate that reads another value at call time (a patched or mistyped tolerance) is then caught
 from opdcheck.tolerances import (ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
                                  CORRECTED_MEASURED_ATOL, GATE_CONTROL_FACTOR, LAST_ITERATE_CONVERGED_RTOL,
-                                 LYAPUNOV_PHI_FLOOR_RTOL, PINSKER_ATOL, COUNTEREX_STAYS_RTOL, SLATER_REPLAY_RTOL, RATE_CERT_MATCH_RTOL, REPLAY_AGREE_ATOL,
+                                 LYAPUNOV_PHI_FLOOR_RTOL, PINSKER_ATOL, SEC4_SETTLE_BAND_EXACT, ALG1_CERT_MARGIN, COUNTEREX_STAYS_RTOL, SLATER_REPLAY_RTOL, RATE_CERT_MATCH_RTOL, REPLAY_AGREE_ATOL,
                                  REPLAY_AGREE_RTOL, SADDLE_RESULT_RTOL, THM34_CERT_MATCH_ATOL, THM34_RATE_ATOL)
 
 __all__ = ["band_controls", "rate_match_controls", "cert_match_controls", "bound_gate_controls",
            "lyapunov_gate_controls", "corrected_gate_controls", "replay_projection_control", "thm34_rate_gate_controls",
            "replay_agree_controls", "pinsker_replay_controls", "converged_gate_controls", "toy_replay_agree_controls",
-           "saddle_certificate_controls", "stays_gate_controls", "slater_replay_controls"]
+           "saddle_certificate_controls", "stays_gate_controls", "slater_replay_controls", "settle_band_controls",
+           "cert_margin_controls"]
 
 
 def band_controls(label: str, accepts: Callable[[float], Sequence[bool]], tol: float, unit: str = "") -> list[Control]:
@@ -247,6 +248,31 @@ def slater_replay_controls(replay: Callable | None = None) -> list[Control]:
     return band_controls("Slater margin replay agreement (SLATER_REPLAY_RTOL)",
                          lambda d: [replay([(toy, d, pi_bar)]).agrees, replay([(toy, -d, pi_bar)]).agrees],
                          SLATER_REPLAY_RTOL, " x max(1, |xi|)")
+
+
+def settle_band_controls(settle: Callable) -> list[Control]:
+    """sec-4-stability's "settled" judgement (``settle(lam, lam_star, SEC4_SETTLE_BAND_EXACT)``, the check's
+    ``settle_time``): a path that ends ``d lam*`` away from ``lam* = 10`` (above or below) after a transient; settled
+    means a finite settle time. (lam* away from 1 so that an absolute band would not pass for a relative one.)"""
+    lam_star = 10.0
+
+    def accepts(d: float) -> list[bool]:
+        return [np.isfinite(settle(np.array([2 * lam_star, lam_star, lam_star * (1 + s * d)]), lam_star,
+                                   SEC4_SETTLE_BAND_EXACT)) for s in (1.0, -1.0)]
+
+    return band_controls("settled band of the multiplier (SEC4_SETTLE_BAND_EXACT)", accepts, SEC4_SETTLE_BAND_EXACT,
+                         " x lam*")
+
+
+def cert_margin_controls(expectation: Callable, T: int = 1000) -> list[Control]:
+    """step-size-map's decision rule (``expectation(lo, hi, T)``, the check's own): a cell whose certified radius
+    lies ``d`` above 1 is decided "unstable" only beyond ALG1_CERT_MARGIN; inside it the cell is left undecided."""
+    def accepts(d: float) -> list[bool]:
+        lo = Fraction(1) + Fraction(d)
+        return [expectation(lo, lo + Fraction(1, 10**9), T) is None]
+
+    return band_controls("certificate decides 'unstable' beyond its margin (ALG1_CERT_MARGIN)", accepts,
+                         ALG1_CERT_MARGIN, " above radius 1")
 
 
 def corrected_gate_controls(judge_case: Callable, row: dict | None = None) -> list[Control]:
