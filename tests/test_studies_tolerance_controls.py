@@ -380,3 +380,11 @@ def test_cert_margin_controls_catch_a_dropped_margin(monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(chk, "ALG1_CERT_MARGIN", 1000 * chk.ALG1_CERT_MARGIN)
         assert not _neg(tc.cert_margin_controls(chk.expectation))[0].passed
+
+
+def test_constants_crosscheck_controls_catch_a_loosened_crosscheck(monkeypatch):
+    from opdcheck import tolerances
+
+    assert all(c.passed for c in tc.constants_crosscheck_controls())
+    monkeypatch.setattr(tolerances, "THM34_CROSSCHECK_RTOL", 1000 * tolerances.THM34_CROSSCHECK_RTOL)
+    assert not _neg(tc.constants_crosscheck_controls())[0].passed

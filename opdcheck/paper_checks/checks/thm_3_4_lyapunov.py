@@ -157,6 +157,7 @@ def run(ctx: CheckContext) -> CheckResult:
     controls = [numba_numpy_control(results[0][0], results[0][1]["prox"], T=T, stop_below=RUN_STOP_RTOL),
                 constants_control(results[0][0], results[0][1]["prox"]), prox_step_derivation_control()]
     controls += tolc.lyapunov_gate_controls(judge_lyapunov) + [tolc.replay_projection_control()] + tolc.replay_agree_controls()
+    controls += tolc.constants_crosscheck_controls()
     c_pos = lyapunov_case(all_slack_toy(1.0), dual_step="prox", T=CONTROL_STEPS)
     controls.append(Control(name="all-slack toy, beta = 1 (lam* = 0: Phi_t = a1 KL_t contracts by convexity)",
                             kind="positive", passed=c_pos["ok"] and c_pos["n_judged"] > 0,

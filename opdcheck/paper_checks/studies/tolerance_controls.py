@@ -21,14 +21,14 @@ from opdcheck.paper_checks.result import Control
 # bound at import: a gate that reads another value at call time (a patched or mistyped tolerance) is then caught
 from opdcheck.tolerances import (ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
                                  CORRECTED_MEASURED_ATOL, GATE_CONTROL_FACTOR, LAST_ITERATE_CONVERGED_RTOL,
-                                 LYAPUNOV_PHI_FLOOR_RTOL, PINSKER_ATOL, SEC4_SETTLE_BAND_EXACT, ALG1_CERT_MARGIN, COUNTEREX_STAYS_RTOL, SLATER_REPLAY_RTOL, RATE_CERT_MATCH_RTOL, REPLAY_AGREE_ATOL,
+                                 LYAPUNOV_PHI_FLOOR_RTOL, PINSKER_ATOL, THM34_CROSSCHECK_RTOL, SEC4_SETTLE_BAND_EXACT, ALG1_CERT_MARGIN, COUNTEREX_STAYS_RTOL, SLATER_REPLAY_RTOL, RATE_CERT_MATCH_RTOL, REPLAY_AGREE_ATOL,
                                  REPLAY_AGREE_RTOL, SADDLE_RESULT_RTOL, THM34_CERT_MATCH_ATOL, THM34_RATE_ATOL)
 
 __all__ = ["band_controls", "rate_match_controls", "cert_match_controls", "bound_gate_controls",
            "lyapunov_gate_controls", "corrected_gate_controls", "replay_projection_control", "thm34_rate_gate_controls",
            "replay_agree_controls", "pinsker_replay_controls", "converged_gate_controls", "toy_replay_agree_controls",
            "saddle_certificate_controls", "stays_gate_controls", "slater_replay_controls", "settle_band_controls",
-           "cert_margin_controls"]
+           "cert_margin_controls", "constants_crosscheck_controls"]
 
 
 def band_controls(label: str, accepts: Callable[[float], Sequence[bool]], tol: float, unit: str = "") -> list[Control]:
@@ -273,6 +273,23 @@ def cert_margin_controls(expectation: Callable, T: int = 1000) -> list[Control]:
 
     return band_controls("certificate decides 'unstable' beyond its margin (ALG1_CERT_MARGIN)", accepts,
                          ALG1_CERT_MARGIN, " above radius 1")
+
+
+def constants_crosscheck_controls(crosscheck: Callable | None = None) -> list[Control]:
+    """The numeric-vs-sympy constants cross-check of the thm-3.4 family (``crosscheck(problem, rho_numeric=...,
+    a_numeric=..., denoms_numeric={})``, ``numerics.replay.core.crosscheck_constants`` by default, at its default
+    THM34_CROSSCHECK_RTOL): on the paper's toy the sympy rho of eq. (46) reported ``d`` relative above or below
+    itself, the multipliers a1..a4 exact."""
+    from opdcheck.instances import paper_toy
+    from opdcheck.numerics.replay import core
+
+    crosscheck = core.crosscheck_constants if crosscheck is None else crosscheck
+    toy = paper_toy(0.5)
+    k = core.sympy_thm34_constants(toy.h, float(toy.R_max), float(toy.beta))
+    rho, a = float(k["rho_eq46"]), [float(v) for v in k["a"]]
+    return band_controls("numeric vs sympy constants cross-check (THM34_CROSSCHECK_RTOL)",
+                         lambda d: [crosscheck(toy, rho_numeric=rho * (1 + s * d), a_numeric=a, denoms_numeric={})[0]
+                                    for s in (1.0, -1.0)], THM34_CROSSCHECK_RTOL, " relative")
 
 
 def corrected_gate_controls(judge_case: Callable, row: dict | None = None) -> list[Control]:
