@@ -388,3 +388,11 @@ def test_constants_crosscheck_controls_catch_a_loosened_crosscheck(monkeypatch):
     assert all(c.passed for c in tc.constants_crosscheck_controls())
     monkeypatch.setattr(tolerances, "THM34_CROSSCHECK_RTOL", 1000 * tolerances.THM34_CROSSCHECK_RTOL)
     assert not _neg(tc.constants_crosscheck_controls())[0].passed
+
+
+def test_run_converged_controls_catch_a_loosened_ratio(monkeypatch):
+    from opdcheck.paper_checks.checks import step_size_map as chk
+
+    assert all(c.passed for c in tc.run_converged_controls(chk.judge_default_run))
+    monkeypatch.setattr(chk, "ALG1_CONVERGED_RATIO", 1000 * chk.ALG1_CONVERGED_RATIO)
+    assert not _neg(tc.run_converged_controls(chk.judge_default_run))[0].passed

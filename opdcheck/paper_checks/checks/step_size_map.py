@@ -450,6 +450,7 @@ def evaluate(ctx: CheckContext) -> CheckResult:
         Control("local probe rejects the wrong certificate (simultaneous GDA run, sequential GDA's radius)", "negative",
                 not neg["agrees_locally"], f"converged {neg['probe_converged']}, e/e_0 = {neg['probe_ratio']:.3g}")]
     controls += tolc.cert_margin_controls(expectation, T) + tolc.rate_match_controls(pos["lo"], pos["hi"], judge_rate)
+    controls += tolc.run_converged_controls(judge_default_run)
     figures = _figure(ctx, maps, g, hval, T, [o[2] for o in outside])
     evidence = [{"beta": bs, "method": LABEL[m], "converged cells": conv_counts[(bs, m)], "of": n * n,
                  "best e_T/e_0": float(np.min(M)),

@@ -21,14 +21,14 @@ from opdcheck.paper_checks.result import Control
 # bound at import: a gate that reads another value at call time (a patched or mistyped tolerance) is then caught
 from opdcheck.tolerances import (ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
                                  CORRECTED_MEASURED_ATOL, GATE_CONTROL_FACTOR, LAST_ITERATE_CONVERGED_RTOL,
-                                 LYAPUNOV_PHI_FLOOR_RTOL, PINSKER_ATOL, THM34_CROSSCHECK_RTOL, SEC4_SETTLE_BAND_EXACT, ALG1_CERT_MARGIN, COUNTEREX_STAYS_RTOL, SLATER_REPLAY_RTOL, RATE_CERT_MATCH_RTOL, REPLAY_AGREE_ATOL,
+                                 LYAPUNOV_PHI_FLOOR_RTOL, PINSKER_ATOL, ALG1_CONVERGED_RATIO, THM34_CROSSCHECK_RTOL, SEC4_SETTLE_BAND_EXACT, ALG1_CERT_MARGIN, COUNTEREX_STAYS_RTOL, SLATER_REPLAY_RTOL, RATE_CERT_MATCH_RTOL, REPLAY_AGREE_ATOL,
                                  REPLAY_AGREE_RTOL, SADDLE_RESULT_RTOL, THM34_CERT_MATCH_ATOL, THM34_RATE_ATOL)
 
 __all__ = ["band_controls", "rate_match_controls", "cert_match_controls", "bound_gate_controls",
            "lyapunov_gate_controls", "corrected_gate_controls", "replay_projection_control", "thm34_rate_gate_controls",
            "replay_agree_controls", "pinsker_replay_controls", "converged_gate_controls", "toy_replay_agree_controls",
            "saddle_certificate_controls", "stays_gate_controls", "slater_replay_controls", "settle_band_controls",
-           "cert_margin_controls", "constants_crosscheck_controls"]
+           "cert_margin_controls", "constants_crosscheck_controls", "run_converged_controls"]
 
 
 def band_controls(label: str, accepts: Callable[[float], Sequence[bool]], tol: float, unit: str = "") -> list[Control]:
@@ -290,6 +290,14 @@ def constants_crosscheck_controls(crosscheck: Callable | None = None) -> list[Co
     return band_controls("numeric vs sympy constants cross-check (THM34_CROSSCHECK_RTOL)",
                          lambda d: [crosscheck(toy, rho_numeric=rho * (1 + s * d), a_numeric=a, denoms_numeric={})[0]
                                     for s in (1.0, -1.0)], THM34_CROSSCHECK_RTOL, " relative")
+
+
+def run_converged_controls(judge: Callable) -> list[Control]:
+    """step-size-map's "the run converged" (``judge(expect, final_ratio, min_error, final_error)``, the check's
+    ``judge_default_run``, at ALG1_CONVERGED_RATIO): a certified-stable cell whose run ends at ``e_T/e_0 = d``
+    (never in the linear regime otherwise) counts as agreement only when converged."""
+    return band_controls("run converged: e_T/e_0 at most ALG1_CONVERGED_RATIO", lambda d: [judge("stable", d, 1.0, 1.0) == "agree"],
+                         ALG1_CONVERGED_RATIO, " x e_0")
 
 
 def corrected_gate_controls(judge_case: Callable, row: dict | None = None) -> list[Control]:
