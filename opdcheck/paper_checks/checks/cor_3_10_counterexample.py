@@ -41,6 +41,7 @@ from opdcheck.paper_checks.figures import save_semilogy
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.theory.alg3 import counterexample_closed_forms, gap_numeric
+from opdcheck.paper_checks.studies import tolerance_controls as tolc
 from opdcheck.tolerances import COUNTEREX_AGREE_RTOL, COUNTEREX_STAYS_RTOL
 
 ID = "cor-3.10-counterexample"
@@ -49,6 +50,12 @@ CLAIM = ("Under Assumptions 3.2, 3.3, 3.7, 3.8, 3.9 and eta_th = eta_lam = 3 sqr
          "E KL(pi*||pi_hat_t) + ||lam* - lam_hat_t||^2 <= rho^(t-1) Phi_1/min(eta+beta, 7/4 eta - 3/4 sqrt(h) R_max) "
          "+ 2(1-rho^t)/(1-rho) gap(eps_approx, p_min).")
 
+
+
+def error_stays(err) -> bool:
+    """The error "stays": every value within COUNTEREX_STAYS_RTOL (relative) of the first, which is positive."""
+    err = np.asarray(err, dtype=np.float64)
+    return bool(np.all(np.abs(err - err[0]) <= COUNTEREX_STAYS_RTOL * max(err[0], 1e-300))) if err[0] > 0 else False
 
 def rhs_cor310(t: np.ndarray, rho: float, phi1: float, denom: float, gap: float) -> np.ndarray:
     """The right-hand side of Cor 3.10 at steps ``t`` (float64; the kernel side)."""
@@ -104,7 +111,7 @@ def evaluate(ctx: CheckContext, theta0: float = 0.0, T: int | None = None, figur
 
     cf = counterexample_closed_forms()
     kl_exact = cf["kl_star_vs_p0"]
-    stays = bool(np.all(np.abs(err - err[0]) <= COUNTEREX_STAYS_RTOL * max(err[0], 1e-300))) if err[0] > 0 else False
+    stays = error_stays(err)
     findings = []
     hyp = [
         ("Assumption 3.2 (bounded rewards)", problem.R_max > 0 and np.isfinite(problem.R_max), f"R_max = {problem.R_max:g}"),
@@ -149,7 +156,7 @@ def evaluate(ctx: CheckContext, theta0: float = 0.0, T: int | None = None, figur
                                       f"{err[-1]:.4g}: the bound then holds but is vacuous (KL of any two policies of the class is "
                                       f"<= {float(kl_exact):.4f}).")))
     positive = evaluate_positive(ctx) if theta0 == 0.0 else None
-    controls = [] if positive is None else [positive]
+    controls = ([] if positive is None else [positive]) + tolc.stays_gate_controls(error_stays)
     details = "\n".join([
         f"- Closed forms (sympy): score at 0 = {cf['score_at_0']}, F(0) = {cf['fisher_at_0']}, constraint at 0 = {cf['constraint_at_0']}, "
         f"dL/dq at q = 3/10 (its minimum on the class image [1/5, 3/10]) = {cf['dL_dq_min_on_image']} = {float(cf['dL_dq_min_on_image']):.6f} > 0, "

@@ -40,6 +40,7 @@ from opdcheck.paper_checks.figures import plt, save_figure
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.theory.linearization import certify_rate, inverse_design_rational
+from opdcheck.paper_checks.studies import tolerance_controls as tolc
 from opdcheck.tolerances import (ALG1_RATE_ATOL, ALG1_REPLAY_RTOL)
 
 ID = "fig-1-toy"
@@ -255,6 +256,7 @@ def evaluate(ctx: CheckContext, run_as: dict | None = None, T: int | None = None
         Control("OPD at Thm 3.4's step eta = 3 is certified stable", "positive", thm_cert.stable,
                 f"radius in {format_enclosure(thm_cert.lo, thm_cert.hi, 5)}"),
     ]
+    controls += tolc.converged_gate_controls(last_iterate_converges) + tolc.toy_replay_agree_controls()
     figures = _figures(ctx, runs)
     result = CheckResult(
         verdict=None,

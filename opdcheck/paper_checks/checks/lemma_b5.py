@@ -31,6 +31,7 @@ from opdcheck.numerics.replay import replay_l1_bound, replay_slater_margins, rep
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict, summary_from_findings
 from opdcheck.paper_checks.studies.printed_controls import printed_b6_control
 from opdcheck.problem import Problem
+from opdcheck.paper_checks.studies import tolerance_controls as tolc
 from opdcheck.tolerances import BOUND_RTOL, LAMBDA_ZERO_ATOL, SADDLE_RESULT_RTOL
 
 CLAIM = ("Lemma B.5 / Remark B.6: under Slater (xi > 0), lam* > 0 and "
@@ -224,6 +225,9 @@ def run(ctx: CheckContext) -> CheckResult:
                             passed=not foreign,
                             detail=(f"largest scaled KKT residual {worst_kkt:.2g} (<= {SADDLE_RESULT_RTOL:g}) on all {n} instances"
                                     if not foreign else f"not a KKT point of its instance: {', '.join(foreign[:3])}")))
+    controls += tolc.saddle_certificate_controls() + tolc.saddle_certificate_controls(
+        lambda p, pi, lam: saddle_is_own(p, pi, lam)["ok"], "own-instance KKT test")
+    controls += tolc.slater_replay_controls(replay_slater_margins)
     verdict = None
     # the weight of the verdict, said plainly and generated from what was found
     if pos_fail:

@@ -37,6 +37,7 @@ from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.numerics.replay import exact as ew
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
+from opdcheck.paper_checks.studies import tolerance_controls as tolc
 from opdcheck.theory import lemmas as lm
 from opdcheck.theory.render import latex_block
 from opdcheck.tolerances import PINSKER_ATOL, PINSKER_TIGHT_RATIO
@@ -290,6 +291,7 @@ def evaluate(ctx: CheckContext, b4_coeffs: CoeffFn | None = None, pinsker_const:
     findings = [f2, f4, f8]
     b8_default = i8["res"] if bregman is lm.bregman_negentropy else lm.three_point_identity_residual(lm.bregman_negentropy)
     controls = controls_for(coeffs_fn, injected, i4["grid"], i2["draws"], b8_default) + pinsker_controls()
+    controls += tolc.pinsker_replay_controls(ew.replay_pinsker_pair)  # PINSKER_ATOL at its own scale
     grid, region, draws = i4["grid"], i4["region"], i2["draws"]
     young = lm.b4_young_identity_residual()
     minors = lm.b4_principal_minors(coeffs_fn(lm.DELTA, lm.THETA))

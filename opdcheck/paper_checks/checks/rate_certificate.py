@@ -39,6 +39,7 @@ from opdcheck.tolerances import (RATE_CERT_ENCLOSURE_WIDTH, RATE_CERT_MATCH_RTOL
 
 
 
+from opdcheck.paper_checks.studies import tolerance_controls as tolc  # the gates' negative controls at their own scale
 from opdcheck.paper_checks.studies.rate_cases import (DELTA_DECAY, DUAL_STEPS, RUNNERS, _spec_modes_match, classify, judge_rate, quick_cases, random_cases, run_case)
 
 PAPER_REF = "opdcheck's own (Alg. 2 eqs. (4)-(7), Alg. 1, §3 example)"
@@ -204,7 +205,8 @@ def _controls(rows: list[dict]) -> list[Control]:
     return [Control(name=f"{toy['instance']} OPD prox in its certificate", kind="positive", passed=ok,
                     detail=f"measured {toy['measured']:.7f} vs {format_enclosure(toy['lo'], toy['hi'], 7)} (rel {rel:.1e})"),
             Control(name="certificate moved by 1% is rejected", kind="negative", passed=not bad,
-                    detail=f"relative distance {rel_bad:.2e} > {RATE_CERT_MATCH_RTOL:g}")]
+                    detail=f"relative distance {rel_bad:.2e} > {RATE_CERT_MATCH_RTOL:g}")
+            ] + tolc.rate_match_controls(toy["lo"], toy["hi"], judge_rate)
 
 
 def _fmt(v: float) -> float:

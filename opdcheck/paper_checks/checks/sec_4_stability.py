@@ -53,6 +53,7 @@ from opdcheck.paper_checks.figures import plt, save_figure
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.paper_checks.studies.gate_controls import sec4_rule_controls
+from opdcheck.paper_checks.studies import tolerance_controls as tolc
 from opdcheck.tolerances import (NEURAL_FEASIBLE_ATOL, NEURAL_OSCILLATION_DECADES, NEURAL_REWARD_MARGIN,
                                  PAIRED_TEST_ALPHA, SEC4_FEASIBLE_ATOL, SEC4_OSCILLATION_MIN, SEC4_SETTLE_BAND_EXACT)
 
@@ -227,7 +228,7 @@ def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None
         Control("the settling judge flags an undamped cycle", "negative",
                 settle_time(cyc, 0.75, SEC4_SETTLE_BAND_EXACT) == float("inf"), "30% sinusoid around lam* = 0.75"),
         *sec4_rule_controls(FRAMEWORK_METHODS),
-    ]
+    ] + tolc.settle_band_controls(settle_time)
     figures = _figures(ctx, by, exact, T)
     evidence = [{"family": "bandit", "setting": "base", "rule": LABEL[k], **v} for k, v in stats.items()]
     for name in BANDIT_SETTINGS:

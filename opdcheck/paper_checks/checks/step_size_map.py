@@ -68,6 +68,7 @@ from opdcheck.methods import canonical_name, get_method
 from opdcheck.problem import Problem
 from opdcheck.theory.linearization import MU, certify_rate, covariance_matrix, mode_polynomial
 from opdcheck.theory.schur_cohn import radius_enclosure
+from opdcheck.paper_checks.studies import tolerance_controls as tolc
 from opdcheck.tolerances import (ALG1_CERT_MARGIN, ALG1_CONVERGED_RATIO, ALG1_REPLAY_RTOL, RATE_CERT_FIT_FLOOR,
                                  RATE_CERT_LINEAR_CEILING, RATE_CERT_MATCH_RTOL, SSM_CERT_CROSSCHECK_ATOL,
                                  SSM_CYCLE_CLOSURE_ATOL, SSM_LOCAL_PROBE_DEVIATION)
@@ -448,6 +449,8 @@ def evaluate(ctx: CheckContext) -> CheckResult:
                 pos["agrees_locally"], f"rate {pos['probe_rate']:.5f} vs certified {format_enclosure(pos['lo'], pos['hi'], 5)}"),
         Control("local probe rejects the wrong certificate (simultaneous GDA run, sequential GDA's radius)", "negative",
                 not neg["agrees_locally"], f"converged {neg['probe_converged']}, e/e_0 = {neg['probe_ratio']:.3g}")]
+    controls += tolc.cert_margin_controls(expectation, T) + tolc.rate_match_controls(pos["lo"], pos["hi"], judge_rate)
+    controls += tolc.run_converged_controls(judge_default_run)
     figures = _figure(ctx, maps, g, hval, T, [o[2] for o in outside])
     evidence = [{"beta": bs, "method": LABEL[m], "converged cells": conv_counts[(bs, m)], "of": n * n,
                  "best e_T/e_0": float(np.min(M)),

@@ -49,6 +49,7 @@ from opdcheck.numerics.replay import replay_bound_violation, replay_work
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict, summary_from_findings
 from opdcheck.paper_checks.studies.printed_controls import prox_step_derivation_control
 from opdcheck.paper_checks.studies.kernel_controls import fused_kernel_control
+from opdcheck.paper_checks.studies import tolerance_controls as tolc  # the gates' negative controls at their own scale
 from opdcheck.problem import Problem
 from opdcheck.tolerances import (BOUND_RTOL, LAMBDA_UNIQUE_EIG_RTOL, RUN_STOP_RTOL)
 
@@ -318,6 +319,7 @@ def run(ctx: CheckContext) -> CheckResult:
         controls += [numba_numpy_control(p_ce, c_ce["prox"], T=T, stop_below=RUN_STOP_RTOL),
                      constants_control(p_ce, c_ce["prox"])]
     controls += thm34_positive_controls()
+    controls += tolc.bound_gate_controls()  # the judge_bound studies/thm34.py judges every run with
     # a finding whose independent replay disagrees with the code it checks is a failed control (the code under
     # suspicion is then wrong somewhere, whatever the other findings say)
     disagree = [f"{f.name}: {f.witness.get('disagreement', 'values differ')}" for f in findings

@@ -57,6 +57,7 @@ from opdcheck.numerics.replay.certified import judge_rate_certificates
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
+from opdcheck.paper_checks.studies import tolerance_controls as tolc  # the gates' negative controls at their own scale
 from opdcheck.paper_checks.studies.tightness import design_from_spec, evaluate_spec, random_spec, search
 from opdcheck.theory.rate_formulas import stability_boundary, stability_boundary_polynomial, stable_box_certificate
 from opdcheck.tolerances import CORRECTED_FORMULA_ATOL, CORRECTED_MEASURED_ATOL
@@ -222,7 +223,7 @@ def _controls(rows: list[dict]) -> list[Control]:
         broken = sum(not judge_case(r, 0.99)["formula_ok"] for r in rows)
         out.append(Control(name="stated rate x 0.99 is broken", kind="negative", passed=broken > 0,
                            detail=f"{broken} of {len(rows)} cases certify a radius above 0.99 x the stated rate"))
-    return out
+    return out + tolc.corrected_gate_controls(judge_case, rows[0] if rows else None)
 
 
 @register_check(id="thm-3.4-corrected", paper_ref=PAPER_REF, claim=STATEMENT,

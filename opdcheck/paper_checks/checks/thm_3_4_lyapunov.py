@@ -37,6 +37,7 @@ from opdcheck.paper_checks.registry import register_check
 from opdcheck.numerics.replay import replay_lyapunov_violation, replay_work
 from opdcheck.paper_checks.result import CheckResult, Control, Verdict
 from opdcheck.paper_checks.studies.printed_controls import prox_step_derivation_control
+from opdcheck.paper_checks.studies import tolerance_controls as tolc  # the gates' negative controls at their own scale
 from opdcheck.paper_checks.studies.thm34 import (CONVENTIONS, all_slack_toy, beta_zero_instance_result, check_instance_specs,
                                           constants_control, default_runner, numba_numpy_control,
                                           scale_case, sweep_instances, witness_sentence, witness_summary)
@@ -155,6 +156,8 @@ def run(ctx: CheckContext) -> CheckResult:
                      "prox: violating steps": f"{scale['n_violations']}/{scale['n_judged']}"})
     controls = [numba_numpy_control(results[0][0], results[0][1]["prox"], T=T, stop_below=RUN_STOP_RTOL),
                 constants_control(results[0][0], results[0][1]["prox"]), prox_step_derivation_control()]
+    controls += tolc.lyapunov_gate_controls(judge_lyapunov) + [tolc.replay_projection_control()] + tolc.replay_agree_controls()
+    controls += tolc.constants_crosscheck_controls()
     c_pos = lyapunov_case(all_slack_toy(1.0), dual_step="prox", T=CONTROL_STEPS)
     controls.append(Control(name="all-slack toy, beta = 1 (lam* = 0: Phi_t = a1 KL_t contracts by convexity)",
                             kind="positive", passed=c_pos["ok"] and c_pos["n_judged"] > 0,

@@ -47,6 +47,7 @@ from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.numerics.replay import replay_rate_violation, replay_work
 from opdcheck.numerics.replay.certified import judge_rate_enclosure
+from opdcheck.paper_checks.studies import tolerance_controls as tolc  # the gates' negative controls at their own scale
 from opdcheck.paper_checks.result import CheckResult, Control
 from opdcheck.paper_checks.studies.thm34 import (CONVENTIONS, all_slack_toy, beta_zero_instance_result, check_instance_specs,
                                           constants_control, default_runner, numba_numpy_control,
@@ -166,6 +167,7 @@ def run(ctx: CheckContext) -> CheckResult:
                             passed=toy05["verdict"] == "certified-below" and bool(toy05["measured"] <= float(toy05["rho46"])),
                             detail=(f"r^2 in {format_enclosure(toy05['rate_lo'], toy05['rate_hi'], 6)}, measured "
                                     f"{toy05['measured']:.6f}, rho(46) = {float(toy05['rho46']):.6f}")))
+    controls += tolc.cert_match_controls(toy05["rate_lo"], toy05["rate_hi"]) + tolc.thm34_rate_gate_controls()
     c_pos = rate_case(all_slack_toy(1.0), dual_step="prox", T=4000)
     controls.append(Control(name="all-slack toy, beta = 1 (lam* = 0: rate (eta/(eta+beta))^2 < rho)", kind="positive",
                             passed=c_pos["ok"] and np.isfinite(c_pos["rate"]),
