@@ -37,7 +37,10 @@ the exp is the row's normaliser from the previous pass, so the common step needs
 ``p (d + expm1(-d))`` (the reference's accurate form, ``kernels.trajectory.kl_rows_log``) is its
 Taylor series for ``|d| <= 1`` and ``p d + q - p`` beyond (equal, since ``expm1(-d) = q/p - 1``, and
 free of cancellation there), with ``p`` and ``q`` both already known (computed rows, ``pi*``,
-``pi_ref``): no exp at all for the KL metrics (simultaneous PD evaluates ``pi_hat_t`` once more).
+``pi_ref``): no exp at all for the KL metrics (simultaneous PD evaluates ``pi_hat_t`` once more). The
+three KLs and ``<pi_hat_{t+1}, r>`` of a row are ONE loop (:func:`_metric_sums`) over the exp values
+and logits the step already holds in L1, scaled by the row's normalisers on the fly (nothing is
+normalised in place or recomputed).
 
 Determinism and threads: rows are processed in blocks of ``ROW_BLOCK`` by ``prange`` (when
 ``X n >= PARALLEL_MIN_ENTRIES``); each row writes its own results (no accumulation across rows in
