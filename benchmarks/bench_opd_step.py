@@ -31,6 +31,7 @@ to read). All rows of a size are measured in the same run on the same seeded ins
   in cache, 1 thread: its arithmetic without memory traffic, against the same floor as ``numba-fused``.
   Its ``x_floor`` above 1 means the step is compute-bound at that bandwidth (no prefetch or layout
   change can bring it to the floor; only less arithmetic per entry can).
+* ``over_plain`` (``numba-fused-metrics`` rows): its ms/step over the plain ``numba-fused`` step's, same threads.
 * ``load``: ``os.getloadavg()`` before and after the run (the box is shared: read ratios within a run).
 * exp throughput: ns per element of scalar libm ``math.exp`` and of ``kernels.fastexp`` in a loop.
 * exact saddle point: dual Newton (``numerics.dual.solve_dual_newton``) against cvxpy/Clarabel
@@ -298,7 +299,7 @@ def bench_size(X: int, n: int, h: int, T: int, repeats: int, bw: dict, rows: lis
     print(f"{'version':<22} {'threads':>7} {'ms/step':>9} {'floor ms':>9} {'x floor':>8} {'numpy/this':>10} "
           f"{'jax/this':>9} {'load':>5}")
 
-    def row(version, threads, t, nbytes, bw_row=None):
+    def row(version, threads, t, nbytes, bw_row=None, **extra):
         bw_row = bw[threads] if bw_row is None else bw_row
         fl = nbytes / bw_row * 1e3
         load = os.getloadavg()[0]
@@ -306,7 +307,7 @@ def bench_size(X: int, n: int, h: int, T: int, repeats: int, bw: dict, rows: lis
                      "floor_ms": fl, "x_floor": 1e3 * t / fl, "numpy_ms": 1e3 * t_np,
                      "jax_ms": None if t_jax is None else 1e3 * t_jax, "numpy_over_this": t_np / t,
                      "jax_over_this": None if t_jax is None else t_jax / t, "bandwidth_GBps": bw_row / 1e9,
-                     "bytes_per_step": nbytes, "load1": load})
+                     "bytes_per_step": nbytes, "load1": load, **extra})
         jr = f"{t_jax / t:>9.2f}" if t_jax is not None else f"{'-':>9}"
         print(f"{version:<22} {threads:>7} {1e3 * t:>9.1f} {fl:>9.1f} {1e3 * t / fl:>8.2f} {t_np / t:>10.1f} {jr} "
               f"{load:>5.2f}")
@@ -335,7 +336,8 @@ def bench_size(X: int, n: int, h: int, T: int, repeats: int, bw: dict, rows: lis
         t_fm = per_step(lambda s: run_opd_fused(p, T=s, parallel=True, metrics_every=1, **kw), 2 * T, repeats,
                         loop_time=True)
         bw_c = read_bandwidth(threads)
-        row("numba-fused-metrics", threads, t_fm, bytes_fused_m, max(bw_b, bw_c))
+        row("numba-fused-metrics", threads, t_fm, bytes_fused_m, max(bw_b, bw_c), over_plain=t_fm / t_f)
+        print(f"{'':<22} {'':>7} metrics step / plain step = {t_fm / t_f:.2f}")
         if threads == 1:
             # the arithmetic of the plain step alone (its row loop over a row kept in cache, 1 thread), with
             # the same floor: ms/step below the floor would mean the step is memory-bound, above compute-bound

@@ -37,7 +37,10 @@ the exp is the row's normaliser from the previous pass, so the common step needs
 ``p (d + expm1(-d))`` (the reference's accurate form, ``kernels.trajectory.kl_rows_log``) is its
 Taylor series for ``|d| <= 1`` and ``p d + q - p`` beyond (equal, since ``expm1(-d) = q/p - 1``, and
 free of cancellation there), with ``p`` and ``q`` both already known (computed rows, ``pi*``,
-``pi_ref``): no exp at all for the KL metrics (simultaneous PD evaluates ``pi_hat_t`` once more).
+``pi_ref``): no exp at all for the KL metrics (simultaneous PD evaluates ``pi_hat_t`` once more). The
+three KLs and ``<pi_hat_{t+1}, r>`` of a row are ONE loop (:func:`_metric_sums`) over the exp values
+and logits the step already holds in L1, scaled by the row's normalisers on the fly (nothing is
+normalised in place or recomputed).
 
 Determinism and threads: rows are processed in blocks of ``ROW_BLOCK`` by ``prange`` (when
 ``X n >= PARALLEL_MIN_ENTRIES``); each row writes its own results (no accumulation across rows in
@@ -69,7 +72,7 @@ from numba import prange
 
 from opdcheck.kernels.numba_cache import CACHE as _CACHE
 from opdcheck.kernels.numba_cache import njit
-from opdcheck.kernels.fastexp import exp1, exp_shift, sum_vec
+from opdcheck.kernels.fastexp import exp1, exp_shift
 from opdcheck.kernels.numba_opd import _reduce  # the one fixed-order reduction over prompts
 from opdcheck.kernels.opd import T0_CONVENTION, validate_run
 from opdcheck.kernels.potential import potential as _potential
@@ -151,29 +154,41 @@ def _max(a):
 
 
 @njit(cache=_CACHE, fastmath={"contract"})
-def _kl_terms(p, log_p, q, log_q, v):
-    """v <- the terms of KL(p || q) of one row, as ``kernels.trajectory.kl_rows_log``, without exp:
-    ``p d^2 sum_k C_k d^k`` (the Taylor series of ``p (d + expm1(-d))``) for ``|d| <= 1``;
-    ``p d + q - p`` (= ``p (d + expm1(-d))`` since ``expm1(-d) = q/p - 1``) beyond, where it has
-    no cancellation (``|expm1(-d)| >= 0.63``); ``q`` where ``p = 0``. Both p and q are known here
-    (each is a computed or a given probability row), so no entry needs an exp. One branch-free loop."""
-    for y in range(p.shape[0]):
-        dy = log_p[y] - log_q[y]
-        f = ((((((((_C17 * dy + _C16) * dy + _C15) * dy + _C14) * dy + _C13) * dy + _C12) * dy + _C11) * dy
-               + _C10) * dy + _C9)
-        f = (((((((((f * dy + _C8) * dy + _C7) * dy + _C6) * dy + _C5) * dy + _C4) * dy + _C3) * dy + _C2) * dy
-              + _C1) * dy + _C0)
-        pos = p[y] > 0.0
-        near = p[y] * (dy * dy * f)
-        far = p[y] * dy + q[y] - p[y]
-        v[y] = (near if abs(dy) <= _SERIES_MAX else far) if pos else q[y]
+def _kl1(p, log_p, q, log_q):
+    """One term of KL(p || q), as ``kernels.trajectory.kl_rows_log``, without exp: ``p d^2 sum_k C_k d^k``
+    (the Taylor series of ``p (d + expm1(-d))``, ``d = log p - log q``) for ``|d| <= 1``; ``p d + q - p``
+    (= ``p (d + expm1(-d))`` since ``expm1(-d) = q/p - 1``) beyond, where it has no cancellation
+    (``|expm1(-d)| >= 0.63``); ``q`` where ``p = 0``. Branch-free (selects), so a loop over it vectorises."""
+    dy = log_p - log_q
+    f = ((((((((_C17 * dy + _C16) * dy + _C15) * dy + _C14) * dy + _C13) * dy + _C12) * dy + _C11) * dy
+           + _C10) * dy + _C9)
+    f = (((((((((f * dy + _C8) * dy + _C7) * dy + _C6) * dy + _C5) * dy + _C4) * dy + _C3) * dy + _C2) * dy
+          + _C1) * dy + _C0)
+    pos = p > 0.0
+    near = p * (dy * dy * f)
+    far = p * dy + q - p
+    return (near if abs(dy) <= _SERIES_MAX else far) if pos else q
 
 
-@njit(cache=_CACHE)
-def _kl_row(p, log_p, q, log_q, v):
-    """KL(p || q) of one row (:func:`_kl_terms`, then the vectorised sum; all terms >= 0)."""
-    _kl_terms(p, log_p, q, log_q, v)
-    return sum_vec(v)
+@njit(cache=_CACHE, fastmath={"reassoc", "contract"})
+def _metric_sums(eN, uN, sN, zN, ps, lps, eT, uT, sT, zT, ref, Lx, rx):
+    """The four metric sums of one row in ONE loop over what the step already holds in L1: with
+    N = eN sN, log N = uN - zN (the step's exp values and normaliser, not recomputed) and the target
+    T = eT sT, log T = uT - zT: (KL(pi* || N), KL(N || T), KL(N || pi_ref), <N, r>). Each term is
+    :func:`_kl1` (the accurate form, no exp); the sums in the vectorised order (fixed at compile time:
+    the same bits for any thread count). Pass T = N for no target (its terms are then 0)."""
+    k_star = 0.0
+    k_t = 0.0
+    k_ref = 0.0
+    a_r = 0.0
+    for y in range(eN.shape[0]):
+        pN = eN[y] * sN
+        lN = uN[y] - zN
+        k_star += _kl1(ps[y], lps[y], pN, lN)
+        k_t += _kl1(pN, lN, eT[y] * sT, uT[y] - zT)
+        k_ref += _kl1(pN, lN, ref[y], Lx[y])
+        a_r += pN * rx[y]
+    return k_star, k_t, k_ref, a_r
 
 
 @njit(cache=_CACHE, fastmath={"contract"})
@@ -307,7 +322,6 @@ def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, z
     uQ = np.empty(n)
     cr = np.empty(h)
     V = np.empty(n)
-    k1 = np.empty(n)
     eQ = np.empty(n)
     zP_row = 0.0
     invP_row = 1.0
@@ -332,27 +346,20 @@ def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, z
             for j in range(h):
                 o[2 + h + j] = cr[j] * scale
             if metrics:
-                for y in range(n):
-                    eN[y] = eN[y] * scale  # pi_N
-                    uN[y] = uN[y] - zN  # log pi_N
-            if metrics:
-                o[2 + 2 * h] = _kl_row(pi_s[x], log_pi_s[x], eN, uN, k1)
-                kp = 0.0
+                # the target of kl_hat_pred: P (this pass), Q (pi_hat_t, evaluated again), or N itself (0)
+                eT, uT, sT, zT = eN, uN, scale, zN
                 if target == _TARGET_P:
-                    for y in range(n):
-                        uP[y] = uP[y] - zP_row
-                        eP[y] = eP[y] * invP_row
-                    kp = _kl_row(eN, uN, eP, uP, k1)
+                    eT, uT, sT, zT = eP, uP, invP_row, zP_row
                 elif target == _TARGET_Q:
                     _scores(wQ, Lx, rx, R, x, uQ)
-                    zq = zQ[x]
-                    for y in range(n):
-                        uQ[y] = uQ[y] - zq
-                    exp_shift(uQ, 0.0, eQ)
-                    kp = _kl_row(eN, uN, eQ, uQ, k1)
-                o[3 + 2 * h] = kp
-                o[4 + 2 * h] = _kl_row(eN, uN, pi_ref[x], Lx, k1)
-                o[5 + 2 * h] = _dot(eN, rx)
+                    exp_shift(uQ, zQ[x], eQ)
+                    eT, uT, sT, zT = eQ, uQ, 1.0, zQ[x]
+                ks, kt, kr, ar = _metric_sums(eN, uN, scale, zN, pi_s[x], log_pi_s[x], eT, uT, sT, zT,
+                                              pi_ref[x], Lx, rx)
+                o[2 + 2 * h] = ks
+                o[3 + 2 * h] = kt if target != _TARGET_NONE else 0.0
+                o[4 + 2 * h] = kr
+                o[5 + 2 * h] = ar
 
 
 @njit(parallel=True, cache=_CACHE)
