@@ -79,7 +79,9 @@ def test_fastexp_polynomial_is_the_stated_fit():
     import math
     from opdcheck.kernels.fastexp import EXP_POLY, fit_poly
     coef, err = fit_poly()
-    assert coef == EXP_POLY
+    # within a few ulp, not bit for bit: another mpmath release may round the fit's last digit differently;
+    # the accuracy contract itself is the ulp tests' business
+    assert np.allclose(coef, EXP_POLY, rtol=4 * np.finfo(float).eps, atol=0.0)
     assert err < 1e-17
     r = np.linspace(-0.3466, 0.3466, 10_001)
     taylor11 = sum(r ** k / math.factorial(k) for k in range(12))
