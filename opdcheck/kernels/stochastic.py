@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from opdcheck.kernels.rules import PrimalStep
+from opdcheck.kernels.numba_stochastic import MAX_ROW, ppo_epochs
 from opdcheck.logspace import log_softmax_rows
 from opdcheck.problem import Problem
 
@@ -106,6 +107,18 @@ class SampledPrimal(PrimalStep):
         g = (onehot_sum - weights.sum(axis=1, keepdims=True) * pi) / batch.shape[1]
         return self.problem.rho[:, None] * g
 
+    def _ppo_epochs_numpy(self, theta: np.ndarray, log_old: np.ndarray, batch: np.ndarray,
+                          A: np.ndarray) -> np.ndarray:
+        """The PPO-clip epochs in numpy: the reference the compiled ``ppo_epochs`` reproduces bit for bit."""
+        rows = np.arange(batch.shape[0])[:, None]
+        for _ in range(self.epochs):
+            log_cur = log_softmax_rows(theta)
+            ratio = np.exp(log_cur[rows, batch] - log_old[rows, batch])
+            clipped = ((A > 0) & (ratio > 1 + self.clip)) | ((A < 0) & (ratio < 1 - self.clip))
+            w = np.where(clipped, 0.0, ratio * A)
+            theta = theta + self.lr * self._grad(log_cur, batch, w)
+        return theta
+
     def step(self, state, lam):
         theta, batch, k = state
         log_old = log_softmax_rows(theta)
@@ -117,16 +130,13 @@ class SampledPrimal(PrimalStep):
             theta = theta + self.lr * g
             return (theta - theta.max(axis=1, keepdims=True), None, k + 1)
         A = self._advantages(log_old, batch, lam)
-        rows = np.arange(batch.shape[0])[:, None]
         if self.update == "pg":
             theta = theta + self.lr * self._grad(log_old, batch, A)
-        else:
-            for _ in range(self.epochs):
-                log_cur = log_softmax_rows(theta)
-                ratio = np.exp(log_cur[rows, batch] - log_old[rows, batch])
-                clipped = ((A > 0) & (ratio > 1 + self.clip)) | ((A < 0) & (ratio < 1 - self.clip))
-                w = np.where(clipped, 0.0, ratio * A)
-                theta = theta + self.lr * self._grad(log_cur, batch, w)
+        elif max(theta.shape[1], batch.shape[1]) > MAX_ROW:
+            theta = self._ppo_epochs_numpy(theta, log_old, batch, A)
+        else:  # compiled, the same bits as _ppo_epochs_numpy (kernels/numba_stochastic.py)
+            theta = ppo_epochs(np.ascontiguousarray(theta, dtype=np.float64), log_old, np.ascontiguousarray(batch),
+                               np.ascontiguousarray(A), self.problem.rho, self.lr, self.clip, self.epochs)
         theta = theta - theta.max(axis=1, keepdims=True)  # softmax gauge: keep logits bounded
         return (theta, self._batch(log_softmax_rows(theta), k + 1), k + 1)
 
