@@ -179,6 +179,36 @@ def test_compilation_cache_directory_from_the_environment(monkeypatch, tmp_path)
     assert cache_dir() == tmp_path / "opdcheck" / "jax"
 
 
+@pytest.mark.slow  # pretrains a tiny LM three times (JAX compilation)
+def test_stored_pretrained_reference_is_the_computed_one(monkeypatch, tmp_path):
+    """The disk copy of the pretrained reference returns the computed arrays bit for bit; another seed is
+    another entry with other weights (the store does not hand one result to every key)."""
+    from opdcheck.kernels.neural.language import _pretrain, _stored_path, pretrained
+
+    monkeypatch.setenv("OPDCHECK_JAX_CACHE", str(tmp_path / "jax"))
+    cfg = ModelConfig(**TINY)
+    pretrained.cache_clear()
+    try:
+        fresh_p, fresh_d = _pretrain(cfg, 3, 0)
+        first_p, first_d = pretrained(cfg, 3, 0)          # computes and stores
+        assert _stored_path(cfg, 3, 0).is_file()
+        pretrained.cache_clear()
+        loaded_p, loaded_d = pretrained(cfg, 3, 0)        # loads
+        for a, b, c in zip(jax.tree_util.tree_leaves(fresh_p), jax.tree_util.tree_leaves(first_p),
+                           jax.tree_util.tree_leaves(loaded_p)):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(a, c)
+            assert a.dtype == c.dtype
+        assert fresh_d == first_d == loaded_d
+        assert _stored_path(cfg, 3, 1) != _stored_path(cfg, 3, 0)
+        other_p, _ = pretrained(cfg, 3, 1)
+        assert not np.array_equal(jax.tree_util.tree_leaves(other_p)[-1], jax.tree_util.tree_leaves(loaded_p)[-1])
+        monkeypatch.setenv("OPDCHECK_JAX_CACHE", "off")
+        assert _stored_path(cfg, 3, 0) is None
+    finally:
+        pretrained.cache_clear()
+
+
 @pytest.mark.slow  # two fresh interpreters compile (cold) and load (warm) the tiny step
 def test_warm_compilation_cache_gives_the_same_numbers(tmp_path):
     """Cold run fills the cache; a second process loads from it and reproduces the run bit for bit."""
