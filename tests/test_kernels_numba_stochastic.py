@@ -4,10 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from opdcheck.instances import random_instance
-from opdcheck.kernels.numba_stochastic import MAX_ROW, ppo_epochs
-from opdcheck.kernels.stochastic import SampledPrimal, sample_responses
-from opdcheck.logspace import log_softmax_rows
+pytest.importorskip("numba")
+
+from opdcheck.instances import random_instance  # noqa: E402
+from opdcheck.kernels.numba_stochastic import MAX_ROW, ppo_epochs  # noqa: E402
+from opdcheck.kernels.stochastic import SampledPrimal, sample_responses  # noqa: E402
+from opdcheck.logspace import log_softmax_rows  # noqa: E402
 
 
 @pytest.mark.parametrize("X,n,N,epochs,clip", [(8, 6, 16, 4, 0.2), (3, 9, 1, 1, 0.2), (2, 2, 40, 3, 0.05),

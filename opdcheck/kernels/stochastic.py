@@ -30,7 +30,10 @@ from __future__ import annotations
 import numpy as np
 
 from opdcheck.kernels.rules import PrimalStep
-from opdcheck.kernels.numba_stochastic import MAX_ROW, ppo_epochs
+try:
+    from opdcheck.kernels.numba_stochastic import MAX_ROW, ppo_epochs
+except ImportError:  # without numba every PPO step takes the numpy reference path
+    MAX_ROW, ppo_epochs = -1, None
 from opdcheck.logspace import log_softmax_rows
 from opdcheck.problem import Problem
 
