@@ -84,6 +84,37 @@ def test_cg_solve_matches_the_dense_pseudo_inverse():
         assert not np.allclose(np.asarray(xw), dense, rtol=1e-3)
 
 
+@pytest.mark.slow  # JAX compilation of two CG solves
+def test_dense_jacobian_step_matches_the_matrix_free_fisher_product():
+    """Alg. 3's step materialises J; its CG direction equals the one from jvp/vjp Fisher-vector products."""
+    import jax.numpy as jnp
+
+    from opdcheck.kernels.neural.model import init_params
+    from opdcheck.kernels.neural.natural_gradient import NPGConfig, make_exact, make_npg_step, npg_direction, \
+        reward_constraint
+
+    cfg = ModelConfig(vocab=3, length=2, n_prompts=2, d_model=4, n_layers=1, n_heads=1)
+    npg = NPGConfig()
+    with jax.enable_x64(True):
+        logpi, lagrangian, fvp, _ = make_exact(cfg, npg.beta)
+        params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64) * 50.0 if a.ndim == 2
+                                        else jnp.asarray(a, jnp.float64), init_params(3, cfg))
+        th, _ = jax.flatten_util.ravel_pytree(params)
+        r, jc = reward_constraint(cfg)
+        rho, g = jnp.full(2, 0.5), jnp.asarray(0.3 - jc)
+        ref = logpi(th) * 0.0 - math.log(9.0)
+        x, res = make_npg_step(cfg, npg)(th, 0.7, ref, rho, jnp.asarray(r), g)
+        grad = jax.grad(lagrangian)(th, 0.7, ref, rho, jnp.asarray(r), g)
+        x_free, res_free = npg_direction(fvp, th, grad, rho, npg.damping, npg.cg_tol, npg.cg_maxiter)
+        J = np.asarray(jax.jacfwd(lambda t: logpi(t).ravel())(th))
+        # the policy-space move J x is what the step does; both solves reach the stated tolerance
+        np.testing.assert_allclose(J @ np.asarray(x), J @ np.asarray(x_free), rtol=1e-6, atol=1e-9)
+        assert float(res) < 1e-6 and float(res_free) < 1e-6
+        # negative control: a different multiplier moves the direction (the comparison can fail)
+        x_other, _ = make_npg_step(cfg, npg)(th, 2.0, ref, rho, jnp.asarray(r), g)
+        assert not np.allclose(J @ np.asarray(x_other), J @ np.asarray(x_free), rtol=1e-3)
+
+
 @pytest.mark.slow  # JAX compilation: 80-115 s measured on the shared, loaded 2-core box
 def test_ppo_objective_gradient_matches_finite_differences():
     import jax.numpy as jnp
@@ -146,6 +177,36 @@ def test_compilation_cache_directory_from_the_environment(monkeypatch, tmp_path)
     monkeypatch.delenv("OPDCHECK_JAX_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert cache_dir() == tmp_path / "opdcheck" / "jax"
+
+
+@pytest.mark.slow  # pretrains a tiny LM three times (JAX compilation)
+def test_stored_pretrained_reference_is_the_computed_one(monkeypatch, tmp_path):
+    """The disk copy of the pretrained reference returns the computed arrays bit for bit; another seed is
+    another entry with other weights (the store does not hand one result to every key)."""
+    from opdcheck.kernels.neural.language import _pretrain, _stored_path, pretrained
+
+    monkeypatch.setenv("OPDCHECK_JAX_CACHE", str(tmp_path / "jax"))
+    cfg = ModelConfig(**TINY)
+    pretrained.cache_clear()
+    try:
+        fresh_p, fresh_d = _pretrain(cfg, 3, 0)
+        first_p, first_d = pretrained(cfg, 3, 0)          # computes and stores
+        assert _stored_path(cfg, 3, 0).is_file()
+        pretrained.cache_clear()
+        loaded_p, loaded_d = pretrained(cfg, 3, 0)        # loads
+        for a, b, c in zip(jax.tree_util.tree_leaves(fresh_p), jax.tree_util.tree_leaves(first_p),
+                           jax.tree_util.tree_leaves(loaded_p)):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(a, c)
+            assert a.dtype == c.dtype
+        assert fresh_d == first_d == loaded_d
+        assert _stored_path(cfg, 3, 1) != _stored_path(cfg, 3, 0)
+        other_p, _ = pretrained(cfg, 3, 1)
+        assert not np.array_equal(jax.tree_util.tree_leaves(other_p)[-1], jax.tree_util.tree_leaves(loaded_p)[-1])
+        monkeypatch.setenv("OPDCHECK_JAX_CACHE", "off")
+        assert _stored_path(cfg, 3, 0) is None
+    finally:
+        pretrained.cache_clear()
 
 
 @pytest.mark.slow  # two fresh interpreters compile (cold) and load (warm) the tiny step

@@ -45,7 +45,7 @@ __all__ = ["configure_cache", "kernel_sources", "sources_hash", "njit", "KERNEL_
 
 #: the files compiled into the kernels (the jitted modules and what they inline); this file too, since
 #: it decides the cache layout
-KERNEL_FILES = ("fastexp.py", "numba_opd.py", "numba_fused.py", "numba_alg3.py", "numba_cache.py")
+KERNEL_FILES = ("fastexp.py", "numba_opd.py", "numba_fused.py", "numba_alg3.py", "numba_stochastic.py", "numba_cache.py")
 
 _UNSET = object()
 _folder: object = _UNSET

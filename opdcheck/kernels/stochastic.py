@@ -30,6 +30,10 @@ from __future__ import annotations
 import numpy as np
 
 from opdcheck.kernels.rules import PrimalStep
+try:
+    from opdcheck.kernels.numba_stochastic import MAX_ROW, ppo_epochs
+except ImportError:  # without numba every PPO step takes the numpy reference path
+    MAX_ROW, ppo_epochs = -1, None
 from opdcheck.logspace import log_softmax_rows
 from opdcheck.problem import Problem
 
@@ -67,6 +71,7 @@ class SampledPrimal(PrimalStep):
             raise ValueError(f"seed: {seed!r}; pass a non-negative integer.")
         self.problem, self.lr, self.N, self.seed = problem, float(lr), int(N), int(seed)
         self.update, self.clip, self.epochs = update, float(clip), int(epochs)
+        self._memo: tuple[np.ndarray, np.ndarray] | None = None
 
     def _batch(self, log_pi: np.ndarray, k: int) -> np.ndarray | None:
         if self.update == "exact-pg":
@@ -75,10 +80,22 @@ class SampledPrimal(PrimalStep):
 
     def init_state(self, problem: Problem):
         theta = problem.log_pi_ref.copy()
-        return (theta, self._batch(log_softmax_rows(theta), 0), 0)
+        return (theta, self._batch(self._log_softmax(theta), 0), 0)
+
+    def _log_softmax(self, theta: np.ndarray) -> np.ndarray:
+        """``log_softmax_rows(theta)``, remembered for the last ``theta`` object: a step samples its next batch,
+        the driver asks for the policy and the next step starts from it -- three calls on one array (the
+        states' arrays are never modified in place; the result is read-only so that no caller can)."""
+        memo = self._memo
+        if memo is not None and memo[0] is theta:
+            return memo[1]
+        out = log_softmax_rows(theta)
+        out.flags.writeable = False
+        self._memo = (theta, out)
+        return out
 
     def log_policy(self, state) -> np.ndarray:
-        return log_softmax_rows(state[0])
+        return self._log_softmax(state[0])
 
     def constraint_estimate(self, state) -> np.ndarray | None:
         """``c_hat_j = sum_x rho_x mean_i R_j(x, y_i)`` over the state's batch (None for ``exact-pg``: exact c)."""
@@ -106,9 +123,21 @@ class SampledPrimal(PrimalStep):
         g = (onehot_sum - weights.sum(axis=1, keepdims=True) * pi) / batch.shape[1]
         return self.problem.rho[:, None] * g
 
+    def _ppo_epochs_numpy(self, theta: np.ndarray, log_old: np.ndarray, batch: np.ndarray,
+                          A: np.ndarray) -> np.ndarray:
+        """The PPO-clip epochs in numpy: the reference the compiled ``ppo_epochs`` reproduces bit for bit."""
+        rows = np.arange(batch.shape[0])[:, None]
+        for _ in range(self.epochs):
+            log_cur = log_softmax_rows(theta)
+            ratio = np.exp(log_cur[rows, batch] - log_old[rows, batch])
+            clipped = ((A > 0) & (ratio > 1 + self.clip)) | ((A < 0) & (ratio < 1 - self.clip))
+            w = np.where(clipped, 0.0, ratio * A)
+            theta = theta + self.lr * self._grad(log_cur, batch, w)
+        return theta
+
     def step(self, state, lam):
         theta, batch, k = state
-        log_old = log_softmax_rows(theta)
+        log_old = self._log_softmax(theta)
         if self.update == "exact-pg":
             p = self.problem
             pi = np.exp(log_old)
@@ -117,18 +146,15 @@ class SampledPrimal(PrimalStep):
             theta = theta + self.lr * g
             return (theta - theta.max(axis=1, keepdims=True), None, k + 1)
         A = self._advantages(log_old, batch, lam)
-        rows = np.arange(batch.shape[0])[:, None]
         if self.update == "pg":
             theta = theta + self.lr * self._grad(log_old, batch, A)
-        else:
-            for _ in range(self.epochs):
-                log_cur = log_softmax_rows(theta)
-                ratio = np.exp(log_cur[rows, batch] - log_old[rows, batch])
-                clipped = ((A > 0) & (ratio > 1 + self.clip)) | ((A < 0) & (ratio < 1 - self.clip))
-                w = np.where(clipped, 0.0, ratio * A)
-                theta = theta + self.lr * self._grad(log_cur, batch, w)
+        elif max(theta.shape[1], batch.shape[1]) > MAX_ROW:
+            theta = self._ppo_epochs_numpy(theta, log_old, batch, A)
+        else:  # compiled, the same bits as _ppo_epochs_numpy (kernels/numba_stochastic.py)
+            theta = ppo_epochs(np.ascontiguousarray(theta, dtype=np.float64), log_old, np.ascontiguousarray(batch),
+                               np.ascontiguousarray(A), self.problem.rho, self.lr, self.clip, self.epochs)
         theta = theta - theta.max(axis=1, keepdims=True)  # softmax gauge: keep logits bounded
-        return (theta, self._batch(log_softmax_rows(theta), k + 1), k + 1)
+        return (theta, self._batch(self._log_softmax(theta), k + 1), k + 1)
 
     def describe(self) -> dict:
         return {"primal": f"sampled-{self.update}", "lr": self.lr, "N": self.N, "seed": self.seed,

@@ -3,7 +3,9 @@
 The first run of ``sec-4-stability`` or ``alg-3-neural`` on a machine compiles its jitted steps (15-45 s of
 a quick run on a loaded 2-core box); the compiled executables are written to a user cache directory and
 later runs -- and every worker process of the same run -- load them instead. The cache holds compiled
-programs only: the same program gives the same numbers, so results do not depend on whether it was warm.
+programs (the same program gives the same numbers) and, under ``pretrained/``, the pretrained reference LMs
+(:func:`.language.pretrained`: the arrays it computed, keyed on everything they depend on), so results do
+not depend on whether it was warm.
 
 Directory: ``$OPDCHECK_JAX_CACHE`` if set (``off`` disables the cache), else
 ``$XDG_CACHE_HOME/opdcheck/jax`` (``~/.cache/opdcheck/jax``).

@@ -16,8 +16,12 @@ pretraining seed.
 """
 from __future__ import annotations
 
+import hashlib
+import os
+import platform
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -70,9 +74,61 @@ def reward_cost(helpful, unsafe, ys):
     return helpful[ys].mean(-1), unsafe[ys].mean(-1)
 
 
+def _stored_path(cfg: ModelConfig, steps: int, seed: int) -> Path | None:
+    """Where a pretrained reference is stored: the JAX cache folder (``None``: caching off), under a key
+    hashing everything the result depends on (sizes, steps, seed, this package's LM sources, the JAX,
+    jaxlib, optax and numpy versions, the device kind)."""
+    from opdcheck.kernels.neural.cache import cache_dir
+
+    base = cache_dir()
+    if base is None:
+        return None
+    import jax
+    import jaxlib
+    import optax
+
+    h = hashlib.sha256(repr((cfg, int(steps), int(seed), LIMIT_FRACTION, N_EVAL, jax.__version__, jaxlib.__version__,
+                             optax.__version__, np.__version__, platform.machine(),
+                             jax.devices()[0].device_kind)).encode())
+    for name in ("model.py", "language.py", "ppo.py", "cache.py"):
+        h.update((Path(__file__).parent / name).read_bytes())
+    return base / "pretrained" / f"{h.hexdigest()[:32]}.npz"
+
+
 @lru_cache(maxsize=8)
 def pretrained(cfg: ModelConfig, steps: int, seed: int) -> tuple[dict, float]:
-    """The reference LM and the cost limit ``d`` (its expected cost), cached per process."""
+    """The reference LM and the cost limit ``d`` (its expected cost), cached per process and on disk.
+
+    The disk copy (beside JAX's compilation cache, :mod:`.cache`; ``OPDCHECK_JAX_CACHE=off`` disables both)
+    holds the arrays this function computed, so a warm run gets the same bits without the ~150 Adam
+    steps (3-13 s of a quick ``sec-4-stability`` run on the loaded 2-core box)."""
+    import jax
+
+    from opdcheck.kernels.neural.model import init_params
+
+    path = _stored_path(cfg, steps, seed)
+    treedef = jax.tree_util.tree_structure(init_params(seed, cfg))
+    if path is not None and path.is_file():
+        try:
+            with np.load(path) as z:
+                leaves = [z[f"p{i}"] for i in range(treedef.num_leaves)]
+                return jax.tree_util.tree_unflatten(treedef, leaves), float(z["limit"])
+        except (OSError, KeyError, ValueError):  # a damaged file: recompute (and rewrite) it
+            pass
+    params, limit = _pretrain(cfg, steps, seed)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+            np.savez(tmp, limit=np.float64(limit),
+                     **{f"p{i}": a for i, a in enumerate(jax.tree_util.tree_leaves(params))})
+            os.replace(tmp, path)
+        except OSError:  # read-only cache: run uncached
+            pass
+    return params, limit
+
+
+def _pretrain(cfg: ModelConfig, steps: int, seed: int) -> tuple[dict, float]:
     import jax
     import jax.numpy as jnp
     import optax

@@ -5,9 +5,9 @@ responses of length 3, 2 prompts (54 prompt-response pairs, enumerated: exact ex
 error), reward and cost as in the §4 neural study, limit ``d = 0.75 x`` the reference's cost, ``beta = 0.1``,
 ``eta_th = eta_lam = 2``, Alg. 3's dual convention ``c / eta_lam``; ``Theta = R^D`` (no projection).
 
-Update: eqs. (8)-(11) with ``F^+ grad L`` by conjugate gradient on Fisher-vector products (jvp/vjp), damping
-1e-9, relative tolerance 1e-10, at most 500 iterations; the worst achieved residual ``||F x - grad L|| /
-||grad L||`` is reported. Float64.
+Update: eqs. (8)-(11) with ``F^+ grad L`` by conjugate gradient on Fisher-vector products (``J^T diag(rho pi) J v``,
+the Jacobian ``J`` of ``log pi`` formed once per solve), damping 1e-9, relative tolerance 1e-10, at most 500
+iterations; the worst achieved residual ``||F x - grad L|| / ||grad L||`` is reported. Float64.
 
 Claim (paper): Algorithm 3 / Cor 3.10 -- with ``eps_approx``-inexact natural-gradient steps the last iterate
 converges linearly to a neighbourhood of the saddle point whose radius grows with ``eps_approx``; the
