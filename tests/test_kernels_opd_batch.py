@@ -84,6 +84,9 @@ def test_scalar_weight_is_shared_by_every_cell():
     cells = run_primal_dual(p, prediction="optimistic", eta_th=3.0, eta_lam=np.array([3.0, 6.0]), T=50)
     for el, c in zip((3.0, 6.0), cells):
         _same(run_primal_dual(p, prediction="optimistic", eta_th=3.0, eta_lam=el, T=50), c)
+    cells = run_config("multi-shot", p, eta_th=3.0, eta_lam=np.array([3.0, 6.0]), T=50, K=2)
+    for el, c in zip((3.0, 6.0), cells):
+        _same(run_config("multi-shot", p, eta_th=3.0, eta_lam=el, T=50, K=2), c)
 
 
 def test_rules_broadcast_over_cells():

@@ -173,6 +173,8 @@ def run_config(method: "str | Method", problem: Problem, *, eta_th: float, eta_l
         dual_step = config.dual_step
     if config.ordering not in ORDERINGS:
         raise ValueError(f"ordering: {config.ordering!r}; choose one of {sorted(ORDERINGS)}.")
+    if np.ndim(eta_th) == 0 and np.ndim(eta_lam) == 1:  # a batch of cells sharing eta_th
+        eta_th = np.full(np.shape(eta_lam), float(eta_th))
     primal = build_primal(config, problem, eta_th, init_log_pi=init_log_pi)
     dual: DualRule | None = None
     if config.dual_rule != "projected-gradient":
