@@ -173,6 +173,12 @@ def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam
     T : number of steps (>= 1).
     saddle : object with ``.pi`` and ``.lam`` (default: dual Newton, beta > 0 only).
     keep_every : keep ``(t, pi_hat_t, lam_hat_t)`` every k steps (0: keep only the last).
+    eta_th, eta_lam as 1-d arrays of ``C`` cells (a scalar is shared by the cells): a **batch**. The states are
+        stacked on a leading axis and every step is this function's step (``_advance``/``_evaluate``, the rules
+        broadcasting over the cells); each cell stops on its own (non-finite step not committed, ``stop_below``)
+        while the others run on. Returns a list of ``C`` trajectories, cell ``i`` equal to the run at
+        ``(eta_th[i], eta_lam[i])``. Needs the projected dual step (``dual=None``), ``keep_every = 0`` and a
+        primal step with a batch axis (``MirrorStep``/``KStepMirror`` built with the array, as ``run_config`` does).
     stop_below : stop once ``error_t <= stop_below * error_0`` (None: run all T steps).
     primal : the primal step (:class:`~opdcheck.kernels.rules.PrimalStep`); default the distributional
         KL-proximal step :class:`~opdcheck.kernels.rules.MirrorStep` at ``eta_th`` (Alg. 2). Algorithm 3
