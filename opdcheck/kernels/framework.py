@@ -43,7 +43,7 @@ import numpy as np
 
 from opdcheck.kernels.dual_rules import DualRule, make_dual_rule
 from opdcheck.kernels.opd import run_primal_dual
-from opdcheck.kernels.rules import MirrorStep, PrimalStep, primal_mirror_step
+from opdcheck.kernels.rules import MirrorStep, PrimalStep, _steps, primal_mirror_step
 from opdcheck.kernels.trajectory import Trajectory
 from opdcheck.methods import METHODS, ORDERINGS, Method, get_method
 from opdcheck.problem import Problem
@@ -65,7 +65,7 @@ class KStepMirror(PrimalStep):
     def __init__(self, problem: Problem, eta_th: float, K: int, init_log_pi: np.ndarray | None = None) -> None:
         if not isinstance(K, (int, np.integer)) or K < 1:
             raise ValueError(f"K: {K!r}; pass an integer number of inner mirror steps >= 1.")
-        self.problem, self.eta_th, self.K = problem, float(eta_th), int(K)
+        self.problem, self.eta_th, self.K = problem, _steps(eta_th), int(K)
         self._base = MirrorStep(problem, eta_th, init_log_pi=init_log_pi)
 
     def init_state(self, problem: Problem) -> np.ndarray:
@@ -161,6 +161,10 @@ def run_config(method: "str | Method", problem: Problem, *, eta_th: float, eta_l
     weight (ignored by stateful rules, which carry their own step sizes, overridable by ``dual_params``).
     ``dual_step`` defaults to the method's registered convention; ``lam_init`` to its source's default
     (Safe-RLHF 1, OmniSafe 0.001, else 0).
+
+    ``eta_th`` and ``eta_lam`` may be 1-d arrays of ``C`` cells (a scalar is shared by every cell): the driver
+    then runs every cell in one batched pass and returns one :class:`Trajectory` per cell (a list), each the
+    one-cell run's (mirror oracles with the projected dual step, ``keep_every = 0``).
     """
     config = get_method(method)
     if K is not None:
@@ -169,6 +173,8 @@ def run_config(method: "str | Method", problem: Problem, *, eta_th: float, eta_l
         dual_step = config.dual_step
     if config.ordering not in ORDERINGS:
         raise ValueError(f"ordering: {config.ordering!r}; choose one of {sorted(ORDERINGS)}.")
+    if np.ndim(eta_th) == 0 and np.ndim(eta_lam) == 1:  # a batch of cells sharing eta_th
+        eta_th = np.full(np.shape(eta_lam), float(eta_th))
     primal = build_primal(config, problem, eta_th, init_log_pi=init_log_pi)
     dual: DualRule | None = None
     if config.dual_rule != "projected-gradient":
@@ -179,7 +185,8 @@ def run_config(method: "str | Method", problem: Problem, *, eta_th: float, eta_l
     tr = run_primal_dual(problem, prediction=ORDERINGS[config.ordering], eta_th=eta_eff, eta_lam=eta_lam, T=T,
                          dual_step=dual_step, lam_init=lam_init, saddle=saddle, keep_every=keep_every,
                          stop_below=stop_below, method=config.name, primal=primal, dual=dual)
-    tr.config["ordering"] = config.ordering
-    tr.config["source"] = config.source
-    tr.config["lagrangian_evaluations"] = lagrangian_evaluations(config, tr)
+    for one in (tr if isinstance(tr, list) else [tr]):
+        one.config["ordering"] = config.ordering
+        one.config["source"] = config.source
+        one.config["lagrangian_evaluations"] = lagrangian_evaluations(config, one)
     return tr

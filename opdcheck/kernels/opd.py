@@ -50,7 +50,7 @@ import numpy as np
 from opdcheck.kernels.potential import potential as _potential
 from opdcheck.kernels.potential import thm34_constants
 from opdcheck.kernels.rules import dual_step as _dual_step
-from opdcheck.kernels.rules import PREDICTION_RULES, MirrorStep, PrimalStep, validate_steps
+from opdcheck.kernels.rules import PREDICTION_RULES, MirrorStep, PrimalStep, validate_batch_steps, validate_steps
 from opdcheck.kernels.trajectory import Trajectory, kl_rows_log
 from opdcheck.problem import Problem
 
@@ -114,8 +114,17 @@ def validate_run(problem: Problem, *, eta_th, eta_lam, T, dual_step, lam_init, s
                          "or load_problem(path).")
     if prediction not in PREDICTIONS:
         raise ValueError(f"prediction: {prediction!r}; choose one of {PREDICTIONS}.")
-    eta_th, eta_lam = validate_steps(eta_th, eta_lam, problem.beta, dual_convention=dual_step,
-                                     closed_form=closed_form, who=who)
+    if np.ndim(eta_th) == 0 and np.ndim(eta_lam) == 0:
+        eta_th, eta_lam = validate_steps(eta_th, eta_lam, problem.beta, dual_convention=dual_step,
+                                         closed_form=closed_form, who=who)
+    else:  # a batch of cells: a scalar weight is shared by every cell
+        C = max(np.size(eta_th), np.size(eta_lam))
+        eta_th, eta_lam = validate_batch_steps(np.broadcast_to(np.asarray(eta_th, dtype=np.float64), (C,)).copy()
+                                               if np.ndim(eta_th) == 0 else eta_th,
+                                               np.broadcast_to(np.asarray(eta_lam, dtype=np.float64), (C,)).copy()
+                                               if np.ndim(eta_lam) == 0 else eta_lam,
+                                               problem.beta, dual_convention=dual_step, closed_form=closed_form,
+                                               who=who)
     if isinstance(T, (bool, np.bool_)) or not isinstance(T, (int, np.integer)) or T < 1:
         raise ValueError(f"T: {T!r}; pass an integer number of steps >= 1.")
     _check_run_budget(problem, int(T), who)
@@ -164,6 +173,12 @@ def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam
     T : number of steps (>= 1).
     saddle : object with ``.pi`` and ``.lam`` (default: dual Newton, beta > 0 only).
     keep_every : keep ``(t, pi_hat_t, lam_hat_t)`` every k steps (0: keep only the last).
+    eta_th, eta_lam as 1-d arrays of ``C`` cells (a scalar is shared by the cells): a **batch**. The states are
+        stacked on a leading axis and every step is this function's step (``_advance``/``_evaluate``, the rules
+        broadcasting over the cells); each cell stops on its own (non-finite step not committed, ``stop_below``)
+        while the others run on. Returns a list of ``C`` trajectories, cell ``i`` equal to the run at
+        ``(eta_th[i], eta_lam[i])``. Needs the projected dual step (``dual=None``), ``keep_every = 0`` and a
+        primal step with a batch axis (``MirrorStep``/``KStepMirror`` built with the array, as ``run_config`` does).
     stop_below : stop once ``error_t <= stop_below * error_0`` (None: run all T steps).
     primal : the primal step (:class:`~opdcheck.kernels.rules.PrimalStep`); default the distributional
         KL-proximal step :class:`~opdcheck.kernels.rules.MirrorStep` at ``eta_th`` (Alg. 2). Algorithm 3
@@ -181,6 +196,13 @@ def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam
     if not isinstance(keep_every, (int, np.integer)) or keep_every < 0:
         raise ValueError(f"keep_every: {keep_every!r}; pass an integer >= 0 (0 keeps only the last iterate).")
     method = method or {"optimistic": "opd", "none": "simultaneous-pd", "alternating": "sequential-pd"}[prediction]
+    batch = np.ndim(eta_th) == 1
+    if batch and (dual is not None or keep_every):
+        raise ValueError(f"{method}: a batch of step sizes (eta_th, eta_lam arrays) runs the projected dual step "
+                         "and keeps only the last iterate; pass dual=None and keep_every=0, or run the cells one by one.")
+    if batch and primal is not None and np.ndim(getattr(primal, "eta_th", 0.0)) != 1:
+        raise ValueError(f"{method}: primal = {type(primal).__name__} has no batch axis; pass a MirrorStep or "
+                         "KStepMirror built with the array of eta_th, or run the cells one by one.")
 
     rule = PREDICTION_RULES[prediction]
     rho = problem.rho
@@ -225,28 +247,46 @@ def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam
         return c_exact if est is None else np.asarray(est, dtype=np.float64)
 
     n = T + 1
-    m = {k: np.zeros(n) for k in ("kl_star", "lam_err2", "kl_hat_pred", "lam_hat_pred2", "gap")}
-    m["constraint"] = np.zeros((n, problem.h))
+    cells = (eta_th.shape[0],) if batch else ()  # the batch axis: metrics are (T + 1, C), states (C, ...)
+    m = {k: np.zeros((n,) + cells) for k in ("kl_star", "lam_err2", "kl_hat_pred", "lam_hat_pred2", "gap")}
+    m["constraint"] = np.zeros((n,) + cells + (problem.h,))
     iterates: list = []
+    if batch:
+        def constraint_values(pi):  # c_j per cell: Problem.constraint_values with the cells on axis 0
+            return np.einsum("x,cxn,jxn->cj", rho, pi, problem.R_hard)
+
+        def e_rho(rows):  # E_rho of per-row values, per cell
+            return rows @ rho
+
+        def rho_r(pi):
+            return np.einsum("x,cxn,xn->c", rho, pi, problem.r)
+    else:
+        constraint_values = problem.constraint_values
+
+        def e_rho(rows):
+            return rho @ rows
+
+        def rho_r(pi):
+            return float(np.einsum("x,xn,xn->", rho, pi, problem.r))
 
     def record(t, log_hat, pi_hat, lam_hat, c_hat, log_prev, lam_prev):
-        m["kl_star"][t] = rho @ kl_rows_log(pi_s, log_pi_s, log_hat)
-        m["lam_err2"][t] = float(np.sum((lam_s - lam_hat) ** 2))
-        m["kl_hat_pred"][t] = rho @ kl_rows_log(pi_hat, log_hat, log_prev)
-        m["lam_hat_pred2"][t] = float(np.sum((lam_hat - lam_prev) ** 2))
+        m["kl_star"][t] = e_rho(kl_rows_log(pi_s, log_pi_s, log_hat))
+        m["lam_err2"][t] = np.sum((lam_s - lam_hat) ** 2, axis=-1)
+        m["kl_hat_pred"][t] = e_rho(kl_rows_log(pi_hat, log_hat, log_prev))
+        m["lam_hat_pred2"][t] = np.sum((lam_hat - lam_prev) ** 2, axis=-1)
         m["constraint"][t] = c_hat
         # L(pi*, lam_hat) - L(pi_hat, lam*) >= 0 at a saddle point
-        kl_hat_ref = float(rho @ kl_rows_log(pi_hat, log_hat, problem.log_pi_ref))
-        r_hat = float(np.einsum("x,xn,xn->", rho, pi_hat, problem.r))
-        m["gap"][t] = (r_s + lam_hat @ c_s - beta * kl_s_ref) - (r_hat + lam_s @ c_hat - beta * kl_hat_ref)
+        kl_hat_ref = e_rho(kl_rows_log(pi_hat, log_hat, problem.log_pi_ref))
+        r_hat = rho_r(pi_hat)
+        m["gap"][t] = (r_s + lam_hat @ c_s - beta * kl_s_ref) - (r_hat + c_hat @ lam_s - beta * kl_hat_ref)
         if keep_every and t % keep_every == 0:
             iterates.append((t, pi_hat.copy(), lam_hat.copy()))
 
     s_hat = primal.init_state(problem)
     log_hat = logpi(s_hat)
-    lam_hat = lam0.copy()
+    lam_hat = np.broadcast_to(lam0, cells + lam0.shape).copy()
     pi_hat = np.exp(log_hat)
-    cx_hat = problem.constraint_values(pi_hat)
+    cx_hat = constraint_values(pi_hat)
     c_hat = c_dual(s_hat, cx_hat)
     # t = 0 convention: previous predictions equal the initial state
     s_prev, log_prev, lam_prev, c_prev = s_hat, log_hat, lam_hat, c_hat
@@ -254,30 +294,23 @@ def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam
     err0 = m["kl_star"][0] + m["lam_err2"][0]
     threshold = None if stop_below is None else stop_below * err0
 
+    if batch:
+        return _run_cells(T, rule, P, D, logpi, constraint_values, record, m, threshold, prediction,
+                          s_hat, log_hat, lam_hat, pi_hat, c_hat, cx_hat, dict(
+                              problem=problem, eta_th=eta_th, eta_lam=eta_lam, dual_step=dual_step,
+                              closed_form=closed_form, lam0=lam0, stop_below=stop_below, method=method,
+                              primal=primal, pi_s=pi_s, lam_s=lam_s))
+
     done = 0
     diverged, first_bad, reason = False, None, "T reached"
     for t in range(T):
-        s_pred, lam_pred = rule(P, D, s_hat, lam_hat, s_prev, lam_prev, c_prev)
-        if s_pred is s_hat:
-            log_pred, pi_pred, c_pred, cx_pred = log_hat, pi_hat, c_hat, cx_hat
-        else:
-            log_pred = logpi(s_pred)
-            pi_pred = np.exp(log_pred)
-            cx_pred = problem.constraint_values(pi_pred)
-            c_pred = c_dual(s_pred, cx_pred)
-        # alternating: the prediction already is P(pi_hat_t, lam_t) (lam_t = lam_hat_t); do not recompute
-        s_new = s_pred if prediction == "alternating" else P(s_hat, lam_pred)
-        lam_new, dstate_new = D_commit(dstate, lam_hat, c_pred)
-        log_new = log_pred if s_new is s_pred else logpi(s_new)
+        (s_pred, log_pred, pi_pred, lam_pred, c_pred, cx_pred), (s_new, log_new, lam_new, dstate_new) = _advance(
+            rule, P, D, D_commit, logpi, constraint_values, c_dual, prediction, dstate,
+            s_hat, log_hat, pi_hat, lam_hat, c_hat, cx_hat, s_prev, lam_prev, c_prev)
         if not (np.all(np.isfinite(log_new)) and np.all(np.isfinite(lam_new))):
             diverged, first_bad, reason = True, t + 1, "non-finite"
             break
-        pi_new = pi_pred if s_new is s_pred else np.exp(log_new)
-        if s_new is s_pred:
-            cx_new, c_new = cx_pred, c_pred
-        else:
-            cx_new = problem.constraint_values(pi_new)
-            c_new = c_dual(s_new, cx_new)
+        pi_new, cx_new, c_new = _evaluate(s_new, log_new, s_pred, pi_pred, cx_pred, c_pred, constraint_values, c_dual)
         with np.errstate(over="ignore", invalid="ignore"):
             record(t + 1, log_new, pi_new, lam_new, cx_new, log_pred, lam_pred)
         e = m["kl_star"][t + 1] + m["lam_err2"][t + 1]
@@ -294,6 +327,109 @@ def run_primal_dual(problem: Problem, *, prediction: str, eta_th: float, eta_lam
             reason = "error below stop threshold"
             break
 
+    return _trajectory(problem, m, done, iterates, pi_hat, lam_hat, log_hat, s_hat, dstate, diverged, first_bad,
+                       reason, eta_th=eta_th, eta_lam=eta_lam, dual_step=dual_step, closed_form=closed_form, T=T,
+                       lam0=lam0, stop_below=stop_below, method=method, prediction=prediction, primal=primal,
+                       dual=dual, pi_s=pi_s, lam_s=lam_s)
+
+
+def _advance(rule, P, D, D_commit, logpi, constraint_values, c_dual, prediction, dstate,
+             s_hat, log_hat, pi_hat, lam_hat, c_hat, cx_hat, s_prev, lam_prev, c_prev):
+    """One step of the driver up to the new state: the prediction ``(pi_t, lam_t)`` with its policy and
+    constraint values, and ``(pi_hat_{t+1}, lam_hat_{t+1})`` (module docstring). Shapes as given: one run,
+    or the cells of a batch on axis 0 (then every rule broadcasts over the cells)."""
+    s_pred, lam_pred = rule(P, D, s_hat, lam_hat, s_prev, lam_prev, c_prev)
+    if s_pred is s_hat:
+        log_pred, pi_pred, c_pred, cx_pred = log_hat, pi_hat, c_hat, cx_hat
+    else:
+        log_pred = logpi(s_pred)
+        pi_pred = np.exp(log_pred)
+        cx_pred = constraint_values(pi_pred)
+        c_pred = c_dual(s_pred, cx_pred)
+    # alternating: the prediction already is P(pi_hat_t, lam_t) (lam_t = lam_hat_t); do not recompute
+    s_new = s_pred if prediction == "alternating" else P(s_hat, lam_pred)
+    lam_new, dstate_new = D_commit(dstate, lam_hat, c_pred)
+    log_new = log_pred if s_new is s_pred else logpi(s_new)
+    return (s_pred, log_pred, pi_pred, lam_pred, c_pred, cx_pred), (s_new, log_new, lam_new, dstate_new)
+
+
+def _evaluate(s_new, log_new, s_pred, pi_pred, cx_pred, c_pred, constraint_values, c_dual):
+    """The new state's policy and constraint values (the prediction's, when they are the same state)."""
+    if s_new is s_pred:
+        return pi_pred, cx_pred, c_pred
+    pi_new = np.exp(log_new)
+    cx_new = constraint_values(pi_new)
+    return pi_new, cx_new, c_dual(s_new, cx_new)
+
+
+def _run_cells(T, rule, P, D, logpi, constraint_values, record, m, threshold, prediction,
+               s_hat, log_hat, lam_hat, pi_hat, c_hat, cx_hat, cfg) -> list[Trajectory]:
+    """The driver's loop over a batch of cells (states stacked on axis 0): the same :func:`_advance` and
+    :func:`_evaluate` as one run, and per cell the one run's rules for divergence (a non-finite state or error
+    stops the cell, the step not committed) and for ``stop_below``. A stopped cell's state is frozen (the
+    batch keeps stepping the others); its metrics end at its last committed step. Returns one
+    :class:`Trajectory` per cell."""
+    C = lam_hat.shape[0]
+    s_prev, log_prev, lam_prev, c_prev = s_hat, log_hat, lam_hat, c_hat
+    active = np.ones(C, dtype=bool)
+    done = np.zeros(C, dtype=np.int64)
+    first_bad = np.zeros(C, dtype=np.int64)
+    stopped = np.zeros(C, dtype=bool)
+
+    def D_commit(dstate, lam_hat, c):
+        return D(lam_hat, c), dstate
+
+    def c_dual(s, c_exact):
+        return c_exact
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for t in range(T):
+            (s_pred, log_pred, pi_pred, lam_pred, c_pred, cx_pred), (s_new, log_new, lam_new, _) = _advance(
+                rule, P, D, D_commit, logpi, constraint_values, c_dual, prediction, None,
+                s_hat, log_hat, pi_hat, lam_hat, c_hat, cx_hat, s_prev, lam_prev, c_prev)
+            finite = np.all(np.isfinite(log_new), axis=(1, 2)) & np.all(np.isfinite(lam_new), axis=1)
+            pi_new, cx_new, c_new = _evaluate(s_new, log_new, s_pred, pi_pred, cx_pred, c_pred, constraint_values,
+                                              c_dual)
+            record(t + 1, log_new, pi_new, lam_new, cx_new, log_pred, lam_pred)
+            e = m["kl_star"][t + 1] + m["lam_err2"][t + 1]
+            bad = active & ~(finite & np.isfinite(e))
+            first_bad[bad] = t + 1
+            commit = active & ~bad
+            active = commit.copy()
+            done[commit] = t + 1
+
+            def keep(new, old, k=commit):
+                return np.where(k.reshape((C,) + (1,) * (np.ndim(new) - 1)), new, old)
+            s_hat, log_hat, lam_hat, pi_hat, c_hat, cx_hat = (keep(s_new, s_hat), keep(log_new, log_hat),
+                                                               keep(lam_new, lam_hat), keep(pi_new, pi_hat),
+                                                               keep(c_new, c_hat), keep(cx_new, cx_hat))
+            s_prev, log_prev, lam_prev, c_prev = (keep(s_pred, s_prev), keep(log_pred, log_prev),
+                                                  keep(lam_pred, lam_prev), keep(c_pred, c_prev))
+            if threshold is not None:
+                below = commit & (e <= threshold)
+                stopped |= below
+                active &= ~below
+            if not active.any():
+                break
+    out = []
+    for i in range(C):
+        mi = {k: v[:, i] for k, v in m.items()}
+        bad = bool(first_bad[i])
+        reason = "non-finite" if bad else ("error below stop threshold" if stopped[i] else "T reached")
+        out.append(_trajectory(cfg["problem"], mi, int(done[i]), [], pi_hat[i], lam_hat[i], log_hat[i], s_hat[i],
+                               None, bad, int(first_bad[i]) if bad else None, reason,
+                               eta_th=float(cfg["eta_th"][i]), eta_lam=float(cfg["eta_lam"][i]),
+                               dual_step=cfg["dual_step"], closed_form=cfg["closed_form"], T=T, lam0=cfg["lam0"],
+                               stop_below=cfg["stop_below"], method=cfg["method"], prediction=prediction,
+                               primal=cfg["primal"], dual=None, pi_s=cfg["pi_s"], lam_s=cfg["lam_s"]))
+    return out
+
+
+def _trajectory(problem, m, done, iterates, pi_hat, lam_hat, log_hat, s_hat, dstate, diverged, first_bad, reason, *,
+                eta_th, eta_lam, dual_step, closed_form, T, lam0, stop_below, method, prediction, primal, dual,
+                pi_s, lam_s) -> Trajectory:
+    """The :class:`Trajectory` of one run (or one cell of a batch) from its metrics up to step ``done``."""
+    beta = problem.beta
     metrics = {k: v[: done + 1].copy() for k, v in m.items()}
     metrics["error"] = metrics["kl_star"] + metrics["lam_err2"]
     consts = thm34_constants(problem, eta_th, eta_lam) if problem.R_max > 0 else None

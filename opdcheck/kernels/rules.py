@@ -26,7 +26,7 @@ from opdcheck.logspace import log_softmax_rows
 from opdcheck.problem import Problem
 
 __all__ = ["CLOSED_FORMS", "DUAL_CONVENTIONS", "primal_mirror_step", "dual_step", "dual_step_size",
-           "project_nonneg", "validate_steps", "optimistic_prediction", "no_prediction",
+           "project_nonneg", "validate_steps", "validate_batch_steps", "optimistic_prediction", "no_prediction",
            "alternating_prediction", "PREDICTION_RULES", "PrimalStep", "MirrorStep"]
 
 #: "derived": our derivation of the maximiser of (4)/(6); "printed": the paper's closed form (proof of Thm 3.4, App. C: the
@@ -67,6 +67,39 @@ def validate_steps(eta_th: float, eta_lam: float, beta: float, *, dual_conventio
     return eta_th, eta_lam
 
 
+def validate_batch_steps(eta_th, eta_lam, beta: float, *, dual_convention: str = "prox",
+                         closed_form: str = "derived", who: str = "step") -> tuple:
+    """:func:`validate_steps` for a batch of cells: ``eta_th`` (and ``eta_lam`` unless None) 1-d float arrays
+    of one length ``C >= 1``, every cell meeting :func:`validate_steps`'s conditions. Returns the arrays."""
+    out = []
+    for name, v in (("eta_th", eta_th), ("eta_lam", eta_lam)):
+        if v is None:
+            out.append(None)
+            continue
+        try:
+            a = np.asarray(v, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{who}: {name} = {v!r:.60}; pass a 1-d array of finite floats.") from None
+        if a.ndim != 1 or a.size < 1:
+            raise ValueError(f"{who}: {name} has shape {a.shape}; a batch of cells needs a 1-d array of length >= 1.")
+        out.append(a)
+    th, lm = out
+    if lm is not None and lm.shape != th.shape:
+        raise ValueError(f"{who}: eta_th has {th.size} cells, eta_lam {lm.size}; pass one of each per cell.")
+    bad = ~(np.isfinite(th) & (th >= 0) & (th + beta > 0))
+    if bad.any():
+        i = int(np.argmax(bad))
+        validate_steps(th[i], 1.0, beta, closed_form=closed_form, who=f"{who} (cell {i})")
+    if lm is not None:
+        bad = ~(np.isfinite(lm) & (lm > 0))
+        if bad.any():
+            i = int(np.argmax(bad))
+            validate_steps(th[i], lm[i], beta, closed_form=closed_form, who=f"{who} (cell {i})")
+    validate_steps(float(th[0]), 1.0 if lm is None else float(lm[0]), beta, dual_convention=dual_convention,
+                   closed_form=closed_form, who=who)
+    return th, lm
+
+
 def primal_mirror_step(problem: Problem, log_pi_hat: np.ndarray, lam: np.ndarray, eta_th: float, *,
                        closed_form: str = "derived") -> np.ndarray:
     """The maximiser of eqs. (4)/(6): ``argmax_pi L(pi, lam) - eta_th E_rho KL(pi || pi_hat)``.
@@ -80,15 +113,30 @@ def primal_mirror_step(problem: Problem, log_pi_hat: np.ndarray, lam: np.ndarray
     ``exp(S_lam)`` (no ``1/(eta+beta)``), which is *not* the maximiser (negative control).
 
     Returns the normalised log-policy, shape (X, n).
+
+    **Batch axis**: ``eta_th`` may be an array of shape ``(C,)`` (one step per cell), with ``log_pi_hat``
+    of shape ``(C, X, n)`` and ``lam`` of shape ``(C, h)``; the same formula then broadcasts over the
+    cells (each cell computes what the unbatched call computes for it) and the result has shape ``(C, X, n)``.
     """
-    eta_th, _ = validate_steps(eta_th, 1.0, problem.beta, closed_form=closed_form, who="primal_mirror_step")
     lam = np.asarray(lam, dtype=np.float64)
-    if lam.shape != (problem.h,):
-        raise ValueError(f"primal_mirror_step: lam has shape {lam.shape}; pass one multiplier per constraint "
-                         f"({problem.h},).")
+    if np.ndim(eta_th) == 0:
+        eta_th, _ = validate_steps(eta_th, 1.0, problem.beta, closed_form=closed_form, who="primal_mirror_step")
+        if lam.shape != (problem.h,):
+            raise ValueError(f"primal_mirror_step: lam has shape {lam.shape}; pass one multiplier per constraint "
+                             f"({problem.h},).")
+        S = problem.scores(lam)
+    else:
+        eta_th = validate_batch_steps(eta_th, None, problem.beta, closed_form=closed_form,
+                                      who="primal_mirror_step")[0]
+        C = eta_th.shape[0]
+        if lam.shape != (C, problem.h):
+            raise ValueError(f"primal_mirror_step: lam has shape {lam.shape} with {C} cells; pass one multiplier per "
+                             f"constraint and cell ({C}, {problem.h}).")
+        # per cell the dot Problem.scores computes, (1, h) x (h, X n), stacked as (C, h) x (h, X n)
+        S = problem.r + np.dot(lam, problem.R_hard.reshape(problem.h, -1)).reshape(C, problem.X, problem.n)
+        eta_th = eta_th[:, None, None]
     beta = problem.beta
     denom = eta_th + beta
-    S = problem.scores(lam)
     mix = (eta_th * log_pi_hat + beta * problem.log_pi_ref) / denom
     z = mix + (S / denom if closed_form == "derived" else S)
     return log_softmax_rows(z)
@@ -136,12 +184,16 @@ class MirrorStep(PrimalStep):
 
     def __init__(self, problem: Problem, eta_th: float, closed_form: str = "derived",
                  init_log_pi: np.ndarray | None = None) -> None:
-        self.problem, self.eta_th, self.closed_form = problem, float(eta_th), closed_form
+        self.problem, self.eta_th, self.closed_form = problem, _steps(eta_th), closed_form
         self.init_log_pi = None if init_log_pi is None else _check_init_log_pi(problem, init_log_pi)
 
     def init_state(self, problem: Problem) -> np.ndarray:
-        """``pi_hat_0``: ``pi_ref`` (Algorithm 2's start) unless ``init_log_pi`` was given."""
-        return problem.log_pi_ref.copy() if self.init_log_pi is None else self.init_log_pi.copy()
+        """``pi_hat_0``: ``pi_ref`` (Algorithm 2's start) unless ``init_log_pi`` was given; with a batch of
+        steps (``eta_th`` of shape ``(C,)``) one copy per cell, shape ``(C, X, n)``."""
+        z = problem.log_pi_ref if self.init_log_pi is None else self.init_log_pi
+        if np.ndim(self.eta_th) == 0:
+            return z.copy()
+        return np.broadcast_to(z, (self.eta_th.shape[0],) + z.shape).copy()
 
     def step(self, state: np.ndarray, lam: np.ndarray) -> np.ndarray:
         return primal_mirror_step(self.problem, state, lam, self.eta_th, closed_form=self.closed_form)
@@ -151,6 +203,11 @@ class MirrorStep(PrimalStep):
 
     def describe(self) -> dict:
         return {"primal": self.name, "closed_form": self.closed_form}
+
+
+def _steps(eta_th):
+    """A primal weight as stored by a step: a float, or a float array of cells ``(C,)`` (batch axis)."""
+    return float(eta_th) if np.ndim(eta_th) == 0 else np.asarray(eta_th, dtype=np.float64)
 
 
 def _check_init_log_pi(problem: Problem, init_log_pi) -> np.ndarray:
@@ -166,8 +223,10 @@ def project_nonneg(lam: np.ndarray) -> np.ndarray:
     return np.maximum(lam, 0.0)
 
 
-def dual_step_size(eta_lam: float, convention: str = "prox") -> float:
-    """The factor ``s`` in ``lam = [lam_hat - s c]_+``: ``1/(2 eta_lam)`` (prox) or ``1/eta_lam`` (gradient)."""
+def dual_step_size(eta_lam, convention: str = "prox"):
+    """The factor ``s`` in ``lam = [lam_hat - s c]_+``: ``1/(2 eta_lam)`` (prox) or ``1/eta_lam`` (gradient).
+
+    ``eta_lam`` may be a float or an array of cells ``(C,)`` (then ``s`` has shape ``(C,)``)."""
     if convention not in DUAL_CONVENTIONS:
         raise ValueError(f"dual_step_size: convention = {convention!r}; choose one of {DUAL_CONVENTIONS}.")
     return 1.0 / (2.0 * eta_lam) if convention == "prox" else 1.0 / eta_lam
@@ -179,10 +238,18 @@ def dual_step(lam_hat: np.ndarray, c: np.ndarray, eta_lam: float, *, convention:
     * ``convention="prox"``: ``argmin_{lam>=0} <lam, c> + eta_lam ||lam - lam_hat||^2
       = [lam_hat - c / (2 eta_lam)]_+`` -- eqs. (5)/(7) exactly, the update Thm 3.4's proof uses.
     * ``convention="gradient"``: ``[lam_hat - c / eta_lam]_+`` -- eqs. (9)/(11) of Algorithm 3.
+
+    **Batch axis**: ``eta_lam`` of shape ``(C,)`` with ``lam_hat`` and ``c`` of shape ``(C, h)``: the same
+    step per cell.
     """
-    validate_steps(0.0, eta_lam, 1.0, dual_convention=convention, who="dual_step")
-    return project_nonneg(np.asarray(lam_hat, dtype=np.float64)
-                          - dual_step_size(eta_lam, convention) * np.asarray(c, dtype=np.float64))
+    if np.ndim(eta_lam) == 0:
+        validate_steps(0.0, eta_lam, 1.0, dual_convention=convention, who="dual_step")
+        s = dual_step_size(eta_lam, convention)
+    else:
+        eta_lam = validate_batch_steps(np.zeros(np.shape(eta_lam)), eta_lam, 1.0, dual_convention=convention,
+                                       who="dual_step")[1]
+        s = dual_step_size(eta_lam, convention)[:, None]
+    return project_nonneg(np.asarray(lam_hat, dtype=np.float64) - s * np.asarray(c, dtype=np.float64))
 
 
 # ------------------------------------------------------------------------------ prediction rules

@@ -118,24 +118,39 @@ def instance(beta: Fraction):
 MULTI_SHOT_K = 5
 
 
-def run_row(spec: dict, seed: int) -> list[tuple[float, float, float, float]]:
-    """``(e_T/e_0, e_T/e_{T/2}, min_t e_t, e_T)`` along one row (fixed ``eta_th``) of the grid; module-level for
-    ``ctx.map``. ``min_t e_t`` and ``e_T`` (absolute) tell whether the run entered, and stayed in, the linear
-    regime. A run stopped early (converged below STOP_BELOW) reports its last error."""
+def _cell_summary(tr, T: int) -> tuple[float, float, float, float]:
+    """``(e_T/e_0, e_T/e_{T/2}, min_t e_t, e_T)`` of one run; a run stopped early (converged below STOP_BELOW)
+    reports its last error, a diverged one ``inf`` (with the smallest error it reached)."""
+    e = tr.error
+    e_min = float(np.min(e)) if e.size else float("inf")
+    if tr.diverged:
+        return (float("inf"), float("inf"), e_min, float("inf"))
+    half = e[min(T // 2, e.size - 1)]
+    return (float(e[-1] / e[0]), float(e[-1] / half) if half > 0 else 0.0, e_min, float(e[-1]))
+
+
+def _run_cells(spec: dict, eta_th, eta_lam) -> list:
     p, sad, _ = instance(Fraction(spec["beta"]))
-    out = []
-    for el in spec["eta_lams"]:
-        tr = run_config(spec["method"], p, eta_th=float(Fraction(spec["eta_th"])), eta_lam=float(Fraction(el)),
-                        T=spec["T"], dual_step="prox", saddle=sad, stop_below=STOP_BELOW,
-                        K=MULTI_SHOT_K if spec["method"] == "multi-shot" else None)
-        e = tr.error
-        e_min = float(np.min(e)) if e.size else float("inf")
-        if tr.diverged:
-            out.append((float("inf"), float("inf"), e_min, float("inf")))
-            continue
-        half = e[min(spec["T"] // 2, e.size - 1)]
-        out.append((float(e[-1] / e[0]), float(e[-1] / half) if half > 0 else 0.0, e_min, float(e[-1])))
-    return out
+    return run_config(spec["method"], p, eta_th=eta_th, eta_lam=eta_lam, T=spec["T"], dual_step="prox",
+                      saddle=sad, stop_below=STOP_BELOW, K=MULTI_SHOT_K if spec["method"] == "multi-shot" else None)
+
+
+def run_block(spec: dict, seed: int) -> list[list[tuple[float, float, float, float]]]:
+    """:func:`_cell_summary` on every cell ``[i_eta_th][j_eta_lam]`` of one (beta, method) map; module-level for
+    ``ctx.map``. The cells run as one batch of the driver (``run_config`` with arrays of step sizes: the
+    one-cell runs' steps, stacked). ``min_t e_t`` and ``e_T`` (absolute) tell whether the run entered, and
+    stayed in, the linear regime."""
+    eth = [float(Fraction(e)) for e in spec["eta_ths"]]
+    elm = [float(Fraction(e)) for e in spec["eta_lams"]]
+    E, EL = np.meshgrid(eth, elm, indexing="ij")
+    out = [_cell_summary(tr, spec["T"]) for tr in _run_cells(spec, E.ravel(), EL.ravel())]
+    return [out[i * len(elm):(i + 1) * len(elm)] for i in range(len(eth))]
+
+
+def run_row(spec: dict, seed: int) -> list[tuple[float, float, float, float]]:
+    """:func:`_cell_summary` along one row (fixed ``eta_th``) of the grid, the row's cells as one batch."""
+    elm = np.array([float(Fraction(el)) for el in spec["eta_lams"]])
+    return [_cell_summary(tr, spec["T"]) for tr in _run_cells(spec, float(Fraction(spec["eta_th"])), elm)]
 
 
 # ------------------------------------------------------------------------------ the decision rule
@@ -301,12 +316,10 @@ def evaluate(ctx: CheckContext) -> CheckResult:
     n = 12 if ctx.full else 5
     T = 1000 if ctx.full else 200
     g = grid(n)
-    specs = [{"beta": str(b), "method": m, "eta_th": str(e), "eta_lams": [str(x) for x in g], "T": T}
-             for b in BETAS for m in METHODS for e in g]
-    rows = ctx.map(run_row, specs, stream="step-size-map", label="step-size-map grid")
-    maps = {}
-    for s, r in zip(specs, rows):
-        maps.setdefault((s["beta"], s["method"]), []).append(r)
+    specs = [{"beta": str(b), "method": m, "eta_ths": [str(x) for x in g], "eta_lams": [str(x) for x in g], "T": T}
+             for b in BETAS for m in METHODS]
+    blocks = ctx.map(run_block, specs, stream="step-size-map", label="step-size-map grid")
+    maps = {(s["beta"], s["method"]): rows for s, rows in zip(specs, blocks)}
     min_err = {k: np.array(v)[:, :, 2] for k, v in maps.items()}  # min_t e_t (absolute)
     last_err = {k: np.array(v)[:, :, 3] for k, v in maps.items()}  # e_T (absolute)
     maps = {k: np.array(v)[:, :, 0] for k, v in maps.items()}  # e_T / e_0, [i_eta_th, j_eta_lam]

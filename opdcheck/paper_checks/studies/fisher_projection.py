@@ -11,7 +11,7 @@ rank-deficient; it moves nothing along the range of F by more than that relative
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import brentq, lsq_linear
 
 from opdcheck.kernels.alg3 import NaturalGradientStep
 from opdcheck.kernels.policies import Box, L2Ball
@@ -21,25 +21,38 @@ __all__ = ["FisherProjectedStep", "fisher_projection", "FISHER_PROJECTION_RIDGE"
 
 
 
-def fisher_projection(z: np.ndarray, M: np.ndarray, param_set, start: np.ndarray) -> np.ndarray:
-    """``argmin_{theta in Theta} (theta - z)^T M (theta - z)`` for a box or an l2 ball (SLSQP from ``start``)."""
+def fisher_projection(z: np.ndarray, M: np.ndarray, param_set, start: np.ndarray | None = None) -> np.ndarray:
+    """``argmin_{theta in Theta} (theta - z)^T M (theta - z)`` (``M`` symmetric positive definite) for a box or an
+    l2 ball, solved exactly (no iterative tolerance beyond rounding):
+
+    * box: a bounded least-squares problem ``min ||L^T (theta - z)||^2``, ``M = L L^T``, by the active-set BVLS
+      method (``scipy.optimize.lsq_linear``; each iterate solves its free set's least squares exactly);
+    * ball ``||theta - c|| <= r``: ``theta(mu) = c + (M + mu I)^{-1} M (z - c)`` with the multiplier ``mu >= 0`` the
+      root of the secular equation ``||theta(mu) - c|| = r`` (decreasing in ``mu``; bracketed, Brent's method to
+      rounding) in the eigenbasis of ``M``.
+
+    ``start`` is accepted for the callers that had an iterative solver and is not needed."""
     z = np.asarray(z, dtype=np.float64)
     if param_set.contains(z):
         return z.copy()
-    fun = lambda th: float((th - z) @ M @ (th - z))  # noqa: E731
-    jac = lambda th: 2.0 * M @ (th - z)  # noqa: E731
     if isinstance(param_set, Box):
         lo = np.broadcast_to(param_set.lo, z.shape)
         hi = np.broadcast_to(param_set.hi, z.shape)
-        res = minimize(fun, start, jac=jac, method="SLSQP", bounds=list(zip(lo, hi)),
-                       options={"ftol": 1e-15, "maxiter": 500})
-    elif isinstance(param_set, L2Ball):
-        c, r = param_set.center, param_set.radius
-        cons = [{"type": "ineq", "fun": lambda th: r * r - float((th - c) @ (th - c)), "jac": lambda th: -2.0 * (th - c)}]
-        res = minimize(fun, start, jac=jac, method="SLSQP", constraints=cons, options={"ftol": 1e-15, "maxiter": 500})
-    else:
-        raise ValueError(f"fisher_projection: Theta = {param_set.describe()}; supported: Box, L2Ball.")
-    return param_set.project(res.x)
+        A = np.linalg.cholesky(M).T
+        res = lsq_linear(A, A @ z, bounds=(lo, hi), method="bvls", tol=1e-15)
+        return param_set.project(res.x)
+    if isinstance(param_set, L2Ball):
+        c, r = np.broadcast_to(param_set.center, z.shape), float(param_set.radius)
+        w, V = np.linalg.eigh(M)
+        y = V.T @ (z - c)
+
+        def excess(mu: float) -> float:
+            return float(np.linalg.norm(w * y / (w + mu))) - r
+
+        hi_mu = float(np.max(w)) * float(np.linalg.norm(y)) / r  # excess(hi_mu) <= 0
+        mu = brentq(excess, 0.0, hi_mu, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
+        return param_set.project(c + V @ (w * y / (w + mu)))
+    raise ValueError(f"fisher_projection: Theta = {param_set.describe()}; supported: Box, L2Ball.")
 
 
 class FisherProjectedStep(NaturalGradientStep):
