@@ -396,3 +396,27 @@ def test_run_converged_controls_catch_a_loosened_ratio(monkeypatch):
     assert all(c.passed for c in tc.run_converged_controls(chk.judge_default_run))
     monkeypatch.setattr(chk, "ALG1_CONVERGED_RATIO", 1000 * chk.ALG1_CONVERGED_RATIO)
     assert not _neg(tc.run_converged_controls(chk.judge_default_run))[0].passed
+
+
+def test_fd_and_convexity_gate_controls_catch_loosened_gates(monkeypatch):
+    from opdcheck.paper_checks.checks import dual_function as chk
+
+    assert all(c.passed for c in tc.fd_gate_controls(chk.fd_formula_ok, chk.fd_estimate_ok))
+    assert all(c.passed for c in tc.convexity_gate_controls(chk.convexity_ok))
+    with monkeypatch.context() as m:
+        m.setattr(chk, "FD_RTOL", 1000 * chk.FD_RTOL)
+        assert not _neg(tc.fd_gate_controls(chk.fd_formula_ok, chk.fd_estimate_ok))[0].passed
+    with monkeypatch.context() as m:
+        m.setattr(chk, "CONVEXITY_RTOL", 1000 * chk.CONVEXITY_RTOL)
+        assert not _neg(tc.convexity_gate_controls(chk.convexity_ok))[0].passed
+    # an FD gate that forgets the estimate's allowance is still at its own scale; one that ignores FD_RTOL is not
+    assert not _pos(tc.fd_gate_controls(lambda e, est: e <= 2 * est, chk.fd_estimate_ok))[0].passed
+
+
+def test_multiplier_zero_controls_catch_a_loosened_lambda_zero(monkeypatch):
+    from opdcheck.paper_checks.checks import lemma_b5 as chk
+
+    assert all(c.passed for c in tc.multiplier_zero_controls(chk.counts_as_zero, chk.counts_as_negative))
+    monkeypatch.setattr(chk, "LAMBDA_ZERO_ATOL", 1000 * chk.LAMBDA_ZERO_ATOL)
+    out = tc.multiplier_zero_controls(chk.counts_as_zero, chk.counts_as_negative)
+    assert not _neg(out)[0].passed and "accepted on 2 of 2" in _neg(out)[0].detail

@@ -19,7 +19,7 @@ import numpy as np
 
 from opdcheck.paper_checks.result import Control
 # bound at import: a gate that reads another value at call time (a patched or mistyped tolerance) is then caught
-from opdcheck.tolerances import (ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
+from opdcheck.tolerances import (CONVEXITY_RTOL, FD_RTOL, LAMBDA_ZERO_ATOL, ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
                                  CORRECTED_MEASURED_ATOL, GATE_CONTROL_FACTOR, LAST_ITERATE_CONVERGED_RTOL,
                                  LYAPUNOV_PHI_FLOOR_RTOL, PINSKER_ATOL, ALG1_CONVERGED_RATIO, THM34_CROSSCHECK_RTOL, SEC4_SETTLE_BAND_EXACT, ALG1_CERT_MARGIN, COUNTEREX_STAYS_RTOL, SLATER_REPLAY_RTOL, RATE_CERT_MATCH_RTOL, REPLAY_AGREE_ATOL,
                                  REPLAY_AGREE_RTOL, SADDLE_RESULT_RTOL, THM34_CERT_MATCH_ATOL, THM34_RATE_ATOL)
@@ -28,7 +28,8 @@ __all__ = ["band_controls", "rate_match_controls", "cert_match_controls", "bound
            "lyapunov_gate_controls", "corrected_gate_controls", "replay_projection_control", "thm34_rate_gate_controls",
            "replay_agree_controls", "pinsker_replay_controls", "converged_gate_controls", "toy_replay_agree_controls",
            "saddle_certificate_controls", "stays_gate_controls", "slater_replay_controls", "settle_band_controls",
-           "cert_margin_controls", "constants_crosscheck_controls", "run_converged_controls"]
+           "cert_margin_controls", "constants_crosscheck_controls", "run_converged_controls", "fd_gate_controls",
+           "convexity_gate_controls", "multiplier_zero_controls", "close_gate_controls"]
 
 
 def band_controls(label: str, accepts: Callable[[float], Sequence[bool]], tol: float, unit: str = "") -> list[Control]:
@@ -298,6 +299,35 @@ def run_converged_controls(judge: Callable) -> list[Control]:
     (never in the linear regime otherwise) counts as agreement only when converged."""
     return band_controls("run converged: e_T/e_0 at most ALG1_CONVERGED_RATIO", lambda d: [judge("stable", d, 1.0, 1.0) == "agree"],
                          ALG1_CONVERGED_RATIO, " x e_0")
+
+
+def fd_gate_controls(formula_ok: Callable, estimate_ok: Callable) -> list[Control]:
+    """dual-function's finite-difference gates at FD_RTOL (the check's ``fd_formula_ok(error, estimate)`` and
+    ``fd_estimate_ok(estimate)``): a formula ``d`` relative off exact finite differences (estimate 0) must be
+    rejected at 4x and accepted at 1/4; a point whose FD error estimate is ``d`` is judged only below FD_RTOL."""
+    return band_controls("dual-function derivative vs finite differences (FD_RTOL)",
+                         lambda d: [formula_ok(d, 0.0), estimate_ok(d)], FD_RTOL, " relative")
+
+
+def convexity_gate_controls(convexity_ok: Callable) -> list[Control]:
+    """dual-function's convexity gate (``convexity_ok(violation)``, the check's own) at CONVEXITY_RTOL: a
+    violation of Jensen's inequality ``d`` (per 1 + |D|, rounding of D removed)."""
+    return band_controls("dual-function convexity on segments (CONVEXITY_RTOL)", lambda d: [convexity_ok(d)],
+                         CONVEXITY_RTOL, " x (1 + |D|)")
+
+
+def multiplier_zero_controls(is_zero: Callable, is_negative: Callable) -> list[Control]:
+    """lemma-B.5's two multiplier gates at LAMBDA_ZERO_ATOL (the check's ``counts_as_zero`` and
+    ``counts_as_negative``): a multiplier ``d`` above 0 counts as zero only below the tolerance (at 4x it must
+    not, at 1/4 it must), and one ``d`` below 0 counts as negative only beyond it."""
+    return band_controls("lam*_j counts as 0 / as negative (LAMBDA_ZERO_ATOL)",
+                         lambda d: [bool(is_zero(d)), not bool(is_negative(-d))], LAMBDA_ZERO_ATOL, " absolute")
+
+
+def close_gate_controls(label: str, close: Callable, tol: float, ref: float = 1.0, unit: str = " absolute") -> list[Control]:
+    """A two-sided agreement gate ``close(a, b) -> bool`` (the check's own comparison of a computed value with a
+    reference, at tolerance ``tol``): ``a = ref +- d`` against ``b = ref``."""
+    return band_controls(label, lambda d: [bool(close(ref + d, ref)), bool(close(ref - d, ref))], tol, unit)
 
 
 def corrected_gate_controls(judge_case: Callable, row: dict | None = None) -> list[Control]:
