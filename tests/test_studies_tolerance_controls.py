@@ -420,3 +420,32 @@ def test_multiplier_zero_controls_catch_a_loosened_lambda_zero(monkeypatch):
     monkeypatch.setattr(chk, "LAMBDA_ZERO_ATOL", 1000 * chk.LAMBDA_ZERO_ATOL)
     out = tc.multiplier_zero_controls(chk.counts_as_zero, chk.counts_as_negative)
     assert not _neg(out)[0].passed and "accepted on 2 of 2" in _neg(out)[0].detail
+
+
+def test_lemma_b11_exceeds_at_its_own_scale(monkeypatch):
+    """replay/lemma_b11.exceeds (the replayed steps' 'fails' and lemmas-B.9-B.12's float draws)."""
+    from opdcheck.numerics.replay import lemma_b11
+
+    tol = lemma_b11.LEMMA_B11_ATOL
+
+    def controls():
+        return tc.at_most_controls("B.11", lambda d: not lemma_b11.exceeds(d, 0.0), tol)
+
+    assert all(c.passed for c in controls())
+    monkeypatch.setattr(lemma_b11, "LEMMA_B11_ATOL", 1000 * lemma_b11.LEMMA_B11_ATOL)
+    assert not _neg(controls())[0].passed
+
+
+@pytest.mark.parametrize("module, fn, tol", [
+    ("remark_3_5", "policies_agree", "REMARK35_POLICY_ATOL"), ("remark_3_5", "fisher_agrees", "REMARK35_FISHER_ATOL"),
+    ("dual_step_scale", "policies_match", "DUAL_STEP_POLICY_ATOL"),
+    ("opd_closed_form", "kernel_matches", "CLOSED_FORM_KERNEL_ATOL")])
+def test_one_sided_check_gates_at_their_own_scale(monkeypatch, module, fn, tol):
+    """A check's one-sided comparison passes its own-scale controls and fails them with its tolerance 1000x looser."""
+    import importlib
+
+    chk = importlib.import_module(f"opdcheck.paper_checks.checks.{module}")
+    value = getattr(chk, tol)
+    assert all(c.passed for c in tc.at_most_controls(tol, getattr(chk, fn), value))
+    monkeypatch.setattr(chk, tol, 1000 * value)
+    assert not _neg(tc.at_most_controls(tol, getattr(chk, fn), value))[0].passed

@@ -29,7 +29,8 @@ __all__ = ["band_controls", "rate_match_controls", "cert_match_controls", "bound
            "replay_agree_controls", "pinsker_replay_controls", "converged_gate_controls", "toy_replay_agree_controls",
            "saddle_certificate_controls", "stays_gate_controls", "slater_replay_controls", "settle_band_controls",
            "cert_margin_controls", "constants_crosscheck_controls", "run_converged_controls", "fd_gate_controls",
-           "convexity_gate_controls", "multiplier_zero_controls", "close_gate_controls"]
+           "convexity_gate_controls", "multiplier_zero_controls", "close_gate_controls",
+           "at_most_controls"]
 
 
 def band_controls(label: str, accepts: Callable[[float], Sequence[bool]], tol: float, unit: str = "") -> list[Control]:
@@ -322,6 +323,12 @@ def multiplier_zero_controls(is_zero: Callable, is_negative: Callable) -> list[C
     not, at 1/4 it must), and one ``d`` below 0 counts as negative only beyond it."""
     return band_controls("lam*_j counts as 0 / as negative (LAMBDA_ZERO_ATOL)",
                          lambda d: [bool(is_zero(d)), not bool(is_negative(-d))], LAMBDA_ZERO_ATOL, " absolute")
+
+
+def at_most_controls(label: str, ok: Callable, tol: float, unit: str = " absolute") -> list[Control]:
+    """A one-sided gate ``ok(x) -> bool`` that accepts a nonnegative discrepancy ``x`` (a gap, an error, an
+    excess) up to ``tol`` (the check's own comparison): ``x = d``."""
+    return band_controls(label, lambda d: [bool(ok(d))], tol, unit)
 
 
 def close_gate_controls(label: str, close: Callable, tol: float, ref: float = 1.0, unit: str = " absolute") -> list[Control]:
