@@ -449,3 +449,26 @@ def test_one_sided_check_gates_at_their_own_scale(monkeypatch, module, fn, tol):
     assert all(c.passed for c in tc.at_most_controls(tol, getattr(chk, fn), value))
     monkeypatch.setattr(chk, tol, 1000 * value)
     assert not _neg(tc.at_most_controls(tol, getattr(chk, fn), value))[0].passed
+
+
+def test_alg1_rate_and_saddle_gates_at_their_own_scale(monkeypatch):
+    """fig-1-toy / alg-1-unification's rate_matches_radius (ALG1_RATE_ATOL, either side) and alg-1-unification's
+    reaches_saddle (ALG1_SADDLE_ATOL): pass as they are, fail with the tolerance 1000x looser."""
+    from opdcheck.paper_checks.checks import alg_1_unification as chk
+    from opdcheck.paper_checks.studies import alg1_designs
+
+    rate_tol, saddle_tol = alg1_designs.ALG1_RATE_ATOL, chk.ALG1_SADDLE_ATOL
+
+    def rate():
+        return tc.close_gate_controls("rate", alg1_designs.rate_matches_radius, rate_tol, ref=0.5)
+
+    def saddle():
+        return tc.at_most_controls("saddle", chk.reaches_saddle, saddle_tol)
+
+    assert all(c.passed for c in rate() + saddle())
+    assert not _neg(tc.close_gate_controls("one-sided", lambda a, b: a <= b + rate_tol, rate_tol, ref=0.5))[0].passed
+    with monkeypatch.context() as m:
+        m.setattr(alg1_designs, "ALG1_RATE_ATOL", 1000 * rate_tol)
+        assert not _neg(rate())[0].passed
+    monkeypatch.setattr(chk, "ALG1_SADDLE_ATOL", 1000 * saddle_tol)
+    assert not _neg(saddle())[0].passed
