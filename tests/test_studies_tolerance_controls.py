@@ -472,3 +472,13 @@ def test_alg1_rate_and_saddle_gates_at_their_own_scale(monkeypatch):
         assert not _neg(rate())[0].passed
     monkeypatch.setattr(chk, "ALG1_SADDLE_ATOL", 1000 * saddle_tol)
     assert not _neg(saddle())[0].passed
+
+
+def test_counterexample_replay_agreement_at_its_own_scale(monkeypatch):
+    """replay/alg3.code_agrees (cor-3.10-counterexample and the Alg. 3 fixed-point replay): 1000x looser fails."""
+    from opdcheck.numerics.replay import alg3
+
+    tol = alg3.COUNTEREX_AGREE_RTOL
+    assert all(c.passed for c in tc.at_most_controls("agree", alg3.code_agrees, tol))
+    monkeypatch.setattr(alg3, "COUNTEREX_AGREE_RTOL", 1000 * tol)
+    assert not _neg(tc.at_most_controls("agree", alg3.code_agrees, tol))[0].passed
