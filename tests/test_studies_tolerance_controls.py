@@ -482,3 +482,11 @@ def test_counterexample_replay_agreement_at_its_own_scale(monkeypatch):
     assert all(c.passed for c in tc.at_most_controls("agree", alg3.code_agrees, tol))
     monkeypatch.setattr(alg3, "COUNTEREX_AGREE_RTOL", 1000 * tol)
     assert not _neg(tc.at_most_controls("agree", alg3.code_agrees, tol))[0].passed
+
+
+def test_replay_rate_agree_controls_catch_a_loosened_atol(monkeypatch):
+    from opdcheck import tolerances
+
+    assert all(c.passed for c in tc.replay_rate_agree_controls())
+    monkeypatch.setattr(tolerances, "REPLAY_RATE_ATOL", 1000 * tolerances.REPLAY_RATE_ATOL)  # read at call time
+    assert not _neg(tc.replay_rate_agree_controls())[0].passed

@@ -37,7 +37,7 @@ from opdcheck.tolerances import REPLAY_DPS, REPLAY_NEWTON_LOCAL, REPLAY_NEWTON_P
 __all__ = ["MPProblem", "mp_problem", "mp_log_best_response", "mp_dual_value", "mp_dual_gradient",
            "mp_dual_hessian", "mp_saddle", "MPSaddle", "mp_run_opd", "MPRun", "mp_kl_rows", "mp_error",
            "sympy_thm34_constants", "mp_phi1_eq47", "mp_bound", "mp_potential", "rel_diff", "mp_lagrangian",
-           "replay_work", "replay_bound_violation", "replay_lyapunov_violation", "mp_tail_rate", "replay_rate_violation",
+           "replay_work", "replay_bound_violation", "replay_lyapunov_violation", "mp_tail_rate", "replay_rate_violation", "rate_agrees",
            "replay_zero_multiplier", "crosscheck_constants", "replay_l1_bound", "replay_slater_margins"]
 
 
@@ -470,6 +470,15 @@ def mp_tail_rate(errors: Sequence, t0: int, t1: int) -> mpmath.mpf:
         return mpmath.exp(num / den)
 
 
+def rate_agrees(code_rate: float, replay_rate) -> bool:
+    """The code's fitted tail rate matches the replayed one: finite and within REPLAY_RATE_ATOL (absolute; read at
+    call time)."""
+    from opdcheck.tolerances import REPLAY_RATE_ATOL
+
+    with mpmath.workdps(REPLAY_DPS):
+        return bool(np.isfinite(code_rate) and abs(mpmath.mpf(code_rate) - replay_rate) <= REPLAY_RATE_ATOL)
+
+
 def replay_rate_violation(problem, lam_start: Sequence[float], *, dual_step: str, t0: int, t1: int, eta_th: float,
                           eta_lam: float, code_rate: float, code_rho: float, slack: float,
                           certified_r2: Sequence[float] | None = None) -> Witness:
@@ -477,7 +486,7 @@ def replay_rate_violation(problem, lam_start: Sequence[float], *, dual_step: str
     ``[t0, t1]`` at 50 digits, and judge ``rate > rho(46) + slack`` with rho from sympy.
     ``agrees``: the code's rate (``REPLAY_RATE_ATOL``) and rho (``REPLAY_AGREE_RTOL``) match the replay.
     ``certified_r2``: an exact certificate's enclosure ``[lo^2, hi^2]`` of the rate (reported, not judged)."""
-    from opdcheck.tolerances import REPLAY_AGREE_RTOL, REPLAY_MAX_WORK, REPLAY_RATE_ATOL
+    from opdcheck.tolerances import REPLAY_AGREE_RTOL, REPLAY_MAX_WORK
 
     if t1 <= t0 or replay_work(problem, t1) > REPLAY_MAX_WORK:
         return _not_replayed(f"fit window [{t0}, {t1}] empty or replay of {replay_work(problem, t1)} mp-operations "
@@ -489,8 +498,7 @@ def replay_rate_violation(problem, lam_start: Sequence[float], *, dual_step: str
     rate = mp_tail_rate(run.error, t0, t1)
     with mpmath.workdps(REPLAY_DPS):
         confirms = bool(rate > k["rho_eq46"] + mpmath.mpf(slack))
-        agrees = bool(np.isfinite(code_rate) and abs(mpmath.mpf(code_rate) - rate) <= REPLAY_RATE_ATOL
-                      and rel_diff(code_rho, k["rho_eq46"]) <= REPLAY_AGREE_RTOL)
+        agrees = rate_agrees(code_rate, rate) and bool(rel_diff(code_rho, k["rho_eq46"]) <= REPLAY_AGREE_RTOL)
     w = {"replayed": True, "confirms": confirms and S.certified, "agrees": agrees,
          "method": f"mpmath, {REPLAY_DPS} digits: saddle point by projected Newton on D = max_pi L, Algorithm 2 ({dual_step}) "
                    "with (4)-(7) solved as optimisation problems (Newton on their KKT conditions), "

@@ -19,7 +19,7 @@ import numpy as np
 
 from opdcheck.paper_checks.result import Control
 # bound at import: a gate that reads another value at call time (a patched or mistyped tolerance) is then caught
-from opdcheck.tolerances import (CONVEXITY_RTOL, FD_RTOL, LAMBDA_ZERO_ATOL, ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
+from opdcheck.tolerances import (REPLAY_RATE_ATOL, CONVEXITY_RTOL, FD_RTOL, LAMBDA_ZERO_ATOL, ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
                                  CORRECTED_MEASURED_ATOL, GATE_CONTROL_FACTOR, LAST_ITERATE_CONVERGED_RTOL,
                                  LYAPUNOV_PHI_FLOOR_RTOL, PINSKER_ATOL, ALG1_CONVERGED_RATIO, THM34_CROSSCHECK_RTOL, SEC4_SETTLE_BAND_EXACT, ALG1_CERT_MARGIN, COUNTEREX_STAYS_RTOL, SLATER_REPLAY_RTOL, RATE_CERT_MATCH_RTOL, REPLAY_AGREE_ATOL,
                                  REPLAY_AGREE_RTOL, SADDLE_RESULT_RTOL, THM34_CERT_MATCH_ATOL, THM34_RATE_ATOL)
@@ -29,7 +29,7 @@ __all__ = ["band_controls", "rate_match_controls", "cert_match_controls", "bound
            "replay_agree_controls", "pinsker_replay_controls", "converged_gate_controls", "toy_replay_agree_controls",
            "saddle_certificate_controls", "stays_gate_controls", "slater_replay_controls", "settle_band_controls",
            "cert_margin_controls", "constants_crosscheck_controls", "run_converged_controls", "fd_gate_controls",
-           "convexity_gate_controls", "multiplier_zero_controls", "close_gate_controls",
+           "convexity_gate_controls", "multiplier_zero_controls", "close_gate_controls", "replay_rate_agree_controls",
            "at_most_controls"]
 
 
@@ -329,6 +329,20 @@ def at_most_controls(label: str, ok: Callable, tol: float, unit: str = " absolut
     """A one-sided gate ``ok(x) -> bool`` that accepts a nonnegative discrepancy ``x`` (a gap, an error, an
     excess) up to ``tol`` (the check's own comparison): ``x = d``."""
     return band_controls(label, lambda d: [bool(ok(d))], tol, unit)
+
+
+def replay_rate_agree_controls(agree: Callable | None = None) -> list[Control]:
+    """thm-3.4-rate's replayed-witness agreement on the tail rate (``agree(code_rate, replayed_rate)``,
+    ``numerics.replay.core.rate_agrees`` by default, at REPLAY_RATE_ATOL): a code rate ``d`` above or below a
+    replayed rate of 0.9."""
+    import mpmath
+
+    from opdcheck.numerics.replay import core
+
+    agree = core.rate_agrees if agree is None else agree
+    rep = mpmath.mpf("0.9")
+    return band_controls("replayed tail rate agreement (REPLAY_RATE_ATOL)",
+                         lambda d: [agree(0.9 + d, rep), agree(0.9 - d, rep)], REPLAY_RATE_ATOL, " absolute")
 
 
 def close_gate_controls(label: str, close: Callable, tol: float, ref: float = 1.0, unit: str = " absolute") -> list[Control]:
