@@ -490,3 +490,22 @@ def test_replay_rate_agree_controls_catch_a_loosened_atol(monkeypatch):
     assert all(c.passed for c in tc.replay_rate_agree_controls())
     monkeypatch.setattr(tolerances, "REPLAY_RATE_ATOL", 1000 * tolerances.REPLAY_RATE_ATOL)  # read at call time
     assert not _neg(tc.replay_rate_agree_controls())[0].passed
+
+
+def test_degeneracy_gate_controls_catch_loosened_gates(monkeypatch):
+    """local_rate.lam_star_not_unique (LAMBDA_UNIQUE_EIG_RTOL; thm-3.4 family, tightness, certify) and
+    thm34.constraint_is_tight (TIGHT_CONSTRAINT_ATOL): each 1000x looser fails its negative control."""
+    from opdcheck.numerics import local_rate
+    from opdcheck.paper_checks.studies import thm34
+
+    assert all(c.passed for c in tc.degeneracy_gate_controls())
+    with monkeypatch.context() as m:
+        m.setattr(local_rate, "LAMBDA_UNIQUE_EIG_RTOL", 1000 * local_rate.LAMBDA_UNIQUE_EIG_RTOL)
+        out = tc.degeneracy_gate_controls()
+        assert not out[0].passed and out[2].passed
+    with monkeypatch.context() as m:
+        m.setattr(thm34, "TIGHT_CONSTRAINT_ATOL", 1000 * thm34.TIGHT_CONSTRAINT_ATOL)
+        out = tc.degeneracy_gate_controls()
+        assert out[0].passed and not out[2].passed
+    # an absolute eigenvalue test (no max(1, largest) scale) fails the positive side
+    assert not _pos(tc.degeneracy_gate_controls(lambda lo, hi: lo <= local_rate.LAMBDA_UNIQUE_EIG_RTOL))[0].passed

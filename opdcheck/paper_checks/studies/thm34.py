@@ -18,7 +18,8 @@ from opdcheck.paper_checks.context import CheckContext
 from opdcheck.numerics.replay import crosscheck_constants
 from opdcheck.paper_checks.result import CheckResult, Control, Verdict
 from opdcheck.problem import Problem
-from opdcheck.tolerances import (BOUND_RTOL, LAMBDA_UNIQUE_EIG_RTOL, NUMBA_AGREEMENT_RTOL,
+from opdcheck.numerics.local_rate import lam_star_not_unique
+from opdcheck.tolerances import (BOUND_RTOL, NUMBA_AGREEMENT_RTOL,
                                  RATE_FIT_FLOOR_ABS, RUN_STOP_RTOL, TIGHT_CONSTRAINT_ATOL)
 
 __all__ = ["thm34_case", "instance_family", "instance_family_specs", "build_instance", "all_slack_toy",
@@ -60,6 +61,11 @@ def beta_zero_instance_result(ctx: CheckContext, check_id: str, paper_ref: str, 
         instances=[{"name": ctx.instance.name, "beta": 0.0}], )
 
 
+def constraint_is_tight(c: np.ndarray) -> np.ndarray:
+    """Which constraints enter the degeneracy test: ``|c_j(pi*)| <= TIGHT_CONSTRAINT_ATOL``."""
+    return np.abs(np.asarray(c, dtype=float)) <= TIGHT_CONSTRAINT_ATOL
+
+
 def multiplier_curvature(problem: Problem, saddle) -> tuple[float, bool]:
     """``(kappa, degenerate)``: ``kappa`` = smallest eigenvalue of ``hess D(lam*)`` restricted to the tight
     constraints (``|c_j(pi*)| <= TIGHT_CONSTRAINT_ATOL``), relative to ``max(1, largest)``; inf if none
@@ -68,13 +74,13 @@ def multiplier_curvature(problem: Problem, saddle) -> tuple[float, bool]:
     apart and do not decide a verdict."""
     from opdcheck.numerics.dual import dual_hessian
 
-    tight = np.abs(problem.constraint_values(saddle.pi)) <= TIGHT_CONSTRAINT_ATOL
+    tight = constraint_is_tight(problem.constraint_values(saddle.pi))
     if not tight.any():
         return math.inf, False
     H = dual_hessian(problem, saddle.lam)[np.ix_(tight, tight)]
     ev = np.linalg.eigvalsh(H)
     kappa = float(ev[0] / max(1.0, float(ev[-1])))
-    return kappa, bool(kappa <= LAMBDA_UNIQUE_EIG_RTOL)
+    return kappa, lam_star_not_unique(float(ev[0]), float(ev[-1]))
 
 
 def build_instance(spec: tuple) -> Problem:

@@ -19,7 +19,7 @@ import numpy as np
 
 from opdcheck.paper_checks.result import Control
 # bound at import: a gate that reads another value at call time (a patched or mistyped tolerance) is then caught
-from opdcheck.tolerances import (REPLAY_RATE_ATOL, CONVEXITY_RTOL, FD_RTOL, LAMBDA_ZERO_ATOL, ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
+from opdcheck.tolerances import (LAMBDA_UNIQUE_EIG_RTOL, TIGHT_CONSTRAINT_ATOL, REPLAY_RATE_ATOL, CONVEXITY_RTOL, FD_RTOL, LAMBDA_ZERO_ATOL, ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
                                  CORRECTED_MEASURED_ATOL, GATE_CONTROL_FACTOR, LAST_ITERATE_CONVERGED_RTOL,
                                  LYAPUNOV_PHI_FLOOR_RTOL, PINSKER_ATOL, ALG1_CONVERGED_RATIO, THM34_CROSSCHECK_RTOL, SEC4_SETTLE_BAND_EXACT, ALG1_CERT_MARGIN, COUNTEREX_STAYS_RTOL, SLATER_REPLAY_RTOL, RATE_CERT_MATCH_RTOL, REPLAY_AGREE_ATOL,
                                  REPLAY_AGREE_RTOL, SADDLE_RESULT_RTOL, THM34_CERT_MATCH_ATOL, THM34_RATE_ATOL)
@@ -30,6 +30,7 @@ __all__ = ["band_controls", "rate_match_controls", "cert_match_controls", "bound
            "saddle_certificate_controls", "stays_gate_controls", "slater_replay_controls", "settle_band_controls",
            "cert_margin_controls", "constants_crosscheck_controls", "run_converged_controls", "fd_gate_controls",
            "convexity_gate_controls", "multiplier_zero_controls", "close_gate_controls", "replay_rate_agree_controls",
+           "degeneracy_gate_controls",
            "at_most_controls"]
 
 
@@ -343,6 +344,24 @@ def replay_rate_agree_controls(agree: Callable | None = None) -> list[Control]:
     rep = mpmath.mpf("0.9")
     return band_controls("replayed tail rate agreement (REPLAY_RATE_ATOL)",
                          lambda d: [agree(0.9 + d, rep), agree(0.9 - d, rep)], REPLAY_RATE_ATOL, " absolute")
+
+
+def degeneracy_gate_controls(not_unique: Callable | None = None, tight: Callable | None = None) -> list[Control]:
+    """The thm-3.4 family's degeneracy test, both of its gates: ``not_unique(ev_min, ev_max)``
+    (``numerics.local_rate.lam_star_not_unique`` by default, at LAMBDA_UNIQUE_EIG_RTOL) on a dual curvature
+    whose eigenvalues are ``10 d`` and 10 (relative: an absolute test fails the positive side); and
+    ``tight(c)`` (``studies.thm34.constraint_is_tight`` by default, at TIGHT_CONSTRAINT_ATOL) on a constraint
+    value ``d`` above or below 0."""
+    if not_unique is None:
+        from opdcheck.numerics.local_rate import lam_star_not_unique as not_unique
+    if tight is None:
+        from opdcheck.paper_checks.studies.thm34 import constraint_is_tight as tight
+    eig = band_controls("lam* not unique: singular dual curvature (LAMBDA_UNIQUE_EIG_RTOL)",
+                        lambda d: [not_unique(10.0 * d, 10.0)], LAMBDA_UNIQUE_EIG_RTOL, " x max(1, largest eigenvalue)")
+    tgt = band_controls("constraint counts as tight (TIGHT_CONSTRAINT_ATOL)",
+                        lambda d: [bool(tight(np.array([d]))[0]), bool(tight(np.array([-d]))[0])],
+                        TIGHT_CONSTRAINT_ATOL, " absolute")
+    return eig + tgt
 
 
 def close_gate_controls(label: str, close: Callable, tol: float, ref: float = 1.0, unit: str = " absolute") -> list[Control]:
