@@ -509,3 +509,15 @@ def test_degeneracy_gate_controls_catch_loosened_gates(monkeypatch):
         assert out[0].passed and not out[2].passed
     # an absolute eigenvalue test (no max(1, largest) scale) fails the positive side
     assert not _pos(tc.degeneracy_gate_controls(lambda lo, hi: lo <= local_rate.LAMBDA_UNIQUE_EIG_RTOL))[0].passed
+
+
+def test_lyapunov_floor_controls_catch_a_loosened_floor(monkeypatch):
+    """trajectory.lyapunov_floor (thm-3.4-lyapunov and app-C count their violations with lyapunov_violations, the
+    comparison judge_lyapunov uses): a floor 1000x higher hides a real violation and fails the control."""
+    from opdcheck.kernels import trajectory
+
+    assert all(c.passed for c in tc.lyapunov_floor_controls())
+    phi = np.array([2.0, 1.0, 0.5, 0.45, np.nan])
+    assert list(trajectory.lyapunov_violations(phi, 0.8, 0.0, 0.0, 1)) == [False, True, True]
+    monkeypatch.setattr(trajectory, "LYAPUNOV_PHI_FLOOR_RTOL", 1000 * trajectory.LYAPUNOV_PHI_FLOOR_RTOL)
+    assert not _neg(tc.lyapunov_floor_controls())[0].passed

@@ -99,8 +99,8 @@ AUDIT: dict[str, E] = {
     # ---------------------------------------------------------------- checks
     "BOUND_RTOL": E("gate", "thm-3.4 (judge_bound), thm-3.4-lyapunov (judge_lyapunov), app-C, lemma-B.5",
                     f"{TOL}:bound_gate_controls", True),
-    "LYAPUNOV_PHI_FLOOR_RTOL": E("gate", "thm-3.4-lyapunov, app-C: steps below the floor are not judged",
-                                 "tests/test_studies_tolerance_controls.py::test_lyapunov_gate_controls_catch_a_loosened_rtol"),
+    "LYAPUNOV_PHI_FLOOR_RTOL": E("gate", "kernels/trajectory.py lyapunov_floor (thm-3.4-lyapunov, app-C): steps below the floor are not judged",
+        f"{TOL}:lyapunov_floor_controls", True),
     "LAMBDA_UNIQUE_EIG_RTOL": E("gate", "numerics/local_rate.py lam_star_not_unique (thm-3.4 family via studies/thm34.py, tightness, certify): degenerate instances not judged",
         f"{TOL}:degeneracy_gate_controls", True),
     "TIGHT_CONSTRAINT_ATOL": E("gate", "studies/thm34.py constraint_is_tight: which constraints enter the degeneracy test",
@@ -291,7 +291,7 @@ CLASSES = ("gate", "solver", "limit", "alias", "report", "unused")
 GATES_WITHOUT_OWN_SCALE_CONTROL = frozenset({
     "SADDLE_AGREEMENT_ATOL", "SLATER_XI_ATOL", "CLARABEL_RAW_ATOL", "POLISH_KKT_ATOL", "POLISH_STALL_ATOL",
     "NUMBA_AGREEMENT_RTOL", "NUMBA_KL_SERIES_RTOL", "NUMBA_SOFTMAX_RTOL_PER_LOGIT",
-    "LYAPUNOV_PHI_FLOOR_RTOL", "BEST_RESPONSE_CVXPY_ATOL",
+    "BEST_RESPONSE_CVXPY_ATOL",
     "PROX_CVXPY_PI_ATOL", "DUAL_NEWTON_XTOL", "DUAL_NEWTON_RESOLUTION_RTOL", "REPLAY_NEWTON_PG_TOL",     "PINSKER_TIGHT_RATIO", "ALG3_DIRECTION_RTOL", "EQ72_FD_RTOL", "ALG3_ANCHOR_ATOL", "IN_CLASS_KKT_ATOL",
     "IN_CLASS_TABULAR_ATOL", "ALG3_CONVERGED_RTOL", "ALG3_FIXED_POINT_ATOL", "ALG3_TAIL_SPREAD_ATOL",
     "SEC4_FEASIBLE_ATOL", "SEC4_OSCILLATION_MIN", "SSM_CERT_CROSSCHECK_ATOL", "FASTEXP_MAX_ULP", "NUMBA_ALG3_AGREEMENT_RTOL",

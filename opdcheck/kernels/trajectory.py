@@ -30,11 +30,13 @@ import numpy as np
 
 from opdcheck.tolerances import (
     LAST_ITERATE_CONVERGED_RTOL,
+    LYAPUNOV_PHI_FLOOR_RTOL,
     RATE_FIT_FLOOR_ABS,
     RATE_FIT_MIN_POINTS,
 )
 
 __all__ = ["Trajectory", "kl_rows_log", "expected_kl_log", "judge_bound", "judge_lyapunov",
+           "lyapunov_violations", "lyapunov_floor",
            "last_iterate_converges", "fit_tail_rate", "METRIC_NAMES"]
 
 METRIC_NAMES = ("kl_star", "lam_err2", "error", "kl_hat_pred", "lam_hat_pred2", "constraint", "gap",
@@ -154,6 +156,24 @@ def judge_bound(errors: np.ndarray, bounds: np.ndarray | None, rtol: float, *,
     return bool(log_ratio[k] <= math.log1p(rtol)), worst, k
 
 
+def lyapunov_floor(potential: np.ndarray) -> float:
+    """The floating-point floor of a potential: LYAPUNOV_PHI_FLOOR_RTOL x Phi_1 (0 for fewer than two values).
+    Steps with Phi_t at or below it are not judged, and it is the absolute slack of the contraction test."""
+    phi = np.asarray(potential, dtype=np.float64)
+    return float(LYAPUNOV_PHI_FLOOR_RTOL * phi[1]) if phi.size > 1 else 0.0
+
+
+def lyapunov_violations(potential: np.ndarray, rho: float, rtol: float, atol: float = 0.0,
+                        start: int = 1) -> np.ndarray:
+    """Per step ``t >= start``: does ``Phi_{t+1} <= rho Phi_t (1 + rtol) + atol`` fail (a non-finite Phi fails)?
+    The one comparison :func:`judge_lyapunov` and the checks that count violations use."""
+    phi = np.asarray(potential, dtype=np.float64)
+    cur, nxt = phi[start:-1], phi[start + 1:]
+    finite = np.isfinite(cur) & np.isfinite(nxt)
+    with np.errstate(invalid="ignore"):
+        return ~finite | (nxt > rho * cur * (1 + rtol) + atol)
+
+
 def judge_lyapunov(potential: np.ndarray, rho: float, rtol: float, atol: float = 0.0,
                    start: int = 1) -> tuple[bool, float, int]:
     """Is ``Phi_{t+1} <= rho Phi_t (1 + rtol) + atol`` for every ``t >= start``?
@@ -173,7 +193,7 @@ def judge_lyapunov(potential: np.ndarray, rho: float, rtol: float, atol: float =
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(use, nxt / (rho * np.where(use, cur, 1.0)), 0.0)
     ratio = np.where(finite, ratio, np.inf)
-    viol = ~finite | (nxt > rho * cur * (1 + rtol) + atol)
+    viol = lyapunov_violations(phi, rho, rtol, atol, start)
     k = int(np.argmax(ratio))
     return bool(not viol.any()), float(ratio[k]), start + k
 

@@ -30,7 +30,7 @@ __all__ = ["band_controls", "rate_match_controls", "cert_match_controls", "bound
            "saddle_certificate_controls", "stays_gate_controls", "slater_replay_controls", "settle_band_controls",
            "cert_margin_controls", "constants_crosscheck_controls", "run_converged_controls", "fd_gate_controls",
            "convexity_gate_controls", "multiplier_zero_controls", "close_gate_controls", "replay_rate_agree_controls",
-           "degeneracy_gate_controls",
+           "degeneracy_gate_controls", "lyapunov_floor_controls",
            "at_most_controls"]
 
 
@@ -362,6 +362,22 @@ def degeneracy_gate_controls(not_unique: Callable | None = None, tight: Callable
                         lambda d: [bool(tight(np.array([d]))[0]), bool(tight(np.array([-d]))[0])],
                         TIGHT_CONSTRAINT_ATOL, " absolute")
     return eig + tgt
+
+
+def lyapunov_floor_controls(floor: Callable | None = None, judge: Callable | None = None) -> list[Control]:
+    """The floor of the contraction test (``floor(phi)``, ``trajectory.lyapunov_floor`` by default, at
+    LYAPUNOV_PHI_FLOOR_RTOL x Phi_1, with ``trajectory.judge_lyapunov``): a potential 2, 1, d, 3d (rho = 0.8) whose
+    last step grows by 3 from ``Phi_2 = d Phi_1``: a violation beyond the floor (4x), hidden below it (1/4)."""
+    from opdcheck.kernels import trajectory
+
+    floor = trajectory.lyapunov_floor if floor is None else floor
+    judge = trajectory.judge_lyapunov if judge is None else judge
+
+    def accepts(d: float) -> list[bool]:
+        phi = np.array([2.0, 1.0, d, 3.0 * d])
+        return [judge(phi, 0.8, BOUND_RTOL, atol=floor(phi), start=1)[0]]
+
+    return band_controls("Lyapunov test floor (LYAPUNOV_PHI_FLOOR_RTOL)", accepts, LYAPUNOV_PHI_FLOOR_RTOL, " x Phi_1")
 
 
 def close_gate_controls(label: str, close: Callable, tol: float, ref: float = 1.0, unit: str = " absolute") -> list[Control]:
