@@ -521,3 +521,21 @@ def test_lyapunov_floor_controls_catch_a_loosened_floor(monkeypatch):
     assert list(trajectory.lyapunov_violations(phi, 0.8, 0.0, 0.0, 1)) == [False, True, True]
     monkeypatch.setattr(trajectory, "LYAPUNOV_PHI_FLOOR_RTOL", 1000 * trajectory.LYAPUNOV_PHI_FLOOR_RTOL)
     assert not _neg(tc.lyapunov_floor_controls())[0].passed
+
+
+def test_bound_violations_is_judge_bounds_comparison(monkeypatch):
+    """studies/thm34.py locates the first violation with trajectory.bound_violations, judge_bound's own test:
+    the two agree on every step (non-finite values included), and a bound_violations 1000x looser is caught by
+    the bound gate's own-scale control when judge_bound is built on it."""
+    from opdcheck.kernels import trajectory
+    from opdcheck.tolerances import BOUND_RTOL
+
+    err = np.array([0.5, 1.0 + 4 * BOUND_RTOL, 1.0 + BOUND_RTOL / 4, np.nan, 0.0])
+    b = np.ones_like(err)
+    mask = trajectory.bound_violations(err, b, BOUND_RTOL)
+    assert list(mask) == [False, True, False, True, False]
+    assert all(trajectory.judge_bound(err[i:i + 1], b[i:i + 1], BOUND_RTOL)[0] == (not mask[i]) for i in range(len(err)))
+    orig = trajectory._over_bound
+    monkeypatch.setattr(trajectory, "_over_bound", lambda lr, rtol: orig(lr, 1000 * rtol))
+    assert not _neg(tc.bound_gate_controls(trajectory.judge_bound))[0].passed
+    assert not trajectory.bound_violations(err, b, BOUND_RTOL)[1]  # the same loosening reaches bound_violations

@@ -35,7 +35,7 @@ from opdcheck.tolerances import (
     RATE_FIT_MIN_POINTS,
 )
 
-__all__ = ["Trajectory", "kl_rows_log", "expected_kl_log", "judge_bound", "judge_lyapunov",
+__all__ = ["Trajectory", "kl_rows_log", "expected_kl_log", "judge_bound", "bound_violations", "judge_lyapunov",
            "lyapunov_violations", "lyapunov_floor",
            "last_iterate_converges", "fit_tail_rate", "METRIC_NAMES"]
 
@@ -122,15 +122,8 @@ class Trajectory:
 
 
 # ------------------------------------------------------------------------------------------ judges
-def judge_bound(errors: np.ndarray, bounds: np.ndarray | None, rtol: float, *,
-                log_bounds: np.ndarray | None = None) -> tuple[bool, float, int]:
-    """Is ``errors[t] <= bounds[t] (1 + rtol)`` for every t? Returns ``(ok, worst_ratio, worst_t)``.
-
-    ``worst_ratio = max_t errors[t] / bounds[t]``. Pass ``log_bounds`` (natural log) instead of
-    ``bounds`` when the bound underflows float64 (``rho^t`` for large t): the comparison is then made
-    in log space and ``worst_ratio`` may be ``inf`` only if the true ratio exceeds ~1e308. A
-    non-finite error or bound is a failure (ratio inf), never skipped. Inputs must have one shape.
-    """
+def _bound_log_ratio(errors: np.ndarray, bounds: np.ndarray | None, log_bounds: np.ndarray | None) -> np.ndarray:
+    """``log(errors[t] / bounds[t])`` per t, a non-finite error or bound (or a nan) as +inf."""
     errors = np.asarray(errors, dtype=np.float64)
     if log_bounds is None:
         if bounds is None:
@@ -150,10 +143,34 @@ def judge_bound(errors: np.ndarray, bounds: np.ndarray | None, rtol: float, *,
         log_ratio = np.where(errors > 0, log_e - log_bounds, -np.inf)
     log_ratio = np.where(np.isfinite(errors) & finite_b, log_ratio, np.inf)
     log_ratio = np.where(np.isnan(log_ratio), np.inf, log_ratio)
+    return log_ratio
+
+
+def bound_violations(errors: np.ndarray, bounds: np.ndarray | None, rtol: float, *,
+                     log_bounds: np.ndarray | None = None) -> np.ndarray:
+    """Per t: does ``errors[t] <= bounds[t] (1 + rtol)`` fail? The one comparison :func:`judge_bound` and the
+    studies that locate the first violation use (same inputs, same non-finite handling)."""
+    return _over_bound(_bound_log_ratio(errors, bounds, log_bounds), rtol)
+
+
+def _over_bound(log_ratio: np.ndarray, rtol: float) -> np.ndarray:
+    return log_ratio > math.log1p(rtol)
+
+
+def judge_bound(errors: np.ndarray, bounds: np.ndarray | None, rtol: float, *,
+                log_bounds: np.ndarray | None = None) -> tuple[bool, float, int]:
+    """Is ``errors[t] <= bounds[t] (1 + rtol)`` for every t? Returns ``(ok, worst_ratio, worst_t)``.
+
+    ``worst_ratio = max_t errors[t] / bounds[t]``. Pass ``log_bounds`` (natural log) instead of
+    ``bounds`` when the bound underflows float64 (``rho^t`` for large t): the comparison is then made
+    in log space and ``worst_ratio`` may be ``inf`` only if the true ratio exceeds ~1e308. A
+    non-finite error or bound is a failure (ratio inf), never skipped. Inputs must have one shape.
+    """
+    log_ratio = _bound_log_ratio(errors, bounds, log_bounds)
     k = int(np.argmax(log_ratio))
     with np.errstate(over="ignore"):
         worst = float(np.exp(log_ratio[k]))
-    return bool(log_ratio[k] <= math.log1p(rtol)), worst, k
+    return bool(not _over_bound(log_ratio, rtol).any()), worst, k
 
 
 def lyapunov_floor(potential: np.ndarray) -> float:

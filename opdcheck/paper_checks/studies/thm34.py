@@ -13,7 +13,7 @@ import numpy as np
 from opdcheck.instances import paper_toy, random_instance
 from opdcheck.kernels.opd import run_opd, thm34_step_sizes
 from opdcheck.kernels.potential import phi1_eq47, phi1_general, thm34_bound, thm34_constants, thm34_log_bound
-from opdcheck.kernels.trajectory import Trajectory, fit_tail_rate, judge_bound
+from opdcheck.kernels.trajectory import Trajectory, bound_violations, fit_tail_rate, judge_bound
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.numerics.replay import crosscheck_constants
 from opdcheck.paper_checks.result import CheckResult, Control, Verdict
@@ -183,7 +183,7 @@ def thm34_case(problem: Problem, *, dual_step: str = "prox", T: int = 1500, sadd
         out["judge"][d] = (ok and not traj.diverged, worst, int(use[k]))
         with np.errstate(divide="ignore"):
             out["log10_worst"][d] = float((np.log(err[use[k]]) - logb[use[k]]) / math.log(10))
-            viol = use[np.log(err[use]) > logb[use] + math.log1p(BOUND_RTOL)]
+        viol = use[bound_violations(err[use], None, BOUND_RTOL, log_bounds=logb[use])]
         out["first_violation"][d] = int(viol[0]) if viol.size else None
     out["tail_rate"] = fit_tail_rate(err)["rate"]
     return out
