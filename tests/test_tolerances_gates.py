@@ -169,7 +169,7 @@ AUDIT: dict[str, E] = {
     "REPLAY_MAX_WORK": E("limit", "replay/core.py: larger counterexamples are not replayed (INCONCLUSIVE)"),
     "REPLAY_RATE_ATOL": E("gate", "replay/core.py rate_agrees (thm-3.4-rate witness agreement)",
         f"{TOL}:replay_rate_agree_controls", True),
-    "SLATER_REPLAY_RTOL": E("gate", "replay/core.py replay_slater_margins (lemma-B.5); replay_l1_bound inline",
+    "SLATER_REPLAY_RTOL": E("gate", "replay/core.py slater_margin_agrees (replay_slater_margins and replay_l1_bound, lemma-B.5)",
                             f"{TOL}:slater_replay_controls", True),
     "CONTROL_STEPS": E("limit", "steps of the positive controls' runs"),
     "PINSKER_TIGHT_RATIO": E("gate", "lemmas-B.2-B.4-B.8 positive control (draws reach the tight regime)",
