@@ -539,3 +539,27 @@ def test_bound_violations_is_judge_bounds_comparison(monkeypatch):
     monkeypatch.setattr(trajectory, "_over_bound", lambda lr, rtol: orig(lr, 1000 * rtol))
     assert not _neg(tc.bound_gate_controls(trajectory.judge_bound))[0].passed
     assert not trajectory.bound_violations(err, b, BOUND_RTOL)[1]  # the same loosening reaches bound_violations
+
+
+def test_alg3_and_in_class_gates_at_their_own_scale(monkeypatch):
+    """alg_3_npg.alg3_converged (ALG3_CONVERGED_RTOL), in_class.kkt_solved (IN_CLASS_KKT_ATOL) and
+    in_class.tabular_agrees (IN_CLASS_TABULAR_ATOL): pass as they are, fail 1000x looser."""
+    from opdcheck.numerics import in_class
+    from opdcheck.paper_checks.checks import alg_3_npg as chk
+
+    tab_tol = in_class.IN_CLASS_TABULAR_ATOL
+
+    def tab():
+        return tc.at_most_controls("tabular", in_class.tabular_agrees, tab_tol)
+
+    assert all(c.passed for c in tc.alg3_gate_controls(chk.alg3_converged, in_class.kkt_solved) + tab())
+    with monkeypatch.context() as m:
+        m.setattr(chk, "ALG3_CONVERGED_RTOL", 1000 * chk.ALG3_CONVERGED_RTOL)
+        out = tc.alg3_gate_controls(chk.alg3_converged, in_class.kkt_solved)
+        assert not out[0].passed and out[2].passed
+    with monkeypatch.context() as m:
+        m.setattr(in_class, "IN_CLASS_KKT_ATOL", 1000 * in_class.IN_CLASS_KKT_ATOL)
+        out = tc.alg3_gate_controls(chk.alg3_converged, in_class.kkt_solved)
+        assert out[0].passed and not out[2].passed
+    monkeypatch.setattr(in_class, "IN_CLASS_TABULAR_ATOL", 1000 * tab_tol)
+    assert not _neg(tab())[0].passed

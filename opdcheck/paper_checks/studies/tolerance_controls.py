@@ -19,7 +19,7 @@ import numpy as np
 
 from opdcheck.paper_checks.result import Control
 # bound at import: a gate that reads another value at call time (a patched or mistyped tolerance) is then caught
-from opdcheck.tolerances import (LAMBDA_UNIQUE_EIG_RTOL, TIGHT_CONSTRAINT_ATOL, REPLAY_RATE_ATOL, CONVEXITY_RTOL, FD_RTOL, LAMBDA_ZERO_ATOL, ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
+from opdcheck.tolerances import (ALG3_CONVERGED_RTOL, IN_CLASS_KKT_ATOL, LAMBDA_UNIQUE_EIG_RTOL, TIGHT_CONSTRAINT_ATOL, REPLAY_RATE_ATOL, CONVEXITY_RTOL, FD_RTOL, LAMBDA_ZERO_ATOL, ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
                                  CORRECTED_MEASURED_ATOL, GATE_CONTROL_FACTOR, LAST_ITERATE_CONVERGED_RTOL,
                                  LYAPUNOV_PHI_FLOOR_RTOL, PINSKER_ATOL, ALG1_CONVERGED_RATIO, THM34_CROSSCHECK_RTOL, SEC4_SETTLE_BAND_EXACT, ALG1_CERT_MARGIN, COUNTEREX_STAYS_RTOL, SLATER_REPLAY_RTOL, RATE_CERT_MATCH_RTOL, REPLAY_AGREE_ATOL,
                                  REPLAY_AGREE_RTOL, SADDLE_RESULT_RTOL, THM34_CERT_MATCH_ATOL, THM34_RATE_ATOL)
@@ -31,6 +31,7 @@ __all__ = ["band_controls", "rate_match_controls", "cert_match_controls", "bound
            "cert_margin_controls", "constants_crosscheck_controls", "run_converged_controls", "fd_gate_controls",
            "convexity_gate_controls", "multiplier_zero_controls", "close_gate_controls", "replay_rate_agree_controls",
            "degeneracy_gate_controls", "lyapunov_floor_controls",
+           "alg3_gate_controls",
            "at_most_controls"]
 
 
@@ -378,6 +379,17 @@ def lyapunov_floor_controls(floor: Callable | None = None, judge: Callable | Non
         return [judge(phi, 0.8, BOUND_RTOL, atol=floor(phi), start=1)[0]]
 
     return band_controls("Lyapunov test floor (LYAPUNOV_PHI_FLOOR_RTOL)", accepts, LYAPUNOV_PHI_FLOOR_RTOL, " x Phi_1")
+
+
+def alg3_gate_controls(converged: Callable, kkt_solved: Callable) -> list[Control]:
+    """alg-3-npg's two gates (the check's ``alg3_converged(err_T, err_0)`` and ``numerics.in_class.kkt_solved``):
+    a run ending at ``e_T = d e_0`` (e_0 = 3: a relative gate, not an absolute one) converged only below
+    ALG3_CONVERGED_RTOL; a KKT residual ``d`` is solved only below IN_CLASS_KKT_ATOL."""
+    conv = band_controls("Alg. 3 run converged (ALG3_CONVERGED_RTOL)", lambda d: [converged(3.0 * d, 3.0)],
+                         ALG3_CONVERGED_RTOL, " x e_0")
+    kkt = band_controls("in-class KKT point (IN_CLASS_KKT_ATOL)", lambda d: [kkt_solved(d)], IN_CLASS_KKT_ATOL,
+                        " absolute")
+    return conv + kkt
 
 
 def close_gate_controls(label: str, close: Callable, tol: float, ref: float = 1.0, unit: str = " absolute") -> list[Control]:
