@@ -563,3 +563,16 @@ def test_alg3_and_in_class_gates_at_their_own_scale(monkeypatch):
         assert out[0].passed and not out[2].passed
     monkeypatch.setattr(in_class, "IN_CLASS_TABULAR_ATOL", 1000 * tab_tol)
     assert not _neg(tab())[0].passed
+
+
+def test_alg3_direction_and_anchor_gates_at_their_own_scale(monkeypatch):
+    from opdcheck.paper_checks.checks import alg_3_npg as chk
+
+    assert all(c.passed for c in tc.alg3_direction_anchor_controls(chk.directions_agree, chk.anchored))
+    with monkeypatch.context() as m:
+        m.setattr(chk, "ALG3_DIRECTION_RTOL", 1000 * chk.ALG3_DIRECTION_RTOL)
+        out = tc.alg3_direction_anchor_controls(chk.directions_agree, chk.anchored)
+        assert not out[0].passed and out[2].passed
+    monkeypatch.setattr(chk, "ALG3_ANCHOR_ATOL", 1000 * chk.ALG3_ANCHOR_ATOL)
+    out = tc.alg3_direction_anchor_controls(chk.directions_agree, chk.anchored)
+    assert out[0].passed and not out[2].passed

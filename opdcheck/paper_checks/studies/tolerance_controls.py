@@ -19,7 +19,7 @@ import numpy as np
 
 from opdcheck.paper_checks.result import Control
 # bound at import: a gate that reads another value at call time (a patched or mistyped tolerance) is then caught
-from opdcheck.tolerances import (ALG3_CONVERGED_RTOL, IN_CLASS_KKT_ATOL, LAMBDA_UNIQUE_EIG_RTOL, TIGHT_CONSTRAINT_ATOL, REPLAY_RATE_ATOL, CONVEXITY_RTOL, FD_RTOL, LAMBDA_ZERO_ATOL, ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
+from opdcheck.tolerances import (ALG3_ANCHOR_ATOL, ALG3_DIRECTION_RTOL, ALG3_CONVERGED_RTOL, IN_CLASS_KKT_ATOL, LAMBDA_UNIQUE_EIG_RTOL, TIGHT_CONSTRAINT_ATOL, REPLAY_RATE_ATOL, CONVEXITY_RTOL, FD_RTOL, LAMBDA_ZERO_ATOL, ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
                                  CORRECTED_MEASURED_ATOL, GATE_CONTROL_FACTOR, LAST_ITERATE_CONVERGED_RTOL,
                                  LYAPUNOV_PHI_FLOOR_RTOL, PINSKER_ATOL, ALG1_CONVERGED_RATIO, THM34_CROSSCHECK_RTOL, SEC4_SETTLE_BAND_EXACT, ALG1_CERT_MARGIN, COUNTEREX_STAYS_RTOL, SLATER_REPLAY_RTOL, RATE_CERT_MATCH_RTOL, REPLAY_AGREE_ATOL,
                                  REPLAY_AGREE_RTOL, SADDLE_RESULT_RTOL, THM34_CERT_MATCH_ATOL, THM34_RATE_ATOL)
@@ -31,7 +31,7 @@ __all__ = ["band_controls", "rate_match_controls", "cert_match_controls", "bound
            "cert_margin_controls", "constants_crosscheck_controls", "run_converged_controls", "fd_gate_controls",
            "convexity_gate_controls", "multiplier_zero_controls", "close_gate_controls", "replay_rate_agree_controls",
            "degeneracy_gate_controls", "lyapunov_floor_controls",
-           "alg3_gate_controls",
+           "alg3_gate_controls", "alg3_direction_anchor_controls",
            "at_most_controls"]
 
 
@@ -390,6 +390,15 @@ def alg3_gate_controls(converged: Callable, kkt_solved: Callable) -> list[Contro
     kkt = band_controls("in-class KKT point (IN_CLASS_KKT_ATOL)", lambda d: [kkt_solved(d)], IN_CLASS_KKT_ATOL,
                         " absolute")
     return conv + kkt
+
+
+def alg3_direction_anchor_controls(directions_agree: Callable, anchored: Callable) -> list[Control]:
+    """alg-3-npg's direction gate (``directions_agree(max relative difference)``, ALG3_DIRECTION_RTOL) and
+    anchoring gate (``anchored(gap)``, ALG3_ANCHOR_ATOL), the check's own comparisons, at a discrepancy ``d``."""
+    return (band_controls("pinv vs lstsq natural-gradient direction (ALG3_DIRECTION_RTOL)",
+                          lambda d: [directions_agree(d)], ALG3_DIRECTION_RTOL, " relative")
+            + band_controls("gradients at theta_hat_t only (ALG3_ANCHOR_ATOL)", lambda d: [anchored(d)],
+                            ALG3_ANCHOR_ATOL, " absolute"))
 
 
 def close_gate_controls(label: str, close: Callable, tol: float, ref: float = 1.0, unit: str = " absolute") -> list[Control]:
