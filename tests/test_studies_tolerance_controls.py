@@ -576,3 +576,11 @@ def test_alg3_direction_and_anchor_gates_at_their_own_scale(monkeypatch):
     monkeypatch.setattr(chk, "ALG3_ANCHOR_ATOL", 1000 * chk.ALG3_ANCHOR_ATOL)
     out = tc.alg3_direction_anchor_controls(chk.directions_agree, chk.anchored)
     assert out[0].passed and not out[2].passed
+
+
+def test_backend_agree_controls_catch_a_loosened_rtol(monkeypatch):
+    from opdcheck.paper_checks.studies import thm34
+
+    assert all(c.passed for c in tc.backend_agree_controls())
+    monkeypatch.setattr(thm34, "NUMBA_AGREEMENT_RTOL", 1000 * thm34.NUMBA_AGREEMENT_RTOL)
+    assert not _neg(tc.backend_agree_controls())[0].passed

@@ -277,6 +277,12 @@ def scale_case(ctx: CheckContext, case: Callable, stream: str, **case_kwargs) ->
 
 
 # ------------------------------------------------------------------ controls and witnesses (shared)
+def backends_agree(diff: float, scale: float) -> bool:
+    """The judged trajectory equals the numpy reference on a metric: max |diff| at most NUMBA_AGREEMENT_RTOL x the
+    metric's maximum (a nan difference disagrees)."""
+    return bool(diff <= NUMBA_AGREEMENT_RTOL * scale)
+
+
 def numba_numpy_control(problem: Problem, case: dict, *, T: int, stop_below: float | None, dual_step: str = "prox",
                         closed_form: str = "derived") -> Control:
     """Positive control: the trajectory the check judged (``case["traj"]``, from :func:`default_runner`)
@@ -295,7 +301,7 @@ def numba_numpy_control(problem: Problem, case: dict, *, T: int, stop_below: flo
             a, b = np.asarray(traj.metrics[k]), np.asarray(ref.metrics[k])
             d = float(np.max(np.abs(a - b))) if a.size else 0.0
             scale = max(float(np.max(np.abs(b))) if b.size else 0.0, 1e-300)
-            if not d <= NUMBA_AGREEMENT_RTOL * scale:
+            if not backends_agree(d, scale):
                 bad.append(f"{k}: max |diff| {d:.3g} > {NUMBA_AGREEMENT_RTOL:g} x {scale:.3g}")
     backend = traj.config.get("backend", "numpy")
     return Control(name=f"{backend} kernel vs numpy run_opd on {problem.name} (beta = {problem.beta:g}, {dual_step})", kind="positive",

@@ -19,7 +19,7 @@ import numpy as np
 
 from opdcheck.paper_checks.result import Control
 # bound at import: a gate that reads another value at call time (a patched or mistyped tolerance) is then caught
-from opdcheck.tolerances import (ALG3_ANCHOR_ATOL, ALG3_DIRECTION_RTOL, ALG3_CONVERGED_RTOL, IN_CLASS_KKT_ATOL, LAMBDA_UNIQUE_EIG_RTOL, TIGHT_CONSTRAINT_ATOL, REPLAY_RATE_ATOL, CONVEXITY_RTOL, FD_RTOL, LAMBDA_ZERO_ATOL, ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
+from opdcheck.tolerances import (NUMBA_AGREEMENT_RTOL, ALG3_ANCHOR_ATOL, ALG3_DIRECTION_RTOL, ALG3_CONVERGED_RTOL, IN_CLASS_KKT_ATOL, LAMBDA_UNIQUE_EIG_RTOL, TIGHT_CONSTRAINT_ATOL, REPLAY_RATE_ATOL, CONVEXITY_RTOL, FD_RTOL, LAMBDA_ZERO_ATOL, ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
                                  CORRECTED_MEASURED_ATOL, GATE_CONTROL_FACTOR, LAST_ITERATE_CONVERGED_RTOL,
                                  LYAPUNOV_PHI_FLOOR_RTOL, PINSKER_ATOL, ALG1_CONVERGED_RATIO, THM34_CROSSCHECK_RTOL, SEC4_SETTLE_BAND_EXACT, ALG1_CERT_MARGIN, COUNTEREX_STAYS_RTOL, SLATER_REPLAY_RTOL, RATE_CERT_MATCH_RTOL, REPLAY_AGREE_ATOL,
                                  REPLAY_AGREE_RTOL, SADDLE_RESULT_RTOL, THM34_CERT_MATCH_ATOL, THM34_RATE_ATOL)
@@ -32,6 +32,7 @@ __all__ = ["band_controls", "rate_match_controls", "cert_match_controls", "bound
            "convexity_gate_controls", "multiplier_zero_controls", "close_gate_controls", "replay_rate_agree_controls",
            "degeneracy_gate_controls", "lyapunov_floor_controls",
            "alg3_gate_controls", "alg3_direction_anchor_controls",
+           "backend_agree_controls",
            "at_most_controls"]
 
 
@@ -399,6 +400,16 @@ def alg3_direction_anchor_controls(directions_agree: Callable, anchored: Callabl
                           lambda d: [directions_agree(d)], ALG3_DIRECTION_RTOL, " relative")
             + band_controls("gradients at theta_hat_t only (ALG3_ANCHOR_ATOL)", lambda d: [anchored(d)],
                             ALG3_ANCHOR_ATOL, " absolute"))
+
+
+def backend_agree_controls(agree: Callable | None = None) -> list[Control]:
+    """The numba-vs-numpy trajectory control of the thm-3.4 family (``agree(max_diff, scale)``,
+    ``studies.thm34.backends_agree`` by default, at NUMBA_AGREEMENT_RTOL): a difference ``d`` x a metric maximum
+    of 5 (relative: an absolute test fails one side)."""
+    if agree is None:
+        from opdcheck.paper_checks.studies.thm34 import backends_agree as agree
+    return band_controls("numba vs numpy trajectory agreement (NUMBA_AGREEMENT_RTOL)", lambda d: [agree(5.0 * d, 5.0)],
+                         NUMBA_AGREEMENT_RTOL, " x metric max")
 
 
 def close_gate_controls(label: str, close: Callable, tol: float, ref: float = 1.0, unit: str = " absolute") -> list[Control]:
