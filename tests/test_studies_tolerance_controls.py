@@ -439,7 +439,8 @@ def test_lemma_b11_exceeds_at_its_own_scale(monkeypatch):
 @pytest.mark.parametrize("module, fn, tol", [
     ("remark_3_5", "policies_agree", "REMARK35_POLICY_ATOL"), ("remark_3_5", "fisher_agrees", "REMARK35_FISHER_ATOL"),
     ("dual_step_scale", "policies_match", "DUAL_STEP_POLICY_ATOL"),
-    ("opd_closed_form", "kernel_matches", "CLOSED_FORM_KERNEL_ATOL")])
+    ("opd_closed_form", "kernel_matches", "CLOSED_FORM_KERNEL_ATOL"),
+    ("opd_closed_form", "matches_cvxpy", "PROX_CVXPY_PI_ATOL"), ("alg_3_npg", "eq72_agrees", "EQ72_FD_RTOL")])
 def test_one_sided_check_gates_at_their_own_scale(monkeypatch, module, fn, tol):
     """A check's one-sided comparison passes its own-scale controls and fails them with its tolerance 1000x looser."""
     import importlib

@@ -51,6 +51,11 @@ CLAIM = ("The printed closed form pi ∝ pi_hat^(eta/(eta+beta)) pi_ref^(beta/(e
 PolicyFn = Callable[[Problem, np.ndarray, np.ndarray, float], np.ndarray]
 
 
+def matches_cvxpy(err: float) -> bool:
+    """A closed-form policy matches the cvxpy prox solve: max |pi - pi_cvxpy| at most PROX_CVXPY_PI_ATOL."""
+    return bool(err <= PROX_CVXPY_PI_ATOL)
+
+
 def kernel_matches(err: float) -> bool:
     """The kernel's derived step equals the lambdified sympy closed form: max |difference| at most
     CLOSED_FORM_KERNEL_ATOL."""
@@ -124,7 +129,7 @@ def numeric_confirmation(draws, derived_fn: PolicyFn, printed_fn: PolicyFn) -> t
         e_p = float(np.abs(printed_fn(prob, log_hat, lam, eta) - ref).max())
         rows.append({"instance": prob.name, "eta_th": eta, "beta": prob.beta, "eta+beta": eta + prob.beta,
                      "max|pi_derived - pi_cvxpy|": e_d, "max|pi_printed - pi_cvxpy|": e_p,
-                     "derived matches": e_d <= PROX_CVXPY_PI_ATOL, "printed matches": e_p <= PROX_CVXPY_PI_ATOL})
+                     "derived matches": matches_cvxpy(e_d), "printed matches": matches_cvxpy(e_p)})
     return rows, failures
 
 
@@ -217,7 +222,8 @@ def evaluate(ctx: CheckContext, printed: sp.Expr | None = None, derived: sp.Expr
         Control("KKT test rejects exp(S/eta) (beta dropped)", "negative", caught, f"rejected: {caught}"),
         printed_formula_control(("closed_form_eq4", "closed_form_eq6"), "the closed forms of eqs. (4)/(6)"),
     ] + tolc.at_most_controls("kernel vs sympy closed form (CLOSED_FORM_KERNEL_ATOL)", kernel_matches,
-                              CLOSED_FORM_KERNEL_ATOL)
+                              CLOSED_FORM_KERNEL_ATOL) + tolc.at_most_controls(
+        "closed form vs cvxpy prox solve (PROX_CVXPY_PI_ATOL)", matches_cvxpy, PROX_CVXPY_PI_ATOL)
 
     details = "\n".join([
         "Stationarity of the per-prompt Lagrangian of eqs. (4)/(6) (multiplier $\\nu$ for $\\sum_y\\pi_y=1$):",
