@@ -396,3 +396,192 @@ def test_run_converged_controls_catch_a_loosened_ratio(monkeypatch):
     assert all(c.passed for c in tc.run_converged_controls(chk.judge_default_run))
     monkeypatch.setattr(chk, "ALG1_CONVERGED_RATIO", 1000 * chk.ALG1_CONVERGED_RATIO)
     assert not _neg(tc.run_converged_controls(chk.judge_default_run))[0].passed
+
+
+def test_fd_and_convexity_gate_controls_catch_loosened_gates(monkeypatch):
+    from opdcheck.paper_checks.checks import dual_function as chk
+
+    assert all(c.passed for c in tc.fd_gate_controls(chk.fd_formula_ok, chk.fd_estimate_ok))
+    assert all(c.passed for c in tc.convexity_gate_controls(chk.convexity_ok))
+    with monkeypatch.context() as m:
+        m.setattr(chk, "FD_RTOL", 1000 * chk.FD_RTOL)
+        assert not _neg(tc.fd_gate_controls(chk.fd_formula_ok, chk.fd_estimate_ok))[0].passed
+    with monkeypatch.context() as m:
+        m.setattr(chk, "CONVEXITY_RTOL", 1000 * chk.CONVEXITY_RTOL)
+        assert not _neg(tc.convexity_gate_controls(chk.convexity_ok))[0].passed
+    # an FD gate that forgets the estimate's allowance is still at its own scale; one that ignores FD_RTOL is not
+    assert not _pos(tc.fd_gate_controls(lambda e, est: e <= 2 * est, chk.fd_estimate_ok))[0].passed
+
+
+def test_multiplier_zero_controls_catch_a_loosened_lambda_zero(monkeypatch):
+    from opdcheck.paper_checks.checks import lemma_b5 as chk
+
+    assert all(c.passed for c in tc.multiplier_zero_controls(chk.counts_as_zero, chk.counts_as_negative))
+    monkeypatch.setattr(chk, "LAMBDA_ZERO_ATOL", 1000 * chk.LAMBDA_ZERO_ATOL)
+    out = tc.multiplier_zero_controls(chk.counts_as_zero, chk.counts_as_negative)
+    assert not _neg(out)[0].passed and "accepted on 2 of 2" in _neg(out)[0].detail
+
+
+def test_lemma_b11_exceeds_at_its_own_scale(monkeypatch):
+    """replay/lemma_b11.exceeds (the replayed steps' 'fails' and lemmas-B.9-B.12's float draws)."""
+    from opdcheck.numerics.replay import lemma_b11
+
+    tol = lemma_b11.LEMMA_B11_ATOL
+
+    def controls():
+        return tc.at_most_controls("B.11", lambda d: not lemma_b11.exceeds(d, 0.0), tol)
+
+    assert all(c.passed for c in controls())
+    monkeypatch.setattr(lemma_b11, "LEMMA_B11_ATOL", 1000 * lemma_b11.LEMMA_B11_ATOL)
+    assert not _neg(controls())[0].passed
+
+
+@pytest.mark.parametrize("module, fn, tol", [
+    ("remark_3_5", "policies_agree", "REMARK35_POLICY_ATOL"), ("remark_3_5", "fisher_agrees", "REMARK35_FISHER_ATOL"),
+    ("dual_step_scale", "policies_match", "DUAL_STEP_POLICY_ATOL"),
+    ("opd_closed_form", "kernel_matches", "CLOSED_FORM_KERNEL_ATOL"),
+    ("opd_closed_form", "matches_cvxpy", "PROX_CVXPY_PI_ATOL"), ("alg_3_npg", "eq72_agrees", "EQ72_FD_RTOL")])
+def test_one_sided_check_gates_at_their_own_scale(monkeypatch, module, fn, tol):
+    """A check's one-sided comparison passes its own-scale controls and fails them with its tolerance 1000x looser."""
+    import importlib
+
+    chk = importlib.import_module(f"opdcheck.paper_checks.checks.{module}")
+    value = getattr(chk, tol)
+    assert all(c.passed for c in tc.at_most_controls(tol, getattr(chk, fn), value))
+    monkeypatch.setattr(chk, tol, 1000 * value)
+    assert not _neg(tc.at_most_controls(tol, getattr(chk, fn), value))[0].passed
+
+
+def test_alg1_rate_and_saddle_gates_at_their_own_scale(monkeypatch):
+    """fig-1-toy / alg-1-unification's rate_matches_radius (ALG1_RATE_ATOL, either side) and alg-1-unification's
+    reaches_saddle (ALG1_SADDLE_ATOL): pass as they are, fail with the tolerance 1000x looser."""
+    from opdcheck.paper_checks.checks import alg_1_unification as chk
+    from opdcheck.paper_checks.studies import alg1_designs
+
+    rate_tol, saddle_tol = alg1_designs.ALG1_RATE_ATOL, chk.ALG1_SADDLE_ATOL
+
+    def rate():
+        return tc.close_gate_controls("rate", alg1_designs.rate_matches_radius, rate_tol, ref=0.5)
+
+    def saddle():
+        return tc.at_most_controls("saddle", chk.reaches_saddle, saddle_tol)
+
+    assert all(c.passed for c in rate() + saddle())
+    assert not _neg(tc.close_gate_controls("one-sided", lambda a, b: a <= b + rate_tol, rate_tol, ref=0.5))[0].passed
+    with monkeypatch.context() as m:
+        m.setattr(alg1_designs, "ALG1_RATE_ATOL", 1000 * rate_tol)
+        assert not _neg(rate())[0].passed
+    monkeypatch.setattr(chk, "ALG1_SADDLE_ATOL", 1000 * saddle_tol)
+    assert not _neg(saddle())[0].passed
+
+
+def test_counterexample_replay_agreement_at_its_own_scale(monkeypatch):
+    """replay/alg3.code_agrees (cor-3.10-counterexample and the Alg. 3 fixed-point replay): 1000x looser fails."""
+    from opdcheck.numerics.replay import alg3
+
+    tol = alg3.COUNTEREX_AGREE_RTOL
+    assert all(c.passed for c in tc.at_most_controls("agree", alg3.code_agrees, tol))
+    monkeypatch.setattr(alg3, "COUNTEREX_AGREE_RTOL", 1000 * tol)
+    assert not _neg(tc.at_most_controls("agree", alg3.code_agrees, tol))[0].passed
+
+
+def test_replay_rate_agree_controls_catch_a_loosened_atol(monkeypatch):
+    from opdcheck import tolerances
+
+    assert all(c.passed for c in tc.replay_rate_agree_controls())
+    monkeypatch.setattr(tolerances, "REPLAY_RATE_ATOL", 1000 * tolerances.REPLAY_RATE_ATOL)  # read at call time
+    assert not _neg(tc.replay_rate_agree_controls())[0].passed
+
+
+def test_degeneracy_gate_controls_catch_loosened_gates(monkeypatch):
+    """local_rate.lam_star_not_unique (LAMBDA_UNIQUE_EIG_RTOL; thm-3.4 family, tightness, certify) and
+    thm34.constraint_is_tight (TIGHT_CONSTRAINT_ATOL): each 1000x looser fails its negative control."""
+    from opdcheck.numerics import local_rate
+    from opdcheck.paper_checks.studies import thm34
+
+    assert all(c.passed for c in tc.degeneracy_gate_controls())
+    with monkeypatch.context() as m:
+        m.setattr(local_rate, "LAMBDA_UNIQUE_EIG_RTOL", 1000 * local_rate.LAMBDA_UNIQUE_EIG_RTOL)
+        out = tc.degeneracy_gate_controls()
+        assert not out[0].passed and out[2].passed
+    with monkeypatch.context() as m:
+        m.setattr(thm34, "TIGHT_CONSTRAINT_ATOL", 1000 * thm34.TIGHT_CONSTRAINT_ATOL)
+        out = tc.degeneracy_gate_controls()
+        assert out[0].passed and not out[2].passed
+    # an absolute eigenvalue test (no max(1, largest) scale) fails the positive side
+    assert not _pos(tc.degeneracy_gate_controls(lambda lo, hi: lo <= local_rate.LAMBDA_UNIQUE_EIG_RTOL))[0].passed
+
+
+def test_lyapunov_floor_controls_catch_a_loosened_floor(monkeypatch):
+    """trajectory.lyapunov_floor (thm-3.4-lyapunov and app-C count their violations with lyapunov_violations, the
+    comparison judge_lyapunov uses): a floor 1000x higher hides a real violation and fails the control."""
+    from opdcheck.kernels import trajectory
+
+    assert all(c.passed for c in tc.lyapunov_floor_controls())
+    phi = np.array([2.0, 1.0, 0.5, 0.45, np.nan])
+    assert list(trajectory.lyapunov_violations(phi, 0.8, 0.0, 0.0, 1)) == [False, True, True]
+    monkeypatch.setattr(trajectory, "LYAPUNOV_PHI_FLOOR_RTOL", 1000 * trajectory.LYAPUNOV_PHI_FLOOR_RTOL)
+    assert not _neg(tc.lyapunov_floor_controls())[0].passed
+
+
+def test_bound_violations_is_judge_bounds_comparison(monkeypatch):
+    """studies/thm34.py locates the first violation with trajectory.bound_violations, judge_bound's own test:
+    the two agree on every step (non-finite values included), and a bound_violations 1000x looser is caught by
+    the bound gate's own-scale control when judge_bound is built on it."""
+    from opdcheck.kernels import trajectory
+    from opdcheck.tolerances import BOUND_RTOL
+
+    err = np.array([0.5, 1.0 + 4 * BOUND_RTOL, 1.0 + BOUND_RTOL / 4, np.nan, 0.0])
+    b = np.ones_like(err)
+    mask = trajectory.bound_violations(err, b, BOUND_RTOL)
+    assert list(mask) == [False, True, False, True, False]
+    assert all(trajectory.judge_bound(err[i:i + 1], b[i:i + 1], BOUND_RTOL)[0] == (not mask[i]) for i in range(len(err)))
+    orig = trajectory._over_bound
+    monkeypatch.setattr(trajectory, "_over_bound", lambda lr, rtol: orig(lr, 1000 * rtol))
+    assert not _neg(tc.bound_gate_controls(trajectory.judge_bound))[0].passed
+    assert not trajectory.bound_violations(err, b, BOUND_RTOL)[1]  # the same loosening reaches bound_violations
+
+
+def test_alg3_and_in_class_gates_at_their_own_scale(monkeypatch):
+    """alg_3_npg.alg3_converged (ALG3_CONVERGED_RTOL), in_class.kkt_solved (IN_CLASS_KKT_ATOL) and
+    in_class.tabular_agrees (IN_CLASS_TABULAR_ATOL): pass as they are, fail 1000x looser."""
+    from opdcheck.numerics import in_class
+    from opdcheck.paper_checks.checks import alg_3_npg as chk
+
+    tab_tol = in_class.IN_CLASS_TABULAR_ATOL
+
+    def tab():
+        return tc.at_most_controls("tabular", in_class.tabular_agrees, tab_tol)
+
+    assert all(c.passed for c in tc.alg3_gate_controls(chk.alg3_converged, in_class.kkt_solved) + tab())
+    with monkeypatch.context() as m:
+        m.setattr(chk, "ALG3_CONVERGED_RTOL", 1000 * chk.ALG3_CONVERGED_RTOL)
+        out = tc.alg3_gate_controls(chk.alg3_converged, in_class.kkt_solved)
+        assert not out[0].passed and out[2].passed
+    with monkeypatch.context() as m:
+        m.setattr(in_class, "IN_CLASS_KKT_ATOL", 1000 * in_class.IN_CLASS_KKT_ATOL)
+        out = tc.alg3_gate_controls(chk.alg3_converged, in_class.kkt_solved)
+        assert out[0].passed and not out[2].passed
+    monkeypatch.setattr(in_class, "IN_CLASS_TABULAR_ATOL", 1000 * tab_tol)
+    assert not _neg(tab())[0].passed
+
+
+def test_alg3_direction_and_anchor_gates_at_their_own_scale(monkeypatch):
+    from opdcheck.paper_checks.checks import alg_3_npg as chk
+
+    assert all(c.passed for c in tc.alg3_direction_anchor_controls(chk.directions_agree, chk.anchored))
+    with monkeypatch.context() as m:
+        m.setattr(chk, "ALG3_DIRECTION_RTOL", 1000 * chk.ALG3_DIRECTION_RTOL)
+        out = tc.alg3_direction_anchor_controls(chk.directions_agree, chk.anchored)
+        assert not out[0].passed and out[2].passed
+    monkeypatch.setattr(chk, "ALG3_ANCHOR_ATOL", 1000 * chk.ALG3_ANCHOR_ATOL)
+    out = tc.alg3_direction_anchor_controls(chk.directions_agree, chk.anchored)
+    assert out[0].passed and not out[2].passed
+
+
+def test_backend_agree_controls_catch_a_loosened_rtol(monkeypatch):
+    from opdcheck.paper_checks.studies import thm34
+
+    assert all(c.passed for c in tc.backend_agree_controls())
+    monkeypatch.setattr(thm34, "NUMBA_AGREEMENT_RTOL", 1000 * thm34.NUMBA_AGREEMENT_RTOL)
+    assert not _neg(tc.backend_agree_controls())[0].passed

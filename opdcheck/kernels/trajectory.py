@@ -30,11 +30,13 @@ import numpy as np
 
 from opdcheck.tolerances import (
     LAST_ITERATE_CONVERGED_RTOL,
+    LYAPUNOV_PHI_FLOOR_RTOL,
     RATE_FIT_FLOOR_ABS,
     RATE_FIT_MIN_POINTS,
 )
 
-__all__ = ["Trajectory", "kl_rows_log", "expected_kl_log", "judge_bound", "judge_lyapunov",
+__all__ = ["Trajectory", "kl_rows_log", "expected_kl_log", "judge_bound", "bound_violations", "judge_lyapunov",
+           "lyapunov_violations", "lyapunov_floor",
            "last_iterate_converges", "fit_tail_rate", "METRIC_NAMES"]
 
 METRIC_NAMES = ("kl_star", "lam_err2", "error", "kl_hat_pred", "lam_hat_pred2", "constraint", "gap",
@@ -120,15 +122,8 @@ class Trajectory:
 
 
 # ------------------------------------------------------------------------------------------ judges
-def judge_bound(errors: np.ndarray, bounds: np.ndarray | None, rtol: float, *,
-                log_bounds: np.ndarray | None = None) -> tuple[bool, float, int]:
-    """Is ``errors[t] <= bounds[t] (1 + rtol)`` for every t? Returns ``(ok, worst_ratio, worst_t)``.
-
-    ``worst_ratio = max_t errors[t] / bounds[t]``. Pass ``log_bounds`` (natural log) instead of
-    ``bounds`` when the bound underflows float64 (``rho^t`` for large t): the comparison is then made
-    in log space and ``worst_ratio`` may be ``inf`` only if the true ratio exceeds ~1e308. A
-    non-finite error or bound is a failure (ratio inf), never skipped. Inputs must have one shape.
-    """
+def _bound_log_ratio(errors: np.ndarray, bounds: np.ndarray | None, log_bounds: np.ndarray | None) -> np.ndarray:
+    """``log(errors[t] / bounds[t])`` per t, a non-finite error or bound (or a nan) as +inf."""
     errors = np.asarray(errors, dtype=np.float64)
     if log_bounds is None:
         if bounds is None:
@@ -148,10 +143,52 @@ def judge_bound(errors: np.ndarray, bounds: np.ndarray | None, rtol: float, *,
         log_ratio = np.where(errors > 0, log_e - log_bounds, -np.inf)
     log_ratio = np.where(np.isfinite(errors) & finite_b, log_ratio, np.inf)
     log_ratio = np.where(np.isnan(log_ratio), np.inf, log_ratio)
+    return log_ratio
+
+
+def bound_violations(errors: np.ndarray, bounds: np.ndarray | None, rtol: float, *,
+                     log_bounds: np.ndarray | None = None) -> np.ndarray:
+    """Per t: does ``errors[t] <= bounds[t] (1 + rtol)`` fail? The one comparison :func:`judge_bound` and the
+    studies that locate the first violation use (same inputs, same non-finite handling)."""
+    return _over_bound(_bound_log_ratio(errors, bounds, log_bounds), rtol)
+
+
+def _over_bound(log_ratio: np.ndarray, rtol: float) -> np.ndarray:
+    return log_ratio > math.log1p(rtol)
+
+
+def judge_bound(errors: np.ndarray, bounds: np.ndarray | None, rtol: float, *,
+                log_bounds: np.ndarray | None = None) -> tuple[bool, float, int]:
+    """Is ``errors[t] <= bounds[t] (1 + rtol)`` for every t? Returns ``(ok, worst_ratio, worst_t)``.
+
+    ``worst_ratio = max_t errors[t] / bounds[t]``. Pass ``log_bounds`` (natural log) instead of
+    ``bounds`` when the bound underflows float64 (``rho^t`` for large t): the comparison is then made
+    in log space and ``worst_ratio`` may be ``inf`` only if the true ratio exceeds ~1e308. A
+    non-finite error or bound is a failure (ratio inf), never skipped. Inputs must have one shape.
+    """
+    log_ratio = _bound_log_ratio(errors, bounds, log_bounds)
     k = int(np.argmax(log_ratio))
     with np.errstate(over="ignore"):
         worst = float(np.exp(log_ratio[k]))
-    return bool(log_ratio[k] <= math.log1p(rtol)), worst, k
+    return bool(not _over_bound(log_ratio, rtol).any()), worst, k
+
+
+def lyapunov_floor(potential: np.ndarray) -> float:
+    """The floating-point floor of a potential: LYAPUNOV_PHI_FLOOR_RTOL x Phi_1 (0 for fewer than two values).
+    Steps with Phi_t at or below it are not judged, and it is the absolute slack of the contraction test."""
+    phi = np.asarray(potential, dtype=np.float64)
+    return float(LYAPUNOV_PHI_FLOOR_RTOL * phi[1]) if phi.size > 1 else 0.0
+
+
+def lyapunov_violations(potential: np.ndarray, rho: float, rtol: float, atol: float = 0.0,
+                        start: int = 1) -> np.ndarray:
+    """Per step ``t >= start``: does ``Phi_{t+1} <= rho Phi_t (1 + rtol) + atol`` fail (a non-finite Phi fails)?
+    The one comparison :func:`judge_lyapunov` and the checks that count violations use."""
+    phi = np.asarray(potential, dtype=np.float64)
+    cur, nxt = phi[start:-1], phi[start + 1:]
+    finite = np.isfinite(cur) & np.isfinite(nxt)
+    with np.errstate(invalid="ignore"):
+        return ~finite | (nxt > rho * cur * (1 + rtol) + atol)
 
 
 def judge_lyapunov(potential: np.ndarray, rho: float, rtol: float, atol: float = 0.0,
@@ -173,7 +210,7 @@ def judge_lyapunov(potential: np.ndarray, rho: float, rtol: float, atol: float =
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(use, nxt / (rho * np.where(use, cur, 1.0)), 0.0)
     ratio = np.where(finite, ratio, np.inf)
-    viol = ~finite | (nxt > rho * cur * (1 + rtol) + atol)
+    viol = lyapunov_violations(phi, rho, rtol, atol, start)
     k = int(np.argmax(ratio))
     return bool(not viol.any()), float(ratio[k]), start + k
 

@@ -22,7 +22,7 @@ from scipy.optimize import minimize
 from opdcheck.problem import Problem
 from opdcheck.tolerances import IN_CLASS_KKT_ATOL, IN_CLASS_TABULAR_ATOL
 
-__all__ = ["InClassSaddle", "restricted_lagrangian", "restricted_gradient", "inner_maximise",
+__all__ = ["kkt_solved", "tabular_agrees", "InClassSaddle", "restricted_lagrangian", "restricted_gradient", "inner_maximise",
            "solve_in_class", "in_class_slater_margin", "cross_check_tabular"]
 
 
@@ -40,7 +40,18 @@ class InClassSaddle:
 
     @property
     def certified(self) -> bool:
-        return bool(self.kkt.get("max", np.inf) <= IN_CLASS_KKT_ATOL)
+        return kkt_solved(self.kkt.get("max", np.inf))
+
+
+def kkt_solved(kkt_max: float) -> bool:
+    """An in-class point is a saddle point: its largest KKT residual is at most IN_CLASS_KKT_ATOL."""
+    return bool(kkt_max <= IN_CLASS_KKT_ATOL)
+
+
+def tabular_agrees(diff: float) -> bool:
+    """The in-class and the distributional saddle point agree (tabular class): max |difference| at most
+    IN_CLASS_TABULAR_ATOL."""
+    return bool(diff <= IN_CLASS_TABULAR_ATOL)
 
 
 def _kl_rows(log_p: np.ndarray, log_q: np.ndarray) -> np.ndarray:
@@ -197,5 +208,5 @@ def cross_check_tabular(problem: Problem, policy, *, seed: int = 0) -> dict:
     dpi = float(np.max(np.abs(ic.pi - ds.pi)))
     dlam = float(np.max(np.abs(ic.lam - ds.lam), initial=0.0))
     return {"max_pi_diff": dpi, "max_lam_diff": dlam, "atol": IN_CLASS_TABULAR_ATOL,
-            "agree": max(dpi, dlam) <= IN_CLASS_TABULAR_ATOL, "in_class_kkt": ic.kkt, "in_class": ic,
+            "agree": tabular_agrees(max(dpi, dlam)), "in_class_kkt": ic.kkt, "in_class": ic,
             "distributional": ds}

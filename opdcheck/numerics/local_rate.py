@@ -43,7 +43,7 @@ from opdcheck.theory.schur_cohn import radius_enclosure
 from opdcheck.tolerances import (CERTIFY_BILINEAR_MAX_DIM, CERTIFY_ENCLOSURE_WIDTH, CERTIFY_FULL_JACOBIAN_MAX_DIM, CERTIFY_MAX_DENOMINATOR,
                                  CERTIFY_STRICT_COMPLEMENTARITY_ATOL, LAMBDA_UNIQUE_EIG_RTOL)
 
-__all__ = ["rational", "linearization_data", "rational_design", "certify_instance", "certify_bilinear",
+__all__ = ["lam_star_not_unique", "rational", "linearization_data", "rational_design", "certify_instance", "certify_bilinear",
            "load_matrix"]
 
 
@@ -147,8 +147,14 @@ def _float_curvature(problem: Problem, pi: np.ndarray, active: tuple) -> np.ndar
     return np.einsum("x,xn,jxn,kxn->jk", problem.rho, pi, Rc, Rc, optimize=True)
 
 
+def lam_star_not_unique(ev_min: float, ev_max: float) -> bool:
+    """The dual curvature on the active set is singular (lam* need not be unique): its smallest eigenvalue is at
+    most LAMBDA_UNIQUE_EIG_RTOL x max(1, largest). The thm-3.4 family and the tightness search use this one test."""
+    return bool(ev_min <= LAMBDA_UNIQUE_EIG_RTOL * max(1.0, float(ev_max)))
+
+
 def _require_unique(ev: np.ndarray, info: dict) -> None:
-    if ev[0] <= LAMBDA_UNIQUE_EIG_RTOL * max(1.0, float(ev[-1])):
+    if lam_star_not_unique(float(ev[0]), float(ev[-1])):
         shown = ev.tolist() if ev.size <= 8 else [float(ev[0]), "...", float(ev[-1])]
         act = list(info["active"])
         act_s = str(act) if len(act) <= 8 else f"[{act[0]}, ..., {act[-1]}] ({len(act)} constraints)"

@@ -16,8 +16,14 @@ from opdcheck.numerics.replay.solve import quadratic_prox_argmin
 from opdcheck.numerics.replay.witness import Witness, _issue
 from opdcheck.tolerances import COUNTEREX_AGREE_RTOL
 
-__all__ = ["mp_replay", "replay_cor310_counterexample", "mp_loglinear", "replay_fixed_point", "replay_fisher",
+__all__ = ["code_agrees", "mp_replay", "replay_cor310_counterexample", "mp_loglinear", "replay_fixed_point", "replay_fisher",
            "replay_natural_direction"]
+
+
+def code_agrees(diff: float) -> bool:
+    """The code's value matches the replay: a (relative, or for theta_T absolute) difference at most
+    COUNTEREX_AGREE_RTOL."""
+    return bool(diff <= COUNTEREX_AGREE_RTOL)
 
 
 def mp_replay(theta0: float, T: int, digits: int = 50) -> dict:
@@ -94,7 +100,7 @@ def replay_cor310_counterexample(theta0: float, T: int, *, code_error_T: float, 
     rel = lambda a, b: abs(float(a) - float(b)) / max(abs(float(b)), 1e-300)  # noqa: E731
     diffs = {"error_T": rel(code_error_T, replay["error_T"]), "rhs_T": rel(code_rhs_T, replay["rhs_T"]),
              "theta_T": abs(code_theta_T - float(replay["theta_T"])), "rho": rel(code_rho, replay["rho"])}
-    agrees = max(diffs.values()) <= COUNTEREX_AGREE_RTOL
+    agrees = code_agrees(max(diffs.values()))
     w = _issue("Cor 3.10's bound at step T on the counterexample", "mpmath, 50 digits, from the class definition (no kernels/)",
                confirms=bool(replay["error_T"] > replay["rhs_T"]), agrees=agrees,
                replay_values={"error_T": mp.nstr(replay["error_T"], 20), "rhs_T": mp.nstr(replay["rhs_T"], 20),
@@ -168,8 +174,8 @@ def replay_fixed_point(p, cls, theta_T, lam_T, theta_better, eta, *, code_L_T: f
     theta_T by at most ``fixed_point_atol`` (F and grad L at 50 digits) while ``theta_better`` improves
     ``L(., lam_T)``. ``agrees``: both Lagrangians match the code's (``COUNTEREX_AGREE_RTOL``)."""
     w = mp_fixed_point(p, cls, theta_T, lam_T, theta_better, eta)
-    agrees = (abs(float(w["L(theta_T, lam_T)"]) - code_L_T) <= COUNTEREX_AGREE_RTOL * max(1.0, abs(code_L_T))
-              and abs(float(w["L(theta_better, lam_T)"]) - code_L_better) <= COUNTEREX_AGREE_RTOL * max(1.0, abs(code_L_better)))
+    agrees = (code_agrees(abs(float(w["L(theta_T, lam_T)"]) - code_L_T) / max(1.0, abs(code_L_T)))
+              and code_agrees(abs(float(w["L(theta_better, lam_T)"]) - code_L_better) / max(1.0, abs(code_L_better))))
     confirms = bool(w["improvement"] > 0) and w["map_residual"] <= fixed_point_atol and tail_spread <= tail_spread_atol
     return w, _issue("Algorithm 3's limit is a fixed point of (8)/(10) but not an in-class saddle point",
                      "mpmath, 50 digits, log-linear class from its definition", confirms=confirms, agrees=agrees,

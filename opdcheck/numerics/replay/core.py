@@ -37,7 +37,7 @@ from opdcheck.tolerances import REPLAY_DPS, REPLAY_NEWTON_LOCAL, REPLAY_NEWTON_P
 __all__ = ["MPProblem", "mp_problem", "mp_log_best_response", "mp_dual_value", "mp_dual_gradient",
            "mp_dual_hessian", "mp_saddle", "MPSaddle", "mp_run_opd", "MPRun", "mp_kl_rows", "mp_error",
            "sympy_thm34_constants", "mp_phi1_eq47", "mp_bound", "mp_potential", "rel_diff", "mp_lagrangian",
-           "replay_work", "replay_bound_violation", "replay_lyapunov_violation", "mp_tail_rate", "replay_rate_violation",
+           "replay_work", "replay_bound_violation", "replay_lyapunov_violation", "mp_tail_rate", "replay_rate_violation", "rate_agrees", "slater_margin_agrees",
            "replay_zero_multiplier", "crosscheck_constants", "replay_l1_bound", "replay_slater_margins"]
 
 
@@ -470,6 +470,15 @@ def mp_tail_rate(errors: Sequence, t0: int, t1: int) -> mpmath.mpf:
         return mpmath.exp(num / den)
 
 
+def rate_agrees(code_rate: float, replay_rate) -> bool:
+    """The code's fitted tail rate matches the replayed one: finite and within REPLAY_RATE_ATOL (absolute; read at
+    call time)."""
+    from opdcheck.tolerances import REPLAY_RATE_ATOL
+
+    with mpmath.workdps(REPLAY_DPS):
+        return bool(np.isfinite(code_rate) and abs(mpmath.mpf(code_rate) - replay_rate) <= REPLAY_RATE_ATOL)
+
+
 def replay_rate_violation(problem, lam_start: Sequence[float], *, dual_step: str, t0: int, t1: int, eta_th: float,
                           eta_lam: float, code_rate: float, code_rho: float, slack: float,
                           certified_r2: Sequence[float] | None = None) -> Witness:
@@ -477,7 +486,7 @@ def replay_rate_violation(problem, lam_start: Sequence[float], *, dual_step: str
     ``[t0, t1]`` at 50 digits, and judge ``rate > rho(46) + slack`` with rho from sympy.
     ``agrees``: the code's rate (``REPLAY_RATE_ATOL``) and rho (``REPLAY_AGREE_RTOL``) match the replay.
     ``certified_r2``: an exact certificate's enclosure ``[lo^2, hi^2]`` of the rate (reported, not judged)."""
-    from opdcheck.tolerances import REPLAY_AGREE_RTOL, REPLAY_MAX_WORK, REPLAY_RATE_ATOL
+    from opdcheck.tolerances import REPLAY_AGREE_RTOL, REPLAY_MAX_WORK
 
     if t1 <= t0 or replay_work(problem, t1) > REPLAY_MAX_WORK:
         return _not_replayed(f"fit window [{t0}, {t1}] empty or replay of {replay_work(problem, t1)} mp-operations "
@@ -489,8 +498,7 @@ def replay_rate_violation(problem, lam_start: Sequence[float], *, dual_step: str
     rate = mp_tail_rate(run.error, t0, t1)
     with mpmath.workdps(REPLAY_DPS):
         confirms = bool(rate > k["rho_eq46"] + mpmath.mpf(slack))
-        agrees = bool(np.isfinite(code_rate) and abs(mpmath.mpf(code_rate) - rate) <= REPLAY_RATE_ATOL
-                      and rel_diff(code_rho, k["rho_eq46"]) <= REPLAY_AGREE_RTOL)
+        agrees = rate_agrees(code_rate, rate) and bool(rel_diff(code_rho, k["rho_eq46"]) <= REPLAY_AGREE_RTOL)
     w = {"replayed": True, "confirms": confirms and S.certified, "agrees": agrees,
          "method": f"mpmath, {REPLAY_DPS} digits: saddle point by projected Newton on D = max_pi L, Algorithm 2 ({dual_step}) "
                    "with (4)-(7) solved as optimisation problems (Newton on their KKT conditions), "
@@ -556,6 +564,16 @@ def crosscheck_constants(problem, *, rho_numeric: float, a_numeric: Sequence[flo
     return not bad, detail
 
 
+def slater_margin_agrees(code_xi, xi_rep, row_err=0) -> bool:
+    """A code Slater margin matches the one replayed from its policy: the policy's rows sum to 1 and
+    ``|xi - xi_rep| <= SLATER_REPLAY_RTOL max(1, |xi_rep|)`` (the tolerance read at call time). The one
+    comparison of :func:`replay_l1_bound` and :func:`replay_slater_margins`."""
+    from opdcheck.tolerances import SLATER_REPLAY_RTOL
+
+    return bool(row_err <= SLATER_REPLAY_RTOL and code_xi is not None
+                and abs(mpmath.mpf(float(code_xi)) - xi_rep) <= SLATER_REPLAY_RTOL * max(1, abs(xi_rep)))
+
+
 def replay_l1_bound(problem, code_lam: Sequence[float], bound: float, *, xi: float | None = None,
                     pi_bar=None) -> Witness:
     """Witness on Remark B.6's bound ``||lam*||_1 <= (2/xi)(R_max + beta log(1/p_min))``: the 50-digit certified
@@ -585,8 +603,7 @@ def replay_l1_bound(problem, code_lam: Sequence[float], bound: float, *, xi: flo
             row_err = max(abs(mpmath.fsum(mpmath.mpf(float(v)) for v in row) - 1) for row in pb)
             p_min = min(mpmath.exp(v) for row in P.log_ref for v in row)
             bound_rep = 2 / xi_rep * (P.R_max + P.beta * mpmath.log(1 / p_min))
-            xi_ok = bool(row_err <= SLATER_REPLAY_RTOL and xi is not None
-                         and abs(mpmath.mpf(float(xi)) - xi_rep) <= SLATER_REPLAY_RTOL * max(1, abs(xi_rep)))
+            xi_ok = slater_margin_agrees(xi, xi_rep, row_err)
             b_ok = bool(abs(mpmath.mpf(float(bound)) - bound_rep) <= SLATER_REPLAY_RTOL * abs(bound_rep))
             if not xi_ok:
                 why.append(f"Slater margin: code xi = {float(xi) if xi is not None else 'none'} vs min_j c_j(pi_bar) = "
@@ -627,7 +644,7 @@ def replay_slater_margins(cases: Sequence[tuple]) -> Witness:
             row_err = max(abs(mpmath.fsum(mpmath.mpf(float(v)) for v in row) - 1) for row in pb)
             rep[problem.name] = float(xi_rep)
             code[problem.name] = float(xi)
-            if not (row_err <= SLATER_REPLAY_RTOL and abs(mpmath.mpf(float(xi)) - xi_rep) <= SLATER_REPLAY_RTOL * max(1, abs(xi_rep))):
+            if not slater_margin_agrees(xi, xi_rep, row_err):
                 bad.append(f"{problem.name}: code xi {float(xi):.12g} vs min_j c_j(pi_bar) {float(xi_rep):.12g} "
                            f"(row-sum error {float(row_err):.1e})")
     return _from_flat({"replayed": True, "confirms": False, "agrees": not bad,

@@ -13,7 +13,13 @@ import mpmath as mp
 from opdcheck.numerics.replay.witness import _issue
 from opdcheck.tolerances import LEMMA_B11_ATOL
 
-__all__ = ["b11_steps"]
+__all__ = ["b11_steps", "exceeds"]
+
+
+def exceeds(lhs, rhs) -> bool:
+    """An inequality ``lhs <= rhs`` fails: ``lhs`` exceeds ``rhs`` by more than LEMMA_B11_ATOL (the rounding of
+    float64 sums of <= 50 terms; lemmas-B.9-B.12 judges its float draws with this same function)."""
+    return bool(lhs > rhs + LEMMA_B11_ATOL)
 
 
 def _mp_kl(a, b):
@@ -35,7 +41,7 @@ def b11_steps(eta_small: float = 0.1) -> list[dict]:
         val_a = grad_diff * (q_new - qp)
         out.append({"step": "(a) optimality over Pi_Theta used for pi' in Pi_eff",
                     "claim": "<grad f(pi_new), pi_new - pi'> >= 0 for pi' in Pi_eff",
-                    "lhs": val_a, "rhs": mp.mpf(0), "fails": val_a < -LEMMA_B11_ATOL,
+                    "lhs": val_a, "rhs": mp.mpf(0), "fails": exceeds(0, val_a),
                     "plot": {"q_new": float(q_new), "grad_diff": float(grad_diff), "q_prime": float(qp)},
                     "witness": f"eta = {eta_small:g}, g = (1, 0), pi_old = pi_ref = (0.2, 0.8): pi_new(y0) = {mp.nstr(q_new, 8)} "
                                f"(the class maximiser, on the boundary), pi'(y0) = {mp.nstr(qp, 6)}: value {mp.nstr(val_a, 8)} < 0"})
@@ -45,7 +51,7 @@ def b11_steps(eta_small: float = 0.1) -> list[dict]:
         lhs = abs(mp.log(q_nw / q_th) * (q_th - q_pr) + mp.log((1 - q_nw) / (1 - q_th)) * ((1 - q_th) - (1 - q_pr)))
         rhs = (1 + 1 / p_ref) * _mp_kl(q_th, q_nw)
         out.append({"step": "(b) eq. (27): |<log(pi_new/pi_theta), pi_theta - pi'>| <= (1 + 1/p_min) KL(pi_theta||pi_new)",
-                    "claim": "a first-order quantity bounded by a KL", "lhs": lhs, "rhs": rhs, "fails": lhs > rhs + LEMMA_B11_ATOL,
+                    "claim": "a first-order quantity bounded by a KL", "lhs": lhs, "rhs": rhs, "fails": exceeds(lhs, rhs),
                     "witness": f"pi_theta(y0) = 0.3, pi_new(y0) = 0.301, pi'(y0) = 0.2, p_min = 0.2: {mp.nstr(lhs, 8)} > {mp.nstr(rhs, 8)} "
                                "(the left side is O(delta), the KL is O(delta^2))"})
         # (c) pi_new vs the theta* of Assumption 3.9 at theta_old = 0 (eta = 3, lam = 0)
@@ -56,7 +62,7 @@ def b11_steps(eta_small: float = 0.1) -> list[dict]:
         th3 = mp.sqrt((q3 - p_ref) * 10)
         out.append({"step": "(c) pi_new corresponds to the theta* of Assumption 3.9",
                     "claim": "the KL-proximal maximiser over the class is the exact NPG step (8)/(10)",
-                    "lhs": th3, "rhs": mp.mpf(0), "fails": th3 > LEMMA_B11_ATOL,
+                    "lhs": th3, "rhs": mp.mpf(0), "fails": exceeds(th3, 0),
                     "witness": f"at theta_old = 0 the exact NPG step is theta* = 0 (score and F vanish) but the class maximiser is "
                                f"theta = ±{mp.nstr(th3, 8)} (pi_new(y0) = {mp.nstr(q3, 8)}): ||theta_new - theta*||_1 = {mp.nstr(th3, 8)} with eps_approx = 0"})
         # (d) Assumption 3.8 is a mean over y; the proof's step (d) uses it for the sum over y
@@ -66,7 +72,7 @@ def b11_steps(eta_small: float = 0.1) -> list[dict]:
         mean_d, sum_d = (diffs[0] + diffs[1]) / 2, diffs[0] + diffs[1]
         out.append({"step": "(d) ||log(pi_theta_new/pi_new)||_1 <= C ||theta_new - theta*||_1 with C of Assumption 3.8",
                     "claim": "Assumption 3.8 (mean over y ~ Y(x)) bounds the sum over y", "lhs": sum_d, "rhs": mean_d,
-                    "fails": sum_d > mean_d + LEMMA_B11_ATOL,
+                    "fails": exceeds(sum_d, mean_d),
                     "witness": f"theta = 1 vs 1/2: sum over y {mp.nstr(sum_d, 8)} = n x mean {mp.nstr(mean_d, 8)}: the tightest C of "
                                "Assumption 3.8 is too small by the factor n = 2 (a constant, repairable)"})
         # (e) the conclusion of B.11 at the exact step theta_new = theta_old = 0, eps = 0 (gap = 0), pi' = pi*_Theta
@@ -83,7 +89,7 @@ def b11_steps(eta_small: float = 0.1) -> list[dict]:
         lhs12 = (mp.mpf(1) / 5 - mp.mpf(3) / 10) - beta * (0 - kl_p)
         rhs12 = eta3 * (-kl_p + kl_p + 0) + beta * kl_p
         out.append({"step": "Cor B.12 at the exact step (eps_approx = 0)", "claim": "Cor. B.12's bound with gap(0) = 0",
-                    "lhs": lhs12, "rhs": rhs12, "fails": lhs12 < rhs12 - LEMMA_B11_ATOL,
+                    "lhs": lhs12, "rhs": rhs12, "fails": exceeds(rhs12, lhs12),
                     "witness": f"pi_theta_new = pi_old = pi_ref = (0.2, 0.8), pi' = (0.3, 0.7), eta = 3: LHS {mp.nstr(lhs12, 10)} < RHS {mp.nstr(rhs12, 10)}"})
     for s in out:
         s["replay"] = _issue(f"Lemma B.11 {s['step']}", "mpmath 50 digits / exact Fractions, from the class's definition",

@@ -27,7 +27,7 @@ import sympy as sp
 from opdcheck.instances import random_instance
 from opdcheck.kernels.alg3 import NaturalGradientStep, StaleAnchorStep, natural_direction, run_alg3
 from opdcheck.kernels.policies import Box, L2Ball, LogLinear, TabularSoftmax, quadratic_two_arm_class
-from opdcheck.numerics.in_class import (in_class_slater_margin, inner_maximise, restricted_lagrangian,
+from opdcheck.numerics.in_class import (in_class_slater_margin, kkt_solved, inner_maximise, restricted_lagrangian,
                                        solve_in_class)
 from opdcheck.numerics.replay.alg3 import replay_fisher, replay_fixed_point, replay_natural_direction
 from opdcheck.paper_checks.context import CheckContext
@@ -37,6 +37,7 @@ from opdcheck.paper_checks.result import (CheckResult, Control, Finding, Verdict
                                           summary_from_findings)
 from opdcheck.paper_checks.studies.fisher_projection import FisherProjectedStep
 from opdcheck.paper_checks.studies.kernel_controls import numba_alg3_control
+from opdcheck.paper_checks.studies import tolerance_controls as tolc
 from opdcheck.theory.alg3 import eq72_hessian_residual
 from opdcheck.tolerances import (REPLAY_AGREE_RTOL, ALG3_ANCHOR_ATOL, ALG3_FIXED_POINT_ATOL, ALG3_TAIL_SPREAD_ATOL, ALG3_CONVERGED_RTOL, ALG3_DIRECTION_RTOL, IN_CLASS_KKT_ATOL,
                                  EQ72_FD_RTOL, EQ72_FD_STEP, FISHER_PROJECTION_RIDGE)
@@ -70,6 +71,26 @@ def setup_loglinear(ps):
     return p, LogLinear(phi, ps)
 
 
+def alg3_converged(err_T: float, err_0: float) -> bool:
+    """Alg. 3's run converged: final error at most ALG3_CONVERGED_RTOL x the initial one."""
+    return bool(err_T <= ALG3_CONVERGED_RTOL * err_0)
+
+
+def eq72_agrees(rel_err: float) -> bool:
+    """KL ~ 1/2 dtheta^T F dtheta at the finite-difference step: worst relative error at most EQ72_FD_RTOL."""
+    return bool(rel_err <= EQ72_FD_RTOL)
+
+
+def directions_agree(diff: float) -> bool:
+    """pinv and lstsq natural-gradient directions agree: max relative difference at most ALG3_DIRECTION_RTOL."""
+    return bool(diff <= ALG3_DIRECTION_RTOL)
+
+
+def anchored(gap: float) -> bool:
+    """Gradients taken at theta_hat_t only: the anchor and chain gaps are at most ALG3_ANCHOR_ATOL."""
+    return bool(gap <= ALG3_ANCHOR_ATOL)
+
+
 def convergence_case(ctx, label, ps, T, projection: str = "euclidean"):
     """Algorithm 3 on the seeded log-linear class over ``ps``; ``projection="fisher"`` reads Proj_Theta in the
     metric of F(theta_hat_t) (:mod:`opdcheck.paper_checks.studies.fisher_projection`) instead of the Euclidean one."""
@@ -89,7 +110,7 @@ def convergence_case(ctx, label, ps, T, projection: str = "euclidean"):
            "in_class_kkt": ic.kkt["max"], "alg3_lam_T": lam_T.tolist(), "error_0": err0, "error_T": errT,
            "tail_spread": float(tail.max() - tail.min()), "rank_F": rank, "d": cls.d, "projection_active": active,
            "traj": tr, "p": p, "cls": cls, "ic": ic, "eta": eta, "theta_T": th_T, "lam_T": lam_T}
-    out["converged"] = errT <= ALG3_CONVERGED_RTOL * err0 and ic.certified
+    out["converged"] = alg3_converged(errT, err0) and ic.certified
     # the in-class multiplier may be non-unique (D_Theta flat on an interval when the best response sits
     # at a vertex of Theta): also judge whether the limit itself is a saddle point (KKT at (theta_T, lam_T))
     starts = [th_T, ic.theta] + [ps.sample(np.random.default_rng(ctx.seed + k), cls.d) for k in range(4)]
@@ -99,7 +120,7 @@ def convergence_case(ctx, label, ps, T, projection: str = "euclidean"):
                     float(np.max(np.abs(lam_T * c_T))))
     out["limit_kkt"] = kkt_limit
     out["theta_best_at_lam_T"] = th_best
-    out["limit_is_saddle"] = kkt_limit <= IN_CLASS_KKT_ATOL and float(tr.metrics["kl_star"][-1]) <= ALG3_CONVERGED_RTOL * err0
+    out["limit_is_saddle"] = kkt_solved(kkt_limit) and alg3_converged(float(tr.metrics["kl_star"][-1]), err0)
     return out
 
 
@@ -122,7 +143,7 @@ def evaluate(ctx: CheckContext, step_cls=NaturalGradientStep) -> CheckResult:
         shrink_ok &= e2 <= e1 / 5
         evidence.append({"test": f"KL vs 1/2 dth^T F dth, {name}", "rel err s=1e-3": e1, "rel err s=1e-4": e2})
     H = eq72_hessian_residual(3)
-    ok72 = worst <= EQ72_FD_RTOL and shrink_ok and H == sp.zeros(3, 3)
+    ok72 = eq72_agrees(worst) and shrink_ok and H == sp.zeros(3, 3)
     # independent replay on the log-linear case: F from its definition at 50 digits vs the code's F, and the
     # display at the same direction (the code under suspicion supplies only theta and the direction)
     th_ll, rho_ll = cases[1][2], cases[1][3]
@@ -148,7 +169,7 @@ def evaluate(ctx: CheckContext, step_cls=NaturalGradientStep) -> CheckResult:
         if hasattr(cls, "phi"):  # the log-linear, rank-deficient case: replayed at 50 digits
             w_dir = replay_natural_direction(prob, cls.phi, th, lam, code_direction=w1, rtol=ALG3_DIRECTION_RTOL)
     findings.append(Finding(name="F^+ grad L = least-squares advantage fit", claim="compatible function approximation (App. D)",
-                            verdict=Verdict.CONFIRMED if dmax <= ALG3_DIRECTION_RTOL else Verdict.REFUTED, computed=dmax,
+                            verdict=Verdict.CONFIRMED if directions_agree(dmax) else Verdict.REFUTED, computed=dmax,
                             stated=0.0, comparison="==", judged=2,
                             sentence=f"max relative difference {dmax:.2e} (tolerance {ALG3_DIRECTION_RTOL:g}), rank(F) = 3 of d = 4 in the log-linear case.",
                             witness=w_dir, statement="sec321-npg-reduction", reading="literal", severity="substantive"))
@@ -163,6 +184,9 @@ def evaluate(ctx: CheckContext, step_cls=NaturalGradientStep) -> CheckResult:
                             # it can only be INCONCLUSIVE
                             witness=None, statement="sec321-asymmetric", reading="literal", severity="substantive"))
     controls = [numba_alg3_control()]  # the kernel backend="auto" takes on large classes
+    controls += tolc.alg3_gate_controls(alg3_converged, kkt_solved) + tolc.alg3_direction_anchor_controls(
+        directions_agree, anchored) + tolc.at_most_controls("KL vs its quadratic expansion (EQ72_FD_RTOL)", eq72_agrees,
+                                                            EQ72_FD_RTOL, " relative")
     if step_cls is NaturalGradientStep:
         neg = anchoring_test(StaleAnchorStep, T=60)
         controls.append(Control(name="actual update linearised at theta_t (StaleAnchorStep)", kind="negative", passed=not neg["ok"],
@@ -229,7 +253,7 @@ def evaluate(ctx: CheckContext, step_cls=NaturalGradientStep) -> CheckResult:
         cf = convergence_case(ctx, c["label"], ps, T_fisher, projection="fisher")
         series[c["label"] + " (Fisher metric)"] = (np.arange(len(cf["traj"].error)), cf["traj"].error)
         evidence.append({k: v for k, v in cf.items() if k not in ("traj", "p", "cls", "ic", "theta_T", "lam_T", "eta", "theta_best_at_lam_T")})
-        kkt_ok = cf["limit_kkt"] <= IN_CLASS_KKT_ATOL
+        kkt_ok = kkt_solved(cf["limit_kkt"])
         findings.append(Finding(
             name=f"converges: {c['label']}, Proj_Theta in the metric of F",
             claim="Cor 3.10 with eps_approx = 0, Alg. 3 with Proj_Theta read in the metric of F(theta_hat_t) (the NPG geometry)",
@@ -287,7 +311,7 @@ def anchoring_test(step_cls, T: int = 60) -> dict:
     chain = max(float(np.abs(tr[2 * (t + 1)][0] - NaturalGradientStep.exact_step(st, tr[2 * t + 1][0], tr[2 * t + 1][1])).max())
                 for t in range(steps - 1))
     return {"steps": steps, "max_anchor_gap": gap, "chain_gap": chain,
-            "ok": gap <= ALG3_ANCHOR_ATOL and chain <= ALG3_ANCHOR_ATOL}
+            "ok": anchored(gap) and anchored(chain)}
 
 
 @register_check(id=ID, paper_ref=PAPER_REF, claim=CLAIM, expected="to be measured", order=71)

@@ -35,7 +35,8 @@ from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict, summary_from_findings
 from opdcheck.theory.thm34_constants import BETA, C, C2, ETA_TH, H, R
-from opdcheck.tolerances import BOUND_RTOL, LYAPUNOV_PHI_FLOOR_RTOL
+from opdcheck.kernels.trajectory import lyapunov_floor, lyapunov_violations
+from opdcheck.tolerances import BOUND_RTOL
 
 ID = "app-C-proof-steps"
 PAPER_REF = "App. C (proof of Thm 3.4): the recursion Phi_{t+1} <= rho Phi_t, its iteration, the requirement checks"
@@ -53,8 +54,9 @@ def contraction_case(beta: float = 0.05, T: int = 200, rho_override: float | Non
     k = thm34_constants(p, eta_th, eta_lam)
     rho = float(k["rho"] if rho_override is None else rho_override)
     phi = potential(tr.metrics, k)
-    floor = LYAPUNOV_PHI_FLOOR_RTOL * float(phi[1])
-    viol = [t for t in range(1, len(phi) - 1) if phi[t] > floor and phi[t + 1] > rho * phi[t] * (1 + BOUND_RTOL) + floor]
+    floor = lyapunov_floor(phi)
+    viol = [int(t) + 1 for t in np.flatnonzero((np.asarray(phi[1:-1]) > floor)
+                                               & lyapunov_violations(phi, rho, BOUND_RTOL, atol=floor, start=1))]
     b = thm34_bound(len(tr.error), k["rho_eq46"], phi1_eq47(p, tr.metrics), k["denom_proof_min"])
     bound_holds = bool(np.all(tr.error[1:] <= b[1:] * (1 + BOUND_RTOL)))
     return {"problem": p, "saddle": sad, "eta": (eta_th, eta_lam), "rho": rho, "phi": phi, "violations": viol,

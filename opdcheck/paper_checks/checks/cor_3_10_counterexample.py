@@ -35,7 +35,7 @@ from opdcheck.kernels.inexact import InexactStep, L1Perturbation
 from opdcheck.kernels.policies import quadratic_two_arm_class
 from opdcheck.kernels.potential import phi1_eq47, rho_eq46
 from opdcheck.numerics.in_class import in_class_slater_margin, solve_in_class
-from opdcheck.numerics.replay.alg3 import replay_cor310_counterexample
+from opdcheck.numerics.replay.alg3 import code_agrees, replay_cor310_counterexample
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.figures import save_semilogy
 from opdcheck.paper_checks.registry import register_check
@@ -157,6 +157,8 @@ def evaluate(ctx: CheckContext, theta0: float = 0.0, T: int | None = None, figur
                                       f"<= {float(kl_exact):.4f}).")))
     positive = evaluate_positive(ctx) if theta0 == 0.0 else None
     controls = ([] if positive is None else [positive]) + tolc.stays_gate_controls(error_stays)
+    controls += tolc.at_most_controls("code vs 50-digit replay agreement (COUNTEREX_AGREE_RTOL)", code_agrees,
+                                      COUNTEREX_AGREE_RTOL, " relative")
     details = "\n".join([
         f"- Closed forms (sympy): score at 0 = {cf['score_at_0']}, F(0) = {cf['fisher_at_0']}, constraint at 0 = {cf['constraint_at_0']}, "
         f"dL/dq at q = 3/10 (its minimum on the class image [1/5, 3/10]) = {cf['dL_dq_min_on_image']} = {float(cf['dL_dq_min_on_image']):.6f} > 0, "

@@ -42,6 +42,7 @@ from opdcheck.numerics.replay import Witness
 from opdcheck.numerics.replay.certified import replay_dual_hessian
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
+from opdcheck.paper_checks.studies import tolerance_controls as tolc
 from opdcheck.paper_checks.studies.gate_controls import kkt_gate_controls
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.problem import Problem
@@ -106,6 +107,21 @@ def _fd_of_gradient(problem: Problem, lam: np.ndarray, s: float, derivatives: Ca
     return H
 
 
+def fd_estimate_ok(estimate: float) -> bool:
+    """A finite-difference point is judged only when its estimated FD error is at most FD_RTOL."""
+    return bool(estimate <= FD_RTOL)
+
+
+def fd_formula_ok(error: float, estimate: float) -> bool:
+    """The formula agrees with the finite differences: relative error at most FD_RTOL + 2 x the FD estimate."""
+    return bool(error <= FD_RTOL + 2 * estimate)
+
+
+def convexity_ok(violation: float) -> bool:
+    """D is convex on the segments: the worst violation (rounding of D removed, per 1 + |D|) at most CONVEXITY_RTOL."""
+    return bool(violation <= CONVEXITY_RTOL)
+
+
 def judge_derivatives(problem: Problem, lams: list[np.ndarray], rng: np.random.Generator,
                       derivatives: Callable = dual_derivatives) -> dict:
     """Finite-difference and convexity audit of D at the given points, in dimensionless units.
@@ -131,7 +147,7 @@ def judge_derivatives(problem: Problem, lams: list[np.ndarray], rng: np.random.G
         g2, H2 = _fd(unit, lam_u, 2 * s)
         est_g = float(np.max(np.abs(g1 - g2) / np.maximum(1.0, np.abs(g1))))
         est_h = float(np.max(np.abs(H1 - H2) / np.maximum(1.0, np.abs(H1))))
-        if est_h > FD_RTOL and est_g <= FD_RTOL:
+        if not fd_estimate_ok(est_h) and fd_estimate_ok(est_g):
             # second differences of D round like eps |D| / s^2 (too coarse at small beta'); the gradient
             # formula is then verified at this point, so the Hessian is judged on its first differences
             H1, H2 = _fd_of_gradient(unit, lam_u, s, derivatives), _fd_of_gradient(unit, lam_u, 2 * s, derivatives)
@@ -139,9 +155,9 @@ def judge_derivatives(problem: Problem, lams: list[np.ndarray], rng: np.random.G
         eg = float(np.max(np.abs(g - g1) / np.maximum(1.0, np.abs(g1))))
         eh = float(np.max(np.abs(H - H1) / np.maximum(1.0, np.abs(H1))))
         g_err, h_err = max(g_err, eg), max(h_err, eh)
-        if est_g <= FD_RTOL and est_h <= FD_RTOL:
+        if fd_estimate_ok(est_g) and fd_estimate_ok(est_h):
             judged += 1
-            if eg > FD_RTOL + 2 * est_g or eh > FD_RTOL + 2 * est_h:
+            if not (fd_formula_ok(eg, est_g) and fd_formula_ok(eh, est_h)):
                 failed += 1
                 if worst is None:
                     worst = {"lam_unit": lam_u.tolist(), "step": s, "grad_err": eg, "hess_err": eh,
@@ -157,7 +173,7 @@ def judge_derivatives(problem: Problem, lams: list[np.ndarray], rng: np.random.G
             conv_violation = max(conv_violation, (Dt - (t * Da + (1 - t) * Db) - rounding) / (1.0 + abs(Dt)))
     return {"grad_fd_rel_err": g_err, "hess_fd_rel_err": h_err, "fd_points_judged": judged, "fd_points_failed": failed,
             "fd_worst": worst, "convexity_violation": float(conv_violation),
-            "derivatives_ok": None if judged == 0 else failed == 0, "convexity_ok": bool(conv_violation <= CONVEXITY_RTOL)}
+            "derivatives_ok": None if judged == 0 else failed == 0, "convexity_ok": convexity_ok(float(conv_violation))}
 
 
 def kkt_gates_accept(feasibility: float, complementarity: float, gap_unit: float, gate: float, gap_gate: float,
@@ -378,7 +394,8 @@ def _controls(rng: np.random.Generator) -> list[Control]:
     neg = Control("Hessian without 1/beta (random 3x4, h=2, beta=0.1)", "negative",
                   passed=d["derivatives_ok"] is False and bool(w.get("confirms")) and bool(w.get("agrees")),
                   detail=f"Hessian error {d['hess_fd_rel_err']:.2g}, mpmath {w.get('formula_rel_err_vs_mpmath', float('nan')):.2g}")
-    return [pos, neg] + kkt_gate_controls(toy, multiplier_certificate(toy), kkt_gates_accept)
+    return ([pos, neg] + kkt_gate_controls(toy, multiplier_certificate(toy), kkt_gates_accept)
+            + tolc.fd_gate_controls(fd_formula_ok, fd_estimate_ok) + tolc.convexity_gate_controls(convexity_ok))
 
 
 @register_check(id="dual-function", paper_ref="(standard; not printed in the paper), Lemma B.7", claim=CLAIM,

@@ -27,6 +27,7 @@ from opdcheck.kernels.rules import dual_step, dual_step_size, primal_mirror_step
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
+from opdcheck.paper_checks.studies import tolerance_controls as tolc
 from opdcheck.paper_checks.studies.printed_controls import printed_formula_control
 from opdcheck.problem import Problem
 from opdcheck.theory import closed_forms as cf
@@ -99,6 +100,11 @@ def remark35_illustration(printed: sp.Expr, derived: sp.Expr, T: int = 5) -> tup
     return rows, eta3
 
 
+def policies_match(diff: float) -> bool:
+    """Two runs give the same policies: max |pi_hat difference| at most DUAL_STEP_POLICY_ATOL."""
+    return bool(diff <= DUAL_STEP_POLICY_ATOL)
+
+
 def evaluate(ctx: CheckContext, printed: sp.Expr | None = None, derived: sp.Expr | None = None) -> CheckResult:
     """Findings: the step coefficients (symbolic), Remark 3.5 as printed on the toy (numeric); controls.
     ``printed``/``derived`` injectable (default: :mod:`theory.closed_forms` at call time)."""
@@ -108,7 +114,7 @@ def evaluate(ctx: CheckContext, printed: sp.Expr | None = None, derived: sp.Expr
     verdict_s, info = cf.judge_dual_step(printed, derived)
     rows, eta3 = remark35_illustration(printed, derived, 8 if ctx.full else 5)
     max_diff = max(r["|difference|"] for r in rows)
-    t_first = next((r["t"] for r in rows if r["|difference|"] > DUAL_STEP_POLICY_ATOL), None)
+    t_first = next((r["t"] for r in rows if not policies_match(r["|difference|"])), None)
     max_matched = max(r["|difference| with Alg.3 at the matching eta_lam"] for r in rows)
 
     f_coef = Finding(
@@ -118,7 +124,7 @@ def evaluate(ctx: CheckContext, printed: sp.Expr | None = None, derived: sp.Expr
                   f"eqs. (9)/(11) read {cf.plain(printed)} (paper, step {sp.sstr(info['candidate_step'])}): ratio "
                   f"{sp.sstr(info['ratio'])}."))
     same_step = bool(info["same_update"])
-    same_policy = max_diff <= DUAL_STEP_POLICY_ATOL
+    same_policy = policies_match(max_diff)
     if same_step == same_policy:
         v = Verdict.CONFIRMED if same_policy else Verdict.INCONSISTENT
         sentence = (f"on the toy (1/(eta_th+beta) = 1/eta_lam = 0.6) Alg. 2 and Alg. 3 with the printed steps give the same "
@@ -148,7 +154,7 @@ def evaluate(ctx: CheckContext, printed: sp.Expr | None = None, derived: sp.Expr
     coef_s = float(cf.dual_step_coefficient(derived).subs(cf.ETA_LAM, 1.7))
     wrong = cf.judge_dual_step(printed=sp.Max(0, cf.LAM_HAT - cf.C_VAL / (3 * cf.ETA_LAM)), derived=derived)[0]
     controls = [
-        Control("matching eta_lam reproduces Alg. 2", "positive", max_matched <= DUAL_STEP_POLICY_ATOL,
+        Control("matching eta_lam reproduces Alg. 2", "positive", policies_match(max_matched),
                 f"Alg. 3 at eta_lam^(3) = {sp.sstr(eta3)}: max difference {max_matched:.1e} (<= {DUAL_STEP_POLICY_ATOL:g})"),
         Control("kernel prox step is the minimiser of (5)/(7)", "positive",
                 worst <= DUAL_STEP_POLICY_ATOL and abs(coef_k - coef_s) <= DUAL_STEP_POLICY_ATOL * coef_s,
@@ -156,7 +162,7 @@ def evaluate(ctx: CheckContext, printed: sp.Expr | None = None, derived: sp.Expr
         Control("coefficient test rejects c/(3 eta_lam)", "negative", wrong == "INCONSISTENT", f"verdict {wrong}"),
         printed_formula_control(("dual_objective_eq5", "dual_objective_eq7", "dual_step_eq9", "dual_step_eq11"),
                                 "eqs. (5), (7), (9), (11)"),
-    ]
+    ] + tolc.at_most_controls("same policies (DUAL_STEP_POLICY_ATOL)", policies_match, DUAL_STEP_POLICY_ATOL)
     coef_grad = dual_step_size(1.7, "gradient")
     coef_printed = float(cf.dual_step_coefficient(printed).subs(cf.ETA_LAM, 1.7))
     consequence = (

@@ -41,6 +41,7 @@ from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.theory.linearization import certify_rate, inverse_design_rational
 from opdcheck.paper_checks.studies import tolerance_controls as tolc
+from opdcheck.paper_checks.studies.alg1_designs import rate_matches_radius
 from opdcheck.tolerances import (ALG1_RATE_ATOL, ALG1_REPLAY_RTOL)
 
 ID = "fig-1-toy"
@@ -123,7 +124,7 @@ def evaluate(ctx: CheckContext, run_as: dict | None = None, T: int | None = None
         lo_pi, hi_pi = _tail_range(r["pi0"])
         lo_l, hi_l = _tail_range(r["lam"])
         r["cert"] = cert
-        r["rate_ok"] = bool(np.isfinite(r["rate"]) and abs(r["rate"] - cert.mid ** 2) <= ALG1_RATE_ATOL)
+        r["rate_ok"] = rate_matches_radius(r["rate"], cert.mid ** 2)
         evidence.append({"variant": VARIANT_LABEL[r["variant"]] + ("" if r["run_as"] == r["variant"] else f" [run as {r['run_as']}]"),
                          "step": r["step"], "dual convention": r["dual_step"], "init": r["init"],
                          "converges (last iterate)": r["converges"], "error_T / max error": r["conv_info"].get("final", np.nan) / max(r["conv_info"].get("scale", 1.0), 1e-300),
@@ -257,6 +258,8 @@ def evaluate(ctx: CheckContext, run_as: dict | None = None, T: int | None = None
                 f"radius in {format_enclosure(thm_cert.lo, thm_cert.hi, 5)}"),
     ]
     controls += tolc.converged_gate_controls(last_iterate_converges) + tolc.toy_replay_agree_controls()
+    controls += tolc.close_gate_controls("measured rate vs certified radius^2 (ALG1_RATE_ATOL)", rate_matches_radius,
+                                         ALG1_RATE_ATOL, ref=0.5)
     figures = _figures(ctx, runs)
     result = CheckResult(
         verdict=None,

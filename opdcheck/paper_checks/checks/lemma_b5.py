@@ -67,17 +67,28 @@ def judge_lemma_b5(problem: Problem, bound: Callable[[Problem, float], float] = 
     b5_printed = (r_star - r_bar) / xi
     b5_corrected = (primal_objective(problem, sp.pi) - primal_objective(problem, pi_bar)) / xi
     slack = BOUND_RTOL * max(1.0, b)
-    zero = np.flatnonzero(lam <= LAMBDA_ZERO_ATOL)
+    zero = np.flatnonzero(counts_as_zero(lam))
     return {
         "xi": xi, "valid": True, "lam_l1": l1, "bound": b, "ratio": l1 / b, "bound_holds": bool(l1 <= b + slack),
         "lam_min": float(lam.min()), "zero_components": zero.tolist(), "positive_holds": bool(zero.size == 0),
-        "nonzero_holds": bool(l1 > LAMBDA_ZERO_ATOL),
+        "nonzero_holds": not bool(counts_as_zero(l1)),
         "b5_printed": b5_printed, "b5_printed_holds": bool(l1 <= b5_printed + BOUND_RTOL * max(1.0, abs(b5_printed))),
         "b5_corrected": b5_corrected,
         "b5_corrected_holds": bool(l1 <= b5_corrected + BOUND_RTOL * max(1.0, abs(b5_corrected))),
         "kl_pi_bar": float(np.dot(problem.rho, kl_rows(pi_bar, problem.pi_ref))), "lam": lam.tolist(),
         "pi_bar": pi_bar, "saddle_own_kkt": own,
     }
+
+
+def counts_as_zero(lam: np.ndarray | float) -> np.ndarray:
+    """Which multipliers count as 0 ('lam* > 0' fails there): at most LAMBDA_ZERO_ATOL (dual Newton returns an
+    exact 0.0 for an inactive constraint)."""
+    return np.asarray(lam) <= LAMBDA_ZERO_ATOL
+
+
+def counts_as_negative(lam: np.ndarray | float) -> np.ndarray:
+    """Which multipliers count as negative ('lam* >= 0' fails there): below -LAMBDA_ZERO_ATOL."""
+    return np.asarray(lam) < -LAMBDA_ZERO_ATOL
 
 
 def saddle_is_own(problem: Problem, pi: np.ndarray, lam: np.ndarray) -> dict:
@@ -203,7 +214,7 @@ def run(ctx: CheckContext) -> CheckResult:
                    statement="lemma-B.5-bound", reading="literal", severity="misstatement")
     # the repaired form "lam* >= 0" is what every proof that cites Lemma B.5 uses (the bound of Remark B.6 and
     # Thm 3.4's potential need only a nonnegative multiplier)
-    neg = [t for t in results if t[2]["lam_min"] < -LAMBDA_ZERO_ATOL]
+    neg = [t for t in results if counts_as_negative(t[2]["lam_min"])]
     f_nonneg = Finding(name="lam* >= 0 (the form the proofs use)", claim="every component of lam* is >= 0",
                        verdict=Verdict.CONFIRMED if not neg else Verdict.INCONCLUSIVE,
                        computed=min(r["lam_min"] for _, _, r in results), stated=">= 0", comparison=">=", judged=n,
@@ -228,6 +239,7 @@ def run(ctx: CheckContext) -> CheckResult:
     controls += tolc.saddle_certificate_controls() + tolc.saddle_certificate_controls(
         lambda p, pi, lam: saddle_is_own(p, pi, lam)["ok"], "own-instance KKT test")
     controls += tolc.slater_replay_controls(replay_slater_margins)
+    controls += tolc.multiplier_zero_controls(counts_as_zero, counts_as_negative)
     verdict = None
     # the weight of the verdict, said plainly and generated from what was found
     if pos_fail:

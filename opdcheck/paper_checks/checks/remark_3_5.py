@@ -32,6 +32,7 @@ from opdcheck.numerics.in_class import cross_check_tabular
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
+from opdcheck.paper_checks.studies import tolerance_controls as tolc
 from opdcheck.paper_checks.studies.printed_controls import prox_step_derivation_control
 from opdcheck.theory.alg3 import natural_direction_residual, tabular_fisher_residual
 from opdcheck.tolerances import REMARK35_FISHER_ATOL, REMARK35_POLICY_ATOL
@@ -60,6 +61,16 @@ class _S:
         self.pi, self.lam = pi, lam
 
 
+def policies_agree(gap: float) -> bool:
+    """Alg. 3's and Alg. 2's policies agree: max |pi_hat^Alg3 - pi_hat^Alg2| at most REMARK35_POLICY_ATOL."""
+    return bool(gap <= REMARK35_POLICY_ATOL)
+
+
+def fisher_agrees(diff: float) -> bool:
+    """The kernel's tabular Fisher equals the closed form: max entry difference at most REMARK35_FISHER_ATOL."""
+    return bool(diff <= REMARK35_FISHER_ATOL)
+
+
 def _saddle(tr):
     return _S(tr.extra["pi_star"], tr.extra["lam_star"])
 
@@ -85,14 +96,14 @@ def evaluate(ctx: CheckContext, fisher: str = "centred") -> CheckResult:
     worst = max(aligned)
     findings = [Finding(
         name="policies equal (dual steps aligned)", claim=CLAIM,
-        verdict=Verdict.CONFIRMED if worst <= REMARK35_POLICY_ATOL else Verdict.REFUTED,
+        verdict=Verdict.CONFIRMED if policies_agree(worst) else Verdict.REFUTED,
         computed=worst, stated=0.0, comparison="==", judged=len(aligned),
         sentence=(f"over {len(sizes)} seeded instances x 2 aligned conventions x {T} steps, max |pi_hat^Alg3 - pi_hat^Alg2| = "
                   f"{worst:.3g} (tolerance {REMARK35_POLICY_ATOL:g})."),
         witness=None)]
     findings.append(Finding(
         name="as printed (factor-2 dual step)", claim="Alg. 2 (eqs. (5)/(7), c/(2 eta_lam)) vs Alg. 3 (eqs. (9)/(11), c/eta_lam)",
-        verdict=Verdict.INCONSISTENT if min(printed) > REMARK35_POLICY_ATOL else Verdict.CONFIRMED,
+        verdict=Verdict.INCONSISTENT if not policies_agree(min(printed)) else Verdict.CONFIRMED,
         computed=max(printed), stated=0.0, comparison="==", judged=len(printed),
         sentence=(f"with the dual steps as printed the policies differ by up to {max(printed):.3g} "
                   f"(min over instances {min(printed):.3g}): Remark 3.5 holds only once eqs. (9)/(11) use c/(2 eta_lam).")))
@@ -115,7 +126,7 @@ def evaluate(ctx: CheckContext, fisher: str = "centred") -> CheckResult:
     F_score = np.einsum("x,xy,xyd,xye->de", p.rho, pi, cls.score(th), cls.score(th))
     dF = max(float(np.abs(cls.fisher(th, p.rho) - F_formula).max()), float(np.abs(F_score - F_formula).max()))
     findings.append(Finding(name="kernel tabular Fisher vs formula", claim="policies.TabularSoftmax.fisher",
-                            verdict=Verdict.CONFIRMED if dF <= REMARK35_FISHER_ATOL else Verdict.REFUTED, computed=dF, stated=0.0,
+                            verdict=Verdict.CONFIRMED if fisher_agrees(dF) else Verdict.REFUTED, computed=dF, stated=0.0,
                             comparison="==", sentence=f"max entry difference {dF:.2g} (closed form and E[score score^T])."))
     # the in-class saddle point machinery (used for non-tabular classes) against the distributional one
     pc = random_instance(2, 3, 1, 0.3, 21)
@@ -128,18 +139,22 @@ def evaluate(ctx: CheckContext, fisher: str = "centred") -> CheckResult:
                             sentence=(f"on {pc.name}: max |pi diff| = {cc['max_pi_diff']:.2g}, max |lam diff| = {cc['max_lam_diff']:.2g} "
                                       f"(tolerance {cc['atol']:g}); in-class KKT residual {cc['in_class_kkt']['max']:.1e}.")))
     controls = [prox_step_derivation_control()]
+    controls += (tolc.at_most_controls("Alg. 3 vs Alg. 2 policies agree (REMARK35_POLICY_ATOL)", policies_agree,
+                                       REMARK35_POLICY_ATOL)
+                 + tolc.at_most_controls("kernel Fisher vs closed form (REMARK35_FISHER_ATOL)", fisher_agrees,
+                                         REMARK35_FISHER_ATOL))
     if fisher == "centred":
         pn = random_instance(3, 4, 2, 0.3, 11)
         g_neg = max_policy_gap(pn, T, "prox", "prox", 3.0 * np.sqrt(2) * pn.R_max, fisher="unweighted")
         controls.append(Control(name="Fisher without prompt weights rho", kind="negative",
-                                passed=g_neg > REMARK35_POLICY_ATOL,
+                                passed=not policies_agree(g_neg),
                                 detail=f"max policy gap {g_neg:.3g} (must exceed {REMARK35_POLICY_ATOL:g}): caught"))
         p0 = random_instance(3, 4, 2, 0.3, 11)
         g_unc = max_policy_gap(p0, T, "prox", "prox", 3.0 * np.sqrt(2) * p0.R_max, fisher="uncentred")
         # this finding judges a statement of the negative-control design, not of the paper: it never refutes
         findings.append(Finding(name="uncentred Fisher E_x[diag(pi_x)] (measured, not a control)",
                                 claim="the uncentred Fisher gives the same tabular policies (w = A)",
-                                verdict=Verdict.CONFIRMED if g_unc <= REMARK35_POLICY_ATOL else Verdict.INCONCLUSIVE,
+                                verdict=Verdict.CONFIRMED if policies_agree(g_unc) else Verdict.INCONCLUSIVE,
                                 computed=g_unc, stated="<= tolerance", comparison="<=",
                                 sentence=(f"with F = E_x[diag(pi_x)] the policies still agree to {g_unc:.3g}: diag(rho pi)^-1 grad L = A "
                                           "exactly, a per-prompt constant away from A + c(x), so the softmax policy is the same. "

@@ -319,6 +319,8 @@ def run(ctx: CheckContext) -> CheckResult:
         controls += [numba_numpy_control(p_ce, c_ce["prox"], T=T, stop_below=RUN_STOP_RTOL),
                      constants_control(p_ce, c_ce["prox"])]
     controls += thm34_positive_controls()
+    controls += tolc.degeneracy_gate_controls()  # which instances studies/thm34.py sets apart as degenerate
+    controls += tolc.backend_agree_controls()  # the comparison of numba_numpy_control above
     controls += tolc.bound_gate_controls()  # the judge_bound studies/thm34.py judges every run with
     # a finding whose independent replay disagrees with the code it checks is a failed control (the code under
     # suspicion is then wrong somewhere, whatever the other findings say)

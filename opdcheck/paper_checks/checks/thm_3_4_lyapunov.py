@@ -31,7 +31,7 @@ import numpy as np
 from opdcheck.instances import save_problem
 from opdcheck.kernels.opd import T0_CONVENTION, thm34_step_sizes
 from opdcheck.kernels.potential import thm34_constants
-from opdcheck.kernels.trajectory import Trajectory, judge_lyapunov
+from opdcheck.kernels.trajectory import Trajectory, judge_lyapunov, lyapunov_floor, lyapunov_violations
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.numerics.replay import replay_lyapunov_violation, replay_work
@@ -42,7 +42,7 @@ from opdcheck.paper_checks.studies.thm34 import (CONVENTIONS, all_slack_toy, bet
                                           constants_control, default_runner, numba_numpy_control,
                                           scale_case, sweep_instances, witness_sentence, witness_summary)
 from opdcheck.problem import Problem
-from opdcheck.tolerances import BOUND_RTOL, CONTROL_STEPS, LYAPUNOV_PHI_FLOOR_RTOL, RUN_STOP_RTOL
+from opdcheck.tolerances import BOUND_RTOL, CONTROL_STEPS, RUN_STOP_RTOL
 
 #: the random stream of the full profile's scale instance (named as in the first layout, so its seed is unchanged)
 SCALE_STREAM = "opdcheck.paper_checks.thm_3_4_lyapunov:lyapunov_case"
@@ -71,17 +71,16 @@ def lyapunov_case(problem: Problem, *, dual_step: str = "prox", T: int = 600, sa
     consts = thm34_constants(problem, eta_th, eta_lam)
     rho = consts["rho"] if rho is None else float(rho)
     phi = traj.potential
-    floor = LYAPUNOV_PHI_FLOOR_RTOL * float(phi[1]) if len(phi) > 1 else 0.0
+    floor = lyapunov_floor(phi)
     if len(phi) < 3:
         return {"traj": traj, "consts": consts, "rho": rho, "phi": phi, "ok": True, "worst_ratio": 0.0,
                 "worst_t": 0, "n_violations": 0, "n_judged": 0, "step0_ratio": float("nan"), "first_t": None,
                 "first_ratio": None}
     ok, worst, k = judge_lyapunov(phi, rho, BOUND_RTOL, atol=floor, start=1)
-    cur, nxt = phi[1:-1], phi[2:]
-    judged = cur > floor
-    n_viol = int(np.sum(judged & (nxt > rho * cur * (1 + BOUND_RTOL) + floor)))
+    judged = phi[1:-1] > floor
+    viol = np.flatnonzero(judged & lyapunov_violations(phi, rho, BOUND_RTOL, atol=floor, start=1))
+    n_viol = int(viol.size)
     step0 = float(phi[1] / (rho * phi[0])) if phi[0] > 0 else float("nan")
-    viol = np.flatnonzero(judged & (nxt > rho * cur * (1 + BOUND_RTOL) + floor))
     first_t = int(viol[0]) + 1 if viol.size else None  # index into phi: the step t -> t + 1 that fails
     return {"traj": traj, "consts": consts, "rho": rho, "phi": phi, "ok": ok and not traj.diverged,
             "worst_ratio": worst, "worst_t": k, "n_violations": n_viol, "n_judged": int(judged.sum()),
@@ -158,6 +157,7 @@ def run(ctx: CheckContext) -> CheckResult:
                 constants_control(results[0][0], results[0][1]["prox"]), prox_step_derivation_control()]
     controls += tolc.lyapunov_gate_controls(judge_lyapunov) + [tolc.replay_projection_control()] + tolc.replay_agree_controls()
     controls += tolc.constants_crosscheck_controls()
+    controls += tolc.lyapunov_floor_controls()
     c_pos = lyapunov_case(all_slack_toy(1.0), dual_step="prox", T=CONTROL_STEPS)
     controls.append(Control(name="all-slack toy, beta = 1 (lam* = 0: Phi_t = a1 KL_t contracts by convexity)",
                             kind="positive", passed=c_pos["ok"] and c_pos["n_judged"] > 0,

@@ -168,6 +168,7 @@ def run(ctx: CheckContext) -> CheckResult:
                             detail=(f"r^2 in {format_enclosure(toy05['rate_lo'], toy05['rate_hi'], 6)}, measured "
                                     f"{toy05['measured']:.6f}, rho(46) = {float(toy05['rho46']):.6f}")))
     controls += tolc.cert_match_controls(toy05["rate_lo"], toy05["rate_hi"]) + tolc.thm34_rate_gate_controls()
+    controls += tolc.replay_rate_agree_controls()
     c_pos = rate_case(all_slack_toy(1.0), dual_step="prox", T=4000)
     controls.append(Control(name="all-slack toy, beta = 1 (lam* = 0: rate (eta/(eta+beta))^2 < rho)", kind="positive",
                             passed=c_pos["ok"] and np.isfinite(c_pos["rate"]),

@@ -14,10 +14,17 @@ import numpy as np
 
 from opdcheck.methods import all_methods
 from opdcheck.theory.linearization import RationalDesign, inverse_design_rational
+from opdcheck.tolerances import ALG1_RATE_ATOL
 
 #: the configurations whose linearisation ``theory.linearization`` knows (one-shot: alternating, eta_th = 0),
 #: read from the methods registry
 CERT_METHOD = {name: m.linearized_as for m in all_methods() if m.linearized_as for name in (m.name, *m.aliases)}
+
+
+def rate_matches_radius(rate: float, radius_sq: float) -> bool:
+    """A measured tail rate of e_t equals the certified spectral radius squared to ALG1_RATE_ATOL (fig-1-toy and
+    alg-1-unification both judge with this one function)."""
+    return bool(np.isfinite(rate) and abs(rate - radius_sq) <= ALG1_RATE_ATOL)
 
 
 def exact_fraction(x: float) -> Fraction:

@@ -13,12 +13,13 @@ import numpy as np
 from opdcheck.instances import paper_toy, random_instance
 from opdcheck.kernels.opd import run_opd, thm34_step_sizes
 from opdcheck.kernels.potential import phi1_eq47, phi1_general, thm34_bound, thm34_constants, thm34_log_bound
-from opdcheck.kernels.trajectory import Trajectory, fit_tail_rate, judge_bound
+from opdcheck.kernels.trajectory import Trajectory, bound_violations, fit_tail_rate, judge_bound
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.numerics.replay import crosscheck_constants
 from opdcheck.paper_checks.result import CheckResult, Control, Verdict
 from opdcheck.problem import Problem
-from opdcheck.tolerances import (BOUND_RTOL, LAMBDA_UNIQUE_EIG_RTOL, NUMBA_AGREEMENT_RTOL,
+from opdcheck.numerics.local_rate import lam_star_not_unique
+from opdcheck.tolerances import (BOUND_RTOL, NUMBA_AGREEMENT_RTOL,
                                  RATE_FIT_FLOOR_ABS, RUN_STOP_RTOL, TIGHT_CONSTRAINT_ATOL)
 
 __all__ = ["thm34_case", "instance_family", "instance_family_specs", "build_instance", "all_slack_toy",
@@ -60,6 +61,11 @@ def beta_zero_instance_result(ctx: CheckContext, check_id: str, paper_ref: str, 
         instances=[{"name": ctx.instance.name, "beta": 0.0}], )
 
 
+def constraint_is_tight(c: np.ndarray) -> np.ndarray:
+    """Which constraints enter the degeneracy test: ``|c_j(pi*)| <= TIGHT_CONSTRAINT_ATOL``."""
+    return np.abs(np.asarray(c, dtype=float)) <= TIGHT_CONSTRAINT_ATOL
+
+
 def multiplier_curvature(problem: Problem, saddle) -> tuple[float, bool]:
     """``(kappa, degenerate)``: ``kappa`` = smallest eigenvalue of ``hess D(lam*)`` restricted to the tight
     constraints (``|c_j(pi*)| <= TIGHT_CONSTRAINT_ATOL``), relative to ``max(1, largest)``; inf if none
@@ -68,13 +74,13 @@ def multiplier_curvature(problem: Problem, saddle) -> tuple[float, bool]:
     apart and do not decide a verdict."""
     from opdcheck.numerics.dual import dual_hessian
 
-    tight = np.abs(problem.constraint_values(saddle.pi)) <= TIGHT_CONSTRAINT_ATOL
+    tight = constraint_is_tight(problem.constraint_values(saddle.pi))
     if not tight.any():
         return math.inf, False
     H = dual_hessian(problem, saddle.lam)[np.ix_(tight, tight)]
     ev = np.linalg.eigvalsh(H)
     kappa = float(ev[0] / max(1.0, float(ev[-1])))
-    return kappa, bool(kappa <= LAMBDA_UNIQUE_EIG_RTOL)
+    return kappa, lam_star_not_unique(float(ev[0]), float(ev[-1]))
 
 
 def build_instance(spec: tuple) -> Problem:
@@ -177,7 +183,7 @@ def thm34_case(problem: Problem, *, dual_step: str = "prox", T: int = 1500, sadd
         out["judge"][d] = (ok and not traj.diverged, worst, int(use[k]))
         with np.errstate(divide="ignore"):
             out["log10_worst"][d] = float((np.log(err[use[k]]) - logb[use[k]]) / math.log(10))
-            viol = use[np.log(err[use]) > logb[use] + math.log1p(BOUND_RTOL)]
+        viol = use[bound_violations(err[use], None, BOUND_RTOL, log_bounds=logb[use])]
         out["first_violation"][d] = int(viol[0]) if viol.size else None
     out["tail_rate"] = fit_tail_rate(err)["rate"]
     return out
@@ -271,6 +277,12 @@ def scale_case(ctx: CheckContext, case: Callable, stream: str, **case_kwargs) ->
 
 
 # ------------------------------------------------------------------ controls and witnesses (shared)
+def backends_agree(diff: float, scale: float) -> bool:
+    """The judged trajectory equals the numpy reference on a metric: max |diff| at most NUMBA_AGREEMENT_RTOL x the
+    metric's maximum (a nan difference disagrees)."""
+    return bool(diff <= NUMBA_AGREEMENT_RTOL * scale)
+
+
 def numba_numpy_control(problem: Problem, case: dict, *, T: int, stop_below: float | None, dual_step: str = "prox",
                         closed_form: str = "derived") -> Control:
     """Positive control: the trajectory the check judged (``case["traj"]``, from :func:`default_runner`)
@@ -289,7 +301,7 @@ def numba_numpy_control(problem: Problem, case: dict, *, T: int, stop_below: flo
             a, b = np.asarray(traj.metrics[k]), np.asarray(ref.metrics[k])
             d = float(np.max(np.abs(a - b))) if a.size else 0.0
             scale = max(float(np.max(np.abs(b))) if b.size else 0.0, 1e-300)
-            if not d <= NUMBA_AGREEMENT_RTOL * scale:
+            if not backends_agree(d, scale):
                 bad.append(f"{k}: max |diff| {d:.3g} > {NUMBA_AGREEMENT_RTOL:g} x {scale:.3g}")
     backend = traj.config.get("backend", "numpy")
     return Control(name=f"{backend} kernel vs numpy run_opd on {problem.name} (beta = {problem.beta:g}, {dual_step})", kind="positive",

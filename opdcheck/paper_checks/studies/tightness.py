@@ -10,7 +10,8 @@ from fractions import Fraction
 import numpy as np
 
 from opdcheck.paper_checks.context import CheckContext
-from opdcheck.tolerances import CERTIFY_ENCLOSURE_WIDTH, LAMBDA_UNIQUE_EIG_RTOL
+from opdcheck.numerics.local_rate import lam_star_not_unique
+from opdcheck.tolerances import CERTIFY_ENCLOSURE_WIDTH
 
 __all__ = ["random_spec", "mutate_spec", "design_from_spec", "evaluate_spec", "search", "BUDGET"]
 
@@ -107,7 +108,7 @@ def evaluate_spec(spec: dict, seed: int, T: int = 300) -> dict:
     cert = certify_modes(d, "opd", q_th, q_lam, dual, Fraction(str(CERTIFY_ENCLOSURE_WIDTH)))
     H = np.array([[float(v) for v in row] for row in cert.H])
     ev = np.linalg.eigvalsh(H)
-    if ev[0] <= LAMBDA_UNIQUE_EIG_RTOL * max(1.0, ev[-1]):
+    if lam_star_not_unique(float(ev[0]), float(ev[-1])):
         return {"ok": False, "reason": f"singular dual curvature {ev.tolist()} (lam* not unique)", "spec": spec}
     k = step_constants(d, q_th, q_lam, dual)
     corr = spectral_rate("opd", float(k["a"]), [float(k["kappa"] * k["b"]) * float(v) for v in ev], cert.extra_primal)

@@ -19,7 +19,7 @@ import numpy as np
 
 from opdcheck.paper_checks.result import Control
 # bound at import: a gate that reads another value at call time (a patched or mistyped tolerance) is then caught
-from opdcheck.tolerances import (ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
+from opdcheck.tolerances import (NUMBA_AGREEMENT_RTOL, ALG3_ANCHOR_ATOL, ALG3_DIRECTION_RTOL, ALG3_CONVERGED_RTOL, IN_CLASS_KKT_ATOL, LAMBDA_UNIQUE_EIG_RTOL, TIGHT_CONSTRAINT_ATOL, REPLAY_RATE_ATOL, CONVEXITY_RTOL, FD_RTOL, LAMBDA_ZERO_ATOL, ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
                                  CORRECTED_MEASURED_ATOL, GATE_CONTROL_FACTOR, LAST_ITERATE_CONVERGED_RTOL,
                                  LYAPUNOV_PHI_FLOOR_RTOL, PINSKER_ATOL, ALG1_CONVERGED_RATIO, THM34_CROSSCHECK_RTOL, SEC4_SETTLE_BAND_EXACT, ALG1_CERT_MARGIN, COUNTEREX_STAYS_RTOL, SLATER_REPLAY_RTOL, RATE_CERT_MATCH_RTOL, REPLAY_AGREE_ATOL,
                                  REPLAY_AGREE_RTOL, SADDLE_RESULT_RTOL, THM34_CERT_MATCH_ATOL, THM34_RATE_ATOL)
@@ -28,7 +28,12 @@ __all__ = ["band_controls", "rate_match_controls", "cert_match_controls", "bound
            "lyapunov_gate_controls", "corrected_gate_controls", "replay_projection_control", "thm34_rate_gate_controls",
            "replay_agree_controls", "pinsker_replay_controls", "converged_gate_controls", "toy_replay_agree_controls",
            "saddle_certificate_controls", "stays_gate_controls", "slater_replay_controls", "settle_band_controls",
-           "cert_margin_controls", "constants_crosscheck_controls", "run_converged_controls"]
+           "cert_margin_controls", "constants_crosscheck_controls", "run_converged_controls", "fd_gate_controls",
+           "convexity_gate_controls", "multiplier_zero_controls", "close_gate_controls", "replay_rate_agree_controls",
+           "degeneracy_gate_controls", "lyapunov_floor_controls",
+           "alg3_gate_controls", "alg3_direction_anchor_controls",
+           "backend_agree_controls",
+           "at_most_controls"]
 
 
 def band_controls(label: str, accepts: Callable[[float], Sequence[bool]], tol: float, unit: str = "") -> list[Control]:
@@ -298,6 +303,119 @@ def run_converged_controls(judge: Callable) -> list[Control]:
     (never in the linear regime otherwise) counts as agreement only when converged."""
     return band_controls("run converged: e_T/e_0 at most ALG1_CONVERGED_RATIO", lambda d: [judge("stable", d, 1.0, 1.0) == "agree"],
                          ALG1_CONVERGED_RATIO, " x e_0")
+
+
+def fd_gate_controls(formula_ok: Callable, estimate_ok: Callable) -> list[Control]:
+    """dual-function's finite-difference gates at FD_RTOL (the check's ``fd_formula_ok(error, estimate)`` and
+    ``fd_estimate_ok(estimate)``): a formula ``d`` relative off exact finite differences (estimate 0) must be
+    rejected at 4x and accepted at 1/4; a point whose FD error estimate is ``d`` is judged only below FD_RTOL."""
+    return band_controls("dual-function derivative vs finite differences (FD_RTOL)",
+                         lambda d: [formula_ok(d, 0.0), estimate_ok(d)], FD_RTOL, " relative")
+
+
+def convexity_gate_controls(convexity_ok: Callable) -> list[Control]:
+    """dual-function's convexity gate (``convexity_ok(violation)``, the check's own) at CONVEXITY_RTOL: a
+    violation of Jensen's inequality ``d`` (per 1 + |D|, rounding of D removed)."""
+    return band_controls("dual-function convexity on segments (CONVEXITY_RTOL)", lambda d: [convexity_ok(d)],
+                         CONVEXITY_RTOL, " x (1 + |D|)")
+
+
+def multiplier_zero_controls(is_zero: Callable, is_negative: Callable) -> list[Control]:
+    """lemma-B.5's two multiplier gates at LAMBDA_ZERO_ATOL (the check's ``counts_as_zero`` and
+    ``counts_as_negative``): a multiplier ``d`` above 0 counts as zero only below the tolerance (at 4x it must
+    not, at 1/4 it must), and one ``d`` below 0 counts as negative only beyond it."""
+    return band_controls("lam*_j counts as 0 / as negative (LAMBDA_ZERO_ATOL)",
+                         lambda d: [bool(is_zero(d)), not bool(is_negative(-d))], LAMBDA_ZERO_ATOL, " absolute")
+
+
+def at_most_controls(label: str, ok: Callable, tol: float, unit: str = " absolute") -> list[Control]:
+    """A one-sided gate ``ok(x) -> bool`` that accepts a nonnegative discrepancy ``x`` (a gap, an error, an
+    excess) up to ``tol`` (the check's own comparison): ``x = d``."""
+    return band_controls(label, lambda d: [bool(ok(d))], tol, unit)
+
+
+def replay_rate_agree_controls(agree: Callable | None = None) -> list[Control]:
+    """thm-3.4-rate's replayed-witness agreement on the tail rate (``agree(code_rate, replayed_rate)``,
+    ``numerics.replay.core.rate_agrees`` by default, at REPLAY_RATE_ATOL): a code rate ``d`` above or below a
+    replayed rate of 0.9."""
+    import mpmath
+
+    from opdcheck.numerics.replay import core
+
+    agree = core.rate_agrees if agree is None else agree
+    rep = mpmath.mpf("0.9")
+    return band_controls("replayed tail rate agreement (REPLAY_RATE_ATOL)",
+                         lambda d: [agree(0.9 + d, rep), agree(0.9 - d, rep)], REPLAY_RATE_ATOL, " absolute")
+
+
+def degeneracy_gate_controls(not_unique: Callable | None = None, tight: Callable | None = None) -> list[Control]:
+    """The thm-3.4 family's degeneracy test, both of its gates: ``not_unique(ev_min, ev_max)``
+    (``numerics.local_rate.lam_star_not_unique`` by default, at LAMBDA_UNIQUE_EIG_RTOL) on a dual curvature
+    whose eigenvalues are ``10 d`` and 10 (relative: an absolute test fails the positive side); and
+    ``tight(c)`` (``studies.thm34.constraint_is_tight`` by default, at TIGHT_CONSTRAINT_ATOL) on a constraint
+    value ``d`` above or below 0."""
+    if not_unique is None:
+        from opdcheck.numerics.local_rate import lam_star_not_unique as not_unique
+    if tight is None:
+        from opdcheck.paper_checks.studies.thm34 import constraint_is_tight as tight
+    eig = band_controls("lam* not unique: singular dual curvature (LAMBDA_UNIQUE_EIG_RTOL)",
+                        lambda d: [not_unique(10.0 * d, 10.0)], LAMBDA_UNIQUE_EIG_RTOL, " x max(1, largest eigenvalue)")
+    tgt = band_controls("constraint counts as tight (TIGHT_CONSTRAINT_ATOL)",
+                        lambda d: [bool(tight(np.array([d]))[0]), bool(tight(np.array([-d]))[0])],
+                        TIGHT_CONSTRAINT_ATOL, " absolute")
+    return eig + tgt
+
+
+def lyapunov_floor_controls(floor: Callable | None = None, judge: Callable | None = None) -> list[Control]:
+    """The floor of the contraction test (``floor(phi)``, ``trajectory.lyapunov_floor`` by default, at
+    LYAPUNOV_PHI_FLOOR_RTOL x Phi_1, with ``trajectory.judge_lyapunov``): a potential 2, 1, d, 3d (rho = 0.8) whose
+    last step grows by 3 from ``Phi_2 = d Phi_1``: a violation beyond the floor (4x), hidden below it (1/4)."""
+    from opdcheck.kernels import trajectory
+
+    floor = trajectory.lyapunov_floor if floor is None else floor
+    judge = trajectory.judge_lyapunov if judge is None else judge
+
+    def accepts(d: float) -> list[bool]:
+        phi = np.array([2.0, 1.0, d, 3.0 * d])
+        return [judge(phi, 0.8, BOUND_RTOL, atol=floor(phi), start=1)[0]]
+
+    return band_controls("Lyapunov test floor (LYAPUNOV_PHI_FLOOR_RTOL)", accepts, LYAPUNOV_PHI_FLOOR_RTOL, " x Phi_1")
+
+
+def alg3_gate_controls(converged: Callable, kkt_solved: Callable) -> list[Control]:
+    """alg-3-npg's two gates (the check's ``alg3_converged(err_T, err_0)`` and ``numerics.in_class.kkt_solved``):
+    a run ending at ``e_T = d e_0`` (e_0 = 3: a relative gate, not an absolute one) converged only below
+    ALG3_CONVERGED_RTOL; a KKT residual ``d`` is solved only below IN_CLASS_KKT_ATOL."""
+    conv = band_controls("Alg. 3 run converged (ALG3_CONVERGED_RTOL)", lambda d: [converged(3.0 * d, 3.0)],
+                         ALG3_CONVERGED_RTOL, " x e_0")
+    kkt = band_controls("in-class KKT point (IN_CLASS_KKT_ATOL)", lambda d: [kkt_solved(d)], IN_CLASS_KKT_ATOL,
+                        " absolute")
+    return conv + kkt
+
+
+def alg3_direction_anchor_controls(directions_agree: Callable, anchored: Callable) -> list[Control]:
+    """alg-3-npg's direction gate (``directions_agree(max relative difference)``, ALG3_DIRECTION_RTOL) and
+    anchoring gate (``anchored(gap)``, ALG3_ANCHOR_ATOL), the check's own comparisons, at a discrepancy ``d``."""
+    return (band_controls("pinv vs lstsq natural-gradient direction (ALG3_DIRECTION_RTOL)",
+                          lambda d: [directions_agree(d)], ALG3_DIRECTION_RTOL, " relative")
+            + band_controls("gradients at theta_hat_t only (ALG3_ANCHOR_ATOL)", lambda d: [anchored(d)],
+                            ALG3_ANCHOR_ATOL, " absolute"))
+
+
+def backend_agree_controls(agree: Callable | None = None) -> list[Control]:
+    """The numba-vs-numpy trajectory control of the thm-3.4 family (``agree(max_diff, scale)``,
+    ``studies.thm34.backends_agree`` by default, at NUMBA_AGREEMENT_RTOL): a difference ``d`` x a metric maximum
+    of 5 (relative: an absolute test fails one side)."""
+    if agree is None:
+        from opdcheck.paper_checks.studies.thm34 import backends_agree as agree
+    return band_controls("numba vs numpy trajectory agreement (NUMBA_AGREEMENT_RTOL)", lambda d: [agree(5.0 * d, 5.0)],
+                         NUMBA_AGREEMENT_RTOL, " x metric max")
+
+
+def close_gate_controls(label: str, close: Callable, tol: float, ref: float = 1.0, unit: str = " absolute") -> list[Control]:
+    """A two-sided agreement gate ``close(a, b) -> bool`` (the check's own comparison of a computed value with a
+    reference, at tolerance ``tol``): ``a = ref +- d`` against ``b = ref``."""
+    return band_controls(label, lambda d: [bool(close(ref + d, ref)), bool(close(ref - d, ref))], tol, unit)
 
 
 def corrected_gate_controls(judge_case: Callable, row: dict | None = None) -> list[Control]:
