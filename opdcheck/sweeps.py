@@ -37,6 +37,8 @@ __all__ = ["task_seed", "task_seeds", "Executor", "InProcess", "LocalProcesses",
 
 #: seconds to wait for a Dask scheduler to answer before ``--scheduler`` is reported as unreachable
 SCHEDULER_CONNECT_TIMEOUT = 10.0
+#: seconds a terminated local worker gets to exit before SIGKILL (and the pool's manager thread to reap it)
+WORKER_EXIT_GRACE = 5.0
 
 TaskFn = Callable[[Any, int], Any]
 ProgressFn = Callable[[int, int], None]
@@ -125,23 +127,34 @@ class LocalProcesses(Executor):
         return self._pool
 
     def terminate(self) -> None:
-        """Stop the workers now (SIGTERM to each, then reap): used when the run is interrupted, so that no
-        worker keeps computing, orphaned, after the parent has gone."""
+        """Stop the workers now (SIGTERM to each, SIGKILL to any still running after a grace period) and return
+        once every worker has exited and its exit status is stored: used when the run is interrupted, so that
+        no worker keeps computing, orphaned, after the parent has gone.
+
+        Whether a worker has exited is read from its sentinel (readable once the process has ended), not from
+        ``is_alive()``: the pool's manager thread joins the workers of a broken pool itself, and a child it
+        has reaped looks alive to ``is_alive()``/``join()`` in this thread (``waitpid`` fails with ECHILD,
+        which ``Popen.poll`` reports as running) until that thread stores the status, so a test of
+        ``is_alive()`` here could send SIGKILL to a pid already reaped, possibly reused by another process."""
         pool, self._pool = self._pool, None
         if pool is None:
             return
-        procs = list(getattr(pool, "_processes", {}).values())
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        manager = getattr(pool, "_executor_manager_thread", None)
         for proc in procs:
             try:
                 proc.terminate()
             except Exception:  # pragma: no cover - already gone
                 pass
         pool.shutdown(wait=False, cancel_futures=True)
+        for proc in _running_after(procs, WORKER_EXIT_GRACE):  # pragma: no cover - ignores SIGTERM
+            proc.kill()
+        _running_after(procs, WORKER_EXIT_GRACE)
+        if manager is not None:  # it reaps the dead workers (instantly now): wait until it has stored their status
+            manager.join(timeout=WORKER_EXIT_GRACE)
         for proc in procs:
-            proc.join(timeout=5)
-            if proc.is_alive():  # pragma: no cover - ignores SIGTERM
-                proc.kill()
-                proc.join(timeout=5)
+            if proc.exitcode is None:  # nobody reaped it yet (no manager thread): reap it here
+                proc.join(timeout=0.1)
 
     def map(self, fn, specs, *, seeds, progress=None):
         from concurrent.futures import as_completed
@@ -271,6 +284,20 @@ class DaskCluster(Executor):
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _running_after(procs: list, timeout: float) -> list:
+    """The processes of ``procs`` that have not exited within ``timeout`` seconds, judged by their sentinels
+    (readable once the process has ended, whichever thread reaps it)."""
+    import time
+    from multiprocessing.connection import wait
+
+    pending = {proc.sentinel: proc for proc in procs}
+    deadline = time.monotonic() + timeout
+    while pending and (left := deadline - time.monotonic()) > 0:
+        for sentinel in wait(list(pending), timeout=left):
+            del pending[sentinel]
+    return list(pending.values())
 
 
 def _worker_init() -> None:

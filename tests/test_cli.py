@@ -65,7 +65,7 @@ def test_run_with_instance_file(tmp_path, capsys):
 
 def test_strict_flags_a_verdict_that_differs_from_the_baseline(tmp_path, monkeypatch, capsys):
     import opdcheck.cli as cli
-    from opdcheck.paper_checks.baseline import record
+    from opdcheck.paper_checks.baseline import compare, record
 
     # a baseline holding the run just measured: --strict passes (the recorded baseline.json is compared
     # finding by finding by tests/test_paper_checks_baseline.py)
@@ -74,21 +74,28 @@ def test_strict_flags_a_verdict_that_differs_from_the_baseline(tmp_path, monkeyp
     monkeypatch.setattr(cli, "_load_baseline", lambda: {"quick": measured})
     assert main(["run", *FAST, "--out", str(tmp_path), "--strict", "--quiet"]) == EXIT_OK
     # negative controls: another check verdict, another verdict of one finding only, a control recorded as
-    # failed: each makes --strict fail and is named
+    # failed: each alone is a difference (the same comparison --strict makes, on this run's results), and
+    # --strict fails and names every one (one run against a baseline holding all three)
     v = measured["dual-step-scale"]["verdict"]
     other = "CONFIRMED" if v != "CONFIRMED" else "REFUTED"
     f0 = next(iter(measured["dual-step-scale"]["findings"]))
     c0 = next(iter(measured["dual-step-scale"]["controls"]))
-    for changed, line in [({"verdict": other}, f"dual-step-scale: recorded {other}, got {v}"),
-                          ({"findings": {**measured["dual-step-scale"]["findings"], f0: "INCONCLUSIVE"}},
-                           f"finding {f0!r} recorded INCONCLUSIVE"),
-                          ({"controls": {**measured["dual-step-scale"]["controls"], c0: False}},
-                           f"control {c0!r} recorded False, got True")]:
-        monkeypatch.setattr(cli, "_load_baseline",
-                            lambda ch=changed: {"quick": {**measured, "dual-step-scale": {**measured["dual-step-scale"], **ch}}})
-        capsys.readouterr()
-        assert main(["run", *FAST, "--out", str(tmp_path), "--strict", "--quiet"]) == EXIT_STRICT
-        assert line in capsys.readouterr().err
+    changes = [({"verdict": other}, f"dual-step-scale: recorded {other}, got {v}"),
+               ({"findings": {**measured["dual-step-scale"]["findings"], f0: "INCONCLUSIVE"}},
+                f"finding {f0!r} recorded INCONCLUSIVE"),
+               ({"controls": {**measured["dual-step-scale"]["controls"], c0: False}},
+                f"control {c0!r} recorded False, got True")]
+    run_results = json.loads((tmp_path / "results.json").read_text())["results"]
+    for changed, line in changes:
+        diffs = compare(run_results, {**measured, "dual-step-scale": {**measured["dual-step-scale"], **changed}})
+        assert len(diffs) == 1 and line in diffs[0], diffs
+    all_changed = {k: v for changed, _ in changes for k, v in changed.items()}
+    monkeypatch.setattr(cli, "_load_baseline",
+                        lambda: {"quick": {**measured, "dual-step-scale": {**measured["dual-step-scale"], **all_changed}}})
+    capsys.readouterr()
+    assert main(["run", *FAST, "--out", str(tmp_path), "--strict", "--quiet"]) == EXIT_STRICT
+    err = capsys.readouterr().err
+    assert all(line in err for _, line in changes), err
 
 
 def test_strict_with_a_malformed_baseline_is_bad_input(tmp_path, monkeypatch, capsys):

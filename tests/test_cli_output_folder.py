@@ -200,6 +200,12 @@ def _sleep(spec, seed):
 
 
 def test_interrupted_local_workers_are_terminated_not_orphaned():
+    """terminate() returns once every worker has exited and its exit status is stored. Exit is read from the
+    sentinels, not from is_alive(): the pool's manager thread reaps the workers of a broken pool itself, and a
+    child it reaped looks alive to is_alive()/join() in another thread until it has stored the status (this
+    test used to fail that way under load)."""
+    from multiprocessing.connection import wait
+
     from opdcheck.sweeps import LocalProcesses
 
     ex = LocalProcesses(2)
@@ -207,11 +213,39 @@ def test_interrupted_local_workers_are_terminated_not_orphaned():
     futs = [pool.submit(_sleep, 60, i) for i in range(2)]
     time.sleep(0.5)
     procs = list(pool._processes.values())
-    assert procs and all(p.is_alive() for p in procs)
+    assert len(procs) == 2 and all(p.is_alive() for p in procs)
     ex.terminate()
-    for p in procs:  # a terminated process is reaped asynchronously: wait for the exit, no timing asserted
-        p.join(timeout=30)
+    assert len(wait([p.sentinel for p in procs], timeout=0)) == len(procs)  # every worker has ended
+    assert all(p.exitcode is not None and p.exitcode < 0 for p in procs)  # by a signal, status collected
     assert not any(p.is_alive() for p in procs)
+    assert all(f.cancelled() or f.done() for f in futs)
+
+
+def test_terminate_never_signals_a_worker_another_thread_has_reaped(monkeypatch):
+    """The race behind the old flake, forced: every worker is reaped behind the executor's back (as the pool's
+    manager thread may do) before terminate() looks at it. is_alive() then still says True; terminate() must
+    read the exit from the sentinel and send no SIGKILL to the reaped (possibly reused) pid."""
+    from opdcheck.sweeps import LocalProcesses
+
+    ex = LocalProcesses(2)
+    pool = ex._get_pool()
+    futs = [pool.submit(_sleep, 60, i) for i in range(2)]
+    time.sleep(0.5)
+    procs = list(pool._processes.values())
+    real_terminate = type(procs[0]).terminate
+    killed = []
+
+    def terminate_then_reap_elsewhere(self):
+        real_terminate(self)
+        try:
+            os.waitpid(self.pid, 0)  # reaped by "another thread": this Popen never learns the status
+        except ChildProcessError:  # already reaped (the manager thread terminates the workers too)
+            pass
+
+    monkeypatch.setattr(type(procs[0]), "terminate", terminate_then_reap_elsewhere)
+    monkeypatch.setattr(type(procs[0]), "kill", lambda self: killed.append(self.pid))
+    ex.terminate()
+    assert killed == []
     assert all(f.cancelled() or f.done() for f in futs)
 
 

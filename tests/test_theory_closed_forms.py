@@ -11,6 +11,7 @@ from opdcheck.paper_checks.result import Verdict
 from opdcheck.theory import closed_forms as cf
 from opdcheck.theory.render import latex_block, side_by_side
 from opdcheck.tolerances import PROX_CVXPY_PI_ATOL
+from quick_profile_run import quick_result
 
 
 def test_derived_log_weight_is_solved_stationarity():
@@ -87,7 +88,7 @@ def test_prox_cvxpy_bad_input():
 
 def test_opd_closed_form_check_and_negative_control(tmp_path):
     ctx = CheckContext(out_dir=tmp_path)
-    r = opd_closed_form.run(ctx)
+    r = quick_result(opd_closed_form.ID)  # the session's quick run (tests/quick_profile_run.py): the same run with the same context
     assert r.verdict is Verdict.INCONSISTENT
     assert all(row["derived matches"] and not row["printed matches"] for row in r.evidence)
     assert "$$" in r.details and r.stated != r.computed
@@ -103,7 +104,7 @@ def test_opd_closed_form_check_and_negative_control(tmp_path):
 
 def test_dual_step_scale_check_and_negative_control(tmp_path):
     ctx = CheckContext(out_dir=tmp_path)
-    r = dual_step_scale.run(ctx)
+    r = quick_result(dual_step_scale.ID)  # the session's quick run (tests/quick_profile_run.py): the same run with the same context
     assert r.verdict is Verdict.INCONSISTENT
     assert max(row["|difference|"] for row in r.evidence) > 1e-3
     assert max(row["|difference| with Alg.3 at the matching eta_lam"] for row in r.evidence) < 1e-12

@@ -8,6 +8,7 @@ from opdcheck.paper_checks.checks import lemmas_b2_b4_b8 as chk
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.result import Verdict
 from opdcheck.theory import lemmas as lm
+from quick_profile_run import quick_result, quick_results
 
 R34 = sp.Rational(3, 4)
 
@@ -70,9 +71,10 @@ def test_pinsker_draws_and_wrong_constant():
 
 def test_check_refutes_b4_and_flips(tmp_path):
     ctx = CheckContext(out_dir=tmp_path)
-    r = chk.run(ctx)
+    out, _ = quick_results()
+    r = quick_result(chk.ID)  # the session's quick run (tests/quick_profile_run.py): the same run with the same context
     assert r.verdict is Verdict.REFUTED and r.counterexample
-    payload = json.loads((tmp_path / r.counterexample).read_text())
+    payload = json.loads((out / r.counterexample).read_text())
     assert payload["lemma_B4_failures"][0]["delta"] == "3/4"
     # B.4 restricted to its valid region (delta shifted by 1): CONFIRMED
     shifted = lambda d, t: lm.b4_coefficients(d + 1, t)  # noqa: E731
