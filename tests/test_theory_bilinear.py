@@ -8,7 +8,7 @@ from opdcheck.paper_checks.checks import bilinear_gda as chk
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.result import Verdict
 from opdcheck.theory import bilinear as bl
-from quick_profile_run import quick_result
+from quick_profile_run import quick_result, quick_results
 
 BETA = sp.Symbol("beta", positive=True)
 DAMPED = sp.Matrix([[1 - bl.ALPHA * BETA, bl.ALPHA * bl.SIGMA], [-bl.ALPHA * bl.SIGMA, 1 - bl.ALPHA * BETA]])
@@ -67,5 +67,5 @@ def test_check_confirms_and_flips(tmp_path):
     ctx = CheckContext(out_dir=tmp_path)
     r = quick_result(chk.ID)  # the session's quick run (tests/quick_profile_run.py): the same run with the same context
     assert r.verdict is Verdict.CONFIRMED
-    assert (tmp_path / r.figures[0]).exists()
+    assert (quick_results()[0] / r.figures[0]).exists()  # the figure is in the session run's report folder
     assert chk.evaluate(ctx, block=DAMPED).verdict is Verdict.REFUTED
