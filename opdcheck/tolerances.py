@@ -250,7 +250,7 @@ PINSKER_ATOL = 1e-12
 #: Bilinear game: the measured per-step rate over the last 200 of 600 steps vs the exact spectral
 #: radius. The finite window carries a bias from the next-slowest mode (singular values of a random
 #: 6x6 A differ by ~1e-2, so its weight decays only like (rho_2/rho)^t); 5e-3 absolute covers it.
-#: Informational: the verdict uses only growth > 1 vs contraction < 1.
+#: It gates bilinear-gda's two rate findings (measured vs exact, with growth > 1 vs contraction < 1).
 BILINEAR_RATE_ATOL = 5e-3
 
 #: Cross-check of the sympy eqs. (46)/(47), lambdified, against the numeric kernels implementation:
