@@ -413,6 +413,18 @@ def test_fd_and_convexity_gate_controls_catch_loosened_gates(monkeypatch):
     assert not _pos(tc.fd_gate_controls(lambda e, est: e <= 2 * est, chk.fd_estimate_ok))[0].passed
 
 
+def test_cvxpy_multiplier_gate_controls_catch_loosened_gates(monkeypatch):
+    from opdcheck.paper_checks.checks import dual_function as chk
+
+    assert all(c.passed for c in tc.multiplier_gate_controls(chk.multipliers_agree, chk.reference_certified))
+    with monkeypatch.context() as m:
+        m.setattr(chk, "SADDLE_AGREEMENT_ATOL", 1000 * chk.SADDLE_AGREEMENT_ATOL)
+        assert not _neg(tc.multiplier_gate_controls(chk.multipliers_agree, chk.reference_certified))[0].passed
+    # a multiplier gate that forgets the max(1, |lam*|) scale rejects what it should accept
+    absolute = lambda diff, scale: diff <= chk.SADDLE_AGREEMENT_ATOL  # noqa: E731
+    assert not _pos(tc.multiplier_gate_controls(absolute, chk.reference_certified))[0].passed
+
+
 def test_multiplier_zero_controls_catch_a_loosened_lambda_zero(monkeypatch):
     from opdcheck.paper_checks.checks import lemma_b5 as chk
 

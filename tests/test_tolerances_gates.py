@@ -47,8 +47,8 @@ AUDIT: dict[str, E] = {
     # ---------------------------------------------------------------- saddle points
     "DUAL_NEWTON_GTOL": E("gate", "numerics/dual.py: dual Newton 'converged' (projected gradient); dual-function KKT gate",
                           f"{GATE}:kkt_gate_controls", True),
-    "SADDLE_AGREEMENT_ATOL": E("gate", "numerics/saddle.py cross-check of dual Newton vs Clarabel; dual-function finding",
-                               "tests/test_numerics_saddle.py::test_dual_sign_error_is_caught"),
+    "SADDLE_AGREEMENT_ATOL": E("gate", "numerics/saddle.py cross-check of dual Newton vs Clarabel; dual-function multiplier finding "
+                               "(multipliers_agree, reference_certified)", f"{TOL}:multiplier_gate_controls", True),
     "DUAL_NEWTON_ACTIVE_EPS": E("solver", "numerics/dual.py eps-active set; caught by the projected-gradient certificate",
                                 "tests/test_numerics_own_certificate.py::test_a_point_that_fails_its_own_certificate_is_not_converged"),
     "DUAL_NEWTON_ARMIJO": E("solver", "numerics/dual.py line search; caught by the dual Newton certificate",
@@ -290,7 +290,7 @@ CLASSES = ("gate", "solver", "limit", "alias", "report", "unused")
 #: gates whose referenced control or test does not perturb at GATE_CONTROL_FACTOR x the tolerance (it catches
 #: bugs at a coarser scale, or is a positive check only). This list may only shrink.
 GATES_WITHOUT_OWN_SCALE_CONTROL = frozenset({
-    "SADDLE_AGREEMENT_ATOL", "SLATER_XI_ATOL", "CLARABEL_RAW_ATOL", "POLISH_KKT_ATOL", "POLISH_STALL_ATOL",
+    "SLATER_XI_ATOL", "CLARABEL_RAW_ATOL", "POLISH_KKT_ATOL", "POLISH_STALL_ATOL",
     "NUMBA_KL_SERIES_RTOL", "NUMBA_SOFTMAX_RTOL_PER_LOGIT",
     "BEST_RESPONSE_CVXPY_ATOL",
     "DUAL_NEWTON_XTOL", "DUAL_NEWTON_RESOLUTION_RTOL", "REPLAY_NEWTON_PG_TOL",     "PINSKER_TIGHT_RATIO",     "ALG3_FIXED_POINT_ATOL", "ALG3_TAIL_SPREAD_ATOL",

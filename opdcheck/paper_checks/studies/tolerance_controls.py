@@ -19,7 +19,7 @@ import numpy as np
 
 from opdcheck.paper_checks.result import Control
 # bound at import: a gate that reads another value at call time (a patched or mistyped tolerance) is then caught
-from opdcheck.tolerances import (NUMBA_AGREEMENT_RTOL, ALG3_ANCHOR_ATOL, ALG3_DIRECTION_RTOL, ALG3_CONVERGED_RTOL, IN_CLASS_KKT_ATOL, LAMBDA_UNIQUE_EIG_RTOL, TIGHT_CONSTRAINT_ATOL, REPLAY_RATE_ATOL, CONVEXITY_RTOL, FD_RTOL, LAMBDA_ZERO_ATOL, ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
+from opdcheck.tolerances import (SADDLE_AGREEMENT_ATOL, NUMBA_AGREEMENT_RTOL, ALG3_ANCHOR_ATOL, ALG3_DIRECTION_RTOL, ALG3_CONVERGED_RTOL, IN_CLASS_KKT_ATOL, LAMBDA_UNIQUE_EIG_RTOL, TIGHT_CONSTRAINT_ATOL, REPLAY_RATE_ATOL, CONVEXITY_RTOL, FD_RTOL, LAMBDA_ZERO_ATOL, ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
                                  CORRECTED_MEASURED_ATOL, GATE_CONTROL_FACTOR, LAST_ITERATE_CONVERGED_RTOL,
                                  LYAPUNOV_PHI_FLOOR_RTOL, PINSKER_ATOL, ALG1_CONVERGED_RATIO, THM34_CROSSCHECK_RTOL, SEC4_SETTLE_BAND_EXACT, ALG1_CERT_MARGIN, COUNTEREX_STAYS_RTOL, SLATER_REPLAY_RTOL, RATE_CERT_MATCH_RTOL, REPLAY_AGREE_ATOL,
                                  REPLAY_AGREE_RTOL, SADDLE_RESULT_RTOL, THM34_CERT_MATCH_ATOL, THM34_RATE_ATOL)
@@ -311,6 +311,14 @@ def fd_gate_controls(formula_ok: Callable, estimate_ok: Callable) -> list[Contro
     rejected at 4x and accepted at 1/4; a point whose FD error estimate is ``d`` is judged only below FD_RTOL."""
     return band_controls("dual-function derivative vs finite differences (FD_RTOL)",
                          lambda d: [formula_ok(d, 0.0), estimate_ok(d)], FD_RTOL, " relative")
+
+
+def multiplier_gate_controls(agree: Callable, certified: Callable) -> list[Control]:
+    """dual-function's cvxpy-multiplier gates at SADDLE_AGREEMENT_ATOL (the check's ``multipliers_agree(diff,
+    |lam*|)`` and ``reference_certified(worst scaled KKT residual)``): a multiplier difference ``d`` relative to
+    ``|lam*| = 10`` (the gate scales with max(1, |lam*|)) and a reference residual ``d``."""
+    return band_controls("dual-function cvxpy multipliers vs lam*, reference certified (SADDLE_AGREEMENT_ATOL)",
+                         lambda d: [agree(10.0 * d, 10.0), certified(d)], SADDLE_AGREEMENT_ATOL, " relative")
 
 
 def convexity_gate_controls(convexity_ok: Callable) -> list[Control]:
