@@ -597,3 +597,21 @@ def test_backend_agree_controls_catch_a_loosened_rtol(monkeypatch):
     assert all(c.passed for c in tc.backend_agree_controls())
     monkeypatch.setattr(thm34, "NUMBA_AGREEMENT_RTOL", 1000 * thm34.NUMBA_AGREEMENT_RTOL)
     assert not _neg(tc.backend_agree_controls())[0].passed
+
+
+def test_slater_and_sec4_threshold_controls_catch_loosened_gates(monkeypatch):
+    from opdcheck.numerics import lp
+    from opdcheck.paper_checks.checks import sec_4_stability as chk
+
+    assert all(c.passed for c in tc.slater_gate_controls())
+    assert all(c.passed for c in tc.sec4_gate_controls(chk.ends_feasible, chk.keeps_oscillating, chk.neural_oscillates))
+    with monkeypatch.context() as m:  # a Slater gate 1000x looser certifies a margin below the stated one
+        m.setattr(lp, "SLATER_XI_ATOL", lp.SLATER_XI_ATOL / 1000)
+        assert not _neg(tc.slater_gate_controls())[0].passed
+    # a Slater gate that forgets the constraints' scale refuses a margin it should certify
+    assert not _pos(tc.slater_gate_controls(lambda xi, scale: xi > lp.SLATER_XI_ATOL * scale * 1e4))[0].passed
+    for name, factor in (("SEC4_FEASIBLE_ATOL", 1000), ("SEC4_OSCILLATION_MIN", 1e-3), ("NEURAL_OSCILLATION_DECADES", 1e-3)):
+        with monkeypatch.context() as m:
+            m.setattr(chk, name, factor * getattr(chk, name))
+            out = tc.sec4_gate_controls(chk.ends_feasible, chk.keeps_oscillating, chk.neural_oscillates)
+            assert not all(c.passed for c in out), name

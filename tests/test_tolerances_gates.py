@@ -55,8 +55,7 @@ AUDIT: dict[str, E] = {
                             "tests/test_numerics_own_certificate.py::test_a_true_saddle_point_passes_it"),
     "DUAL_NEWTON_MAX_ITER": E("limit", "numerics/dual.py iteration budget (not converged -> SolverError)"),
     "DUAL_NEWTON_STALL_GTOL": E("unused", "superseded by the dual Newton certificate (XTOL, RESOLUTION_RTOL)"),
-    "SLATER_XI_ATOL": E("gate", "numerics/lp.py, saddle.py: Slater margin > 0 (refuse otherwise)",
-                        "tests/test_numerics_reliability.py::test_solve_saddle_refuses_slater_failure"),
+    "SLATER_XI_ATOL": E("gate", "numerics/lp.py slater_margin_positive (require_slater, saddle.slater_certificate): Slater margin > 0", f"{TOL}:slater_gate_controls", True),
     "CLARABEL_TOL_GAP": E("solver", "numerics/primal_cvxpy.py; caught by CLARABEL_RAW_ATOL and the cross-check",
                           "tests/test_numerics_saddle.py::test_raw_clarabel_solution_within_raw_tolerance"),
     "CLARABEL_TOL_FEAS": E("solver", "numerics/primal_cvxpy.py; caught by CLARABEL_RAW_ATOL and the cross-check",
@@ -226,10 +225,8 @@ AUDIT: dict[str, E] = {
                               f"{TOL}:run_converged_controls", True),
     "ALG1_CERT_MARGIN": E("gate", "step-size-map expectation: which cells the certificate decides",
                           f"{TOL}:cert_margin_controls", True),
-    "SEC4_FEASIBLE_ATOL": E("gate", "sec-4-stability: a seed ends feasible",
-                            "tests/test_checks_alg1_family.py::test_sec4_optimism_off_loses_the_exact_damping"),
-    "SEC4_OSCILLATION_MIN": E("gate", "sec-4-stability: the multiplier oscillates",
-                              "tests/test_checks_alg1_family.py::test_sec4_optimism_off_loses_the_exact_damping"),
+    "SEC4_FEASIBLE_ATOL": E("gate", "sec-4-stability ends_feasible", f"{TOL}:sec4_gate_controls", True),
+    "SEC4_OSCILLATION_MIN": E("gate", "sec-4-stability keeps_oscillating", f"{TOL}:sec4_gate_controls", True),
     "SEC4_SETTLE_BAND_EXACT": E("gate", "sec-4-stability settle_time band", f"{TOL}:settle_band_controls", True),
     "SSM_CERT_CROSSCHECK_ATOL": E("gate", "step-size-map control: per-mode radius vs full Jacobian",
                                   "tests/test_checks_alg1_family.py::test_per_mode_radius_equals_the_full_certificate"),
@@ -277,8 +274,7 @@ AUDIT: dict[str, E] = {
                                 f"{GATE}:first_order_gate_controls", True),
     "NEURAL_FEASIBLE_ATOL": E("gate", "sec-4-stability neural study: feasible seed",
                               "tests/test_neural.py::test_neural_check_optimism_off_is_not_confirmed"),
-    "NEURAL_OSCILLATION_DECADES": E("gate", "sec-4-stability neural study: oscillation",
-                                    "tests/test_neural.py::test_neural_check_optimism_off_is_not_confirmed"),
+    "NEURAL_OSCILLATION_DECADES": E("gate", "sec-4-stability neural_oscillates (the neural premise)", f"{TOL}:sec4_gate_controls", True),
     "NEURAL_REWARD_MARGIN": E("gate", "sec-4-stability neural study: competitive reward (stated reading)",
                               "tests/test_neural.py::test_paired_statistics_controls"),
     "PAIRED_TEST_ALPHA": E("gate", "sec-4-stability paired tests' level",
@@ -290,12 +286,12 @@ CLASSES = ("gate", "solver", "limit", "alias", "report", "unused")
 #: gates whose referenced control or test does not perturb at GATE_CONTROL_FACTOR x the tolerance (it catches
 #: bugs at a coarser scale, or is a positive check only). This list may only shrink.
 GATES_WITHOUT_OWN_SCALE_CONTROL = frozenset({
-    "SLATER_XI_ATOL", "CLARABEL_RAW_ATOL", "POLISH_KKT_ATOL", "POLISH_STALL_ATOL",
+    "CLARABEL_RAW_ATOL", "POLISH_KKT_ATOL", "POLISH_STALL_ATOL",
     "NUMBA_KL_SERIES_RTOL", "NUMBA_SOFTMAX_RTOL_PER_LOGIT",
     "BEST_RESPONSE_CVXPY_ATOL",
     "DUAL_NEWTON_XTOL", "DUAL_NEWTON_RESOLUTION_RTOL", "REPLAY_NEWTON_PG_TOL",     "PINSKER_TIGHT_RATIO",     "ALG3_FIXED_POINT_ATOL", "ALG3_TAIL_SPREAD_ATOL",
-    "SEC4_FEASIBLE_ATOL", "SEC4_OSCILLATION_MIN", "SSM_CERT_CROSSCHECK_ATOL", "FASTEXP_MAX_ULP", "NUMBA_ALG3_AGREEMENT_RTOL",
-    "CERTIFY_STRICT_COMPLEMENTARITY_ATOL", "EXISTENTIAL_RATE_SLACK", "NEURAL_FEASIBLE_ATOL", "NEURAL_OSCILLATION_DECADES",
+    "SSM_CERT_CROSSCHECK_ATOL", "FASTEXP_MAX_ULP", "NUMBA_ALG3_AGREEMENT_RTOL",
+    "CERTIFY_STRICT_COMPLEMENTARITY_ATOL", "EXISTENTIAL_RATE_SLACK", "NEURAL_FEASIBLE_ATOL",
     "NEURAL_REWARD_MARGIN", "PAIRED_TEST_ALPHA",
 })
 

@@ -92,6 +92,12 @@ def slater_margin(problem: "Problem") -> float:
     return slater_point(problem)[0]
 
 
+def slater_margin_positive(xi: float, scale: float) -> bool:
+    """Slater's margin ``xi`` counts as > 0 when it exceeds SLATER_XI_ATOL x ``scale`` (max|R_hard|): the gate
+    of :func:`require_slater` and of the cheap candidates in ``numerics.saddle.slater_certificate``."""
+    return bool(xi > SLATER_XI_ATOL * scale)
+
+
 def require_slater(problem: "Problem") -> float:
     """Return ``xi`` if ``xi > SLATER_XI_ATOL * max|R_hard|``; else raise ValueError naming xi and the fix.
 
@@ -100,7 +106,7 @@ def require_slater(problem: "Problem") -> float:
     """
     xi = slater_margin(problem)
     scale = float(np.max(np.abs(problem.R_hard)))
-    if xi <= SLATER_XI_ATOL * scale:
+    if not slater_margin_positive(xi, scale):
         raise ValueError(
             f"Slater's condition fails: xi = max_pi min_j c_j(pi) = {xi:.6g} <= 0 (tolerance "
             f"{SLATER_XI_ATOL:g} x max|R_hard| = {SLATER_XI_ATOL * scale:.3g}) "

@@ -57,7 +57,7 @@ def slater_certificate(problem: "Problem") -> float:
     then paid only by instances that need it.
     """
     from opdcheck.numerics.dual import problem_units
-    from opdcheck.tolerances import SLATER_XI_ATOL
+    from opdcheck.numerics.lp import slater_margin_positive
 
     _, a = problem_units(problem)  # ValueError for an identically-zero constraint
     scale = float(np.max(a))
@@ -66,7 +66,7 @@ def slater_certificate(problem: "Problem") -> float:
     greedy[np.arange(problem.X), np.argmax(np.tensordot(1.0 / a, problem.R_hard, axes=(0, 0)), axis=1)] = 1.0
     for candidate in (problem.pi_ref, greedy):
         margin = float(np.min(problem.constraint_values(candidate)))
-        if margin > SLATER_XI_ATOL * scale:
+        if slater_margin_positive(margin, scale):
             return margin
     from opdcheck.numerics.lp import require_slater
 

@@ -240,6 +240,7 @@ def run(ctx: CheckContext) -> CheckResult:
         lambda p, pi, lam: saddle_is_own(p, pi, lam)["ok"], "own-instance KKT test")
     controls += tolc.slater_replay_controls(replay_slater_margins)
     controls += tolc.multiplier_zero_controls(counts_as_zero, counts_as_negative)
+    controls += tolc.slater_gate_controls()
     verdict = None
     # the weight of the verdict, said plainly and generated from what was found
     if pos_fail:

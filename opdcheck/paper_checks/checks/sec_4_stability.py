@@ -70,6 +70,21 @@ LABEL = {"sec4-opd": "OPD rule (2 g_t - g_{t-1})", "sec4-pd": "plain PD (log lam
          "safe-rlhf": "Safe-RLHF defaults"}
 
 
+
+def ends_feasible(c_T: float) -> bool:
+    """A run ends feasible when its final constraint value is >= -SEC4_FEASIBLE_ATOL (the feasibility gate)."""
+    return bool(c_T >= -SEC4_FEASIBLE_ATOL)
+
+
+def keeps_oscillating(lam_range: float) -> bool:
+    """The multiplier still oscillates when its last-quarter range (relative to lam*) exceeds SEC4_OSCILLATION_MIN."""
+    return bool(lam_range > SEC4_OSCILLATION_MIN)
+
+
+def neural_oscillates(log10_spread: float) -> bool:
+    """The neural premise: plain PD's log10 lambda spans more than NEURAL_OSCILLATION_DECADES."""
+    return bool(log10_spread > NEURAL_OSCILLATION_DECADES)
+
 def bandit(scale: float = 1.0):
     """The analogue's bandit; ``scale`` multiplies the hard rewards (a cost model's outputs times ``scale``)."""
     p = random_instance(INSTANCE["X"], INSTANCE["n"], INSTANCE["h"], INSTANCE["beta"], INSTANCE["seed"])
@@ -151,7 +166,7 @@ def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None
     stats = {}
     for rule, rs in by.items():
         viol = np.array([max(0.0, -r["c_T"]) if not r["diverged"] else np.inf for r in rs])
-        stats[rule] = {"feasible": float(np.mean([(not r["diverged"]) and r["c_T"] >= -SEC4_FEASIBLE_ATOL for r in rs])),
+        stats[rule] = {"feasible": float(np.mean([(not r["diverged"]) and ends_feasible(r["c_T"]) for r in rs])),
                        "viol_median": float(np.median(viol)), "viol_q90": float(np.quantile(viol, 0.9)),
                        "reward_median": float(np.median([r["reward_T"] for r in rs])),
                        "amp_median": float(np.median([r["lam_amp"] for r in rs])),
@@ -180,7 +195,7 @@ def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None
     calmer = a["amp_median"] < b["amp_median"]
     findings.append(Finding(
         name="multiplier stability", claim="the OPD rule damps the multiplier's oscillation",
-        verdict=Verdict.CONFIRMED if calmer and b["amp_median"] > SEC4_OSCILLATION_MIN else Verdict.INCONCLUSIVE,
+        verdict=Verdict.CONFIRMED if calmer and keeps_oscillating(b["amp_median"]) else Verdict.INCONCLUSIVE,
         computed={k: v["amp_median"] for k, v in stats.items()}, stated="smaller oscillation than PD", comparison="<",
         judged=n_seeds, statement="sec4-dual-rule", reading="synthetic",
         sentence=(f"median range of lam over the last quarter, relative to lam* = {runs[0]['lam_star']:.4f}: "
@@ -196,11 +211,11 @@ def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None
     findings.append(Finding(
         name="premise: plain PD unstable at dual step 0.5",
         claim="§4: the aggressive dual step 0.5 places plain PD in an unstable regime (here with exact expectations)",
-        verdict=Verdict.CONFIRMED if eb > SEC4_OSCILLATION_MIN else Verdict.INCONCLUSIVE,
+        verdict=Verdict.CONFIRMED if keeps_oscillating(eb) else Verdict.INCONCLUSIVE,
         computed={"plain_pd_last_quarter_range": eb}, stated="persistent oscillation", comparison=">", judged=1,
         sentence=(f"exact-gradient primal, {EXACT_T} steps: plain PD's multiplier range over the last quarter is "
-                  f"{eb:.4f} of lam* ({'>' if eb > SEC4_OSCILLATION_MIN else '<='} {SEC4_OSCILLATION_MIN:g}); "
-                  + ("it keeps oscillating." if eb > SEC4_OSCILLATION_MIN else
+                  f"{eb:.4f} of lam* ({'>' if keeps_oscillating(eb) else '<='} {SEC4_OSCILLATION_MIN:g}); "
+                  + ("it keeps oscillating." if keeps_oscillating(eb) else
                      f"it is a damped oscillation that settles (within {SEC4_SETTLE_BAND_EXACT:.0%} of lam*) at t = {sb:g}: "
                      "the analogue is not in the paper's unstable regime."))))
     findings.append(Finding(
@@ -228,14 +243,14 @@ def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None
         Control("the settling judge flags an undamped cycle", "negative",
                 settle_time(cyc, 0.75, SEC4_SETTLE_BAND_EXACT) == float("inf"), "30% sinusoid around lam* = 0.75"),
         *sec4_rule_controls(FRAMEWORK_METHODS),
-    ] + tolc.settle_band_controls(settle_time)
+    ] + tolc.settle_band_controls(settle_time) + tolc.sec4_gate_controls(ends_feasible, keeps_oscillating, neural_oscillates)
     figures = _figures(ctx, by, exact, T)
     evidence = [{"family": "bandit", "setting": "base", "rule": LABEL[k], **v} for k, v in stats.items()]
     for name in BANDIT_SETTINGS:
         for rule in RULES:
             rs = [r for r in extra if r["setting"] == name and r["rule"] == rule]
             evidence.append({"family": "bandit", "setting": name, "rule": LABEL[rule],
-                             "feasible": float(np.mean([(not r["diverged"]) and r["c_T"] >= -SEC4_FEASIBLE_ATOL for r in rs])),
+                             "feasible": float(np.mean([(not r["diverged"]) and ends_feasible(r["c_T"]) for r in rs])),
                              "amp_median": float(np.median([r["lam_amp"] for r in rs])),
                              "reward_median": float(np.median([r["reward_T"] for r in rs])), "seeds": len(rs)})
     neural_out = {}
@@ -292,7 +307,7 @@ def _neural(ctx: CheckContext, opd_optimistic: bool, n_seeds: int | None, T: int
                           "kl_to_ref_median": float(np.median(col(s, r, "kl_T"))),
                           "sec_per_iter_median": float(np.median(col(s, r, "sec_per_iter")))})
     pd_spread = float(np.median(col(hot, "sec4-pd", "log10_lam_spread")))
-    premise = pd_spread > NEURAL_OSCILLATION_DECADES
+    premise = neural_oscillates(pd_spread)
     size = sec4_neural.PROFILES[profile]["model"]
     what = (f"{n} paired seeds, a {size['n_layers']}-layer width-{size['d_model']} transformer LM (vocabulary "
             f"{size['vocab']}, length {size['length']}), cost x{hot:g}")

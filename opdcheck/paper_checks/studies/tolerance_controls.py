@@ -19,7 +19,7 @@ import numpy as np
 
 from opdcheck.paper_checks.result import Control
 # bound at import: a gate that reads another value at call time (a patched or mistyped tolerance) is then caught
-from opdcheck.tolerances import (SADDLE_AGREEMENT_ATOL, NUMBA_AGREEMENT_RTOL, ALG3_ANCHOR_ATOL, ALG3_DIRECTION_RTOL, ALG3_CONVERGED_RTOL, IN_CLASS_KKT_ATOL, LAMBDA_UNIQUE_EIG_RTOL, TIGHT_CONSTRAINT_ATOL, REPLAY_RATE_ATOL, CONVEXITY_RTOL, FD_RTOL, LAMBDA_ZERO_ATOL, ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
+from opdcheck.tolerances import (SLATER_XI_ATOL, SEC4_FEASIBLE_ATOL, SEC4_OSCILLATION_MIN, NEURAL_OSCILLATION_DECADES, SADDLE_AGREEMENT_ATOL, NUMBA_AGREEMENT_RTOL, ALG3_ANCHOR_ATOL, ALG3_DIRECTION_RTOL, ALG3_CONVERGED_RTOL, IN_CLASS_KKT_ATOL, LAMBDA_UNIQUE_EIG_RTOL, TIGHT_CONSTRAINT_ATOL, REPLAY_RATE_ATOL, CONVEXITY_RTOL, FD_RTOL, LAMBDA_ZERO_ATOL, ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
                                  CORRECTED_MEASURED_ATOL, GATE_CONTROL_FACTOR, LAST_ITERATE_CONVERGED_RTOL,
                                  LYAPUNOV_PHI_FLOOR_RTOL, PINSKER_ATOL, ALG1_CONVERGED_RATIO, THM34_CROSSCHECK_RTOL, SEC4_SETTLE_BAND_EXACT, ALG1_CERT_MARGIN, COUNTEREX_STAYS_RTOL, SLATER_REPLAY_RTOL, RATE_CERT_MATCH_RTOL, REPLAY_AGREE_ATOL,
                                  REPLAY_AGREE_RTOL, SADDLE_RESULT_RTOL, THM34_CERT_MATCH_ATOL, THM34_RATE_ATOL)
@@ -311,6 +311,42 @@ def fd_gate_controls(formula_ok: Callable, estimate_ok: Callable) -> list[Contro
     rejected at 4x and accepted at 1/4; a point whose FD error estimate is ``d`` is judged only below FD_RTOL."""
     return band_controls("dual-function derivative vs finite differences (FD_RTOL)",
                          lambda d: [formula_ok(d, 0.0), estimate_ok(d)], FD_RTOL, " relative")
+
+
+def threshold_controls(label: str, above: Callable[[float], bool], threshold: float, unit: str = "") -> list[Control]:
+    """A gate ``above(x)`` that accepts a value strictly above ``threshold`` (a margin, an oscillation range):
+    ``threshold / GATE_CONTROL_FACTOR`` must be rejected (negative) and ``GATE_CONTROL_FACTOR x threshold``
+    accepted (positive). A comparison that raises fails its control."""
+    f = GATE_CONTROL_FACTOR
+    try:
+        low, high = bool(above(threshold / f)), bool(above(threshold * f))
+    except Exception as exc:  # a broken comparison is a failed control, never a crash of the check
+        return [Control(f"{label}: rejects 1/{f:g} of its threshold", "negative", False, repr(exc)),
+                Control(f"{label}: accepts {f:g}x its threshold", "positive", False, repr(exc))]
+    return [Control(f"{label}: rejects 1/{f:g} of its threshold", "negative", passed=not low,
+                    detail=f"threshold {threshold:g}{unit}; {threshold / f:.3g}{unit} accepted: {low}"),
+            Control(f"{label}: accepts {f:g}x its threshold", "positive", passed=high,
+                    detail=f"threshold {threshold:g}{unit}; {threshold * f:.3g}{unit} accepted: {high}")]
+
+
+def slater_gate_controls(positive: Callable | None = None) -> list[Control]:
+    """Slater's margin gate (``numerics.lp.slater_margin_positive(xi, scale)`` by default, at SLATER_XI_ATOL
+    relative to max|R_hard|) on constraints of scale 1e3: a margin below the gate must be refused as
+    not strictly feasible, one above it certified."""
+    if positive is None:
+        from opdcheck.numerics.lp import slater_margin_positive as positive
+    return threshold_controls("Slater margin certified > 0 (SLATER_XI_ATOL)", lambda x: positive(1e3 * x, 1e3),
+                              SLATER_XI_ATOL, " x max|R_hard|")
+
+
+def sec4_gate_controls(feasible: Callable, oscillating: Callable, neural_oscillating: Callable) -> list[Control]:
+    """sec-4-stability's three gates (the check's own comparisons): a final constraint violation ``d``
+    (``feasible(-d)``, SEC4_FEASIBLE_ATOL), the multiplier's last-quarter range (``oscillating``,
+    SEC4_OSCILLATION_MIN) and the neural premise's log10 spread (``neural_oscillating``, NEURAL_OSCILLATION_DECADES)."""
+    return (band_controls("final feasibility (SEC4_FEASIBLE_ATOL)", lambda d: [feasible(-d)], SEC4_FEASIBLE_ATOL)
+            + threshold_controls("multiplier keeps oscillating (SEC4_OSCILLATION_MIN)", oscillating, SEC4_OSCILLATION_MIN)
+            + threshold_controls("neural premise: plain PD oscillates (NEURAL_OSCILLATION_DECADES)", neural_oscillating,
+                                 NEURAL_OSCILLATION_DECADES, " decades"))
 
 
 def multiplier_gate_controls(agree: Callable, certified: Callable) -> list[Control]:
