@@ -615,3 +615,18 @@ def test_slater_and_sec4_threshold_controls_catch_loosened_gates(monkeypatch):
             m.setattr(chk, name, factor * getattr(chk, name))
             out = tc.sec4_gate_controls(chk.ends_feasible, chk.keeps_oscillating, chk.neural_oscillates)
             assert not all(c.passed for c in out), name
+
+
+def test_neural_gate_controls_catch_loosened_gates(monkeypatch):
+    from opdcheck.paper_checks.checks import sec_4_stability as chk
+
+    def controls():
+        return tc.neural_gate_controls(chk.neural_cost_feasible, chk.significant, chk.reward_competitive)
+    assert all(c.passed for c in controls())
+    for name, factor in (("NEURAL_FEASIBLE_ATOL", 1000), ("NEURAL_REWARD_MARGIN", 1000), ("PAIRED_TEST_ALPHA", 10)):
+        with monkeypatch.context() as m:
+            m.setattr(chk, name, factor * getattr(chk, name))
+            assert not all(c.passed for c in controls()), name
+    # a significance test written the wrong way round fails both of its controls
+    flipped = tc.neural_gate_controls(chk.neural_cost_feasible, lambda p: p > chk.PAIRED_TEST_ALPHA, chk.reward_competitive)
+    assert [c.passed for c in flipped if "PAIRED_TEST_ALPHA" in c.name] == [False, False]

@@ -272,13 +272,10 @@ AUDIT: dict[str, E] = {
                              "tests/test_studies_tolerance_controls.py::test_rate_match_controls_catch_a_looser_or_tighter_judge_rate"),
     "FOC_GATE_MAX_ROUNDINGS": E("gate", "gate_controls.py: ceiling of rounding-level gates",
                                 f"{GATE}:first_order_gate_controls", True),
-    "NEURAL_FEASIBLE_ATOL": E("gate", "sec-4-stability neural study: feasible seed",
-                              "tests/test_neural.py::test_neural_check_optimism_off_is_not_confirmed"),
+    "NEURAL_FEASIBLE_ATOL": E("gate", "sec-4-stability neural_cost_feasible", f"{TOL}:neural_gate_controls", True),
     "NEURAL_OSCILLATION_DECADES": E("gate", "sec-4-stability neural_oscillates (the neural premise)", f"{TOL}:sec4_gate_controls", True),
-    "NEURAL_REWARD_MARGIN": E("gate", "sec-4-stability neural study: competitive reward (stated reading)",
-                              "tests/test_neural.py::test_paired_statistics_controls"),
-    "PAIRED_TEST_ALPHA": E("gate", "sec-4-stability paired tests' level",
-                           "tests/test_neural.py::test_paired_statistics_controls"),
+    "NEURAL_REWARD_MARGIN": E("gate", "sec-4-stability reward_competitive", f"{TOL}:neural_gate_controls", True),
+    "PAIRED_TEST_ALPHA": E("gate", "sec-4-stability significant (paired tests)", f"{TOL}:neural_gate_controls", True),
 }
 
 CLASSES = ("gate", "solver", "limit", "alias", "report", "unused")
@@ -291,8 +288,7 @@ GATES_WITHOUT_OWN_SCALE_CONTROL = frozenset({
     "BEST_RESPONSE_CVXPY_ATOL",
     "DUAL_NEWTON_XTOL", "DUAL_NEWTON_RESOLUTION_RTOL", "REPLAY_NEWTON_PG_TOL",     "PINSKER_TIGHT_RATIO",     "ALG3_FIXED_POINT_ATOL", "ALG3_TAIL_SPREAD_ATOL",
     "SSM_CERT_CROSSCHECK_ATOL", "FASTEXP_MAX_ULP", "NUMBA_ALG3_AGREEMENT_RTOL",
-    "CERTIFY_STRICT_COMPLEMENTARITY_ATOL", "EXISTENTIAL_RATE_SLACK", "NEURAL_FEASIBLE_ATOL",
-    "NEURAL_REWARD_MARGIN", "PAIRED_TEST_ALPHA",
+    "CERTIFY_STRICT_COMPLEMENTARITY_ATOL", "EXISTENTIAL_RATE_SLACK",
 })
 
 

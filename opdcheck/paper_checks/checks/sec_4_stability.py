@@ -81,6 +81,21 @@ def keeps_oscillating(lam_range: float) -> bool:
     return bool(lam_range > SEC4_OSCILLATION_MIN)
 
 
+def neural_cost_feasible(cost_T: float, limit: float) -> bool:
+    """A neural run ends feasible when its last-iterate cost is <= the limit d + NEURAL_FEASIBLE_ATOL."""
+    return bool(cost_T <= limit + NEURAL_FEASIBLE_ATOL)
+
+
+def significant(p: float) -> bool:
+    """A paired test's p-value below PAIRED_TEST_ALPHA."""
+    return bool(p < PAIRED_TEST_ALPHA)
+
+
+def reward_competitive(median_diff: float) -> bool:
+    """OPD's paired reward is competitive when OPD - PD's median is >= -NEURAL_REWARD_MARGIN."""
+    return bool(median_diff >= -NEURAL_REWARD_MARGIN)
+
+
 def neural_oscillates(log10_spread: float) -> bool:
     """The neural premise: plain PD's log10 lambda spans more than NEURAL_OSCILLATION_DECADES."""
     return bool(log10_spread > NEURAL_OSCILLATION_DECADES)
@@ -244,6 +259,7 @@ def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None
                 settle_time(cyc, 0.75, SEC4_SETTLE_BAND_EXACT) == float("inf"), "30% sinusoid around lam* = 0.75"),
         *sec4_rule_controls(FRAMEWORK_METHODS),
     ] + tolc.settle_band_controls(settle_time) + tolc.sec4_gate_controls(ends_feasible, keeps_oscillating, neural_oscillates)
+    controls += tolc.neural_gate_controls(neural_cost_feasible, significant, reward_competitive)
     figures = _figures(ctx, by, exact, T)
     evidence = [{"family": "bandit", "setting": "base", "rule": LABEL[k], **v} for k, v in stats.items()]
     for name in BANDIT_SETTINGS:
@@ -290,7 +306,7 @@ def _neural(ctx: CheckContext, opd_optimistic: bool, n_seeds: int | None, T: int
     n = len(cell[(hot, "sec4-pd")])
 
     def feas(x):
-        return (not x["diverged"]) and x["cost_T"] <= x["limit"] + NEURAL_FEASIBLE_ATOL
+        return (not x["diverged"]) and neural_cost_feasible(x["cost_T"], x["limit"])
 
     def col(s, r, k):
         return [x[k] for x in cell[(s, r)]]
@@ -347,7 +363,7 @@ def _neural(ctx: CheckContext, opd_optimistic: bool, n_seeds: int | None, T: int
     decide("neural: OPD rule ends feasible where plain PD does not",
            "OPD converges to policies that satisfy the safety constraint while PD-based methods degrade", "fig-2",
            feas_st, f_pd["opd_feasible"] > f_pd["other_feasible"] and f_pd["violation_paired"]["median_diff"] <= 0
-           and min(f_pd["mcnemar"]["p"], f_pd["violation_paired"]["p"]) < PAIRED_TEST_ALPHA,
+           and significant(min(f_pd["mcnemar"]["p"], f_pd["violation_paired"]["p"])),
            f"{what}: feasible at the last iterate (cost <= d + {NEURAL_FEASIBLE_ATOL:g}, d = {limit:.3f}): OPD rule "
            f"{f_pd['opd_feasible']}/{n}, plain PD {f_pd['other_feasible']}/{n} (McNemar p = {f_pd['mcnemar']['p']:.3g}), "
            f"Safe-RLHF {feas_st['safe-rlhf']['other_feasible']}/{n}; paired violation OPD - PD median "
@@ -356,7 +372,7 @@ def _neural(ctx: CheckContext, opd_optimistic: bool, n_seeds: int | None, T: int
     sp = spread_st["sec4-pd"]
     decide("neural: OPD rule stabilises the multiplier",
            "the 2 g_t - g_{t-1} rule keeps lambda stable where plain PD oscillates", "sec4-dual-rule", spread_st,
-           sp["median_diff"] < 0 and sp["p"] < PAIRED_TEST_ALPHA,
+           sp["median_diff"] < 0 and significant(sp["p"]),
            f"{what}: log10 lambda spread over the last quarter, paired OPD - PD median {sp['median_diff']:+.2f} decades "
            f"(Wilcoxon p = {sp['p']:.3g}, rank-biserial {sp['effect']:+.2f}); medians OPD "
            f"{np.median(col(hot, 'sec4-opd', 'log10_lam_spread')):.2f}, PD {pd_spread:.2f}, Safe-RLHF "
@@ -364,7 +380,7 @@ def _neural(ctx: CheckContext, opd_optimistic: bool, n_seeds: int | None, T: int
     rw = rew_st["sec4-pd"]
     decide("neural: OPD rule competitive in reward",
            "OPD stays competitive in reward (within the margin of plain PD)", "fig-2", rew_st,
-           rw["reward"]["median_diff"] >= -NEURAL_REWARD_MARGIN,
+           reward_competitive(rw["reward"]["median_diff"]),
            f"{what}: paired reward OPD - PD median {rw['reward']['median_diff']:+.3f} (margin -{NEURAL_REWARD_MARGIN:g}; "
            f"Wilcoxon p = {rw['reward']['p']:.3g}, rank-biserial {rw['reward']['effect']:+.2f}), OPD - Safe-RLHF "
            f"{rew_st['safe-rlhf']['reward']['median_diff']:+.3f}; KL to the reference OPD - PD median "

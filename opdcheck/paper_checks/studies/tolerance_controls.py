@@ -19,7 +19,7 @@ import numpy as np
 
 from opdcheck.paper_checks.result import Control
 # bound at import: a gate that reads another value at call time (a patched or mistyped tolerance) is then caught
-from opdcheck.tolerances import (SLATER_XI_ATOL, SEC4_FEASIBLE_ATOL, SEC4_OSCILLATION_MIN, NEURAL_OSCILLATION_DECADES, SADDLE_AGREEMENT_ATOL, NUMBA_AGREEMENT_RTOL, ALG3_ANCHOR_ATOL, ALG3_DIRECTION_RTOL, ALG3_CONVERGED_RTOL, IN_CLASS_KKT_ATOL, LAMBDA_UNIQUE_EIG_RTOL, TIGHT_CONSTRAINT_ATOL, REPLAY_RATE_ATOL, CONVEXITY_RTOL, FD_RTOL, LAMBDA_ZERO_ATOL, ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
+from opdcheck.tolerances import (NEURAL_FEASIBLE_ATOL, NEURAL_REWARD_MARGIN, PAIRED_TEST_ALPHA, SLATER_XI_ATOL, SEC4_FEASIBLE_ATOL, SEC4_OSCILLATION_MIN, NEURAL_OSCILLATION_DECADES, SADDLE_AGREEMENT_ATOL, NUMBA_AGREEMENT_RTOL, ALG3_ANCHOR_ATOL, ALG3_DIRECTION_RTOL, ALG3_CONVERGED_RTOL, IN_CLASS_KKT_ATOL, LAMBDA_UNIQUE_EIG_RTOL, TIGHT_CONSTRAINT_ATOL, REPLAY_RATE_ATOL, CONVEXITY_RTOL, FD_RTOL, LAMBDA_ZERO_ATOL, ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
                                  CORRECTED_MEASURED_ATOL, GATE_CONTROL_FACTOR, LAST_ITERATE_CONVERGED_RTOL,
                                  LYAPUNOV_PHI_FLOOR_RTOL, PINSKER_ATOL, ALG1_CONVERGED_RATIO, THM34_CROSSCHECK_RTOL, SEC4_SETTLE_BAND_EXACT, ALG1_CERT_MARGIN, COUNTEREX_STAYS_RTOL, SLATER_REPLAY_RTOL, RATE_CERT_MATCH_RTOL, REPLAY_AGREE_ATOL,
                                  REPLAY_AGREE_RTOL, SADDLE_RESULT_RTOL, THM34_CERT_MATCH_ATOL, THM34_RATE_ATOL)
@@ -347,6 +347,24 @@ def sec4_gate_controls(feasible: Callable, oscillating: Callable, neural_oscilla
             + threshold_controls("multiplier keeps oscillating (SEC4_OSCILLATION_MIN)", oscillating, SEC4_OSCILLATION_MIN)
             + threshold_controls("neural premise: plain PD oscillates (NEURAL_OSCILLATION_DECADES)", neural_oscillating,
                                  NEURAL_OSCILLATION_DECADES, " decades"))
+
+
+def neural_gate_controls(cost_feasible: Callable, significant: Callable, competitive: Callable) -> list[Control]:
+    """sec-4-stability's neural gates (the check's own comparisons): a last-iterate cost ``d`` above the limit 1
+    (``cost_feasible(1 + d, 1)``, NEURAL_FEASIBLE_ATOL), a reward deficit ``d`` (``competitive(-d)``,
+    NEURAL_REWARD_MARGIN), and a p-value (``significant``, PAIRED_TEST_ALPHA: 1/4 of alpha significant, 4x not)."""
+    f = GATE_CONTROL_FACTOR
+    try:
+        sig_low, sig_high = bool(significant(PAIRED_TEST_ALPHA / f)), bool(significant(PAIRED_TEST_ALPHA * f))
+        detail = f"alpha {PAIRED_TEST_ALPHA:g}: p = alpha/{f:g} significant: {sig_low}; p = {f:g} alpha: {sig_high}"
+    except Exception as exc:  # a broken comparison is a failed control, never a crash of the check
+        sig_low, sig_high, detail = False, True, repr(exc)
+    return (band_controls("neural last-iterate feasibility (NEURAL_FEASIBLE_ATOL)", lambda d: [cost_feasible(1.0 + d, 1.0)],
+                          NEURAL_FEASIBLE_ATOL)
+            + band_controls("neural reward competitive (NEURAL_REWARD_MARGIN)", lambda d: [competitive(-d)],
+                            NEURAL_REWARD_MARGIN)
+            + [Control("paired test significance (PAIRED_TEST_ALPHA): rejects 4x alpha", "negative", not sig_high, detail),
+               Control("paired test significance (PAIRED_TEST_ALPHA): accepts 1/4 of alpha", "positive", sig_low, detail)])
 
 
 def multiplier_gate_controls(agree: Callable, certified: Callable) -> list[Control]:
