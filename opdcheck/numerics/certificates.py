@@ -24,6 +24,8 @@ raw arrays, apart from the float64 code under suspicion: the witness of a REFUTE
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from opdcheck.problem import Problem
@@ -164,13 +166,28 @@ def distance_judgement(problem: Problem, pi, pi_solver, accuracy: dict) -> dict:
 
 
 # ------------------------------------------------------------------ independent replay (witness)
+def _at_replay_digits(fn):
+    """Run ``fn`` at CERT_REPLAY_DIGITS digits and restore the caller's mpmath precision afterwards.
+
+    Setting ``mpmath.mp.dps`` globally would leak into every later computation of the process, so a check's numbers
+    would depend on which checks ran before it in the same process (and so on the executor).
+    """
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        import mpmath
+
+        with mpmath.workdps(CERT_REPLAY_DIGITS):
+            return fn(*args, **kwargs)
+    return wrapped
+
+
 def _mp():
     import mpmath
 
-    mpmath.mp.dps = CERT_REPLAY_DIGITS
     return mpmath
 
 
+@_at_replay_digits
 def mp_replay_first_order(problem: Problem, lam, pi, row: int) -> float:
     """The first-order residual of row ``row`` recomputed at CERT_REPLAY_DIGITS digits from the raw data.
 
@@ -192,6 +209,7 @@ def mp_replay_first_order(problem: Problem, lam, pi, row: int) -> float:
     return float(max(gs) - min(gs)) if gs else float("inf")
 
 
+@_at_replay_digits
 def mp_replay_value_gap(problem: Problem, lam, pi, pi_solver) -> float:
     """``L(pi, lam) - L(pi_solver, lam)`` at CERT_REPLAY_DIGITS digits from the raw data (0 log 0 = 0)."""
     mp = _mp()
