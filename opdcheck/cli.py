@@ -321,6 +321,35 @@ def _profile_refusals(selected, profile: str, limit: int | None, source: str, jo
     return lines
 
 
+def _check_need(c, profile: str, instance) -> int:
+    """Bytes check ``c`` is estimated to need: on ``instance`` if it takes one, else on its built-in instances."""
+    if instance is not None and c.accepts_instance:
+        try:
+            return int(c.memory_estimate(instance))
+        except Exception:  # a broken estimator falls back on the generic one rather than stopping the run
+            from opdcheck.resources import generic_bytes
+
+            return int(generic_bytes(instance))
+    from opdcheck.paper_checks.profile_memory import profile_bytes
+
+    return int(profile_bytes(c.id, profile, c.memory))
+
+
+def _checks_that_fit(selected, profile: str, instance, limit: int | None, workers: int) -> tuple[int, int, list[str]]:
+    """Whole checks at once: the most workers (<= ``workers``) such that the ``k`` largest estimates fit in
+    ``limit`` together (any ``k`` checks may run at the same time). Returns (k, bytes of the k largest at the
+    requested ``workers``, their ids)."""
+    needs = sorted(((_check_need(c, profile, instance), c.id) for c in selected), key=lambda t: -t[0])
+    top = needs[:workers]
+    total = sum(n for n, _ in top)
+    if limit is None:
+        return workers, total, [i for _, i in top]
+    k = workers
+    while k > 1 and sum(n for n, _ in needs[:k]) > limit:
+        k -= 1
+    return k, total, [i for _, i in top]
+
+
 def _memory_refusal(what: str, need: int, instance, limit: int | None, source: str) -> str | None:
     from opdcheck.resources import format_bytes
 
@@ -333,9 +362,10 @@ def _memory_refusal(what: str, need: int, instance, limit: int | None, source: s
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from opdcheck.paper_checks.dispatch import dispatchable, usable_cores
     from opdcheck.paper_checks.registry import all_checks
-    from opdcheck.resources import memory_limit
-    from opdcheck.sweeps import DaskCluster, make_executor
+    from opdcheck.resources import format_bytes, memory_limit
+    from opdcheck.sweeps import DaskCluster, InProcess, make_executor
 
     # ---- every argument is checked before any work
     checks = all_checks()
@@ -365,13 +395,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
                                  "record one with python -m opdcheck.paper_checks.baseline --from results.json "
                                  f"--profile {args.profile}.")
             args.expected = data[args.profile]
-        executor = make_executor(args.jobs, args.scheduler)
+        auto = args.jobs == "auto"
+        jobs = usable_cores() if auto else int(args.jobs)
+        executor = make_executor(None if (auto and args.scheduler is not None) else jobs, args.scheduler)
     except ValueError as exc:
         return _err(str(exc))
+    # several checks and several workers: whole checks run in parallel, each check's sweeps in its own worker
+    check_workers = min(jobs, len(selected)) if (args.scheduler is None and jobs > 1 and len(selected) > 1
+                                                 and dispatchable(selected)) else 0
+    sweep_jobs = getattr(executor, "jobs", 1) if not check_workers else 1
     instance = None
     notes: list[str] = []
     if not args.instance:  # the built-in profiles' instances are estimated and limited like a user's
-        too_big = _profile_refusals(selected, args.profile, limit, limit_source, jobs=getattr(executor, "jobs", 1))
+        too_big = _profile_refusals(selected, args.profile, limit, limit_source, jobs=1)
+        if not too_big and sweep_jobs > 1:
+            while auto and sweep_jobs > 1 and _profile_refusals(selected, args.profile, limit, limit_source, jobs=sweep_jobs):
+                sweep_jobs -= 1  # --jobs auto: as many workers as fit
+            too_big = _profile_refusals(selected, args.profile, limit, limit_source, jobs=sweep_jobs)
         if too_big:
             for line in too_big[:-1]:
                 print(f"opdcheck: error: {line}", file=sys.stderr)
@@ -383,7 +423,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             instance = _sanitised_name(load_problem(args.instance, memory_limit=limit))
         except ValueError as exc:
             return _err(f"--instance {args.instance}: {exc}")
-        too_big = _memory_refusals(selected, instance, limit, limit_source, jobs=getattr(executor, "jobs", 1))  # before the Slater LP, too
+        too_big = _memory_refusals(selected, instance, limit, limit_source, jobs=1)  # before the Slater LP, too
+        if not too_big and sweep_jobs > 1:
+            while auto and sweep_jobs > 1 and _memory_refusals(selected, instance, limit, limit_source, jobs=sweep_jobs):
+                sweep_jobs -= 1  # --jobs auto: as many workers as fit
+            too_big = _memory_refusals(selected, instance, limit, limit_source, jobs=sweep_jobs)
         if too_big:
             for line in too_big[:-1]:
                 print(f"opdcheck: error: {line}", file=sys.stderr)
@@ -404,6 +448,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if ignoring:
             notes.append(f"--instance {inline_name(args.instance)} is used by the checks that accept an instance; "
                          f"{', '.join(ignoring)} ran on their own instances.")
+    if check_workers:  # any check_workers of the selected checks may run at once: their estimates add up
+        fit, need, ids = _checks_that_fit(selected, args.profile, instance, limit, check_workers)
+        if fit < check_workers and not auto:
+            return _err(f"--jobs {jobs}: {', '.join(ids)} may run at once and need about {format_bytes(need)} "
+                        f"together, over the memory limit {format_bytes(limit)} ({limit_source}); lower --jobs (to "
+                        f"{fit} here) or raise the limit with --memory-limit SIZE.")
+        if fit < check_workers and not args.quiet:
+            print(f"opdcheck: {fit} check(s) at a time, not {check_workers}: the largest would not fit in the memory "
+                  f"limit {format_bytes(limit)} together ({limit_source}).", file=sys.stderr)
+        check_workers = fit if fit > 1 else 0
+    if not isinstance(executor, DaskCluster) and getattr(executor, "jobs", 1) != sweep_jobs:
+        executor = make_executor(sweep_jobs)
+    if check_workers:
+        executor = InProcess()  # inside a worker a check's sweeps run in that worker (no nested pools)
     with executor:
         if isinstance(executor, DaskCluster):
             try:
@@ -415,6 +473,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             return _err(str(exc))
         try:
+            if check_workers:
+                return _run_checks_parallel(args, selected, instance, notes, out, staging, check_workers)
             return _run_checks(args, selected, instance, notes, out, staging, executor)
         finally:
             if staging.exists():  # not published (a crash of the CLI itself): leave nothing half-made
@@ -423,7 +483,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _run_checks(args, selected, instance, notes, out: Path, staging: Path, executor) -> int:
     from opdcheck.paper_checks.context import CheckContext, Progress
-    from opdcheck.paper_checks.report import RunStatus, write_report
 
     progress = Progress(enabled=not args.quiet and sys.stderr.isatty())
     results, crashed = [], {}
@@ -462,6 +521,67 @@ def _run_checks(args, selected, instance, notes, out: Path, staging: Path, execu
             progress.done()
             crashed[c.id] = traceback.format_exc()
             print(f"      CRASHED:\n{crashed[c.id]}", file=sys.stderr, flush=True)
+    return _finish_run(args, selected, instance, notes, out, staging, executor.describe(), results, crashed,
+                       interrupted, terminated, t_all)
+
+
+def _run_checks_parallel(args, selected, instance, notes, out: Path, staging: Path, workers: int) -> int:
+    """Whole checks on ``workers`` local processes, longest expected first (``paper_checks/dispatch.py``); the
+    results are put back in the register's order, so the report is the one a serial run writes."""
+    from opdcheck.paper_checks.dispatch import ParallelChecks, dispatch_order, expected_costs
+
+    order = dispatch_order(selected, expected_costs([c.id for c in selected], args.profile, out / "results.json"))
+    outcomes: dict = {}
+    interrupted = None
+    terminated = False
+    t_all = time.perf_counter()
+
+    def args_for(c):
+        return args.profile, args.seed, str(staging), instance if c.accepts_instance else None
+
+    def started(cid: str) -> None:
+        if not args.quiet:
+            print(f"      {cid} started", file=sys.stderr, flush=True)
+
+    pool = ParallelChecks(workers)
+    if not args.quiet:
+        print(f"{len(selected)} checks on {workers} worker processes, longest expected first", file=sys.stderr,
+              flush=True)
+    try:
+        for o in pool.run(order, args_for, on_start=started):
+            if o.no_space:  # the disk, not the check: stop; the previous report stands
+                pool.terminate()
+                last = (o.error or "").strip().splitlines()[-1:] or [""]
+                return _err(f"{o.id}: cannot write in {staging.parent} ({last[0]}); the run was abandoned and "
+                            f"the previous report in {out} is unchanged; free space and run again.")
+            outcomes[o.id] = o
+            if not args.quiet:
+                what = f"{o.result.verdict.value} ({o.result.wall_time:.1f}s)" if o.result is not None else \
+                    f"CRASHED:\n{o.error}"
+                print(f"[{len(outcomes)}/{len(selected)}] {o.id} {what}", file=sys.stderr, flush=True)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: keep what finished, as a report marked INCOMPLETE
+        pool.terminate()
+        interrupted = ", ".join(pool.running) or None
+        terminated = isinstance(exc, Terminated)
+        print(f"\ninterrupted ({'SIGTERM' if terminated else 'Ctrl-C'}) during {interrupted}: writing the "
+              f"{sum(o.result is not None for o in outcomes.values())} finished check(s) as an INCOMPLETE report",
+              file=sys.stderr, flush=True)
+    finally:
+        pool.close()
+    results = [outcomes[c.id].result for c in selected if c.id in outcomes and outcomes[c.id].result is not None]
+    crashed = {c.id: outcomes[c.id].error for c in selected if c.id in outcomes and outcomes[c.id].result is None}
+    if interrupted is not None:  # the checks cut off are the interrupted ones, not "not run"
+        cut = set(pool.running)
+        selected = [c for c in selected if c.id not in cut or c.id in outcomes]
+    return _finish_run(args, selected, instance, notes, out, staging, pool.describe(), results, crashed,
+                       interrupted, terminated, t_all)
+
+
+def _finish_run(args, selected, instance, notes, out: Path, staging: Path, executor_name: str, results, crashed,
+                interrupted, terminated: bool, t_all: float) -> int:
+    """Write the report of the finished (or interrupted) checks, publish it, print the summary; the exit code."""
+    from opdcheck.paper_checks.report import RunStatus, write_report
+
     finished = {r.id for r in results} | set(crashed)
     if interrupted is not None and not finished:  # nothing finished: publishing would replace a good report with an empty one
         print(f"no check finished; nothing written (the previous report in {out}, if any, is unchanged).",
@@ -473,7 +593,7 @@ def _run_checks(args, selected, instance, notes, out: Path, staging: Path, execu
     try:
         write_report(results, staging, profile=args.profile, seed=args.seed, crashed=crashed,
                      instance=inline_name(args.instance) if args.instance else None, notes=notes + appendix_notes,
-                     appendices=appendices, status=status, executor=executor.describe())
+                     appendices=appendices, status=status, executor=executor_name)
         publish(staging, out)
     except OSError as exc:
         return _err(f"--out {out}: writing the report failed ({exc.strerror or exc}); the previous report, if any, "
@@ -630,6 +750,22 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _jobs(text: str) -> "int | str":
+    """``--jobs``: ``auto`` (the usable cores, decided when the run starts) or an integer >= 1."""
+    if str(text).strip().lower() == "auto":
+        return "auto"
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} or 'auto'") from None
+
+
+def _usable_cores() -> int:
+    from opdcheck.paper_checks.dispatch import usable_cores
+
+    return usable_cores()
+
+
 EXIT_CODES = """exit codes:
   0    every check ran (whatever the verdicts; verdicts are results, not errors)
   1    a check crashed (the other checks still ran and are reported)
@@ -688,8 +824,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a .npz or .json instance for the checks that accept one (the others use their own)")
     r.add_argument("--strict", action="store_true", help="exit 2 if a verdict, a finding's verdict or a control differs from the recorded baseline")
     r.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    r.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
-                   help="run sweeps in N local worker processes (default: in this process)")
+    r.add_argument("--jobs", type=_jobs, default="auto", metavar="N",
+                   help="local worker processes: with several checks, whole checks run in parallel, the longest "
+                        "expected first (each check's sweeps in its worker); with one check, its sweeps run in the N "
+                        "workers; 1: everything in this process, one check after another; default: auto = the "
+                        f"usable cores ({_usable_cores()} here); the report is the same whichever")
     r.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run sweeps on the Dask cluster at ADDRESS, e.g. tcp://10.0.0.5:8786 "
                         "(pip install 'opdcheck[dask]')")

@@ -108,10 +108,12 @@ class LocalProcesses(Executor):
 
     name = "local-processes"
 
-    def __init__(self, jobs: int) -> None:
+    def __init__(self, jobs: int, worker_threads: int | None = None) -> None:
         if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1:
             raise ValueError(f"--jobs: {jobs!r}; pass an integer >= 1 (the number of local worker processes).")
         self.jobs = int(jobs)
+        #: Numba threads of each worker (None: numba's default, one per core)
+        self.worker_threads = worker_threads
         self._pool = None
 
     def describe(self) -> str:
@@ -123,8 +125,13 @@ class LocalProcesses(Executor):
             from concurrent.futures import ProcessPoolExecutor
 
             self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_worker_init)
+                                             initializer=_worker_init, initargs=(self.worker_threads,))
         return self._pool
+
+    def submit(self, fn: Callable[..., Any], *args: Any):
+        """One task on the kept pool (a ``concurrent.futures.Future``): for callers that schedule tasks
+        themselves, such as whole checks (``paper_checks/dispatch.py``)."""
+        return self._get_pool().submit(fn, *args)
 
     def terminate(self) -> None:
         """Stop the workers now (SIGTERM to each, SIGKILL to any still running after a grace period) and return
@@ -300,11 +307,16 @@ def _running_after(procs: list, timeout: float) -> list:
     return list(pending.values())
 
 
-def _worker_init() -> None:
+def _worker_init(numba_threads: int | None = None) -> None:
     """In each local worker: die with the parent (Linux PR_SET_PDEATHSIG), so a parent killed by any
     signal, even SIGKILL, leaves no orphan computing on; and leave SIGINT to the parent (which
-    terminates the workers itself)."""
+    terminates the workers itself). ``numba_threads``: the size of Numba's thread pool in this worker
+    (set before numba is imported; the kernels give the same bits for any thread count)."""
+    import os
     import signal
+
+    if numba_threads is not None and "NUMBA_NUM_THREADS" not in os.environ:
+        os.environ["NUMBA_NUM_THREADS"] = str(int(numba_threads))
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:

@@ -96,7 +96,8 @@ def replay_toy_convergence(method: str, dual_step: str, runs: Sequence[tuple], c
     ``agrees``: the replayed errors match the measured ones (``ALG1_REPLAY_RTOL`` above ``ALG1_REPLAY_FLOOR``)."""
     reps, agreements = [], []
     for eta_th, eta_lam, measured, u0 in runs:
-        start = u0 if u0 is not None else mpmath.log(mpmath.mpf(3) / 7)
+        with mpmath.workdps(50):  # not at the process's global precision, which another replay may have raised
+            start = u0 if u0 is not None else mpmath.log(mpmath.mpf(3) / 7)
         rp = replay_toy(method, eta_th, eta_lam, dual_step, np.asarray(measured).size - 1, start)
         reps.append(rp)
         agreements.append(replay_agreement(rp, measured))
