@@ -61,13 +61,13 @@ AUDIT: dict[str, E] = {
     "CLARABEL_TOL_FEAS": E("solver", "numerics/primal_cvxpy.py; caught by CLARABEL_RAW_ATOL and the cross-check",
                            "tests/test_numerics_saddle.py::test_raw_clarabel_solution_within_raw_tolerance"),
     "CLARABEL_RAW_ATOL": E("gate", "numerics/saddle.py raw route judged; kkt_polish.py move guard",
-                           "tests/test_numerics_saddle.py::test_dual_sign_error_is_caught"),
+                           "tests/test_tolerances_last_gates.py::test_clarabel_raw_agreement_gate", True),
     "POLISH_ACTIVE_TOL": E("solver", "numerics/kkt_polish.py initial active set; corrected by the active-set loop",
                            "tests/test_numerics_saddle.py::test_polish_active_set_correction"),
     "POLISH_KKT_ATOL": E("gate", "numerics/kkt_polish.py 'converged'; dual-function",
-                         "tests/test_numerics_saddle.py::test_polish_fails_loudly_from_nonsense"),
+                         "tests/test_tolerances_last_gates.py::test_kkt_polish_status_gates", True),
     "POLISH_STALL_ATOL": E("gate", "numerics/kkt_polish.py acceptance on a stalled line search",
-                           "tests/test_numerics_saddle.py::test_polish_fails_loudly_from_nonsense"),
+                           "tests/test_tolerances_last_gates.py::test_kkt_polish_status_gates", True),
     "POLISH_SIGN_ATOL": E("solver", "numerics/kkt_polish.py active-set changes; caught by POLISH_KKT_ATOL",
                           "tests/test_numerics_saddle.py::test_polish_active_set_correction"),
     "POLISH_MAX_ITER": E("limit", "numerics/kkt_polish.py Newton steps per active set"),
@@ -82,7 +82,7 @@ AUDIT: dict[str, E] = {
                            "tests/test_checks_symbolic.py::test_opd_closed_form_broken_kernel_or_derivation"),
     # ---------------------------------------------------------------- kernels
     "LAST_ITERATE_CONVERGED_RTOL": E("gate", "kernels/trajectory.py last_iterate_converges (fig-1-toy); replay/toy.py "
-                                     "inline", f"{TOL}:converged_gate_controls", True),
+                                     "replay_converges (its control: replay_converged_controls)", f"{TOL}:converged_gate_controls", True),
     "RATE_FIT_FLOOR_ABS": E("solver", "kernels/trajectory.py fit window; the fit is judged by the rate gates",
                             "tests/test_kernels_opd.py::test_judges_on_synthetic_inputs"),
     "RATE_FIT_MIN_POINTS": E("solver", "kernels/trajectory.py fit window; no fit -> not judged",
@@ -92,9 +92,9 @@ AUDIT: dict[str, E] = {
     "NUMBA_AGREEMENT_RTOL": E("gate", "studies/thm34.py backends_agree (numba_numpy_control, thm-3.4 family controls)",
         f"{TOL}:backend_agree_controls", True),
     "NUMBA_KL_SERIES_RTOL": E("gate", "tests only: the Numba KL series vs kl_rows_log",
-                              "tests/test_kernels_opd.py::test_numba_kl_row_matches_reference_kl"),
+                              "tests/test_tolerances_last_gates.py::test_numba_row_agreement_tolerances_at_their_own_scale", True),
     "NUMBA_SOFTMAX_RTOL_PER_LOGIT": E("gate", "tests only: the Numba log-softmax row",
-                                      "tests/test_kernels_opd.py::test_numba_softmax_row_matches_reference"),
+                                      "tests/test_tolerances_last_gates.py::test_numba_row_agreement_tolerances_at_their_own_scale", True),
     # ---------------------------------------------------------------- checks
     "BOUND_RTOL": E("gate", "thm-3.4 (judge_bound), thm-3.4-lyapunov (judge_lyapunov), app-C, lemma-B.5",
                     f"{TOL}:bound_gate_controls", True),
@@ -109,7 +109,7 @@ AUDIT: dict[str, E] = {
     "THM34_CERT_MATCH_ATOL": E("gate", "thm-3.4-rate measured_agrees (measured vs certified)",
                                f"{TOL}:cert_match_controls", True),
     "BEST_RESPONSE_CVXPY_ATOL": E("gate", "eq3-best-response agreement finding; numerics/certificates.py",
-                                  "tests/test_numerics_reliability.py::test_eq3_a_perturbed_reference_cannot_refute"),
+                                  f"{TOL}:reference_distance_controls", True),
     "LAGRANGIAN_VALUE_ATOL": E("unused", "superseded by CERT_VALUE_ROUNDING_FACTOR (value_certificate)"),
     "FOC_ATOL": E("unused", "superseded by CERT_FOC_ROUNDING_FACTOR (first_order_certificate)"),
     "FD_RTOL": E("gate", "dual-function fd_formula_ok / fd_estimate_ok (finite-difference gradient and Hessian)",
@@ -138,7 +138,7 @@ AUDIT: dict[str, E] = {
     "THM34_CROSSCHECK_RTOL": E("gate", "replay/core.py crosscheck_constants (thm-3.4 family); thm-3.4-constants inline",
                                f"{TOL}:constants_crosscheck_controls", True),
     "DUAL_NEWTON_XTOL": E("gate", "numerics/dual.py 'converged' (remaining Newton step)",
-                          "tests/test_numerics_reliability.py::test_dual_newton_large_beta_is_resolved_or_refused"),
+                          "tests/test_tolerances_last_gates.py::test_dual_newton_certificate_gates", True),
     "DUAL_NEWTON_PINV_RCOND": E("solver", "numerics/dual.py pseudo-inverse; non-unique lam* certified by the gradient",
                                 "tests/test_numerics_local_rate_limits.py::test_duplicated_constraints_are_refused_before_exact_arithmetic"),
     "DUAL_NEWTON_ROUNDING_FACTOR": E("gate", "numerics/dual.py gradient rounding gate; dual-function KKT gates",
@@ -146,7 +146,7 @@ AUDIT: dict[str, E] = {
     "DUAL_NEWTON_LAM_MAX": E("limit", "numerics/dual.py: unbounded D (Slater fails) refused",
                              "tests/test_numerics_reliability.py::test_dual_newton_huge_multiplier"),
     "DUAL_NEWTON_RESOLUTION_RTOL": E("gate", "numerics/dual.py 'converged' (lam resolution)",
-                                     "tests/test_numerics_reliability.py::test_dual_newton_large_beta_is_resolved_or_refused"),
+                                     "tests/test_tolerances_last_gates.py::test_dual_newton_certificate_gates", True),
     "CERT_FOC_ROUNDING_FACTOR": E("gate", "numerics/certificates.py first_order_certificate (eq3-best-response)",
                                   f"{GATE}:first_order_gate_controls", True),
     "CERT_VALUE_ROUNDING_FACTOR": E("gate", "numerics/certificates.py value_certificate (eq3, dual-function)",
@@ -161,7 +161,7 @@ AUDIT: dict[str, E] = {
     "REPLAY_DPS": E("solver", "numerics/replay working precision",
                     "tests/test_numerics_replay.py::test_toy_saddle_at_50_digits_is_certified"),
     "REPLAY_NEWTON_PG_TOL": E("gate", "replay/core.py mp_saddle 'certified'",
-                              "tests/test_numerics_replay.py::test_toy_saddle_at_50_digits_is_certified"),
+                              "tests/test_tolerances_last_gates.py::test_replay_saddle_certificate_gate", True),
     "REPLAY_NEWTON_LOCAL": E("solver", "replay/core.py full Newton steps near the solution; certified by REPLAY_NEWTON_PG_TOL",
                              "tests/test_numerics_replay.py::test_toy_saddle_at_50_digits_is_certified"),
     "REPLAY_AGREE_RTOL": E("gate", "replay/core.py _agree (every witness's 'agrees')", f"{TOL}:replay_agree_controls", True),
@@ -173,7 +173,7 @@ AUDIT: dict[str, E] = {
                             f"{TOL}:slater_replay_controls", True),
     "CONTROL_STEPS": E("limit", "steps of the positive controls' runs"),
     "PINSKER_TIGHT_RATIO": E("gate", "lemmas-B.2-B.4-B.8 positive control (draws reach the tight regime)",
-                             "opdcheck.paper_checks.checks.lemmas_b2_b4_b8:pinsker_controls"),
+                             f"{TOL}:pinsker_tight_controls", True),
     "CLOSED_FORM_KERNEL_ATOL": E("gate", "opd-closed-form kernel_matches: kernel vs sympy closed form",
         "tests/test_studies_tolerance_controls.py::test_one_sided_check_gates_at_their_own_scale", True),
     "DUAL_STEP_POLICY_ATOL": E("gate", "dual-step-scale policies_match; printed_controls.prox_step_derivation_control (relative form, inline)",
@@ -206,9 +206,9 @@ AUDIT: dict[str, E] = {
     "LEMMA_B11_ATOL": E("gate", "lemmas-B.9-B.12 and replay/lemma_b11.py: one function, exceeds",
         "tests/test_studies_tolerance_controls.py::test_lemma_b11_exceeds_at_its_own_scale", True),
     "ALG3_FIXED_POINT_ATOL": E("gate", "alg-3-npg: active-projection limit is a fixed point (50-digit replay)",
-                               "tests/test_checks_alg3_family.py::test_alg3_npg_full_check"),
+                               f"{TOL}:fixed_point_gate_controls", True),
     "ALG3_TAIL_SPREAD_ATOL": E("gate", "alg-3-npg: float run's tail has stopped",
-                               "tests/test_checks_alg3_family.py::test_alg3_npg_full_check"),
+                               f"{TOL}:fixed_point_gate_controls", True),
     "COUNTEREX_STAYS_RTOL": E("gate", "cor-3.10-counterexample error_stays", f"{TOL}:stays_gate_controls", True),
     "REMARK35_FISHER_ATOL": E("gate", "remark-3.5 fisher_agrees: tabular Fisher vs closed form",
         "tests/test_studies_tolerance_controls.py::test_one_sided_check_gates_at_their_own_scale", True),
@@ -229,24 +229,24 @@ AUDIT: dict[str, E] = {
     "SEC4_OSCILLATION_MIN": E("gate", "sec-4-stability keeps_oscillating", f"{TOL}:sec4_gate_controls", True),
     "SEC4_SETTLE_BAND_EXACT": E("gate", "sec-4-stability settle_time band", f"{TOL}:settle_band_controls", True),
     "SSM_CERT_CROSSCHECK_ATOL": E("gate", "step-size-map control: per-mode radius vs full Jacobian",
-                                  "tests/test_checks_alg1_family.py::test_per_mode_radius_equals_the_full_certificate"),
+                                  f"{TOL}:close_gate_controls", True),
     "SSM_LOCAL_PROBE_DEVIATION": E("solver", "step-size-map local probe start; judged by RATE_CERT_MATCH_RTOL",
                                    "tests/test_checks_alg1_family.py::test_local_probe_catches_wrong_certificates"),
     "SSM_CYCLE_CLOSURE_ATOL": E("report", "step-size-map: period of a settled orbit (reporting only)"),
     # ---------------------------------------------------------------- fused Numba kernels
     "FASTEXP_MAX_ULP": E("gate", "kernels/fastexp.py accuracy contract (tests)",
-                         "tests/test_kernels_numba_fused.py::test_fastexp_negative_control_a_wrong_coefficient_is_caught"),
+                         "tests/test_tolerances_last_gates.py::test_fastexp_ulp_contract_rejects_an_exp_4_ulp_off", True),
     "FUSED_AGREEMENT_RTOL": E("alias", "= NUMBA_AGREEMENT_RTOL; studies/kernel_controls.py fused_kernel_control",
                               "opdcheck.paper_checks.studies.kernel_controls:fused_kernel_control"),
     "NUMBA_ALG3_AGREEMENT_RTOL": E("gate", "studies/kernel_controls.py Alg. 3 Numba step control",
-                                   "tests/test_kernels_numba_alg3.py::test_negative_control_wrong_variant_is_caught"),
+                                   f"{TOL}:at_most_controls", True),
     # ---------------------------------------------------------------- corrected Thm 3.4, tightness, certify
     "CERTIFY_MAX_DENOMINATOR": E("solver", "numerics/local_rate.py rounding to rationals (reported)",
                                  "tests/test_numerics_local_rate.py::test_toy_at_beta_1_matches_the_known_rate"),
     "CERTIFY_ENCLOSURE_WIDTH": E("solver", "exact bisection width (sound at any width)",
                                  "tests/test_numerics_local_rate.py::test_toy_at_beta_1_matches_the_known_rate"),
     "CERTIFY_STRICT_COMPLEMENTARITY_ATOL": E("gate", "numerics/local_rate.py: degenerate active set refused",
-                                             "tests/test_numerics_local_rate.py::test_degenerate_active_set_is_a_clear_error"),
+                                             "tests/test_tolerances_last_gates.py::test_certify_strict_complementarity_gate", True),
     "CERTIFY_FULL_JACOBIAN_MAX_DIM": E("limit", "numerics/local_rate.py full-Jacobian cross-check size"),
     "CORRECTED_FORMULA_ATOL": E("gate", "thm-3.4-corrected judge_case formula_ok", f"{TOL}:corrected_gate_controls", True),
     "CORRECTED_MEASURED_ATOL": E("gate", "thm-3.4-corrected judge_case measured_agrees; theorem-tightness",
@@ -264,7 +264,7 @@ AUDIT: dict[str, E] = {
     "IN_CLASS_AGREE_ATOL": E("gate", "app-E-strong-duality: float vs 50-digit agreement (replay/readings.py)",
                              "tests/test_studies_tolerance_controls.py::test_in_class_replay_gates_at_their_own_scale", True),
     "EXISTENTIAL_RATE_SLACK": E("gate", "thm-3.4 existential reading (studies/thm34_readings.py)",
-                                "tests/test_studies_thm34_readings.py::test_existential_reading_negative_control"),
+                                f"{TOL}:existential_slack_controls", True),
     # ---------------------------------------------------------------- baseline and gate controls
     "BASELINE_NUMBER_RTOL": E("gate", "paper_checks/baseline.py --strict number comparison",
                               "tests/test_studies_tolerance_controls.py::test_baseline_number_gate_at_its_own_scale", True),
@@ -282,14 +282,7 @@ CLASSES = ("gate", "solver", "limit", "alias", "report", "unused")
 
 #: gates whose referenced control or test does not perturb at GATE_CONTROL_FACTOR x the tolerance (it catches
 #: bugs at a coarser scale, or is a positive check only). This list may only shrink.
-GATES_WITHOUT_OWN_SCALE_CONTROL = frozenset({
-    "CLARABEL_RAW_ATOL", "POLISH_KKT_ATOL", "POLISH_STALL_ATOL",
-    "NUMBA_KL_SERIES_RTOL", "NUMBA_SOFTMAX_RTOL_PER_LOGIT",
-    "BEST_RESPONSE_CVXPY_ATOL",
-    "DUAL_NEWTON_XTOL", "DUAL_NEWTON_RESOLUTION_RTOL", "REPLAY_NEWTON_PG_TOL",     "PINSKER_TIGHT_RATIO",     "ALG3_FIXED_POINT_ATOL", "ALG3_TAIL_SPREAD_ATOL",
-    "SSM_CERT_CROSSCHECK_ATOL", "FASTEXP_MAX_ULP", "NUMBA_ALG3_AGREEMENT_RTOL",
-    "CERTIFY_STRICT_COMPLEMENTARITY_ATOL", "EXISTENTIAL_RATE_SLACK",
-})
+GATES_WITHOUT_OWN_SCALE_CONTROL: frozenset[str] = frozenset()
 
 
 def _constants() -> list[str]:
@@ -335,7 +328,8 @@ def test_gates_without_an_own_scale_control_are_listed_explicitly():
     gates = {n for n, e in AUDIT.items() if e.cls == "gate"}
     assert GATES_WITHOUT_OWN_SCALE_CONTROL <= gates
     assert {n for n in gates if not AUDIT[n].own} == set(GATES_WITHOUT_OWN_SCALE_CONTROL)
-    assert all(AUDIT[n].ref.startswith("opdcheck.") or AUDIT[n].ref.startswith("tests/test_studies_tolerance_controls.py")
+    assert all(AUDIT[n].ref.startswith(("opdcheck.", "tests/test_studies_tolerance_controls.py",
+                                        "tests/test_tolerances_last_gates.py"))
                for n in gates - GATES_WITHOUT_OWN_SCALE_CONTROL), \
         "an own-scale control is a runtime control function or a test in test_studies_tolerance_controls.py"
 

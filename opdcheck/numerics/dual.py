@@ -235,12 +235,19 @@ def _newton_certificate(units: "_UnitOracle", lam: np.ndarray, g: np.ndarray, H:
         resolution = 0.0
     gate_g = max(gtol, g_round)
     lam_scale = max(1.0, float(np.max(lam)))
-    gate_x = DUAL_NEWTON_XTOL * lam_scale
-    gate_r = DUAL_NEWTON_RESOLUTION_RTOL * lam_scale
     return {"projected_gradient": pgn, "gradient_rounding": g_round, "gradient_gate": gate_g,
-            "newton_step": step, "step_gate": gate_x, "hessian_min_eig_free": lam_min,
-            "lam_resolution": resolution, "resolution_gate": gate_r,
-            "ok": bool(pgn <= gate_g and step <= gate_x and resolution <= gate_r)}
+            "newton_step": step, "step_gate": DUAL_NEWTON_XTOL * lam_scale, "hessian_min_eig_free": lam_min,
+            "lam_resolution": resolution, "resolution_gate": DUAL_NEWTON_RESOLUTION_RTOL * lam_scale,
+            "ok": newton_certificate_ok(pgn, gate_g, step, resolution, lam_scale)}
+
+
+def newton_certificate_ok(projected_gradient: float, gradient_gate: float, newton_step: float,
+                          lam_resolution: float, lam_scale: float) -> bool:
+    """The dual Newton "converged": projected gradient within its gate, and both the remaining Newton step
+    and the resolution of lam* within DUAL_NEWTON_XTOL and DUAL_NEWTON_RESOLUTION_RTOL of ``max(1, ||lam||_inf)``
+    (a NaN anywhere is not converged)."""
+    return bool(projected_gradient <= gradient_gate and newton_step <= DUAL_NEWTON_XTOL * lam_scale
+                and lam_resolution <= DUAL_NEWTON_RESOLUTION_RTOL * lam_scale)
 
 
 def solve_dual_newton(problem: "Problem", lam0=None, *, gtol: float = DUAL_NEWTON_GTOL,

@@ -112,6 +112,16 @@ def kkt_system_residuals(problem: "Problem", pi: np.ndarray, lam) -> dict:
             "dual_feasibility": float(np.max(np.maximum(0.0, -lam)))}
 
 
+def polish_converged(scaled_residual: float) -> bool:
+    """The polish's "converged": the scaled KKT residual is at most POLISH_KKT_ATOL."""
+    return bool(scaled_residual <= POLISH_KKT_ATOL)
+
+
+def stall_accepted(scaled_residual: float) -> bool:
+    """A stalled line search is accepted as "converged-at-rounding" only at residual <= POLISH_STALL_ATOL."""
+    return bool(scaled_residual <= POLISH_STALL_ATOL)
+
+
 def _newton(problem: "Problem", z: np.ndarray, nu: np.ndarray, lam: np.ndarray, A: np.ndarray,
             max_iter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Damped Newton on (F1, F2, F3) = 0 for the active set A; returns (z, nu, lam, stats)."""
@@ -125,7 +135,7 @@ def _newton(problem: "Problem", z: np.ndarray, nu: np.ndarray, lam: np.ndarray, 
     status = "max_iter"
     it = 0
     for it in range(1, max_iter + 1):
-        if res <= POLISH_KKT_ATOL:
+        if polish_converged(res):
             status = "converged"
             it -= 1
             break
@@ -168,7 +178,7 @@ def _newton(problem: "Problem", z: np.ndarray, nu: np.ndarray, lam: np.ndarray, 
         res = _scaled_norm(F1, F2, F3, S)
         history.append(res)
     if status != "converged":
-        if status == "line-search-stalled" and res <= POLISH_STALL_ATOL:
+        if status == "line-search-stalled" and stall_accepted(res):
             status = "converged-at-rounding"
         else:
             raise PolishError(

@@ -54,6 +54,13 @@ def rational(v: float, max_den: int = CERTIFY_MAX_DENOMINATOR) -> Fraction:
     return Fraction(float(v)).limit_denominator(max_den)
 
 
+def degenerate_constraints(lam, cvals, tol: float = CERTIFY_STRICT_COMPLEMENTARITY_ATOL) -> list[int]:
+    """Constraints where strict complementarity fails at the problem's scale: ``lam*_j <= tol`` and
+    ``|c_j(pi*)| <= tol`` (CERTIFY_STRICT_COMPLEMENTARITY_ATOL) -- the projection ``[.]_+`` is then not
+    differentiable at lam* and the linearization does not apply."""
+    return [j for j in range(len(lam)) if lam[j] <= tol and abs(cvals[j]) <= tol]
+
+
 def linearization_data(problem: Problem, saddle) -> dict:
     """Active set and hypotheses of the linearization at ``saddle``; raises ``ValueError`` where it
     does not apply (beta = 0, a degenerate constraint, a non-unique lam*)."""
@@ -64,7 +71,7 @@ def linearization_data(problem: Problem, saddle) -> dict:
     lam = np.asarray(saddle.lam, dtype=np.float64)
     cvals = problem.constraint_values(saddle.pi)
     tol = CERTIFY_STRICT_COMPLEMENTARITY_ATOL
-    degenerate = [j for j in range(problem.h) if lam[j] <= tol and abs(cvals[j]) <= tol]
+    degenerate = degenerate_constraints(lam, cvals)
     if degenerate:
         raise ValueError(f"constraint(s) {degenerate}: lam*_j = {[float(lam[j]) for j in degenerate]} and "
                          f"c_j(pi*) = {[float(cvals[j]) for j in degenerate]} are both within {tol:g} of 0 "

@@ -120,6 +120,12 @@ def solve_saddle(problem: "Problem", method: str = "auto") -> SaddlePoint:
     return sp
 
 
+def raw_agrees(q_diff: float, lam_diff: float, lam_unit: float, raw_atol: float = CLARABEL_RAW_ATOL) -> bool:
+    """Clarabel's raw point agrees with dual Newton's in the solver's own variables: ``|q - q_dual| <= raw_atol``
+    (q = rho pi) and ``|lam - lam_dual| <= raw_atol * max(1, |lam*|)`` (CLARABEL_RAW_ATOL: its precision floor)."""
+    return bool(q_diff <= raw_atol and lam_diff <= raw_atol * lam_unit)
+
+
 def cross_check(problem: "Problem", atol: float = SADDLE_AGREEMENT_ATOL, raw_atol: float = CLARABEL_RAW_ATOL) -> dict:
     """Solve by dual Newton and by cvxpy/Clarabel (+ KKT polish); max abs differences on pi* and lam*.
 
@@ -147,7 +153,7 @@ def cross_check(problem: "Problem", atol: float = SADDLE_AGREEMENT_ATOL, raw_ato
     # multipliers are compared relative to their size (lam* = 1e8 when R_hard is scaled by 1e-8: both
     # routes work in units where it is O(1), and an absolute 1e-7 on 1e8 would ask for 31 digits)
     lam_unit = max(1.0, float(np.max(np.abs(a.lam))))
-    raw_ok = bool(dq_raw <= raw_atol and dlam_raw <= raw_atol * lam_unit)
+    raw_ok = raw_agrees(dq_raw, dlam_raw, lam_unit, raw_atol)
     return {
         "pi_diff": dpi, "lam_diff": dlam, "atol": atol,
         "pi_diff_raw": dpi_raw, "q_diff_raw": dq_raw, "lam_diff_raw": dlam_raw, "raw_atol": raw_atol,

@@ -168,6 +168,13 @@ def _close(code, rep, rtol: float) -> tuple[bool, float]:
     return bool(np.isfinite(d) and d <= rtol), d
 
 
+def fixed_point_confirmed(improvement, map_residual: float, tail_spread: float, *, fixed_point_atol: float,
+                          tail_spread_atol: float) -> bool:
+    """The witness's gate: the run settled (``tail_spread <= tail_spread_atol``), the 50-digit map (8)/(10) moves
+    theta_T by at most ``fixed_point_atol`` and another theta in Theta improves ``L(., lam_T)``."""
+    return bool(improvement > 0) and map_residual <= fixed_point_atol and tail_spread <= tail_spread_atol
+
+
 def replay_fixed_point(p, cls, theta_T, lam_T, theta_better, eta, *, code_L_T: float, code_L_better: float,
                        tail_spread: float, fixed_point_atol: float, tail_spread_atol: float) -> tuple[dict, Witness]:
     """Witness that ``(theta_T, lam_T)`` is a fixed point of (8)/(10) that is not a saddle point: the map moves
@@ -176,7 +183,8 @@ def replay_fixed_point(p, cls, theta_T, lam_T, theta_better, eta, *, code_L_T: f
     w = mp_fixed_point(p, cls, theta_T, lam_T, theta_better, eta)
     agrees = (code_agrees(abs(float(w["L(theta_T, lam_T)"]) - code_L_T) / max(1.0, abs(code_L_T)))
               and code_agrees(abs(float(w["L(theta_better, lam_T)"]) - code_L_better) / max(1.0, abs(code_L_better))))
-    confirms = bool(w["improvement"] > 0) and w["map_residual"] <= fixed_point_atol and tail_spread <= tail_spread_atol
+    confirms = fixed_point_confirmed(w["improvement"], w["map_residual"], tail_spread,
+                                     fixed_point_atol=fixed_point_atol, tail_spread_atol=tail_spread_atol)
     return w, _issue("Algorithm 3's limit is a fixed point of (8)/(10) but not an in-class saddle point",
                      "mpmath, 50 digits, log-linear class from its definition", confirms=confirms, agrees=agrees,
                      replay_values={"L(theta_T)": mp.nstr(w["L(theta_T, lam_T)"], 17),

@@ -160,6 +160,11 @@ def _projected_gradient_norm(lam: list, g: list) -> mpmath.mpf:
     return max((abs(g[j]) if lam[j] > 0 else abs(min(g[j], 0)) for j in range(len(lam))), default=mpmath.mpf(0))
 
 
+def saddle_certified(projected_gradient) -> bool:
+    """The 50-digit saddle point is certified: its projected gradient is at most REPLAY_NEWTON_PG_TOL."""
+    return bool(projected_gradient <= REPLAY_NEWTON_PG_TOL)
+
+
 def mp_saddle(P: MPProblem, lam_start: Sequence[float], *, max_steps: int = 60) -> MPSaddle:
     """Projected Newton on the convex dual ``D`` from a float start (``lam_start``, e.g. the float
     solver's lam*), at 50 digits; certified when the projected gradient is below
@@ -174,7 +179,7 @@ def mp_saddle(P: MPProblem, lam_start: Sequence[float], *, max_steps: int = 60) 
         for steps in range(max_steps + 1):
             g = mp_dual_gradient(P, lam)
             pg = _projected_gradient_norm(lam, g)
-            if pg <= REPLAY_NEWTON_PG_TOL or steps == max_steps:
+            if saddle_certified(pg) or steps == max_steps:
                 break
             free = [j for j in range(P.h) if lam[j] > 0 or g[j] < 0]
             d = [mpmath.mpf(0)] * P.h
@@ -206,7 +211,7 @@ def mp_saddle(P: MPProblem, lam_start: Sequence[float], *, max_steps: int = 60) 
             lam = trial
         log_pi = mp_log_best_response(P, lam)
         return MPSaddle(log_pi=log_pi, lam=lam, grad=g, pg_norm=pg, newton_steps=steps,
-                        certified=bool(pg <= REPLAY_NEWTON_PG_TOL))
+                        certified=saddle_certified(pg))
 
 
 # ------------------------------------------------------------------------------ Algorithm 2
@@ -479,6 +484,12 @@ def rate_agrees(code_rate: float, replay_rate) -> bool:
         return bool(np.isfinite(code_rate) and abs(mpmath.mpf(code_rate) - replay_rate) <= REPLAY_RATE_ATOL)
 
 
+def rate_exceeds(rate, rho, slack: float) -> bool:
+    """The replayed tail rate violates rho by more than ``slack``: ``rate > rho + slack`` (at REPLAY_DPS digits)."""
+    with mpmath.workdps(REPLAY_DPS):
+        return bool(mpmath.mpf(rate) > mpmath.mpf(rho) + mpmath.mpf(slack))
+
+
 def replay_rate_violation(problem, lam_start: Sequence[float], *, dual_step: str, t0: int, t1: int, eta_th: float,
                           eta_lam: float, code_rate: float, code_rho: float, slack: float,
                           certified_r2: Sequence[float] | None = None) -> Witness:
@@ -497,7 +508,7 @@ def replay_rate_violation(problem, lam_start: Sequence[float], *, dual_step: str
     k = sympy_thm34_constants(problem.h, P.R_max, P.beta)
     rate = mp_tail_rate(run.error, t0, t1)
     with mpmath.workdps(REPLAY_DPS):
-        confirms = bool(rate > k["rho_eq46"] + mpmath.mpf(slack))
+        confirms = rate_exceeds(rate, k["rho_eq46"], slack)
         agrees = rate_agrees(code_rate, rate) and bool(rel_diff(code_rho, k["rho_eq46"]) <= REPLAY_AGREE_RTOL)
     w = {"replayed": True, "confirms": confirms and S.certified, "agrees": agrees,
          "method": f"mpmath, {REPLAY_DPS} digits: saddle point by projected Newton on D = max_pi L, Algorithm 2 ({dual_step}) "

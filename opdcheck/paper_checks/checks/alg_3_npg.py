@@ -29,21 +29,23 @@ from opdcheck.kernels.alg3 import NaturalGradientStep, StaleAnchorStep, natural_
 from opdcheck.kernels.policies import Box, L2Ball, LogLinear, TabularSoftmax, quadratic_two_arm_class
 from opdcheck.numerics.in_class import (in_class_slater_margin, kkt_solved, inner_maximise, restricted_lagrangian,
                                        solve_in_class)
-from opdcheck.numerics.replay.alg3 import replay_fisher, replay_fixed_point, replay_natural_direction
+from opdcheck.numerics.replay.alg3 import fixed_point_confirmed, replay_fisher, replay_fixed_point, replay_natural_direction
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.figures import save_semilogy
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import (CheckResult, Control, Finding, Verdict, combine_findings,
                                           summary_from_findings)
 from opdcheck.paper_checks.studies.fisher_projection import FisherProjectedStep
-from opdcheck.paper_checks.studies.kernel_controls import numba_alg3_control
+from opdcheck.paper_checks.studies.kernel_controls import numba_alg3_agrees, numba_alg3_control
 from opdcheck.paper_checks.studies import tolerance_controls as tolc
 from opdcheck.theory.alg3 import eq72_hessian_residual
 from opdcheck.tolerances import (REPLAY_AGREE_RTOL, ALG3_ANCHOR_ATOL, ALG3_FIXED_POINT_ATOL, ALG3_TAIL_SPREAD_ATOL, ALG3_CONVERGED_RTOL, ALG3_DIRECTION_RTOL, IN_CLASS_KKT_ATOL,
-                                 EQ72_FD_RTOL, EQ72_FD_STEP, FISHER_PROJECTION_RIDGE)
+                                 EQ72_FD_RTOL, EQ72_FD_STEP, FISHER_PROJECTION_RIDGE, NUMBA_ALG3_AGREEMENT_RTOL)
 
 ID = "alg-3-npg"
 PAPER_REF = "Algorithm 3, eqs. (8)-(11), Sec. 3.2.1 (KL ≈ 1/2 dtheta^T F dtheta), App. D"
+#: the gates of the fixed-point witness, one dict shared by the witness and its runtime control
+FIXED_POINT_GATES = {"fixed_point_atol": ALG3_FIXED_POINT_ATOL, "tail_spread_atol": ALG3_TAIL_SPREAD_ATOL}
 CLAIM = ("The NPG step: KL(pi_theta||pi_theta_hat) ≈ 1/2 dtheta^T F dtheta; gradients only at theta_hat_t; "
          "Algorithm 3 converges to the in-class saddle point on non-tabular classes (active projection, rank-deficient F).")
 
@@ -187,6 +189,9 @@ def evaluate(ctx: CheckContext, step_cls=NaturalGradientStep) -> CheckResult:
     controls += tolc.alg3_gate_controls(alg3_converged, kkt_solved) + tolc.alg3_direction_anchor_controls(
         directions_agree, anchored) + tolc.at_most_controls("KL vs its quadratic expansion (EQ72_FD_RTOL)", eq72_agrees,
                                                             EQ72_FD_RTOL, " relative")
+    controls += tolc.fixed_point_gate_controls(fixed_point_confirmed, FIXED_POINT_GATES)
+    controls += tolc.at_most_controls("Numba vs numpy Alg. 3 direction (NUMBA_ALG3_AGREEMENT_RTOL)", numba_alg3_agrees,
+                                      NUMBA_ALG3_AGREEMENT_RTOL, " relative")
     if step_cls is NaturalGradientStep:
         neg = anchoring_test(StaleAnchorStep, T=60)
         controls.append(Control(name="actual update linearised at theta_t (StaleAnchorStep)", kind="negative", passed=not neg["ok"],
@@ -233,7 +238,7 @@ def evaluate(ctx: CheckContext, step_cls=NaturalGradientStep) -> CheckResult:
         L_b_kernel = restricted_lagrangian(c["p"], c["cls"], c["theta_best_at_lam_T"], c["lam_T"])
         w, witness = replay_fixed_point(c["p"], c["cls"], c["theta_T"], c["lam_T"], c["theta_best_at_lam_T"], c["eta"],
                                         code_L_T=L_T_kernel, code_L_better=L_b_kernel, tail_spread=c["tail_spread"],
-                                        fixed_point_atol=ALG3_FIXED_POINT_ATOL, tail_spread_atol=ALG3_TAIL_SPREAD_ATOL)
+                                        **FIXED_POINT_GATES)
         findings.append(Finding(
             name=f"converges: {c['label']}",
             claim="Cor 3.10 read literally (eps_approx = 0: the last iterate tends to the in-class saddle point), Alg. 3 with "

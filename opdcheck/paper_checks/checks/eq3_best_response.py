@@ -40,6 +40,7 @@ from opdcheck.numerics.certificates import (
 )
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.paper_checks.studies.gate_controls import first_order_gate_controls, value_gate_controls
+from opdcheck.paper_checks.studies import tolerance_controls as tolc
 from opdcheck.problem import Problem
 from opdcheck.tolerances import BEST_RESPONSE_CVXPY_ATOL
 
@@ -165,7 +166,8 @@ def _controls() -> list[Control]:
     toy = paper_toy(0.5)
     pi_half = best_response(toy, np.array([0.5]))
     return [pos, neg, *first_order_gate_controls(toy, np.array([0.5]), pi_half),
-            *value_gate_controls(toy, np.array([0.5]), pi_half, value_certificate)]
+            *value_gate_controls(toy, np.array([0.5]), pi_half, value_certificate),
+            *tolc.reference_distance_controls(distance_judgement)]
 
 
 def _finding(name: str, claim: str, cases: list[dict], key: str, problems_failed: str, describe) -> Finding:

@@ -258,6 +258,7 @@ def evaluate(ctx: CheckContext, run_as: dict | None = None, T: int | None = None
                 f"radius in {format_enclosure(thm_cert.lo, thm_cert.hi, 5)}"),
     ]
     controls += tolc.converged_gate_controls(last_iterate_converges) + tolc.toy_replay_agree_controls()
+    controls += tolc.replay_converged_controls()  # the 50-digit replay's own convergence criterion
     controls += tolc.close_gate_controls("measured rate vs certified radius^2 (ALG1_RATE_ATOL)", rate_matches_radius,
                                          ALG1_RATE_ATOL, ref=0.5)
     figures = _figures(ctx, runs)

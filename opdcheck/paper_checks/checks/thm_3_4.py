@@ -322,6 +322,7 @@ def run(ctx: CheckContext) -> CheckResult:
     controls += tolc.degeneracy_gate_controls()  # which instances studies/thm34.py sets apart as degenerate
     controls += tolc.backend_agree_controls()  # the comparison of numba_numpy_control above
     controls += tolc.bound_gate_controls()  # the judge_bound studies/thm34.py judges every run with
+    controls += tolc.existential_slack_controls()  # the margin of the existential reading's replayed witness
     # a finding whose independent replay disagrees with the code it checks is a failed control (the code under
     # suspicion is then wrong somewhere, whatever the other findings say)
     disagree = [f"{f.name}: {f.witness.get('disagreement', 'values differ')}" for f in findings

@@ -19,7 +19,7 @@ import numpy as np
 
 from opdcheck.paper_checks.result import Control
 # bound at import: a gate that reads another value at call time (a patched or mistyped tolerance) is then caught
-from opdcheck.tolerances import (NEURAL_FEASIBLE_ATOL, NEURAL_REWARD_MARGIN, PAIRED_TEST_ALPHA, SLATER_XI_ATOL, SEC4_FEASIBLE_ATOL, SEC4_OSCILLATION_MIN, NEURAL_OSCILLATION_DECADES, SADDLE_AGREEMENT_ATOL, NUMBA_AGREEMENT_RTOL, ALG3_ANCHOR_ATOL, ALG3_DIRECTION_RTOL, ALG3_CONVERGED_RTOL, IN_CLASS_KKT_ATOL, LAMBDA_UNIQUE_EIG_RTOL, TIGHT_CONSTRAINT_ATOL, REPLAY_RATE_ATOL, CONVEXITY_RTOL, FD_RTOL, LAMBDA_ZERO_ATOL, ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
+from opdcheck.tolerances import (BEST_RESPONSE_CVXPY_ATOL, EXISTENTIAL_RATE_SLACK, ALG3_FIXED_POINT_ATOL, ALG3_TAIL_SPREAD_ATOL, PINSKER_TIGHT_RATIO, NEURAL_FEASIBLE_ATOL, NEURAL_REWARD_MARGIN, PAIRED_TEST_ALPHA, SLATER_XI_ATOL, SEC4_FEASIBLE_ATOL, SEC4_OSCILLATION_MIN, NEURAL_OSCILLATION_DECADES, SADDLE_AGREEMENT_ATOL, NUMBA_AGREEMENT_RTOL, ALG3_ANCHOR_ATOL, ALG3_DIRECTION_RTOL, ALG3_CONVERGED_RTOL, IN_CLASS_KKT_ATOL, LAMBDA_UNIQUE_EIG_RTOL, TIGHT_CONSTRAINT_ATOL, REPLAY_RATE_ATOL, CONVEXITY_RTOL, FD_RTOL, LAMBDA_ZERO_ATOL, ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, BOUND_RTOL, CORRECTED_FORMULA_ATOL,
                                  CORRECTED_MEASURED_ATOL, GATE_CONTROL_FACTOR, LAST_ITERATE_CONVERGED_RTOL,
                                  LYAPUNOV_PHI_FLOOR_RTOL, PINSKER_ATOL, ALG1_CONVERGED_RATIO, THM34_CROSSCHECK_RTOL, SEC4_SETTLE_BAND_EXACT, ALG1_CERT_MARGIN, COUNTEREX_STAYS_RTOL, SLATER_REPLAY_RTOL, RATE_CERT_MATCH_RTOL, REPLAY_AGREE_ATOL,
                                  REPLAY_AGREE_RTOL, SADDLE_RESULT_RTOL, THM34_CERT_MATCH_ATOL, THM34_RATE_ATOL)
@@ -33,7 +33,9 @@ __all__ = ["band_controls", "rate_match_controls", "cert_match_controls", "bound
            "degeneracy_gate_controls", "lyapunov_floor_controls",
            "alg3_gate_controls", "alg3_direction_anchor_controls",
            "backend_agree_controls",
-           "at_most_controls"]
+           "at_most_controls", "pinsker_tight_controls",
+           "fixed_point_gate_controls", "existential_slack_controls",
+           "reference_distance_controls", "replay_converged_controls"]
 
 
 def band_controls(label: str, accepts: Callable[[float], Sequence[bool]], tol: float, unit: str = "") -> list[Control]:
@@ -531,3 +533,63 @@ def replay_projection_control(run: Callable | None = None) -> Control:
                    detail=(f"all-slack toy, xi = {xi:.3g}, lam_hat_0 = {lam0:.3g}: unprojected step <= {-xi / 4:.3g}; "
                            f"replayed ||lam* - lam_1||^2 = {err_star:.6g} (projected: {P.h}), "
                            f"||lam_1 - lam_pred||^2 = {err_pred:.3g} (projected: 0)"))
+
+
+def pinsker_tight_controls(reaches: Callable) -> list[Control]:
+    """lemmas-B.2-B.4-B.8's "the draws reach the tight regime" (``reaches(ratio)``, the check's
+    ``reaches_tight_regime``, at PINSKER_TIGHT_RATIO): a largest ratio ``||p-q||_1^2 / (2 KL)`` of ``1 - d``,
+    ``d`` in units of the gate's distance ``1 - PINSKER_TIGHT_RATIO`` below the supremum 1."""
+    return band_controls("Pinsker draws' tight-regime gate (PINSKER_TIGHT_RATIO)", lambda d: [reaches(1.0 - d)],
+                         1.0 - PINSKER_TIGHT_RATIO, " below the supremum 1")
+
+
+def fixed_point_gate_controls(confirmed: Callable, gates: dict) -> list[Control]:
+    """alg-3-npg's fixed-point witness (``confirmed(improvement, map_residual, tail_spread, **gates)``,
+    ``replay.alg3.fixed_point_confirmed`` with the gates the check passes to the witness): a 50-digit map residual
+    ``d`` (ALG3_FIXED_POINT_ATOL) and a tail spread ``d`` (ALG3_TAIL_SPREAD_ATOL), the other at 0."""
+    fp = band_controls("Alg. 3 limit is a fixed point of (8)/(10) (ALG3_FIXED_POINT_ATOL)",
+                       lambda d: [confirmed(1.0, d, 0.0, **gates)], ALG3_FIXED_POINT_ATOL, " absolute")
+    ts = band_controls("Alg. 3 run settled: tail spread (ALG3_TAIL_SPREAD_ATOL)",
+                       lambda d: [confirmed(1.0, 0.0, d, **gates)], ALG3_TAIL_SPREAD_ATOL, " absolute")
+    return fp + ts
+
+
+def existential_slack_controls(exceeds: Callable | None = None, rho: float = 0.7937) -> list[Control]:
+    """thm-3.4's existential-reading witness (``exceeds(rate, rho, slack)``, ``replay.core.rate_exceeds`` by
+    default, at EXISTENTIAL_RATE_SLACK): a replayed rate above rho(46) by ``x`` confirms the violation only when
+    ``x`` exceeds the slack (``rho`` defaults to rho(46) = 50/63 of the witness family, rounded)."""
+    if exceeds is None:
+        from opdcheck.numerics.replay.core import rate_exceeds as exceeds
+    return threshold_controls("existential reading: rate above rho(46) by more than the slack (EXISTENTIAL_RATE_SLACK)",
+                              lambda x: exceeds(rho + x, rho, EXISTENTIAL_RATE_SLACK), EXISTENTIAL_RATE_SLACK, " absolute")
+
+
+def reference_distance_controls(judge: Callable | None = None) -> list[Control]:
+    """eq3-best-response's distance to the cvxpy reference (``judge(problem, pi, pi_solver, accuracy)``,
+    ``numerics.certificates.distance_judgement`` by default, at BEST_RESPONSE_CVXPY_ATOL): on a row the solver
+    certifies exactly (row bound 0), a policy ``d`` away from the reference in one entry must agree only within
+    the tolerance; and a row is judged only when the solver certifies it to the tolerance (row bound ``d``)."""
+    if judge is None:
+        from opdcheck.numerics.certificates import distance_judgement as judge
+    pi = np.array([[0.25, 0.75]])
+
+    def agrees(d: float) -> list[bool]:
+        moved = pi + np.array([[d, -d]])
+        return [judge(None, moved, pi, {"row_bound": np.zeros(1)})["ok"] is True]
+
+    def judged(d: float) -> list[bool]:
+        return [bool(judge(None, pi, pi, {"row_bound": np.array([d])})["judged"])]
+
+    return (band_controls("eq. (3) vs the cvxpy reference, distance (BEST_RESPONSE_CVXPY_ATOL)", agrees,
+                          BEST_RESPONSE_CVXPY_ATOL, " absolute")
+            + band_controls("eq. (3) vs the cvxpy reference, rows judged only when certified (BEST_RESPONSE_CVXPY_ATOL)",
+                            judged, BEST_RESPONSE_CVXPY_ATOL, " row bound"))
+
+
+def replay_converged_controls(converges: Callable | None = None) -> list[Control]:
+    """fig-1-toy's replayed convergence (``converges(errors)``, ``replay.toy.replay_converges`` by default, at
+    LAST_ITERATE_CONVERGED_RTOL): a replayed run whose final error is ``d`` times its largest error."""
+    if converges is None:
+        from opdcheck.numerics.replay.toy import replay_converges as converges
+    return band_controls("replayed run converges (LAST_ITERATE_CONVERGED_RTOL, 50-digit replay)",
+                         lambda d: [converges([1.0, 0.5, 0.1, d])], LAST_ITERATE_CONVERGED_RTOL, " x max error")
