@@ -5,14 +5,14 @@ from opdcheck.instances import load_problem
 from opdcheck.paper_checks.checks import theorem_tightness, thm_3_4_corrected
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.result import Verdict
+from quick_profile_run import quick_result
 
 
 def ctx(tmp_path, seed=0, **kw):
     return CheckContext(profile="quick", seed=seed, out_dir=tmp_path, **kw)
 
 
-def test_corrected_statement_holds_on_small_budget(tmp_path):
-    res = thm_3_4_corrected.run(ctx(tmp_path), budget=6)
+def _holds(res):
     assert res.verdict == Verdict.CONFIRMED, res.summary
     assert res.judged and res.judged >= 5
     assert all(c.passed for c in res.controls)
@@ -20,7 +20,16 @@ def test_corrected_statement_holds_on_small_budget(tmp_path):
     assert abs(lo) < 1e-8 and abs(hi) < 1e-8  # the formula equals the certificate up to its enclosure width
 
 
-def test_too_small_rate_is_broken(tmp_path):
+def test_corrected_statement_holds_in_the_quick_run():
+    _holds(quick_result("thm-3.4-corrected"))  # the session's quick run (tests/quick_profile_run.py): budget 18
+
+
+@pytest.mark.slow
+def test_corrected_statement_holds_on_small_budget(tmp_path, unrendered_figures):
+    _holds(thm_3_4_corrected.run(ctx(tmp_path), budget=6))  # the negative control's own budget
+
+
+def test_too_small_rate_is_broken(tmp_path, unrendered_figures):
     # negative control of the issue: the derived rate x 0.99 must be broken (with an exact witness)
     res = thm_3_4_corrected.run(ctx(tmp_path), budget=6, scale=0.99)
     f = next(f for f in res.findings if f.name == "certified <= stated")
@@ -29,7 +38,7 @@ def test_too_small_rate_is_broken(tmp_path):
     assert res.verdict == Verdict.REFUTED
 
 
-def test_zero_budget_is_inconclusive(tmp_path):
+def test_zero_budget_is_inconclusive(tmp_path, unrendered_figures):
     assert thm_3_4_corrected.run(ctx(tmp_path), budget=0).verdict == Verdict.INCONCLUSIVE
     assert theorem_tightness.run(ctx(tmp_path), budget=0).verdict == Verdict.INCONCLUSIVE
     with pytest.raises(ValueError, match="budget"):
@@ -48,7 +57,7 @@ def test_tightness_search_is_deterministic_and_reproducible(tmp_path):
     assert c.computed["max certified r^2/rho(46)"] == pytest.approx(a.computed["max certified r^2/rho(46)"], rel=1e-7)
 
 
-def test_tightness_refutes_with_an_exact_witness(tmp_path):
+def test_tightness_refutes_with_an_exact_witness(tmp_path, unrendered_figures):
     res = theorem_tightness.run(ctx(tmp_path), budget=6)
     if res.verdict == Verdict.REFUTED:
         assert res.witness["replayed"] and res.witness["confirms"] and res.witness["agrees"]
