@@ -173,6 +173,7 @@ def test_large_instance_solves_in_the_joint_formulation():
     assert np.max(np.abs(sp.pi - ref.pi)) <= SADDLE_AGREEMENT_ATOL
 
 
+@pytest.mark.slow  # two Clarabel solves of a 1000-prompt instance; the polish's default tests: test_cvxpy_agrees_with_dual_newton
 def test_row_of_a_negligible_prompt_is_undetermined_raw_and_fixed_by_the_polish():
     # a real solver behaviour: Clarabel reports "optimal", but one prompt has weight rho ~ 2e-9, so its row of
     # pi is not determined by the solver's tolerances (raw error ~0.01 in pi, ~1e-10 in q = rho pi). The
