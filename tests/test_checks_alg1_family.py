@@ -17,6 +17,10 @@ from opdcheck.paper_checks.result import Verdict
 from opdcheck.theory.linearization import certify_rate
 from quick_profile_run import quick_result
 
+# these tests judge verdicts, findings and controls, not pictures: figures a check writes into the test's tmp_path
+# are not rasterised (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("unrendered_figures")
+
 
 def _ctx(tmp_path):
     return CheckContext(out_dir=tmp_path)
@@ -53,17 +57,17 @@ def test_fig1_judges_the_papers_pd_and_reports_sequential_pd_as_a_caveat():
     assert all(c.passed for c in res.controls) and len(res.figures) == 2
 
 
-@pytest.mark.usefixtures("unrendered_figures")  # judged by verdicts, not pictures (tests/conftest.py)
 def test_fig1_negative_controls_change_the_verdict(tmp_path):
-    # removing OPD's optimism, and running a converging method in place of the paper's PD (the sequential
-    # order): the figure's claim is no longer confirmed, and the PD finding refutes with a replayed witness
-    res = fig_1_toy.evaluate(_ctx(tmp_path), run_as={"simultaneous-pd": "finite-step-pd", "opd": "simultaneous-pd"},
-                             T=600)
+    # removing OPD's optimism, running a converging method in place of the paper's PD (the sequential order),
+    # and running the sequential caveat simultaneously: each finding is judged on its own variant's runs, so the
+    # three swaps are planted in one run and each must be caught by its own finding
+    res = fig_1_toy.evaluate(_ctx(tmp_path), T=600, run_as={"simultaneous-pd": "finite-step-pd", "opd": "simultaneous-pd",
+                                                             "finite-step-pd": "simultaneous-pd"})
     assert all(f.verdict != Verdict.CONFIRMED for f in _finding(res, "OPD converges"))
-    assert res.verdict != Verdict.CONFIRMED
+    assert all(f.verdict != Verdict.CONFIRMED for f in _finding(res, "PD fails to converge: simultaneous"))
     # the sequential caveat run simultaneously: the caveat is no longer observed
-    res2 = fig_1_toy.evaluate(_ctx(tmp_path), run_as={"finite-step-pd": "simultaneous-pd"}, T=600)
-    assert all(f.verdict != Verdict.CONFIRMED for f in _finding(res2, "caveat: sequential PD"))
+    assert all(f.verdict != Verdict.CONFIRMED for f in _finding(res, "caveat: sequential PD"))
+    assert res.verdict != Verdict.CONFIRMED
 
 
 # -------------------------------------------------------------------------------------- alg-1-unification
@@ -84,7 +88,7 @@ def _alg1_saddle_point_finding(ok):
     assert all(c.passed for c in ok.controls) and ok.verdict == Verdict.REFUTED
 
 
-def test_alg1_saddle_point_finding_and_wrong_lam_star(tmp_path, unrendered_figures):
+def test_alg1_saddle_point_finding_and_wrong_lam_star(tmp_path):
     # positive control: the session's quick run (tests/quick_profile_run.py; every method, more instances);
     # negative control: a lam* shifted by 1e-3 on the small configuration
     _alg1_saddle_point_finding(quick_result("alg-1-unification"))
@@ -93,7 +97,7 @@ def test_alg1_saddle_point_finding_and_wrong_lam_star(tmp_path, unrendered_figur
 
 
 @pytest.mark.slow
-def test_alg1_saddle_point_finding_on_the_small_configuration(tmp_path, unrendered_figures):
+def test_alg1_saddle_point_finding_on_the_small_configuration(tmp_path):
     """The positive control at the negative control's own size (three methods, one instance, T = 1000)."""
     _alg1_saddle_point_finding(alg_1_unification.evaluate(_ctx(tmp_path), methods=ALG1_METHODS, n_inst=1, T=1000))
 
@@ -110,7 +114,6 @@ def test_scsc_rule_two_sided():
 
 
 # -------------------------------------------------------------------------------------- sec-4-stability
-@pytest.mark.usefixtures("unrendered_figures")
 def test_sec4_optimism_off_loses_the_exact_damping(tmp_path):
     on = sec_4_stability.evaluate(_ctx(tmp_path), n_seeds=2, T=100, neural=False)
     off = sec_4_stability.evaluate(_ctx(tmp_path), opd_optimistic=False, n_seeds=2, T=100, neural=False)

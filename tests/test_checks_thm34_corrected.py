@@ -7,6 +7,10 @@ from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.result import Verdict
 from quick_profile_run import quick_result
 
+# these tests judge verdicts, findings and controls, not pictures: figures a check writes into the test's tmp_path
+# are not rasterised (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("unrendered_figures")
+
 
 def ctx(tmp_path, seed=0, **kw):
     return CheckContext(profile="quick", seed=seed, out_dir=tmp_path, **kw)
@@ -25,11 +29,11 @@ def test_corrected_statement_holds_in_the_quick_run():
 
 
 @pytest.mark.slow
-def test_corrected_statement_holds_on_small_budget(tmp_path, unrendered_figures):
+def test_corrected_statement_holds_on_small_budget(tmp_path):
     _holds(thm_3_4_corrected.run(ctx(tmp_path), budget=6))  # the negative control's own budget
 
 
-def test_too_small_rate_is_broken(tmp_path, unrendered_figures):
+def test_too_small_rate_is_broken(tmp_path):
     # negative control of the issue: the derived rate x 0.99 must be broken (with an exact witness)
     res = thm_3_4_corrected.run(ctx(tmp_path), budget=6, scale=0.99)
     f = next(f for f in res.findings if f.name == "certified <= stated")
@@ -38,7 +42,7 @@ def test_too_small_rate_is_broken(tmp_path, unrendered_figures):
     assert res.verdict == Verdict.REFUTED
 
 
-def test_zero_budget_is_inconclusive(tmp_path, unrendered_figures):
+def test_zero_budget_is_inconclusive(tmp_path):
     assert thm_3_4_corrected.run(ctx(tmp_path), budget=0).verdict == Verdict.INCONCLUSIVE
     assert theorem_tightness.run(ctx(tmp_path), budget=0).verdict == Verdict.INCONCLUSIVE
     with pytest.raises(ValueError, match="budget"):
@@ -57,7 +61,7 @@ def test_tightness_search_is_deterministic_and_reproducible(tmp_path):
     assert c.computed["max certified r^2/rho(46)"] == pytest.approx(a.computed["max certified r^2/rho(46)"], rel=1e-7)
 
 
-def test_tightness_refutes_with_an_exact_witness(tmp_path, unrendered_figures):
+def test_tightness_refutes_with_an_exact_witness(tmp_path):
     res = theorem_tightness.run(ctx(tmp_path), budget=6)
     if res.verdict == Verdict.REFUTED:
         assert res.witness["replayed"] and res.witness["confirms"] and res.witness["agrees"]
