@@ -18,12 +18,11 @@ PRIVATE = ("_issue", "_not_run", "_from_flat", "_unpickle", "_TOKEN")
 FLAG_KEYS = {"replayed", "confirms", "agrees"}
 
 
-# the package's import graph, read the same way as the layering test reads it (one parser)
-from test_layering import _imports, _module_name  # noqa: E402
+# the package's import graph, read the same way as the layering test reads it (one parser, parsed once)
+from test_layering import GRAPH, _module_name  # noqa: E402
 
 
 FILES = {_module_name(p): p for p in PKG.rglob("*.py")}
-GRAPH = {m: _imports(p) for m, p in FILES.items()}
 
 
 def _under(mod: str, prefix: str) -> bool:
