@@ -5,6 +5,7 @@ from fractions import Fraction
 
 import mpmath
 import numpy as np
+import pytest
 
 from opdcheck.kernels.framework import run_config
 from opdcheck.instances import paper_toy
@@ -15,6 +16,10 @@ from opdcheck.methods import canonical_name
 from opdcheck.paper_checks.result import Verdict
 from opdcheck.theory.linearization import certify_rate
 from quick_profile_run import quick_result
+
+# these tests judge verdicts, findings and controls, not pictures: figures a check writes into the test's tmp_path
+# are not rasterised (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("unrendered_figures")
 
 
 def _ctx(tmp_path):
@@ -53,23 +58,23 @@ def test_fig1_judges_the_papers_pd_and_reports_sequential_pd_as_a_caveat():
 
 
 def test_fig1_negative_controls_change_the_verdict(tmp_path):
-    # removing OPD's optimism, and running a converging method in place of the paper's PD (the sequential
-    # order): the figure's claim is no longer confirmed, and the PD finding refutes with a replayed witness
-    res = fig_1_toy.evaluate(_ctx(tmp_path), run_as={"simultaneous-pd": "finite-step-pd", "opd": "simultaneous-pd"},
-                             T=600)
+    # removing OPD's optimism, running a converging method in place of the paper's PD (the sequential order),
+    # and running the sequential caveat simultaneously: each finding is judged on its own variant's runs, so the
+    # three swaps are planted in one run and each must be caught by its own finding
+    res = fig_1_toy.evaluate(_ctx(tmp_path), T=600, run_as={"simultaneous-pd": "finite-step-pd", "opd": "simultaneous-pd",
+                                                             "finite-step-pd": "simultaneous-pd"})
     assert all(f.verdict != Verdict.CONFIRMED for f in _finding(res, "OPD converges"))
-    assert res.verdict != Verdict.CONFIRMED
+    assert all(f.verdict != Verdict.CONFIRMED for f in _finding(res, "PD fails to converge: simultaneous"))
     # the sequential caveat run simultaneously: the caveat is no longer observed
-    res2 = fig_1_toy.evaluate(_ctx(tmp_path), run_as={"finite-step-pd": "simultaneous-pd"}, T=600)
-    assert all(f.verdict != Verdict.CONFIRMED for f in _finding(res2, "caveat: sequential PD"))
+    assert all(f.verdict != Verdict.CONFIRMED for f in _finding(res, "caveat: sequential PD"))
+    assert res.verdict != Verdict.CONFIRMED
 
 
 # -------------------------------------------------------------------------------------- alg-1-unification
 ALG1_METHODS = ("one-shot", "exact-multi-shot", "finite-step-pd")
 
 
-def test_alg1_saddle_point_finding_and_wrong_lam_star(tmp_path):
-    ok = alg_1_unification.evaluate(_ctx(tmp_path), methods=ALG1_METHODS, n_inst=1, T=1000)
+def _alg1_saddle_point_finding(ok):
     b = _finding(ok, "one-shot and exact multi-shot")[0]
     assert b.verdict == Verdict.CONFIRMED and b.computed["max_abs_error"] <= 1e-7
     # statements about guarantees are not judged by runs
@@ -81,8 +86,20 @@ def test_alg1_saddle_point_finding_and_wrong_lam_star(tmp_path):
     assert ok.summary.lstrip("[").startswith("GDA converges linearly only under SC-SC")  # leads the summary
     assert _finding(ok, "without strong convexity in the dual")[0].verdict == Verdict.CONFIRMED
     assert all(c.passed for c in ok.controls) and ok.verdict == Verdict.REFUTED
+
+
+def test_alg1_saddle_point_finding_and_wrong_lam_star(tmp_path):
+    # positive control: the session's quick run (tests/quick_profile_run.py; every method, more instances);
+    # negative control: a lam* shifted by 1e-3 on the small configuration
+    _alg1_saddle_point_finding(quick_result("alg-1-unification"))
     bad = alg_1_unification.evaluate(_ctx(tmp_path), lam_star_shift=1e-3, methods=ALG1_METHODS, n_inst=1, T=1000)
     assert _finding(bad, "one-shot and exact multi-shot")[0].verdict != Verdict.CONFIRMED
+
+
+@pytest.mark.slow
+def test_alg1_saddle_point_finding_on_the_small_configuration(tmp_path):
+    """The positive control at the negative control's own size (three methods, one instance, T = 1000)."""
+    _alg1_saddle_point_finding(alg_1_unification.evaluate(_ctx(tmp_path), methods=ALG1_METHODS, n_inst=1, T=1000))
 
 
 def test_scsc_rule_two_sided():
@@ -97,13 +114,23 @@ def test_scsc_rule_two_sided():
 
 
 # -------------------------------------------------------------------------------------- sec-4-stability
-def test_sec4_optimism_off_loses_the_exact_damping(tmp_path):
-    on = sec_4_stability.evaluate(_ctx(tmp_path), n_seeds=2, T=100, neural=False)
-    off = sec_4_stability.evaluate(_ctx(tmp_path), opd_optimistic=False, n_seeds=2, T=100, neural=False)
+def _sec4_damping_confirmed(on):
     assert _finding(on, "multiplier settles faster, exact")[0].verdict == Verdict.CONFIRMED
-    assert _finding(off, "multiplier settles faster, exact")[0].verdict != Verdict.CONFIRMED
     assert all(c.passed for c in on.controls)
     assert on.verdict != Verdict.REFUTED  # a synthetic analogue never refutes the LLM experiment
+
+
+def test_sec4_optimism_off_loses_the_exact_damping(tmp_path):
+    # positive control: the session's quick run (tests/quick_profile_run.py; 20 seeds, T = 300, neural included)
+    _sec4_damping_confirmed(quick_result("sec-4-stability"))
+    off = sec_4_stability.evaluate(_ctx(tmp_path), opd_optimistic=False, n_seeds=2, T=100, neural=False)
+    assert _finding(off, "multiplier settles faster, exact")[0].verdict != Verdict.CONFIRMED
+
+
+@pytest.mark.slow
+def test_sec4_exact_damping_at_the_negative_controls_size(tmp_path):
+    """The positive control at the negative control's own size (2 seeds, T = 100, bandit family only)."""
+    _sec4_damping_confirmed(sec_4_stability.evaluate(_ctx(tmp_path), n_seeds=2, T=100, neural=False))
 
 
 def test_settle_time_judge():
@@ -149,6 +176,7 @@ def _bistable_cell():
     return spec, lo, hi
 
 
+@pytest.mark.slow  # a T = 1000 run, its probe and 50-digit replay; the decision rule's controls run by default below
 def test_bistable_cell_is_judged_where_the_certificate_applies():
     """The saddle point is certified attracting, but the run from (pi_ref, 0) is captured by a period-4 orbit
     on which the projection lam = 0 is active: the default run never comes near the saddle point, so it does

@@ -7,6 +7,10 @@ from opdcheck.paper_checks.result import Verdict
 from opdcheck.kernels.alg3 import NaturalGradientStep, StaleAnchorStep
 from quick_profile_run import quick_result
 
+# these tests judge verdicts, findings and controls, not pictures: figures a check writes into the test's tmp_path
+# are not rasterised (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("unrendered_figures")
+
 
 @pytest.fixture
 def ctx(tmp_path):

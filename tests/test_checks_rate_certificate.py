@@ -18,6 +18,10 @@ from opdcheck.theory.linearization import (METHODS, MU, certify_rate, charpoly_c
                                            jacobian, mode_polynomial, predicted_charpoly, step_constants)
 from opdcheck.theory.schur_cohn import is_schur_stable, radius_below
 
+# these tests judge verdicts, findings and controls, not pictures: figures a check writes into the test's tmp_path
+# are not rasterised (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("unrendered_figures")
+
 T_MAX = 6000
 
 

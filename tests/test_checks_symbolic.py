@@ -22,6 +22,10 @@ from opdcheck.theory import closed_forms as cf
 from opdcheck.theory import lemmas as lm
 from quick_profile_run import quick_result
 
+# these tests judge verdicts, findings and controls, not pictures: figures a check writes into the test's tmp_path
+# are not rasterised (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("unrendered_figures")
+
 R34 = sp.Rational(3, 4)
 
 

@@ -19,6 +19,10 @@ from opdcheck.paper_checks.checks.thm_3_4_lyapunov import lyapunov_case
 from opdcheck.paper_checks.studies.thm34_rate import judge_rate, rate_case
 from opdcheck.problem import Problem
 
+# these tests judge verdicts, findings and controls, not pictures: figures a check writes into the test's tmp_path
+# are not rasterised (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("unrendered_figures")
+
 
 @pytest.mark.parametrize("h,beta", [(1, 0.05), (4, 0.3), (2, 2.0)])
 def test_constants_reduce_to_eqs_46_47(h, beta):

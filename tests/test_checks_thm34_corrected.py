@@ -5,19 +5,32 @@ from opdcheck.instances import load_problem
 from opdcheck.paper_checks.checks import theorem_tightness, thm_3_4_corrected
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.result import Verdict
+from quick_profile_run import quick_result
+
+# these tests judge verdicts, findings and controls, not pictures: figures a check writes into the test's tmp_path
+# are not rasterised (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("unrendered_figures")
 
 
 def ctx(tmp_path, seed=0, **kw):
     return CheckContext(profile="quick", seed=seed, out_dir=tmp_path, **kw)
 
 
-def test_corrected_statement_holds_on_small_budget(tmp_path):
-    res = thm_3_4_corrected.run(ctx(tmp_path), budget=6)
+def _holds(res):
     assert res.verdict == Verdict.CONFIRMED, res.summary
     assert res.judged and res.judged >= 5
     assert all(c.passed for c in res.controls)
     lo, med, hi = res.computed["stated - certified (min, median, max)"]
     assert abs(lo) < 1e-8 and abs(hi) < 1e-8  # the formula equals the certificate up to its enclosure width
+
+
+def test_corrected_statement_holds_in_the_quick_run():
+    _holds(quick_result("thm-3.4-corrected"))  # the session's quick run (tests/quick_profile_run.py): budget 18
+
+
+@pytest.mark.slow
+def test_corrected_statement_holds_on_small_budget(tmp_path):
+    _holds(thm_3_4_corrected.run(ctx(tmp_path), budget=6))  # the negative control's own budget
 
 
 def test_too_small_rate_is_broken(tmp_path):

@@ -22,9 +22,28 @@ def _checks() -> dict:
 
 
 @lru_cache(maxsize=None)
-def _name_patterns(check_id: str) -> tuple:
-    """Every string literal of the check's module and every f-string as a regex (formatted parts = ``.+``):
-    a finding name the check can produce matches one of them."""
+def _module_names(module_name: str) -> tuple[frozenset, tuple]:
+    """``(string literals, f-string regexes)`` of one module's source (formatted parts = ``.+``); parsed once
+    per module, however many checks draw on it."""
+    try:
+        tree = ast.parse(inspect.getsource(sys.modules[module_name]))
+    except (OSError, TypeError):
+        return frozenset(), ()
+    literals, pats = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            literals.add(node.value)
+        elif isinstance(node, ast.JoinedStr):
+            fixed = "".join(v.value for v in node.values if isinstance(v, ast.Constant))
+            if len(fixed.strip()) >= 4:  # an f-string of bare fields would match any name
+                pats.append("".join(re.escape(v.value) if isinstance(v, ast.Constant) else ".+" for v in node.values))
+    return frozenset(literals), tuple(re.compile(p, re.S) for p in pats)
+
+
+@lru_cache(maxsize=None)
+def _name_patterns(check_id: str) -> tuple[frozenset, tuple]:
+    """Every string literal of the check's module (matched exactly) and every f-string as a regex: a finding
+    name the check can produce is one of the literals or matches one of the regexes."""
     module = sys.modules[_checks()[check_id].func.__module__]
     # the check's own module and the opdcheck modules it draws on (a step list built in a replay module names
     # findings too); other checks are never among them (a check does not import a check)
@@ -32,21 +51,13 @@ def _name_patterns(check_id: str) -> tuple:
                               for m in [v if inspect.ismodule(v) else sys.modules.get(getattr(v, "__module__", "") or "")]
                               if m is not None and m is not module and m.__name__.startswith("opdcheck.")},
                              key=lambda m: m.__name__)
-    trees = []
-    for m in mods:
-        try:
-            trees.append(ast.parse(inspect.getsource(m)))
-        except (OSError, TypeError):
-            continue
-    pats = []
-    for node in (n for tree in trees for n in ast.walk(tree)):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            pats.append(re.escape(node.value))
-        elif isinstance(node, ast.JoinedStr):
-            fixed = "".join(v.value for v in node.values if isinstance(v, ast.Constant))
-            if len(fixed.strip()) >= 4:  # an f-string of bare fields would match any name
-                pats.append("".join(re.escape(v.value) if isinstance(v, ast.Constant) else ".+" for v in node.values))
-    return tuple(re.compile(p, re.S) for p in pats)
+    parts = [_module_names(m.__name__) for m in mods]
+    return frozenset().union(*(lit for lit, _ in parts)), tuple(p for _, ps in parts for p in ps)
+
+
+def _produces(check_id: str, name: str) -> bool:
+    literals, pats = _name_patterns(check_id)
+    return name in literals or any(p.fullmatch(name) for p in pats)
 
 
 def _unknown_judges(register) -> list[str]:
@@ -56,7 +67,7 @@ def _unknown_judges(register) -> list[str]:
         for j in s.judges:
             if j.check not in checks:
                 bad.append(f"{s.id}: check {j.check!r} does not exist")
-            elif j.finding and not j.planned and not any(p.fullmatch(j.finding) for p in _name_patterns(j.check)):
+            elif j.finding and not j.planned and not _produces(j.check, j.finding):
                 bad.append(f"{s.id}: check {j.check!r} produces no finding named {j.finding!r}")
     return bad
 

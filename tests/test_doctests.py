@@ -8,6 +8,7 @@ from __future__ import annotations
 import doctest
 import importlib
 import pkgutil
+from functools import lru_cache
 
 import pytest
 
@@ -28,6 +29,7 @@ def _modules() -> list[str]:
 OPTIONAL_TOP_LEVEL = {"jax", "jaxlib", "optax", "dask", "distributed", "cvxpy", "numba"}
 
 
+@lru_cache(maxsize=1)
 def _with_examples() -> list[str]:
     out = []
     finder = doctest.DocTestFinder(exclude_empty=True)

@@ -77,6 +77,10 @@ def _package_copy(tmp_path: Path) -> Path:
     return root
 
 
+# three compiling processes; by default the same mechanism is held by the key covering every kernel source
+# (test_the_key_changes_with_every_kernel_source_and_nothing_else) and by tests/test_kernels_numba_cache_portable.py
+# (a second checkout loads, an edited fastexp.py compiles afresh)
+@pytest.mark.slow
 def test_second_process_loads_and_an_edit_of_fastexp_recompiles_the_fused_kernel(tmp_path):
     """On a copy of the package: process 1 compiles two kernels of numba_fused.py (one inlining fastexp's
     exp1), process 2 loads them; then only fastexp.py is edited (a constant exp1 inlines, value unchanged

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import opdcheck
 
 PROBE = """
@@ -35,22 +37,33 @@ def _run(tree: Path, cache: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_a_copy_at_another_path_hits_the_cache_built_by_the_first(tmp_path):
-    cache = tmp_path / "cache"
-    a = _copy_package(tmp_path / "a")
-    first = _run(a, cache)
+@pytest.fixture(scope="module")
+def first_checkout(tmp_path_factory) -> tuple[Path, Path, dict]:
+    """``(cache, checkout, probe record)``: one checkout that compiled the probe kernel into an empty cache
+    (shared by this module's tests: both start from the cache it built)."""
+    root = tmp_path_factory.mktemp("portable")
+    cache = root / "cache"
+    a = _copy_package(root / "a")
+    return cache, a, _run(a, cache)
+
+
+def test_the_first_checkout_compiled(first_checkout):
+    _, a, first = first_checkout
     assert first["file"].startswith(str(a)) and first["misses"] == 1 and first["hits"] == 0, first
+
+
+def test_a_copy_at_another_path_hits_the_cache_built_by_the_first(tmp_path, first_checkout):
+    cache, _, first = first_checkout
+    assert first["misses"] == 1 and first["hits"] == 0, first  # compiled, so the hit below can fail
     b = _copy_package(tmp_path / "elsewhere" / "b")
     second = _run(b, cache)
     assert second["file"].startswith(str(b)), second
     assert second["hits"] == 1 and second["misses"] == 0, second  # loaded, not compiled again
 
 
-def test_an_edited_kernel_source_compiles_afresh(tmp_path):
+def test_an_edited_kernel_source_compiles_afresh(tmp_path, first_checkout):
     """The negative control: a changed byte in a kernel file is a new cache folder (no stale machine code)."""
-    cache = tmp_path / "cache"
-    a = _copy_package(tmp_path / "a")
-    _run(a, cache)
+    cache, _, _ = first_checkout  # a cache holding the unedited kernel (and, in any order, its unedited copies)
     b = _copy_package(tmp_path / "b")
     f = b / "opdcheck" / "kernels" / "fastexp.py"
     f.write_text(f.read_text() + "\n# edited\n")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from package_ast import parsed
+
 PKG = Path(__file__).resolve().parents[1] / "opdcheck"
 SOLVERS = ("cvxpy", "clarabel", "highspy", "scipy.optimize.linprog")
 
@@ -25,7 +27,7 @@ def _module_name(path: Path) -> str:
 
 
 def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = parsed(path)
     mod = _module_name(path)
     pkg = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
     out = set()

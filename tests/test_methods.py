@@ -14,6 +14,7 @@ from opdcheck.kernels.framework import run_config
 from opdcheck.kernels.opd import run_opd
 from opdcheck.methods import all_methods, canonical_name, certified_methods, get_method, method_names
 from opdcheck.theory import linearization, rate_formulas
+from package_ast import parsed
 
 PKG = Path(__file__).resolve().parents[1] / "opdcheck"
 
@@ -78,7 +79,7 @@ def test_certify_accepts_aliases_and_refuses_uncertified_methods(tmp_path, capsy
 
 
 def _string_literals(path: Path) -> set[str]:
-    return {n.value for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+    return {n.value for n in ast.walk(parsed(path))
             if isinstance(n, ast.Constant) and isinstance(n.value, str)}
 
 
@@ -92,7 +93,7 @@ def test_no_module_keeps_its_own_map_of_method_names():
     for path in PKG.rglob("*.py"):
         if path.name == "methods.py":
             continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(parsed(path)):
             if isinstance(node, ast.Dict) and len(node.keys) >= 2:
                 ks = [k.value for k in node.keys if isinstance(k, ast.Constant)]
                 vs = [v.value for v in node.values if isinstance(v, ast.Constant)]

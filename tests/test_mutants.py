@@ -12,6 +12,10 @@ import pytest
 from opdcheck import mutants as M
 from quick_profile_run import quick_result
 
+# these tests judge verdicts, findings and controls, not pictures: figures a check writes into the test's tmp_path
+# are not rasterised (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("unrendered_figures")
+
 _UNMUTATED: dict[str, dict] = {}
 
 
@@ -67,12 +71,12 @@ def _params():
 
 
 @pytest.mark.parametrize("mutant", _params())
-def test_mutant_is_caught(mutant):
+def test_mutant_is_caught(mutant, tmp_path):
     lines = []
     for cid in mutant.checks:  # the unmutated run of a check is computed only if the mutant reaches it
         base = _unmutated((cid,))
         with mutant.patch():
-            got = M.run_checks_detailed((cid,))
+            got = M.run_checks_detailed((cid,), out_dir=tmp_path)
         lines = M.differences(cid, base[cid], got[cid])
         if lines:
             break

@@ -6,6 +6,10 @@ import math
 import numpy as np
 import pytest
 
+# these tests judge verdicts, findings and controls, not pictures: figures a check writes into the test's tmp_path
+# are not rasterised (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("unrendered_figures")
+
 jax = pytest.importorskip("jax")
 import jax.flatten_util  # noqa: E402,F401,F811 (the submodule is not loaded by `import jax`)
 

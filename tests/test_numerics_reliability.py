@@ -22,6 +22,10 @@ from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.result import Verdict
 from opdcheck.problem import Problem
 
+# these tests judge verdicts, findings and controls, not pictures: figures a check writes into the test's tmp_path
+# are not rasterised (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("unrendered_figures")
+
 
 def _toy(beta=0.05, soft=1.0, hard=1.0, R_hard=None, name="toy"):
     R_hard = [[[-0.7 * hard, 0.3 * hard]]] if R_hard is None else R_hard

@@ -81,7 +81,8 @@ AGREEMENT_CASES = [
     (1, 2, 1, 0.05, 0), (3, 4, 2, 0.1, 1), (5, 5, 3, 0.2, 2), (10, 10, 8, 0.05, 3), (20, 5, 4, 1.0, 4),
     (8, 6, 8, 0.5, 5), (4, 3, 2, 0.3, 6), (50, 20, 8, 0.05, 7), (12, 7, 5, 0.1, 8), (2, 6, 6, 0.3, 9),
     (6, 2, 1, 0.5, 10), (13, 2, 3, 0.05, 11), (9, 9, 7, 0.1, 12), (17, 6, 7, 0.2, 13), (11, 5, 8, 0.06, 14),
-    (8, 7, 4, 0.05, 15), (19, 3, 8, 1.0, 16), (7, 4, 1, 2.0, 17), (14, 5, 6, 0.4, 18), (100, 100, 4, 0.1, 8),
+    (8, 7, 4, 0.05, 15), (19, 3, 8, 1.0, 16), (7, 4, 1, 2.0, 17), (14, 5, 6, 0.4, 18),
+    pytest.param(100, 100, 4, 0.1, 8, marks=pytest.mark.slow),  # 1e4 variables: the slow run's solver cross-check
 ]
 
 
@@ -159,6 +160,7 @@ def test_polish_fails_loudly_from_nonsense():
         polish_kkt(p.with_beta(0.0), uniform, np.ones(p.h))
 
 
+@pytest.mark.slow  # 1e4 variables, three solves
 def test_large_instance_solves_in_the_joint_formulation():
     # regression for the joint-distribution formulation (q = rho pi): with per-row weights rho[x] in front
     # of each row's entropy, Clarabel's gap stalled at ~7.6e-8 on this 1e4-variable instance at every
@@ -173,6 +175,7 @@ def test_large_instance_solves_in_the_joint_formulation():
     assert np.max(np.abs(sp.pi - ref.pi)) <= SADDLE_AGREEMENT_ATOL
 
 
+@pytest.mark.slow  # two Clarabel solves of a 1000-prompt instance; the polish's default tests: test_cvxpy_agrees_with_dual_newton
 def test_row_of_a_negligible_prompt_is_undetermined_raw_and_fixed_by_the_polish():
     # a real solver behaviour: Clarabel reports "optimal", but one prompt has weight rho ~ 2e-9, so its row of
     # pi is not determined by the solver's tolerances (raw error ~0.01 in pi, ~1e-10 in q = rho pi). The

@@ -18,12 +18,12 @@ PRIVATE = ("_issue", "_not_run", "_from_flat", "_unpickle", "_TOKEN")
 FLAG_KEYS = {"replayed", "confirms", "agrees"}
 
 
-# the package's import graph, read the same way as the layering test reads it (one parser)
-from test_layering import _imports, _module_name  # noqa: E402
+# the package's import graph, read the same way as the layering test reads it (one parser, parsed once)
+from test_layering import GRAPH, _module_name  # noqa: E402
+from package_ast import parsed  # noqa: E402
 
 
 FILES = {_module_name(p): p for p in PKG.rglob("*.py")}
-GRAPH = {m: _imports(p) for m, p in FILES.items()}
 
 
 def _under(mod: str, prefix: str) -> bool:
@@ -80,7 +80,7 @@ def test_the_import_rule_catches_a_planted_import(tmp_path):
 
 
 def _witness_violations(path: Path) -> list[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = parsed(path)
     out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):

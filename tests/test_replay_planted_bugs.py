@@ -21,6 +21,10 @@ from quick_profile_run import quick_result
 # a planted bug is patched into every module bound to the original at that moment: import them all first, so
 # that no module first imported while the bug is planted keeps it after the test
 import opdcheck.kernels.numba_opd  # noqa: E402,F401  (imports rules.dual_step_size at module level)
+
+# these tests judge verdicts, findings and controls, not pictures: figures a check writes into the test's tmp_path
+# are not rasterised (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("unrendered_figures")
 all_checks()
 
 

@@ -13,6 +13,10 @@ from opdcheck.paper_checks.checks import app_c_proof_steps, app_e_strong_duality
 from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.result import Verdict
 
+# these tests judge verdicts, findings and controls, not pictures: figures a check writes into the test's tmp_path
+# are not rasterised (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("unrendered_figures")
+
 
 def _curved(t):
     return ae.curved_logits(t, lib=mpmath)

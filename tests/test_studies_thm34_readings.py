@@ -15,6 +15,10 @@ from opdcheck.paper_checks.result import Verdict
 from opdcheck.paper_checks.studies import thm34_readings as rd
 from opdcheck.paper_checks.studies.curvature_family import family_design, mode_polynomial_root_one, rho46
 
+# these tests judge verdicts, findings and controls, not pictures: figures a check writes into the test's tmp_path
+# are not rasterised (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("unrendered_figures")
+
 
 def test_family_is_in_the_theorems_class():
     for p in (Fraction(1, 10), Fraction(1, 100)):

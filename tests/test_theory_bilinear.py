@@ -10,6 +10,10 @@ from opdcheck.paper_checks.result import Verdict
 from opdcheck.theory import bilinear as bl
 from quick_profile_run import quick_result, quick_results
 
+# these tests judge verdicts, findings and controls, not pictures: figures a check writes into the test's tmp_path
+# are not rasterised (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("unrendered_figures")
+
 BETA = sp.Symbol("beta", positive=True)
 DAMPED = sp.Matrix([[1 - bl.ALPHA * BETA, bl.ALPHA * bl.SIGMA], [-bl.ALPHA * bl.SIGMA, 1 - bl.ALPHA * BETA]])
 

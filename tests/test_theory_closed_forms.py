@@ -13,6 +13,10 @@ from opdcheck.theory.render import latex_block, side_by_side
 from opdcheck.tolerances import PROX_CVXPY_PI_ATOL
 from quick_profile_run import quick_result
 
+# these tests judge verdicts, findings and controls, not pictures: figures a check writes into the test's tmp_path
+# are not rasterised (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("unrendered_figures")
+
 
 def test_derived_log_weight_is_solved_stationarity():
     lw = cf.derive_prox_log_weight()

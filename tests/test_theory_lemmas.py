@@ -9,6 +9,11 @@ from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.result import Verdict
 from opdcheck.theory import lemmas as lm
 from quick_profile_run import quick_result, quick_results
+import pytest
+
+# these tests judge verdicts, findings and controls, not pictures: figures a check writes into the test's tmp_path
+# are not rasterised (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("unrendered_figures")
 
 R34 = sp.Rational(3, 4)
 

@@ -14,6 +14,10 @@ from opdcheck.theory import thm34_constants as tc
 from opdcheck.tolerances import THM34_CROSSCHECK_RTOL
 from quick_profile_run import quick_result
 
+# these tests judge verdicts, findings and controls, not pictures: figures a check writes into the test's tmp_path
+# are not rasterised (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("unrendered_figures")
+
 s = sp.sqrt(tc.H) * tc.R
 
 

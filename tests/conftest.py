@@ -1,0 +1,75 @@
+"""Session-wide test helpers.
+
+* The session's shared quick run (``tests/quick_profile_run.py``) reports its own wall and CPU time at the end of
+  a run, so a test run's total can be split into the shared run and everything else.
+* ``unrendered_figures``: a test that judges a check's verdicts and findings (not its pictures) may skip the
+  PNG rendering of the figures the check writes into the test's own temporary folder. The figure is still built
+  and :func:`opdcheck.paper_checks.figures.save_figure` still refuses an empty one; only
+  ``Figure.savefig``'s rasterisation is replaced by a placeholder file. Figures written anywhere else than the
+  test's ``tmp_path`` (the shared quick run's report, which the report tests read) are rendered as usual.
+"""
+from __future__ import annotations
+
+import os
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+
+import quick_profile_run as _quick
+
+_QUICK_TIME: dict[str, float] = {}
+_quick_results = getattr(_quick, "quick_results", None)  # None: nothing to time (the module changed its entry point)
+
+
+def _timed_quick_results(*args, **kwargs):
+    """``quick_profile_run.quick_results``, timing its first (uncached) call."""
+    if _QUICK_TIME:
+        return _quick_results(*args, **kwargs)
+    wall, cpu, t0 = time.perf_counter(), time.process_time(), os.times()
+    out = _quick_results(*args, **kwargs)
+    t1 = os.times()
+    _QUICK_TIME.update(wall=time.perf_counter() - wall, cpu=time.process_time() - cpu,
+                       children=(t1.children_user - t0.children_user) + (t1.children_system - t0.children_system))
+    return out
+
+
+# tests import ``quick_results`` / ``quick_result`` after this module is loaded, so they see the timed one
+if callable(_quick_results):
+    _quick.quick_results = _timed_quick_results
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if _QUICK_TIME:
+        terminalreporter.write_line(
+            f"shared quick run (tests/quick_profile_run.py): {_QUICK_TIME['wall']:.1f} s wall, "
+            f"{_QUICK_TIME['cpu']:.1f} s CPU in this process + {_QUICK_TIME['children']:.1f} s in finished worker processes")
+
+
+def _png_1x1() -> bytes:
+    """A valid 1x1 white PNG: what a figure rendered for a test that never looks at it is replaced by."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00\xff")) + chunk(b"IEND", b""))
+
+
+@pytest.fixture
+def unrendered_figures(monkeypatch, tmp_path):
+    """Figures saved under this test's ``tmp_path`` are written as a 1x1 placeholder PNG."""
+    from matplotlib.figure import Figure
+
+    base = tmp_path.resolve()
+    render = Figure.savefig
+
+    def savefig(self, fname, *args, **kwargs):
+        if isinstance(fname, (str, Path)) and Path(fname).resolve().is_relative_to(base):
+            Path(fname).write_bytes(_png_1x1())
+            return None
+        return render(self, fname, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    yield
