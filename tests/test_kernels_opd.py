@@ -14,6 +14,7 @@ from opdcheck.kernels.trajectory import (fit_tail_rate, judge_bound, judge_lyapu
                                          last_iterate_converges)
 from opdcheck.logspace import kl_rows, softmax_rows
 from opdcheck.numerics.saddle import solve_saddle
+from opdcheck.kernels.accuracy import kl_series_agrees, softmax_log_agrees, softmax_pi_agrees
 from opdcheck.tolerances import NUMBA_AGREEMENT_RTOL, NUMBA_KL_SERIES_RTOL, NUMBA_SOFTMAX_RTOL_PER_LOGIT
 
 # Fig. 1: 1/(eta_th + beta) = 0.6 and dual step 0.6 (eta_lam^{-1} = 0.6 in Algorithm 3's convention)
@@ -255,6 +256,7 @@ def test_numba_kl_row_matches_reference_kl():
         ref = kl_rows_log(p, np.log(p), np.log(q))
         got = np.array([_kl_row(p[i], np.log(p[i]), np.log(q[i])) for i in range(p.shape[0])])
         np.testing.assert_allclose(got, ref, rtol=NUMBA_KL_SERIES_RTOL)
+        assert kl_series_agrees(got, ref)  # the named comparison its own-scale test controls
     # tiny KL: the series resolves it (both are ~1e-19, not ~1e-16 rounding noise)
     q2 = softmax_rows(np.log(p) + 1e-9 * rng.normal(size=p.shape))
     got = _kl_row(p[0], np.log(p[0]), np.log(q2[0]))
@@ -288,6 +290,7 @@ def test_numba_softmax_row_matches_reference():
         np.testing.assert_allclose(z, ref, rtol=0, atol=2 * NUMBA_SOFTMAX_RTOL_PER_LOGIT * L)
         normal = ref > -708.0 + 1.0
         np.testing.assert_allclose(pi[normal], np.exp(ref[normal]), rtol=NUMBA_SOFTMAX_RTOL_PER_LOGIT * L, atol=0)
+        assert softmax_log_agrees(z, ref, L) and softmax_pi_agrees(pi[normal], np.exp(ref[normal]), L)
         assert np.all(pi[ref < -709.0] == 0.0) and abs(pi.sum() - 1.0) < 1e-15
     z = np.array([0.0, np.nan, 1.0])
     assert _softmax_row(z, np.zeros(3), 1.0, True, np.empty(3), np.empty(3)) == 1  # non-finite is flagged

@@ -630,3 +630,37 @@ def test_neural_gate_controls_catch_loosened_gates(monkeypatch):
     # a significance test written the wrong way round fails both of its controls
     flipped = tc.neural_gate_controls(chk.neural_cost_feasible, lambda p: p > chk.PAIRED_TEST_ALPHA, chk.reward_competitive)
     assert [c.passed for c in flipped if "PAIRED_TEST_ALPHA" in c.name] == [False, False]
+
+
+# ---------------------------------------------------------------- kernel accuracy contracts (kernels/accuracy.py)
+def _kernel_gate_cases() -> dict:
+    from opdcheck.kernels import accuracy as acc
+
+    want = np.exp(np.array([-700.0, -3.0, -1.0, 0.0, 0.5, 700.0]))
+    ref_kl = np.array([1e-3, 0.02, 0.7, 3.0])
+    ref_z = np.array([-0.2, -1.5, -2.9])
+    L = 3.0
+    return {
+        # an exp d ulp above libm's (a quarter ulp rounds back to libm's value: accepted)
+        "FASTEXP_MAX_ULP": lambda d: [acc.exp_within_ulp(want + d * np.spacing(want), want)],
+        "NUMBA_KL_SERIES_RTOL": lambda d: [acc.kl_series_agrees(ref_kl * (1 + d), ref_kl),
+                                           acc.kl_series_agrees(ref_kl * (1 - d), ref_kl)],
+        # in units of the per-logit tolerance x L: log pi off by 2 d L (its gate is 2 rtol L), pi by d L relative
+        "NUMBA_SOFTMAX_RTOL_PER_LOGIT": lambda d: [acc.softmax_log_agrees(ref_z + 2 * d * L, ref_z, L),
+                                                   acc.softmax_log_agrees(ref_z - 2 * d * L, ref_z, L),
+                                                   acc.softmax_pi_agrees(np.exp(ref_z) * (1 + d * L), np.exp(ref_z), L),
+                                                   acc.softmax_pi_agrees(np.exp(ref_z) * (1 - d * L), np.exp(ref_z), L)],
+    }
+
+
+@pytest.mark.parametrize("name", ("FASTEXP_MAX_ULP", "NUMBA_KL_SERIES_RTOL", "NUMBA_SOFTMAX_RTOL_PER_LOGIT"))
+def test_kernel_accuracy_gate_own_scale(name, monkeypatch):
+    from opdcheck import tolerances
+    from opdcheck.kernels import accuracy
+
+    accepts, tol = _kernel_gate_cases()[name], getattr(tolerances, name)
+    out = tc.band_controls(name, accepts, tol)
+    assert all(c.passed for c in out), [c.detail for c in out if not c.passed]
+    monkeypatch.setattr(accuracy, name, 1000 * tol)  # the kernel's accuracy contract planted 1000x looser
+    out = tc.band_controls(name, accepts, tol)
+    assert not _neg(out)[0].passed and _pos(out)[0].passed
