@@ -34,13 +34,18 @@ inside ONE vectorised loop per row (:func:`_logits_exp_dots`) that reads ``log p
 once and forms the logits, their exp, the row sum and four constraint sums together (h < 4: zero
 rows of weight 0; h > 4: the other rows folded into the first input before the loop). The shift of
 the exp is the row's normaliser from the previous pass, so the common step needs no max pass. Each KL term
-``p (d + expm1(-d))`` (the reference's accurate form, ``kernels.trajectory.kl_rows_log``) is its
-Taylor series for ``|d| <= 1`` and ``p d + q - p`` beyond (equal, since ``expm1(-d) = q/p - 1``, and
-free of cancellation there), with ``p`` and ``q`` both already known (computed rows, ``pi*``,
-``pi_ref``): no exp at all for the KL metrics (simultaneous PD evaluates ``pi_hat_t`` once more). The
-three KLs and ``<pi_hat_{t+1}, r>`` of a row are ONE loop (:func:`_metric_sums`) over the exp values
-and logits the step already holds in L1, scaled by the row's normalisers on the fly (nothing is
-normalised in place or recomputed).
+``p (d + expm1(-d))`` of the two KLs that go to 0 with the run (``KL(pi* || pi_hat_{t+1})`` and
+``KL(pi_hat_{t+1} || pi_t)``) is, as in the reference's accurate form (``kernels.trajectory.kl_rows_log``),
+its Taylor series for ``|d| <= 1`` (evaluated by Estrin's scheme, :func:`_series`: a Horner chain of 17
+dependent FMAs was latency-bound) and ``p d + q - p`` beyond (equal, since ``expm1(-d) = q/p - 1``, and
+free of cancellation there), with ``p`` and ``q`` both already known (computed rows, ``pi*``): no exp
+at all for the KL metrics (simultaneous PD evaluates ``pi_hat_t`` once more). ``KL(pi_hat_{t+1} ||
+pi_ref)``, which only enters the duality gap, has no per-entry term: ``log pi_hat_{t+1} - log pi_ref``
+is linear in the tables, so it is ``(a - 1) <pi, log pi_ref> + b <pi, r> + sum_j c_j <pi, R_j> - logZ``
+from two dot products and the constraint sums (:func:`_kl_ref_from_logits`). The two KLs,
+``<pi_hat_{t+1}, log pi_ref>`` and ``<pi_hat_{t+1}, r>`` of a row are ONE loop (:func:`_metric_sums`)
+over the exp values and logits the step already holds in L1, scaled by the row's normalisers on the
+fly (nothing is normalised in place or recomputed).
 
 Determinism and threads: rows are processed in blocks of ``ROW_BLOCK`` by ``prange`` (when
 ``X n >= PARALLEL_MIN_ENTRIES``); each row writes its own results (no accumulation across rows in
