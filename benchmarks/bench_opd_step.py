@@ -16,7 +16,7 @@ to read). All rows of a size are measured in the same run on the same seeded ins
   measured in the same run (``bandwidth_GBps`` in every row).
 * ``floor_ms``: the bytes a version must move per step / that bandwidth (at the row's thread count;
   numpy: 1 thread). Fused: it reads ``log pi_ref, r, R_1..R_h`` = ``8 (h+2) X n`` bytes and writes
-  nothing of size ``X n``; with metrics it also reads ``pi*, log pi*, pi_ref`` (``8 (h+5) X n``).
+  nothing of size ``X n``; with metrics it also reads ``pi*, log pi*`` (``8 (h+4) X n``).
   Materialising / numpy: read ``log pi_hat, log pi_ref, r, R_1..R_h, pi*, log pi*`` and write
   ``log pi_t, log pi_hat_{t+1}``: ``8 (h+7) X n`` (a write counted as one transfer, which understates
   write-allocate traffic, so their floors are optimistic).
@@ -283,7 +283,7 @@ def bench_size(X: int, n: int, h: int, T: int, repeats: int, bw: dict, rows: lis
     kw = dict(eta_th=e[0], eta_lam=e[1], saddle=saddle)
     entries = X * n
     bytes_fused = 8 * (h + 2) * entries
-    bytes_fused_m = 8 * (h + 5) * entries
+    bytes_fused_m = 8 * (h + 4) * entries
     bytes_mat = 8 * (h + 7) * entries
     numba.set_num_threads(2)
     if "--no-materialising" not in sys.argv:

@@ -126,8 +126,8 @@ def test_the_exp_inside_the_fused_row_loop_keeps_the_accuracy_contract():
 def test_metric_sums_are_the_reference_kls_on_the_steps_own_exp_values():
     """``_metric_sums`` (the metric step's one loop) takes N and the target as the step holds them, exp
     values and logits with the row's scale and normaliser, and gives the reference's accurate KLs
-    (``kernels.trajectory.kl_rows_log``) and <N, r>; KL(N || N) is 0. Negative control: the
-    scale of N off by 1e-6 (relative) moves KL(N || pi_ref) and <N, r> far beyond the agreement tolerance."""
+    (``kernels.trajectory.kl_rows_log``), <N, log pi_ref> and <N, r>; KL(N || N) is 0. Negative control:
+    the scale of N off by 1e-6 (relative) moves <N, log pi_ref> and <N, r> far beyond the agreement tolerance."""
     from opdcheck.kernels.fastexp import exp_shift
     from opdcheck.kernels.numba_fused import _metric_sums
     from opdcheck.kernels.trajectory import kl_rows_log
@@ -143,14 +143,40 @@ def test_metric_sums_are_the_reference_kls_on_the_steps_own_exp_values():
     exp_shift(uT, mT, eT)
     zN, zT = mN + np.log(eN.sum()), mT + np.log(eT.sum())
     sN, sT = 1.0 / eN.sum(), 1.0 / eT.sum()
-    ks, kt, kr, ar = _metric_sums(eN, uN, sN, zN, np.exp(ls), ls, eT, uT, sT, zT, np.exp(Lx), Lx, rx)
+    ks, kt, al, ar = _metric_sums(eN, uN, sN, zN, np.exp(ls), ls, eT, uT, sT, zT, Lx, rx)
     pN, lN = eN * sN, uN - zN
-    want = (kl_rows_log(np.exp(ls), ls, lN), kl_rows_log(pN, lN, uT - zT), kl_rows_log(pN, lN, Lx), pN @ rx)
-    assert np.allclose((ks, kt, kr, ar), want, rtol=1e-13, atol=0.0)
-    assert _metric_sums(eN, uN, sN, zN, np.exp(ls), ls, eN, uN, sN, zN, np.exp(Lx), Lx, rx)[1] == 0.0
-    bad = _metric_sums(eN, uN, sN * (1 + 1e-6), zN, np.exp(ls), ls, eT, uT, sT, zT, np.exp(Lx), Lx, rx)
+    want = (kl_rows_log(np.exp(ls), ls, lN), kl_rows_log(pN, lN, uT - zT), pN @ Lx, pN @ rx)
+    assert np.allclose((ks, kt, al, ar), want, rtol=1e-13, atol=0.0)
+    assert _metric_sums(eN, uN, sN, zN, np.exp(ls), ls, eN, uN, sN, zN, Lx, rx)[1] == 0.0
+    bad = _metric_sums(eN, uN, sN * (1 + 1e-6), zN, np.exp(ls), ls, eT, uT, sT, zT, Lx, rx)
     assert abs(bad[2] - want[2]) > 1e3 * FUSED_AGREEMENT_RTOL * abs(want[2])
     assert abs(bad[3] - want[3]) > 1e3 * FUSED_AGREEMENT_RTOL * abs(want[3])
+
+
+def test_kl_to_pi_ref_from_the_logits_is_the_reference_kl():
+    """KL(N || pi_ref) as the fused pass forms it from the row's logits (:func:`_kl_ref_from_logits`:
+    (a - 1) <N, log pi_ref> + b <N, r> + sum_j c_j <N, R_j> - logZ) equals the reference's accurate
+    ``kl_rows_log`` to ~1e-15 of the row's scale, and is exactly 0 at pi_hat_0 = pi_ref. Negative
+    control: a wrong coefficient (a instead of a - 1) is far off."""
+    from opdcheck.kernels.numba_fused import _kl_ref_from_logits
+    from opdcheck.kernels.trajectory import kl_rows_log
+    rng = np.random.default_rng(5)
+    n, h = 301, 3
+    Lx = rng.normal(size=n)
+    Lx = Lx - np.log(np.sum(np.exp(Lx)))
+    rx, R = rng.uniform(size=n), rng.uniform(size=(h, n))
+    for w in (np.array([0.7, 3.0, 0.5, -1.0, 2.0]), np.array([0.99, 0.01, 0.0, 1e-3, 0.0])):
+        u = w[0] * Lx + w[1] * rx + w[2:] @ R
+        z = np.log(np.sum(np.exp(u)))
+        pN = np.exp(u - z)
+        got = _kl_ref_from_logits(w, pN @ Lx, pN @ rx, R @ pN, z)
+        want = float(kl_rows_log(pN[None], (u - z)[None], Lx[None])[0])
+        scale = abs(w[0] - 1) * abs(pN @ Lx) + abs(w[1] * (pN @ rx)) + np.abs(w[2:]) @ (R @ pN) + abs(z)
+        assert abs(got - want) <= 1e-14 * scale, (got, want)
+        wrong = _kl_ref_from_logits(np.r_[w[0] + 1.0, w[1:]], pN @ Lx, pN @ rx, R @ pN, z)
+        assert abs(wrong - want) > 1e-3
+    w0 = np.array([1.0, 0.0, 0.0, 0.0, 0.0])
+    assert _kl_ref_from_logits(w0, np.exp(Lx) @ Lx, np.exp(Lx) @ rx, R @ np.exp(Lx), 0.0) == 0.0
 
 
 # ------------------------------------------------------------------------------------------ theory

@@ -34,13 +34,18 @@ inside ONE vectorised loop per row (:func:`_logits_exp_dots`) that reads ``log p
 once and forms the logits, their exp, the row sum and four constraint sums together (h < 4: zero
 rows of weight 0; h > 4: the other rows folded into the first input before the loop). The shift of
 the exp is the row's normaliser from the previous pass, so the common step needs no max pass. Each KL term
-``p (d + expm1(-d))`` (the reference's accurate form, ``kernels.trajectory.kl_rows_log``) is its
-Taylor series for ``|d| <= 1`` and ``p d + q - p`` beyond (equal, since ``expm1(-d) = q/p - 1``, and
-free of cancellation there), with ``p`` and ``q`` both already known (computed rows, ``pi*``,
-``pi_ref``): no exp at all for the KL metrics (simultaneous PD evaluates ``pi_hat_t`` once more). The
-three KLs and ``<pi_hat_{t+1}, r>`` of a row are ONE loop (:func:`_metric_sums`) over the exp values
-and logits the step already holds in L1, scaled by the row's normalisers on the fly (nothing is
-normalised in place or recomputed).
+``p (d + expm1(-d))`` of the two KLs that go to 0 with the run (``KL(pi* || pi_hat_{t+1})`` and
+``KL(pi_hat_{t+1} || pi_t)``) is, as in the reference's accurate form (``kernels.trajectory.kl_rows_log``),
+its Taylor series for ``|d| <= 1`` (evaluated by Estrin's scheme, :func:`_series`: a Horner chain of 17
+dependent FMAs was latency-bound) and ``p d + q - p`` beyond (equal, since ``expm1(-d) = q/p - 1``, and
+free of cancellation there), with ``p`` and ``q`` both already known (computed rows, ``pi*``): no exp
+at all for the KL metrics (simultaneous PD evaluates ``pi_hat_t`` once more). ``KL(pi_hat_{t+1} ||
+pi_ref)``, which only enters the duality gap, has no per-entry term: ``log pi_hat_{t+1} - log pi_ref``
+is linear in the tables, so it is ``(a - 1) <pi, log pi_ref> + b <pi, r> + sum_j c_j <pi, R_j> - logZ``
+from two dot products and the constraint sums (:func:`_kl_ref_from_logits`). The two KLs,
+``<pi_hat_{t+1}, log pi_ref>`` and ``<pi_hat_{t+1}, r>`` of a row are ONE loop (:func:`_metric_sums`)
+over the exp values and logits the step already holds in L1, scaled by the row's normalisers on the
+fly (nothing is normalised in place or recomputed).
 
 Determinism and threads: rows are processed in blocks of ``ROW_BLOCK`` by ``prange`` (when
 ``X n >= PARALLEL_MIN_ENTRIES``); each row writes its own results (no accumulation across rows in
@@ -154,41 +159,83 @@ def _max(a):
 
 
 @njit(cache=_CACHE, fastmath={"contract"})
+def _series(dy, d2):
+    """sum_k C_k dy^k (k = 0..17; ``d2 = dy * dy``) by Estrin's scheme: the same terms as Horner's, in a
+    tree of depth 5 instead of a chain of 17 dependent FMAs. The chain was the metric step's bottleneck
+    (latency-bound at ~1 FMA per cycle); the tree keeps the FMA units busy. For |dy| <= 1 the terms
+    decrease (|C_k| = 1/(k+2)!) and sum_k |C_k| <= e - 2 < 2 f(dy)/dy^2, so every partial sum is as well
+    conditioned as Horner's and the result is within a few ulp of it."""
+    p0 = _C0 + _C1 * dy
+    p1 = _C2 + _C3 * dy
+    p2 = _C4 + _C5 * dy
+    p3 = _C6 + _C7 * dy
+    p4 = _C8 + _C9 * dy
+    p5 = _C10 + _C11 * dy
+    p6 = _C12 + _C13 * dy
+    p7 = _C14 + _C15 * dy
+    p8 = _C16 + _C17 * dy
+    d4 = d2 * d2
+    q0 = p0 + p1 * d2
+    q1 = p2 + p3 * d2
+    q2 = p4 + p5 * d2
+    q3 = p6 + p7 * d2
+    d8 = d4 * d4
+    s0 = q0 + q1 * d4
+    s1 = q2 + q3 * d4
+    return (s0 + s1 * d8) + p8 * (d8 * d8)
+
+
+@njit(cache=_CACHE, fastmath={"contract"})
 def _kl1(p, log_p, q, log_q):
     """One term of KL(p || q), as ``kernels.trajectory.kl_rows_log``, without exp: ``p d^2 sum_k C_k d^k``
-    (the Taylor series of ``p (d + expm1(-d))``, ``d = log p - log q``) for ``|d| <= 1``; ``p d + q - p``
-    (= ``p (d + expm1(-d))`` since ``expm1(-d) = q/p - 1``) beyond, where it has no cancellation
-    (``|expm1(-d)| >= 0.63``); ``q`` where ``p = 0``. Branch-free (selects), so a loop over it vectorises."""
+    (the Taylor series of ``p (d + expm1(-d))``, ``d = log p - log q``, by :func:`_series`) for ``|d| <= 1``;
+    ``p d + q - p`` (= ``p (d + expm1(-d))`` since ``expm1(-d) = q/p - 1``) beyond, where it has no
+    cancellation (``|expm1(-d)| >= 0.63``); ``q`` where ``p = 0``. Branch-free (selects), so a loop over
+    it vectorises."""
     dy = log_p - log_q
-    f = ((((((((_C17 * dy + _C16) * dy + _C15) * dy + _C14) * dy + _C13) * dy + _C12) * dy + _C11) * dy
-           + _C10) * dy + _C9)
-    f = (((((((((f * dy + _C8) * dy + _C7) * dy + _C6) * dy + _C5) * dy + _C4) * dy + _C3) * dy + _C2) * dy
-          + _C1) * dy + _C0)
+    d2 = dy * dy
+    f = _series(dy, d2)
     pos = p > 0.0
-    near = p * (dy * dy * f)
+    near = p * (d2 * f)
     far = p * dy + q - p
     return (near if abs(dy) <= _SERIES_MAX else far) if pos else q
 
 
 @njit(cache=_CACHE, fastmath={"reassoc", "contract"})
-def _metric_sums(eN, uN, sN, zN, ps, lps, eT, uT, sT, zT, ref, Lx, rx):
-    """The four metric sums of one row in ONE loop over what the step already holds in L1: with
+def _metric_sums(eN, uN, sN, zN, ps, lps, eT, uT, sT, zT, Lx, rx):
+    """The metric sums of one row in ONE loop over what the step already holds in L1: with
     N = eN sN, log N = uN - zN (the step's exp values and normaliser, not recomputed) and the target
-    T = eT sT, log T = uT - zT: (KL(pi* || N), KL(N || T), KL(N || pi_ref), <N, r>). Each term is
-    :func:`_kl1` (the accurate form, no exp); the sums in the vectorised order (fixed at compile time:
-    the same bits for any thread count). Pass T = N for no target (its terms are then 0)."""
+    T = eT sT, log T = uT - zT: (KL(pi* || N), KL(N || T), <N, log pi_ref>, <N, r>). The two KLs that
+    go to 0 with the run are :func:`_kl1` (the accurate form, no exp); KL(N || pi_ref) needs no term of
+    its own (:func:`_kl_ref_from_logits` forms it from <N, log pi_ref>, <N, r> and the constraint sums).
+    Sums in the vectorised order (fixed at compile time: the same bits for any thread count). Pass
+    T = N for no target (its KL is then 0)."""
     k_star = 0.0
     k_t = 0.0
-    k_ref = 0.0
+    a_l = 0.0
     a_r = 0.0
     for y in range(eN.shape[0]):
         pN = eN[y] * sN
         lN = uN[y] - zN
         k_star += _kl1(ps[y], lps[y], pN, lN)
         k_t += _kl1(pN, lN, eT[y] * sT, uT[y] - zT)
-        k_ref += _kl1(pN, lN, ref[y], Lx[y])
+        a_l += pN * Lx[y]
         a_r += pN * rx[y]
-    return k_star, k_t, k_ref, a_r
+    return k_star, k_t, a_l, a_r
+
+
+@njit(cache=_CACHE)
+def _kl_ref_from_logits(w, a_l, a_r, c_rows, zN):
+    """KL(N || pi_ref) of one row from its logits: log N - log pi_ref = (a - 1) log pi_ref + b r +
+    sum_j c_j R_j - logZ, so KL = (a - 1) <N, log pi_ref> + b <N, r> + sum_j c_j <N, R_j> - logZ (the
+    <N, R_j> are the row's constraint sums, already computed). It only enters the duality gap, which
+    is a difference of O(1) terms: the absolute rounding here (~1e-16 times those row sums) is of the
+    gap's own size, and the agreement with the reference is tested (``tests/test_kernels_numba_fused.py``).
+    At pi_hat_0 = pi_ref, (a, b, c, logZ) = (1, 0, 0, 0) gives exactly 0."""
+    k = (w[0] - 1.0) * a_l + w[1] * a_r
+    for j in range(c_rows.shape[0]):
+        k += w[2 + j] * c_rows[j]
+    return k - zN
 
 
 @njit(cache=_CACHE, fastmath={"contract"})
@@ -309,7 +356,7 @@ def _policy_row(w, Lx, rx, R, x, shift, u, e, c, zero, V):
 
 
 @njit(cache=_CACHE)
-def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, zero, out):
+def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, zero, out):
     """Rows x0..x1-1 of one pass. ``out[x]`` (read: the previous normalisers, as exp shifts) = (logZ_P, logZ_N, c_P row (h), c_N row (h), KL(pi*||N),
     KL(N||target), KL(N||pi_ref), <N, r>); c rows unweighted by rho (the serial reduction weights them).
     zN_zero: N is pi_hat_0 = pi_ref, kept unrenormalised (logZ = 0) as Algorithm 2's input."""
@@ -354,28 +401,27 @@ def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, z
                     _scores(wQ, Lx, rx, R, x, uQ)
                     exp_shift(uQ, zQ[x], eQ)
                     eT, uT, sT, zT = eQ, uQ, 1.0, zQ[x]
-                ks, kt, kr, ar = _metric_sums(eN, uN, scale, zN, pi_s[x], log_pi_s[x], eT, uT, sT, zT,
-                                              pi_ref[x], Lx, rx)
+                ks, kt, al, ar = _metric_sums(eN, uN, scale, zN, pi_s[x], log_pi_s[x], eT, uT, sT, zT, Lx, rx)
                 o[2 + 2 * h] = ks
                 o[3 + 2 * h] = kt if target != _TARGET_NONE else 0.0
-                o[4 + 2 * h] = kr
+                o[4 + 2 * h] = _kl_ref_from_logits(wN, al, ar, o[2 + h: 2 + 2 * h], zN)
                 o[5 + 2 * h] = ar
 
 
 @njit(parallel=True, cache=_CACHE)
-def _pass_parallel(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, zero, out):
+def _pass_parallel(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, zero, out):
     X = L.shape[0]
     nb = (X + ROW_BLOCK - 1) // ROW_BLOCK
     for b in prange(nb):
         x0 = np.int64(b) * ROW_BLOCK
         _rows(x0, min(x0 + ROW_BLOCK, X), L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ,
-              pi_s, log_pi_s, pi_ref, zero, out)
+              pi_s, log_pi_s, zero, out)
 
 
 @njit(cache=_CACHE)
-def _pass_serial(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, zero, out):
+def _pass_serial(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, zero, out):
     _rows(np.int64(0), np.int64(L.shape[0]), L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ,
-          pi_s, log_pi_s, pi_ref, zero, out)
+          pi_s, log_pi_s, zero, out)
 
 
 # ------------------------------------------------------------------------------ driver
@@ -431,7 +477,7 @@ def run_opd_fused(problem: Problem, *, eta_th: float, eta_lam: float, T: int, du
             return primal_coefficients(w, lam, eta_th, beta, closed_form)
 
     def do_pass(wP, needP, wN, needN, zN_zero, metrics, target, wQ):
-        run_pass(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, pi_ref, zero, out)
+        run_pass(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, zero, out)
         _reduce(rho, out, red)
         bad = (needP and not np.all(np.isfinite(out[:, 0]))) or (needN and not np.all(np.isfinite(out[:, 1])))
         return red, bad
