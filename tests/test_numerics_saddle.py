@@ -363,3 +363,27 @@ def test_cross_check_on_instances_with_1e4_variables():
                 solved += 1
                 assert cc["agree"], (p.name, cc["pi_diff"], cc["lam_diff"], cc["q_diff_raw"])
     assert solved >= 16
+
+
+@pytest.mark.parametrize("field", ["pi", "lam"])
+def test_cross_check_can_disagree(monkeypatch, field):
+    """Negative control of the cross-check: a cvxpy route whose pi* or lam* is off by 1e-5 (100x the agreement
+    tolerance) must be reported as disagreeing, on the polished comparison, whatever the raw one says."""
+    import dataclasses
+
+    from opdcheck.numerics import saddle
+
+    p = random_instance(3, 4, 2, 0.5, 1)
+    real = saddle.solve_saddle
+
+    def off(problem, method="auto"):
+        sp = real(problem, method)
+        if method != "cvxpy":
+            return sp
+        moved = getattr(sp, field) + 100 * SADDLE_AGREEMENT_ATOL
+        return dataclasses.replace(sp, **{field: moved})
+
+    assert cross_check(p)["agree"]
+    monkeypatch.setattr(saddle, "solve_saddle", off)
+    r = cross_check(p)
+    assert not r["agree"] and r[f"{field}_diff"] >= 50 * SADDLE_AGREEMENT_ATOL, r

@@ -120,3 +120,15 @@ def test_bad_reading_fields_name_the_field(field, value):
     kw = {"statement": "", "reading": "literal", "severity": "substantive", field: value}
     with pytest.raises(ValueError, match=field):
         Finding(name="x", claim="x", verdict=Verdict.CONFIRMED, computed=1, stated=1, **kw)
+
+
+@pytest.mark.parametrize("severity", ["misstatement", "typo"])
+@pytest.mark.parametrize("reading", ["literal", "charitable"])
+def test_a_slip_is_inconsistent_whatever_its_reading(severity, reading):
+    """Every severity other than substantive counts as INCONSISTENT, never REFUTED (both non-substantive
+    severities, under both main readings): a typo in the paper is not a refutation."""
+    f = _f("a slip", Verdict.REFUTED, reading=reading, severity=severity)
+    assert finding_contribution(f) == Verdict.INCONSISTENT
+    assert _check(f, _f("the rest", Verdict.CONFIRMED)).verdict == Verdict.INCONSISTENT
+    sub = _f("a failure", Verdict.REFUTED, reading="charitable")
+    assert finding_contribution(sub) == Verdict.REFUTED

@@ -37,7 +37,7 @@ import sympy as sp
 
 from opdcheck.methods import get_method
 from opdcheck.problem import Problem
-from opdcheck.theory.linearization import (METHODS, RationalDesign, certify_modes, certify_rate)
+from opdcheck.theory.linearization import (METHODS, RationalDesign, certify_modes, certify_rate, step_constants)
 from opdcheck.theory.rate_formulas import spectral_rate
 from opdcheck.theory.schur_cohn import radius_enclosure
 from opdcheck.tolerances import (CERTIFY_BILINEAR_MAX_DIM, CERTIFY_ENCLOSURE_WIDTH, CERTIFY_FULL_JACOBIAN_MAX_DIM, CERTIFY_MAX_DENOMINATOR,
@@ -219,16 +219,17 @@ def certify_instance(problem: Problem, *, method: str = "opd", eta_th: float | N
     if dim <= CERTIFY_FULL_JACOBIAN_MAX_DIM:  # small: the full exact Jacobian as a cross-check
         fc = certify_rate(design, method, q_th, q_lam, dual_step, Fraction(str(CERTIFY_ENCLOSURE_WIDTH)))
         full = {"lo": fc.lo, "hi": fc.hi, "agrees": bool(fc.lo <= cert.hi and cert.lo <= fc.hi), "dim": fc.dim}
-    b = 1.0 / (eta_th + problem.beta)
-    kappa = 1 / (2 * eta_lam) if dual_step == "prox" else 1 / eta_lam
-    a = problem.beta * b
+    # the step constants from the one source the exact certificate uses (theory.linearization.step_constants), at
+    # the rounded design the certificate is computed for: a second transcription here could drift from it
+    k = step_constants(design, q_th, q_lam, dual_step)
+    b, kappa, a = float(k["b"]), float(k["kappa"]), float(k["a"])
     corr = spectral_rate(method, a, [kappa * b * float(v) for v in ev], cert.extra_primal)
     cert_s = time.perf_counter() - t0
     meas = _measure(problem, method, eta_th, eta_lam, dual_step, saddle, T) if measure else None
     return {"instance": problem.name, "method": method, "dual_step": dual_step, "eta_th": eta_th, "eta_lam": eta_lam,
             "eta_th_q": q_th, "eta_lam_q": q_lam, "beta": problem.beta, "X": problem.X, "n": problem.n, "h": problem.h,
             "active": list(info["active"]), "pairs": problem.X * problem.n, "h_eigs": ev.tolist(), "a": a,
-            "c": [kappa * b * float(v) for v in ev], "radius_lo": cert.lo, "radius_hi": cert.hi,
+            "kappa": kappa, "c": [kappa * b * float(v) for v in ev], "radius_lo": cert.lo, "radius_hi": cert.hi,
             "error_rate_lo": cert.lo**2, "error_rate_hi": cert.hi**2, "stable": cert.stable, "unstable": cert.unstable,
             "gamma": cert.gamma, "extra_primal": cert.extra_primal, "full_jacobian": full, "rounding": rounding,
             "rho46": rho_eq46(problem), "corrected": corr, "measured": meas, "certify_seconds": cert_s}

@@ -85,7 +85,7 @@ def family_case(problem, T: int, seed: int = 0) -> dict:
     return {"ok": True, "name": problem.name, "source": "thm-3.4 family", "beta": problem.beta, "lo": r["radius_lo"],
             "hi": r["radius_hi"], "corrected": r["corrected"]["radius"], "measured": r["measured"]["error_rate"],
             "spread": r["measured"]["spread"], "rho46": r["rho46"], "a": r["a"], "c": r["c"],
-            "kappa": 1 / (2 * r["eta_lam"]), "h_eigs": r["h_eigs"], "thm34_steps": True, "stable": r["stable"],
+            "kappa": r["kappa"], "h_eigs": r["h_eigs"], "thm34_steps": True, "stable": r["stable"],
             "nu": (np.asarray(r["h_eigs"]) / (problem.h * problem.R_max**2)).tolist(), "dual_step": "prox",
             "problem": problem}
 
