@@ -33,11 +33,6 @@ DUAL_NEWTON_ARMIJO = 1e-4
 #: nearly piecewise linear there); 500 is generous and still cheap (h <= 8).
 DUAL_NEWTON_MAX_ITER = 500
 
-#: Dual Newton: when the line search stalls because D is flat to rounding (|Delta D| ~ 1e-16 |D|),
-#: the point is accepted only if its projected gradient is below this: c(pi_lam) is a sum of X*n
-#: products of O(R_max) numbers, so its rounding error is ~1e-13 for 1e7 terms; 1e-10 is 1000x that.
-DUAL_NEWTON_STALL_GTOL = 1e-10
-
 #: Slater: the LP margin xi = max_pi min_j c_j(pi) must exceed this to count as > 0. HiGHS solves
 #: the LP to primal/dual feasibility 1e-10 (set in lp.py), so a computed xi below 1e-9 cannot be told
 #: apart from 0 (and lam* would be ~1/xi, numerically meaningless).
@@ -182,16 +177,8 @@ THM34_CERT_MATCH_ATOL = 1e-3
 #: (exp(S) without 1/beta) is off by 1e-2..1, three orders above this. Judged on rows weighted by
 #: rho[x]/max(rho): Clarabel solves for q = rho pi, so a prompt of weight 1e-9 has a row it does not
 #: determine (measured: raw error 1e-4 in pi on such a row, full profile); the first-order residual
-#: (FOC_ATOL) still checks every row exactly.
+#: (CERT_FOC_ROUNDING_FACTOR) still checks every row exactly.
 BEST_RESPONSE_CVXPY_ATOL = 1e-5
-
-#: eq. (3) must be the *maximiser*: L(pi_eq3, lam) >= L(pi_cvxpy, lam) - this. Both values are
-#: float64 sums of X*n terms of size ~R_max, rounding ~1e-14; Clarabel's gap tolerance is 1e-12.
-LAGRANGIAN_VALUE_ATOL = 1e-10
-
-#: First-order optimality of eq. (3) within a prompt: S_lam - beta log(pi/pi_ref) must be constant in
-#: y (it equals beta log Z_x). Computed from log pi in float64: rounding ~1e-15 |S_lam| << 1e-9.
-FOC_ATOL = 1e-9
 
 #: Central finite differences of D (gradient) and of grad D (Hessian), relative to max(1, |exact|):
 #: step s = 1e-5 max(1, |lam|) gives truncation ~s^2 |D'''| ~ 1e-10 / beta^2 and rounding
@@ -201,10 +188,6 @@ FD_RTOL = 1e-5
 #: Convexity of D on segments: D(t a + (1-t) b) <= t D(a) + (1-t) D(b) + this * (1 + |D|): the
 #: values are float64 logsumexps, rounding ~1e-15 relative.
 CONVEXITY_RTOL = 1e-12
-
-#: Strong duality: D(lam*) - P(pi*) = lam* . c(pi_lam*) exactly, so with ||pg|| <= DUAL_NEWTON_GTOL the
-#: gap is <= ||lam*||_1 * 1e-12 plus rounding of D and P (~1e-15 |D|); 1e-9 leaves 1000x room.
-DUALITY_GAP_ATOL = 1e-9
 
 #: Lemma B.5 "lam* > 0": a component counts as zero when it is below this. Dual Newton returns an
 #: inactive multiplier as exactly 0.0 (projection); an active one is >= ~1e-3 on our instances.
