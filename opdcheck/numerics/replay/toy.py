@@ -20,9 +20,11 @@ from opdcheck.tolerances import ALG1_REPLAY_FLOOR, ALG1_REPLAY_RTOL, LAST_ITERAT
 __all__ = ["replay_toy", "replay_agreement", "replay_toy_convergence"]
 
 
-def replay_toy(method: str, eta_th, eta_lam, dual_step: str, T: int, u0, dps: int = 50) -> list:
+def replay_toy(method: str, eta_th, eta_lam, dual_step: str, T: int, u0=None, dps: int = 50) -> list:
     """Independent replay of the toy in mpmath from its definition (no kernels code).
 
+    ``u0``: the start logit; None for ``theta = log(3/7)`` (``pi = pi_ref``'s complement logit), computed here at
+    ``dps`` digits like everything else, whatever the caller's precision.
     Returns the error ``KL(pi* || pi_t) + (lam_t - 1)^2`` for ``t = 0..T`` (mpf), ``pi* = pi_ref``, ``lam* = 1``.
     """
     if method not in ("opd", "simultaneous-pd", "finite-step-pd"):
@@ -58,7 +60,7 @@ def replay_toy(method: str, eta_th, eta_lam, dual_step: str, T: int, u0, dps: in
             kl = p_star * mpmath.log(p_star / p) + (1 - p_star) * mpmath.log((1 - p_star) / (1 - p))
             return kl + (lam - 1) ** 2
 
-        u = mp(u0)
+        u = mpmath.log(mp(3) / 7) if u0 is None else mp(u0)
         lam = mp(0)
         u_prev, lam_prev = u, lam
         out = [err(u, lam)]
@@ -102,9 +104,7 @@ def replay_toy_convergence(method: str, dual_step: str, runs: Sequence[tuple], c
     ``agrees``: the replayed errors match the measured ones (``ALG1_REPLAY_RTOL`` above ``ALG1_REPLAY_FLOOR``)."""
     reps, agreements = [], []
     for eta_th, eta_lam, measured, u0 in runs:
-        with mpmath.workdps(50):  # not at the process's global precision, which another replay may have raised
-            start = u0 if u0 is not None else mpmath.log(mpmath.mpf(3) / 7)
-        rp = replay_toy(method, eta_th, eta_lam, dual_step, np.asarray(measured).size - 1, start)
+        rp = replay_toy(method, eta_th, eta_lam, dual_step, np.asarray(measured).size - 1, u0)
         reps.append(rp)
         agreements.append(replay_agreement(rp, measured))
     converges = all(replay_converges(rp) for rp in reps)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-import mpmath
 import numpy as np
 
 from opdcheck.intervals import format_enclosure
@@ -246,8 +245,8 @@ def evaluate(ctx: CheckContext, run_as: dict | None = None, T: int | None = None
     # controls: the replay machinery on OPD (positive), and the certificate at Thm 3.4's step (positive)
     r_opd = [r for r in group("opd", str(STEP)) if r["dual_step"] == "gradient" and r["init"] == "pi_ref"][0]
     if r_opd["run_as"] == "opd":
-        ok_rep, d_rep = replay_agreement(replay_toy("opd", r_opd["eta_th"], r_opd["eta_lam"], "gradient", 300,
-                                                    mpmath.log(mpmath.mpf(3) / 7)), r_opd["error"])
+        ok_rep, d_rep = replay_agreement(replay_toy("opd", r_opd["eta_th"], r_opd["eta_lam"], "gradient", 300),
+                                         r_opd["error"])
     else:  # OPD replaced (negative control): the replay of OPD would not describe the run
         ok_rep, d_rep = True, float("nan")
     thm_cert = certify_rate(design, "opd", 3, 3, "prox")
