@@ -181,12 +181,6 @@ def _at_replay_digits(fn):
     return wrapped
 
 
-def _mp():
-    import mpmath
-
-    return mpmath
-
-
 @_at_replay_digits
 def mp_replay_first_order(problem: Problem, lam, pi, row: int) -> float:
     """The first-order residual of row ``row`` recomputed at CERT_REPLAY_DIGITS digits from the raw data.
@@ -194,7 +188,8 @@ def mp_replay_first_order(problem: Problem, lam, pi, row: int) -> float:
     ``S_y = sum_k w_k R_soft[k, x, y] + sum_j lam_j R_hard[j, x, y]``, ``g_y = S_y - beta log(pi_y / pi_ref_y)``
     on entries ``pi_y >= tiny``; returns ``max g - min g`` (as a float). Uses no opdcheck numerics.
     """
-    mp = _mp()
+    import mpmath as mp
+
     lam = [mp.mpf(float(v)) for v in np.asarray(lam, dtype=np.float64)]
     beta = mp.mpf(float(problem.beta))
     gs = []
@@ -212,7 +207,8 @@ def mp_replay_first_order(problem: Problem, lam, pi, row: int) -> float:
 @_at_replay_digits
 def mp_replay_value_gap(problem: Problem, lam, pi, pi_solver) -> float:
     """``L(pi, lam) - L(pi_solver, lam)`` at CERT_REPLAY_DIGITS digits from the raw data (0 log 0 = 0)."""
-    mp = _mp()
+    import mpmath as mp
+
     lam = [mp.mpf(float(v)) for v in np.asarray(lam, dtype=np.float64)]
     beta = mp.mpf(float(problem.beta))
     total = mp.mpf(0)
