@@ -31,7 +31,7 @@ import time
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -350,6 +350,17 @@ def _checks_that_fit(selected, profile: str, instance, limit: int | None, worker
     return k, total, [i for _, i in top]
 
 
+def _sweep_jobs_that_fit(refusals: Callable[[int], list[str]], jobs: int, auto: bool) -> tuple[int, list[str]]:
+    """``(jobs, refusals)`` for a check's sweeps on ``jobs`` workers: the refusals of one worker first (too big
+    anyway), then, with ``--jobs auto``, as many workers as fit, else the requested ``jobs`` or its refusals."""
+    too_big = refusals(1)
+    if too_big or jobs <= 1:
+        return jobs, too_big
+    while auto and jobs > 1 and refusals(jobs):
+        jobs -= 1
+    return jobs, refusals(jobs)
+
+
 def _memory_refusal(what: str, need: int, instance, limit: int | None, source: str) -> str | None:
     from opdcheck.resources import format_bytes
 
@@ -407,11 +418,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     instance = None
     notes: list[str] = []
     if not args.instance:  # the built-in profiles' instances are estimated and limited like a user's
-        too_big = _profile_refusals(selected, args.profile, limit, limit_source, jobs=1)
-        if not too_big and sweep_jobs > 1:
-            while auto and sweep_jobs > 1 and _profile_refusals(selected, args.profile, limit, limit_source, jobs=sweep_jobs):
-                sweep_jobs -= 1  # --jobs auto: as many workers as fit
-            too_big = _profile_refusals(selected, args.profile, limit, limit_source, jobs=sweep_jobs)
+        sweep_jobs, too_big = _sweep_jobs_that_fit(
+            lambda j: _profile_refusals(selected, args.profile, limit, limit_source, jobs=j), sweep_jobs, auto)
         if too_big:
             for line in too_big[:-1]:
                 print(f"opdcheck: error: {line}", file=sys.stderr)
@@ -423,11 +431,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             instance = _sanitised_name(load_problem(args.instance, memory_limit=limit))
         except ValueError as exc:
             return _err(f"--instance {args.instance}: {exc}")
-        too_big = _memory_refusals(selected, instance, limit, limit_source, jobs=1)  # before the Slater LP, too
-        if not too_big and sweep_jobs > 1:
-            while auto and sweep_jobs > 1 and _memory_refusals(selected, instance, limit, limit_source, jobs=sweep_jobs):
-                sweep_jobs -= 1  # --jobs auto: as many workers as fit
-            too_big = _memory_refusals(selected, instance, limit, limit_source, jobs=sweep_jobs)
+        sweep_jobs, too_big = _sweep_jobs_that_fit(  # before the Slater LP, too
+            lambda j: _memory_refusals(selected, instance, limit, limit_source, jobs=j), sweep_jobs, auto)
         if too_big:
             for line in too_big[:-1]:
                 print(f"opdcheck: error: {line}", file=sys.stderr)
