@@ -554,10 +554,10 @@ def fixed_point_gate_controls(confirmed: Callable, gates: dict) -> list[Control]
     return fp + ts
 
 
-def existential_slack_controls(exceeds: Callable | None = None, rho: float = 0.7937) -> list[Control]:
+def existential_slack_controls(exceeds: Callable | None = None, rho: float = 50 / 63) -> list[Control]:
     """thm-3.4's existential-reading witness (``exceeds(rate, rho, slack)``, ``replay.core.rate_exceeds`` by
     default, at EXISTENTIAL_RATE_SLACK): a replayed rate above rho(46) by ``x`` confirms the violation only when
-    ``x`` exceeds the slack (``rho`` defaults to rho(46) = 50/63 of the witness family, rounded)."""
+    ``x`` exceeds the slack (``rho`` defaults to rho(46) = 50/63 of the witness family)."""
     if exceeds is None:
         from opdcheck.numerics.replay.core import rate_exceeds as exceeds
     return threshold_controls("existential reading: rate above rho(46) by more than the slack (EXISTENTIAL_RATE_SLACK)",
