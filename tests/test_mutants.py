@@ -138,3 +138,24 @@ def test_recorded_table_and_appendix():
     assert f"Verification power: {t['caught']} of {t['total']} planted bugs are caught" in md
     assert t["commit"] in md and t["command"] in md and t["measured"] in md
     assert md.count("\n| ") == len(M.MUTANTS) + 1
+
+
+def test_a_failed_control_leaves_no_finding_decided(tmp_path):
+    """End to end, on a real check: with lam* off by 0.1 % (a solver bug shared by everything that reads the saddle
+    point), lemma-B.5's controls fail; none of its findings may still read as decided (their numbers are the bug's),
+    and each keeps what the code alone said beside the reason it is held back. Positive control: unmutated, they
+    stand."""
+    from opdcheck.paper_checks.context import CheckContext
+    from opdcheck.paper_checks.registry import get_check
+
+    mutant = next(m for m in M.MUTANTS if m.name == "lambda-star-off-0.1%")
+    with M.mutation_profile():
+        clean = get_check("lemma-B.5").run(CheckContext(profile="quick", seed=0, out_dir=tmp_path / "clean"))
+        with mutant.patch():
+            bad = get_check("lemma-B.5").run(CheckContext(profile="quick", seed=0, out_dir=tmp_path / "bad"))
+    assert all(c.passed for c in clean.controls) and all(not f.held_back for f in clean.findings)
+    assert any(f.verdict.value != "INCONCLUSIVE" for f in clean.findings)
+    assert any(not c.passed for c in bad.controls)
+    assert bad.findings and all(f.verdict.value == "INCONCLUSIVE" for f in bad.findings)
+    decided = [f for f in bad.findings if f.verdict_before_controls is not None]
+    assert decided and all("control" in f.held_back and f.sentence.startswith("not decided: ") for f in decided)

@@ -163,3 +163,42 @@ def test_witness_serialises_with_both_sides():
         assert w["replayed"] and w["confirms"] and w["agrees"]
         assert w["method"].startswith("exact fractions") and w["replayed lhs - rhs"] == "-13/36"
     assert to_jsonable(NOT_RUN)["replayed"] is False
+
+
+def test_findings_under_a_failed_control_are_not_shown_as_decided():
+    # a bug shared by the code and what it is checked against can leave a REFUTED finding with a replay that
+    # agrees; the check's failed control is then the only alarm, and its findings must not read as decided
+    refuted = Finding("B.4", "c", "REFUTED", computed=-13 / 36, stated=0, judged=1, witness=GOOD_WITNESS)
+    fit = Finding("fit", "c", "CONFIRMED", computed=1, stated=1, judged=1, sentence="residual 1e-12.")
+    r = _result(verdict=None, findings=[refuted, fit], judged=2,
+                controls=[Control("toy", "positive", False, detail="missed")])
+    assert r.verdict is Verdict.INCONCLUSIVE
+    assert [f.verdict for f in r.findings] == [Verdict.INCONCLUSIVE, Verdict.INCONCLUSIVE]
+    assert [f.verdict_before_controls for f in r.findings] == [Verdict.REFUTED, Verdict.CONFIRMED]
+    assert all("positive control 'toy' of this check failed" in f.held_back for f in r.findings)
+    assert fit.sentence.startswith("not decided: ") and "the code alone said CONFIRMED: residual 1e-12." in fit.sentence
+    d = r.to_dict()
+    assert [f["verdict"] for f in d["findings"]] == ["INCONCLUSIVE", "INCONCLUSIVE"]
+    assert [f["verdict_before_controls"] for f in d["findings"]] == ["REFUTED", "CONFIRMED"]
+    assert "REFUTED" not in r.headline.split(":")[0]
+    # settling again (the registry labels findings from the claims register) does not stack the note
+    r.apply_register()
+    r._settle()
+    assert fit.sentence.count("not decided") == 1 and fit.verdict is Verdict.INCONCLUSIVE
+    # positive control: the same findings with the control passing stand as the code decided them
+    ok = _result(verdict=None, findings=[refuted, fit], judged=2, controls=[Control("toy", "positive", True)])
+    assert ok.verdict is Verdict.REFUTED
+    assert [f.verdict for f in ok.findings] == [Verdict.REFUTED, Verdict.CONFIRMED]
+    assert all(f.held_back == "" and f.verdict_before_controls is None for f in ok.findings)
+    assert fit.sentence == "residual 1e-12."
+
+
+def test_a_disagreeing_replay_holds_back_the_other_findings():
+    refuted = Finding("B.4", "c", "REFUTED", computed=-13 / 36, stated=0, judged=1, witness=GOOD_WITNESS)
+    other = Finding("other", "c", "CONFIRMED", computed=1, stated=1, judged=1, witness=DISAGREEING)
+    r = _result(verdict=None, findings=[refuted, other], judged=2)
+    assert r.findings[0].verdict is Verdict.INCONCLUSIVE
+    assert r.findings[0].verdict_before_controls is Verdict.REFUTED
+    assert "the replay of finding 'other' disagrees with the code" in r.findings[0].held_back
+    # the disagreeing finding is undecided by its own replay, not held back a second time
+    assert r.findings[1].held_back == "" and r.findings[1].verdict is Verdict.INCONCLUSIVE

@@ -108,7 +108,8 @@ def _result_context(r: dict, report_dir: Path | None) -> dict:
         lead_ctx = [{"name": "summary", "verdict": verdict, "sentence": r.get("summary", ""),
                      "stated": display(r.get("stated")), "computed": display(r.get("computed")),
                      "comparison": r.get("comparison", "")}]
-    witnesses = [_witness_rows(f["witness"], f"Independent replay of finding “{f.get('name', '')}”")
+    witnesses = [_witness_rows(f["witness"], f"Independent replay of finding “{f.get('name', '')}”"
+                               + (" (not decisive: the finding is held back)" if f.get("held_back") else ""))
                  for f in lead if f.get("witness")]
     if r.get("witness"):
         witnesses.append(_witness_rows(r["witness"], "Independent replay (witness)"))

@@ -12,7 +12,9 @@ Those are kept apart (``timing``) so that a determinism test can drop them.
 * 2: adds ``complete`` (False when the run was interrupted), ``interrupted`` (the check that
   was running, or null), ``not_run`` (ids never started), ``notes``, ``appendices`` (list of
   ``{"title", "markdown"}``); each result also carries ``findings`` (name, claim, verdict, computed,
-  stated, comparison, sentence, judged, witness, statement, reading, severity), ``controls`` (name,
+  stated, comparison, sentence, judged, witness, statement, reading, severity; since 0.1.0 also held_back and
+  verdict_before_controls: a finding of a check whose control failed is INCONCLUSIVE, with what the code alone
+  said kept beside it), ``controls`` (name,
   kind, passed, detail), ``judged``, ``witness`` and ``downgrades``.
 * 3 (now): adds ``provenance`` (opdcheck version, git commit and whether the checkout was modified,
   Python, platform, the versions of numpy, scipy, sympy, mpmath, cvxpy, clarabel, highspy, numba,
@@ -162,7 +164,8 @@ def _section(r: CheckResult) -> str:
             if f.witness:
                 w = f.witness
                 flags = ", ".join(f"{k} = {_fmt(bool(w.get(k)))}" for k in ("replayed", "confirms", "agrees") if k in w)
-                parts += [f"  - witness: method: {_cell(w.get('method', 'not stated'))}; {flags}"]
+                parts += [f"  - witness{' (not decisive: the finding is held back)' if f.held_back else ''}: "
+                          f"method: {_cell(w.get('method', 'not stated'))}; {flags}"]
         parts.append("")
     elif r.summary:
         parts += [inline(r.summary), ""]

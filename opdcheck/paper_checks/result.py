@@ -89,6 +89,12 @@ class Finding:
     reading: str = "literal"
     #: the weight of a failure: "substantive", "misstatement" (the repaired form is what the paper uses) or "typo"
     severity: str = "substantive"
+    #: why this finding is not decided although its own evaluation was: a control of its check failed, or the
+    #: replay of another of its findings disagrees with the code, so the code that computed it is in doubt
+    #: (set by the check's result, see :meth:`hold_back`); "" when the finding stands
+    held_back: str = ""
+    #: what the code alone said before the finding was held back (None when it stands)
+    verdict_before_controls: Verdict | None = None
 
     def __post_init__(self) -> None:
         self.verdict = Verdict(self.verdict)
@@ -114,6 +120,44 @@ class Finding:
             self.sentence = (f"{_witness_reason(self.witness)}, so INCONCLUSIVE instead of {self.verdict.value}. "
                              + self.sentence)
             self.verdict = Verdict.INCONCLUSIVE
+
+    def _held_back_prefix(self) -> str:
+        return (f"not decided: {self.held_back}, so INCONCLUSIVE; the code alone said "
+                f"{Verdict(self.verdict_before_controls).value}: ")
+
+    def hold_back(self, reason: str) -> None:
+        """Withdraw a decided verdict because the code that computed it is in doubt (``reason``: a control of
+        the check failed, or a replay of another finding disagrees with the code). The verdict becomes
+        INCONCLUSIVE, ``verdict_before_controls`` keeps what the code alone said, and the sentence says both,
+        so that numbers a bug may have produced are never shown as a decided REFUTED or CONFIRMED.
+
+        >>> f = Finding("gap", "c", "REFUTED", 0.9, 0.8, sentence="error 0.9 > bound 0.8.",
+        ...             witness=None, judged=1)
+        >>> f.verdict.value  # a REFUTED without a replayed witness is already undecided
+        'INCONCLUSIVE'
+        >>> g = Finding("fit", "c", "CONFIRMED", 1.0, 1.0, sentence="fit residual 1e-12.")
+        >>> g.hold_back("control 'x' of this check failed"); g.verdict.value, g.verdict_before_controls.value
+        ('INCONCLUSIVE', 'CONFIRMED')
+        >>> g.sentence
+        "not decided: control 'x' of this check failed, so INCONCLUSIVE; the code alone said CONFIRMED: fit residual 1e-12."
+        >>> g.release(); g.verdict.value, g.sentence
+        ('CONFIRMED', 'fit residual 1e-12.')
+        """
+        if self.held_back or self.verdict == Verdict.INCONCLUSIVE:
+            return
+        self.held_back, self.verdict_before_controls = str(reason), self.verdict
+        self.sentence = self._held_back_prefix() + self.sentence
+        self.verdict = Verdict.INCONCLUSIVE
+
+    def release(self) -> None:
+        """Undo :meth:`hold_back` (the check's result settles its verdict again from scratch)."""
+        if not self.held_back or self.verdict_before_controls is None:
+            return
+        prefix = self._held_back_prefix()
+        if self.sentence.startswith(prefix):
+            self.sentence = self.sentence[len(prefix):]
+        self.verdict = Verdict(self.verdict_before_controls)
+        self.held_back, self.verdict_before_controls = "", None
 
 
 @dataclass
@@ -316,6 +360,8 @@ class CheckResult:
         """The verdict from the check's own verdict or its findings (reading rule), then ``_enforce``."""
         self.downgrades = []
         self.summary = self._own_summary
+        for f in self.findings:  # settle from what the code said, then hold back again in _enforce
+            f.release()
         if self._own_verdict is None:
             self.verdict = combine_findings(self.findings)
             if not self.summary:
@@ -371,6 +417,16 @@ class CheckResult:
                 own = refuting[0].witness if refuting else None
             if not _witness_confirms(own):
                 reasons.append("the refutation was not confirmed by an independent replay (" + _witness_reason(own) + ")")
+        # the findings a failed control or a disagreeing replay puts in doubt are not shown as decided either
+        # (whatever the check's verdict): their numbers may be the bug's
+        doubt = [f"{c.kind} control {c.name!r} of this check failed" for c in failed]
+        doubt += [f"the replay of {'the check' if name == 'check' else 'finding ' + repr(name)} disagrees with "
+                  "the code" for name, _ in disagreeing]
+        if doubt:
+            for f in self.findings:
+                if f.witness is not None and f.witness.disagrees:
+                    continue  # already undecided by its own replay
+                f.hold_back("; ".join(doubt))
         if reasons:
             self.downgrades.extend(reasons)
             self.summary = (f"INCONCLUSIVE (the check alone said {v.value}; " + "; ".join(reasons) + "). "
