@@ -79,6 +79,10 @@ class Method:
                 "summary": self.summary, "certified": self.certified, "label": self.label or self.name, "linearized_as": self.linearized_as}
 
 
+#: multi-shot's inner mirror steps (the paper fixes none; K > 1, else it is finite-step PD). One source for the
+#: value, its label and its summary
+_MULTI_SHOT_K = 10
+
 _ALL = (
     Method("opd", "optimistic", "mirror", dual_step="prox", certified=True,
            aliases=("optimistic-pd", "alg2", "algorithm-2", "ogda"), label="OPD",
@@ -93,8 +97,9 @@ _ALL = (
                     "finite-step", "gauss-seidel-gda"), label="sequential GDA",
            source="paper §2.3, Algorithm 1 with a one-step oracle (finite-step PD: Safe-RLHF, constrained DPO)",
            summary="one mirror step, then the dual step on the new policy (Gauss-Seidel)"),
-    Method("multi-shot", "sequential", "mirror", K=10, label="multi-shot (K = 10)", source="paper §2.3, Algorithm 1 ('multi-shot')",
-           summary="K = 10 inner mirror steps on L(., lam_t), then the dual step"),
+    Method("multi-shot", "sequential", "mirror", K=_MULTI_SHOT_K, label=f"multi-shot (K = {_MULTI_SHOT_K})",
+           source="paper §2.3, Algorithm 1 ('multi-shot')",
+           summary=f"K = {_MULTI_SHOT_K} inner mirror steps on L(., lam_t), then the dual step"),
     Method("exact-multi-shot", "sequential", "inner-loop",
            source="paper §2.3, Algorithm 1 ('multi-shot', inner loop run to convergence)",
            summary="inner mirror loop until the iterate stops moving (1e-12), then the dual step"),

@@ -241,3 +241,23 @@ def test_checks_are_registered_with_docstrings():
     for cid in ("fig-1-toy", "alg-1-unification", "sec-4-stability", "step-size-map"):
         chk = get_check(cid)
         assert cid in chk.doc and "Claim" in chk.doc or "claim" in chk.doc
+
+
+def test_alg1_configurations_are_distinct(tmp_path, monkeypatch):
+    """Positive control: every named configuration of the quick run behaves differently. Negative: a multi-shot
+    whose K fell to 1 is finite-step PD under another name, and the check's control says so."""
+    import dataclasses
+
+    from opdcheck import methods
+
+    ctl = "the named configurations are distinct (no two give bit-identical runs)"
+    assert [c.passed for c in quick_result("alg-1-unification").controls if c.name == ctl] == [True]
+    ok = alg_1_unification.evaluate(_ctx(tmp_path / "ok"), methods=("finite-step-pd", "multi-shot"), n_inst=1, T=50)
+    assert [c.passed for c in ok.controls if c.name == ctl] == [True]
+    k1 = dataclasses.replace(methods.METHODS["multi-shot"], K=1)
+    monkeypatch.setitem(methods._BY_NAME, "multi-shot", k1)
+    monkeypatch.setitem(methods.METHODS, "multi-shot", k1)
+    bad = alg_1_unification.evaluate(_ctx(tmp_path / "bad"), methods=("finite-step-pd", "multi-shot"), n_inst=1, T=50)
+    failed = [c for c in bad.controls if c.name == ctl and not c.passed]
+    assert failed and "finite-step-pd = multi-shot" in failed[0].detail
+    assert bad.verdict == Verdict.INCONCLUSIVE

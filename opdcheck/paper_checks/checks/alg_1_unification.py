@@ -109,6 +109,26 @@ def run_cell(spec: dict, seed: int) -> dict:
             "driver": tr.config.get("method"), "ordering": tr.config.get("ordering")}
 
 
+def identical_configurations(cells: list[dict]) -> list[str]:
+    """The pairs of named configurations whose runs on some (instance, step) are bit-identical (the same final
+    policy, multiplier and step count): two names for one configuration, e.g. a multi-shot whose K fell to 1 is
+    finite-step PD. Finding (a) counts distinct configurations, so an identical pair would be counted twice.
+
+    >>> a = {"design_seed": 1, "step": "gentle", "method": "m1", "pi_T": np.ones(2), "lam_T": np.zeros(1), "n_steps": 5}
+    >>> identical_configurations([a, {**a, "method": "m2"}]), identical_configurations([a, {**a, "method": "m2", "n_steps": 6}])
+    (['m1 = m2 (seed 1, gentle)'], [])
+    """
+    seen: dict = {}
+    pairs = []
+    for c in cells:
+        key = (c["design_seed"], c["step"], int(c["n_steps"]), np.asarray(c["pi_T"], float).tobytes(),
+               np.asarray(c["lam_T"], float).tobytes())
+        if key in seen and seen[key] != c["method"]:
+            pairs.append(f"{seen[key]} = {c['method']} (seed {c['design_seed']}, {c['step']})")
+        seen.setdefault(key, c["method"])
+    return pairs
+
+
 def evaluate(ctx: CheckContext, lam_star_shift: float = 0.0, methods: tuple | None = None,
              n_inst: int | None = None, T: int | None = None) -> CheckResult:
     """``lam_star_shift`` perturbs the reference ``lam*`` that (b) judges against (negative control);
@@ -212,6 +232,10 @@ def evaluate(ctx: CheckContext, lam_star_shift: float = 0.0, methods: tuple | No
         Control("a lam* shifted by 1e-3 is rejected", "negative", not any(reaches_saddle(w) for w in wrong),
                 f"errors against the shifted lam*: {', '.join(f'{w:.1e}' for w in wrong)}"),
     ]
+    same = identical_configurations(cells)
+    controls.append(Control("the named configurations are distinct (no two give bit-identical runs)", "positive",
+                            not same, "identical: " + "; ".join(same) if same else
+                            f"{len(method_order)} configurations, pairwise different on every instance and step"))
     controls += (tolc.at_most_controls("run reaches the exact saddle point (ALG1_SADDLE_ATOL)", reaches_saddle, ALG1_SADDLE_ATOL)
                  + tolc.close_gate_controls("measured rate vs certified radius^2 (ALG1_RATE_ATOL)", rate_matches_radius,
                                             ALG1_RATE_ATOL, ref=0.5))
