@@ -40,3 +40,49 @@ def test_every_verdict_a_reader_sees_is_the_checks_verdict(tmp_path, unrendered_
     assert rows == want and heads == want
     assert tally(list(want.values()), 0) in re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
     assert Counter(want.values()) == Counter(r.verdict.value for r in results)
+
+
+def _sections(text: str, pattern: str) -> dict[str, str]:
+    """check id -> the text of its section (from its heading to the next heading)."""
+    heads = list(re.finditer(pattern, text, re.M))
+    return {m.group(1): text[m.end(): heads[i + 1].start() if i + 1 < len(heads) else len(text)]
+            for i, m in enumerate(heads)}
+
+
+def test_every_finding_verdict_and_control_count_a_reader_sees_is_in_results_json(tmp_path, unrendered_figures):
+    """Each finding's verdict in report.md's and report.html's findings tables, and each check's count of passed
+    controls, is what results.json holds -- on the session's quick run plus one check with a control planted to
+    fail (so a writer that shows the check's verdict for every finding, or counts every control as passed, is
+    caught)."""
+    import copy
+
+    _, outcomes = quick_results()
+    results = [copy.deepcopy(r) for r in outcomes.values() if not isinstance(r, Exception)]
+    broken = next(r for r in results if r.id == "lemma-B.5")
+    broken.controls[0].passed = False
+    broken._settle()
+    assert broken.verdict.value == "INCONCLUSIVE" and all(f.held_back for f in broken.findings)
+    # the test has power only if some finding's verdict is not its check's
+    assert any(f.verdict != r.verdict for r in results for f in r.findings)
+    md_path, js_path = write_report(results, tmp_path, profile="quick", seed=0)
+    payload = json.loads(js_path.read_text())
+    want_f = {r["id"]: [f["verdict"] for f in r["findings"]] for r in payload["results"]}
+    want_c = {r["id"]: (sum(bool(c["passed"]) for c in r["controls"]), len(r["controls"])) for r in payload["results"]}
+    assert want_c["lemma-B.5"][0] < want_c["lemma-B.5"][1]
+
+    md = _sections(md_path.read_text(), r"^## `([^`]+)` — " + V + r"\s*$")
+    html = _sections(render_html(payload, tmp_path), r'<h2 id="[^"]*"><code>([^<]+)</code>')
+    assert set(md) == set(want_f) and set(html) == set(want_f)
+    for cid, verdicts in want_f.items():
+        table = md[cid].split("| finding | verdict |", 1)
+        if len(table) == 2:  # report.md lists every finding when some are not the lead
+            rows = [ln for ln in table[1].splitlines()[2:] if ln.startswith("| ")]
+            assert [re.search(r"\*\*" + V + r"\*\*", ln.split(" | ")[1]).group(1) for ln in rows] == verdicts, cid
+        if verdicts:
+            folded = html[cid].split("All findings", 1)[1]
+            got = re.findall(r'<tr><td>[^<]*</td><td><span class="v v-' + V + r'">', folded)
+            assert got == verdicts, cid
+        if want_c[cid][1]:
+            k, n = want_c[cid]
+            assert f"**Controls:** {k} of {n} passed" in md[cid], cid
+            assert f"Controls ({k} of {n} passed)" in html[cid], cid
