@@ -30,7 +30,10 @@ def format_instance_report(r: dict) -> str:
     m = r["measured"]
     if m is not None:
         lines.append(f"measured tail rate from (pi_ref, 0), T = {m['T']}: error rate {m['error_rate']:.9f} "
-                     f"(r = {m['radius']:.9f}), window {m['window']}, spread {m['spread']:.1e}"
+                     f"(r = {m['radius']:.9f}, "
+                     + ("inside the certified enclosure up to the fit's slack" if m.get("radius_agrees") else
+                        "OUTSIDE the certified enclosure: the finite window's fit, not the exact certificate")
+                     + f"), window {m['window']}, spread {m['spread']:.1e}"
                      + (" (diverged)" if m["diverged"] else ""))
     lines.append(f"certificate time: {r['certify_seconds']:.2f} s")
     return "\n".join(lines)

@@ -17,6 +17,9 @@ def test_toy_at_beta_1_matches_the_known_rate():
     assert r["full_jacobian"]["agrees"]
     assert r["corrected"]["radius"] == pytest.approx(float(r["radius_hi"]), abs=1e-9)
     assert abs(r["measured"]["error_rate"] - float(r["error_rate_hi"])) < 1e-4  # tol: tail fit on ~200 steps
+    # the printed radius is the radius (not the error rate), and agrees with the certificate
+    assert abs(r["measured"]["radius"] - float(r["radius_hi"])) < 1e-4 and r["measured"]["radius_agrees"]
+    assert "inside the certified enclosure" in certify.format_instance_report(r)
 
 
 def test_unstable_instance_reports_radius_above_one():
