@@ -61,6 +61,25 @@ def test_compare_is_empty_on_the_recorded_result_and_catches_each_kind_of_differ
     assert "findings not recorded" in B.compare([_result()], {"x": {**rec["x"], "findings": None}})[0]
 
 
+def test_a_relabelled_finding_is_a_difference():
+    """A finding whose weight changes ("misstatement" -> "substantive") says something else about the paper with the
+    same verdict: --strict and the default tests see it. An entry recorded before labels were is compared without."""
+    def res(severity):
+        r = _result()
+        r["findings"][0].update(statement="eq-9", reading="literal", severity=severity)
+        return r
+
+    rec = B.record([res("misstatement")])
+    assert rec["x"]["labels"]["a"] == "eq-9 · literal · misstatement"
+    assert B.compare([res("misstatement")], rec) == []
+    assert B.compare([res("substantive")], rec) == [
+        "x: label 'a' recorded eq-9 · literal · misstatement, got eq-9 · literal · substantive"]
+    old = {"x": {k: v for k, v in rec["x"].items() if k != "labels"}}
+    assert B.compare([res("substantive")], old) == []
+    with pytest.raises(B.BaselineError, match="labels"):
+        B.validate({"quick": {"x": {**rec["x"], "labels": {"a": 3}}}})
+
+
 def test_repeated_finding_names_are_kept_apart():
     r = _result(findings=(("a", "REFUTED"), ("a", "CONFIRMED")))
     assert B.record([r])["x"]["findings"] == {"a": "REFUTED", "a #2": "CONFIRMED"}

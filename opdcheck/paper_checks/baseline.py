@@ -5,11 +5,15 @@
     {"verdict": "REFUTED",
      "findings": {"<finding name>": "REFUTED", ...},
      "controls": {"<control name>": true, ...},
+     "labels": {"<finding name>": "<statement> · <reading> · <severity>", ...},
      "numbers": {"computed": {"value": 0.924, "rtol": 1e-6, "reason": "..."}}}
 
 ``findings`` and ``controls`` are ``{}`` for a check that has none; ``null`` means *not recorded* (a profile
-that was never measured finding by finding) and counts as a difference, like a missing check. ``numbers``
-is optional: key numbers with their stated relative tolerance.
+that was never measured finding by finding) and counts as a difference, like a missing check. ``labels``
+records what each finding says about the paper beside its verdict (the register statement it judges, the
+reading, and the weight of a failure: a "substantive" error of the paper vs a "misstatement" or "typo"), so
+that a relabelled finding is a difference too; an entry recorded before labels were recorded has none and is
+compared without them. ``numbers`` is optional: key numbers with their stated relative tolerance.
 
 :func:`compare` lists every difference between results and the recorded entries (used by
 ``opdcheck run --strict`` and the default tests); :func:`record` builds entries from results.
@@ -81,6 +85,9 @@ def validate(data: Any, where: str = "baseline") -> None:
             cs = e.get("controls", {})
             if cs is not None and (not isinstance(cs, dict) or any(not isinstance(v, bool) for v in cs.values())):
                 raise BaselineError(f"{at}.controls is {cs!r}, expected {{control name: true/false}}{fix}")
+            ls = e.get("labels", {})
+            if ls is not None and (not isinstance(ls, dict) or any(not isinstance(v, str) for v in ls.values())):
+                raise BaselineError(f"{at}.labels is {ls!r}, expected {{finding name: label}}{fix}")
             for k, n in (e.get("numbers") or {}).items():
                 if not (isinstance(n, dict) and isinstance(n.get("value"), (int, float))
                         and isinstance(n.get("rtol"), (int, float)) and n["rtol"] >= 0):
@@ -117,6 +124,7 @@ def result_entry(result: Any) -> dict:
         "verdict": d["verdict"],
         "findings": dict(zip(_unique(f["name"] for f in fs), (f["verdict"] for f in fs))),
         "controls": dict(zip(_unique(c["name"] for c in cs), (bool(c["passed"]) for c in cs))),
+        "labels": dict(zip(_unique(f["name"] for f in fs), (finding_label(f) for f in fs))),
     }
     numbers = {}
     if (v := _number(d.get("computed"))) is not None:
@@ -127,6 +135,12 @@ def result_entry(result: Any) -> dict:
     if numbers:
         entry["numbers"] = numbers
     return entry
+
+
+def finding_label(f: Mapping[str, Any]) -> str:
+    """What a finding (its ``to_dict()``) says about the paper beside its verdict: ``statement · reading ·
+    severity`` (the register statement it judges, the reading judged, the weight of a failure)."""
+    return " · ".join(str(f.get(k) or "") for k in ("statement", "reading", "severity"))
 
 
 def record(results: Iterable[Any]) -> dict:
@@ -157,8 +171,10 @@ def entry_differences(cid: str, want: Mapping[str, Any] | None, got: Mapping[str
     diffs = []
     if want["verdict"] != got["verdict"]:
         diffs.append(f"{cid}: recorded {want['verdict']}, got {got['verdict']}")
-    for kind in ("findings", "controls"):
+    for kind in ("findings", "controls", "labels"):
         w, g = want.get(kind), got.get(kind) or {}
+        if kind == "labels" and kind not in want:
+            continue  # recorded before labels were: compared without them
         if w is None:
             diffs.append(f"{cid}: {kind} not recorded (got {len(g)})")
             continue
