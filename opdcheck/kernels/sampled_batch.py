@@ -116,22 +116,27 @@ def run_sampled_batch(problem: Problem, *, rules: "list[DualRule]", seeds: list[
         out.flags.writeable = False  # as SampledPrimal's memo: the compiled PPO epochs see the same array type
         return out
 
-    def draw(log_pi, k, live):
-        u = np.stack([_uniforms(cache, int(seeds[r]), k, (X, N)) if live[r] else np.zeros((X, N)) for r in range(R)])
-        return _sample(log_pi, u)
+    useeds = sorted({int(s) for s in seeds})
+    seed_row = np.array([useeds.index(int(s)) for s in seeds])
+
+    def draw(log_pi, k):
+        return _sample(log_pi, np.stack([_uniforms(cache, s, k, (X, N)) for s in useeds])[seed_row])
 
     def c_seen(log_pi, batch, live):
-        """The constraint value each run's dual step sees (its sampled estimate, or the exact c for exact-pg)."""
+        """The constraint value each run's dual step sees: its sampled estimate (``constraint_estimate``: the
+        mean over the contiguous last axis, then the same per-run sum over prompts), or the exact c (exact-pg)."""
         c = np.zeros((R, h))
+        if sampled:
+            means = np.ascontiguousarray(problem.R_hard[:, rows, batch].mean(axis=-1).transpose(1, 0, 2))  # (R, h, X)
+            return np.einsum("x,rhx->rh", problem.rho, means)
         for r in np.flatnonzero(live):
-            c[r] = (helper.constraint_estimate((None, batch[r], 0)) if sampled
-                    else problem.constraint_values(np.exp(log_pi[r])))
+            c[r] = problem.constraint_values(np.exp(log_pi[r]))
         return c
 
     theta = np.broadcast_to(problem.log_pi_ref, (R, X, n)).copy()
     log = log_softmax(theta)
     live = np.ones(R, dtype=bool)
-    batch = draw(log, 0, live) if sampled else None
+    batch = draw(log, 0) if sampled else None
     lam = np.broadcast_to(lam0, (R, h)).copy()
     c = c_seen(log, batch, live)
     state = {g: grule[g].init(lam[ix].reshape(-1).copy()) for g, ix in gidx.items()}
@@ -182,7 +187,7 @@ def run_sampled_batch(problem: Problem, *, rules: "list[DualRule]", seeds: list[
             log = np.where(keep, log_new, log)
             log.flags.writeable = False
             if sampled:
-                batch = np.where(keep, draw(log, t + 1, live), batch)
+                batch = np.where(keep, draw(log, t + 1), batch)
             c = np.where(live[:, None], c_seen(log, batch, live), c)
             state = state_new  # a stopped run's part of the state is never read for a committed step again
             path[t + 1] = lam
