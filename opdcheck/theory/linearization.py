@@ -375,6 +375,17 @@ class RateCertificate:
         return float((self.lo + self.hi) / 2)
 
 
+def _float_radius(coeffs: Sequence[Fraction]) -> float | None:
+    """A float estimate of a polynomial's spectral radius (numpy's roots), only to point the exact enclosure at
+    the right cell of its bisection grid (the enclosure is the bisection's, whatever this returns)."""
+    import numpy as np  # only to seed the exact enclosure with a float estimate
+
+    try:
+        return float(np.max(np.abs(np.roots([float(v) for v in coeffs]))))
+    except (OverflowError, ValueError, np.linalg.LinAlgError):
+        return None
+
+
 def certify_rate(design: RationalDesign, method: str, eta_th: Any, eta_lam: Any, dual_step: str = "prox",
                  tol: Any = Fraction(1, 10**6)) -> RateCertificate:
     """Certify the spectral radius of ``method``'s Jacobian at the saddle point of ``design``.
@@ -396,7 +407,7 @@ def certify_rate(design: RationalDesign, method: str, eta_th: Any, eta_lam: Any,
     for coeffs, _ in factors:
         if len(coeffs) == 1:
             continue
-        flo, fhi = radius_enclosure(coeffs, _to_fraction(tol_q))
+        flo, fhi = radius_enclosure(coeffs, _to_fraction(tol_q), estimate=_float_radius(coeffs))
         lo, hi = max(lo, flo), max(hi, fhi)
         stable = stable and is_schur_stable(coeffs)
     unstable = lo > 1  # certified: some eigenvalue has modulus >= lo > 1
