@@ -123,14 +123,14 @@ def run_sampled_batch(problem: Problem, *, rules: "list[DualRule]", seeds: list[
         return _sample(log_pi, np.stack([_uniforms(cache, s, k, (X, N)) for s in useeds])[seed_row])
 
     def c_seen(log_pi, batch, live):
-        """The constraint value each run's dual step sees: its sampled estimate (``constraint_estimate``: the
-        mean over the contiguous last axis, then the same per-run sum over prompts), or the exact c (exact-pg)."""
+        """The constraint value each run's dual step sees: its sampled estimate (``constraint_estimate``), or the
+        exact c (exact-pg)."""
         c = np.zeros((R, h))
-        if sampled:
-            means = np.ascontiguousarray(problem.R_hard[:, rows, batch].mean(axis=-1).transpose(1, 0, 2))  # (R, h, X)
-            return np.einsum("x,rhx->rh", problem.rho, means)
-        for r in np.flatnonzero(live):
-            c[r] = problem.constraint_values(np.exp(log_pi[r]))
+        if sampled and h == 1:  # one row of means per run: the layout einsum sees is the same as one run's
+            return np.einsum("x,rhx->rh", problem.rho, problem.R_hard[:, rows, batch].mean(axis=-1).transpose(1, 0, 2))
+        for r in np.flatnonzero(live):  # h > 1: einsum's order depends on the layout of one run's means
+            c[r] = (helper.constraint_estimate((None, batch[r], 0)) if sampled
+                    else problem.constraint_values(np.exp(log_pi[r])))
         return c
 
     theta = np.broadcast_to(problem.log_pi_ref, (R, X, n)).copy()
