@@ -22,7 +22,8 @@ the same rules on a seeded multi-prompt bandit
 primal of :mod:`opdcheck.kernels.stochastic` (tabular softmax, PPO-clip 0.2, 4 epochs, N responses per
 prompt per step, the rollout batch feeding both the policy step and the constraint estimate the dual rule
 sees; simultaneous ordering as in PPO-Lagrangian loops), ``lam_0 = 1``, over >= 20 seeds (paired: the same
-sampler seeds for every rule), comparing
+sampler seeds for every rule; the runs of one setting step in lock step, :mod:`opdcheck.kernels.sampled_batch`,
+each with the bits of its own driver run), comparing
 
 * ``sec4-opd``: ``log lam -= 0.5 (2 g_t - g_{t-1})``, ``g_t = c_hat_t`` (see ``kernels/dual_rules.py``);
 * ``sec4-pd``: the same without the correction (plain PD on ``log lam``, step 0.5);
