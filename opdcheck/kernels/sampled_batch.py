@@ -134,6 +134,8 @@ def run_sampled_batch(problem: Problem, *, rules: "list[DualRule]", seeds: list[
         return c
 
     theta = np.broadcast_to(problem.log_pi_ref, (R, X, n)).copy()
+    log_ref = theta.copy()
+    row_start = n * np.arange(R * X).reshape(R, X, 1)
     log = log_softmax(theta)
     live = np.ones(R, dtype=bool)
     batch = draw(log, 0) if sampled else None
@@ -149,10 +151,8 @@ def run_sampled_batch(problem: Problem, *, rules: "list[DualRule]", seeds: list[
             # the primal step of every live run (SampledPrimal.step)
             S = _scores(problem, lam)
             if sampled:
-                r_i = (np.take_along_axis(S, batch, axis=-1)
-                       - problem.beta * (np.take_along_axis(log, batch, axis=-1)
-                                         - np.take_along_axis(np.broadcast_to(problem.log_pi_ref, log.shape), batch,
-                                                              axis=-1)))
+                flat = batch + row_start  # the sampled entries (x, y_i) of every run, as flat indices
+                r_i = S.reshape(-1)[flat] - problem.beta * (log.reshape(-1)[flat] - log_ref.reshape(-1)[flat])
                 A = r_i - r_i.mean(axis=-1, keepdims=True)
                 new = theta.copy()
                 for r in np.flatnonzero(live):
