@@ -71,7 +71,8 @@ def test_shared_uniforms_do_not_change_a_run():
 
 
 @pytest.mark.parametrize("kw,field", [({"rules": []}, "rules"), ({"lam_init": [-1.0]}, "lam_init"), ({"T": 0}, "T"),
-                                      ({"N": 0}, "N"), ({"update": "adam"}, "update")])
+                                      ({"N": 0}, "N"), ({"update": "adam"}, "update"), ({"rules": [None]}, "rules"),
+                                      ({"lam_star": np.ones(3)}, "lam_star")])
 def test_bad_input_names_the_field(kw, field):
     p = random_instance(2, 3, 1, 0.05, 2)
     args = dict(rules=[make_dual_rule("safe-rlhf")], seeds=[1], lr=2.0, N=4, T=3, lam_init=[1.0], lam_star=np.ones(1))

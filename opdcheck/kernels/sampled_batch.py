@@ -100,7 +100,14 @@ def run_sampled_batch(problem: Problem, *, rules: "list[DualRule]", seeds: list[
         raise ValueError(f"lam_init: {lam0.tolist()}; pass {problem.h} finite non-negative multipliers.")
     if not isinstance(T, (int, np.integer)) or isinstance(T, bool) or T < 1:
         raise ValueError(f"T: {T!r}; pass an integer number of steps >= 1.")
+    bad = [i for i, rule in enumerate(rules) if not (hasattr(rule, "init") and hasattr(rule, "update"))]
+    if bad:
+        raise ValueError(f"rules[{bad[0]}]: {type(rules[bad[0]]).__name__}; pass a DualRule "
+                         "(opdcheck.kernels.dual_rules.make_dual_rule) for every run.")
     lam_star = np.asarray(lam_star, dtype=np.float64).reshape(-1)
+    if lam_star.shape != (problem.h,) or not np.all(np.isfinite(lam_star)):
+        raise ValueError(f"lam_star: {lam_star.tolist()}; pass the saddle point's {problem.h} finite multipliers "
+                         "(solve_saddle(problem).lam).")
     cache = {} if uniforms is None else uniforms
     X, n, h = problem.X, problem.n, problem.h
     sampled = update != "exact-pg"
