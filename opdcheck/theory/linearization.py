@@ -277,6 +277,12 @@ def step_constants(design: RationalDesign, eta_th: Any, eta_lam: Any, dual_step:
     return {"gamma": eta * b, "b": b, "kappa": kappa, "a": design.beta * b}
 
 
+def _explicit(rows: list[list[sp.Matrix]]) -> sp.ImmutableMatrix:
+    """The block matrix ``rows`` written out: what ``sp.BlockMatrix(rows).as_explicit()`` returns (the same
+    entries), by stacking the blocks instead of indexing the block expression entry by entry."""
+    return sp.ImmutableMatrix(sp.Matrix.vstack(*[sp.Matrix.hstack(*row) for row in rows]))
+
+
 def jacobian(design: RationalDesign, method: str, eta_th: Any, eta_lam: Any, dual_step: str = "prox"
              ) -> sp.Matrix:
     """The exact Jacobian of ``method``'s update map at the saddle point (module docstring)."""
@@ -288,16 +294,16 @@ def jacobian(design: RationalDesign, method: str, eta_th: Any, eta_lam: Any, dua
     N, m = B.shape
     IN, Im = sp.eye(N), sp.eye(m)
     if method == "simultaneous-gda":
-        return sp.BlockMatrix([[g * IN, b * B], [-kap * J, Im]]).as_explicit()
+        return _explicit([[g * IN, b * B], [-kap * J, Im]])
     if method == "alternating-gda":
-        return sp.BlockMatrix([[g * IN, b * B], [-kap * g * J, Im - kap * b * (J * B)]]).as_explicit()
+        return _explicit([[g * IN, b * B], [-kap * g * J, Im - kap * b * (J * B)]])
     ZNm, ZmN, Zmm, ZNN = sp.zeros(N, m), sp.zeros(m, N), sp.zeros(m, m), sp.zeros(N, N)
-    return sp.BlockMatrix([
+    return _explicit([
         [g * IN, b * B, -kap * b * (B * J), ZNm],
         [-kap * g * J, Im, ZmN, -kap * b * (J * B)],
         [g * IN, ZNm, ZNN, b * B],
         [ZmN, Im, -kap * J, Zmm],
-    ]).as_explicit()
+    ])
 
 
 def charpoly_coeffs(M: sp.Matrix) -> list[Fraction]:
