@@ -149,3 +149,20 @@ def test_radius_enclosure_near_is_exact_whatever_the_estimate():
     lo, hi = radius_enclosure_near([1, F(-1, 2)], 0.5, tol)
     assert lo <= F(1, 2) < hi
     assert radius_enclosure_near([3], 1.0, tol) == radius_enclosure([3], tol)
+
+
+def test_radius_enclosure_with_an_estimate_is_the_bisections_own_bracket():
+    """The estimate only picks which cell of the bisection grid to certify first: the bracket is the one the
+    plain bisection returns, for good, slightly off, far off and missing estimates (then it bisects)."""
+    rng = np.random.default_rng(17)
+    tol = F(1, 10**6)
+    for _ in range(60):
+        p = _random_poly(rng)
+        plain = radius_enclosure(p, tol)
+        r = _numpy_radius(p)
+        for est in (r, r + 1e-9, r - 1e-9, r + 1e-3, 0.5 * r, 3.0 * r + 1.0, -1.0, float("nan"), float("inf")):
+            assert radius_enclosure(p, tol, estimate=est) == plain
+    # a radius exactly on a grid point (the cell's lower end): radius 1/2 with Cauchy bound 3/2
+    p = [F(1), F(-1, 2)]
+    assert radius_enclosure(p, tol, estimate=0.5) == radius_enclosure(p, tol)
+    assert radius_enclosure([F(3)], tol, estimate=1.0) == (F(0), F(0))

@@ -277,6 +277,12 @@ def step_constants(design: RationalDesign, eta_th: Any, eta_lam: Any, dual_step:
     return {"gamma": eta * b, "b": b, "kappa": kappa, "a": design.beta * b}
 
 
+def _explicit(rows: list[list[sp.Matrix]]) -> sp.ImmutableMatrix:
+    """The block matrix ``rows`` written out: what ``sp.BlockMatrix(rows).as_explicit()`` returns (the same
+    entries), by stacking the blocks instead of indexing the block expression entry by entry."""
+    return sp.ImmutableMatrix(sp.Matrix.vstack(*[sp.Matrix.hstack(*row) for row in rows]))
+
+
 def jacobian(design: RationalDesign, method: str, eta_th: Any, eta_lam: Any, dual_step: str = "prox"
              ) -> sp.Matrix:
     """The exact Jacobian of ``method``'s update map at the saddle point (module docstring)."""
@@ -288,16 +294,16 @@ def jacobian(design: RationalDesign, method: str, eta_th: Any, eta_lam: Any, dua
     N, m = B.shape
     IN, Im = sp.eye(N), sp.eye(m)
     if method == "simultaneous-gda":
-        return sp.BlockMatrix([[g * IN, b * B], [-kap * J, Im]]).as_explicit()
+        return _explicit([[g * IN, b * B], [-kap * J, Im]])
     if method == "alternating-gda":
-        return sp.BlockMatrix([[g * IN, b * B], [-kap * g * J, Im - kap * b * (J * B)]]).as_explicit()
+        return _explicit([[g * IN, b * B], [-kap * g * J, Im - kap * b * (J * B)]])
     ZNm, ZmN, Zmm, ZNN = sp.zeros(N, m), sp.zeros(m, N), sp.zeros(m, m), sp.zeros(N, N)
-    return sp.BlockMatrix([
+    return _explicit([
         [g * IN, b * B, -kap * b * (B * J), ZNm],
         [-kap * g * J, Im, ZmN, -kap * b * (J * B)],
         [g * IN, ZNm, ZNN, b * B],
         [ZmN, Im, -kap * J, Zmm],
-    ]).as_explicit()
+    ])
 
 
 def charpoly_coeffs(M: sp.Matrix) -> list[Fraction]:
@@ -375,6 +381,17 @@ class RateCertificate:
         return float((self.lo + self.hi) / 2)
 
 
+def _float_radius(coeffs: Sequence[Fraction]) -> float | None:
+    """A float estimate of a polynomial's spectral radius (numpy's roots), only to point the exact enclosure at
+    the right cell of its bisection grid (the enclosure is the bisection's, whatever this returns)."""
+    import numpy as np  # only to seed the exact enclosure with a float estimate
+
+    try:
+        return float(np.max(np.abs(np.roots([float(v) for v in coeffs]))))
+    except (OverflowError, ValueError, np.linalg.LinAlgError):
+        return None
+
+
 def certify_rate(design: RationalDesign, method: str, eta_th: Any, eta_lam: Any, dual_step: str = "prox",
                  tol: Any = Fraction(1, 10**6)) -> RateCertificate:
     """Certify the spectral radius of ``method``'s Jacobian at the saddle point of ``design``.
@@ -396,7 +413,7 @@ def certify_rate(design: RationalDesign, method: str, eta_th: Any, eta_lam: Any,
     for coeffs, _ in factors:
         if len(coeffs) == 1:
             continue
-        flo, fhi = radius_enclosure(coeffs, _to_fraction(tol_q))
+        flo, fhi = radius_enclosure(coeffs, _to_fraction(tol_q), estimate=_float_radius(coeffs))
         lo, hi = max(lo, flo), max(hi, fhi)
         stable = stable and is_schur_stable(coeffs)
     unstable = lo > 1  # certified: some eigenvalue has modulus >= lo > 1

@@ -201,13 +201,18 @@ def cauchy_bound(coeffs: Iterable[object]) -> Fraction:
     return 1 + max(abs(a / c[0]) for a in c[1:])
 
 
-def radius_enclosure(coeffs: Iterable[object], tol: object) -> tuple[Fraction, Fraction]:
+def radius_enclosure(coeffs: Iterable[object], tol: object,
+                     estimate: float | None = None) -> tuple[Fraction, Fraction]:
     """Certified ``(lo, hi)`` with ``lo <= spectral radius < hi`` and ``hi - lo <= tol`` (absolute).
 
     Algorithm: bisection on rational midpoints between ``lo = 0`` and ``hi`` = Cauchy's bound; at
     each midpoint ``m`` the exact test :func:`radius_below` decides ``radius < m`` (then ``hi = m``)
     or ``radius >= m`` (then ``lo = m``). A constant polynomial (no roots) returns ``(0, 0)``; if
     every root is 0 the result is ``(0, hi)`` with ``hi <= tol``.
+
+    ``estimate`` (optional, a float guess of the radius) only makes it cheaper, never different: the
+    bisection ends in the cell of its dyadic grid that holds the radius, so the cell the estimate points
+    to is tried first with two exact tests (:func:`_bisection_cell`); if they fail, the bisection runs.
     """
     c = as_fractions(coeffs)
     t = _as_radius(tol, "tol")
@@ -216,7 +221,31 @@ def radius_enclosure(coeffs: Iterable[object], tol: object) -> tuple[Fraction, F
     lo, hi = Fraction(0), cauchy_bound(c)
     while not radius_below(c, hi):  # cannot happen (Cauchy's bound is strict); kept as a guard
         lo, hi = hi, 2 * hi
-    return _bisect(c, lo, hi, t)
+    cell = None if estimate is None else _bisection_cell(c, lo, hi, t, estimate)
+    return cell if cell is not None else _bisect(c, lo, hi, t)
+
+
+def _bisection_cell(c: Sequence[Fraction], lo: Fraction, hi: Fraction, t: Fraction,
+                    estimate: float) -> tuple[Fraction, Fraction] | None:
+    """The bracket :func:`_bisect` ``(c, lo, hi, t)`` returns, from a float estimate and two exact tests.
+
+    The bisection halves ``[lo, hi)`` exactly ``K`` times (the least ``K`` with ``(hi - lo) / 2^K <= t``),
+    keeping at each step the half that holds the radius ``r`` (``lo <= r < hi`` throughout), so it ends
+    in the unique grid cell ``[lo + j w, lo + (j+1) w)``, ``w = (hi - lo) / 2^K``, that holds ``r``. Take
+    ``j`` from the estimate and certify ``r < lo + (j+1) w`` and ``r >= lo + j w`` exactly (the second is
+    given when ``j = 0``: ``lo`` is 0 or certified by the caller). ``None`` when either test fails (the
+    estimate was off by more than the cell): the caller bisects.
+    """
+    if not (isinstance(estimate, (int, float)) and estimate == estimate and abs(estimate) != float("inf")):
+        return None
+    w, K = hi - lo, 0
+    while w > t:
+        w, K = w / 2, K + 1
+    j = min(max(int((Fraction(float(estimate)) - lo) // w), 0), 2**K - 1)
+    cell_lo, cell_hi = lo + j * w, lo + (j + 1) * w
+    if radius_below(c, cell_hi) and (j == 0 or not radius_below(c, cell_lo)):
+        return cell_lo, cell_hi
+    return None
 
 
 def _bisect(c: Sequence[Fraction], lo: Fraction, hi: Fraction, t: Fraction) -> tuple[Fraction, Fraction]:

@@ -22,7 +22,8 @@ the same rules on a seeded multi-prompt bandit
 primal of :mod:`opdcheck.kernels.stochastic` (tabular softmax, PPO-clip 0.2, 4 epochs, N responses per
 prompt per step, the rollout batch feeding both the policy step and the constraint estimate the dual rule
 sees; simultaneous ordering as in PPO-Lagrangian loops), ``lam_0 = 1``, over >= 20 seeds (paired: the same
-sampler seeds for every rule), comparing
+sampler seeds for every rule; the runs of one setting step in lock step, :mod:`opdcheck.kernels.sampled_batch`,
+each with the bits of its own driver run), comparing
 
 * ``sec4-opd``: ``log lam -= 0.5 (2 g_t - g_{t-1})``, ``g_t = c_hat_t`` (see ``kernels/dual_rules.py``);
 * ``sec4-pd``: the same without the correction (plain PD on ``log lam``, step 0.5);
@@ -44,6 +45,7 @@ from opdcheck.instances import random_instance
 from opdcheck.kernels.dual_rules import make_dual_rule
 from opdcheck.kernels.framework import FRAMEWORK_METHODS
 from opdcheck.kernels.opd import run_primal_dual
+from opdcheck.kernels.sampled_batch import run_sampled_batch
 from opdcheck.kernels.stochastic import SampledPrimal
 from opdcheck.numerics.saddle import solve_saddle
 from opdcheck.problem import Problem
@@ -127,8 +129,21 @@ def settle_time(lam: np.ndarray, lam_star: float, band: float) -> float:
     return float("inf") if outside[-1] == len(lam) - 1 else float(outside[-1] + 1)
 
 
+def _run_record(spec: dict, p: Problem, lam_star: float, lam: np.ndarray, pi_T: np.ndarray, diverged: bool) -> dict:
+    """What the check keeps of one run: its multiplier path and the measures of its last iterate."""
+    q = max(len(lam) // 4, 2)
+    return {**spec, "lam": lam, "c_T": float(p.constraint_values(pi_T)[0]), "diverged": diverged,
+            "reward_T": float(np.einsum("x,xn,xn->", p.rho, pi_T, p.r)),
+            "lam_amp": float((lam[-q:].max() - lam[-q:].min()) / max(lam_star, 1e-12)),
+            "lam_star": lam_star,
+            # sampled runs: a 20% band (noise spreads lam by ~13%); exact runs: 5% (SEC4_SETTLE_BAND_EXACT)
+            "settle": settle_time(lam, lam_star, 0.2),
+            "settle_exact_band": settle_time(lam, lam_star, SEC4_SETTLE_BAND_EXACT)}
+
+
 def run_seed(spec: dict, seed: int) -> dict:
-    """One seeded run of one rule (module-level for ``ctx.map``); ``spec["sampler_seed"]`` pairs the rules."""
+    """One seeded run of one rule through the driver (the reference :func:`run_groups` equals run by run, bit for
+    bit; tests); ``spec["sampler_seed"]`` pairs the rules."""
     p = bandit(spec.get("scale", 1.0))
     sad = solve_saddle(p)
     prim = SampledPrimal(p, lr=spec["lr"], N=spec["N"], seed=spec["sampler_seed"], update=spec["update"])
@@ -137,16 +152,36 @@ def run_seed(spec: dict, seed: int) -> dict:
     tr = run_primal_dual(p, prediction="none", eta_th=1.0, eta_lam=1.0, T=spec["T"], lam_init=[1.0], saddle=sad,
                          primal=prim, dual=rule, keep_every=1, method=spec["rule"])
     lam = np.array([it[2][0] for it in tr.iterates])
-    pi_T = tr.final_pi_hat
-    c = tr.metrics["constraint"][:, 0]
-    q = max(len(lam) // 4, 2)
-    return {**spec, "lam": lam, "c": c, "c_T": float(c[-1]), "diverged": tr.diverged,
-            "reward_T": float(np.einsum("x,xn,xn->", p.rho, pi_T, p.r)),
-            "lam_amp": float((lam[-q:].max() - lam[-q:].min()) / max(float(sad.lam[0]), 1e-12)),
-            "lam_star": float(sad.lam[0]),
-            # sampled runs: a 20% band (noise spreads lam by ~13%); exact runs: 5% (SEC4_SETTLE_BAND_EXACT)
-            "settle": settle_time(lam, float(sad.lam[0]), 0.2),
-            "settle_exact_band": settle_time(lam, float(sad.lam[0]), SEC4_SETTLE_BAND_EXACT)}
+    return _run_record(spec, p, float(sad.lam[0]), lam, tr.final_pi_hat, tr.diverged)
+
+
+def run_groups(specs: list[dict]) -> list[dict]:
+    """Every run of ``specs`` (the records of :func:`run_seed`, in the same order): the runs that share a bandit,
+    a primal learning rate, an update and a horizon step in lock step (:func:`~opdcheck.kernels.sampled_batch.
+    run_sampled_batch`), the runs of one rule sharing one rule object, and the sampler seeds' uniforms drawn once
+    for all groups."""
+    groups: dict[tuple, list[int]] = {}
+    for i, sp in enumerate(specs):
+        groups.setdefault((sp.get("scale", 1.0), sp["lr"], sp["N"], sp["update"], sp["T"]), []).append(i)
+    out: list = [None] * len(specs)
+    uniforms: dict = {}
+    problems: dict[float, Problem] = {}
+    for (scale, lr, N, update, T), ix in groups.items():
+        p = problems.setdefault(scale, bandit(scale))
+        sad = solve_saddle(p)
+        rules: dict[tuple, object] = {}
+        for i in ix:
+            key = (specs[i]["rule"], tuple(sorted(specs[i].get("params", {}).items())))
+            if key not in rules:
+                cfg = FRAMEWORK_METHODS[specs[i]["rule"]]
+                rules[key] = make_dual_rule(cfg.dual_rule, **{**cfg.dual_params, **specs[i].get("params", {})})
+        runs = run_sampled_batch(
+            p, rules=[rules[(specs[i]["rule"], tuple(sorted(specs[i].get("params", {}).items())))] for i in ix],
+            seeds=[specs[i]["sampler_seed"] for i in ix], lr=lr, N=N, T=T, update=update, lam_init=[1.0],
+            lam_star=sad.lam, uniforms=uniforms)
+        for i, r in zip(ix, runs):
+            out[i] = _run_record(specs[i], p, float(sad.lam[0]), r["lam"][:, 0], np.exp(r["log_pi"]), r["diverged"])
+    return out
 
 
 def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None = None,
@@ -172,7 +207,7 @@ def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None
     specs_extra = [{**sp, "lr": cfg["lr"], "scale": cfg["scale"], "setting": name}
                    for name, cfg in BANDIT_SETTINGS.items() for sp in specs
                    if sp["sampler_seed"] in sampler_seeds[:n_extra]]
-    runs = ctx.map(run_seed, specs + specs_exact + specs_extra, stream="sec-4-stability", label="sec-4-stability seeds")
+    runs = run_groups(specs + specs_exact + specs_extra)
     exact = {r["rule"]: r for r in runs[len(specs):len(specs) + len(specs_exact)]}
     extra = runs[len(specs) + len(specs_exact):]
     runs = runs[:len(specs)]
@@ -320,8 +355,7 @@ def _neural(ctx: CheckContext, opd_optimistic: bool, n_seeds: int | None, T: int
                           "log10_lam_spread_median": float(np.median(col(s, r, "log10_lam_spread"))),
                           "cost_median": float(np.median(col(s, r, "cost_T"))), "limit": limit,
                           "reward_median": float(np.median(col(s, r, "reward_T"))),
-                          "kl_to_ref_median": float(np.median(col(s, r, "kl_T"))),
-                          "sec_per_iter_median": float(np.median(col(s, r, "sec_per_iter")))})
+                          "kl_to_ref_median": float(np.median(col(s, r, "kl_T")))})
     pd_spread = float(np.median(col(hot, "sec4-pd", "log10_lam_spread")))
     premise = neural_oscillates(pd_spread)
     size = sec4_neural.PROFILES[profile]["model"]
