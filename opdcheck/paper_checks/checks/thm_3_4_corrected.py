@@ -58,7 +58,7 @@ from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
 from opdcheck.paper_checks.studies import tolerance_controls as tolc  # the gates' negative controls at their own scale
-from opdcheck.paper_checks.studies.tightness import design_from_spec, evaluate_spec, random_spec, search
+from opdcheck.paper_checks.studies.tightness import design_from_spec, evaluate_spec_compiled, random_spec, search
 from opdcheck.theory.rate_formulas import stability_boundary, stability_boundary_polynomial, stable_box_certificate
 from opdcheck.tolerances import CORRECTED_FORMULA_ATOL, CORRECTED_MEASURED_ATOL
 
@@ -269,11 +269,11 @@ def run(ctx: CheckContext, budget: int | None = None, scale: float = 1.0) -> Che
     for r in fam:
         r["source"] = "thm-3.4 family"
     # (2) the adversarial search of theorem-tightness (its own stream: same seed, same instances)
-    srch = search(ctx, n_search, stream="thm-3.4-corrected/search", T=1500) if n_search else []
+    srch = search(ctx, n_search, stream="thm-3.4-corrected/search", T=1500, evaluate=evaluate_spec_compiled) if n_search else []
     for r in srch:
         r["source"] = "search"
     # (3) seeded random rational designs at random steps and dual conventions
-    rand = ctx.map(evaluate_spec, random_steps_specs(ctx.rng("thm-3.4-corrected/random"), n_rand, 3000),
+    rand = ctx.map(evaluate_spec_compiled, random_steps_specs(ctx.rng("thm-3.4-corrected/random"), n_rand, 3000),
                    stream="thm-3.4-corrected/random", label="thm-3.4-corrected: random family")
     for r in rand:
         r["source"] = "random steps"
