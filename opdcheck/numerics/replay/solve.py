@@ -29,6 +29,18 @@ from __future__ import annotations
 from typing import Sequence
 
 import mpmath
+from mpmath.libmp import from_int as _from_int
+from mpmath.libmp import mpf_abs as _abs
+from mpmath.libmp import mpf_add as _add
+from mpmath.libmp import mpf_div as _div
+from mpmath.libmp import mpf_exp as _exp
+from mpmath.libmp import mpf_gt as _gt
+from mpmath.libmp import mpf_le as _le
+from mpmath.libmp import mpf_log as _log
+from mpmath.libmp import mpf_mul as _mul
+from mpmath.libmp import mpf_neg as _neg
+from mpmath.libmp import mpf_sub as _sub
+from mpmath.libmp import mpf_sum as _sum
 
 __all__ = ["kl_prox_argmax", "quadratic_prox_argmin", "SolveError"]
 
@@ -44,53 +56,89 @@ def _tol() -> mpmath.mpf:
 def kl_prox_argmax(s: Sequence, terms: Sequence[tuple], max_iter: int = 100) -> list:
     """``log pi`` of ``argmax_{pi in simplex} <pi, s> - sum_k w_k KL(pi || q_k)``; ``terms = [(w_k, log q_k)]``,
     ``sum_k w_k > 0``. Newton on the KKT conditions (see the module docstring); raises SolveError when
-    the KKT residual does not fall below ``10^-(dps-6)`` within ``max_iter`` iterations."""
+    the KKT residual does not fall below ``10^-(dps-6)`` within ``max_iter`` iterations.
+
+    Written on mpmath's raw ``(sign, man, exp, bc)`` values (``mpmath.libmp``): each line is the operation
+    the ``mpf`` operators perform (``mpf_sub`` for ``-``, ``mpf_sum`` for ``fsum``, ``mpf_exp`` for ``exp``, at
+    the working precision, rounding to nearest), so the result is the same to the last bit as the operator
+    form, without the object overhead that made up most of a 50-digit replay's time (tested against it)."""
     n = len(s)
     ws = [mpmath.mpf(w) for w, _ in terms]
     if not mpmath.fsum(ws) > 0:
         raise ValueError(f"kl_prox_argmax: KL weights {ws} must sum to a positive number.")
 
-    W = mpmath.fsum(ws)
+    prec, rnd = mpmath.mp._prec_rounding
+    W = mpmath.fsum(ws)._mpf_
+    one = _from_int(1)
+    lqs = [[_raw(v) for v in lq] for _, lq in terms]
+    wr = [w._mpf_ for w in ws]
     # sum_k w_k (u_y - log q_k,y + 1) = W u_y - shift_y: the part that does not depend on u, summed once
-    shift = [mpmath.fsum(w * (lq[y] - 1) for w, (_, lq) in zip(ws, terms)) for y in range(n)]
+    shift = [_sum([_mul(w, _sub(lq[y], one, prec, rnd), prec, rnd) for w, lq in zip(wr, lqs)], prec, rnd)
+             for y in range(n)]
+    sr = [_raw(v) for v in s]
 
     def grad_objective(u: list) -> list:
         # d/dpi_y of <pi, s> - sum_k w_k sum_y pi_y (log pi_y - log q_k,y)
-        return [s[y] - (W * u[y] - shift[y]) for y in range(n)]
+        return [_sub(sr[y], _sub(_mul(W, u[y], prec, rnd), shift[y], prec, rnd), prec, rnd) for y in range(n)]
 
     def d_grad_du(u: list) -> list:
         # the objective's Hessian in pi is diagonal, -sum_k w_k / pi_y; times dpi_y/du_y = pi_y
-        return [-W] * n
+        return [_neg(W, prec, rnd)] * n
 
     # start at the first proximal centre (a point of the simplex, near the solution for a proximal step)
-    u = [mpmath.mpf(v) for v in terms[0][1]]
-    nu = mpmath.mpf(0)
-    tol = _tol()
+    u = [mpmath.mpf(v)._mpf_ for v in terms[0][1]]
+    nu = _from_int(0)
+    tol = _tol()._mpf_
     for _ in range(max_iter):
         g = grad_objective(u)
-        m = max(u)
-        lse = m + mpmath.log(mpmath.fsum(mpmath.exp(v - m) for v in u))
-        F = [g[y] - nu for y in range(n)] + [lse]
-        if max(abs(v) for v in F) <= tol:
-            return u
-        soft = [mpmath.exp(v - lse) for v in u]
+        m = u[0]
+        for v in u[1:]:  # max(u): the first largest
+            if _gt(v, m):
+                m = v
+        lse = _add(m, _log(_sum([_exp(_sub(v, m, prec, rnd), prec, rnd) for v in u], prec, rnd), prec, rnd), prec, rnd)
+        F = [_sub(g[y], nu, prec, rnd) for y in range(n)] + [lse]
+        if _le(_max_abs(F, prec, rnd), tol):
+            return [mpmath.mp.make_mpf(v) for v in u]
+        soft = [_exp(_sub(v, lse, prec, rnd), prec, rnd) for v in u]
         dg = d_grad_du(u)
         # the Newton system J (du, dnu) = -F with J = [[diag(dg), -1], [soft^T, 0]] (the objective is separable,
         # so its Hessian block is diagonal), solved by eliminating du: du_y = (-F_y + dnu) / dg_y
-        a = mpmath.fsum(soft[y] / dg[y] for y in range(n))
-        b = mpmath.fsum(soft[y] * F[y] / dg[y] for y in range(n))
-        dnu = (b - F[n]) / a
-        u = [u[y] + (-F[y] + dnu) / dg[y] for y in range(n)]
-        nu += dnu
-    raise SolveError(f"kl_prox_argmax: KKT residual {mpmath.nstr(max(abs(v) for v in F), 3)} after {max_iter} Newton steps.")
+        a = _sum([_div(soft[y], dg[y], prec, rnd) for y in range(n)], prec, rnd)
+        b = _sum([_div(_mul(soft[y], F[y], prec, rnd), dg[y], prec, rnd) for y in range(n)], prec, rnd)
+        dnu = _div(_sub(b, F[n], prec, rnd), a, prec, rnd)
+        u = [_add(u[y], _div(_add(_neg(F[y], prec, rnd), dnu, prec, rnd), dg[y], prec, rnd), prec, rnd)
+             for y in range(n)]
+        nu = _add(nu, dnu, prec, rnd)
+    raise SolveError(f"kl_prox_argmax: KKT residual {mpmath.nstr(mpmath.mp.make_mpf(_max_abs(F, prec, rnd)), 3)} "
+                     f"after {max_iter} Newton steps.")
+
+
+def _raw(x) -> tuple:
+    """The raw mpf value an ``mpf`` operator would use for ``x`` (an mpf as it is; a number converted exactly)."""
+    return x._mpf_ if hasattr(x, "_mpf_") else mpmath.mp.convert(x)._mpf_
+
+
+def _max_abs(F: list, prec: int, rnd: str) -> tuple:
+    """``max(abs(v) for v in F)`` on raw values (the first largest)."""
+    best = None
+    for v in F:
+        a = _abs(v, prec, rnd)
+        if best is None or _gt(a, best):
+            best = a
+    return best
 
 
 def _bracketed_root(f, lo, hi):
     """A root of an increasing ``f`` with ``f(lo) < 0 < f(hi)``: regula falsi (Illinois), which is exact in one
     step on an affine ``f``; bisection to the working precision if mpmath's tolerance test refuses (it can
-    on a bracket whose secant lands on the root at once, leaving no step to measure)."""
+    on a bracket whose secant lands on the root at once, leaving no step to measure).
+
+    Illinois stops at the first point whose residual is below ``10^-(dps-6)`` (the replay's KKT tolerance, the
+    one the callers check): on the affine derivatives of the dual steps that is the first secant point, exact
+    to the working precision. (A tolerance below the working precision can never be met: mpmath then runs its
+    30 steps and returns a bracket midpoint a few ulps away, at ~7x the cost.)"""
     try:
-        return mpmath.findroot(f, (lo, hi), solver="illinois", tol=_tol() ** 2)
+        return mpmath.findroot(f, (lo, hi), solver="illinois", tol=_tol())
     except ValueError:
         pass
     for _ in range(4 * mpmath.mp.prec):  # each halving gains one bit: the bracket ends at the working precision

@@ -204,15 +204,14 @@ def probe_cell(spec: dict, seed: int) -> dict:
        multiplier over the last quarter (closure SSM_CYCLE_CLOSURE_ATOL; None if it has not closed), the range of
        lam there, and the number of steps of the second half on which the projection ``[.]_+`` was active
        (some ``lam_j = 0``, outside hypothesis 1 of the linearization);
-    2. the local probe: the same method and steps started at relative distance SSM_LOCAL_PROBE_DEVIATION from
-       the saddle point (seeded direction), where the certificate's hypotheses hold. It agrees with the
+    2. the local probe (:func:`local_probe`): the same method and steps started at relative distance
+       SSM_LOCAL_PROBE_DEVIATION from the saddle point (seeded direction), where the certificate's hypotheses hold. It agrees with the
        certificate when it converges (e_T/e_0 <= ALG1_CONVERGED_RATIO) at a tail rate inside the certified
        enclosure ``[lo, hi]`` to RATE_CERT_MATCH_RTOL (``rate_certificate.measure_tail_rate``/``judge_rate``).
     """
     p, sad, _ = instance(Fraction(spec["beta"]))
     method, T = spec["method"], int(spec["T"])
     et, el = float(Fraction(spec["eta_th"])), float(Fraction(spec["eta_lam"]))
-    lo, hi = Fraction(spec["lo"]), Fraction(spec["hi"])
     K = MULTI_SHOT_K if method == "multi-shot" else None
     T = DESCRIBE_HORIZON * T
     tr = run_config(method, p, eta_th=et, eta_lam=el, T=T, dual_step="prox", saddle=sad, keep_every=1, K=K)
@@ -230,6 +229,28 @@ def probe_cell(spec: dict, seed: int) -> dict:
     P_rep = period or best_p
     mp_closure = float(max(abs(a - b) for r1, r2 in zip(mp_q[P_rep:], mp_q[:-P_rep]) for a, b in zip(r1, r2)))
     mp_zeros = int(sum(1 for row in lam_mp[len(lam_mp) // 2:] if any(v == 0 for v in row)))
+    probe = local_probe(spec, seed)
+    return {"period": period, "best_period": best_p, "closure": closure[best_p], "lam_min": float(q.min()),
+            "lam_max": float(q.max()), "projected_steps": projected,
+            "half_steps": int(lam.shape[0] - lam.shape[0] // 2), "e_T": float(tr.error[-1]),
+            "T_described": T, "reaches_saddle": bool(tr.error[-1] <= ALG1_CONVERGED_RATIO * tr.error[0]),
+            "final_ratio": float(tr.error[-1] / tr.error[0]), "e_min": float(np.min(tr.error)),
+            "progress": float(tr.error[-1] / tr.error[T // 2]),
+            **probe,
+            "replay_max_lam_diff": replay_diff, "replay_agrees": bool(replay_ok), "replay_closure": mp_closure,
+            "replay_projected_steps": mp_zeros}
+
+
+def local_probe(spec: dict, seed: int) -> dict:
+    """Step 2 of :func:`probe_cell` alone: ``spec``'s method and steps started at relative distance
+    SSM_LOCAL_PROBE_DEVIATION from the saddle point (direction drawn from ``seed``); ``agrees_locally`` when it
+    converges at a tail rate inside the certified enclosure ``[spec["lo"], spec["hi"]]``. It does not depend on
+    ``spec["T"]`` (its length is :func:`probe_steps` of the certificate)."""
+    p, sad, _ = instance(Fraction(spec["beta"]))
+    method = spec["method"]
+    et, el = float(Fraction(spec["eta_th"])), float(Fraction(spec["eta_lam"]))
+    lo, hi = Fraction(spec["lo"]), Fraction(spec["hi"])
+    K = MULTI_SHOT_K if method == "multi-shot" else None
     rng = np.random.default_rng(seed)
     d = SSM_LOCAL_PROBE_DEVIATION
     with np.errstate(divide="ignore"):
@@ -242,18 +263,10 @@ def probe_cell(spec: dict, seed: int) -> dict:
     fit = measure_tail_rate(ep, growing=False)
     rate_ok, rate_dist = (judge_rate(fit["rate"], float(lo), float(hi), RATE_CERT_MATCH_RTOL) if fit["ok"]
                           else (False, float("inf")))
-    return {"period": period, "best_period": best_p, "closure": closure[best_p], "lam_min": float(q.min()),
-            "lam_max": float(q.max()), "projected_steps": projected,
-            "half_steps": int(lam.shape[0] - lam.shape[0] // 2), "e_T": float(tr.error[-1]),
-            "T_described": T, "reaches_saddle": bool(tr.error[-1] <= ALG1_CONVERGED_RATIO * tr.error[0]),
-            "final_ratio": float(tr.error[-1] / tr.error[0]), "e_min": float(np.min(tr.error)),
-            "progress": float(tr.error[-1] / tr.error[T // 2]),
-            "probe_e0": float(ep[0]), "probe_ratio": float(ep[-1] / ep[0]), "probe_steps": int(tp.n_steps),
+    return {"probe_e0": float(ep[0]), "probe_ratio": float(ep[-1] / ep[0]), "probe_steps": int(tp.n_steps),
             "probe_converged": local_conv, "probe_rate": float(fit["rate"]), "probe_rate_ok": bool(rate_ok),
             "probe_rate_dist": float(rate_dist), "probe_fit_reason": fit.get("reason", ""),
-            "agrees_locally": bool(local_conv and rate_ok), "lo": float(lo), "hi": float(hi),
-            "replay_max_lam_diff": replay_diff, "replay_agrees": bool(replay_ok), "replay_closure": mp_closure,
-            "replay_projected_steps": mp_zeros}
+            "agrees_locally": bool(local_conv and rate_ok), "lo": float(lo), "hi": float(hi)}
 
 
 def describe_undecided(cell: str, r: dict) -> str:
@@ -492,16 +505,18 @@ CONTROL_CELL = (Fraction(1, 10), Fraction(199, 512), Fraction(53, 256))
 
 
 def probe_controls(seed: int, T: int) -> tuple[dict, dict]:
-    """:func:`probe_cell` at :data:`CONTROL_CELL` with sequential GDA and its own certificate (positive), and
-    with simultaneous GDA given sequential GDA's certificate (negative)."""
+    """:func:`local_probe` (the part of :func:`probe_cell` that decides ``agrees_locally``) at :data:`CONTROL_CELL`
+    with sequential GDA and its own certificate (positive), and with simultaneous GDA given sequential GDA's
+    certificate (negative). The controls judge the probe's decision only, so they do not pay for the described
+    run and its 50-digit replay (``DESCRIBE_HORIZON x T`` steps each), which no control reads."""
     b, et, el = CONTROL_CELL
     d = rational_design(DESIGN_SEED, X=2, n=3, h=1, beta=b)
     H = covariance_matrix(d)
     h = Fraction(int(H[0, 0].p), int(H[0, 0].q))
     lo, hi = certified_radius("finite-step-pd", b, h, et, el)
     spec = {"beta": str(b), "eta_th": str(et), "eta_lam": str(el), "T": T, "lo": str(lo), "hi": str(hi)}
-    return (probe_cell({**spec, "method": "finite-step-pd"}, int(seed)),
-            probe_cell({**spec, "method": "simultaneous-pd"}, int(seed)))
+    return (local_probe({**spec, "method": "finite-step-pd"}, int(seed)),
+            local_probe({**spec, "method": "simultaneous-pd"}, int(seed)))
 
 
 def _figure(ctx: CheckContext, maps: dict, g: list, hval: dict, T: int, outside: list | None = None) -> list[str]:

@@ -13,7 +13,7 @@ from opdcheck.paper_checks.context import CheckContext
 from opdcheck.numerics.local_rate import lam_star_not_unique
 from opdcheck.tolerances import CERTIFY_ENCLOSURE_WIDTH
 
-__all__ = ["random_spec", "mutate_spec", "design_from_spec", "evaluate_spec", "search", "BUDGET"]
+__all__ = ["random_spec", "mutate_spec", "design_from_spec", "evaluate_spec", "evaluate_spec_compiled", "search", "BUDGET"]
 
 BUDGET = {"quick": 12, "full": 200}
 T_RUN = {"quick": 300, "full": 1500}
@@ -77,17 +77,19 @@ def _exact_saddle(design):
                        kkt={}, method="inverse-design (exact rational)", info={})
 
 
-def evaluate_spec(spec: dict, seed: int, T: int = 300) -> dict:
+def evaluate_spec(spec: dict, seed: int, T: int = 300, compiled: bool = False) -> dict:
     """Task function (module level, picklable): certify and measure one design at Thm 3.4's steps.
 
     Returns the exact enclosure ``[lo, hi]`` of OPD's radius (prox), ``rho46``, the measured tail rate of
     the error, ``max_t e_t / bound_t`` with the theorem's denominator, and the corrected (mode-formula)
     radius; ``ok = False`` with a reason when the design is rejected (a degenerate dual curvature).
+    ``compiled``: measure with thm-3.4's runner (the Numba kernel, equal to the numpy reference ``run_opd`` to
+    NUMBA_AGREEMENT_RTOL) instead of ``run_opd`` (:func:`evaluate_spec_compiled`).
     """
     from opdcheck.kernels.opd import run_opd, thm34_step_sizes
     from opdcheck.kernels.potential import rho_eq46
     from opdcheck.kernels.trajectory import fit_tail_rate
-    from opdcheck.paper_checks.studies.thm34 import thm34_case
+    from opdcheck.paper_checks.studies.thm34 import default_runner, thm34_case
     from opdcheck.theory.linearization import certify_modes, step_constants
     from opdcheck.theory.rate_formulas import spectral_rate
 
@@ -114,14 +116,15 @@ def evaluate_spec(spec: dict, seed: int, T: int = 300) -> dict:
     corr = spectral_rate("opd", float(k["a"]), [float(k["kappa"] * k["b"]) * float(v) for v in ev], cert.extra_primal)
     rho46 = rho_eq46(p)
     sp_ = _exact_saddle(d)
+    runner = default_runner() if compiled else run_opd
     if steps is None:
-        case = thm34_case(p, dual_step="prox", T=T, saddle=sp_, runner=run_opd)
+        case = thm34_case(p, dual_step="prox", T=T, saddle=sp_, runner=runner)
         err, log_ratio = case["traj"].error, case["log10_worst"]["denom_theorem"]
     else:
         from opdcheck.tolerances import RUN_STOP_RTOL
 
-        err = run_opd(p, eta_th=float(q_th), eta_lam=float(q_lam), T=T, dual_step=dual, saddle=sp_,
-                      stop_below=RUN_STOP_RTOL).error
+        err = runner(p, eta_th=float(q_th), eta_lam=float(q_lam), T=T, dual_step=dual, saddle=sp_,
+                     stop_below=RUN_STOP_RTOL).error
         log_ratio = float("nan")
     fit = fit_tail_rate(err)
     return {"ok": True, "spec": spec, "name": d.name, "beta": float(d.beta), "X": d.X, "n": d.n, "h": d.h,
@@ -133,16 +136,23 @@ def evaluate_spec(spec: dict, seed: int, T: int = 300) -> dict:
             "kappa": float(k["kappa"]), "nu": (ev / (p.h * p.R_max**2)).tolist(), "a": float(k["a"]), "stable": cert.stable}
 
 
-def search(ctx: CheckContext, budget: int, stream: str = "theorem-tightness", T: int = 300) -> list[dict]:
+def evaluate_spec_compiled(spec: dict, seed: int, T: int = 300) -> dict:
+    """:func:`evaluate_spec` measured with the Numba kernel (module level, for ``ctx.map``)."""
+    return evaluate_spec(spec, seed, T, compiled=True)
+
+
+def search(ctx: CheckContext, budget: int, stream: str = "theorem-tightness", T: int = 300,
+           evaluate=evaluate_spec) -> list[dict]:
     """Random draws (half the budget) then mutations of the current worst (by ``cert_ratio``), in
-    batches through ``ctx.map``; returns every evaluated row in order (rejected designs included)."""
+    batches through ``ctx.map``; returns every evaluated row in order (rejected designs included).
+    ``evaluate``: :func:`evaluate_spec` or :func:`evaluate_spec_compiled`."""
     if budget < 0:
         raise ValueError(f"budget = {budget}; pass a number of instances >= 0.")
     rng = ctx.rng(stream + "/specs")
     rows: list[dict] = []
     n_random = (budget + 1) // 2
     specs = [dict(random_spec(rng), _T=T) for _ in range(n_random)]
-    rows += ctx.map(evaluate_spec, specs, stream=stream + "/random", label=f"{stream}: random draws")
+    rows += ctx.map(evaluate, specs, stream=stream + "/random", label=f"{stream}: random draws")
     left, batch = budget - n_random, 0
     while left > 0:
         good = [r for r in rows if r["ok"]]
@@ -152,7 +162,7 @@ def search(ctx: CheckContext, budget: int, stream: str = "theorem-tightness", T:
             best = max(good, key=lambda r: r["cert_ratio"])["spec"]
             base = {k: v for k, v in best.items() if k != "_T"}
             specs = [dict(mutate_spec(base, rng), _T=T) for _ in range(min(left, 4))]
-        rows += ctx.map(evaluate_spec, specs, stream=f"{stream}/mutate{batch}", label=f"{stream}: mutations")
+        rows += ctx.map(evaluate, specs, stream=f"{stream}/mutate{batch}", label=f"{stream}: mutations")
         left -= len(specs)
         batch += 1
     return rows
