@@ -137,13 +137,19 @@ def pi_theta_convexity() -> dict:
 def missing_projection() -> dict:
     """The lemma's update theta_new = theta_old + w/(eta+beta) (no Proj_Theta) on the Cor 3.10 class p_theta(y0) =
     1/5 + theta^2/10, Theta = [-1, 1], at theta_old = 9/10 with g = (1, 0), pi_ref = p_0, beta = 1/20, eta = 1/2:
-    exact Fractions. The unprojected step leaves Theta (eqs. (8)/(10) would project it back)."""
+    exact. The unprojected step leaves Theta (eqs. (8)/(10) would project it back). The class, its score and its
+    Fisher information are :func:`opdcheck.theory.alg3.counterexample_closed_forms`'s (sympy differentiates the
+    class; no derivative is written by hand here)."""
+    from opdcheck.theory.alg3 import counterexample_closed_forms
+
+    cf = counterexample_closed_forms()
+    theta = next(iter(cf["p"].free_symbols))
     th = Fraction(9, 10)
     beta, eta = Fraction(1, 20), Fraction(1, 2)
-    p = Fraction(1, 5) + th * th / 10
-    dp = th / 5  # d p / d theta
-    score = [dp / p, -dp / (1 - p)]  # d log pi(y) / d theta
-    F = p * score[0] ** 2 + (1 - p) * score[1] ** 2
+    at = {theta: sp.Rational(th.numerator, th.denominator)}
+    p = Fraction(str(sp.nsimplify(cf["p"].subs(at))))
+    score = [Fraction(str(sp.nsimplify(sp.simplify(cf[k].subs(at))))) for k in ("score_y0", "score_y1")]  # d log pi / d theta
+    F = Fraction(str(sp.nsimplify(sp.simplify(cf["fisher"].subs(at)))))
     # advantage-weighted score with g = (1, 0) and the KL-to-reference term (log-ratio evaluated in floats, exact enough)
     pref = Fraction(1, 5)
     lr = [math.log(float(p / pref)), math.log(float((1 - p) / (1 - pref)))]
