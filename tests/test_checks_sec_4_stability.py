@@ -50,3 +50,17 @@ def test_results_hold_no_wall_time(tmp_path, monkeypatch):
     assert any(f.name.startswith("neural") for f in res.findings)
     text = repr(res.computed) + repr(res.evidence) + repr([f.computed for f in res.findings])
     assert "sec_per" not in text and "0.0123" not in text
+
+
+def test_neural_penalty_control_catches_a_flipped_penalty():
+    """The neural update's direction control: a fixed penalty lowers the cost (positive); with the penalty's sign
+    flipped (score r + lam s J_c, what a sign bug in the PPO score gives) it does not (negative)."""
+    from opdcheck.kernels.neural.study import penalty_direction_runs
+    from opdcheck.paper_checks.checks.sec_4_stability import PENALTY_CONTROL, penalty_lowers_cost
+    from opdcheck.paper_checks.studies import sec4_neural
+
+    spec = sec4_neural.neural_specs(0, "quick")[0]
+    good = penalty_direction_runs(spec, PENALTY_CONTROL["lam_s"], PENALTY_CONTROL["T"])
+    assert penalty_lowers_cost(good["cost_free"], good["cost_penalised"]), good
+    flipped = penalty_direction_runs(spec, -PENALTY_CONTROL["lam_s"], PENALTY_CONTROL["T"])
+    assert not penalty_lowers_cost(flipped["cost_free"], flipped["cost_penalised"]), flipped

@@ -268,7 +268,8 @@ AUDIT: dict[str, E] = {
                              "tests/test_studies_tolerance_controls.py::test_rate_match_controls_catch_a_looser_or_tighter_judge_rate"),
     "FOC_GATE_MAX_ROUNDINGS": E("gate", "gate_controls.py: ceiling of rounding-level gates",
                                 f"{GATE}:first_order_gate_controls", True),
-    "NEURAL_FEASIBLE_ATOL": E("gate", "sec-4-stability neural_cost_feasible", f"{TOL}:neural_gate_controls", True),
+    "NEURAL_FEASIBLE_ATOL": E("gate", "sec-4-stability neural_cost_feasible, penalty_lowers_cost (the latter's own-scale "
+                              "control: threshold_controls in the check)", f"{TOL}:neural_gate_controls", True),
     "NEURAL_OSCILLATION_DECADES": E("gate", "sec-4-stability neural_oscillates (the neural premise)", f"{TOL}:sec4_gate_controls", True),
     "NEURAL_REWARD_MARGIN": E("gate", "sec-4-stability reward_competitive", f"{TOL}:neural_gate_controls", True),
     "PAIRED_TEST_ALPHA": E("gate", "sec-4-stability significant (paired tests)", f"{TOL}:neural_gate_controls", True),

@@ -72,3 +72,35 @@ def run_neural_seed(spec: dict, seed: int) -> dict:
             "lam": lam_arr, "cost": np.array(cost_hist), "reward": np.array(reward_hist),
             "cost_T": c_T, "reward_T": r_T, "kl_T": kl_T, "cost_se": se_T, "log10_lam_spread": spread,
             "diverged": diverged, "sec_per_iter": sec_per_iter, "T": T}
+
+
+def penalty_direction_runs(spec: dict, lam_s: float, T: int) -> dict:
+    """The PPO-Lagrangian primal with the multiplier FIXED: ``T`` iterations at ``lam * s = 0`` and at ``lam * s =
+    lam_s`` from the reference LM, with the same key stream, each then evaluated on the same fresh samples.
+    The penalised score ``r - lam s J_c`` must make the cost fall further as the penalty grows (a control of the
+    neural update's direction: with the penalty's sign flipped, the cost rises instead). Returns
+    ``{"cost_free", "cost_penalised", "se"}`` (the Monte-Carlo standard errors combined)."""
+    import jax
+    import jax.numpy as jnp
+
+    from opdcheck.kernels.neural.language import N_EVAL, Language, pretrained
+    from opdcheck.kernels.neural.model import ModelConfig
+    from opdcheck.kernels.neural.ppo import PPOConfig, make_evaluator, make_iteration
+
+    cfg, ppo = ModelConfig(**spec["model"]), PPOConfig(**spec["ppo"])
+    ref_np, _ = pretrained(cfg, spec["pretrain_steps"], spec["lang_seed"])
+    ref = jax.tree_util.tree_map(jnp.asarray, ref_np)
+    helpful, unsafe = (jnp.asarray(a) for a in Language(cfg.vocab, cfg.n_prompts, cfg.length,
+                                                         spec["lang_seed"]).token_sets())
+    init, step = make_iteration(cfg, ppo)
+    evaluate = make_evaluator(cfg, N_EVAL)
+    key = jax.random.PRNGKey(int(spec["pair_seed"]) % (2**31 - 1))
+    out = {}
+    for name, penalty in (("free", 0.0), ("penalised", float(lam_s))):
+        params, opt_state = ref, init(ref)
+        for t in range(int(T)):
+            params, opt_state, _ = step(params, opt_state, ref, jax.random.fold_in(key, t), penalty, helpful, unsafe)
+        _, c, _, se = (float(v) for v in evaluate(params, ref, jax.random.fold_in(key, 10**6), helpful, unsafe))
+        out[f"cost_{name}"], out[f"se_{name}"] = c, se
+    out["se"] = float(np.hypot(out.pop("se_free"), out.pop("se_penalised")))
+    return out

@@ -88,6 +88,29 @@ def neural_cost_feasible(cost_T: float, limit: float) -> bool:
     return bool(cost_T <= limit + NEURAL_FEASIBLE_ATOL)
 
 
+def penalty_lowers_cost(cost_free: float, cost_penalised: float) -> bool:
+    """The neural PPO-Lagrangian primal with a fixed penalty ends with a cost lower than without it by more than
+    NEURAL_FEASIBLE_ATOL (about three Monte-Carlo standard errors of one estimate): the direction of the update."""
+    return bool(cost_penalised < cost_free - NEURAL_FEASIBLE_ATOL)
+
+
+#: the fixed penalty lam * s and the iterations of the neural update's direction control (measured on the quick
+#: LM: 10 iterations at lam s = 5 take the cost from 0.50 to 0.05, twenty times the gate)
+PENALTY_CONTROL = {"lam_s": 5.0, "T": 10}
+
+
+def neural_penalty_control(spec: dict) -> Control:
+    """Control of the neural update itself (a flipped penalty sign makes the multiplier push the cost up, and
+    every neural finding would then compare rules that do not solve the §4 problem)."""
+    from opdcheck.kernels.neural.study import penalty_direction_runs
+
+    d = penalty_direction_runs(spec, PENALTY_CONTROL["lam_s"], PENALTY_CONTROL["T"])
+    return Control("neural PPO-Lagrangian: a fixed penalty lam s lowers the cost (the update's direction)", "positive",
+                   penalty_lowers_cost(d["cost_free"], d["cost_penalised"]),
+                   f"{PENALTY_CONTROL['T']} iterations: cost {d['cost_free']:.4f} at lam s = 0, {d['cost_penalised']:.4f} "
+                   f"at lam s = {PENALTY_CONTROL['lam_s']:g} (combined standard error {d['se']:.4f})")
+
+
 def significant(p: float) -> bool:
     """A paired test's p-value below PAIRED_TEST_ALPHA."""
     return bool(p < PAIRED_TEST_ALPHA)
@@ -307,6 +330,9 @@ def evaluate(ctx: CheckContext, opd_optimistic: bool = True, n_seeds: int | None
     neural_out = {}
     if neural:
         nf, nev, nfig, neural_out = _neural(ctx, opd_optimistic, neural_seeds, neural_T)
+        controls.append(neural_penalty_control(sec4_neural.neural_specs(ctx.seed, "full" if ctx.full else "quick")[0]))
+        controls += tolc.threshold_controls("neural penalty lowers the cost (NEURAL_FEASIBLE_ATOL)",
+                                            lambda d: penalty_lowers_cost(0.5, 0.5 - d), NEURAL_FEASIBLE_ATOL)
         findings = nf + findings
         evidence = nev + evidence
         figures = figures + nfig
