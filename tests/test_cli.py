@@ -29,11 +29,13 @@ def test_every_registered_check_states_its_claim():
 
 
 def test_run_writes_report_and_is_deterministic(tmp_path, capsys):
+    """The same seed gives the same report, whichever way the run went: once with the default ``--jobs`` (whole
+    checks in worker processes on a multi-core machine), once in this process (``--jobs 1``)."""
     a, b = tmp_path / "a", tmp_path / "b"
     assert main(["run", *FAST, "--out", str(a), "--seed", "5", "--quiet"]) == EXIT_OK
     table = capsys.readouterr().out
     assert re.search(r"^dual-step-scale\s+INCONSISTENT\s", table, re.M) and "|---" not in table
-    assert main(["run", *FAST, "--out", str(b), "--seed", "5", "--quiet"]) == EXIT_OK
+    assert main(["run", *FAST, "--out", str(b), "--seed", "5", "--quiet", "--jobs", "1"]) == EXIT_OK
 
     def strip(p):
         d = json.loads((p / "results.json").read_text())
@@ -64,15 +66,17 @@ def test_run_with_instance_file(tmp_path, capsys):
 
 
 def test_strict_flags_a_verdict_that_differs_from_the_baseline(tmp_path, monkeypatch, capsys):
+    """``--strict`` against a baseline; the runs are in this process (``--jobs 1``): what is compared does not
+    depend on where the checks ran (test_run_writes_report_and_is_deterministic)."""
     import opdcheck.cli as cli
     from opdcheck.paper_checks.baseline import compare, record
 
     # a baseline holding the run just measured: --strict passes (the recorded baseline.json is compared
     # finding by finding by tests/test_paper_checks_baseline.py)
-    assert main(["run", *FAST, "--out", str(tmp_path), "--quiet"]) == EXIT_OK
+    assert main(["run", *FAST, "--out", str(tmp_path), "--quiet", "--jobs", "1"]) == EXIT_OK
     measured = record(json.loads((tmp_path / "results.json").read_text())["results"])
     monkeypatch.setattr(cli, "_load_baseline", lambda: {"quick": measured})
-    assert main(["run", *FAST, "--out", str(tmp_path), "--strict", "--quiet"]) == EXIT_OK
+    assert main(["run", *FAST, "--out", str(tmp_path), "--strict", "--quiet", "--jobs", "1"]) == EXIT_OK
     # negative controls: another check verdict, another verdict of one finding only, a control recorded as
     # failed: each alone is a difference (the same comparison --strict makes, on this run's results), and
     # --strict fails and names every one (one run against a baseline holding all three)
@@ -93,7 +97,7 @@ def test_strict_flags_a_verdict_that_differs_from_the_baseline(tmp_path, monkeyp
     monkeypatch.setattr(cli, "_load_baseline",
                         lambda: {"quick": {**measured, "dual-step-scale": {**measured["dual-step-scale"], **all_changed}}})
     capsys.readouterr()
-    assert main(["run", *FAST, "--out", str(tmp_path), "--strict", "--quiet"]) == EXIT_STRICT
+    assert main(["run", *FAST, "--out", str(tmp_path), "--strict", "--quiet", "--jobs", "1"]) == EXIT_STRICT
     err = capsys.readouterr().err
     assert all(line in err for _, line in changes), err
 
