@@ -29,10 +29,11 @@ def test_every_registered_check_states_its_claim():
 
 
 def test_run_writes_report_and_is_deterministic(tmp_path, capsys):
-    """The same seed gives the same report, whichever way the run went: once with the default ``--jobs`` (whole
-    checks in worker processes on a multi-core machine), once in this process (``--jobs 1``)."""
+    """The same seed gives the same report, run twice in this process (``--jobs 1``; that worker processes write
+    the same report as one process is tests/test_paper_checks_dispatch.py
+    test_whole_checks_in_parallel_write_the_serial_report, through this command too)."""
     a, b = tmp_path / "a", tmp_path / "b"
-    assert main(["run", *FAST, "--out", str(a), "--seed", "5", "--quiet"]) == EXIT_OK
+    assert main(["run", *FAST, "--out", str(a), "--seed", "5", "--quiet", "--jobs", "1"]) == EXIT_OK
     table = capsys.readouterr().out
     assert re.search(r"^dual-step-scale\s+INCONSISTENT\s", table, re.M) and "|---" not in table
     assert main(["run", *FAST, "--out", str(b), "--seed", "5", "--quiet", "--jobs", "1"]) == EXIT_OK
@@ -67,7 +68,8 @@ def test_run_with_instance_file(tmp_path, capsys):
 
 def test_strict_flags_a_verdict_that_differs_from_the_baseline(tmp_path, monkeypatch, capsys):
     """``--strict`` against a baseline; the runs are in this process (``--jobs 1``): what is compared does not
-    depend on where the checks ran (test_run_writes_report_and_is_deterministic)."""
+    depend on where the checks ran (tests/test_paper_checks_dispatch.py
+    test_whole_checks_in_parallel_write_the_serial_report)."""
     import opdcheck.cli as cli
     from opdcheck.paper_checks.baseline import compare, record
 
