@@ -374,18 +374,24 @@ def _memory_refusal(what: str, need: int, instance, limit: int | None, source: s
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from opdcheck.paper_checks.dispatch import dispatchable, usable_cores
-    from opdcheck.paper_checks.registry import all_checks
+    from opdcheck.paper_checks.registry import all_checks, get_check
     from opdcheck.resources import format_bytes, memory_limit
     from opdcheck.sweeps import DaskCluster, InProcess, make_executor
 
     # ---- every argument is checked before any work
-    checks = all_checks()
-    by_id = {c.id: c for c in checks}
     ids = list(args.ids) or ["all"]
+    # named checks import their own modules only (not every check's sympy, scipy, Numba and cvxpy imports)
+    by_id = {c.id: c for c in all_checks()} if "all" in ids else {}
+    for i in dict.fromkeys(ids):
+        if i != "all" and i not in by_id:
+            try:
+                by_id[i] = get_check(i)
+            except KeyError:
+                pass
     unknown = [i for i in ids if i != "all" and i not in by_id]
     if unknown:
-        return _err(f"unknown check id(s) {unknown}; `opdcheck list` shows the {len(by_id)} known ids.")
-    selected = checks if "all" in ids else [by_id[i] for i in dict.fromkeys(ids)]
+        return _err(f"unknown check id(s) {unknown}; `opdcheck list` shows the {len(all_checks())} known ids.")
+    selected = list(by_id.values()) if "all" in ids else [by_id[i] for i in dict.fromkeys(ids)]
     if args.seed < 0:
         return _err(f"--seed {args.seed}: pass a non-negative integer.")
     if args.strict:  # a malformed baseline is bad input, found before any work

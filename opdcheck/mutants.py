@@ -682,8 +682,12 @@ def differences(cid: str, unmutated: dict, mutated: dict) -> list[str]:
 def run_mutant(mutant: Mutant, unmutated: dict[str, dict], *, seed: int = 0, stop_at_first: bool = False) -> dict:
     """Run ``mutant.checks`` with the bug planted: caught when any verdict, finding or control differs from
     ``unmutated`` (``run_checks_detailed`` of the same checks) or any control fails."""
+    from opdcheck.paper_checks.registry import get_check
+
     t0 = time.perf_counter()
     stop = (lambda cid, d: bool(differences(cid, unmutated[cid], d))) if stop_at_first else None
+    for cid in mutant.checks:  # imported before the bug is planted: a module first imported under it would keep it
+        get_check(cid)
     with mutant.patch():
         detailed = run_checks_detailed(mutant.checks, seed=seed, stop_when=stop)
     changed = []

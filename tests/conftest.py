@@ -2,6 +2,9 @@
 
 * The session's shared quick run (``tests/quick_profile_run.py``) reports its own wall and CPU time at the end of
   a run, so a test run's total can be split into the shared run and everything else.
+* When a collected test reads the shared quick run and the run goes to worker processes, it is started in the
+  background once the session is collected, and the modules that read it are moved after the others (their own
+  order kept): the other tests run in this process while the checks compute in the workers.
 * ``unrendered_figures``: a test that judges a check's verdicts and findings (not its pictures) may skip the
   PNG rendering of the figures the check writes into the test's own temporary folder. The figure is still built
   and :func:`opdcheck.paper_checks.figures.save_figure` still refuses an empty one; only
@@ -22,10 +25,12 @@ import quick_profile_run as _quick
 
 _QUICK_TIME: dict[str, float] = {}
 _quick_results = getattr(_quick, "quick_results", None)  # None: nothing to time (the module changed its entry point)
+_start_in_background = getattr(_quick, "start_quick_results", None)
 
 
 def _timed_quick_results(*args, **kwargs):
-    """``quick_profile_run.quick_results``, timing its first (uncached) call."""
+    """``quick_profile_run.quick_results``, timing its first (uncached) call: the whole run, or in the background
+    case the wait of the first test that read it."""
     if _QUICK_TIME:
         return _quick_results(*args, **kwargs)
     wall, cpu, t0 = time.perf_counter(), time.process_time(), os.times()
@@ -41,8 +46,43 @@ if callable(_quick_results):
     _quick.quick_results = _timed_quick_results
 
 
+def _reads_quick_run(module) -> bool:
+    try:
+        return "quick_profile_run" in Path(module.__file__).read_text(encoding="utf-8")
+    except (AttributeError, OSError, TypeError):
+        return False
+
+
+@pytest.hookimpl(trylast=True)  # after the deselection (-m, -k): only the tests that will run count
+def pytest_collection_modifyitems(session, config, items):
+    if not callable(_start_in_background):
+        return
+    reads = {}
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and module not in reads:
+            reads[module] = _reads_quick_run(module)
+    late = [item for item in items if reads.get(getattr(item, "module", None), False)]
+    if late and late != items[-len(late):]:
+        items[:] = [item for item in items if not reads.get(getattr(item, "module", None), False)] + late
+    config._opdcheck_quick_readers = bool(late)
+
+
+def pytest_collection_finish(session):
+    # a session stopped early (-x, Ctrl-C) leaves at most the checks in flight to finish when the interpreter exits
+    if getattr(session.config, "_opdcheck_quick_readers", False) and not session.config.option.collectonly:
+        _start_in_background()
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if _QUICK_TIME:
+    background = getattr(_quick, "_BACKGROUND", {})
+    if "wall" in background and "wall" in _QUICK_TIME:
+        terminalreporter.write_line(
+            f"shared quick run (tests/quick_profile_run.py): {background['wall']:.1f} s wall in the background from "
+            f"the end of collection, {_QUICK_TIME['wall']:.1f} s of which the first test that read it waited; "
+            f"{background['children']:.1f} s CPU in child processes that finished meanwhile (its workers, and the "
+            "subprocesses of the tests that ran beside it)")
+    elif "wall" in _QUICK_TIME:
         terminalreporter.write_line(
             f"shared quick run (tests/quick_profile_run.py): {_QUICK_TIME['wall']:.1f} s wall, "
             f"{_QUICK_TIME['cpu']:.1f} s CPU in this process + {_QUICK_TIME['children']:.1f} s in finished worker processes")

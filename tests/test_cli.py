@@ -29,11 +29,14 @@ def test_every_registered_check_states_its_claim():
 
 
 def test_run_writes_report_and_is_deterministic(tmp_path, capsys):
+    """The same seed gives the same report, run twice in this process (``--jobs 1``; that worker processes write
+    the same report as one process is tests/test_paper_checks_dispatch.py
+    test_whole_checks_in_parallel_write_the_serial_report, through this command too)."""
     a, b = tmp_path / "a", tmp_path / "b"
-    assert main(["run", *FAST, "--out", str(a), "--seed", "5", "--quiet"]) == EXIT_OK
+    assert main(["run", *FAST, "--out", str(a), "--seed", "5", "--quiet", "--jobs", "1"]) == EXIT_OK
     table = capsys.readouterr().out
     assert re.search(r"^dual-step-scale\s+INCONSISTENT\s", table, re.M) and "|---" not in table
-    assert main(["run", *FAST, "--out", str(b), "--seed", "5", "--quiet"]) == EXIT_OK
+    assert main(["run", *FAST, "--out", str(b), "--seed", "5", "--quiet", "--jobs", "1"]) == EXIT_OK
 
     def strip(p):
         d = json.loads((p / "results.json").read_text())
@@ -64,15 +67,18 @@ def test_run_with_instance_file(tmp_path, capsys):
 
 
 def test_strict_flags_a_verdict_that_differs_from_the_baseline(tmp_path, monkeypatch, capsys):
+    """``--strict`` against a baseline; the runs are in this process (``--jobs 1``): what is compared does not
+    depend on where the checks ran (tests/test_paper_checks_dispatch.py
+    test_whole_checks_in_parallel_write_the_serial_report)."""
     import opdcheck.cli as cli
     from opdcheck.paper_checks.baseline import compare, record
 
     # a baseline holding the run just measured: --strict passes (the recorded baseline.json is compared
     # finding by finding by tests/test_paper_checks_baseline.py)
-    assert main(["run", *FAST, "--out", str(tmp_path), "--quiet"]) == EXIT_OK
+    assert main(["run", *FAST, "--out", str(tmp_path), "--quiet", "--jobs", "1"]) == EXIT_OK
     measured = record(json.loads((tmp_path / "results.json").read_text())["results"])
     monkeypatch.setattr(cli, "_load_baseline", lambda: {"quick": measured})
-    assert main(["run", *FAST, "--out", str(tmp_path), "--strict", "--quiet"]) == EXIT_OK
+    assert main(["run", *FAST, "--out", str(tmp_path), "--strict", "--quiet", "--jobs", "1"]) == EXIT_OK
     # negative controls: another check verdict, another verdict of one finding only, a control recorded as
     # failed: each alone is a difference (the same comparison --strict makes, on this run's results), and
     # --strict fails and names every one (one run against a baseline holding all three)
@@ -93,7 +99,7 @@ def test_strict_flags_a_verdict_that_differs_from_the_baseline(tmp_path, monkeyp
     monkeypatch.setattr(cli, "_load_baseline",
                         lambda: {"quick": {**measured, "dual-step-scale": {**measured["dual-step-scale"], **all_changed}}})
     capsys.readouterr()
-    assert main(["run", *FAST, "--out", str(tmp_path), "--strict", "--quiet"]) == EXIT_STRICT
+    assert main(["run", *FAST, "--out", str(tmp_path), "--strict", "--quiet", "--jobs", "1"]) == EXIT_STRICT
     err = capsys.readouterr().err
     assert all(line in err for _, line in changes), err
 
@@ -139,7 +145,7 @@ def test_instance_outside_the_hypotheses_is_reported_not_crashed(tmp_path, capsy
     toy = paper_toy()
     beta0 = save_problem(toy.with_beta(0.0), tmp_path / "beta0.npz")
     assert main(["run", "thm-3.4", "thm-3.4-lyapunov", "thm-3.4-rate", "--instance", str(beta0),
-                 "--out", str(tmp_path / "r"), "--quiet"]) == EXIT_OK
+                 "--out", str(tmp_path / "r"), "--quiet", "--jobs", "1"]) == EXIT_OK  # verdicts: not where they ran
     verdicts = {r["id"]: r["verdict"] for r in json.loads((tmp_path / "r" / "results.json").read_text())["results"]}
     assert verdicts == {"thm-3.4": "INCONCLUSIVE", "thm-3.4-lyapunov": "INCONCLUSIVE", "thm-3.4-rate": "INCONCLUSIVE"}
     # Slater fails (every threshold raised by 1): a clear input error naming xi, before any check runs

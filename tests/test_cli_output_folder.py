@@ -232,21 +232,33 @@ def test_terminate_never_signals_a_worker_another_thread_has_reaped(monkeypatch)
     futs = [pool.submit(_sleep, 60, i) for i in range(2)]
     time.sleep(0.5)
     procs = list(pool._processes.values())
+    manager = pool._executor_manager_thread
     real_terminate = type(procs[0]).terminate
-    killed = []
+    killed, reaped = [], {}
 
     def terminate_then_reap_elsewhere(self):
         real_terminate(self)
         try:
-            os.waitpid(self.pid, 0)  # reaped by "another thread": this Popen never learns the status
+            _, status = os.waitpid(self.pid, 0)  # reaped by "another thread": this Popen never learns the status
+            reaped[self.pid] = os.waitstatus_to_exitcode(status)
         except ChildProcessError:  # already reaped (the manager thread terminates the workers too)
             pass
 
     monkeypatch.setattr(type(procs[0]), "terminate", terminate_then_reap_elsewhere)
     monkeypatch.setattr(type(procs[0]), "kill", lambda self: killed.append(self.pid))
-    ex.terminate()
-    assert killed == []
-    assert all(f.cancelled() or f.done() for f in futs)
+    try:
+        ex.terminate()
+        assert killed == []
+        assert all(f.cancelled() or f.done() for f in futs)
+    finally:
+        # the forced race is this test's own: hand the statuses it took to the workers' Popen objects, or the pool's
+        # manager thread spins on is_alive() (True for a child reaped elsewhere) holding the GIL for the rest of the
+        # session, and the interpreter, which joins that thread at exit, never exits
+        for proc in procs:
+            if proc.pid in reaped and proc._popen is not None and proc._popen.returncode is None:
+                proc._popen.returncode = reaped[proc.pid]
+        manager.join(timeout=60)
+    assert not manager.is_alive()
 
 
 @pytest.mark.parametrize("manifest", [True, False])

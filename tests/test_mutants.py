@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from opdcheck import mutants as M
+from opdcheck.paper_checks.registry import all_checks
 from quick_profile_run import quick_result
 
 # these tests judge verdicts, findings and controls, not pictures: figures a check writes into the test's tmp_path
@@ -17,6 +18,10 @@ from quick_profile_run import quick_result
 pytestmark = pytest.mark.usefixtures("unrendered_figures")
 
 _UNMUTATED: dict[str, dict] = {}
+
+# a planted bug is patched into every module bound to the original at that moment: every check module is imported
+# first (get_check imports only its own), so that none is first imported with a bug planted and keeps it
+all_checks()
 
 
 def _unmutated(check_ids) -> dict[str, dict]:

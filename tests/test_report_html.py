@@ -42,9 +42,11 @@ def _result(**kw):
 
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory):
-    """One real run of two quick checks (a REFUTED with its witness, an INCONSISTENT) through the CLI."""
+    """One real run of two quick checks (a REFUTED with its witness, an INCONSISTENT) through the CLI, in this process
+    (``--jobs 1``: the report does not depend on where the checks ran, tests/test_paper_checks_dispatch.py
+    test_whole_checks_in_parallel_write_the_serial_report; starting worker processes cost more than the two checks)."""
     out = tmp_path_factory.mktemp("run") / "report"
-    assert main(["run", "dual-step-scale", "lemma-B.5", "--out", str(out), "--quiet"]) == EXIT_OK
+    assert main(["run", "dual-step-scale", "lemma-B.5", "--out", str(out), "--quiet", "--jobs", "1"]) == EXIT_OK
     return out
 
 

@@ -14,7 +14,8 @@ Clarabel's exponential-cone point is accurate to ~1e-7..2e-5 only (CLARABEL_RAW_
 is then polished (numerics/kkt_polish.py: Newton on the primal KKT system of the active set Clarabel
 identified), and the raw point is kept in ``info`` so its accuracy stays visible.
 
-cvxpy is imported here only, so ``import opdcheck.numerics`` stays solver-free.
+cvxpy is imported here only (by ``numerics/cvxpy_import.py``, which spares it a JAX import), so ``import opdcheck.numerics``
+stays solver-free.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from opdcheck.numerics.cvxpy_import import import_cvxpy
 from opdcheck.numerics.types import PolishError, SaddlePoint, SolverError
 from opdcheck.tolerances import CLARABEL_TOL_FEAS, CLARABEL_TOL_GAP, CLARABEL_TOL_POLISH_START
 
@@ -50,7 +52,7 @@ def _solve(prob, problem: "Problem", what: str, polish_start: bool = False) -> d
     """
     import warnings
 
-    import cvxpy as cp
+    cp = import_cvxpy()
 
     status = None
     ladder = [(CLARABEL_TOL_GAP * relax, CLARABEL_TOL_FEAS * relax) for relax in (1.0, 10.0, 100.0)]
@@ -91,7 +93,7 @@ def _joint_objective(problem: "Problem", q, S: np.ndarray):
     (e.g. random_instance(10, 100, 2, 0.5, seed=6, ref_temperature=3), 4 of 80 such instances);
     with ``entr`` all of them end "optimal" at the tight settings.
     """
-    import cvxpy as cp
+    cp = import_cvxpy()
 
     if problem.beta == 0:
         return cp.sum(cp.multiply(S, q))
@@ -153,7 +155,7 @@ def _solve_primal_units(problem: "Problem", *, dual_sign: float = 1.0, polish: b
     the polish refuses a start whose multipliers are negative beyond Clarabel's precision (it never
     "repairs" them): PolishError (a SolverError) is raised with the raw point attached as ``exc.raw``.
     """
-    import cvxpy as cp
+    cp = import_cvxpy()
 
     X, n, h = problem.X, problem.n, problem.h
     t0 = time.perf_counter()
@@ -211,7 +213,7 @@ def solve_best_response_cvxpy(problem: "Problem", lam, *, return_info: bool = Fa
     status "optimal"), ``status``, ``iterations``, ``row_multipliers`` (the duals nu_x of
     ``sum_y q[x, y] = rho[x]``, from which numerics/certificates.py builds a weak-duality bound).
     """
-    import cvxpy as cp
+    cp = import_cvxpy()
 
     lam = np.asarray(lam, dtype=np.float64).reshape(-1)
     if lam.shape != (problem.h,):

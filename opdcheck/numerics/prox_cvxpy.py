@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from opdcheck.numerics.cvxpy_import import import_cvxpy
 from opdcheck.numerics.types import SolverError
 from opdcheck.problem import Problem
 from opdcheck.tolerances import PROX_CLARABEL_TOL
@@ -29,7 +30,7 @@ def solve_prox_cvxpy(problem: Problem, log_pi_hat: np.ndarray, lam: np.ndarray, 
     refused). ``eta_th + beta`` must be > 0 (otherwise the problem is a linear program with a
     possibly non-unique maximiser).
     """
-    import cvxpy as cp
+    cp = import_cvxpy()
 
     log_pi_hat = np.asarray(log_pi_hat, dtype=np.float64)
     lam = np.asarray(lam, dtype=np.float64)

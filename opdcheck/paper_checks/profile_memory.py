@@ -37,11 +37,12 @@ def shape_standin(X: int, n: int, h: int, K: int, name: str = "built-in") -> Sim
 
 def profile_shapes(check_id: str, profile: str) -> list[tuple[tuple[int, int, int, int], bool]]:
     """((X, n, h, K), numpy_only) of the largest instances ``check_id`` builds at ``profile``."""
-    from opdcheck.paper_checks.studies.thm34 import SCALE_CHECKS, SCALE_SHAPE
-
     shapes = [(FAMILY_SHAPE, False)]
-    if profile == "full" and check_id in SCALE_CHECKS:
-        shapes.append((SCALE_SHAPE, True))
+    if profile == "full":  # imported only here: the Thm 3.4 study imports sympy and the kernels
+        from opdcheck.paper_checks.studies.thm34 import SCALE_CHECKS, SCALE_SHAPE
+
+        if check_id in SCALE_CHECKS:
+            shapes.append((SCALE_SHAPE, True))
     return shapes
 
 

@@ -2,6 +2,9 @@
 
 A check module defines a function ``run(ctx: CheckContext) -> CheckResult`` decorated with
 :func:`register_check`. :func:`all_checks` imports every module of ``checks/``, so a new check is one new file.
+:func:`get_check` imports only the module named after the id (``thm-3.4`` -> ``thm_3_4``, ``lemma-B.5`` ->
+``lemma_b5``) and falls back to importing every module when that one does not register the id, so running
+one check does not pay for the imports of all the others (sympy, scipy.optimize, Numba, cvxpy).
 """
 from __future__ import annotations
 
@@ -112,8 +115,32 @@ def all_checks() -> list[Check]:
     return sorted(_REGISTRY.values(), key=lambda c: (c.order, c.id))
 
 
+def _module_names(check_id: str) -> list[str]:
+    """The module names a check id is written as (the first two spellings the files use), valid names only."""
+    base = check_id.lower().replace("-", "_")
+    return [m for m in dict.fromkeys((base.replace(".", "_"), base.replace(".", ""))) if m.isidentifier()]
+
+
+def _import_own_module(check_id: str) -> None:
+    """Import the module a check id names, if there is one (a guess that misses only costs the full discovery)."""
+    for name in _module_names(check_id):
+        full = f"opdcheck.paper_checks.checks.{name}"
+        try:
+            importlib.import_module(full)
+        except ModuleNotFoundError as exc:
+            if exc.name != full:  # the module exists and one of its own imports is missing: a real error
+                raise
+            continue
+        if check_id in _REGISTRY:
+            return
+
+
 def get_check(check_id: str) -> Check:
-    checks = {c.id: c for c in all_checks()}
-    if check_id not in checks:
-        raise KeyError(f"unknown check id {check_id!r}; known ids: {', '.join(sorted(checks))}")
-    return checks[check_id]
+    """The check registered under ``check_id``; imports its own module only (every module if the id is unknown)."""
+    if check_id not in _REGISTRY:
+        _import_own_module(check_id)
+    if check_id not in _REGISTRY:
+        _discover()
+    if check_id not in _REGISTRY:
+        raise KeyError(f"unknown check id {check_id!r}; known ids: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[check_id]
