@@ -166,3 +166,15 @@ def test_radius_enclosure_with_an_estimate_is_the_bisections_own_bracket():
     p = [F(1), F(-1, 2)]
     assert radius_enclosure(p, tol, estimate=0.5) == radius_enclosure(p, tol)
     assert radius_enclosure([F(3)], tol, estimate=1.0) == (F(0), F(0))
+
+
+def test_an_inconsistent_radius_test_is_an_error_not_a_hang(monkeypatch):
+    """Cauchy's bound is strict, so an exact test that puts the radius above it is broken: radius_enclosure says so
+    at once (it used to double the bound for as long as the test disagreed, i.e. forever)."""
+    from fractions import Fraction
+
+    from opdcheck.theory import schur_cohn
+
+    monkeypatch.setattr(schur_cohn, "radius_below", lambda c, r: False)
+    with pytest.raises(ArithmeticError, match="Cauchy's bound"):
+        schur_cohn.radius_enclosure([1, Fraction(-1, 2)], Fraction(1, 1000))

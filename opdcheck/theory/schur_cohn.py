@@ -219,8 +219,11 @@ def radius_enclosure(coeffs: Iterable[object], tol: object,
     if len(c) == 1:
         return Fraction(0), Fraction(0)
     lo, hi = Fraction(0), cauchy_bound(c)
-    while not radius_below(c, hi):  # cannot happen (Cauchy's bound is strict); kept as a guard
-        lo, hi = hi, 2 * hi
+    if not radius_below(c, hi):
+        # Cauchy's bound is strictly above every root: the exact test contradicts it, so it is wrong (doubling hi
+        # until it agreed would never end); say so instead of hanging
+        raise ArithmeticError(f"radius_enclosure: the exact radius test says the spectral radius is >= Cauchy's bound "
+                              f"{float(hi):.6g}, which bounds every root strictly; the Schur-Cohn test is inconsistent")
     cell = None if estimate is None else _bisection_cell(c, lo, hi, t, estimate)
     return cell if cell is not None else _bisect(c, lo, hi, t)
 
