@@ -106,3 +106,17 @@ def test_remark_b6_bound_matches_the_check():
     val = float(expr.subs({P.XI: xi, P.RMAX: prob.R_max, k.BETA: prob.beta, P.PMIN: prob.p_min}))
     assert math.isclose(val, remark_b6_bound(prob, xi), rel_tol=1e-12)
     assert not np.isclose(val, 0.5 * remark_b6_bound(prob, xi))
+
+
+def test_app_e_final_display_matches_the_check():
+    """App. E's final display, parsed from the paper's LaTeX, is the one cor-3.10-residual evaluates (its
+    ``printed_display`` with m = min(a1, a3)); a typed (1 - rho^(t-1)) for (1 - rho^t) is caught."""
+    from opdcheck.paper_checks.checks.cor_3_10_residual import printed_display
+
+    names = P.symbol_map()
+    rho, phi1 = names["rho"], names["Phi_{1}"]
+    m = sp.Min(k.ETA_TH + k.BETA, k.ETA_LAM + (k.ETA_LAM - k.H * k.R**2 / k.C) * (1 - k.DELTA))
+    parsed = P.parse("appE_final_display")
+    assert P.same(parsed, printed_display(k.T, rho, phi1, m, P.GAP))
+    typo = rho**k.T * phi1 / (rho * m) + 2 * (1 - rho ** (k.T - 1)) * P.GAP / (1 - rho)
+    assert not P.same(parsed, typo)

@@ -29,7 +29,7 @@ import sympy as sp
 
 from opdcheck.theory import alg3, closed_forms as cf, lemmas, thm34_constants as k
 
-__all__ = ["Printed", "FORMULAS", "parse", "normalise", "symbol_map", "PrintedFormulaError", "XI", "PMIN", "RMAX", "B4_NORMS",
+__all__ = ["Printed", "FORMULAS", "parse", "normalise", "symbol_map", "PrintedFormulaError", "XI", "PMIN", "RMAX", "GAP", "B4_NORMS",
            "dual_minimiser"]
 
 
@@ -39,6 +39,8 @@ class PrintedFormulaError(ValueError):
 
 #: Lemma B.5 / Remark B.6 symbols (the check evaluates the bound numerically; these name its inputs)
 XI, PMIN, RMAX = sp.symbols("xi p_min R_max", positive=True)
+#: App. E's gap(eps_approx, p_min) (eq. (28)) as one symbol, as the final display of App. E uses it
+GAP = sp.Symbol("gap", positive=True)
 #: Lemma B.4's squared norms ||a||^2, ||b||^2, ||c||^2
 B4_NORMS = sp.symbols("n_a n_b n_c", nonnegative=True)
 
@@ -106,6 +108,11 @@ FORMULAS: dict[str, Printed] = {p.name: p for p in [
     Printed("final_division", "proof of Thm 3.4, last display ([366])",
             r"\rho^{t}\frac{\Phi_{1}}{\rho\max\left(\eta_{\theta}+\beta,\eta_{\lambda}+\left(\eta_{\lambda}-\frac{|"
             r"\mathcal{H}|R_{\max}^{2}}{C}\right)(1-\delta)\right)}"),
+    Printed("appE_final_display", "App. E, final display (proof of Cor 3.10)",
+            r"\rho^{t}\frac{\Phi_{1}}{\rho\min\left(\eta_{\theta}+\beta,\eta_{\lambda}+\left(\eta_{\lambda}-\frac{|"
+            r"\mathcal{H}|R_{\max}^{2}}{C}\right)(1-\delta)\right)}{\color[rgb]{0.75,0,0.25}+\frac{2(1-\rho^{t})"
+            r"\mathrm{gap}}{1-\rho}}",
+            {r"\mathrm{gap}": "GAP"}),
     Printed("rho_general", "proof of Thm 3.4, the general rho ([352])",
             r"\max\left(\frac{\eta_{\theta}}{\eta_{\theta}+\beta},\frac{C_{2}}{\eta_{\theta}+\beta-C},\frac{\eta_{\lambda}"
             r"-\left(\eta_{\lambda}-\frac{|\mathcal{H}|R_{\max}^{2}}{C}\right)(1-\frac{1}{\delta})(1-\frac{1}{\theta})}"
@@ -130,7 +137,8 @@ FORMULAS: dict[str, Printed] = {p.name: p for p in [
 #: a function call); ``\log\frac{a}{b}`` gets brackets round its argument
 #: the parser's name of each aliased quantity (a subscripted letter parses as one symbol)
 _TOKENS = {name: f"Z_{{{i + 1}}}" for i, name in enumerate(
-    ["PIHAT", "PIREF", "S", "CVAL", "LAMHAT", "KLONE", "KLTWO", "LAMONE", "LAMDIFF", "NA", "NB", "NC", "PMIN", "GMAX"])}
+    ["PIHAT", "PIREF", "S", "CVAL", "LAMHAT", "KLONE", "KLTWO", "LAMONE", "LAMDIFF", "NA", "NB", "NC", "PMIN", "GMAX",
+     "GAP"])}
 
 _NOTATION: list[tuple[str, str]] = [
     (r"\displaystyle", ""), (r"\,", ""), (r"\boldsymbol", ""), (r"\left(", "("), (r"\right)", ")"),
@@ -150,6 +158,8 @@ def normalise(p: Printed) -> str:
     for a, b in _NOTATION:
         s = s.replace(a, b)
     s = s.strip().rstrip(".,")
+    # a coloured group (the paper highlights App. E's added gap term) is its content: colour is not mathematics
+    s = re.sub(r"\{\\color\[rgb\]\{[^{}]*\}(.*)\}$", r"\1", s)
     s = re.sub(r"^\s*\\rho\s*=", "", s)
     s = re.sub(r"^\s*=", "", s)
     s = re.sub(r"(_\{[^{}]*\})\(", r"\1\\cdot(", s)
@@ -169,7 +179,7 @@ def symbol_map() -> dict[str, sp.Symbol]:
     }
     by_alias = {"KLONE": k.KL1, "KLTWO": k.KL2, "LAMONE": k.LAM1, "LAMDIFF": k.LAMDIFF1,
                 "PIHAT": cf.PIHAT_y, "PIREF": cf.PIREF_y, "S": cf.S_y, "CVAL": cf.C_VAL, "LAMHAT": cf.LAM_HAT,
-                "GMAX": alg3.GMAX, "PMIN": alg3.PMIN,
+                "GMAX": alg3.GMAX, "PMIN": alg3.PMIN, "GAP": GAP,
                 "NA": B4_NORMS[0], "NB": B4_NORMS[1], "NC": B4_NORMS[2]}
     names.update({_TOKENS[a]: v for a, v in by_alias.items()})
     return names
