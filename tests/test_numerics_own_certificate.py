@@ -68,3 +68,14 @@ def test_an_undecided_eq3_finding_reads_no_missing_numbers():
     f = _finding("value vs an independent feasible point", "claim", cases, "value_ok", "gap >= 0",
                  lambda cs: f"min {min(c['value_gap'] for c in cs):.1e}" if cs else "-")
     assert f.verdict == Verdict.INCONCLUSIVE and "no case could be decided" in f.sentence
+
+
+def test_complementarity_is_the_size_of_lam_c_whatever_its_sign():
+    """On the toy (R_hard = (-7/10, 3/10), lam* = 1): an infeasible point with lam > 0 has lam c < 0, and the
+    complementarity residual is |lam c| in both residual sets (a residual without the absolute value reads 0)."""
+    from opdcheck.numerics.kkt import kkt_residuals
+
+    p = paper_toy()
+    pi, lam = [[1.0, 0.0]], [2.0]  # c = -0.7: infeasible, lam c = -1.4
+    assert kkt_residuals(p, pi, lam)["complementarity"] == pytest.approx(1.4, rel=1e-12)
+    assert scaled_residuals(p, pi, lam)["complementarity"] == pytest.approx(1.4 / float(p.R_max), rel=1e-12)
