@@ -187,7 +187,8 @@ AUDIT: dict[str, E] = {
         f"{TOL}:alg3_direction_anchor_controls", True),
     "EQ72_FD_STEP": E("solver", "alg-3-npg finite-difference step of the KL expansion; judged by EQ72_FD_RTOL",
                       "tests/test_replay_planted_bugs.py::test_alg3_npg_code_bugs_are_not_paper_errors"),
-    "EQ72_FD_RTOL": E("gate", "alg-3-npg eq72_agrees: KL ~ 1/2 dtheta^T F dtheta",
+    "EQ72_FD_RTOL": E("gate", "alg-3-npg eq72_agrees: KL ~ 1/2 dtheta^T F dtheta; alg-3-neural curvature_matches "
+                      "(its own-scale control: at_most_controls in the check)",
         "tests/test_studies_tolerance_controls.py::test_one_sided_check_gates_at_their_own_scale", True),
     "ALG3_ANCHOR_ATOL": E("gate", "alg-3-npg anchored: gradients at theta_hat_t only",
         f"{TOL}:alg3_direction_anchor_controls", True),

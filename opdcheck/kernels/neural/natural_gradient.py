@@ -191,3 +191,43 @@ def run_alg3(cfg: ModelConfig, T: int = 200, npg: NPGConfig = NPGConfig(), seed:
         return {"rho": np.asarray(rho), "pi_ref": pi_ref, "r": r, "g": np.asarray(g), "limit": d,
                 "lam": np.array(lams), "pi": np.array(pis), "cg_max_rel_residual": worst,
                 "n_params": int(th_ref.size), "finite": bool(np.all(np.isfinite(np.asarray(th_t))))}
+
+
+def direction_curvature_error(cfg: ModelConfig, npg: "NPGConfig" = None, seed: int = 0, lam: float = 1.0,
+                              kl_target: float = 1e-8) -> float:
+    """A control of the natural-gradient direction that shares no Fisher code with it: at a seeded point near the
+    reference model,
+    ``x = F^+ grad L`` (the step's own solve) must satisfy Sec. 3.2.1's display along its own direction,
+    ``KL(pi_th || pi_th+s v) ~= s^2/2 v^T F v`` with ``v = x/||x||`` and ``v^T F v = x^T grad L / ||x||^2`` (as
+    ``F x = grad L``). The KL is computed from the policies alone (``rho``-weighted, exact expectations), so a
+    Fisher-vector product off by a factor (e.g. ``rho`` dropped) shows as a relative error of that factor.
+    The step ``s`` is the one at which the quadratic form equals ``kl_target`` (small enough for the Taylor
+    remainder, large enough that the KL is far above the rounding of the log-probabilities it is summed from).
+    Returns ``|KL - s^2/2 x^T grad/||x||^2| / (s^2/2 x^T grad/||x||^2)`` (O(s) when the direction is right)."""
+    import jax
+    import jax.flatten_util  # noqa: F401
+    import jax.numpy as jnp
+
+    npg = npg or NPGConfig()
+    with jax.enable_x64(True):
+        from opdcheck.kernels.neural.model import init_params
+
+        logpi, lagrangian, _, _ = make_exact(cfg, npg.beta)
+        ref = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), init_params(seed, cfg))
+        ref = jax.tree_util.tree_map(lambda a: a * (npg.init_scale / 0.02) if a.ndim == 2 else a, ref)
+        th_ref, _ = jax.flatten_util.ravel_pytree(ref)
+        ref_lp = logpi(th_ref)
+        # a seeded point away from the reference (where the model's output is flat and grad L ~ 0)
+        th = th_ref + 0.05 * jnp.asarray(np.random.default_rng(seed).normal(size=th_ref.size))
+        r, jc = reward_constraint(cfg, seed)
+        rho = jnp.full(cfg.n_prompts, 1.0 / cfg.n_prompts)
+        g = jnp.asarray(np.mean(jc) - jc)
+        x, _ = make_npg_step(cfg, npg)(th, lam, ref_lp, rho, r, g)
+        grad = jax.grad(lagrangian)(th, lam, ref_lp, rho, r, g)
+        norm = float(jnp.linalg.norm(x))
+        curvature = float(x @ grad) / norm**2  # v^T F v, v = x/||x||
+        s = float(np.sqrt(2.0 * kl_target / curvature))
+        quad = 0.5 * s * s * curvature
+        lp0, lp1 = logpi(th), logpi(th + s * x / norm)
+        kl = float(jnp.sum(rho[:, None] * jnp.exp(lp0) * (lp0 - lp1)))
+        return abs(kl - quad) / abs(quad)

@@ -27,7 +27,9 @@ from opdcheck.paper_checks.context import CheckContext
 from opdcheck.paper_checks.figures import plt, save_figure
 from opdcheck.paper_checks.registry import register_check
 from opdcheck.paper_checks.result import CheckResult, Control, Finding, Verdict
+from opdcheck.paper_checks.studies import tolerance_controls as tolc
 from opdcheck.problem import Problem
+from opdcheck.tolerances import EQ72_FD_RTOL
 
 ID = "alg-3-neural"
 PAPER_REF = "Algorithm 3, eqs. (8)-(11); Cor 3.10"
@@ -56,6 +58,22 @@ def run_width(spec: dict, seed: int) -> dict:
             "kl_T": float(kl[-1]), "kl_min": float(kl.min()), "kl_range_last_quarter": float(np.ptp(kl[-q:])),
             "lam_err_T": abs(float(out["lam"][-1]) - float(sad.lam[0])), "cg_residual": out["cg_max_rel_residual"],
             "kl_ref": float(out["rho"] @ kl_rows(sad.pi, out["pi_ref"])), "finite": out["finite"]}
+
+
+def curvature_matches(rel_err: float) -> bool:
+    """Sec. 3.2.1's display along the step's own direction holds to EQ72_FD_RTOL (the O(s) Taylor remainder)."""
+    return bool(rel_err <= EQ72_FD_RTOL)
+
+
+def direction_curvature_control(width: int) -> Control:
+    """The natural-gradient direction the step solves for, judged by the KL of the policies it moves between
+    (no Fisher code shared): a Fisher-vector product off by a factor fails it."""
+    from opdcheck.kernels.neural.model import ModelConfig
+    from opdcheck.kernels.neural.natural_gradient import direction_curvature_error
+
+    err = direction_curvature_error(ModelConfig(d_model=width, **MODEL))
+    return Control("the step's direction x = F^+ grad L: KL along x matches x^T grad L / 2 (Sec. 3.2.1, no shared Fisher code)",
+                   "positive", curvature_matches(err), f"width {width}: relative error {err:.2e} at KL 1e-8")
 
 
 def evaluate(ctx: CheckContext, widths: tuple[int, ...] | None = None, T: int | None = None) -> CheckResult:
@@ -94,6 +112,9 @@ def evaluate(ctx: CheckContext, widths: tuple[int, ...] | None = None, T: int | 
                         all(r["kl_ref"] > 1e-4 for r in runs), f"KL(pi*||pi_ref) = {[round(r['kl_ref'], 4) for r in runs]}"),
                 Control("CG solves F x = grad L to its stated tolerance", "positive", worst_cg < 1e-3,
                         f"worst relative residual {worst_cg:.2g} (damping 1e-9)")]
+    controls.append(direction_curvature_control(min(widths)))
+    controls += tolc.at_most_controls("neural direction's KL curvature (EQ72_FD_RTOL)", curvature_matches, EQ72_FD_RTOL,
+                                      " relative")
     fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.4), dpi=100)
     for r in runs:
         axes[0].semilogy(np.maximum(r["kl"], 1e-16), label=f"width {r['width']}")
