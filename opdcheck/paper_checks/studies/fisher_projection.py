@@ -63,6 +63,7 @@ class FisherProjectedStep(NaturalGradientStep):
     def exact_step(self, theta: np.ndarray, lam: np.ndarray) -> np.ndarray:
         w = self.direction_at(theta, lam)
         z = theta + w / (self.eta_th + self.problem.beta)
-        F = self.policy.fisher(theta, self.problem.rho)
+        # the metric is the centred, rho-weighted F of eq. (8): the step's memoised one when that is its variant
+        F = self.fisher_at(theta) if self.fisher == "centred" else self.policy.fisher(theta, self.problem.rho)
         M = F + FISHER_PROJECTION_RIDGE * max(1.0, float(np.max(np.abs(F)))) * np.eye(F.shape[0])
         return fisher_projection(z, M, self.policy.param_set, self.policy.param_set.project(z))
