@@ -71,26 +71,30 @@ def lagrangian_gradient(problem: Problem, policy: PolicyClass, theta: np.ndarray
     return np.einsum("xy,xyd->d", wA, policy.score(theta))
 
 
-#: the last eigen pseudo-inverse factor: ``(key, (V, kept eigenvalues) | None)`` with ``key`` the bytes of F and the
-#: cut-off. Both calls of an Alg. 3 step (eqs. (8) and (10)) linearise at theta_hat_t, so they solve with the same F:
-#: the second reuses the first's eigendecomposition (same bits). One tuple swapped atomically: thread-safe.
-_PINV_FACTOR_MEMO: tuple | None = None
+#: the last eigen pseudo-inverse factors, newest first: ``((key, (V, kept eigenvalues) | None), ...)`` with ``key`` the
+#: bytes of F and the cut-off. Both calls of an Alg. 3 step (eqs. (8) and (10)) linearise at theta_hat_t, so they solve
+#: with the same F: the second reuses the first's eigendecomposition (same bits). Two entries, so that a step which
+#: also solves with another matrix in between (an inexact model's estimated F) still finds theta_hat_t's. One tuple
+#: swapped atomically: thread-safe.
+_PINV_FACTOR_MEMO: tuple = ()
+_PINV_MEMO_SIZE = 2
 
 
 def _pinv_factor(F: np.ndarray, rcond: float):
-    """The eigen pseudo-inverse factor ``(V, evals)`` of ``F`` (``None`` when ``F^+ = 0``), memoised on the last F."""
+    """The eigen pseudo-inverse factor ``(V, evals)`` of ``F`` (``None`` when ``F^+ = 0``), memoised on the last Fs."""
     global _PINV_FACTOR_MEMO
     Fc = np.ascontiguousarray(F, dtype=np.float64)
     key = (Fc.shape, Fc.tobytes(), float(rcond))
     memo = _PINV_FACTOR_MEMO
-    if memo is not None and memo[0] == key:
-        return memo[1]
+    for k, factor in memo:
+        if k == key:
+            return factor
     evals, evecs = np.linalg.eigh(0.5 * (F + F.T))
     top = float(np.max(np.abs(evals), initial=0.0))
     keep = evals > rcond * top if top > 0 else np.zeros_like(evals, dtype=bool)
     # F = 0 (e.g. the counterexample at theta = 0): F^+ = 0
     factor = (evecs[:, keep], evals[keep]) if keep.any() else None
-    _PINV_FACTOR_MEMO = (key, factor)
+    _PINV_FACTOR_MEMO = ((key, factor),) + memo[: _PINV_MEMO_SIZE - 1]
     return factor
 
 
