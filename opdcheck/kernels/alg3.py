@@ -235,8 +235,23 @@ class NaturalGradientStep(PrimalStep):
                                      fisher=self.fisher, rcond=self.rcond, backend=self.backend)
         # natural_direction's numpy pinv path, with the state's policy and Fisher matrix from the memo
         th = np.ascontiguousarray(theta, dtype=np.float64)
-        g = lagrangian_gradient(self.problem, self.policy, th, lam, log_pi=self._at(th)[0])
-        return _pinv_solve(self.fisher_at(th), g, self.rcond)
+        return _pinv_solve(self.fisher_at(th), self._gradient_at(th, lam), self.rcond)
+
+    def _gradient_at(self, theta: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        """:func:`lagrangian_gradient` at a memoised state: the factors that do not depend on ``lam`` (``pi``,
+        ``rho pi``, ``beta log(pi/pi_ref)``) are kept with the state; the same operations in the same order, so the
+        same bits."""
+        entry = self._at(theta)
+        if len(entry) < 3:
+            p, log_pi = self.problem, entry[0]
+            pi = np.exp(log_pi)
+            entry.append((pi, p.rho[:, None] * pi, p.beta * (log_pi - p.log_pi_ref)))
+        pi, w_pi, kl_term = entry[2]
+        Q = self.problem.scores(lam) - kl_term
+        wA = w_pi * (Q - np.sum(pi * Q, axis=1, keepdims=True))  # rho pi A, A = advantage(problem, log_pi, lam)
+        if isinstance(self.policy, LogLinear):
+            return self.policy.grad_moment(wA)
+        return np.einsum("xy,xyd->d", wA, self.policy.score(theta))
 
     def exact_step(self, theta: np.ndarray, lam: np.ndarray) -> np.ndarray:
         """The exact-expectation step (the ``theta*`` of Assumption 3.9)."""
