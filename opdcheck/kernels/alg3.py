@@ -71,14 +71,39 @@ def lagrangian_gradient(problem: Problem, policy: PolicyClass, theta: np.ndarray
     return np.einsum("xy,xyd->d", wA, policy.score(theta))
 
 
-def _pinv_solve(F: np.ndarray, g: np.ndarray, rcond: float) -> np.ndarray:
+#: the last eigen pseudo-inverse factors, newest first: ``((key, (V, kept eigenvalues) | None), ...)`` with ``key`` the
+#: bytes of F and the cut-off. Both calls of an Alg. 3 step (eqs. (8) and (10)) linearise at theta_hat_t, so they solve
+#: with the same F: the second reuses the first's eigendecomposition (same bits). Two entries, so that a step which
+#: also solves with another matrix in between (an inexact model's estimated F) still finds theta_hat_t's. One tuple
+#: swapped atomically: thread-safe.
+_PINV_FACTOR_MEMO: tuple = ()
+_PINV_MEMO_SIZE = 2
+
+
+def _pinv_factor(F: np.ndarray, rcond: float):
+    """The eigen pseudo-inverse factor ``(V, evals)`` of ``F`` (``None`` when ``F^+ = 0``), memoised on the last Fs."""
+    global _PINV_FACTOR_MEMO
+    Fc = np.ascontiguousarray(F, dtype=np.float64)
+    key = (Fc.shape, Fc.tobytes(), float(rcond))
+    memo = _PINV_FACTOR_MEMO
+    for k, factor in memo:
+        if k == key:
+            return factor
     evals, evecs = np.linalg.eigh(0.5 * (F + F.T))
     top = float(np.max(np.abs(evals), initial=0.0))
     keep = evals > rcond * top if top > 0 else np.zeros_like(evals, dtype=bool)
-    if not keep.any():  # F = 0 (e.g. the counterexample at theta = 0): F^+ = 0
+    # F = 0 (e.g. the counterexample at theta = 0): F^+ = 0
+    factor = (evecs[:, keep], evals[keep]) if keep.any() else None
+    _PINV_FACTOR_MEMO = ((key, factor),) + memo[: _PINV_MEMO_SIZE - 1]
+    return factor
+
+
+def _pinv_solve(F: np.ndarray, g: np.ndarray, rcond: float) -> np.ndarray:
+    factor = _pinv_factor(F, rcond)
+    if factor is None:
         return np.zeros_like(g)
-    V = evecs[:, keep]
-    return V @ ((V.T @ g) / evals[keep])
+    V, ev = factor
+    return V @ ((V.T @ g) / ev)
 
 
 def resolve_backend(backend: str, policy: PolicyClass, direction: str) -> str:
@@ -116,25 +141,30 @@ def natural_direction(problem: Problem, policy: PolicyClass, theta: np.ndarray, 
         return _pinv_solve(F, g, rcond)
     log_pi = policy.log_probs(theta)
     rho = problem.rho
-    if direction == "lstsq":
-        if fisher != "centred":
-            raise ValueError("direction='lstsq' is the compatible-function-approximation form of the centred Fisher; "
-                             "use direction='pinv' for the fisher variants.")
-        pi = np.exp(log_pi)
-        sw = np.sqrt(rho[:, None] * pi).reshape(-1)
-        G = policy.score(theta).reshape(-1, policy.d) * sw[:, None]
-        A = advantage(problem, log_pi, lam).reshape(-1) * sw
-        top = np.linalg.norm(G, 2) if G.size else 0.0
-        # rcond on singular values of G is the square root of the eigenvalue cut-off used for F = G^T G
-        w, *_ = np.linalg.lstsq(G, A, rcond=float(np.sqrt(rcond)) if top > 0 else None)
-        return w
-    g = lagrangian_gradient(problem, policy, theta, lam, log_pi=log_pi)
+    if direction == "pinv":
+        F = _fisher_matrix(problem, policy, theta, log_pi, fisher)
+        return _pinv_solve(F, lagrangian_gradient(problem, policy, theta, lam, log_pi=log_pi), rcond)
+    if fisher != "centred":  # direction == "lstsq"
+        raise ValueError("direction='lstsq' is the compatible-function-approximation form of the centred Fisher; "
+                         "use direction='pinv' for the fisher variants.")
+    pi = np.exp(log_pi)
+    sw = np.sqrt(rho[:, None] * pi).reshape(-1)
+    G = policy.score(theta).reshape(-1, policy.d) * sw[:, None]
+    A = advantage(problem, log_pi, lam).reshape(-1) * sw
+    top = np.linalg.norm(G, 2) if G.size else 0.0
+    # rcond on singular values of G is the square root of the eigenvalue cut-off used for F = G^T G
+    w, *_ = np.linalg.lstsq(G, A, rcond=float(np.sqrt(rcond)) if top > 0 else None)
+    return w
+
+
+def _fisher_matrix(problem: Problem, policy: PolicyClass, theta: np.ndarray, log_pi: np.ndarray,
+                   fisher: str) -> np.ndarray:
+    """The Fisher matrix variant ``fisher`` at ``theta`` (``log_pi = log pi_theta`` already computed)."""
+    rho = problem.rho
     w_rho = np.ones_like(rho) if fisher == "unweighted" else rho
     if isinstance(policy, LogLinear):  # reuse pi: one gemv less on large classes
-        F = policy.fisher(theta, w_rho, centred=(fisher != "uncentred"), pi=np.exp(log_pi))
-    else:
-        F = policy.fisher(theta, w_rho, centred=(fisher != "uncentred"))
-    return _pinv_solve(F, g, rcond)
+        return policy.fisher(theta, w_rho, centred=(fisher != "uncentred"), pi=np.exp(log_pi))
+    return policy.fisher(theta, w_rho, centred=(fisher != "uncentred"))
 
 
 class NaturalGradientStep(PrimalStep):
@@ -169,13 +199,59 @@ class NaturalGradientStep(PrimalStep):
         self.backend = resolve_backend(backend, policy, direction)
         self.record = record
         self.trace: list[tuple[np.ndarray, np.ndarray]] = []
+        self._memo: list[tuple[bytes, list]] = []
 
     def init_state(self, problem: Problem) -> np.ndarray:
         return self.theta0.copy()
 
+    #: states whose ``log pi_theta`` (and Fisher matrix) are kept: a step of the optimistic driver touches
+    #: theta_hat_t (both calls), the prediction theta_t and the new theta_hat_{t+1}
+    MEMO_STATES = 4
+
+    def _at(self, theta: np.ndarray) -> list:
+        """``[log pi_theta, F(theta) or None]``, memoised per state: ``log_policy`` of the new state is the next
+        step's anchor, and the two calls of a step (eqs. (8), (10)) share theta_hat_t, so each state's policy and
+        Fisher matrix are computed once (the same functions, the same bits as without the memo)."""
+        th = np.ascontiguousarray(theta, dtype=np.float64)
+        key = th.tobytes()
+        for k, entry in self._memo:
+            if k == key:
+                return entry
+        entry = [self.policy.log_probs(th), None]
+        self._memo = [(key, entry)] + self._memo[: self.MEMO_STATES - 1]
+        return entry
+
+    def fisher_at(self, theta: np.ndarray) -> np.ndarray:
+        """``F(theta)`` (this step's Fisher variant), memoised with the state's policy."""
+        entry = self._at(theta)
+        if entry[1] is None:
+            entry[1] = _fisher_matrix(self.problem, self.policy, np.ascontiguousarray(theta, dtype=np.float64),
+                                      entry[0], self.fisher)
+        return entry[1]
+
     def direction_at(self, theta: np.ndarray, lam: np.ndarray) -> np.ndarray:
-        return natural_direction(self.problem, self.policy, theta, lam, direction=self.direction,
-                                 fisher=self.fisher, rcond=self.rcond, backend=self.backend)
+        if self.direction != "pinv" or self.backend != "numpy":
+            return natural_direction(self.problem, self.policy, theta, lam, direction=self.direction,
+                                     fisher=self.fisher, rcond=self.rcond, backend=self.backend)
+        # natural_direction's numpy pinv path, with the state's policy and Fisher matrix from the memo
+        th = np.ascontiguousarray(theta, dtype=np.float64)
+        return _pinv_solve(self.fisher_at(th), self._gradient_at(th, lam), self.rcond)
+
+    def _gradient_at(self, theta: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        """:func:`lagrangian_gradient` at a memoised state: the factors that do not depend on ``lam`` (``pi``,
+        ``rho pi``, ``beta log(pi/pi_ref)``) are kept with the state; the same operations in the same order, so the
+        same bits."""
+        entry = self._at(theta)
+        if len(entry) < 3:
+            p, log_pi = self.problem, entry[0]
+            pi = np.exp(log_pi)
+            entry.append((pi, p.rho[:, None] * pi, p.beta * (log_pi - p.log_pi_ref)))
+        pi, w_pi, kl_term = entry[2]
+        Q = self.problem.scores(lam) - kl_term
+        wA = w_pi * (Q - np.sum(pi * Q, axis=1, keepdims=True))  # rho pi A, A = advantage(problem, log_pi, lam)
+        if isinstance(self.policy, LogLinear):
+            return self.policy.grad_moment(wA)
+        return np.einsum("xy,xyd->d", wA, self.policy.score(theta))
 
     def exact_step(self, theta: np.ndarray, lam: np.ndarray) -> np.ndarray:
         """The exact-expectation step (the ``theta*`` of Assumption 3.9)."""
@@ -188,7 +264,7 @@ class NaturalGradientStep(PrimalStep):
         return self.exact_step(state, lam)
 
     def log_policy(self, state: np.ndarray) -> np.ndarray:
-        return self.policy.log_probs(state)
+        return self._at(state)[0].copy()
 
     def describe(self) -> dict:
         return {"primal": self.name, "direction": self.direction, "fisher": self.fisher, "rcond": self.rcond,

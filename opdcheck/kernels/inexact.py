@@ -77,7 +77,7 @@ class SampledEstimates(InexactModel):
     def implemented(self, npg, theta, lam, theta_star):
         p, pol = npg.problem, npg.policy
         rng = _call_rng(self.seed, theta, lam)
-        log_pi = pol.log_probs(theta)
+        log_pi = npg.log_policy(theta)  # the exact step's memo: pol.log_probs(theta), computed once per state
         joint = (p.rho[:, None] * np.exp(log_pi)).reshape(-1)
         counts = rng.multinomial(self.N, joint / joint.sum()).reshape(p.X, p.n) / self.N
         G = pol.score(theta)
@@ -102,16 +102,19 @@ class FeatureMisspecification(InexactModel):
             raise ValueError(f"FeatureMisspecification: sigma = {sigma!r}; pass a finite size >= 0.")
         self.level, self.seed = sigma, int(seed)
         self._noise: np.ndarray | None = None
+        self._wrong: tuple | None = None  # (the true class, its misspecified copy): built once per class
 
     def implemented(self, npg, theta, lam, theta_star):
         p, pol = npg.problem, npg.policy
         if not isinstance(pol, LogLinear):
             raise ValueError(f"FeatureMisspecification: class {pol.name!r}; needs a LogLinear class (features).")
-        if self._noise is None or self._noise.shape != pol.phi.shape:
-            self._noise = np.random.default_rng(np.random.SeedSequence([self.seed, 7])).normal(size=pol.phi.shape)
-        wrong = LogLinear(pol.phi + self.level * self._noise, pol.param_set)
+        if self._wrong is None or self._wrong[0] is not pol:
+            if self._noise is None or self._noise.shape != pol.phi.shape:
+                self._noise = np.random.default_rng(np.random.SeedSequence([self.seed, 7])).normal(size=pol.phi.shape)
+            self._wrong = (pol, LogLinear(pol.phi + self.level * self._noise, pol.param_set))
+        wrong = self._wrong[1]
         # the policy (and its advantage) are the true class's; only the fitted features are wrong
-        log_pi = pol.log_probs(theta)
+        log_pi = npg.log_policy(theta)
         pi = np.exp(log_pi)
         Gw = wrong.phi - wrong.mean_features(pi)[:, None, :]
         wts = p.rho[:, None] * pi

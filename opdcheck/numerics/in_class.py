@@ -58,16 +58,20 @@ def _kl_rows(log_p: np.ndarray, log_q: np.ndarray) -> np.ndarray:
     return np.sum(np.exp(log_p) * (log_p - log_q), axis=1)
 
 
-def restricted_lagrangian(problem: Problem, policy, theta: np.ndarray, lam: np.ndarray) -> float:
-    """``L(pi_theta, lam) = E_rho[<pi_theta, S_lam> - beta KL(pi_theta || pi_ref)]``."""
-    lp = policy.log_probs(theta)
+def restricted_lagrangian(problem: Problem, policy, theta: np.ndarray, lam: np.ndarray, *,
+                          log_pi: np.ndarray | None = None) -> float:
+    """``L(pi_theta, lam) = E_rho[<pi_theta, S_lam> - beta KL(pi_theta || pi_ref)]`` (``log_pi``: ``log pi_theta`` if
+    already computed)."""
+    lp = policy.log_probs(theta) if log_pi is None else log_pi
     lin = np.sum(np.exp(lp) * problem.scores(lam), axis=1)
     return float(problem.rho @ (lin - problem.beta * _kl_rows(lp, problem.log_pi_ref)))
 
 
-def restricted_gradient(problem: Problem, policy, theta: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """``E_{rho, pi_theta}[(S_lam - beta log(pi/pi_ref) - V) score]`` (eq. (52)), from the class's score."""
-    lp = policy.log_probs(theta)
+def restricted_gradient(problem: Problem, policy, theta: np.ndarray, lam: np.ndarray, *,
+                        log_pi: np.ndarray | None = None) -> np.ndarray:
+    """``E_{rho, pi_theta}[(S_lam - beta log(pi/pi_ref) - V) score]`` (eq. (52)), from the class's score
+    (``log_pi``: ``log pi_theta`` if already computed)."""
+    lp = policy.log_probs(theta) if log_pi is None else log_pi
     pi = np.exp(lp)
     Q = problem.scores(lam) - problem.beta * (lp - problem.log_pi_ref)
     A = Q - np.sum(pi * Q, axis=1, keepdims=True)
@@ -82,10 +86,24 @@ def _bounds(param_set, d):
     return None
 
 
+def _log_probs_memo(policy):
+    """``theta -> log pi_theta`` remembering the last point: the local searches ask for the value and the gradient at
+    the same theta, so the policy is computed once for both (the same function, the same bits)."""
+    last: list = [None, None]
+
+    def log_probs(th):
+        key = np.ascontiguousarray(th, dtype=np.float64).tobytes()
+        if last[0] != key:
+            last[0], last[1] = key, policy.log_probs(th)
+        return last[1]
+    return log_probs
+
+
 def _local_max(problem, policy, lam, start):
     ps, d = policy.param_set, policy.d
-    fun = lambda th: -restricted_lagrangian(problem, policy, th, lam)  # noqa: E731
-    jac = lambda th: -restricted_gradient(problem, policy, th, lam)  # noqa: E731
+    lp = _log_probs_memo(policy)
+    fun = lambda th: -restricted_lagrangian(problem, policy, th, lam, log_pi=lp(th))  # noqa: E731
+    jac = lambda th: -restricted_gradient(problem, policy, th, lam, log_pi=lp(th))  # noqa: E731
     if hasattr(ps, "radius"):
         c0, r = np.broadcast_to(ps.center, (d,)), ps.radius
         cons = [{"type": "ineq", "fun": lambda th: r * r - float(np.sum((th - c0) ** 2)),
@@ -170,11 +188,13 @@ def in_class_slater_margin(problem: Problem, policy, *, seed: int = 0, n_starts:
     ps, d = policy.param_set, policy.d
     bnds = _bounds(ps, d)
 
+    log_probs = _log_probs_memo(policy)  # the constraint values and their Jacobian at the same theta share it
+
     def cvals(th):
-        return problem.constraint_values(np.exp(policy.log_probs(th)))
+        return problem.constraint_values(np.exp(log_probs(th)))
 
     def cjac(th):
-        lp = policy.log_probs(th)
+        lp = log_probs(th)
         return np.einsum("x,xy,jxy,xyd->jd", problem.rho, np.exp(lp), problem.R_hard, policy.score(th))
 
     cons = [{"type": "ineq", "fun": lambda z: cvals(z[:d]) - z[d],

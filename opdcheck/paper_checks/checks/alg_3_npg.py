@@ -93,12 +93,25 @@ def anchored(gap: float) -> bool:
     return bool(gap <= ALG3_ANCHOR_ATOL)
 
 
-def convergence_case(ctx, label, ps, T, projection: str = "euclidean"):
-    """Algorithm 3 on the seeded log-linear class over ``ps``; ``projection="fisher"`` reads Proj_Theta in the
-    metric of F(theta_hat_t) (:mod:`opdcheck.paper_checks.studies.fisher_projection`) instead of the Euclidean one."""
+def in_class_reference(ctx, ps, memo: dict | None = None):
+    """The seeded log-linear instance over ``ps``, its in-class saddle point and in-class Slater margin. ``memo``
+    (a dict the caller keeps for one check run) holds them per Theta: the Euclidean and the Fisher-metric runs on
+    the same Theta share one reference (the same deterministic solve, computed once)."""
+    key = (ps.describe(), ctx.seed)
+    if memo is not None and key in memo:
+        return memo[key]
     p, cls = setup_loglinear(ps)
-    ic = solve_in_class(p, cls, seed=ctx.seed)
-    xi, _ = in_class_slater_margin(p, cls, seed=ctx.seed)
+    ref = (p, cls, solve_in_class(p, cls, seed=ctx.seed), in_class_slater_margin(p, cls, seed=ctx.seed)[0])
+    if memo is not None:
+        memo[key] = ref
+    return ref
+
+
+def convergence_case(ctx, label, ps, T, projection: str = "euclidean", memo: dict | None = None):
+    """Algorithm 3 on the seeded log-linear class over ``ps``; ``projection="fisher"`` reads Proj_Theta in the
+    metric of F(theta_hat_t) (:mod:`opdcheck.paper_checks.studies.fisher_projection`) instead of the Euclidean one.
+    ``memo``: see :func:`in_class_reference`."""
+    p, cls, ic, xi = in_class_reference(ctx, ps, memo)
     eta = 3.0 * np.sqrt(p.h) * p.R_max
     primal = FisherProjectedStep(p, cls, eta) if projection == "fisher" else None
     tr = run_alg3(p, cls, eta_th=eta, eta_lam=eta, T=T, dual_step="prox", saddle=ic, primal=primal)
@@ -201,9 +214,10 @@ def evaluate(ctx: CheckContext, step_cls=NaturalGradientStep) -> CheckResult:
     # the natural-gradient geometry. The log-linear class is a softmax over linear features: the "linear parameterized
     # space" and "softmax parameterization" that App. E names as its scope, which the Cor 3.10 counterexample (a
     # quadratic class) leaves open.
-    conv = [convergence_case(ctx, "inactive projection (l2 ball r = 40)", L2Ball(40.0), T),
-            convergence_case(ctx, "active box [-1, 1]", Box(-1.0, 1.0), T),
-            convergence_case(ctx, "active l2 ball r = 2", L2Ball(2.0), T)]
+    refs: dict = {}  # the in-class reference per Theta, shared by the Euclidean and the Fisher-metric runs
+    conv = [convergence_case(ctx, "inactive projection (l2 ball r = 40)", L2Ball(40.0), T, memo=refs),
+            convergence_case(ctx, "active box [-1, 1]", Box(-1.0, 1.0), T, memo=refs),
+            convergence_case(ctx, "active l2 ball r = 2", L2Ball(2.0), T, memo=refs)]
     T_fisher = T if ctx.full else T // 2
     scope = (" The class is log-linear (softmax of linear features), inside the scope App. E names (\"linear parameterized "
              "space\", \"softmax parameterization\"), which the Cor 3.10 counterexample (a quadratic class) leaves open.")
@@ -255,7 +269,7 @@ def evaluate(ctx: CheckContext, step_cls=NaturalGradientStep) -> CheckResult:
             **lit))
         # the same class with Proj_Theta in the metric of F(theta_hat_t): do the runs end at KKT points?
         ps = Box(-1.0, 1.0) if "box" in c["label"] else L2Ball(2.0)
-        cf = convergence_case(ctx, c["label"], ps, T_fisher, projection="fisher")
+        cf = convergence_case(ctx, c["label"], ps, T_fisher, projection="fisher", memo=refs)
         series[c["label"] + " (Fisher metric)"] = (np.arange(len(cf["traj"].error)), cf["traj"].error)
         evidence.append({k: v for k, v in cf.items() if k not in ("traj", "p", "cls", "ic", "theta_T", "lam_T", "eta", "theta_best_at_lam_T")})
         kkt_ok = kkt_solved(cf["limit_kkt"])

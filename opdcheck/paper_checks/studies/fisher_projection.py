@@ -10,6 +10,8 @@ rank-deficient; it moves nothing along the range of F by more than that relative
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.optimize import brentq, lsq_linear
 
@@ -38,21 +40,40 @@ def fisher_projection(z: np.ndarray, M: np.ndarray, param_set, start: np.ndarray
     if isinstance(param_set, Box):
         lo = np.broadcast_to(param_set.lo, z.shape)
         hi = np.broadcast_to(param_set.hi, z.shape)
-        A = np.linalg.cholesky(M).T
+        A = _metric_factor(M, "cholesky").T
         res = lsq_linear(A, A @ z, bounds=(lo, hi), method="bvls", tol=1e-15)
         return param_set.project(res.x)
     if isinstance(param_set, L2Ball):
         c, r = np.broadcast_to(param_set.center, z.shape), float(param_set.radius)
-        w, V = np.linalg.eigh(M)
+        w, V = _metric_factor(M, "eigh")
         y = V.T @ (z - c)
 
         def excess(mu: float) -> float:
-            return float(np.linalg.norm(w * y / (w + mu))) - r
+            v = w * y / (w + mu)
+            return math.sqrt(float(v.dot(v))) - r  # np.linalg.norm's own arithmetic for a real vector, without its overhead
 
         hi_mu = float(np.max(w)) * float(np.linalg.norm(y)) / r  # excess(hi_mu) <= 0
         mu = brentq(excess, 0.0, hi_mu, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
         return param_set.project(c + V @ (w * y / (w + mu)))
     raise ValueError(f"fisher_projection: Theta = {param_set.describe()}; supported: Box, L2Ball.")
+
+
+#: the last metric factorisation ``(key, factor)``: both calls of an Alg. 3 step project in the metric of the same
+#: F(theta_hat_t), so the second reuses the first's Cholesky or eigen factor (the same bits). One tuple, swapped atomically.
+_FACTOR_MEMO: tuple | None = None
+
+
+def _metric_factor(M: np.ndarray, kind: str):
+    """``np.linalg.cholesky(M)`` (``kind="cholesky"``) or ``np.linalg.eigh(M)`` (``"eigh"``), memoised on the last M."""
+    global _FACTOR_MEMO
+    Mc = np.ascontiguousarray(M, dtype=np.float64)
+    key = (kind, Mc.shape, Mc.tobytes())
+    memo = _FACTOR_MEMO
+    if memo is not None and memo[0] == key:
+        return memo[1]
+    factor = np.linalg.cholesky(M) if kind == "cholesky" else np.linalg.eigh(M)
+    _FACTOR_MEMO = (key, factor)
+    return factor
 
 
 class FisherProjectedStep(NaturalGradientStep):
@@ -63,6 +84,7 @@ class FisherProjectedStep(NaturalGradientStep):
     def exact_step(self, theta: np.ndarray, lam: np.ndarray) -> np.ndarray:
         w = self.direction_at(theta, lam)
         z = theta + w / (self.eta_th + self.problem.beta)
-        F = self.policy.fisher(theta, self.problem.rho)
+        # the metric is the centred, rho-weighted F of eq. (8): the step's memoised one when that is its variant
+        F = self.fisher_at(theta) if self.fisher == "centred" else self.policy.fisher(theta, self.problem.rho)
         M = F + FISHER_PROJECTION_RIDGE * max(1.0, float(np.max(np.abs(F)))) * np.eye(F.shape[0])
         return fisher_projection(z, M, self.policy.param_set, self.policy.param_set.project(z))
