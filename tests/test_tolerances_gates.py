@@ -273,6 +273,8 @@ AUDIT: dict[str, E] = {
                               "control: threshold_controls in the check)", f"{TOL}:neural_gate_controls", True),
     "NEURAL_OSCILLATION_DECADES": E("gate", "sec-4-stability neural_oscillates (the neural premise)", f"{TOL}:sec4_gate_controls", True),
     "NEURAL_REWARD_MARGIN": E("gate", "sec-4-stability reward_competitive", f"{TOL}:neural_gate_controls", True),
+    "NEURAL_CG_RTOL": E("gate", "alg-3-neural cg_solved: the natural-gradient solve's relative residual",
+                        f"{TOL}:at_most_controls", True),
     "PAIRED_TEST_ALPHA": E("gate", "sec-4-stability significant (paired tests)", f"{TOL}:neural_gate_controls", True),
 }
 
@@ -432,6 +434,7 @@ PINNED_VALUES: dict[str, float] = {
     'NEURAL_FEASIBLE_ATOL': 0.025,
     'NEURAL_OSCILLATION_DECADES': 1.0,
     'NEURAL_REWARD_MARGIN': 0.05,
+    'NEURAL_CG_RTOL': 1e-3,
     'NUMBA_AGREEMENT_RTOL': 1e-12,
     'NUMBA_ALG3_AGREEMENT_RTOL': 1e-12,
     'NUMBA_KL_SERIES_RTOL': 1e-10,
