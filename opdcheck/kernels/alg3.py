@@ -204,20 +204,28 @@ class NaturalGradientStep(PrimalStep):
     def init_state(self, problem: Problem) -> np.ndarray:
         return self.theta0.copy()
 
-    #: states whose ``log pi_theta`` (and Fisher matrix) are kept: a step of the optimistic driver touches
-    #: theta_hat_t (both calls), the prediction theta_t and the new theta_hat_{t+1}
-    MEMO_STATES = 4
+    #: states whose ``log pi_theta`` (and Fisher matrix) are kept. A step of the optimistic driver asks, in order,
+    #: for theta_hat_t (eq. (8)), the prediction theta_t (its policy), theta_hat_t again (eq. (10)) and the new
+    #: theta_hat_{t+1} (its policy, the next step's anchor): two states cover every repeat
+    MEMO_STATES = 2
+    #: up to this many (x, y) pairs the Lagrangian gradient also keeps ``pi``, ``rho pi`` and ``beta log(pi/pi_ref)``
+    #: per state (three more (X, n) arrays, for small classes whose steps are dominated by per-call overhead);
+    #: above, it recomputes them (the same bits) and the memo holds only what the driver holds anyway
+    MEMO_AUX_MAX_ENTRIES = 100_000
 
     def _at(self, theta: np.ndarray) -> list:
         """``[log pi_theta, F(theta) or None]``, memoised per state: ``log_policy`` of the new state is the next
         step's anchor, and the two calls of a step (eqs. (8), (10)) share theta_hat_t, so each state's policy and
-        Fisher matrix are computed once (the same functions, the same bits as without the memo)."""
+        Fisher matrix are computed once (the same functions, the same bits as without the memo). ``log pi_theta``
+        is read-only: the driver holds the same array (no copy)."""
         th = np.ascontiguousarray(theta, dtype=np.float64)
         key = th.tobytes()
         for k, entry in self._memo:
             if k == key:
                 return entry
-        entry = [self.policy.log_probs(th), None]
+        log_pi = self.policy.log_probs(th)
+        log_pi.flags.writeable = False
+        entry = [log_pi, None]
         self._memo = [(key, entry)] + self._memo[: self.MEMO_STATES - 1]
         return entry
 
@@ -242,6 +250,8 @@ class NaturalGradientStep(PrimalStep):
         ``rho pi``, ``beta log(pi/pi_ref)``) are kept with the state; the same operations in the same order, so the
         same bits."""
         entry = self._at(theta)
+        if entry[0].size > self.MEMO_AUX_MAX_ENTRIES:
+            return lagrangian_gradient(self.problem, self.policy, theta, lam, log_pi=entry[0])
         if len(entry) < 3:
             p, log_pi = self.problem, entry[0]
             pi = np.exp(log_pi)
@@ -264,7 +274,7 @@ class NaturalGradientStep(PrimalStep):
         return self.exact_step(state, lam)
 
     def log_policy(self, state: np.ndarray) -> np.ndarray:
-        return self._at(state)[0].copy()
+        return self._at(state)[0]
 
     def describe(self) -> dict:
         return {"primal": self.name, "direction": self.direction, "fisher": self.fisher, "rcond": self.rcond,
