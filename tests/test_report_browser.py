@@ -54,8 +54,9 @@ def _chromium(*args: str, timeout: int = 180) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("browser") / "report"
-    # a REFUTED with a figure and a witness (fig-1-toy), an INCONSISTENT (dual-step-scale), a REFUTED (lemma-B.5)
-    assert main(["run", "fig-1-toy", "dual-step-scale", "lemma-B.5", "--out", str(out), "--quiet"]) == EXIT_OK
+    # a CONFIRMED with figures (fig-1-toy), an INCONSISTENT (dual-step-scale), a REFUTED with a replayed witness
+    # (lemmas-B.2-B.4-B.8: Lemma B.4 at the proof's delta)
+    assert main(["run", "fig-1-toy", "dual-step-scale", "lemmas-B.2-B.4-B.8", "--out", str(out), "--quiet"]) == EXIT_OK
     return out
 
 
