@@ -144,6 +144,20 @@ def make_npg_step(cfg: ModelConfig, npg: "NPGConfig"):
     return direction
 
 
+def reference_theta(cfg: ModelConfig, npg: "NPGConfig", seed: int):
+    """The reference model's parameters as one float64 vector (the initialisation of ``seed``, its matrices scaled
+    to ``npg.init_scale``): Algorithm 3's ``th_ref``. Call inside ``jax.enable_x64``."""
+    import jax
+    import jax.flatten_util  # noqa: F401
+    import jax.numpy as jnp
+
+    from opdcheck.kernels.neural.model import init_params
+
+    ref = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), init_params(seed, cfg))
+    ref = jax.tree_util.tree_map(lambda a: a * (npg.init_scale / 0.02) if a.ndim == 2 else a, ref)
+    return jax.flatten_util.ravel_pytree(ref)[0]
+
+
 def run_alg3(cfg: ModelConfig, T: int = 200, npg: NPGConfig = NPGConfig(), seed: int = 0, keep_every: int = 1) -> dict:
     """Algorithm 3 from ``th_hat_0 = th_0 = th_ref`` (the reference model), ``lam_hat_0 = lam_0 = 0``.
 
@@ -155,12 +169,8 @@ def run_alg3(cfg: ModelConfig, T: int = 200, npg: NPGConfig = NPGConfig(), seed:
     import jax.numpy as jnp
 
     with jax.enable_x64(True):
-        from opdcheck.kernels.neural.model import init_params
-
         logpi, _, _, _ = make_exact(cfg, npg.beta)
-        ref = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), init_params(seed, cfg))
-        ref = jax.tree_util.tree_map(lambda a: a * (npg.init_scale / 0.02) if a.ndim == 2 else a, ref)
-        th_ref, _ = jax.flatten_util.ravel_pytree(ref)
+        th_ref = reference_theta(cfg, npg, seed)
         ref_lp = logpi(th_ref)
         r, jc = reward_constraint(cfg, seed)
         rho = jnp.full(cfg.n_prompts, 1.0 / cfg.n_prompts)
@@ -210,12 +220,8 @@ def direction_curvature_error(cfg: ModelConfig, npg: "NPGConfig" = None, seed: i
 
     npg = npg or NPGConfig()
     with jax.enable_x64(True):
-        from opdcheck.kernels.neural.model import init_params
-
         logpi, lagrangian, _, _ = make_exact(cfg, npg.beta)
-        ref = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), init_params(seed, cfg))
-        ref = jax.tree_util.tree_map(lambda a: a * (npg.init_scale / 0.02) if a.ndim == 2 else a, ref)
-        th_ref, _ = jax.flatten_util.ravel_pytree(ref)
+        th_ref = reference_theta(cfg, npg, seed)
         ref_lp = logpi(th_ref)
         # a seeded point away from the reference (where the model's output is flat and grad L ~ 0)
         th = th_ref + 0.05 * jnp.asarray(np.random.default_rng(seed).normal(size=th_ref.size))

@@ -19,12 +19,13 @@ def _finite(tree) -> bool:
     return all(bool(np.all(np.isfinite(np.asarray(x)))) for x in jax.tree_util.tree_leaves(tree))
 
 
-def run_neural_seed(spec: dict, seed: int) -> dict:
+def _setup(spec: dict):
+    """What every neural run of a spec starts from: the pretrained reference LM (cached per process), the
+    constraint limit ``d``, the token sets, the jitted PPO iteration and evaluator, and the pair's JAX key
+    ``PRNGKey(spec["pair_seed"])``."""
     import jax
     import jax.numpy as jnp
 
-    from opdcheck.kernels.dual_rules import make_dual_rule
-    from opdcheck.kernels.framework import FRAMEWORK_METHODS
     from opdcheck.kernels.neural.language import N_EVAL, Language, pretrained
     from opdcheck.kernels.neural.model import ModelConfig
     from opdcheck.kernels.neural.ppo import PPOConfig, make_evaluator, make_iteration
@@ -35,11 +36,21 @@ def run_neural_seed(spec: dict, seed: int) -> dict:
     helpful, unsafe = (jnp.asarray(a) for a in Language(cfg.vocab, cfg.n_prompts, cfg.length,
                                                          spec["lang_seed"]).token_sets())
     init, step = make_iteration(cfg, ppo)
-    evaluate = make_evaluator(cfg, N_EVAL)
+    key = jax.random.PRNGKey(int(spec["pair_seed"]) % (2**31 - 1))
+    return ref, d, helpful, unsafe, init, step, make_evaluator(cfg, N_EVAL), key
+
+
+def run_neural_seed(spec: dict, seed: int) -> dict:
+    import jax
+    import jax.numpy as jnp
+
+    from opdcheck.kernels.dual_rules import make_dual_rule
+    from opdcheck.kernels.framework import FRAMEWORK_METHODS
+
+    ref, d, helpful, unsafe, init, step, evaluate, key = _setup(spec)
     m = FRAMEWORK_METHODS[spec["rule"]]
     rule = make_dual_rule(m.dual_rule, **{**m.dual_params, **spec.get("params", {})})
     s = float(spec["scale"])
-    key = jax.random.PRNGKey(int(spec["pair_seed"]) % (2**31 - 1))
     params, opt_state = ref, init(ref)
     lam = np.array([1.0])
     state = rule.init(lam)
@@ -81,20 +92,8 @@ def penalty_direction_runs(spec: dict, lam_s: float, T: int) -> dict:
     neural update's direction: with the penalty's sign flipped, the cost rises instead). Returns
     ``{"cost_free", "cost_penalised", "se"}`` (the Monte-Carlo standard errors combined)."""
     import jax
-    import jax.numpy as jnp
 
-    from opdcheck.kernels.neural.language import N_EVAL, Language, pretrained
-    from opdcheck.kernels.neural.model import ModelConfig
-    from opdcheck.kernels.neural.ppo import PPOConfig, make_evaluator, make_iteration
-
-    cfg, ppo = ModelConfig(**spec["model"]), PPOConfig(**spec["ppo"])
-    ref_np, _ = pretrained(cfg, spec["pretrain_steps"], spec["lang_seed"])
-    ref = jax.tree_util.tree_map(jnp.asarray, ref_np)
-    helpful, unsafe = (jnp.asarray(a) for a in Language(cfg.vocab, cfg.n_prompts, cfg.length,
-                                                         spec["lang_seed"]).token_sets())
-    init, step = make_iteration(cfg, ppo)
-    evaluate = make_evaluator(cfg, N_EVAL)
-    key = jax.random.PRNGKey(int(spec["pair_seed"]) % (2**31 - 1))
+    ref, _, helpful, unsafe, init, step, evaluate, key = _setup(spec)
     out = {}
     for name, penalty in (("free", 0.0), ("penalised", float(lam_s))):
         params, opt_state = ref, init(ref)
