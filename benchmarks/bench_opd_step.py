@@ -12,8 +12,12 @@ to read). All rows of a size are measured in the same run on the same seeded ins
   (``extra["loop_seconds"]``): their steps are so short that the noise of the fixed costs swamps them. numpy and the materialising kernel compute the metrics at every step (they cannot
   skip them); the fused kernel is timed without metrics (``numba-fused``: the iteration itself,
   metrics only at the last step) and with metrics at every step (``numba-fused-metrics``).
-* streaming read bandwidth: a Numba ``prange`` sum over a 512 MiB array, 1 and 2 threads, best of 5,
-  measured in the same run (``bandwidth_GBps`` in every row).
+* streaming read bandwidth: the larger of two reads, each best of 5, 1 and 2 threads, measured in the
+  same run: a Numba ``prange`` sum over a 512 MiB array, and one pass over the instance's own tables
+  (``log pi_ref, r, R_1..R_h``: the fused step's bytes in its access pattern, several streams at once,
+  which on the 2-core box reads faster than one array: 29.5 against 22-23 GB/s with 1 thread on
+  2026-12-05). ``bandwidth_GBps`` in every row is the one its floor used; ``bandwidth_one_array_GBps``
+  and ``bandwidth_tables_GBps`` are the two reads (the best of those taken for that size).
 * ``floor_ms``: the bytes a version must move per step / that bandwidth (at the row's thread count;
   numpy: 1 thread). Fused: it reads ``log pi_ref, r, R_1..R_h`` = ``8 (h+2) X n`` bytes and writes
   nothing of size ``X n``; with metrics it also reads ``pi*, log pi*`` (``8 (h+4) X n``).
@@ -63,7 +67,7 @@ from numba import njit, prange
 
 from opdcheck.instances import random_instance
 from opdcheck.kernels.fastexp import exp_shift
-from opdcheck.kernels.numba_fused import _logits_exp_dots, run_opd_fused
+from opdcheck.kernels.numba_fused import _exp_dots, run_opd_fused
 from opdcheck.kernels.numba_opd import _run as run_materialising
 from opdcheck.kernels.opd import run_opd, thm34_step_sizes
 from opdcheck.logspace import softmax_rows
@@ -111,6 +115,48 @@ def read_bandwidth(threads: int, mib: int = 512) -> float:
         _stream_sum_vec(a)
         best = min(best, time.perf_counter() - t0)
     return a.nbytes / best
+
+
+@njit(fastmath={"reassoc"})
+def _row6_sum(a0, a1, a2, a3, a4, a5):
+    acc = 0.0
+    for y in range(a0.shape[0]):
+        acc += ((a0[y] + a1[y]) + (a2[y] + a3[y])) + (a4[y] + a5[y])
+    return acc
+
+
+@njit(parallel=True)
+def _tables_sum(L, r, R):
+    """One pass over ``log pi_ref, r, R_1..R_h`` in the fused kernel's order: row by row, the first six
+    tables in one loop (h < 4: the last row again, as the kernel does; it is in L1), the others after."""
+    X = L.shape[0]
+    h = R.shape[0]
+    nb = 64
+    part = np.zeros(nb)
+    for b in prange(nb):
+        acc = 0.0
+        for x in range(b * X // nb, (b + 1) * X // nb):
+            acc += _row6_sum(L[x], r[x], R[0, x], R[min(1, h - 1), x], R[min(2, h - 1), x], R[min(3, h - 1), x])
+            for j in range(4, h):
+                acc += _sum_fast(R[j, x])
+        part[b] = acc
+    return part.sum()
+
+
+def read_bandwidth_tables(p, threads: int) -> float:
+    """Read bandwidth (bytes/s) of a pass over the instance's own tables (``log pi_ref, r, R_1..R_h``, the
+    bytes the fused step reads, in its access pattern: several streams at once), ``threads`` numba
+    threads, best of 5. On the 2-core box it is higher than the one-array read (2026-12-05: 29.5 against
+    22-23 GB/s with 1 thread): several streams keep more reads in flight."""
+    numba.set_num_threads(threads)
+    _tables_sum(p.log_pi_ref[:2], p.r[:2], p.R_hard[:, :2])
+    nbytes = 8 * (p.h + 2) * p.X * p.n
+    best = math.inf
+    for _ in range(5):
+        t0 = time.perf_counter()
+        _tables_sum(p.log_pi_ref, p.r, p.R_hard)
+        best = min(best, time.perf_counter() - t0)
+    return nbytes / best
 
 
 @njit
@@ -217,7 +263,7 @@ def _row_loop_in_cache(L, r, R, w, u, e, X):
     which stays in L1/L2: the arithmetic of a step (h <= 4) without its memory traffic."""
     s = 0.0
     for _ in range(X):
-        s += _logits_exp_dots(L, r, R[0], R[1], R[2], R[3], w[0], w[1], w[2], w[3], w[4], w[5], 0.0, u, e)[0]
+        s += _exp_dots(L, r, R[0], R[1], R[2], R[3], w[0], w[1], w[2], w[3], w[4], w[5], 0.0)[0]
     return s
 
 
@@ -292,10 +338,20 @@ def bench_size(X: int, n: int, h: int, T: int, repeats: int, bw: dict, rows: lis
     t_np = per_step(lambda s: run_opd(p, T=s, **kw), T, 1)
     jx = make_jax_opd(p, e[0], e[1])
     t_jax = None if jx is None else jax_per_step(*jx, T=T, repeats=repeats)
+    def bandwidth(threads: int) -> float:
+        # the larger of the one-array read and the read of this instance's own tables (the fused step's
+        # bytes and access pattern): the smaller floor, so this errs against the kernels, never for them
+        one, tables = read_bandwidth(threads), read_bandwidth_tables(p, threads)
+        seen.setdefault(threads, []).append((one, tables))
+        return max(one, tables)
+
+    seen: dict = {}
     # the bandwidth of this size's floors: measured now, next to the timings (the box is shared)
-    bw.update({t: read_bandwidth(t) for t in (1, 2)})
+    bw.update({t: bandwidth(t) for t in (1, 2)})
     print(f"\n(X, n, h) = ({X}, {n}, {h}), beta = 0.1 (generated in {t_gen:.1f} s), T = {T}; read bandwidth "
-          f"{bw[1] / 1e9:.1f} GB/s (1 thread), {bw[2] / 1e9:.1f} (2); load {os.getloadavg()[0]:.2f}")
+          f"{bw[1] / 1e9:.1f} GB/s (1 thread), {bw[2] / 1e9:.1f} (2) (larger of one array "
+          f"{seen[1][-1][0] / 1e9:.1f} / {seen[2][-1][0] / 1e9:.1f} and the instance's tables "
+          f"{seen[1][-1][1] / 1e9:.1f} / {seen[2][-1][1] / 1e9:.1f}); load {os.getloadavg()[0]:.2f}")
     print(f"{'version':<22} {'threads':>7} {'ms/step':>9} {'floor ms':>9} {'x floor':>8} {'numpy/this':>10} "
           f"{'jax/this':>9} {'load':>5}")
 
@@ -307,6 +363,8 @@ def bench_size(X: int, n: int, h: int, T: int, repeats: int, bw: dict, rows: lis
                      "floor_ms": fl, "x_floor": 1e3 * t / fl, "numpy_ms": 1e3 * t_np,
                      "jax_ms": None if t_jax is None else 1e3 * t_jax, "numpy_over_this": t_np / t,
                      "jax_over_this": None if t_jax is None else t_jax / t, "bandwidth_GBps": bw_row / 1e9,
+                     "bandwidth_one_array_GBps": max(o for o, _ in seen[threads]) / 1e9,
+                     "bandwidth_tables_GBps": max(tb for _, tb in seen[threads]) / 1e9,
                      "bytes_per_step": nbytes, "load1": load, **extra})
         jr = f"{t_jax / t:>9.2f}" if t_jax is not None else f"{'-':>9}"
         print(f"{version:<22} {threads:>7} {1e3 * t:>9.1f} {fl:>9.1f} {1e3 * t / fl:>8.2f} {t_np / t:>10.1f} {jr} "
@@ -328,14 +386,14 @@ def bench_size(X: int, n: int, h: int, T: int, repeats: int, bw: dict, rows: lis
             row("numba-materialising", threads, t_mat, bytes_mat)
         # the fused rows' floors: bandwidth measured right before and right after their timing, the larger
         # of the two (the smaller floor: on a shared box this errs against the kernel, never for it)
-        bw_a = read_bandwidth(threads)
+        bw_a = bandwidth(threads)
         t_f = per_step(lambda s: run_opd_fused(p, T=s, parallel=True, metrics_every=10 ** 9, **kw), 5 * T, repeats,
                        loop_time=True)
-        bw_b = read_bandwidth(threads)
+        bw_b = bandwidth(threads)
         row("numba-fused", threads, t_f, bytes_fused, max(bw_a, bw_b))
         t_fm = per_step(lambda s: run_opd_fused(p, T=s, parallel=True, metrics_every=1, **kw), 2 * T, repeats,
                         loop_time=True)
-        bw_c = read_bandwidth(threads)
+        bw_c = bandwidth(threads)
         row("numba-fused-metrics", threads, t_fm, bytes_fused_m, max(bw_b, bw_c), over_plain=t_fm / t_f)
         print(f"{'':<22} {'':>7} metrics step / plain step = {t_fm / t_f:.2f}")
         if threads == 1:
@@ -389,7 +447,7 @@ def main() -> None:
           f"{load0[2]:.2f}")
     bw = {t: read_bandwidth(t) for t in (1, 2)}
     ns_libm, ns_fast = exp_throughput()
-    print(f"streaming read bandwidth: {bw[1] / 1e9:.1f} GB/s (1 thread), {bw[2] / 1e9:.1f} GB/s (2 threads); "
+    print(f"one-array read bandwidth: {bw[1] / 1e9:.1f} GB/s (1 thread), {bw[2] / 1e9:.1f} GB/s (2 threads); "
           f"exp: libm {ns_libm:.2f} ns, fastexp {ns_fast:.2f} ns per element (1 thread)")
     rows: list = []
     for X, n, h in sizes:

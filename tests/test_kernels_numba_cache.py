@@ -27,9 +27,9 @@ import opdcheck.kernels.numba_fused as nf
 p = paper_toy()
 if "small" in sys.argv:  # two small kernels of numba_fused.py: one inlines fastexp.exp1, one does not
     u = np.linspace(-3.0, 3.0, 9)
-    nf._exp_sum(u, 0.0, np.empty_like(u))
+    nf._exp_dots(u, u, u, u, u, u, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     nf._max(u)
-    kernels = [("fused_exp", nf._exp_sum), ("fused_max", nf._max)]
+    kernels = [("fused_exp", nf._exp_dots), ("fused_max", nf._max)]
 else:
     nf.run_opd_fused(p, eta_th=3.0, eta_lam=3.0, T=5, parallel=False)
     kernels = [("fused_pass", nf._pass_serial), ("fused_reduce", nf._reduce)]

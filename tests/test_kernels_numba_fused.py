@@ -123,6 +123,68 @@ def test_the_exp_inside_the_fused_row_loop_keeps_the_accuracy_contract():
     assert np.max(np.abs(want[normal] * (1 + 4e-16) - want[normal]) / np.spacing(want[normal])) > FASTEXP_MAX_ULP
 
 
+def test_the_loop_without_stores_gives_the_same_bits_and_the_stored_logits_are_shifted():
+    """``_exp_dots`` (steps without metrics) is ``_logits_exp_dots`` without its two stores: the same five
+    sums bit for bit; the stored u is the logits minus the shift and e = exp(u) (the metrics read
+    log pi = u - log S from them)."""
+    import opdcheck.kernels.numba_fused as nf
+    rng = np.random.default_rng(5)
+    A = rng.normal(size=(6, 257))
+    k = (0.9, 3.0, 1.0, -0.5, 0.2, 0.3)
+    m = 1.7
+    u, e = np.empty(257), np.empty(257)
+    stored = nf._logits_exp_dots(*A, *k, m, u, e)
+    assert nf._exp_dots(*A, *k, m) == stored
+    # every row length the kernel sends to the loop without stores gives the bits of the storing loop
+    for n in list(range(nf.NO_STORE_MIN_N, 400)) + [999, 1000, 1001, 4099]:
+        B = rng.normal(size=(6, n))
+        un, en = np.empty(n), np.empty(n)
+        assert nf._exp_dots(*B, *k, m) == nf._logits_exp_dots(*B, *k, m, un, en), n
+    logits = sum(ki * Ai for ki, Ai in zip(k, A))
+    np.testing.assert_allclose(u, logits - m, rtol=0, atol=1e-14 * np.max(np.abs(logits)))
+    assert exp_within_ulp(e, np.exp(u))
+    np.testing.assert_allclose(stored[0], np.sum(np.exp(logits - m)), rtol=1e-14)
+    # negative control: the comparison sees a one-term change of a sum
+    assert nf._exp_dots(A[0], A[1], A[2], A[3], A[4], A[5] + 1e-3, *k, m) != stored
+
+
+@pytest.mark.parametrize("n", [5, 70])
+def test_metrics_every_does_not_change_the_bits_of_the_run(n):
+    """Steps without metrics take the row loop without stores; the run's state and its metrics at the
+    steps both runs measure are the same bits with metrics at every step or every third (rows shorter
+    than NO_STORE_MIN_N take the storing loop, where the two loops' sum orders differ)."""
+    p = random_instance(5, n, 3, 0.1, seed=9)
+    e = thm34_step_sizes(p)
+    kw = dict(eta_th=e[0], eta_lam=e[1], T=30, saddle=some_saddle(p))
+    a = run_opd_fused(p, metrics_every=1, **kw)
+    b = run_opd_fused(p, metrics_every=3, **kw)
+    np.testing.assert_array_equal(a.extra["coefficients"], b.extra["coefficients"])
+    np.testing.assert_array_equal(a.final_lam_hat, b.final_lam_hat)
+    for k in ("kl_star", "lam_err2", "kl_hat_pred", "constraint", "gap"):
+        np.testing.assert_array_equal(a.metrics[k][b.extra["metric_t"]], b.metrics[k])
+
+
+@pytest.mark.parametrize("h", [1, 4, 6])
+def test_a_row_at_a_bad_shift_is_redone_at_its_max_logit(h):
+    """The shift of a row's exp is its normaliser from the previous pass; a shift that puts the row sum
+    outside [e^-LOG_S_MAX, e^LOG_S_MAX] (here 1e3 too high, or not finite) is replaced by the row's max
+    logit: the same normaliser and constraint sums as at a good shift, to rounding."""
+    import opdcheck.kernels.numba_fused as nf
+    p = random_instance(3, 50, h, 0.1, seed=8)
+    w = np.concatenate([[0.8, 2.0], np.linspace(0.3, 1.1, h)])
+    L, r, R = p.log_pi_ref, p.r, p.R_hard
+    res = {}
+    for shift in (0.0, 1e3, np.inf):
+        u, e, c, V = np.empty(50), np.empty(50), np.empty(h), np.empty(50)
+        m, S = nf._policy_row(w, L[1], r[1], R, 1, shift, u, e, c, V, False)
+        res[shift] = (m + np.log(S), c / S)
+    logits = w[0] * L[1] + w[1] * r[1] + np.tensordot(w[2:], R[:, 1], axes=(0, 0))
+    lz = np.log(np.sum(np.exp(logits - logits.max()))) + logits.max()
+    for shift, (z, cs) in res.items():
+        np.testing.assert_allclose(z, lz, rtol=1e-14, err_msg=f"shift {shift}")
+        np.testing.assert_allclose(cs, np.exp(logits - lz) @ R[:, 1].T, rtol=1e-13, err_msg=f"shift {shift}")
+
+
 def test_metric_sums_are_the_reference_kls_on_the_steps_own_exp_values():
     """``_metric_sums`` (the metric step's one loop) takes N and the target as the step holds them, exp
     values and logits with the row's scale and normaliser, and gives the reference's accurate KLs
@@ -398,11 +460,15 @@ def test_the_row_loop_and_exp1_are_vectorised():
         "a = np.linspace(-1.0, 1.0, 64)\n"
         "u, e = np.empty_like(a), np.empty_like(a)\n"
         "nf._logits_exp_dots(a, a, a, a, a, a, 1.0, 0.5, 0.1, 0.2, 0.3, 0.4, 0.0, u, e)\n"
-        "asm = ''.join(nf._logits_exp_dots.inspect_asm().values())\n"
-        "print(asm.count('vfmadd'), len([l for l in asm.splitlines() if 'vfmadd' in l and 'ymm' in l]))\n")
+        "nf._exp_dots(a, a, a, a, a, a, 1.0, 0.5, 0.1, 0.2, 0.3, 0.4, 0.0)\n"
+        "for f in (nf._logits_exp_dots, nf._exp_dots):\n"
+        "    asm = ''.join(f.inspect_asm().values())\n"
+        "    print(asm.count('vfmadd'), len([l for l in asm.splitlines() if 'vfmadd' in l and 'ymm' in l]))\n")
     import os
     env = {**os.environ, "OPDCHECK_NUMBA_CACHE": "0"}
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
-    n_fma, n_packed = (int(v) for v in res.stdout.split())
-    assert n_fma > 0 and n_packed >= 11, (n_fma, n_packed)  # the degree-11 polynomial alone is 11 packed FMAs
+    for line in res.stdout.strip().splitlines():  # the loop with stores, then the one without
+        n_fma, n_packed = (int(v) for v in line.split())
+        # the degree-11 polynomial alone is 10 packed FMAs; with the logits and the sums, 20 or more
+        assert n_fma > 0 and n_packed >= 11, (n_fma, n_packed)

@@ -29,11 +29,15 @@ subnormal spacing (``2^-1074``); ``exp(x) = 0`` for ``x < EXP_X_MIN`` as in libm
 Finite inputs only (NaN is not propagated: the kernels never pass it, they check their coefficients).
 
 Speed (``benchmarks/bench_opd_step.py`` prints it): 3-6x the throughput of scalar ``math.exp`` per
-thread on the 2-core AMD EPYC box (2026-12-04: 1.6-1.9 ns an element against 5.2-8.0 ns for libm, under
-load 1-4). Mul + add are contracted to FMAs (fast-math flag "contract" only). Its cost is the degree-11
-polynomial (11 FMAs and 3 multiplications per 4 elements, Horner outside and Estrin for the tail of degree
->= 3; the loop is vectorised, checked on the assembly by a test); a shorter reduction interval (a table of 2^(j/N)) would need a
-gather and a tail correction to stay within 1 ulp.
+thread on the 2-core AMD EPYC box (2026-12-05, quiet: 1.52 ns an element against 4.9-5.2 ns for libm;
+the Horner form before it: 1.65 ns). Mul + add are contracted to FMAs (fast-math flag "contract" only).
+Its cost is the degree-11 polynomial (10 FMAs, 2 multiplications and an addition per 4 elements, as
+``1 + (r + r^2 q(r))`` with q by Estrin's scheme: the loops that call exp1 are latency-bound, so the
+depth of the chain matters more than the count; the loop is vectorised, checked on the assembly by a
+test). Measured alternatives that were not faster here: the scaling by one integer add on the exponent
+bits plus one multiplication (more instructions in the window), a parallel ``k LN2_LO``, a deeper Estrin
+tree. A shorter reduction interval (a table of 2^(j/N)) would need a gather and a tail correction to
+stay within 1 ulp.
 """
 from __future__ import annotations
 
@@ -110,16 +114,22 @@ def exp1(x):
     t = xv * _INV_LN2 + _ROUND
     k = t - _ROUND
     r = (xv - k * _LN2_HI) - k * _LN2_LO
-    # the polynomial: Horner for the last three steps (they set the rounding, as in a full Horner), the
-    # tail P3 + ... + P11 r^8 by Estrin (a dependency chain of 4 operations instead of 8): the loop is
-    # latency-bound (a Horner chain of 11 FMAs per vector outlasts the out-of-order window), so three
-    # extra multiplications buy a shorter chain (23% less time per entry measured in the row loop)
+    # the polynomial as 1 + (r + r^2 q(r)), q = P2 + P3 r + ... + P11 r^9 by Estrin's scheme (pairs
+    # P_i + P_{i+1} r, then powers r^2, r^4): a dependency chain of 6 operations after r instead of Horner's
+    # 11. The loop calling exp1 is latency-bound (the whole chain of an element must fit the core's
+    # out-of-order window, which it shares with the logits and the sums), so the shorter chain is what buys
+    # speed. Rounding: r + r^2 q is within 1/2 ulp of its value plus q's error times r^2 <= 0.121 (q's terms
+    # decrease: |P_{i+1} r| <= |P_i| / 8.6), and 1 + (...) rounds once more: <= 1 ulp in total, the same
+    # contract as the Horner form, measured by the same tests.
     r2 = r * r
     r4 = r2 * r2
-    b0 = (_P6 * r + _P5) * r2 + (_P4 * r + _P3)
-    b1 = (_P10 * r + _P9) * r2 + (_P8 * r + _P7)
-    tail = _P11 * (r4 * r4) + (b1 * r4 + b0)
-    p = ((tail * r + _P2) * r + _P1) * r + _P0
+    a0 = _P3 * r + _P2
+    a1 = _P5 * r + _P4
+    a2 = _P7 * r + _P6
+    a3 = _P9 * r + _P8
+    a4 = _P11 * r + _P10
+    q = (a0 + a1 * r2) + ((a2 + a3 * r2) + a4 * r4) * r4
+    p = 1.0 + (r + r2 * q)
     # 2^k = 2^k1 2^(k - k1) with k1 = floor(k / 2), both normal for k in [-1076, 1024]. Their biased
     # exponents from s = k + 2046 >= 0 (k is read from the low mantissa bits of t): k1 + 1023 = s >> 1
     # and k - k1 + 1023 = s - (s >> 1), a LOGICAL shift (AVX2 has no 64-bit arithmetic shift: an

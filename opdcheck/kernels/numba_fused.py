@@ -31,9 +31,14 @@ exp and the KL metrics without a scalar libm call per entry: ``exp`` is ``kernel
 (branch-free, <= 1 ulp, subnormals included), evaluated once per entry per policy the step needs (one
 policy at a step without metrics: OPD's prediction, whose constraint values the dual step (7) needs),
 inside ONE vectorised loop per row (:func:`_logits_exp_dots`) that reads ``log pi_ref, r, R_1..R_4``
-once and forms the logits, their exp, the row sum and four constraint sums together (h < 4: zero
-rows of weight 0; h > 4: the other rows folded into the first input before the loop). The shift of
-the exp is the row's normaliser from the previous pass, so the common step needs no max pass. Each KL term
+once and forms the logits, their exp, the row sum and four constraint sums together (h < 4: the last
+constraint row again at weight 0; h > 4: the other rows folded into the first input before the loop);
+at a step without metrics the same loop keeps nothing in scratch (:func:`_exp_dots`: no stores). The
+logits are a tree of three independent pairs with the shift folded in (:func:`_logit6`), and exp1's
+polynomial is an Estrin tree: the loop is latency-bound (each element's dependency chain must fit the
+core's out-of-order window), so shorter chains are what made it faster (7-9% per step, 2026-12-05). The
+shift of the exp is the row's normaliser from the previous pass, so the common step needs no max pass
+(a row whose sum leaves [e^-LOG_S_MAX, e^LOG_S_MAX] is redone at its max logit). Each KL term
 ``p (d + expm1(-d))`` of the two KLs that go to 0 with the run (``KL(pi* || pi_hat_{t+1})`` and
 ``KL(pi_hat_{t+1} || pi_t)``) is, as in the reference's accurate form (``kernels.trajectory.kl_rows_log``),
 its Taylor series for ``|d| <= 1`` (evaluated by Estrin's scheme, :func:`_series`: a Horner chain of 17
@@ -77,7 +82,7 @@ from numba import prange
 
 from opdcheck.kernels.numba_cache import CACHE as _CACHE
 from opdcheck.kernels.numba_cache import njit
-from opdcheck.kernels.fastexp import exp1, exp_shift
+from opdcheck.kernels.fastexp import exp1
 from opdcheck.kernels.numba_opd import _reduce  # the one fixed-order reduction over prompts
 from opdcheck.kernels.opd import T0_CONVENTION, validate_run
 from opdcheck.kernels.potential import potential as _potential
@@ -88,12 +93,18 @@ from opdcheck.logspace import log_softmax_rows
 from opdcheck.problem import Problem
 
 __all__ = ["run_opd_fused", "primal_coefficients", "policy_from_coefficients", "PARALLEL_MIN_ENTRIES",
-           "ROW_BLOCK"]
+           "ROW_BLOCK", "NO_STORE_MIN_N"]
 
 #: rows per prange task (scratch is allocated once per block); any value gives the same bits
 ROW_BLOCK = 32
 #: X n from which the pass runs on all threads (below, waking the pool each step costs more than it saves)
 PARALLEL_MIN_ENTRIES = 50_000
+#: rows shorter than this always go through the storing row loop: LLVM vectorises the loop without stores
+#: from 4 entries but the storing one (with its runtime alias checks) only from 8, and a vectorised sum is
+#: rounded in another order than a scalar one; so for n < 8 a step without metrics would not give the bits
+#: of the same step with metrics (measured here: n = 4..7 differ, every n from 8 to 5000 agrees; tested).
+#: 64 leaves room for a machine with wider vectors.
+NO_STORE_MIN_N = 64
 
 _METHOD = {"optimistic": "opd", "none": "simultaneous-pd", "alternating": "sequential-pd"}
 # what the metric kl_hat_pred compares pi_hat_{t+1} with: the prediction pi_t evaluated in the same pass
@@ -238,32 +249,6 @@ def _kl_ref_from_logits(w, a_l, a_r, c_rows, zN):
     return k - zN
 
 
-@njit(cache=_CACHE, fastmath={"contract"})
-def _scores(w, Lx, rx, R, x, u):
-    """u = a log pi_ref[x] + b r[x] + sum_j c_j R_j[x] (one row; the R_j two at a time: half the
-    loads and stores of u, same rounding order as one at a time)."""
-    a = w[0]
-    b = w[1]
-    h = R.shape[0]
-    n = u.shape[0]
-    for y in range(n):
-        u[y] = a * Lx[y] + b * rx[y]
-    j = 0
-    while j + 1 < h:
-        c0 = w[2 + j]
-        c1 = w[3 + j]
-        R0 = R[j, x]
-        R1 = R[j + 1, x]
-        for y in range(n):
-            u[y] = u[y] + c0 * R0[y] + c1 * R1[y]
-        j += 2
-    if j < h:
-        c0 = w[2 + j]
-        R0 = R[j, x]
-        for y in range(n):
-            u[y] += c0 * R0[y]
-
-
 #: the shift m of exp(u - m) may be any value with the row sum S = sum exp(u - m) in [e^-LOG_S_MAX,
 #: e^LOG_S_MAX]: then no term overflows (exp(u - m) <= S) and the largest, >= S/n, is far above the
 #: subnormal range. The kernel first tries the row's normaliser from the previous pass (the policies
@@ -272,26 +257,29 @@ LOG_S_MAX = 575.0
 
 
 @njit(cache=_CACHE, fastmath={"contract"})
-def _lin6(k0, a0, k1, a1, k2, a2, k3, a3, k4, a4, k5, a5):
-    """k0 a0 + ... + k5 a5 in this order (contract only: the same bits wherever it is inlined)."""
-    return k0 * a0 + k1 * a1 + k2 * a2 + k3 * a3 + k4 * a4 + k5 * a5
+def _logit6(k0, a0, k1, a1, k2, a2, k3, a3, k4, a4, k5, a5, m):
+    """The shifted logit ``k0 a0 + ... + k5 a5 - m`` as a tree of depth 4 (three independent pairs, the shift
+    folded into the first): a chain of 6 dependent FMAs plus a subtraction was half of the row loop's
+    latency. Contract only: the same bits wherever it is inlined."""
+    return ((k0 * a0 + (k1 * a1 - m)) + (k2 * a2 + k3 * a3)) + (k4 * a4 + k5 * a5)
 
 
 @njit(cache=_CACHE, fastmath={"reassoc", "contract"})
 def _logits_exp_dots(A0, A1, A2, A3, A4, A5, k0, k1, k2, k3, k4, k5, m, u, e):
-    """ONE loop over a row: u <- k0 A0 + ... + k5 A5 (the logits), e <- exp(u - m), and the sums
-    (sum e, sum e A2, ..., sum e A5) (the constraint rows ride in A2..A5). Each input is read once from
-    memory; u and e go to L1 scratch for the metrics. Sums in the vectorised order (fixed at compile
-    time, so the same bits for any thread count); exp1 and _lin6 keep their own flags."""
+    """ONE loop over a row: u <- k0 A0 + ... + k5 A5 - m (the logits, shifted by m), e <- exp(u), and the
+    sums (sum e, sum e A2, ..., sum e A5) (the constraint rows ride in A2..A5). Each input is read once from
+    memory; u and e go to L1 scratch for the metrics (:func:`_exp_dots` is the same loop without them).
+    Sums in the vectorised order (fixed at compile time, so the same bits for any thread count); exp1 and
+    _logit6 keep their own flags."""
     S = 0.0
     d2 = 0.0
     d3 = 0.0
     d4 = 0.0
     d5 = 0.0
     for y in range(u.shape[0]):
-        v = _lin6(k0, A0[y], k1, A1[y], k2, A2[y], k3, A3[y], k4, A4[y], k5, A5[y])
+        v = _logit6(k0, A0[y], k1, A1[y], k2, A2[y], k3, A3[y], k4, A4[y], k5, A5[y], m)
         u[y] = v
-        ev = exp1(v - m)
+        ev = exp1(v)
         e[y] = ev
         S += ev
         d2 += ev * A2[y]
@@ -302,48 +290,101 @@ def _logits_exp_dots(A0, A1, A2, A3, A4, A5, k0, k1, k2, k3, k4, k5, m, u, e):
 
 
 @njit(cache=_CACHE, fastmath={"reassoc", "contract"})
-def _exp_sum(u, m, e):
+def _exp_dots(A0, A1, A2, A3, A4, A5, k0, k1, k2, k3, k4, k5, m):
+    """:func:`_logits_exp_dots` without its two stores, for the steps without metrics (the dual step needs
+    only the sums): the same arithmetic, so the same bits once both loops are vectorised (rows of at least
+    NO_STORE_MIN_N entries; shorter rows always take the storing loop)."""
+    S = 0.0
+    d2 = 0.0
+    d3 = 0.0
+    d4 = 0.0
+    d5 = 0.0
+    for y in range(A0.shape[0]):
+        ev = exp1(_logit6(k0, A0[y], k1, A1[y], k2, A2[y], k3, A3[y], k4, A4[y], k5, A5[y], m))
+        S += ev
+        d2 += ev * A2[y]
+        d3 += ev * A3[y]
+        d4 += ev * A4[y]
+        d5 += ev * A5[y]
+    return S, d2, d3, d4, d5
+
+
+
+
+@njit(cache=_CACHE)
+def _row_sums(A0, k0, w, rx, R, x, m, u, e, store):
+    """(S, sum e R_0, ..., sum e R_3) of one row at shift m, the first input ``k0 A0`` (``w[0] log pi_ref``,
+    or the fold of :func:`_fold_rows`); u, e written iff ``store``. With h < 4 the missing constraint rows
+    are the last one again at weight 0 (exact: ``0 R = 0``; no memory traffic, the row is in L1; no branch
+    per row on h: a version with a zero row and selects per row was 4% slower)."""
+    h = R.shape[0]
+    R1 = R[min(1, h - 1), x]
+    R2 = R[min(2, h - 1), x]
+    R3 = R[min(3, h - 1), x]
+    c1 = w[3] if h > 1 else 0.0
+    c2 = w[4] if h > 2 else 0.0
+    c3 = w[5] if h > 3 else 0.0
+    if store:
+        return _logits_exp_dots(A0, rx, R[0, x], R1, R2, R3, k0, w[1], w[2], c1, c2, c3, m, u, e)
+    return _exp_dots(A0, rx, R[0, x], R1, R2, R3, k0, w[1], w[2], c1, c2, c3, m)
+
+
+@njit(cache=_CACHE)
+def _fold_rows(w, Lx, R, x, V):
+    """h > 4: V <- a log pi_ref + sum_{j >= 4} c_j R_j (the inputs beyond the loop's six, folded into its first)."""
+    for y in range(V.shape[0]):
+        V[y] = w[0] * Lx[y]
+    for j in range(4, R.shape[0]):
+        cj = w[2 + j]
+        Rj = R[j, x]
+        for y in range(V.shape[0]):
+            V[y] += cj * Rj[y]
+
+
+@njit(cache=_CACHE)
+def _any_row_sums(w, Lx, rx, R, x, m, u, e, V, store):
+    """:func:`_row_sums` for any h (the rows j >= 4 folded first)."""
+    if R.shape[0] > 4:
+        _fold_rows(w, Lx, R, x, V)
+        return _row_sums(V, 1.0, w, rx, R, x, m, u, e, store)
+    return _row_sums(Lx, w[0], w, rx, R, x, m, u, e, store)
+
+
+@njit(cache=_CACHE, fastmath={"reassoc", "contract"})
+def _shift_exp_sum(u, m, e):
+    """u <- u - m, e <- exp(u) and sum_y e (the fallback's exp at the row max, in place)."""
     S = 0.0
     for y in range(u.shape[0]):
-        ev = exp1(u[y] - m)
+        v = u[y] - m
+        u[y] = v
+        ev = exp1(v)
         e[y] = ev
         S += ev
     return S
 
 
 @njit(cache=_CACHE)
-def _policy_row(w, Lx, rx, R, x, shift, u, e, c, zero, V):
-    """One row of the policy with coefficients w: u <- its logits, e <- exp(u - m), c[j] <- sum_y e R_j[x]
-    (unnormalised); returns (m, S), S = sum e. m = ``shift`` when that keeps S in [e^-LOG_S_MAX,
-    e^LOG_S_MAX] (the common case: one pass), else max(u) (then exp and the sums again). Up to four
-    constraint rows go through :func:`_logits_exp_dots` (missing ones: the zero row ``zero``, weight 0);
-    with h > 4 the others are first folded into V = a log pi_ref + sum_{j >= 4} c_j R_j."""
+def _policy_row(w, Lx, rx, R, x, shift, u, e, c, V, store):
+    """One row of the policy with coefficients w: c[j] <- sum_y e R_j[x] with e = exp(logits - m)
+    (unnormalised); returns (m, S), S = sum e; with ``store``, u <- logits - m and e are kept for the
+    metrics. m = ``shift`` when that keeps S in [e^-LOG_S_MAX, e^LOG_S_MAX] (the common case: one pass),
+    else the row max of the logits, subtracted from the stored logits (so the largest term is exactly
+    exp(0) = 1 however large the logits are)."""
     h = R.shape[0]
-    R1 = R[1, x] if h > 1 else zero
-    R2 = R[2, x] if h > 2 else zero
-    R3 = R[3, x] if h > 3 else zero
-    c1 = w[3] if h > 1 else 0.0
-    c2 = w[4] if h > 2 else 0.0
-    c3 = w[5] if h > 3 else 0.0
+    # the storing loop also when the sums j >= 4 are taken from the stored e, and for short rows (see
+    # NO_STORE_MIN_N: there the two loops' sums may be rounded in different orders)
+    store = store or h > 4 or Lx.shape[0] < NO_STORE_MIN_N
     m = shift if math.isfinite(shift) else 0.0
-    if h <= 4:
-        S, c[0], d1, d2, d3 = _logits_exp_dots(Lx, rx, R[0, x], R1, R2, R3, w[0], w[1], w[2], c1, c2, c3, m, u, e)
-    else:
-        for y in range(u.shape[0]):
-            V[y] = w[0] * Lx[y]
-        for j in range(4, h):
-            cj = w[2 + j]
-            Rj = R[j, x]
-            for y in range(u.shape[0]):
-                V[y] += cj * Rj[y]
-        S, c[0], d1, d2, d3 = _logits_exp_dots(V, rx, R[0, x], R1, R2, R3, 1.0, w[1], w[2], c1, c2, c3, m, u, e)
+    S, c[0], d1, d2, d3 = _any_row_sums(w, Lx, rx, R, x, m, u, e, V, store)
     if not (math.isfinite(shift) and S > 0.0 and abs(math.log(S)) <= LOG_S_MAX):
+        _any_row_sums(w, Lx, rx, R, x, 0.0, u, e, V, True)  # u <- the logits themselves
         m = _max(u)
-        S = _exp_sum(u, m, e)
-        c[0] = _dot(e, R[0, x])
-        d1 = _dot(e, R1)
-        d2 = _dot(e, R2)
-        d3 = _dot(e, R3)
+        S = _shift_exp_sum(u, m, e)
+        for j in range(h):
+            c[j] = _dot(e, R[j, x])
+        if not (S > 0.0 and math.isfinite(S)):
+            S = math.nan  # non-finite logits (a diverging run): a NaN normaliser, which the driver flags
+        return m, S
     if h > 1:
         c[1] = d1
     if h > 2:
@@ -356,7 +397,7 @@ def _policy_row(w, Lx, rx, R, x, shift, u, e, c, zero, V):
 
 
 @njit(cache=_CACHE)
-def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, zero, out):
+def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, out):
     """Rows x0..x1-1 of one pass. ``out[x]`` (read: the previous normalisers, as exp shifts) = (logZ_P, logZ_N, c_P row (h), c_N row (h), KL(pi*||N),
     KL(N||target), KL(N||pi_ref), <N, r>); c rows unweighted by rho (the serial reduction weights them).
     zN_zero: N is pi_hat_0 = pi_ref, kept unrenormalised (logZ = 0) as Algorithm 2's input."""
@@ -370,38 +411,44 @@ def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, z
     cr = np.empty(h)
     V = np.empty(n)
     eQ = np.empty(n)
-    zP_row = 0.0
+    lSP_row = 0.0
     invP_row = 1.0
     for x in range(x0, x1):
         Lx = L[x]
         rx = r[x]
         o = out[x]
         if needP:
-            m, S = _policy_row(wP, Lx, rx, R, x, o[0], uP, eP, cr, zero, V)
-            zP = m + math.log(S)
-            o[0] = zP
+            m, S = _policy_row(wP, Lx, rx, R, x, o[0], uP, eP, cr, V, metrics)
+            lS = math.log(S)
+            o[0] = m + lS
             inv = 1.0 / S
-            zP_row = zP  # kept for the metrics: log pi_P = uP - zP, pi_P = eP / S
+            lSP_row = lS  # kept for the metrics: log pi_P = uP - log S_P (uP is shifted by m), pi_P = eP / S_P
             invP_row = inv
             for j in range(h):
                 o[2 + j] = cr[j] * inv
         if needN:
-            m, S = _policy_row(wN, Lx, rx, R, x, o[1], uN, eN, cr, zero, V)
+            # exp shift: the prediction's normaliser of this pass when there is one (OPD: N is evaluated at
+            # metric steps only, so its own last normaliser would depend on metrics_every, and with it the
+            # last bits of the metrics), else N's normaliser of the previous pass (every pass has N)
+            m, S = _policy_row(wN, Lx, rx, R, x, o[0] if needP else o[1], uN, eN, cr, V, metrics)
             zN = 0.0 if zN_zero else m + math.log(S)
             o[1] = zN
             scale = math.exp(m - zN)  # 1/S, or exp(m) for the unrenormalised pi_ref
             for j in range(h):
                 o[2 + h + j] = cr[j] * scale
             if metrics:
-                # the target of kl_hat_pred: P (this pass), Q (pi_hat_t, evaluated again), or N itself (0)
-                eT, uT, sT, zT = eN, uN, scale, zN
+                # log N = uN - (zN - m): uN holds the logits shifted by m
+                lzN = math.log(S) if not zN_zero else -m
+                # the target of kl_hat_pred: P (this pass), Q (pi_hat_t, evaluated again: its logits, then
+                # minus its normaliser from the previous pass, so log Q = uQ and Q = eQ), or N itself (0)
+                eT, uT, sT, zT = eN, uN, scale, lzN
                 if target == _TARGET_P:
-                    eT, uT, sT, zT = eP, uP, invP_row, zP_row
+                    eT, uT, sT, zT = eP, uP, invP_row, lSP_row
                 elif target == _TARGET_Q:
-                    _scores(wQ, Lx, rx, R, x, uQ)
-                    exp_shift(uQ, zQ[x], eQ)
-                    eT, uT, sT, zT = eQ, uQ, 1.0, zQ[x]
-                ks, kt, al, ar = _metric_sums(eN, uN, scale, zN, pi_s[x], log_pi_s[x], eT, uT, sT, zT, Lx, rx)
+                    _any_row_sums(wQ, Lx, rx, R, x, 0.0, uQ, eQ, V, True)
+                    _shift_exp_sum(uQ, zQ[x], eQ)
+                    eT, uT, sT, zT = eQ, uQ, 1.0, 0.0
+                ks, kt, al, ar = _metric_sums(eN, uN, scale, lzN, pi_s[x], log_pi_s[x], eT, uT, sT, zT, Lx, rx)
                 o[2 + 2 * h] = ks
                 o[3 + 2 * h] = kt if target != _TARGET_NONE else 0.0
                 o[4 + 2 * h] = _kl_ref_from_logits(wN, al, ar, o[2 + h: 2 + 2 * h], zN)
@@ -409,19 +456,19 @@ def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, z
 
 
 @njit(parallel=True, cache=_CACHE)
-def _pass_parallel(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, zero, out):
+def _pass_parallel(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, out):
     X = L.shape[0]
     nb = (X + ROW_BLOCK - 1) // ROW_BLOCK
     for b in prange(nb):
         x0 = np.int64(b) * ROW_BLOCK
         _rows(x0, min(x0 + ROW_BLOCK, X), L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ,
-              pi_s, log_pi_s, zero, out)
+              pi_s, log_pi_s, out)
 
 
 @njit(cache=_CACHE)
-def _pass_serial(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, zero, out):
+def _pass_serial(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, out):
     _rows(np.int64(0), np.int64(L.shape[0]), L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ,
-          pi_s, log_pi_s, zero, out)
+          pi_s, log_pi_s, out)
 
 
 # ------------------------------------------------------------------------------ driver
@@ -469,7 +516,6 @@ def run_opd_fused(problem: Problem, *, eta_th: float, eta_lam: float, T: int, du
     run_pass = _pass_parallel if parallel else _pass_serial
     out = np.zeros((X, 2 * h + 6))
     red = np.zeros(2 * h + 6)
-    zero = _readonly(np.zeros(n))  # the weight-0 constraint rows of _policy_row when h < 4
     zQ = np.zeros(X)  # per-row normaliser of pi_hat_t (simultaneous PD's kl_hat_pred target)
 
     def P(w, lam):
@@ -477,7 +523,7 @@ def run_opd_fused(problem: Problem, *, eta_th: float, eta_lam: float, T: int, du
             return primal_coefficients(w, lam, eta_th, beta, closed_form)
 
     def do_pass(wP, needP, wN, needN, zN_zero, metrics, target, wQ):
-        run_pass(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, zero, out)
+        run_pass(L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, zQ, pi_s, log_pi_s, out)
         _reduce(rho, out, red)
         bad = (needP and not np.all(np.isfinite(out[:, 0]))) or (needN and not np.all(np.isfinite(out[:, 1])))
         return red, bad
@@ -487,6 +533,8 @@ def run_opd_fused(problem: Problem, *, eta_th: float, eta_lam: float, T: int, du
     cons: list[np.ndarray] = []
 
     def record(t, lam_hat, lam_pred, c_hat, res):
+        """Append the metrics of step t; returns the error, or NaN when any recorded value is not finite
+        (the caller then drops the row: a non-finite metric is never recorded)."""
         kl_star, kl_pred, kl_ref, a_r = (float(v) for v in res[2 + 2 * h: 6 + 2 * h])
         e2 = float(np.sum((lam_s - lam_hat) ** 2))
         d2 = float(np.sum((lam_hat - lam_pred) ** 2))
@@ -494,7 +542,8 @@ def run_opd_fused(problem: Problem, *, eta_th: float, eta_lam: float, T: int, du
         mt.append(t)
         rows.append([kl_star, e2, kl_pred, d2, gap])
         cons.append(c_hat.copy())
-        return kl_star + e2
+        finite = all(math.isfinite(v) for v in rows[-1]) and bool(np.all(np.isfinite(c_hat)))
+        return kl_star + e2 if finite else math.nan
 
     iterates: list = []
 
