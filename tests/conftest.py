@@ -1,7 +1,9 @@
 """Session-wide test helpers.
 
 * The session's shared quick run (``tests/quick_profile_run.py``) reports its own wall and CPU time at the end of
-  a run, so a test run's total can be split into the shared run and everything else.
+  a run, so a test run's total can be split into the shared run and everything else. Under pytest-xdist (the
+  default ``pytest``: ``-n auto`` in pyproject.toml) the run is made once, by the worker gw0, and read by the other
+  workers; each worker leaves its timing in the run's shared folder and the controller prints the line.
 * When a collected test reads the shared quick run and the run goes to worker processes, it is started in the
   background once the session is collected, and the modules that read it are moved after the others (their own
   order kept): the other tests run in this process while the checks compute in the workers.
@@ -13,9 +15,11 @@
 """
 from __future__ import annotations
 
+import json
 import os
 import struct
 import time
+import uuid
 import zlib
 from pathlib import Path
 
@@ -74,7 +78,41 @@ def pytest_collection_finish(session):
         _start_in_background()
 
 
+def pytest_configure(config):
+    # the xdist controller fixes the test-run id the workers get, so that it knows their shared folder too
+    if getattr(config.option, "numprocesses", None) and getattr(config.option, "testrunuid", "") is None:
+        config.option.testrunuid = uuid.uuid4().hex
+
+
+def _timing_dir(config) -> Path | None:
+    uid = os.environ.get("PYTEST_XDIST_TESTRUNUID") or getattr(config.option, "testrunuid", None)
+    return None if not uid else Path(_quick.tempfile.gettempdir()) / f"opdcheck-quick-{uid}"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    folder = _timing_dir(session.config)
+    if worker and folder is not None:  # an xdist worker: leave this worker's part of the timing line
+        background = getattr(_quick, "_BACKGROUND", {})
+        part = {k: background[k] for k in ("wall", "children") if k in background}
+        if "wall" in _QUICK_TIME:
+            part["waited"] = _QUICK_TIME["wall"]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"timing-{worker}.json").write_text(json.dumps(part))
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    folder = None if os.environ.get("PYTEST_XDIST_WORKER") else _timing_dir(config)
+    if folder is not None and folder.is_dir():  # the xdist controller: the workers' parts
+        parts = [json.loads(f.read_text()) for f in sorted(folder.glob("timing-*.json"))]
+        made = [p for p in parts if "wall" in p]
+        waits = [p["waited"] for p in parts if "waited" in p]
+        if made and waits:
+            terminalreporter.write_line(
+                f"shared quick run (tests/quick_profile_run.py, made once by the xdist worker gw0): {made[0]['wall']:.1f} s "
+                f"wall in the background from the end of collection, {made[0]['children']:.1f} s CPU in its child processes "
+                f"(and those of the tests beside it in gw0); the longest a worker waited for it: {max(waits):.1f} s")
+        return
     background = getattr(_quick, "_BACKGROUND", {})
     if "wall" in background and "wall" in _QUICK_TIME:
         terminalreporter.write_line(

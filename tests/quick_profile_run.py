@@ -10,10 +10,16 @@ collected (:func:`start_quick_results`): the tests that do not read it run meanw
 checks compute in the workers), and the first test that reads it waits for what is left. The results are the same
 objects either way (each check is a function of the profile and the seed; the workers import their own modules, so
 nothing a test patches in this process reaches them).
+
+Under pytest-xdist (the default ``pytest`` runs the tests in two worker processes) the run is made once per session:
+the worker ``gw0`` starts it in the background and, when it ends, writes the results (pickled, as the dispatch
+workers already send them) to a folder named after the session's test-run id; the other workers read them from
+there (:func:`quick_results` waits for the file).
 """
 from __future__ import annotations
 
 import os
+import pickle
 import sys
 import tempfile
 import threading
@@ -36,6 +42,59 @@ def _run(checks) -> tuple[Path, dict]:
     outcomes = run_checks(checks, profile="quick", seed=0, out_dir=out, jobs=_jobs())
     # a crash is recorded as its exception; the baseline test reports it as a crash
     return out, {cid: (o.result if o.result is not None else o.exception) for cid, o in outcomes.items()}
+
+
+#: how long a pytest-xdist worker waits for the run another worker makes (the quick run takes 1-5 minutes)
+SHARED_WAIT_S = 3600.0
+
+
+def _xdist() -> tuple[str, str] | None:
+    """(worker id, test-run id) in a pytest-xdist worker, else None."""
+    worker, uid = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    return (worker, uid) if worker and uid else None
+
+
+def _shared_file() -> Path | None:
+    x = _xdist()
+    return None if x is None else Path(tempfile.gettempdir()) / f"opdcheck-quick-{x[1]}" / "results.pkl"
+
+
+def _makes_the_run() -> bool:
+    """Whether this process computes the run: outside xdist always; under xdist the worker gw0 only, when the run
+    goes to worker processes (``OPDCHECK_TEST_JOBS=1``: each xdist worker runs it in-process when first asked)."""
+    x = _xdist()
+    return x is None or x[0] == "gw0" or not in_workers()
+
+
+def _publish(value=None, error: BaseException | None = None) -> None:
+    """gw0: write the run's outcome where the other xdist workers look for it (atomically: a temporary file,
+    then a rename)."""
+    target = _shared_file()
+    if target is None:
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        blob = pickle.dumps(("value", value) if error is None else ("error", error))
+    except Exception:  # an unpicklable exception: its text
+        blob = pickle.dumps(("error", RuntimeError(f"the shared quick run failed: {error!r}")))
+    tmp = target.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(blob)
+    os.replace(tmp, target)
+
+
+def _read_published() -> tuple[Path, dict]:
+    """Another xdist worker: wait for gw0's published outcome and return it."""
+    target = _shared_file()
+    t0 = time.monotonic()
+    while not target.exists():
+        if time.monotonic() - t0 > SHARED_WAIT_S:
+            raise TimeoutError(f"the shared quick run ({target}) did not appear within {SHARED_WAIT_S:.0f} s; "
+                               "did the worker gw0 die? Rerun, or run with -n 0")
+        time.sleep(0.2)
+    kind, payload = pickle.loads(target.read_bytes())
+    if kind == "error":
+        raise payload
+    return payload
 
 
 def in_workers() -> bool:
@@ -70,7 +129,7 @@ def start_quick_results() -> bool:
     or in-process, then :func:`quick_results` computes it when first asked)."""
     from opdcheck.paper_checks.registry import all_checks
 
-    if _BACKGROUND or not in_workers():
+    if _BACKGROUND or not in_workers() or not _makes_the_run():
         return False
     checks = all_checks()  # imported here, in the main thread, before the thread starts
 
@@ -79,8 +138,10 @@ def start_quick_results() -> bool:
         wall, t0 = time.perf_counter(), os.times()
         try:
             _BACKGROUND["value"] = _run(checks)
+            _publish(_BACKGROUND["value"])
         except BaseException as exc:  # handed to the test that reads the results
             _BACKGROUND["error"] = exc
+            _publish(error=exc)
         t1 = os.times()
         _BACKGROUND.update(wall=time.perf_counter() - wall,  # what tests/conftest.py reports
                            children=(t1.children_user - t0.children_user) + (t1.children_system - t0.children_system))
@@ -97,8 +158,12 @@ def quick_results() -> tuple[Path, dict]:
     :func:`start_quick_results` started it)."""
     from opdcheck.paper_checks.registry import all_checks
 
+    if not _makes_the_run():
+        return _read_published()
     if not _BACKGROUND:
-        return _run(all_checks())
+        value = _run(all_checks())
+        _publish(value)
+        return value
     _BACKGROUND["thread"].join()
     if "error" in _BACKGROUND:
         raise _BACKGROUND["error"]
