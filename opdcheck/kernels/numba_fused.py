@@ -58,11 +58,11 @@ the parallel region), and the sums over prompts are serial in x = 0..X-1. So the
 run to run AND for any thread count (``NUMBA_NUM_THREADS`` / ``numba.set_num_threads`` change only
 who computes which block); ``tests/test_kernels_numba_fused.py`` checks 1 vs 2 threads and serial vs parallel.
 
-Measured (``benchmarks/bench_opd_step.py``, 2-core shared AMD EPYC box, 2026-12-04 13:27 UTC, load
-2.05-2.9): at (X, n, h) = (1e4, 1e3, 4) a step without metrics takes 37.4 ms (1 thread) / 44.8 ms (2
-threads), 1.56x / 1.04x the read floor measured in the same run, 67x faster than the numpy reference and
-16x faster than a ``jax.jit`` of the same step; a step with all metrics 163 / 135 ms. The step is
-compute-bound with 1 thread: its row loop alone, over one row kept in cache, takes 1.19x the floor.
+Measured (``benchmarks/bench_opd_step.py``, 2-core shared AMD EPYC box, 2026-12-05 01:37 UTC, quiet): at
+(X, n, h) = (1e4, 1e3, 4) a step without metrics takes 25.8 ms (1 thread) / 14.8 ms (2 threads), 1.62x / 1.15x
+the read floor measured in the same run (the read of the instance's own tables), 63x faster than the numpy
+reference and 19x faster than a ``jax.jit`` of the same step; a step with all metrics 84.7 / 43.4 ms. The step
+is compute-bound with 1 thread: its row loop alone, over one row kept in cache, takes 1.39x the floor.
 
 Metrics: only at ``t = 0, metrics_every, 2 metrics_every, ...`` and at the last step; the trajectory's
 metric arrays then hold those steps only and ``extra["metric_t"]`` says which (with
