@@ -91,6 +91,9 @@ def _timing_dir(config) -> Path | None:
 
 def pytest_sessionfinish(session, exitstatus):
     worker = os.environ.get("PYTEST_XDIST_WORKER")
+    finish = getattr(_quick, "finish_for_the_others", None)
+    if worker and callable(finish) and exitstatus != pytest.ExitCode.INTERRUPTED:
+        finish()  # gw0: the other workers may still be waiting for the shared run
     folder = _timing_dir(session.config)
     if worker and folder is not None:  # an xdist worker: leave this worker's part of the timing line
         background = getattr(_quick, "_BACKGROUND", {})

@@ -82,14 +82,33 @@ def _publish(value=None, error: BaseException | None = None) -> None:
     os.replace(tmp, target)
 
 
+def _maker_alive(folder: Path) -> bool:
+    """False only when gw0 recorded its process id and that process is gone."""
+    try:
+        pid = int((folder / "maker.pid").read_text())
+    except (OSError, ValueError):
+        return True  # not started yet (gw0 may still be collecting)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def _read_published() -> tuple[Path, dict]:
-    """Another xdist worker: wait for gw0's published outcome and return it."""
+    """Another xdist worker: wait for gw0's published outcome and return it (a one-line error if gw0 is gone
+    without publishing, or after SHARED_WAIT_S)."""
     target = _shared_file()
     t0 = time.monotonic()
     while not target.exists():
+        if not _maker_alive(target.parent) and not target.exists():
+            raise RuntimeError(f"the xdist worker gw0 that made the shared quick run exited without its results "
+                               f"({target}); rerun, or run with -n 0")
         if time.monotonic() - t0 > SHARED_WAIT_S:
             raise TimeoutError(f"the shared quick run ({target}) did not appear within {SHARED_WAIT_S:.0f} s; "
-                               "did the worker gw0 die? Rerun, or run with -n 0")
+                               "rerun, or run with -n 0")
         time.sleep(0.2)
     kind, payload = pickle.loads(target.read_bytes())
     if kind == "error":
@@ -148,8 +167,19 @@ def start_quick_results() -> bool:
 
     thread = threading.Thread(target=work, name="opdcheck-quick-run", daemon=True)
     _BACKGROUND["thread"] = thread
+    shared = _shared_file()
+    if shared is not None:  # under xdist: the other workers watch this process while they wait
+        shared.parent.mkdir(parents=True, exist_ok=True)
+        (shared.parent / "maker.pid").write_text(str(os.getpid()))
     thread.start()
     return True
+
+
+def finish_for_the_others() -> None:
+    """Under xdist, at the end of gw0's session: wait for the background run so that it is published for the
+    other workers (gw0 may run out of tests, or get none, before the run ends)."""
+    if _xdist() is not None and "thread" in _BACKGROUND:
+        _BACKGROUND["thread"].join()
 
 
 @lru_cache(maxsize=1)
