@@ -310,8 +310,6 @@ def _exp_dots(A0, A1, A2, A3, A4, A5, k0, k1, k2, k3, k4, k5, m):
     return S, d2, d3, d4, d5
 
 
-
-
 @njit(cache=_CACHE)
 def _row_sums(A0, k0, w, rx, R, x, m, u, e, store):
     """(S, sum e R_0, ..., sum e R_3) of one row at shift m, the first input ``k0 A0`` (``w[0] log pi_ref``,
