@@ -173,13 +173,16 @@ def test_a_row_at_a_bad_shift_is_redone_at_its_max_logit(h):
     p = random_instance(3, 50, h, 0.1, seed=8)
     w = np.concatenate([[0.8, 2.0], np.linspace(0.3, 1.1, h)])
     L, r, R = p.log_pi_ref, p.r, p.R_hard
+    logits = w[0] * L[1] + w[1] * r[1] + np.tensordot(w[2:], R[:, 1], axes=(0, 0))
+    lz = np.log(np.sum(np.exp(logits - logits.max()))) + logits.max()
     res = {}
-    for shift in (0.0, 1e3, np.inf):
+    # a good shift, shifts whose row sum is finite but outside [e^-575, e^575], and shifts where it is 0 or inf
+    for shift in (0.0, lz - 650.0, lz + 650.0, 1e3, -1e3, np.inf):
         u, e, c, V = np.empty(50), np.empty(50), np.empty(h), np.empty(50)
         m, S = nf._policy_row(w, L[1], r[1], R, 1, shift, u, e, c, V, False)
         res[shift] = (m + np.log(S), c / S)
-    logits = w[0] * L[1] + w[1] * r[1] + np.tensordot(w[2:], R[:, 1], axes=(0, 0))
-    lz = np.log(np.sum(np.exp(logits - logits.max()))) + logits.max()
+        if abs(shift - lz) > nf.LOG_S_MAX:  # redone at the row's max logit
+            np.testing.assert_allclose(m, logits.max(), rtol=1e-14, err_msg=f"shift {shift}")
     for shift, (z, cs) in res.items():
         np.testing.assert_allclose(z, lz, rtol=1e-14, err_msg=f"shift {shift}")
         np.testing.assert_allclose(cs, np.exp(logits - lz) @ R[:, 1].T, rtol=1e-13, err_msg=f"shift {shift}")
@@ -436,6 +439,29 @@ def test_fused_divergence_is_flagged_like_the_reference(prediction):
     steps = b.extra["metric_t"]
     for k in ("kl_star", "kl_hat_pred", "constraint"):
         np.testing.assert_array_equal(a.metrics[k][steps], b.metrics[k])
+
+
+def test_a_non_finite_metric_of_a_finite_state_is_never_recorded(monkeypatch):
+    """Any recorded value that is not finite (here kl_hat_pred made inf at the third pass, through the reduction
+    the driver calls) drops that metric row and flags the run diverged, not only a non-finite error."""
+    import opdcheck.kernels.numba_fused as nf
+    p = random_instance(3, 9, 2, 0.2, seed=4)
+    kw = dict(eta_th=1.0, eta_lam=1.0, T=10, saddle=some_saddle(p))
+    clean = run_opd_fused(p, **kw)
+    calls = {"n": 0}
+    reduce = nf._reduce
+
+    def reduce_then_spoil(rho, out, red):
+        reduce(rho, out, red)
+        calls["n"] += 1
+        if calls["n"] == 3:
+            red[3 + 2 * p.h] = np.inf  # kl_hat_pred of this pass; the error (kl_star + lam_err2) stays finite
+
+    monkeypatch.setattr(nf, "_reduce", reduce_then_spoil)
+    tr = run_opd_fused(p, **kw)
+    assert not clean.diverged and tr.diverged and tr.stop_reason == "non-finite"
+    assert all(np.all(np.isfinite(v)) for k, v in tr.metrics.items() if k != "potential")
+    np.testing.assert_array_equal(tr.metrics["kl_star"], clean.metrics["kl_star"][:len(tr.metrics["kl_star"])])
 
 
 def _has_avx2() -> bool:
