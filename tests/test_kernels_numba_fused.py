@@ -290,6 +290,8 @@ CASES = [
     # one constraint (three zero rows in the one-loop row pass) and six (two folded in before the loop)
     ("random-h1", lambda: random_instance(5, 11, 1, 0.2, seed=4), 150),
     ("random-h6", lambda: random_instance(4, 10, 6, 0.2, seed=6), 150),
+    # rows of at least NO_STORE_MIN_N entries: steps without metrics take the row loop without stores
+    ("random-n80", lambda: random_instance(4, 80, 3, 0.2, seed=8), 100),
 ]
 
 
@@ -311,6 +313,19 @@ def test_fused_agrees_with_numpy_reference(name, make, T, prediction, dual_step,
     for (_, pa, la), (_, pb, lb) in zip(a.iterates, b.iterates):
         np.testing.assert_allclose(pb, pa, rtol=0, atol=FUSED_AGREEMENT_RTOL)
         np.testing.assert_allclose(lb, la, rtol=0, atol=FUSED_AGREEMENT_RTOL)
+
+
+@pytest.mark.parametrize("prediction", ["optimistic", "none", "alternating"])
+def test_fused_agrees_at_large_logits(prediction):
+    """Rewards of 1e6 and step sizes of 1 make the logits ~1e12 while the policies stay normalised: the constraint
+    values must not lose the scale of the logits (a normaliser's reciprocal formed as exp(m - logZ) did: 3e-5
+    relative, against 1e-15 for 1/S)."""
+    p = random_instance(4, 300, 2, 0.1, seed=4, reward_scale=1e6)
+    kw = dict(eta_th=1.0, eta_lam=1.0, T=30, saddle=some_saddle(p), prediction=prediction)
+    a = run_primal_dual(p, **kw)
+    b = run_opd_fused(p, **kw)
+    assert float(np.max(np.abs(b.extra["coefficients"][1:]))) * 1e6 > 1e9  # the logits are large indeed
+    assert worst_disagreement(a, b) <= FUSED_AGREEMENT_RTOL
 
 
 @pytest.mark.parametrize("prediction", ["optimistic", "none"])

@@ -432,7 +432,9 @@ def _rows(x0, x1, L, r, R, wP, needP, wN, needN, zN_zero, metrics, target, wQ, z
             m, S = _policy_row(wN, Lx, rx, R, x, o[0] if needP else o[1], uN, eN, cr, V, metrics)
             zN = 0.0 if zN_zero else m + math.log(S)
             o[1] = zN
-            scale = math.exp(m - zN)  # 1/S, or exp(m) for the unrenormalised pi_ref
+            # 1/S directly (exp(m - zN) loses ulp(m) when the logits are large: zN = m + log S is rounded at
+            # the scale of m, 1e-4 relative at logits of 1e12), or exp(m) for the unrenormalised pi_ref
+            scale = math.exp(m) if zN_zero else 1.0 / S
             for j in range(h):
                 o[2 + h + j] = cr[j] * scale
             if metrics:
