@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import struct
 import time
 import uuid
@@ -102,6 +103,13 @@ def pytest_sessionfinish(session, exitstatus):
             part["waited"] = _QUICK_TIME["wall"]
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"timing-{worker}.json").write_text(json.dumps(part))
+
+
+def pytest_unconfigure(config):
+    # the xdist controller, once every worker is done: the shared folder (results, timing parts) is not needed
+    folder = None if os.environ.get("PYTEST_XDIST_WORKER") else _timing_dir(config)
+    if folder is not None and folder.is_dir():
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -170,6 +170,7 @@ def start_quick_results() -> bool:
     shared = _shared_file()
     if shared is not None:  # under xdist: the other workers watch this process while they wait
         shared.parent.mkdir(parents=True, exist_ok=True)
+        shared.unlink(missing_ok=True)  # a test-run id given twice (--testrunuid) must not serve old results
         (shared.parent / "maker.pid").write_text(str(os.getpid()))
     thread.start()
     return True
