@@ -14,7 +14,11 @@ seed=0)``), at the coefficients of the fused kernel after two OPD steps, shift 0
   chains of three FMAs, ``kernels.fastexp.exp1``'s range reduction, polynomial and scaling, the five sums),
   built with ``gcc -O3 -march=native -ffp-contract=off``;
 * the same two over ONE row kept in cache (``*-in-cache``: the arithmetic without memory traffic);
-* ``numba-fused-step``: ``run_opd_fused`` without metrics, ms per step (its own step-loop time), for context.
+* ``numba-fused-step``: ``run_opd_fused`` without metrics, ms per step (its own step-loop time), for context;
+* the exp alone, ns per element in cache: ``numba-exp1`` (``kernels.fastexp.exp1``), ``c-exp-polynomial`` (the same
+  algorithm in C) and ``c-exp-table-gather`` (a table-driven exp, 2^(j/128) with a degree-5 polynomial and two
+  AVX2 gathers per 4 entries, glibc's scheme; its max error in ulp against numpy.exp is printed): does a gather
+  pay on this CPU?
 
 ``floor_ms`` = the step's bytes ``8 (h + 2) X n`` / the larger of the two read bandwidths of
 ``bench_opd_step.py`` (one array; the instance's own tables), measured before and after the timings (the
@@ -48,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_opd_step import machine, per_step, read_bandwidth, read_bandwidth_tables  # noqa: E402
 
 from opdcheck.instances import random_instance  # noqa: E402
+from opdcheck.kernels.fastexp import exp1  # noqa: E402
 from opdcheck.kernels.numba_fused import _exp_dots, run_opd_fused  # noqa: E402
 from opdcheck.kernels.opd import thm34_step_sizes  # noqa: E402
 from opdcheck.logspace import softmax_rows  # noqa: E402
@@ -62,16 +67,24 @@ def build(tmp: str):
     if cc is None:
         return None, "no C compiler (gcc, or set CC)"
     so = os.path.join(tmp, "fused_row_loop.so")
-    cmd = [cc, "-O3", "-march=native", "-ffp-contract=off", "-shared", "-fPIC", "-o", so, str(C_SOURCE)]
+    cmd = [cc, "-O3", "-march=native", "-ffp-contract=off", "-shared", "-fPIC", "-o", so, str(C_SOURCE), "-lm"]
     try:
         res = subprocess.run(cmd, capture_output=True, text=True)
     except OSError as exc:
         return None, f"the C compiler {cc!r} could not be run ({exc}); install gcc or set CC"
     if res.returncode != 0:
         return None, f"{' '.join(cmd)} failed (AVX2 and FMA are needed): {res.stderr.strip()[:300]}"
-    f = ctypes.CDLL(so).fused_rows
+    lib = ctypes.CDLL(so)
+    f = lib.fused_rows
     f.restype = None
     f.argtypes = [_DP] * 6 + [ctypes.c_long] * 3 + [_DP, ctypes.c_double, _DP]
+    lib.table_init.restype = None
+    lib.table_init()
+    lib.exp_array.restype = None
+    lib.exp_array.argtypes = [_DP, _DP, ctypes.c_long, ctypes.c_int]
+    lib.exp_sum.restype = ctypes.c_double
+    lib.exp_sum.argtypes = [_DP, ctypes.c_long, ctypes.c_long, ctypes.c_int]
+    f.lib = lib  # the exp functions ride along (exp_rows)
     return f, " ".join([os.path.basename(cc), *cmd[1:6], os.path.relpath(C_SOURCE, Path(__file__).resolve().parent)])
 
 
@@ -81,6 +94,38 @@ def numba_rows(L, r, R, w, m, out, same_row):
     for x in range(out.shape[0]):
         i = 0 if same_row else x
         out[x] = _exp_dots(L[i], r[i], R[0, i], R[1, i], R[2, i], R[3, i], w[0], w[1], w[2], w[3], w[4], w[5], m)
+
+
+@njit(fastmath={"reassoc"})
+def numba_exp_sum(x, reps):
+    """sum of ``kernels.fastexp.exp1`` over x, reps times (the C ``exp_sum``'s loop, in Numba)."""
+    acc = 0.0
+    for _ in range(reps):
+        for i in range(x.shape[0]):
+            acc += exp1(x[i])
+    return acc
+
+
+def exp_rows(f, repeats: int) -> tuple[dict, float]:
+    """ns per element (1 thread, in cache) of the exp alone: Numba's exp1, the same polynomial in C, and the
+    table-driven exp with gathers in C, summed over 1000 values in [-30, 30]; and the table exp's max error in
+    ulp against numpy.exp over normal results (2e5 points of [-708, 709.7]) and in subnormal spacings below."""
+    x = np.random.default_rng(0).uniform(-30.0, 30.0, 1000)
+    reps = 10_000
+    xp = x.ctypes.data_as(_DP)
+    fns = {"numba-exp1": lambda: numba_exp_sum(x, reps), "c-exp-polynomial": lambda: f.lib.exp_sum(xp, 1000, reps, 0),
+           "c-exp-table-gather": lambda: f.lib.exp_sum(xp, 1000, reps, 1)}
+    ns = {k: best_of(fn, repeats) / (reps * x.size) * 1e9 for k, fn in fns.items()}
+    rng = np.random.default_rng(1)
+    pts = np.concatenate([rng.uniform(-708.0, 709.7, 150_000), rng.uniform(-1.0, 1.0, 50_000)])
+    sub = rng.uniform(-745.0, -708.5, 4000)
+    out, out_sub = np.empty_like(pts), np.empty_like(sub)
+    f.lib.exp_array(pts.ctypes.data_as(_DP), out.ctypes.data_as(_DP), pts.size, 1)
+    f.lib.exp_array(sub.ctypes.data_as(_DP), out_sub.ctypes.data_as(_DP), sub.size, 1)
+    ref = np.exp(pts)
+    ulp = float(np.max(np.abs(out - ref) / np.spacing(ref)))
+    sub_err = float(np.max(np.abs(out_sub - np.exp(sub))) / 2.0 ** -1074)
+    return ns, max(ulp, 0.0) if sub_err <= 1.0 else math.inf
 
 
 def c_rows(f, L, r, R, w, m, out, same_row):
@@ -157,7 +202,6 @@ def run(f, how: str, X: int, n: int, h: int, args) -> None:
     bw1 = bandwidth()
     bw = max(bw0, bw1)
     floor = nbytes / bw
-    load1 = os.getloadavg()
     print(f"(X, n, h) = ({X}, {n}, {h}); floor {floor * 1e3:.1f} ms ({nbytes / 1e6:.0f} MB at {bw / 1e9:.1f} GB/s, "
           f"1 thread, the larger of the reads before and after: {bw0 / 1e9:.1f}, {bw1 / 1e9:.1f})")
     print(f"agreement C vs Numba: row sums {rel_S:.1e} relative, constraint values {rel_c:.1e} of their largest")
@@ -168,6 +212,14 @@ def run(f, how: str, X: int, n: int, h: int, args) -> None:
         print(f"{k:<26} {t * 1e3:>8.2f} {t / floor:>8.2f} {t / ref:>13.2f}")
         rows.append({"size": [X, n, h], "version": k, "threads": 1, "ms": 1e3 * t, "floor_ms": 1e3 * floor,
                      "x_floor": t / floor, "over_c": t / ref})
+    ns, table_ulp = exp_rows(f, args.repeats)
+    print("exp alone (1 thread, in cache, sum over 1000 values of [-30, 30]): " + ", ".join(
+        f"{k} {v:.2f} ns" for k, v in ns.items()) + f"; the table exp's max error: {table_ulp:.2f} ulp "
+        "(normal results; subnormal ones within one spacing, else inf)")
+    for k, v in ns.items():
+        rows.append({"size": None, "version": k, "threads": 1, "ns_per_element": v,
+                     "max_ulp": table_ulp if k == "c-exp-table-gather" else None})
+    load1 = os.getloadavg()
     print(f"load average at the end: {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
     if args.json:
         common = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),

@@ -72,3 +72,66 @@ void fused_rows(const double *A0, const double *A1, const double *A2, const doub
     out[5 * x + 4] = hsum(d5);
   }
 }
+
+/* ---- exp alone, for the script's exp rows: the polynomial above, and a table-driven exp with AVX2 gathers ----
+ * table: x = (K / N) ln2 + r, K = rint(x N / ln2), |r| <= ln2 / (2N), N = 128; exp(x) = 2^(K div N) T[j] (1 + tail_j)
+ * exp(r), j = K mod N, T[j] = 2^(j/N) rounded, tail_j = (2^(j/N) - T[j]) / T[j]; exp(r) - 1 by a degree-5 Taylor
+ * polynomial (|r| <= 0.0028: error < 1e-19), combined as T + T (tail + r + r^2 c(r)), the scheme of glibc's exp
+ * (Szabolcs Nagy), two 4-lane gathers per vector; 2^(K div N) as two powers of two, as above (subnormals). */
+#include <math.h>
+#define TABLE_N 128
+static double table_T[TABLE_N], table_tail[TABLE_N];
+static double ln2n_hi, ln2n_lo;
+
+void table_init(void) {
+  for (int j = 0; j < TABLE_N; j++) {
+    long double v = powl(2.0L, (long double)j / TABLE_N);
+    table_T[j] = (double)v;
+    table_tail[j] = (double)((v - (long double)table_T[j]) / (long double)table_T[j]);
+  }
+  long double l = logl(2.0L) / TABLE_N;
+  double hi = (double)l;
+  /* keep 32 significant bits: K hi is exact for |K| < 2^21 */
+  union { double d; unsigned long long u; } b = {hi};
+  b.u &= ~((1ULL << 21) - 1);
+  ln2n_hi = b.d;
+  ln2n_lo = (double)(l - (long double)ln2n_hi);
+}
+
+static inline __m256d exp_table_v(__m256d x) {
+  x = _mm256_min_pd(_mm256_max_pd(x, _mm256_set1_pd(-746.0)), _mm256_set1_pd(710.0));
+  const __m256d rnd = _mm256_set1_pd(6755399441055744.0);
+  __m256d t = _mm256_fmadd_pd(x, _mm256_set1_pd(1.4426950408889634 * TABLE_N), rnd);
+  __m256d kd = _mm256_sub_pd(t, rnd);
+  __m256d r = _mm256_fnmadd_pd(kd, _mm256_set1_pd(ln2n_hi), x);
+  r = _mm256_fnmadd_pd(kd, _mm256_set1_pd(ln2n_lo), r);
+  __m256i ki = _mm256_castpd_si256(t);
+  __m256i idx = _mm256_and_si256(ki, _mm256_set1_epi64x(TABLE_N - 1));
+  __m256d T = _mm256_i64gather_pd(table_T, idx, 8);
+  __m256d tail = _mm256_i64gather_pd(table_tail, idx, 8);
+  __m256d r2 = _mm256_mul_pd(r, r);
+  __m256d c = _mm256_fmadd_pd(_mm256_fmadd_pd(_mm256_set1_pd(1.0 / 120), r, _mm256_set1_pd(1.0 / 24)), r2,
+                              _mm256_fmadd_pd(_mm256_set1_pd(1.0 / 6), r, _mm256_set1_pd(0.5)));
+  __m256d p = _mm256_fmadd_pd(T, _mm256_add_pd(_mm256_fmadd_pd(r2, c, r), tail), T);
+  /* K div N + 2046 >= 0 for x >= -746, from the low mantissa bits of t (a logical shift of K + 2046 N) */
+  __m256i s = _mm256_srli_epi64(_mm256_sub_epi64(ki, _mm256_set1_epi64x(0x4338000000000000LL - 2046LL * TABLE_N)), 7);
+  __m256i e1 = _mm256_srli_epi64(s, 1);
+  __m256d f1 = _mm256_castsi256_pd(_mm256_slli_epi64(e1, 52));
+  __m256d f2 = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_sub_epi64(s, e1), 52));
+  return _mm256_mul_pd(_mm256_mul_pd(p, f1), f2);
+}
+
+/* out[i] = exp(x[i]) (n a multiple of 4), with the polynomial (table = 0) or the table (table = 1) */
+void exp_array(const double *x, double *out, long n, int table) {
+  for (long i = 0; i < n; i += 4)
+    _mm256_storeu_pd(out + i, table ? exp_table_v(_mm256_loadu_pd(x + i)) : exp1_v(_mm256_loadu_pd(x + i)));
+}
+
+/* sum_i exp(x[i]), reps times over x (n a multiple of 4): the throughput of the exp alone, in cache */
+double exp_sum(const double *x, long n, long reps, int table) {
+  __m256d S = _mm256_setzero_pd();
+  for (long k = 0; k < reps; k++)
+    for (long i = 0; i < n; i += 4)
+      S = _mm256_add_pd(S, table ? exp_table_v(_mm256_loadu_pd(x + i)) : exp1_v(_mm256_loadu_pd(x + i)));
+  return hsum(S);
+}
