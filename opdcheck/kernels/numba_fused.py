@@ -58,11 +58,13 @@ the parallel region), and the sums over prompts are serial in x = 0..X-1. So the
 run to run AND for any thread count (``NUMBA_NUM_THREADS`` / ``numba.set_num_threads`` change only
 who computes which block); ``tests/test_kernels_numba_fused.py`` checks 1 vs 2 threads and serial vs parallel.
 
-Measured (``benchmarks/bench_opd_step.py``, 2-core shared AMD EPYC box, 2026-12-05 01:37 UTC, quiet): at
-(X, n, h) = (1e4, 1e3, 4) a step without metrics takes 25.8 ms (1 thread) / 14.8 ms (2 threads), 1.62x / 1.15x
-the read floor measured in the same run (the read of the instance's own tables), 63x faster than the numpy
-reference and 19x faster than a ``jax.jit`` of the same step; a step with all metrics 84.7 / 43.4 ms. The step
-is compute-bound with 1 thread: its row loop alone, over one row kept in cache, takes 1.39x the floor.
+Measured (``benchmarks/bench_opd_step.py``, 2-core shared AMD EPYC box, 2026-12-05 12:28 UTC, quiet): at
+(X, n, h) = (1e4, 1e3, 4) a step without metrics takes 26.3 ms with 1 thread, 1.69x the read floor measured in the
+same run (the read of the instance's own tables), 87x faster than the numpy reference and 21x faster than a
+``jax.jit`` of the same step; a step with all metrics 86 ms. The step is compute-bound with 1 thread: its row loop
+alone, over one row kept in cache, takes 1.41x the floor. ``benchmarks/bench_c_reference.py`` runs the same row
+loop written with AVX2 intrinsics and built by gcc: the same bits, 14-16 % faster (LLVM's code for this loop is the
+difference; clang builds the C file no faster than Numba), and still 1.30-1.42x the floor by itself.
 
 Metrics: only at ``t = 0, metrics_every, 2 metrics_every, ...`` and at the last step; the trajectory's
 metric arrays then hold those steps only and ``extra["metric_t"]`` says which (with
