@@ -49,7 +49,8 @@ import numpy as np
 from numba import njit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_opd_step import machine, per_step, read_bandwidth, read_bandwidth_tables  # noqa: E402
+from bench_opd_step import (bytes_per_step, machine, per_step, positive_int, read_bandwidth, read_bandwidth_tables,  # noqa: E402
+                            run_metadata, writable_json)
 
 from opdcheck.instances import random_instance  # noqa: E402
 from opdcheck.kernels.fastexp import exp1  # noqa: E402
@@ -147,14 +148,17 @@ def best_of(fn, repeats: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default="10000x1000x4", help="XxNxH; h must be 4 and n a multiple of 4")
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=positive_int, default=5, help="timings per version, the best kept (>= 1)")
     ap.add_argument("--json", default=None, help="write the rows as JSON to this file")
     args = ap.parse_args()
+    writable_json(args.json)
     try:
         X, n, h = (int(float(v)) for v in args.size.lower().split("x"))
     except ValueError:
         raise SystemExit(f"--size: {args.size!r}; write XxNxH, e.g. 10000x1000x4") from None
-    if h != 4 or n % 4 or n < 4 or X < 1:
+    if X < 1:
+        raise SystemExit(f"--size: {args.size!r}; X (the number of prompts) must be >= 1.")
+    if h != 4 or n % 4 or n < 4:
         raise SystemExit(f"--size: {args.size!r}; the loop has exactly four constraint rows (h = 4) and "
                          "vectors of 4 entries (n a positive multiple of 4).")
     with tempfile.TemporaryDirectory() as tmp:
@@ -180,7 +184,7 @@ def run(f, how: str, X: int, n: int, h: int, args) -> None:
     # one row in its own contiguous block (the tables' rows are X n apart: the same cache sets)
     block = np.ascontiguousarray(np.stack([L[0], r[0], *R[:, 0]]))
     Lc, rc, Rc = block[0:1], block[1:2], block[2:][:, None, :]
-    nbytes = 8 * (h + 2) * X * n
+    nbytes = bytes_per_step("numba-fused", X, n, h)
 
     def bandwidth() -> float:
         return max(read_bandwidth(1), read_bandwidth_tables(p, 1))
@@ -222,10 +226,8 @@ def run(f, how: str, X: int, n: int, h: int, args) -> None:
     load1 = os.getloadavg()
     print(f"load average at the end: {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
     if args.json:
-        common = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
-                  "numba": numba.__version__, "c_build": how, "bandwidth_GBps": bw / 1e9,
-                  "agreement_row_sums": rel_S, "agreement_constraints": rel_c,
-                  "load_start": list(load0), "load_end": list(load1)}
+        common = run_metadata(load0, load1, c_build=how, bandwidth_GBps=bw / 1e9, agreement_row_sums=rel_S,
+                              agreement_constraints=rel_c)
         for row in rows:
             row.update(common)
         with open(args.json, "w") as fh:

@@ -306,6 +306,42 @@ def _jax_version():
         return None
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a step count or a number of repeats: 0 would time nothing)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; pass an integer >= 1") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{v}; pass an integer >= 1")
+    return v
+
+
+def writable_json(path: str | None) -> None:
+    """Refuse a ``--json`` file that cannot be written before any timing (not after a run of minutes)."""
+    if path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise SystemExit(f"--json: {path!r}; its folder {os.path.dirname(os.path.abspath(path))!r} does not exist: "
+                         "create it or pass another path")
+
+
+def bytes_per_step(version: str, X: int, n: int, h: int) -> int:
+    """The bytes a version must move per step (its floor is this over the read bandwidth), 8 per float64 of
+    each (X, n) table: the fused step reads ``log pi_ref, r, R_1..R_h``, with metrics also ``pi*, log pi*``;
+    the materialising kernel and numpy also read ``log pi_hat`` and write ``log pi_t, log pi_hat_{t+1}``
+    (a write counted once); JAX reads ``log pi_hat, log pi_ref, r, R_1..R_h`` and writes ``log pi_hat_{t+1}``."""
+    tables = {"numba-fused": h + 2, "fused-arithmetic-in-L1": h + 2, "numba-fused-metrics": h + 4,
+              "numba-materialising": h + 7, "numpy": h + 7, "jax-jit": h + 4}
+    if version not in tables:
+        raise ValueError(f"version: {version!r}; one of {sorted(tables)}")
+    return 8 * tables[version] * X * n
+
+
+def run_metadata(load_start, load_end, **extra) -> dict:
+    """What every JSON row of a run carries: when, on what, under which load (the box is shared)."""
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
+            "numba": numba.__version__, "load_start": list(load_start), "load_end": list(load_end), **extra}
+
+
 def parse_sizes(s: str) -> list[tuple[int, int, int]]:
     out = []
     for part in s.split(","):
@@ -327,10 +363,9 @@ def bench_size(X: int, n: int, h: int, T: int, repeats: int, bw: dict, rows: lis
     saddle = SimpleNamespace(pi=softmax_rows(p.log_pi_ref + p.scores(lam) / p.beta), lam=lam)
     e = thm34_step_sizes(p)
     kw = dict(eta_th=e[0], eta_lam=e[1], saddle=saddle)
-    entries = X * n
-    bytes_fused = 8 * (h + 2) * entries
-    bytes_fused_m = 8 * (h + 4) * entries
-    bytes_mat = 8 * (h + 7) * entries
+    bytes_fused = bytes_per_step("numba-fused", X, n, h)
+    bytes_fused_m = bytes_per_step("numba-fused-metrics", X, n, h)
+    bytes_mat = bytes_per_step("numba-materialising", X, n, h)
     numba.set_num_threads(2)
     if "--no-materialising" not in sys.argv:
         run_materialising(p, T=1, parallel=True, **kw)  # compile or load from the cache
@@ -370,13 +405,12 @@ def bench_size(X: int, n: int, h: int, T: int, repeats: int, bw: dict, rows: lis
         print(f"{version:<22} {threads:>7} {1e3 * t:>9.1f} {fl:>9.1f} {1e3 * t / fl:>8.2f} {t_np / t:>10.1f} {jr} "
               f"{load:>5.2f}")
 
-    row("numpy", 1, t_np, bytes_mat)
+    row("numpy", 1, t_np, bytes_per_step("numpy", X, n, h))
     if jx is None:
         print("jax: not installed (pip install jax jaxlib), row skipped")
     else:
-        # XLA's CPU thread pool uses every core: compared with the 2-thread floor. It reads log pi_hat,
-        # log pi_ref, r, R_1..R_h and writes log pi_hat_{t+1} at least: 8 (h + 4) X n bytes
-        row("jax-jit", 2, t_jax, 8 * (h + 4) * entries)
+        # XLA's CPU thread pool uses every core: compared with the 2-thread floor
+        row("jax-jit", 2, t_jax, bytes_per_step("jax-jit", X, n, h))
         del jx
     materialising = "--no-materialising" not in sys.argv
     for threads in (1, 2):
@@ -435,11 +469,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", default=None, help="write the rows as JSON to this file")
     ap.add_argument("--sizes", default="1000x1000x4,10000x1000x4,10000x1000x8")
-    ap.add_argument("--T", type=int, default=4)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--T", type=positive_int, default=4, help="steps per timing (>= 1)")
+    ap.add_argument("--repeats", type=positive_int, default=2, help="timings per version, the best kept (>= 1)")
     ap.add_argument("--cvxpy-sizes", default="20x20x4,50x50x4,100x100x4")
     ap.add_argument("--no-materialising", action="store_true", help="skip the materialising kernel's rows")
     args = ap.parse_args()
+    writable_json(args.json)
     sizes = parse_sizes(args.sizes)
     load0 = os.getloadavg()
     print(f"machine: {machine()}, numba {numba.__version__}, threads available {numba.config.NUMBA_NUM_THREADS}; "
@@ -456,9 +491,7 @@ def main() -> None:
         bench_saddle(parse_sizes(args.cvxpy_sizes), rows)
     load1 = os.getloadavg()
     print(f"load average at the end: {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
-    common = {"exp_ns_libm": ns_libm, "exp_ns_fastexp": ns_fast, "numba": numba.__version__,
-              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
-              "load_start": list(load0), "load_end": list(load1), "jax": _jax_version()}
+    common = run_metadata(load0, load1, exp_ns_libm=ns_libm, exp_ns_fastexp=ns_fast, jax=_jax_version())
     for r in rows:
         r.update(common)
     if args.json:

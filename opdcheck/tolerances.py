@@ -10,6 +10,11 @@ Sections are owned by subsystems; add new names to the matching section.
 #: ~12 significant digits sums to 1 within ~1e-12; 1e-9 still catches any real normalisation slip.
 SIMPLEX_SUM_ATOL = 1e-9
 
+#: |sum - 1| allowed for the rows of a saddle point pi* handed to an OPD/PD driver (it only enters the metrics).
+#: Dual Newton's pi* is a softmax (rows sum to 1 within ~1e-15), an interior-point pi* (cvxpy/Clarabel at its
+#: default accuracy) within ~1e-8; 1e-6 accepts both and still refuses an unnormalised or wrong array.
+SADDLE_ROW_SUM_ATOL = 1e-6
+
 # ---------------------------------------------------------------- numerics (saddle points)
 #: Dual Newton stops when the projected-gradient norm is below this (dimensionless: the
 #: gradient c_j is measured in units of max|R_hard[j]|; see DUAL_NEWTON_XTOL for the step test that

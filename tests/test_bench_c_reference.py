@@ -51,8 +51,9 @@ def built():
 
 
 @needs_c
-@pytest.mark.parametrize("n", [4, 8, 64, 1000])
-def test_c_loop_agrees_with_the_numba_row_loop(built, n):
+@pytest.mark.parametrize("n, shift", [(4, 0.25), (8, 0.25), (64, 0.25), (1000, 0.25), (64, 706.0)])
+def test_c_loop_agrees_with_the_numba_row_loop(built, n, shift):
+    """shift 706: the exps span about [e^-712, e^-700], subnormal results and the underflow clamp included."""
     bench, f = built
     rng = np.random.default_rng(n)
     X = 7
@@ -61,8 +62,9 @@ def test_c_loop_agrees_with_the_numba_row_loop(built, n):
     R = rng.standard_normal((4, X, n))
     w = np.array([0.9, 0.7, 0.1, -0.2, 0.3, 0.05])
     out_n, out_c = np.empty((X, 5)), np.empty((X, 5))
-    bench.numba_rows(L, r, R, w, 0.25, out_n, False)
-    bench.c_rows(f, L, r, R, w, 0.25, out_c, False)
+    bench.numba_rows(L, r, R, w, shift, out_n, False)
+    bench.c_rows(f, L, r, R, w, shift, out_c, False)
+    assert np.all(out_n[:, 0] > 0)
     # the same arithmetic per entry; the four lanes may be combined in another order than LLVM's
     # (measured here: identical bits), so rounding-level agreement is what is required
     np.testing.assert_allclose(out_c[:, 0], out_n[:, 0], rtol=1e-14, atol=0)
@@ -102,3 +104,15 @@ def test_the_script_refuses_sizes_it_cannot_run():
     res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_c_reference.py"), "--size", "10x7x4"],
                          capture_output=True, text=True)
     assert res.returncode != 0 and "n a positive multiple of 4" in res.stderr
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--size", "0x8x4"], "X (the number of prompts) must be >= 1"),
+    (["--repeats", "0"], "--repeats: 0; pass an integer >= 1"),
+    (["--repeats", "-1"], "--repeats: -1; pass an integer >= 1"),
+    (["--json", "/nonexistent-folder/c.json"], "--json: '/nonexistent-folder/c.json'; its folder"),
+])
+def test_the_script_refuses_arguments_it_cannot_use_before_any_work(args, says):
+    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_c_reference.py"), *args],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode != 0 and says in res.stderr and "Traceback" not in res.stderr

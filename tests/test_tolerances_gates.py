@@ -44,6 +44,8 @@ AUDIT: dict[str, E] = {
     # ---------------------------------------------------------------- problem validation
     "SIMPLEX_SUM_ATOL": E("limit", "problem.py: Problem validation of rho, w, pi_ref rows",
                           "tests/test_problem.py::test_pi_ref_rows_and_support"),
+    "SADDLE_ROW_SUM_ATOL": E("limit", "kernels/opd.py: validation of the rows of a saddle point pi* given to a driver",
+                             "tests/test_kernels_run_inputs.py::test_a_saddle_point_that_is_not_one_is_refused_by_every_driver"),
     # ---------------------------------------------------------------- saddle points
     "DUAL_NEWTON_GTOL": E("gate", "numerics/dual.py: dual Newton 'converged' (projected gradient); dual-function KKT gate",
                           f"{GATE}:kkt_gate_controls", True),
@@ -469,6 +471,7 @@ PINNED_VALUES: dict[str, float] = {
     'RUN_STOP_RTOL': 1e-13,
     'SADDLE_AGREEMENT_ATOL': 1e-07,
     'SADDLE_RESULT_RTOL': 1e-06,
+    'SADDLE_ROW_SUM_ATOL': 1e-06,
     'SEC4_FEASIBLE_ATOL': 0.03,
     'SEC4_OSCILLATION_MIN': 0.05,
     'SEC4_SETTLE_BAND_EXACT': 0.05,

@@ -185,6 +185,13 @@ def fit_poly(degree: int = 11, digits: int = 50) -> tuple[tuple[float, ...], flo
 
 def vexp(x) -> np.ndarray:
     """``exp(x)`` of a float64 array with :func:`exp1` (for tests and the benchmark)."""
+    try:
+        kind = np.asarray(x).dtype.kind
+    except (TypeError, ValueError):  # ragged nested sequences
+        kind = "O"
+    if kind not in "biuf":  # complex would lose its imaginary part, strings fail deep inside numpy
+        raise ValueError(f"vexp: x = {x!r:.60} has dtype kind {kind!r}; pass real numbers (a float or integer "
+                         "array-like): exp of a complex number is numpy.exp.")
     a = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
     if not np.all(np.isfinite(a)):
         raise ValueError("vexp: x has non-finite entries; pass finite float64 values.")

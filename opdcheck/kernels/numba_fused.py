@@ -86,7 +86,7 @@ from opdcheck.kernels.numba_cache import CACHE as _CACHE
 from opdcheck.kernels.numba_cache import njit
 from opdcheck.kernels.fastexp import exp1
 from opdcheck.kernels.numba_opd import _reduce  # the one fixed-order reduction over prompts
-from opdcheck.kernels.opd import T0_CONVENTION, validate_run
+from opdcheck.kernels.opd import require_scalar_steps, T0_CONVENTION, validate_run
 from opdcheck.kernels.potential import potential as _potential
 from opdcheck.kernels.potential import thm34_constants
 from opdcheck.kernels.rules import dual_step_size
@@ -497,6 +497,7 @@ def run_opd_fused(problem: Problem, *, eta_th: float, eta_lam: float, T: int, du
     :func:`opdcheck.kernels.opd.run_primal_dual`; metrics only every ``metrics_every`` steps (and at
     the last). ``parallel``: None chooses by size (``PARALLEL_MIN_ENTRIES``); the bits do not depend on it.
     """
+    require_scalar_steps(eta_th, eta_lam, "run_opd_fused")
     eta_th, eta_lam, T, pi_s, lam_s, lam0 = validate_run(
         problem, eta_th=eta_th, eta_lam=eta_lam, T=T, dual_step=dual_step, lam_init=lam_init, saddle=saddle,
         closed_form=closed_form, stop_below=stop_below, prediction=prediction, who="run_opd_fused")

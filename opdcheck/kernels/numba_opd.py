@@ -48,7 +48,7 @@ import time
 import numpy as np
 from numba import prange
 
-from opdcheck.kernels.opd import T0_CONVENTION, validate_run
+from opdcheck.kernels.opd import require_scalar_steps, T0_CONVENTION, validate_run
 from opdcheck.kernels.potential import potential as _potential
 from opdcheck.kernels.potential import thm34_constants
 from opdcheck.kernels.rules import dual_step_size
@@ -445,6 +445,7 @@ def _readonly(a) -> np.ndarray:
 def _run(problem: Problem, *, eta_th, eta_lam, T, dual_step="prox", lam_init=None, saddle=None,
          closed_form="derived", stop_below=None, prediction="optimistic", parallel=None) -> Trajectory:
     """run_opd_numba with the row pass chosen: parallel=None by size (PARALLEL_MIN_ENTRIES), True, False."""
+    require_scalar_steps(eta_th, eta_lam, "run_opd_numba")
     eta_th, eta_lam, T, pi_s, lam_s, lam0 = validate_run(
         problem, eta_th=eta_th, eta_lam=eta_lam, T=T, dual_step=dual_step, lam_init=lam_init, saddle=saddle,
         closed_form=closed_form, stop_below=stop_below, prediction=prediction, who="run_opd_numba")

@@ -53,6 +53,7 @@ from opdcheck.kernels.rules import dual_step as _dual_step
 from opdcheck.kernels.rules import PREDICTION_RULES, MirrorStep, PrimalStep, validate_batch_steps, validate_steps
 from opdcheck.kernels.trajectory import Trajectory, kl_rows_log
 from opdcheck.problem import Problem
+from opdcheck.tolerances import SADDLE_ROW_SUM_ATOL
 
 if TYPE_CHECKING:
     from opdcheck.kernels.dual_rules import DualRule
@@ -145,7 +146,31 @@ def _check_saddle(problem: Problem, saddle) -> tuple[np.ndarray, np.ndarray]:
     if pi_s.shape != (problem.X, problem.n) or lam_s.shape != (problem.h,):
         raise ValueError(f"saddle: pi {pi_s.shape}, lam {lam_s.shape}; expected ({problem.X}, {problem.n}) "
                          f"and ({problem.h},) for problem {problem.name!r}.")
+    # the metrics compare every iterate with (pi*, lam*): a NaN, a negative mass or an unnormalised row would
+    # give NaN or meaningless finite metrics, never an error, so the saddle point is checked like an instance
+    bad = np.argwhere(~np.isfinite(pi_s) | (pi_s < 0))
+    if bad.size:
+        idx = tuple(int(i) for i in bad[0])
+        raise ValueError(f"saddle.pi: entry {idx} is {float(pi_s[idx])!r}; pass a policy with finite entries >= 0 "
+                         "in every row, e.g. solve_saddle(problem) (opdcheck.numerics.saddle).")
+    row_err = np.abs(pi_s.sum(axis=1) - 1.0)
+    if row_err.max() > SADDLE_ROW_SUM_ATOL:
+        x = int(row_err.argmax())
+        raise ValueError(f"saddle.pi: row {x} sums to {float(pi_s[x].sum())!r}, not 1 (tolerance "
+                         f"{SADDLE_ROW_SUM_ATOL}); pass a policy (each row on the simplex), e.g. solve_saddle(problem).")
+    if not np.all(np.isfinite(lam_s)) or np.any(lam_s < 0):
+        raise ValueError(f"saddle.lam: {lam_s.tolist()}; pass {problem.h} finite multipliers >= 0 (lam* of the "
+                         "constrained problem), e.g. solve_saddle(problem).lam.")
     return pi_s, lam_s
+
+
+def require_scalar_steps(eta_th, eta_lam, who: str) -> None:
+    """The single-run drivers take one (eta_th, eta_lam); a batch of cells goes to the batch kernels."""
+    for name, v in (("eta_th", eta_th), ("eta_lam", eta_lam)):
+        if np.ndim(v) != 0:
+            raise ValueError(f"{who}: {name} = {np.asarray(v).tolist()!r:.80} is an array of shape {np.shape(v)}; "
+                             "this driver runs one step-size pair: pass a float (for a batch of cells use "
+                             "opdcheck.kernels.opd.run_primal_dual, which accepts arrays).")
 
 
 def _check_lam_init(problem: Problem, lam_init) -> np.ndarray:
